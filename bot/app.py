@@ -1,0 +1,135 @@
+"""Composition root: settings, database, provider factory, use cases, dispatcher, tracker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.accounts import AccountService
+from bot.catalog import CatalogService
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.orders import OrderService
+from bot.provider.factory import ProviderFactory
+from bot.rentals import RentalService
+from bot.tracker import Tracker, TrackerConfig
+from storage import Database, KeyCipher, load_secrets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    providers: ProviderFactory
+    catalog: CatalogService
+    accounts: AccountService
+    orders: OrderService
+    rentals: RentalService
+    translator: Translator
+    clock: Callable[[], float] = time.time
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def workflow_data(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "db": self.db,
+            "providers": self.providers,
+            "catalog": self.catalog,
+            "accounts": self.accounts,
+            "orders": self.orders,
+            "rentals": self.rentals,
+            "translator": self.translator,
+            "clock": self.clock,
+            **self.extra,
+        }
+
+    async def close(self) -> None:
+        await self.providers.close()
+        await self.db.close()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    providers: ProviderFactory | None = None,
+) -> Services:
+    secrets = load_secrets(settings.secret_key, settings.secret_key_file, settings.database_path)
+    db = await Database.open(settings.database_path, KeyCipher(secrets))
+    providers = providers or ProviderFactory(timeout=settings.provider_timeout)
+    catalog = CatalogService(providers, clock=clock)
+    return Services(
+        settings=settings,
+        db=db,
+        providers=providers,
+        catalog=catalog,
+        accounts=AccountService(db, providers),
+        orders=OrderService(db, providers, clock=clock),
+        rentals=RentalService(db, providers, clock=clock),
+        translator=Translator(),
+        clock=clock,
+    )
+
+
+def tracker_config(settings: Settings) -> TrackerConfig:
+    return TrackerConfig(
+        tick=settings.tracker_tick,
+        poll_fast=settings.poll_fast,
+        poll_slow=settings.poll_slow,
+        fast_window=settings.poll_fast_window,
+        poll_rental=settings.poll_rental,
+        rps_per_key=settings.provider_rps,
+    )
+
+
+def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
+    """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
+    from handlers.notifier import TelegramNotifier
+
+    from handlers import get_routers, setup_middlewares
+
+    notifier = TelegramNotifier(bot, services.db, services.translator, services.catalog)
+    tracker = Tracker(
+        services.db,
+        services.providers,
+        notifier,
+        tracker_config(services.settings),
+        clock=services.clock,
+    )
+    services.extra["tracker"] = tracker
+    dp = Dispatcher(storage=MemoryStorage(), **services.workflow_data())
+    setup_middlewares(dp, services.settings)
+    dp.include_routers(*get_routers())
+
+    if with_tracker:
+
+        async def start_tracker() -> None:
+            await tracker.start()
+
+        async def stop_tracker() -> None:
+            await tracker.stop()
+
+        dp.startup.register(start_tracker)
+        dp.shutdown.register(stop_tracker)
+    return dp
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )

@@ -1,0 +1,102 @@
+"""Settings from the environment and `.env`, validated once at start-up.
+
+A missing or malformed value must stop the bot with one clear line naming the setting,
+never with a traceback: `load_settings()` turns pydantic's errors into `SettingsError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
+
+DEFAULT_PROVIDER_URL = "https://api.grizzlysms.com/stubs/handler_api.php"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = Field(min_length=10)
+    telegram_api_url: str = "https://api.telegram.org"
+    provider_url: str = DEFAULT_PROVIDER_URL
+    database_path: Path = Path("data/bot.db")
+    secret_key: str | None = None
+    secret_key_file: Path | None = None
+
+    # Sandbox: offer a money-free provider. When SANDBOX is on and SANDBOX_URL is empty,
+    # the bot runs the sandbox inside its own process on SANDBOX_PORT.
+    sandbox: bool = False
+    sandbox_url: str | None = None
+    sandbox_port: int = Field(default=8081, ge=0, le=65535)
+
+    allowed_users: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    throttle_rate: float = Field(default=0.3, ge=0)
+    log_level: str = "INFO"
+
+    # Webhook mode: long polling unless WEBHOOK_URL is set.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_path: str = "/webhook"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8080, ge=0, le=65535)
+
+    # Tracker cadence (seconds).
+    poll_fast: float = Field(default=2.5, gt=0)
+    poll_slow: float = Field(default=10.0, gt=0)
+    poll_fast_window: float = Field(default=120.0, ge=0)
+    poll_rental: float = Field(default=20.0, gt=0)
+    tracker_tick: float = Field(default=0.5, gt=0)
+    provider_rps: float = Field(default=5.0, gt=0)
+    provider_timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("allowed_users", "admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        # Accept "1,2, 3" as well as the JSON list pydantic-settings expects.
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("telegram_api_url", "provider_url", "sandbox_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value == "" else value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if not value.endswith(".php") else value
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.webhook_url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, or raise SettingsError with one line that names the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        if first.get("type") == "missing":
+            raise SettingsError(
+                f"{name} is not set: put it in the environment or in .env"
+            ) from None
+        raise SettingsError(f"{name} is malformed: {first.get('msg', 'invalid value')}") from None
+    except _SourceError as exc:
+        # pydantic-settings names the field in its message: 'error parsing value for field "x"'.
+        match = re.search(r'field "([a-z_]+)"', str(exc))
+        name = match.group(1).upper() if match else "a setting"
+        raise SettingsError(f"{name} is malformed") from None

@@ -1,0 +1,97 @@
+"""`python -m bot`: load settings, wire everything, run long polling or a webhook server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.config import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+
+class RedactingFilter(logging.Filter):
+    """Masks API keys in every log record, whatever logged it (aiohttp, aiogram, ours)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bot.provider.redact import redact
+
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks are rendered later from exc_info; render now, redacted.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.msg = f"{record.msg}\n{record.exc_text}"
+            record.exc_text = None
+        return True
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+async def run(settings: Settings) -> None:
+    from bot.app import build_bot, build_dispatcher, build_services
+
+    sandbox_server = None
+    if settings.sandbox and not settings.sandbox_url:
+        # Try-without-money mode: the sandbox runs inside this process.
+        from sandbox.server import SandboxServer
+        from sandbox.state import SandboxState
+
+        state = SandboxState()
+        sandbox_server = SandboxServer(state, host="127.0.0.1", port=settings.sandbox_port)
+        await sandbox_server.start()
+        demo_key = state.create_key(balance="100")
+        settings = settings.model_copy(update={"sandbox_url": sandbox_server.url})
+        log.info("sandbox provider on %s, demo API key: %s", sandbox_server.base, demo_key)
+
+    services = await build_services(settings)
+    bot = build_bot(settings)
+    dp = build_dispatcher(services, bot)
+    try:
+        from handlers import set_commands
+
+        await set_commands(bot, services.translator)
+        if settings.webhook_mode:
+            from bot.web import run_webhook
+
+            await run_webhook(bot, dp, services)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            log.info("long polling started")
+            await dp.start_polling(bot, handle_signals=False)
+    finally:
+        await bot.session.close()
+        await services.close()
+        if sandbox_server is not None:
+            await sandbox_server.stop()
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    setup_logging(settings.log_level)
+
+    async def runner() -> None:
+        task = asyncio.create_task(run(settings))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("stopped")
+
+    asyncio.run(runner())
