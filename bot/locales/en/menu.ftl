@@ -1,0 +1,9 @@
+btn-main-menu = « Main menu
+btn-back = « Back
+menu-buy = 📱 Buy number
+menu-rent = 🏠 Rent number
+menu-numbers = 📋 My numbers
+menu-balance = 💰 Balance
+menu-keys = 🔑 API keys
+menu-settings = ⚙️ Settings
+menu-help = ❓ Help

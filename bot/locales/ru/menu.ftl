@@ -1,0 +1,9 @@
+btn-main-menu = « Главное меню
+btn-back = « Назад
+menu-buy = 📱 Купить номер
+menu-rent = 🏠 Арендовать номер
+menu-numbers = 📋 Мои номера
+menu-balance = 💰 Баланс
+menu-keys = 🔑 API-ключи
+menu-settings = ⚙️ Настройки
+menu-help = ❓ Помощь

@@ -1,0 +1,9 @@
+btn-main-menu = « 主菜单
+btn-back = « 返回
+menu-buy = 📱 购买号码
+menu-rent = 🏠 租用号码
+menu-numbers = 📋 我的号码
+menu-balance = 💰 余额
+menu-keys = 🔑 API 密钥
+menu-settings = ⚙️ 设置
+menu-help = ❓ 帮助

@@ -1,0 +1,38 @@
+"""The Telegram face of the bot: one router per feature, collected by `get_routers()`."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers.middlewares import set_commands, setup_middlewares
+
+__all__ = ["get_routers", "set_commands", "setup_middlewares"]
+
+
+def get_routers() -> list[Router]:
+    # Order matters: feature routers first, the catch-all fallback last.
+    from handlers import (
+        activation,
+        balance,
+        buy,
+        fallback,
+        help,
+        keys,
+        numbers,
+        settings,
+        start,
+    )
+    from handlers.rent import router as rent_router
+
+    return [
+        start.router,
+        keys.router,
+        balance.router,
+        buy.router,
+        activation.router,
+        rent_router,
+        numbers.router,
+        settings.router,
+        help.router,
+        fallback.router,
+    ]
