@@ -1,0 +1,293 @@
+"""ActivationRepo: one-time numbers, their codes, and the tracker's polling schedule."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from storage.base import Store, id_list, money_in, opt_bool, sql_in
+from storage.models import (
+    ACTIVATION_ENDED,
+    ACTIVATION_LIVE,
+    ACTIVATION_STATUSES,
+    Activation,
+    ActivationCode,
+)
+from storage.users import ensure_user
+
+_COLUMNS = (
+    "id, user_id, key_id, provider_id, service, country, phone, cost, currency, status,"
+    " sms_sent, round, created_at, ends_at, cancel_allowed_at, cancel_requested,"
+    " can_get_another_sms, chat_id, message_id, next_poll_at, ended_at, adopted"
+)
+_CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
+# Literal IN lists (not bound parameters) so the planner can use the (status, ...) indexes.
+_LIVE = sql_in(ACTIVATION_LIVE)
+_ENDED = sql_in(ACTIVATION_ENDED)
+
+
+def _activation(row: Any, codes: list[ActivationCode]) -> Activation:
+    return Activation(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        None if row[7] is None else Decimal(row[7]),
+        row[8],
+        row[9],
+        bool(row[10]),
+        row[11],
+        codes,
+        row[12],
+        row[13],
+        row[14],
+        bool(row[15]),
+        opt_bool(row[16]),
+        row[17],
+        row[18],
+        row[19],
+        row[20],
+        bool(row[21]),
+    )
+
+
+def _code(row: Any) -> ActivationCode:
+    return ActivationCode(row[1], row[2], row[3], row[4], bool(row[5]))
+
+
+class ActivationRepo:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    # ---- loading -------------------------------------------------------------------------
+
+    async def _with_codes(self, rows: list[Any]) -> list[Activation]:
+        """Attach codes to a batch of rows with ONE query, whatever the batch size."""
+        if not rows:
+            return []
+        by_activation: dict[int, list[ActivationCode]] = defaultdict(list)
+        if len(rows) == 1:
+            code_rows = await self._s.fetchall(
+                f"SELECT {_CODE_COLUMNS} FROM activation_codes WHERE activation_id = ?"
+                " ORDER BY round",
+                (rows[0][0],),
+            )
+        else:
+            code_rows = await self._s.fetchall(
+                f"SELECT {_CODE_COLUMNS} FROM activation_codes"
+                " WHERE activation_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY activation_id, round",
+                (id_list(row[0] for row in rows),),
+            )
+        for code_row in code_rows:
+            by_activation[code_row[0]].append(_code(code_row))
+        return [_activation(row, by_activation.get(row[0], [])) for row in rows]
+
+    async def _select(self, where: str, params: tuple[Any, ...] = ()) -> list[Activation]:
+        rows = await self._s.fetchall(f"SELECT {_COLUMNS} FROM activations {where}", params)
+        return await self._with_codes(rows)
+
+    async def _one(self, where: str, params: tuple[Any, ...]) -> Activation | None:
+        found = await self._select(where, params)
+        return found[0] if found else None
+
+    # ---- user-facing (scoped by owner) ---------------------------------------------------
+
+    async def add(
+        self,
+        *,
+        user_id: int,
+        key_id: int,
+        provider_id: str,
+        service: str,
+        country: str,
+        phone: str,
+        cost: Decimal | None,
+        currency: str | None,
+        created_at: float,
+        ends_at: float,
+        cancel_allowed_at: float,
+        can_get_another_sms: bool | None = None,
+        chat_id: int | None = None,
+        adopted: bool = False,
+        next_poll_at: float | None = None,
+    ) -> Activation:
+        """Store a bought number; the same (key_id, provider_id) again returns the stored row."""
+        async with self._s.transaction() as conn:
+            await ensure_user(conn, user_id, created_at)
+            await conn.execute(
+                "INSERT OR IGNORE INTO activations(user_id, key_id, provider_id, service, country,"
+                " phone, cost, currency, status, created_at, ends_at, cancel_allowed_at,"
+                " can_get_another_sms, chat_id, next_poll_at, adopted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user_id,
+                    key_id,
+                    str(provider_id),
+                    service,
+                    country,
+                    phone,
+                    money_in(cost),
+                    currency,
+                    created_at,
+                    ends_at,
+                    cancel_allowed_at,
+                    None if can_get_another_sms is None else int(can_get_another_sms),
+                    chat_id,
+                    created_at if next_poll_at is None else next_poll_at,
+                    int(adopted),
+                ),
+            )
+        stored = await self.get_by_provider_id(key_id, str(provider_id))
+        assert stored is not None
+        return stored
+
+    async def get(self, user_id: int, activation_id: int) -> Activation | None:
+        return await self._one("WHERE id = ? AND user_id = ?", (activation_id, user_id))
+
+    async def list_live(self, user_id: int) -> list[Activation]:
+        return await self._select(
+            f"WHERE user_id = ? AND status IN {_LIVE} ORDER BY created_at DESC, id DESC",
+            (user_id,),
+        )
+
+    async def list_ended(
+        self, user_id: int, offset: int = 0, limit: int = 10
+    ) -> tuple[list[Activation], int]:
+        """One page of the user's past numbers, newest first, and the total count."""
+        total = await self._s.scalar(
+            f"SELECT COUNT(*) FROM activations WHERE user_id = ? AND status IN {_ENDED}",
+            (user_id,),
+        )
+        page = await self._select(
+            f"WHERE user_id = ? AND status IN {_ENDED} ORDER BY created_at DESC, id DESC"
+            " LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        )
+        return page, int(total or 0)
+
+    async def request_cancel(
+        self, user_id: int, activation_id: int, requested: bool = True
+    ) -> bool:
+        changed = await self._s.write(
+            f"UPDATE activations SET cancel_requested = ?"
+            f" WHERE id = ? AND user_id = ? AND status IN {_LIVE}",
+            (int(requested), activation_id, user_id),
+        )
+        return changed == 1
+
+    # ---- system (tracker, reconciliation, use cases after an ownership check) -------------
+
+    async def get_by_provider_id(self, key_id: int, provider_id: str) -> Activation | None:
+        return await self._one("WHERE key_id = ? AND provider_id = ?", (key_id, str(provider_id)))
+
+    async def get_any(self, activation_id: int) -> Activation | None:
+        return await self._one("WHERE id = ?", (activation_id,))
+
+    async def set_card(self, activation_id: int, chat_id: int, message_id: int) -> None:
+        await self._s.write(
+            "UPDATE activations SET chat_id = ?, message_id = ? WHERE id = ?",
+            (chat_id, message_id, activation_id),
+        )
+
+    async def set_status(
+        self, activation_id: int, status: str, *, ended_at: float | None = None
+    ) -> bool:
+        """Move a live activation to `status`; False if it had already ended (no resurrection).
+        Ending without `ended_at` stamps the clock's now."""
+        if status not in ACTIVATION_STATUSES:
+            raise ValueError(f"unknown activation status {status!r}")
+        if status in ACTIVATION_ENDED and ended_at is None:
+            ended_at = self._s.clock()
+        changed = await self._s.write(
+            f"UPDATE activations SET status = ?, ended_at = ? WHERE id = ? AND status IN {_LIVE}",
+            (status, ended_at if status in ACTIVATION_ENDED else None, activation_id),
+        )
+        return changed == 1
+
+    async def set_sms_sent(self, activation_id: int) -> None:
+        await self._s.write("UPDATE activations SET sms_sent = 1 WHERE id = ?", (activation_id,))
+
+    async def set_can_get_another_sms(self, activation_id: int, value: bool | None) -> None:
+        await self._s.write(
+            "UPDATE activations SET can_get_another_sms = ? WHERE id = ?",
+            (None if value is None else int(value), activation_id),
+        )
+
+    async def start_retry(self, activation_id: int) -> int:
+        """round += 1 and status = retry in ONE statement (no lost update); returns the round.
+        An ended activation is left alone and its current round is returned."""
+        async with (
+            self._s.write_lock,
+            self._s.conn.execute(
+                f"UPDATE activations SET round = round + 1, status = 'retry'"
+                f" WHERE id = ? AND status IN {_LIVE} RETURNING round",
+                (activation_id,),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is not None:
+            return int(row[0])
+        current = await self._s.scalar(
+            "SELECT round FROM activations WHERE id = ?", (activation_id,)
+        )
+        if current is None:
+            raise LookupError(f"activation {activation_id} does not exist")
+        return int(current)
+
+    async def add_code(
+        self, activation_id: int, round: int, code: str, text: str | None, received_at: float
+    ) -> bool:
+        """Store the code of one round; False when this round already has a code."""
+        changed = await self._s.write(
+            "INSERT OR IGNORE INTO activation_codes(activation_id, round, code, text, received_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (activation_id, round, code, text, received_at),
+        )
+        return changed == 1
+
+    async def mark_code_delivered(self, activation_id: int, round: int) -> None:
+        await self._s.write(
+            "UPDATE activation_codes SET delivered = 1 WHERE activation_id = ? AND round = ?",
+            (activation_id, round),
+        )
+
+    async def undelivered_codes(self, activation_id: int) -> list[ActivationCode]:
+        rows = await self._s.fetchall(
+            f"SELECT {_CODE_COLUMNS} FROM activation_codes"
+            " WHERE activation_id = ? AND delivered = 0 ORDER BY round",
+            (activation_id,),
+        )
+        return [_code(row) for row in rows]
+
+    async def set_next_poll(self, activation_id: int, at: float) -> None:
+        await self._s.write(
+            "UPDATE activations SET next_poll_at = ? WHERE id = ?", (at, activation_id)
+        )
+
+    async def set_next_poll_many(self, activation_ids: list[int], at: float) -> None:
+        """One statement for a whole batch (the tracker reschedules many rows per tick)."""
+        if activation_ids:
+            await self._s.write(
+                "UPDATE activations SET next_poll_at = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (at, id_list(activation_ids)),
+            )
+
+    async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
+        """System: live activations whose next poll is due, most overdue first."""
+        return await self._select(
+            f"WHERE status IN {_LIVE} AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
+            (now, limit),
+        )
+
+    async def live_for_key(self, key_id: int) -> list[Activation]:
+        return await self._select(f"WHERE key_id = ? AND status IN {_LIVE} ORDER BY id", (key_id,))
+
+    async def count_live(self) -> int:
+        total = await self._s.scalar(f"SELECT COUNT(*) FROM activations WHERE status IN {_LIVE}")
+        return int(total or 0)

@@ -1,0 +1,95 @@
+"""The one shared connection, its write lock, and small query helpers for the repositories."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import aiosqlite
+
+Params = Sequence[Any]
+
+
+class Store:
+    """aiosqlite runs one connection on one thread, so statements never overlap; but a
+    multi-statement transaction spans several awaits. The write lock keeps other coroutines'
+    writes out of an open transaction, so read-modify-write sequences lose no update."""
+
+    def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.write_lock = asyncio.Lock()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """One autocommitted write statement; returns the number of rows it changed."""
+        async with self.write_lock, self.conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the write lock; ROLLBACK on any error."""
+        async with self.write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+
+async def tx_fetchone(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> Any:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def tx_write(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    async with conn.execute(sql, params) as cur:
+        return cur.rowcount
+
+
+def money_in(value: Decimal | None) -> str | None:
+    return None if value is None else str(Decimal(value))
+
+
+def money_out(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def opt_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """A JSON array for `IN (SELECT value FROM json_each(?))`: one bound parameter for any
+    number of ids, so batch lookups never hit SQLite's variable limit."""
+    return json.dumps(list(ids))
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def sql_in(constants: Sequence[str]) -> str:
+    """A literal IN list of fixed identifiers (never user input), e.g. "('a', 'b')".
+    Literals rather than bound parameters let the planner use the (status, ...) indexes."""
+    for constant in constants:
+        if not constant.isidentifier():
+            raise ValueError(f"not a plain identifier: {constant!r}")
+    return "(" + ", ".join(f"'{constant}'" for constant in constants) + ")"

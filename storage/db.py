@@ -1,0 +1,96 @@
+"""Database: the one place that opens, migrates and closes the SQLite file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiosqlite
+
+from storage.activations import ActivationRepo
+from storage.base import Store
+from storage.crypto import KeyCipher, SecretMismatch
+from storage.keys import KeyRepo
+from storage.migrations import migrate
+from storage.pending import PendingRepo
+from storage.picks import PickRepo
+from storage.rentals import RentalRepo
+from storage.tokens import TokenRepo
+from storage.users import UserRepo
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    users: UserRepo
+    keys: KeyRepo
+    tokens: TokenRepo
+    activations: ActivationRepo
+    rentals: RentalRepo
+    picks: PickRepo
+    pending: PendingRepo
+
+    def __init__(
+        self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._store = Store(conn, clock)
+        self.users = UserRepo(self._store)
+        self.keys = KeyRepo(self._store, cipher)
+        self.tokens = TokenRepo(self._store)
+        self.activations = ActivationRepo(self._store)
+        self.rentals = RentalRepo(self._store)
+        self.picks = PickRepo(self._store)
+        self.pending = PendingRepo(self._store)
+
+    @classmethod
+    async def open(
+        cls, path: Path | str, cipher: KeyCipher, *, clock: Callable[[], float] = time.time
+    ) -> Database:
+        """Open (creating if needed), configure, migrate, and check the secret.
+
+        Raises SecretMismatch when a stored key cannot be decrypted with `cipher`.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster
+            await migrate(conn, clock=clock)
+            db = cls(conn, cipher, path, clock)
+            await db._check_secret(cipher)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def _check_secret(self, cipher: KeyCipher) -> None:
+        sample = await self.keys.first_encrypted()
+        if sample is None:
+            return
+        try:
+            cipher.decrypt(sample)
+        except SecretMismatch:
+            raise SecretMismatch(
+                f"API keys stored in {self.path.name} cannot be decrypted with the configured "
+                "SECRET_KEY / secret file (was the secret changed? put the new one in front: "
+                "SECRET_KEY=new,old)"
+            ) from None
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def schema_version(self) -> int:
+        value = await self._store.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(value or 0)
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The raw connection, for tests and benchmarks only."""
+        return self._conn

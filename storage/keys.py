@@ -1,0 +1,162 @@
+"""KeyRepo: a user's provider API keys, encrypted at rest, at most one active."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from storage.base import Store, money_in, money_out, tx_fetchone
+from storage.crypto import KeyCipher
+from storage.models import KeyProfile
+from storage.users import ensure_user
+
+_COLUMNS = (
+    "id, user_id, label, base_url, api_key_enc, active, balance, currency, created_at, deleted_at"
+)
+
+
+class KeyRepo:
+    def __init__(self, store: Store, cipher: KeyCipher) -> None:
+        self._s = store
+        self._cipher = cipher
+
+    def _key(self, row: Any) -> KeyProfile:
+        return KeyProfile(
+            id=row[0],
+            user_id=row[1],
+            label=row[2],
+            base_url=row[3],
+            api_key=self._cipher.decrypt(row[4]),
+            active=bool(row[5]),
+            balance=money_out(row[6]),
+            currency=row[7],
+            created_at=row[8],
+            deleted_at=row[9],
+        )
+
+    async def add(
+        self,
+        user_id: int,
+        *,
+        label: str,
+        base_url: str,
+        api_key: str,
+        balance: Decimal | None = None,
+        currency: str | None = None,
+    ) -> KeyProfile:
+        """Store a key; it becomes the user's active key."""
+        now = self._s.clock()
+        encrypted = self._cipher.encrypt(api_key)
+        async with self._s.transaction() as conn:
+            await ensure_user(conn, user_id, now)
+            await conn.execute("UPDATE api_keys SET active = 0 WHERE user_id = ?", (user_id,))
+            async with conn.execute(
+                "INSERT INTO api_keys(user_id, label, base_url, api_key_enc, active, balance,"
+                " currency, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (user_id, label, base_url, encrypted, money_in(balance), currency, now),
+            ) as cur:
+                key_id = int(cur.lastrowid or 0)
+        return KeyProfile(
+            id=key_id,
+            user_id=user_id,
+            label=label,
+            base_url=base_url,
+            api_key=api_key,
+            active=True,
+            balance=None if balance is None else Decimal(balance),
+            currency=currency,
+            created_at=now,
+        )
+
+    async def list(self, user_id: int) -> list[KeyProfile]:
+        rows = await self._s.fetchall(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE user_id = ? AND deleted_at IS NULL ORDER BY id",
+            (user_id,),
+        )
+        return [self._key(row) for row in rows]
+
+    async def get(self, user_id: int, key_id: int) -> KeyProfile | None:
+        row = await self._s.fetchone(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (key_id, user_id),
+        )
+        return None if row is None else self._key(row)
+
+    async def get_active(self, user_id: int) -> KeyProfile | None:
+        row = await self._s.fetchone(
+            f"SELECT {_COLUMNS} FROM api_keys"
+            " WHERE user_id = ? AND active = 1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 1",
+            (user_id,),
+        )
+        return None if row is None else self._key(row)
+
+    async def set_active(self, user_id: int, key_id: int) -> bool:
+        async with self._s.transaction() as conn:
+            owned = await tx_fetchone(
+                conn,
+                "SELECT 1 FROM api_keys WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+                (key_id, user_id),
+            )
+            if owned is None:
+                return False
+            await conn.execute(
+                "UPDATE api_keys SET active = (id = ?) WHERE user_id = ?", (key_id, user_id)
+            )
+        return True
+
+    async def rename(self, user_id: int, key_id: int, label: str) -> bool:
+        changed = await self._s.write(
+            "UPDATE api_keys SET label = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (label, key_id, user_id),
+        )
+        return changed == 1
+
+    async def delete(self, user_id: int, key_id: int) -> bool:
+        """Soft delete: the row stays (its live numbers are still tracked) but is hidden.
+        Deleting the active key makes the newest remaining key active."""
+        async with self._s.transaction() as conn:
+            row = await tx_fetchone(
+                conn,
+                "SELECT active FROM api_keys WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+                (key_id, user_id),
+            )
+            if row is None:
+                return False
+            await conn.execute(
+                "UPDATE api_keys SET deleted_at = ?, active = 0 WHERE id = ?",
+                (self._s.clock(), key_id),
+            )
+            if row[0]:
+                await conn.execute(
+                    "UPDATE api_keys SET active = 1 WHERE id = ("
+                    " SELECT id FROM api_keys WHERE user_id = ? AND deleted_at IS NULL"
+                    " ORDER BY id DESC LIMIT 1)",
+                    (user_id,),
+                )
+        return True
+
+    async def update_balance(
+        self, user_id: int, key_id: int, balance: Decimal, currency: str | None
+    ) -> None:
+        await self._s.write(
+            "UPDATE api_keys SET balance = ?, currency = COALESCE(?, currency)"
+            " WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (money_in(balance), currency, key_id, user_id),
+        )
+
+    async def get_any(self, key_id: int) -> KeyProfile | None:
+        """System: any key by id, deleted ones included (their numbers are still tracked)."""
+        row = await self._s.fetchone(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return None if row is None else self._key(row)
+
+    async def list_all(self) -> list[KeyProfile]:
+        """System: every key not deleted, whatever its owner's blocked flag."""
+        rows = await self._s.fetchall(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE deleted_at IS NULL ORDER BY id"
+        )
+        return [self._key(row) for row in rows]
+
+    async def first_encrypted(self) -> bytes | None:
+        """One stored ciphertext (deleted keys included), to check the secret at open."""
+        value = await self._s.scalar("SELECT api_key_enc FROM api_keys ORDER BY id LIMIT 1")
+        return None if value is None else bytes(value)

@@ -1,0 +1,61 @@
+"""PickRepo: a user's favourite and recently used services/countries."""
+
+from __future__ import annotations
+
+from storage.base import Store
+from storage.users import ensure_user
+
+RECENTS_KEPT = 10
+
+
+class PickRepo:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    async def add_favourite(self, user_id: int, service: str, country: str | None = None) -> None:
+        async with self._s.transaction() as conn:
+            await ensure_user(conn, user_id, self._s.clock())
+            await conn.execute(
+                "INSERT OR IGNORE INTO favourites(user_id, service, country) VALUES (?, ?, ?)",
+                (user_id, service, country or ""),
+            )
+
+    async def remove_favourite(
+        self, user_id: int, service: str, country: str | None = None
+    ) -> None:
+        await self._s.write(
+            "DELETE FROM favourites WHERE user_id = ? AND service = ? AND country = ?",
+            (user_id, service, country or ""),
+        )
+
+    async def favourites(self, user_id: int) -> list[tuple[str, str | None]]:
+        rows = await self._s.fetchall(
+            "SELECT service, country FROM favourites WHERE user_id = ? ORDER BY service, country",
+            (user_id,),
+        )
+        return [(row[0], row[1] or None) for row in rows]
+
+    async def add_recent(self, user_id: int, service: str, country: str) -> None:
+        """Move (service, country) to the front and keep only the last RECENTS_KEPT."""
+        async with self._s.transaction() as conn:
+            await ensure_user(conn, user_id, self._s.clock())
+            await conn.execute(
+                "DELETE FROM recents WHERE user_id = ? AND service = ? AND country = ?",
+                (user_id, service, country),
+            )
+            await conn.execute(
+                "INSERT INTO recents(user_id, service, country) VALUES (?, ?, ?)",
+                (user_id, service, country),
+            )
+            await conn.execute(
+                "DELETE FROM recents WHERE user_id = ? AND id NOT IN ("
+                " SELECT id FROM recents WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
+                (user_id, user_id, RECENTS_KEPT),
+            )
+
+    async def recents(self, user_id: int, limit: int = 5) -> list[tuple[str, str]]:
+        rows = await self._s.fetchall(
+            "SELECT service, country FROM recents WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [(row[0], row[1]) for row in rows]

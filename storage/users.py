@@ -1,0 +1,89 @@
+"""UserRepo: one row per Telegram user and their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.base import Store
+from storage.models import User
+
+_COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at"
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row[0],
+        language=row[1],
+        auto_cancel=bool(row[2]),
+        auto_cancel_margin=int(row[3]),
+        timezone=row[4],
+        blocked=bool(row[5]),
+        created_at=row[6],
+    )
+
+
+class UserRepo:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    async def get_or_create(self, user_id: int, language: str | None = None) -> User:
+        """The language is only set when the user is created; later changes go through update."""
+        await self._s.write(
+            "INSERT OR IGNORE INTO users(id, language, created_at) VALUES (?, ?, ?)",
+            (user_id, language, self._s.clock()),
+        )
+        user = await self.get(user_id)
+        assert user is not None  # just inserted (rows are never deleted)
+        return user
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._s.fetchone(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    async def update(
+        self,
+        user_id: int,
+        *,
+        language: Any = ...,
+        auto_cancel: Any = ...,
+        auto_cancel_margin: Any = ...,
+        timezone: Any = ...,
+    ) -> User:
+        """Change only the fields given (`...` = leave as is; language=None = follow Telegram)."""
+        changes: dict[str, Any] = {}
+        if language is not ...:
+            changes["language"] = language
+        if auto_cancel is not ...:
+            changes["auto_cancel"] = int(bool(auto_cancel))
+        if auto_cancel_margin is not ...:
+            changes["auto_cancel_margin"] = int(auto_cancel_margin)
+        if timezone is not ...:
+            changes["timezone"] = str(timezone)
+        async with self._s.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)",
+                (user_id, self._s.clock()),
+            )
+            if changes:
+                assignments = ", ".join(f"{column} = ?" for column in changes)
+                await conn.execute(
+                    f"UPDATE users SET {assignments} WHERE id = ?", (*changes.values(), user_id)
+                )
+        user = await self.get(user_id)
+        assert user is not None
+        return user
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        async with self._s.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)",
+                (user_id, self._s.clock()),
+            )
+            await conn.execute(
+                "UPDATE users SET blocked = ? WHERE id = ?", (int(bool(blocked)), user_id)
+            )
+
+
+async def ensure_user(conn: Any, user_id: int, now: float) -> None:
+    """Inside a transaction: make sure the owner row exists (foreign keys are enforced)."""
+    await conn.execute("INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)", (user_id, now))
