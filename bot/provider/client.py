@@ -1,0 +1,302 @@
+"""Async client of the sms-activate compatible `handler_api.php` protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from bot.provider import parsing
+from bot.provider.errors import (
+    KNOWN_CODES,
+    ActionNotSupported,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UnknownOutcome,
+)
+from bot.provider.models import (
+    ActivationStatus,
+    ActiveActivation,
+    Balance,
+    Country,
+    PriceOffer,
+    Prices,
+    Purchase,
+    RentHistoryItem,
+    RentPrices,
+    RentPurchase,
+    RentStatus,
+    Service,
+    StatusV2,
+)
+from bot.provider.parsing import Body, Reply
+from bot.provider.redact import redact
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Actions that spend money: never retried, and an unclear answer is an UnknownOutcome.
+PURCHASES = frozenset({"getNumber", "getNumberV2", "getRentNumber", "continueRentNumber"})
+# Actions that change state without spending: not retried, but failures are plain errors.
+WRITES = frozenset({"setStatus", "setRentStatus"})
+SET_STATUS_VALUES = frozenset({-1, 1, 3, 6, 8})
+RENT_STATUS_VALUES = frozenset({1, 2})
+
+
+def _money(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+
+
+class ProviderClient:
+    """One API key at one provider. Never logs or raises anything that contains the key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 15.0,
+        read_retries: int = 2,
+        unsupported: set[str] | None = None,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self._session = session
+        self._timeout = timeout
+        self._read_retries = max(0, read_retries)
+        self._retry_delay = retry_delay
+        self._unsupported = unsupported if unsupported is not None else set()
+        self._host = URL(base_url).host or "provider"
+
+    def __repr__(self) -> str:
+        return f"ProviderClient(host={self._host!r})"
+
+    def supports(self, action: str) -> bool:
+        """False once the provider answered BAD_ACTION to this action."""
+        return action not in self._unsupported
+
+    # ------------------------------------------------------------------ transport
+
+    async def _fetch(self, action: str, params: dict[str, str]) -> Reply:
+        query = {"api_key": self._api_key, "action": action, **params}
+        started = time.monotonic()
+        try:
+            async with self._session.get(
+                self.base_url,
+                params=query,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                allow_redirects=False,
+            ) as response:
+                raw = await response.read()
+                reply = Reply(response.status, dict(response.headers), parsing.decode(raw))
+        except TimeoutError:
+            raise ProviderUnavailable("TIMEOUT", action=action) from None
+        except aiohttp.ClientConnectorError as exc:
+            # Connecting failed: the request never left, so even a purchase did not happen.
+            raise _NotSent("NETWORK", self._describe(exc), action=action) from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # aiohttp exceptions carry the URL (and with it the key): keep a redacted summary.
+            raise ProviderUnavailable("NETWORK", self._describe(exc), action=action) from None
+        log.debug(
+            "provider %s %s -> HTTP %s, %d bytes in %.3fs",
+            self._host,
+            action,
+            reply.status,
+            len(reply.text),
+            time.monotonic() - started,
+        )
+        return reply
+
+    def _describe(self, exc: BaseException) -> str:
+        return redact(f"{type(exc).__name__}: {exc}", self._api_key)[:200]
+
+    async def _call(self, action: str, params: dict[str, Any], parse: Callable[[Body], T]) -> T:
+        clean = {key: str(value) for key, value in params.items() if value is not None}
+        attempts = 1 if action in PURCHASES or action in WRITES else 1 + self._read_retries
+        for attempt in range(attempts):
+            try:
+                return await self._once(action, clean, parse)
+            except ProviderUnavailable as error:
+                if isinstance(error, RateLimited) or attempt + 1 >= attempts:
+                    raise
+                delay = self._retry_delay * (2**attempt)
+                log.debug("provider %s %s: %s, retry in %.2fs", self._host, action, error, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, action: str, params: dict[str, str], parse: Callable[[Body], T]) -> T:
+        status: int | None = None
+        try:
+            reply = await self._fetch(action, params)
+            status = reply.status
+            return parse(parsing.screen(reply))
+        except ProviderError as error:
+            error.annotate(action=action, http_status=status, secret=self._api_key)
+            if isinstance(error, ActionNotSupported):
+                self._unsupported.add(action)
+            if action in PURCHASES:
+                raise _purchase_error(error) from None
+            if isinstance(error, _NotSent):
+                raise ProviderUnavailable(
+                    error.code, error.payload, action=action, http_status=error.http_status
+                ) from None
+            raise
+        except Exception as exc:
+            # A parser bug must not turn into a success or leak a traceback with the URL.
+            log.warning(
+                "provider %s %s: unreadable answer (%s)", self._host, action, type(exc).__name__
+            )
+            cls = UnknownOutcome if action in PURCHASES else ProviderUnavailable
+            raise cls("GARBLED", action=action, http_status=status) from None
+
+    # ------------------------------------------------------------------ activations
+
+    async def get_balance(self) -> Balance:
+        return await self._call("getBalance", {}, parsing.parse_balance)
+
+    @staticmethod
+    def _number_params(
+        service: str, country: str, max_price: Decimal | None, operator: str | None
+    ) -> dict[str, Any]:
+        return {
+            "service": service,
+            "country": country,
+            "maxPrice": _money(max_price) if max_price is not None else None,
+            "operator": operator,
+        }
+
+    async def get_number(
+        self,
+        service: str,
+        country: str,
+        *,
+        max_price: Decimal | None = None,
+        operator: str | None = None,
+    ) -> Purchase:
+        params = self._number_params(service, country, max_price, operator)
+        return await self._call("getNumber", params, parsing.parse_number)
+
+    async def get_number_v2(
+        self,
+        service: str,
+        country: str,
+        *,
+        max_price: Decimal | None = None,
+        operator: str | None = None,
+    ) -> Purchase:
+        params = self._number_params(service, country, max_price, operator)
+        return await self._call("getNumberV2", params, parsing.parse_number_v2)
+
+    async def buy_activation(
+        self, service: str, country: str, *, max_price: Decimal | None = None
+    ) -> Purchase:
+        """getNumberV2, or getNumber when V2 is unsupported. BAD_ACTION is a definite "not
+        done", so falling back is not a blind retry."""
+        if self.supports("getNumberV2"):
+            try:
+                return await self.get_number_v2(service, country, max_price=max_price)
+            except ActionNotSupported:
+                pass
+        return await self.get_number(service, country, max_price=max_price)
+
+    async def set_status(self, activation_id: str, status: int) -> str:
+        """Returns the ACCESS_* ack (or ALREADY_CANCEL for a cancel); ACK_MISMATCH otherwise."""
+        if status not in SET_STATUS_VALUES:
+            raise ValueError(f"unsupported setStatus value {status}")
+        return await self._call(
+            "setStatus",
+            {"id": activation_id, "status": status},
+            lambda body: parsing.parse_set_status(body, status),
+        )
+
+    async def get_status(self, activation_id: str) -> ActivationStatus:
+        return await self._call("getStatus", {"id": activation_id}, parsing.parse_status)
+
+    async def get_status_v2(self, activation_id: str) -> StatusV2:
+        return await self._call("getStatusV2", {"id": activation_id}, parsing.parse_status_v2)
+
+    async def get_active_activations(self) -> list[ActiveActivation]:
+        return await self._call("getActiveActivations", {}, parsing.parse_active_activations)
+
+    # ------------------------------------------------------------------ catalog
+
+    async def get_prices(self, service: str | None = None, country: str | None = None) -> Prices:
+        params = {"service": service, "country": country}
+        return await self._call("getPrices", params, parsing.parse_prices)
+
+    async def get_prices_v3(
+        self, service: str | None = None, country: str | None = None
+    ) -> list[PriceOffer]:
+        params = {"service": service, "country": country}
+        return await self._call("getPricesV3", params, parsing.parse_prices_v3)
+
+    async def get_countries(self) -> list[Country]:
+        return await self._call("getCountries", {}, parsing.parse_countries)
+
+    async def get_services_list(
+        self, lang: str | None = None, country: str | None = None
+    ) -> list[Service]:
+        params = {"lang": lang, "country": country}
+        return await self._call("getServicesList", params, parsing.parse_services)
+
+    # ------------------------------------------------------------------ rent
+
+    async def get_rent_number(
+        self, service: str, country: str, hours: int, operator: str | None = None
+    ) -> RentPurchase:
+        params = {"service": service, "country": country, "rent_time": hours, "operator": operator}
+        return await self._call("getRentNumber", params, parsing.parse_rent_number)
+
+    async def continue_rent_number(self, rent_id: str, hours: int) -> RentPurchase:
+        params = {"id": rent_id, "rent_time": hours}
+        return await self._call("continueRentNumber", params, parsing.parse_rent_number)
+
+    async def get_rent_status(self, rent_id: str) -> RentStatus:
+        return await self._call("getRentStatus", {"id": rent_id}, parsing.parse_rent_status)
+
+    async def set_rent_status(self, rent_id: str, status: int) -> None:
+        """1 finish, 2 cancel."""
+        if status not in RENT_STATUS_VALUES:
+            raise ValueError(f"unsupported setRentStatus value {status}")
+        params = {"id": rent_id, "status": status}
+        await self._call("setRentStatus", params, parsing.parse_set_rent_status)
+
+    async def get_rent_history(self) -> list[RentHistoryItem]:
+        return await self._call("getRentHistory", {}, parsing.parse_rent_history)
+
+    async def get_rent_prices(
+        self, service: str | None = None, country: str | None = None, hours: int = 4
+    ) -> RentPrices:
+        params = {"service": service, "country": country, "rent_time": hours}
+        return await self._call("getRentPrices", params, parsing.parse_rent_prices)
+
+
+class _NotSent(ProviderUnavailable):
+    """Internal: the connection failed before the request was sent."""
+
+
+def _purchase_error(error: ProviderError) -> ProviderError:
+    """A purchase keeps definite provider errors; anything unclear becomes UnknownOutcome."""
+    if isinstance(error, _NotSent):
+        return ProviderUnavailable(
+            error.code, error.payload, action=error.action, http_status=error.http_status
+        )
+    if isinstance(error, ProviderUnavailable) or error.code not in KNOWN_CODES:
+        return UnknownOutcome(
+            error.code,
+            error.payload,
+            action=error.action,
+            http_status=error.http_status,
+            retry_after=error.retry_after,
+        )
+    return error

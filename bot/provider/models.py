@@ -1,0 +1,151 @@
+"""Typed results of provider actions. Money is Decimal; ids and codes are strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    activation_id: str
+    phone: str
+    cost: Decimal | None = None
+    currency: str | None = None
+    country: str | None = None
+    can_get_another_sms: bool | None = None
+    activation_time: str | None = None
+    activation_end: str | None = None
+    activation_cancel: str | None = None
+    lifetime: float | None = None  # seconds, activationEnd - activationTime
+    cancel_lock: float | None = None  # seconds, activationCancel - activationTime
+
+
+StatusState = Literal["wait_code", "wait_retry", "wait_resend", "ok", "cancel"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationStatus:
+    state: StatusState
+    code: str | None = None  # wait_retry carries the OLD code
+
+
+@dataclass(frozen=True, slots=True)
+class StatusV2:
+    code: str | None
+    text: str | None
+    state: StatusState
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveActivation:
+    activation_id: str
+    phone: str
+    service: str | None = None
+    country: str | None = None
+    cost: Decimal | None = None
+    status: str | None = None
+    code: str | None = None
+    text: str | None = None
+    activation_time: str | None = None
+    can_get_another_sms: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInfo:
+    cost: Decimal
+    count: int
+
+
+Prices = dict[str, dict[str, PriceInfo]]  # country id -> service code -> PriceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTier:
+    """One supplier's offer inside a getPricesV3 entry."""
+
+    provider_id: str
+    count: int
+    prices: tuple[Decimal, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOffer:
+    country: str
+    service: str
+    price: Decimal
+    count: int
+    providers: dict[str, ProviderTier] = field(default_factory=dict)
+
+
+_LANG_KEYS = {"en": "eng", "ru": "rus", "zh": "chn", "cn": "chn"}
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    id: str
+    names: dict[str, str]  # "eng", "rus", "chn", ... -> stripped, non-blank name
+
+    def name(self, lang: str) -> str:
+        """Name in the bot language ("en"/"ru"/"zh"), falling back to English, then any."""
+        wanted = _LANG_KEYS.get(lang, lang)
+        for key in (wanted, "eng"):
+            if self.names.get(key):
+                return self.names[key]
+        for value in self.names.values():
+            if value:
+                return value
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RentPurchase:
+    rent_id: str
+    phone: str
+    end_date: str | None = None
+    ends_at: float | None = None  # epoch seconds when end_date carries a zone (or is numeric)
+
+
+@dataclass(frozen=True, slots=True)
+class RentSms:
+    phone_from: str
+    text: str
+    service: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RentStatus:
+    messages: list[RentSms]
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class RentHistoryItem:
+    id: str
+    date: str | None
+    phone: str | None
+    sms: list[str]
+    cost: Decimal | None
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RentPrice:
+    cost: Decimal
+    count: int
+
+
+RentPrices = dict[str, dict[str, RentPrice]]  # country -> service -> price

@@ -1,0 +1,840 @@
+"""Tolerant parsing of provider answers (protocol.md §7). Pure functions, no I/O.
+
+Every parser takes a screened :class:`Body` and returns a typed result or raises a
+:class:`ProviderError`. Whatever is not recognisably a success is an error, never a success.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn
+
+from bot.provider.errors import (
+    KNOWN_CODES,
+    ActionNotSupported,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from bot.provider.models import (
+    ActivationStatus,
+    ActiveActivation,
+    Balance,
+    Country,
+    PriceInfo,
+    PriceOffer,
+    Prices,
+    ProviderTier,
+    Purchase,
+    RentHistoryItem,
+    RentPrice,
+    RentPrices,
+    RentPurchase,
+    RentSms,
+    RentStatus,
+    Service,
+    StatusV2,
+)
+
+# Human sentences some providers answer instead of a code (matched case-insensitively,
+# without a trailing full stop).
+SENTENCE_CODES: dict[str, str] = {
+    "the service is prohibited for sale by administration": "SERVICE_PROHIBITED",
+    "service is incorrect": "BAD_SERVICE",
+    "country is incorrect": "BAD_COUNTRY",
+}
+# sms-activate could send this placeholder in STATUS_OK while no code is known yet.
+NO_CODE_PLACEHOLDER = "Нет кода"
+
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_CLOUDFLARE_1020 = re.compile(r"error\s*(code)?\s*:?\s*1020", re.IGNORECASE)
+_HTML_RE = re.compile(r"^<(!doctype|html|head|body|\?xml)|<html[\s>]", re.IGNORECASE)
+_PHONE_STRIP = re.compile(r"[\s+\-()]")
+_LANGUAGE_SKIP = {"id", "visible", "retry", "rent", "multiservice", "multi_service"}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A raw HTTP answer."""
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A screened body: JSON when it parses as JSON, else cleaned text."""
+
+    text: str
+    data: Any = None
+    is_json: bool = False
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def clean_text(text: str) -> str:
+    """Strip BOM and whitespace, then one level of wrapping quotes ("X" or 'X')."""
+    cleaned = text.replace("\ufeff", "").strip()
+    if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "\"'":
+        cleaned = cleaned[1:-1].strip()
+    return cleaned
+
+
+def sniff(text: str) -> Body:
+    """JSON when the body looks like JSON and parses; text otherwise (Content-Type is ignored)."""
+    cleaned = text.replace("\ufeff", "").strip()
+    if cleaned[:1] in ("{", "[") or cleaned == "null":
+        try:
+            return Body(text=cleaned, data=json.loads(cleaned), is_json=True)
+        except ValueError:
+            return Body(text=cleaned)
+    return Body(text=clean_text(cleaned))
+
+
+def split_code(text: str) -> tuple[str, str | None]:
+    """'WRONG_MAX_PRICE:0.5' -> ('WRONG_MAX_PRICE', '0.5'); split on the FIRST colon only."""
+    code, sep, payload = text.partition(":")
+    return code.strip(), (payload if sep else None)
+
+
+def sentence_code(text: str) -> str | None:
+    return SENTENCE_CODES.get(text.strip().rstrip(".").strip().lower())
+
+
+def make_error(code: str, payload: str | None = None, **kwargs: Any) -> ProviderError:
+    cls = ActionNotSupported if code == "BAD_ACTION" else ProviderError
+    return cls(code, payload, **kwargs)
+
+
+def garbled(http_status: int | None = None) -> ProviderUnavailable:
+    return ProviderUnavailable("GARBLED", http_status=http_status)
+
+
+def error_from_message(message: str) -> ProviderError:
+    """An error from a text body or a JSON error field: a code, a sentence or anything else."""
+    message = clean_text(message)
+    known_sentence = sentence_code(message)
+    if known_sentence:
+        return make_error(known_sentence)
+    code, payload = split_code(message)
+    if code in KNOWN_CODES or _CODE_RE.match(code):
+        # An unknown uppercase code is still an error (never a success).
+        return make_error(code, payload)
+    if not message:
+        return garbled()
+    return ProviderError("UNRECOGNISED", message[:120])
+
+
+def text_error(text: str) -> ProviderError | None:
+    """A recognised error in a text body, or None."""
+    if sentence_code(text):
+        return make_error(sentence_code(text) or "")
+    code, payload = split_code(text)
+    return make_error(code, payload) if code in KNOWN_CODES else None
+
+
+def json_error(data: Any) -> ProviderError | None:
+    """A recognised error in a JSON body: hero problem, or {"status":"error", error|message|msg}."""
+    if not isinstance(data, dict):
+        return None
+    data = strip_keys(data)
+    title = data.get("title")
+    if isinstance(title, str) and ("details" in data or "info" in data):
+        return hero_problem(data)
+    status = data.get("status")
+    failed = status in ("error", "false", False, 0, "0") or (
+        status is None and any(key in data for key in ("error", "message", "msg"))
+    )
+    if not failed:
+        return None
+    for key in ("error", "message", "msg"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return error_from_message(value)
+    return garbled()
+
+
+def hero_problem(data: Mapping[str, Any]) -> ProviderError:
+    """hero-sms {"title": CODE, "details": ..., "info": {...}} (title is the code)."""
+    code = str(data["title"]).strip()
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    payload: str | None = None
+    if code == "WRONG_MAX_PRICE" and info.get("min") is not None:
+        payload = str(info["min"])
+    elif code == "BANNED" and info.get("banned_until") is not None:
+        payload = str(info["banned_until"])
+    elif isinstance(data.get("details"), str):
+        payload = data["details"].strip() or None
+    if not _CODE_RE.match(code):
+        return error_from_message(code)
+    return make_error(code, payload)
+
+
+def fail(body: Body) -> NoReturn:
+    """Raise the best error for a body that is not the expected success."""
+    if body.is_json:
+        raise json_error(body.data) or garbled()
+    if not body.text:
+        raise garbled()
+    raise error_from_message(body.text)
+
+
+# --------------------------------------------------------------------------- HTTP screening
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def looks_html(text: str) -> bool:
+    return bool(_HTML_RE.search(text[:512]))
+
+
+def screen(reply: Reply) -> Body:
+    """Turn HTTP-level trouble into errors; return the sniffed body of a usable answer.
+
+    Business errors normally come inside HTTP 200; a non-2xx answer is an error even when its
+    body looks like a success (protocol.md §7.1).
+    """
+    status = reply.status
+    text = reply.text.replace("\ufeff", "").strip()
+    if status == 429 or _CLOUDFLARE_1020.search(text[:2048]):
+        code = f"HTTP_{status}" if status != 200 else "HTML"
+        raise RateLimited(
+            code,
+            "1020" if status != 429 else None,
+            http_status=status,
+            retry_after=retry_after_seconds(reply.headers),
+        )
+    if looks_html(text):
+        code = "HTML" if 200 <= status < 300 else f"HTTP_{status}"
+        raise ProviderUnavailable(code, "HTML page", http_status=status)
+    if status >= 500:
+        raise ProviderUnavailable(f"HTTP_{status}", http_status=status)
+    body = sniff(text)
+    if 200 <= status < 300:
+        return body
+    # 3xx/4xx: only a recognisable provider error is a definite answer.
+    error = json_error(body.data) if body.is_json else text_error(body.text)
+    if error is not None and error.code != "GARBLED":
+        error.http_status = status
+        raise error
+    raise ProviderUnavailable(f"HTTP_{status}", http_status=status)
+
+
+# --------------------------------------------------------------------------- loose typing
+
+
+def strip_keys(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """{"0 ": ..., "phoneFrom ": ...} -> {"0": ..., "phoneFrom": ...}."""
+    return {str(key).strip(): value for key, value in data.items()}
+
+
+def as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    if isinstance(value, bool) or value is None:
+        return default
+    try:
+        return int(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        return default
+
+
+def as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes"):
+            return True
+        if lowered in ("0", "false", "no"):
+            return False
+    return None
+
+
+def as_phone(value: Any) -> str | None:
+    text = as_str(value)
+    return _PHONE_STRIP.sub("", text) or None if text else None
+
+
+def parse_time(value: Any) -> datetime | float | None:
+    """A datetime (naive or aware) for date strings, a float for epoch numbers."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
+        return float(text)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def epoch_if_zoned(value: Any) -> float | None:
+    """Epoch seconds when the time is unambiguous (numeric or with a zone), else None."""
+    parsed = parse_time(value)
+    if isinstance(parsed, float):
+        return parsed
+    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+        return parsed.timestamp()
+    return None
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    first, second = parse_time(start), parse_time(end)
+    if isinstance(first, float) and isinstance(second, float):
+        return second - first
+    if isinstance(first, datetime) and isinstance(second, datetime):
+        if (first.tzinfo is None) != (second.tzinfo is None):
+            return None
+        return (second - first).total_seconds()
+    return None
+
+
+def _json_dict(body: Body) -> dict[str, Any]:
+    """The body as a key-stripped JSON object whose status is not an error, or raise."""
+    if not body.is_json or not isinstance(body.data, dict):
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    return strip_keys(body.data)
+
+
+def _items(values: Any) -> list[Any]:
+    """A PHP-ish collection: list, {} / [] for empty, or a dict keyed by index strings."""
+    if values is None:
+        return []
+    if isinstance(values, list):
+        return values
+    if isinstance(values, dict):
+        keyed = strip_keys(values)
+        return [keyed[key] for key in sorted(keyed, key=_index_order)]
+    raise garbled()
+
+
+def _index_order(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (1 << 62, key)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def parse_balance(body: Body) -> Balance:
+    if not body.is_json:
+        code, payload = split_code(body.text)
+        if code in ("ACCESS_BALANCE", "ACCESS_BALANCE_AND_CASHBACK") and payload is not None:
+            amount = as_decimal(payload)
+            if amount is None:
+                raise garbled()
+            return Balance(amount)
+    fail(body)
+
+
+def parse_number(body: Body) -> Purchase:
+    if not body.is_json:
+        code, payload = split_code(body.text)
+        if code == "ACCESS_NUMBER" and payload is not None:
+            activation_id, _, phone = payload.partition(":")
+            activation, number = as_str(activation_id), as_phone(phone)
+            if activation and number and number.isdigit():
+                return Purchase(activation_id=activation, phone=number)
+            raise garbled()
+    fail(body)
+
+
+def parse_number_v2(body: Body) -> Purchase:
+    if not body.is_json:
+        return parse_number(body)
+    data = _json_dict(body)
+    activation_id = as_str(data.get("activationId") or data.get("id"))
+    phone = as_phone(data.get("phoneNumber") or data.get("phone"))
+    if not activation_id or not phone:
+        raise garbled()
+    started = as_str(data.get("activationTime"))
+    ends = as_str(data.get("activationEnd") or data.get("activationEndTime"))
+    cancel = as_str(data.get("activationCancel"))
+    return Purchase(
+        activation_id=activation_id,
+        phone=phone,
+        cost=as_decimal(data.get("activationCost")),
+        currency=as_str(data.get("currency")),
+        country=as_str(data.get("countryCode")),
+        can_get_another_sms=as_bool(data.get("canGetAnotherSms")),
+        activation_time=started,
+        activation_end=ends,
+        activation_cancel=cancel,
+        lifetime=seconds_between(started, ends),
+        cancel_lock=seconds_between(started, cancel),
+    )
+
+
+def _code_or_none(value: str | None) -> str | None:
+    if value is None or not value.strip() or value.strip() == NO_CODE_PLACEHOLDER:
+        return None
+    return value.strip()
+
+
+def parse_status(body: Body) -> ActivationStatus:
+    if not body.is_json:
+        code, payload = split_code(body.text)
+        if code == "STATUS_WAIT_CODE":
+            return ActivationStatus("wait_code")
+        if code == "STATUS_WAIT_RESEND":
+            return ActivationStatus("wait_resend")
+        if code == "STATUS_CANCEL":
+            return ActivationStatus("cancel")
+        if code == "STATUS_WAIT_RETRY":
+            return ActivationStatus("wait_retry", _code_or_none(payload))
+        if code == "STATUS_OK":
+            sms_code = _code_or_none(payload)
+            return ActivationStatus("ok", sms_code) if sms_code else ActivationStatus("wait_code")
+    fail(body)
+
+
+def _last_dict(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, list):
+        value = next((item for item in reversed(value) if isinstance(item, dict)), None)
+    return strip_keys(value) if isinstance(value, dict) else None
+
+
+def parse_status_v2(body: Body) -> StatusV2:
+    if not body.is_json:
+        status = parse_status(body)
+        return StatusV2(code=status.code, text=None, state=status.state)
+    data = _json_dict(body)
+    if not any(key in data for key in ("sms", "call", "data", "verificationType")):
+        raise garbled()
+    message = _last_dict(data.get("sms")) or _last_dict(data.get("data"))
+    call = _last_dict(data.get("call"))
+    code = text = None
+    for source in (message, call):
+        if source is not None:
+            code = code or _code_or_none(as_str(source.get("code")))
+            text = text or as_str(source.get("text"))
+    return StatusV2(code=code, text=text, state="ok" if code or text else "wait_code")
+
+
+ACKS: dict[int, tuple[str, ...]] = {
+    1: ("ACCESS_READY",),
+    3: ("ACCESS_RETRY_GET",),
+    6: ("ACCESS_ACTIVATION",),
+    8: ("ACCESS_CANCEL", "ALREADY_CANCEL"),
+    -1: ("ACCESS_CANCEL", "ALREADY_CANCEL"),
+}
+
+
+def parse_set_status(body: Body, status: int) -> str:
+    if not body.is_json:
+        ack, _ = split_code(body.text)
+        if ack.startswith("ACCESS_") or (ack == "ALREADY_CANCEL" and status in (8, -1)):
+            if ack not in ACKS.get(status, ()):
+                raise ProviderError("ACK_MISMATCH", ack)
+            return ack
+    fail(body)
+
+
+def _activation_list(data: Any) -> list[Any] | None:
+    """The list inside any known getActiveActivations shape, or None when none is there."""
+    if data is None:
+        return []
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return None
+    data = strip_keys(data)
+    keys = ("activeActivations", "data", "activations")
+    for key in keys:
+        if isinstance(data.get(key), list):
+            return data[key]
+    for key in keys:  # hero: activeActivations {"rows": [...], "row": [...], ...}
+        wrapper = data.get(key)
+        if isinstance(wrapper, dict):
+            rows = strip_keys(wrapper)
+            for inner in ("rows", "row"):
+                if isinstance(rows.get(inner), list):
+                    return rows[inner]
+    return None
+
+
+def _last_text(value: Any) -> str | None:
+    """smsCode / smsText: a string, or an array of them (the latest is last)."""
+    if isinstance(value, list):
+        texts = [as_str(item) for item in value if not isinstance(item, dict | list)]
+        texts = [item for item in texts if item]
+        return texts[-1] if texts else None
+    return as_str(value)
+
+
+def _active_activation(item: Any) -> ActiveActivation:
+    if not isinstance(item, dict):
+        raise garbled()
+    item = strip_keys(item)
+    activation_id = as_str(item.get("activationId") or item.get("id"))
+    phone = as_phone(item.get("phoneNumber") or item.get("phone"))
+    if not activation_id or not phone:
+        raise garbled()
+    return ActiveActivation(
+        activation_id=activation_id,
+        phone=phone,
+        service=as_str(item.get("serviceCode") or item.get("service")),
+        country=as_str(item.get("countryCode") if "countryCode" in item else item.get("country")),
+        cost=as_decimal(item.get("activationCost")),
+        status=as_str(item.get("activationStatus") or item.get("status")),
+        code=_code_or_none(_last_text(item.get("smsCode"))),
+        text=_last_text(item.get("smsText")),
+        activation_time=as_str(item.get("activationTime")),
+        can_get_another_sms=as_bool(item.get("canGetAnotherSms")),
+    )
+
+
+def parse_active_activations(body: Body) -> list[ActiveActivation]:
+    """Every known shape; an unreadable list is GARBLED ("no information"), never []."""
+    if not body.is_json:
+        if split_code(body.text)[0] == "NO_ACTIVATIONS":
+            return []
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        if error.code == "NO_ACTIVATIONS":
+            return []
+        raise error
+    items = _activation_list(body.data)
+    if items is None:
+        raise garbled()
+    return [_active_activation(item) for item in items]
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def _cost_count(entry: Any) -> tuple[Decimal, int] | None:
+    if not isinstance(entry, dict):
+        return None
+    entry = strip_keys(entry)
+    cost = as_decimal(entry.get("cost", entry.get("price")))
+    if cost is None:
+        return None
+    count = entry.get("count", entry.get("quant", entry.get("quantity")))
+    if isinstance(count, dict):  # sms-activate rent "quant": {"current": n, "total": m}
+        count = count.get("current", count.get("total"))
+    return cost, as_int(count)
+
+
+def _nested_prices(data: Any) -> dict[str, dict[str, tuple[Decimal, int]]]:
+    """{country: {service: {cost, count}}}; [] from PHP means empty."""
+    if isinstance(data, list) and not data:
+        return {}
+    if not isinstance(data, dict):
+        raise garbled()
+    result: dict[str, dict[str, tuple[Decimal, int]]] = {}
+    for country, services in strip_keys(data).items():
+        if not isinstance(services, dict):
+            continue
+        for service, entry in strip_keys(services).items():
+            parsed = _cost_count(entry)
+            if parsed is not None:
+                result.setdefault(country, {})[service] = parsed
+    return result
+
+
+def parse_prices(body: Body) -> Prices:
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    nested = _nested_prices(body.data)
+    return {
+        country: {service: PriceInfo(cost, count) for service, (cost, count) in services.items()}
+        for country, services in nested.items()
+    }
+
+
+def _tier_prices(value: Any) -> tuple[Decimal, ...]:
+    values = value if isinstance(value, list) else [value]
+    prices = (as_decimal(item) for item in values)
+    return tuple(sorted(price for price in prices if price is not None))
+
+
+def _offer(country: str, service: str, entry: Any) -> PriceOffer | None:
+    if not isinstance(entry, dict):
+        return None
+    entry = strip_keys(entry)
+    providers: dict[str, ProviderTier] = {}
+    raw_providers = entry.get("providers")
+    for key, raw in strip_keys(raw_providers).items() if isinstance(raw_providers, dict) else []:
+        if not isinstance(raw, dict):
+            continue
+        raw = strip_keys(raw)
+        provider_id = as_str(raw.get("provider_id")) or key
+        prices = _tier_prices(raw.get("price"))
+        if prices:
+            providers[provider_id] = ProviderTier(provider_id, as_int(raw.get("count")), prices)
+    own = _tier_prices(entry.get("price", entry.get("cost")))
+    cheapest = own[0] if own else min((t.prices[0] for t in providers.values()), default=None)
+    if cheapest is None:
+        return None
+    count = entry.get("count")
+    total = as_int(count) if count is not None else sum(t.count for t in providers.values())
+    return PriceOffer(country, service, cheapest, total, providers)
+
+
+def parse_prices_v3(body: Body) -> list[PriceOffer]:
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    if isinstance(body.data, list) and not body.data:
+        return []
+    if not isinstance(body.data, dict):
+        raise garbled()
+    offers: list[PriceOffer] = []
+    for country, services in strip_keys(body.data).items():
+        if not isinstance(services, dict):
+            continue
+        for service, entry in strip_keys(services).items():
+            offer = _offer(country, service, entry)
+            if offer is not None:
+                offers.append(offer)
+    return offers
+
+
+def _country(raw: Any, fallback_id: str | None) -> Country | None:
+    if not isinstance(raw, dict):
+        return None
+    raw = strip_keys(raw)
+    country_id = as_str(raw.get("id")) or fallback_id
+    if country_id is None:
+        return None
+    names = {
+        key: value.strip()
+        for key, value in raw.items()
+        if key.lower() not in _LANGUAGE_SKIP and isinstance(value, str) and value.strip()
+    }
+    return Country(country_id, names)
+
+
+def _is_single_country(data: dict[str, Any]) -> bool:
+    return "id" in data and not all(isinstance(value, dict) for value in data.values())
+
+
+def parse_countries(body: Body) -> list[Country]:
+    """A map keyed by id, an array of objects, or a single object."""
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    data = body.data
+    entries: Iterable[tuple[str | None, Any]]
+    if isinstance(data, list):
+        entries = ((None, item) for item in data)
+    elif isinstance(data, dict):
+        data = strip_keys(data)
+        entries = [(None, data)] if _is_single_country(data) else data.items()
+    else:
+        raise garbled()
+    countries = [_country(raw, key) for key, raw in entries]
+    return [country for country in countries if country is not None]
+
+
+def parse_services(body: Body) -> list[Service]:
+    """{"status":"success","services":[...]}, a bare array, or a {code: name} map."""
+    if not body.is_json:
+        fail(body)
+    data = body.data
+    if isinstance(data, dict):
+        error = json_error(data)
+        if error is not None:
+            raise error
+        data = strip_keys(data)
+        if "services" in data:
+            data = data["services"]
+        elif all(isinstance(value, str) for value in data.values()):
+            data = [{"code": code, "name": name} for code, name in data.items()]
+    if isinstance(data, dict):
+        data = _items(data)
+    if not isinstance(data, list):
+        raise garbled()
+    services: list[Service] = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        item = strip_keys(item)
+        code = as_str(item.get("code"))
+        if code:
+            services.append(Service(code=code, name=as_str(item.get("name")) or code))
+    return services
+
+
+# --------------------------------------------------------------------------- rent
+
+
+def parse_rent_number(body: Body) -> RentPurchase:
+    data = _json_dict(body)
+    phone = data.get("phone")
+    if not isinstance(phone, dict):
+        raise garbled()
+    phone = strip_keys(phone)
+    rent_id, number = as_str(phone.get("id")), as_phone(phone.get("number"))
+    if not rent_id or not number:
+        raise garbled()
+    end_date = as_str(phone.get("endDate"))
+    return RentPurchase(rent_id, number, end_date, epoch_if_zoned(end_date))
+
+
+def parse_rent_status(body: Body) -> RentStatus:
+    """Messages oldest first; STATUS_WAIT_CODE (no SMS yet) is an empty list, not an error."""
+    try:
+        data = _json_dict(body)
+    except ProviderError as error:
+        if error.code == "STATUS_WAIT_CODE":
+            return RentStatus([], 0)
+        raise
+    messages: list[RentSms] = []
+    for raw in _items(data.get("values")):
+        if not isinstance(raw, dict):
+            raise garbled()
+        raw = strip_keys(raw)
+        text = as_str(raw.get("text", raw.get("test")))
+        if text is None:
+            continue
+        messages.append(
+            RentSms(
+                phone_from=as_str(raw.get("phoneFrom")) or "",
+                text=text,
+                service=as_str(raw.get("service")),
+                date=as_str(raw.get("date")),
+            )
+        )
+    quantity = data.get("quantity")
+    return RentStatus(messages, as_int(quantity, len(messages)) if quantity else len(messages))
+
+
+def parse_set_rent_status(body: Body) -> None:
+    data = _json_dict(body)
+    if str(data.get("status", "")).strip().lower() != "success":
+        raise garbled()
+
+
+def _sms_list(value: Any) -> list[str]:
+    """sms as a list, a JSON-encoded list, or one string."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return [text]
+        else:
+            return [text] if text else []
+    if isinstance(value, dict):
+        value = _items(value)
+    if isinstance(value, list):
+        texts = (as_str(item) for item in value if not isinstance(item, dict | list))
+        return [text for text in texts if text]
+    return []
+
+
+def parse_rent_history(body: Body) -> list[RentHistoryItem]:
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    data = body.data
+    if isinstance(data, dict):
+        data = strip_keys(data)
+        inner = next((data[key] for key in ("values", "data", "history") if key in data), None)
+        data = _items(inner) if inner is not None or data.get("status") else _items(data)
+    items = _items(data)
+    history: list[RentHistoryItem] = []
+    for raw in items:
+        if not isinstance(raw, dict):
+            raise garbled()
+        raw = strip_keys(raw)
+        item_id = as_str(raw.get("id"))
+        if item_id is None:
+            raise garbled()
+        history.append(
+            RentHistoryItem(
+                id=item_id,
+                date=as_str(raw.get("date")),
+                phone=as_phone(raw.get("phone")),
+                sms=_sms_list(raw.get("sms")),
+                cost=as_decimal(raw.get("cost")),
+                status=as_str(raw.get("status")),
+            )
+        )
+    return history
+
+
+def parse_rent_prices(body: Body) -> RentPrices:
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    data = body.data
+    if isinstance(data, dict):
+        data = strip_keys(data)
+        if "values" in data:
+            data = data["values"]
+        elif "status" in data:
+            data = {key: value for key, value in data.items() if key != "status"}
+    nested = _nested_prices(data)
+    return {
+        country: {service: RentPrice(cost, count) for service, (cost, count) in services.items()}
+        for country, services in nested.items()
+    }
