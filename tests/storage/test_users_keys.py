@@ -1,0 +1,115 @@
+"""UserRepo and KeyRepo behaviour."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from storage import Database
+from tests.storage.helpers import add_activation, add_key
+
+
+async def test_user_get_or_create_and_update(db: Database, clock: Any) -> None:
+    assert await db.users.get(5) is None
+    user = await db.users.get_or_create(5, language="ru")
+    assert (user.id, user.language, user.auto_cancel, user.blocked) == (5, "ru", True, False)
+    assert user.created_at == clock()
+    # A second call does not overwrite the stored language.
+    assert (await db.users.get_or_create(5, language="en")).language == "ru"
+
+    updated = await db.users.update(
+        5, auto_cancel=False, auto_cancel_margin=90, timezone="Europe/Moscow"
+    )
+    assert (
+        updated.language,
+        updated.auto_cancel,
+        updated.auto_cancel_margin,
+        updated.timezone,
+    ) == (
+        "ru",
+        False,
+        90,
+        "Europe/Moscow",
+    )
+    cleared = await db.users.update(5, language=None)
+    assert cleared.language is None and cleared.auto_cancel_margin == 90
+
+    await db.users.set_blocked(5, True)
+    assert (await db.users.get(5)).blocked is True  # type: ignore[union-attr]
+    await db.users.set_blocked(5, False)
+    assert (await db.users.get(5)).blocked is False  # type: ignore[union-attr]
+
+
+async def test_new_key_becomes_active(db: Database) -> None:
+    first = await add_key(db, 1, "first", "key-one-1111")
+    assert first.active
+    second = await db.keys.add(
+        1,
+        label="second",
+        base_url="https://b.test",
+        api_key="key-two-2222",
+        balance=Decimal("10.50"),
+        currency="RUB",
+    )
+    keys = await db.keys.list(1)
+    assert [(k.label, k.active) for k in keys] == [("first", False), ("second", True)]
+    active = await db.keys.get_active(1)
+    assert active is not None and active.id == second.id
+    assert (active.api_key, active.balance, active.currency) == (
+        "key-two-2222",
+        Decimal("10.50"),
+        "RUB",
+    )
+
+
+async def test_set_active_rename_update_balance(db: Database) -> None:
+    first = await add_key(db, 1, "first")
+    await add_key(db, 1, "second")
+    assert await db.keys.set_active(1, first.id) is True
+    assert (await db.keys.get_active(1)).id == first.id  # type: ignore[union-attr]
+    assert sum(k.active for k in await db.keys.list(1)) == 1
+    assert await db.keys.set_active(1, 999) is False
+    assert await db.keys.rename(1, first.id, "renamed") is True
+    assert (await db.keys.get(1, first.id)).label == "renamed"  # type: ignore[union-attr]
+    await db.keys.update_balance(1, first.id, Decimal("0.1000"), "USD")
+    stored = await db.keys.get(1, first.id)
+    assert (
+        stored is not None
+        and stored.balance == Decimal("0.1000")
+        and str(stored.balance) == "0.1000"
+    )
+
+
+async def test_delete_active_promotes_another_and_keeps_row(db: Database) -> None:
+    first = await add_key(db, 1, "first")
+    second = await add_key(db, 1, "second")
+    live = await add_activation(db, 1, second.id)
+    assert await db.keys.delete(1, second.id) is True
+    assert await db.keys.get(1, second.id) is None
+    assert [k.id for k in await db.keys.list(1)] == [first.id]
+    assert (await db.keys.get_active(1)).id == first.id  # type: ignore[union-attr]
+    # Soft delete: the tracker still sees the key and its live number.
+    hidden = await db.keys.get_any(second.id)
+    assert hidden is not None and hidden.deleted and hidden.api_key
+    assert [a.id for a in await db.activations.live_for_key(second.id)] == [live.id]
+    assert [k.id for k in await db.keys.list_all()] == [first.id]
+    # Deleted keys can't be renamed, activated or deleted again.
+    assert await db.keys.rename(1, second.id, "x") is False
+    assert await db.keys.set_active(1, second.id) is False
+    assert await db.keys.delete(1, second.id) is False
+    assert await db.keys.delete(1, first.id) is True
+    assert await db.keys.get_active(1) is None
+
+
+async def test_delete_inactive_keeps_active(db: Database) -> None:
+    first = await add_key(db, 1, "first")
+    second = await add_key(db, 1, "second")
+    assert await db.keys.delete(1, first.id) is True
+    assert (await db.keys.get_active(1)).id == second.id  # type: ignore[union-attr]
+
+
+async def test_list_all_includes_blocked_owners(db: Database) -> None:
+    a = await add_key(db, 1)
+    b = await add_key(db, 2)
+    await db.users.set_blocked(2, True)
+    assert [k.id for k in await db.keys.list_all()] == [a.id, b.id]
