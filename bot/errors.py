@@ -1,0 +1,19 @@
+"""Use-case errors: what a user asked for cannot be done; handlers translate them to text."""
+
+from __future__ import annotations
+
+
+class UseCaseError(Exception):
+    """Base of the errors the use cases raise for the handlers to translate."""
+
+
+class NotFound(UseCaseError):
+    """The thing named (key, activation, rental) is not this user's, or no longer exists/lives."""
+
+
+class NoActiveKey(UseCaseError):
+    """The user has no API key yet (or none is active): they must add one first."""
+
+
+class Stale(UseCaseError):
+    """A button from an old message: the state it was drawn for has moved on."""

@@ -1,0 +1,128 @@
+"""Every error a user can meet, as one short localized sentence that says what to do.
+
+`error_text(t, exc)` is what every router calls when a use case or the provider refused.
+The result is plain text safe for HTML parse mode (anything remote is escaped) and short
+enough for a callback answer (Telegram's limit is 200 characters).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from bot.errors import NoActiveKey, NotFound, Stale
+from bot.formatting import format_money
+from bot.i18n import Translate
+from bot.provider.errors import (
+    ActionNotSupported,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UnknownOutcome,
+)
+
+# provider code -> catalog key (codes sharing a meaning share a sentence)
+CODE_KEYS: dict[str, str] = {
+    "BAD_KEY": "error-bad-key",
+    "NO_KEY": "error-bad-key",
+    "WRONG_SECURITY": "error-bad-key",
+    "NO_NUMBERS": "error-no-numbers",
+    "NOT_AVAILABLE": "error-no-numbers",
+    "SERVICE_NOT_AVAILABLE": "error-no-numbers",
+    "WHATSAPP_NOT_AVAILABLE": "error-no-numbers",
+    "OPERATORS_NOT_FOUND": "error-no-numbers",
+    "WRONG_OPERATOR": "error-no-numbers",
+    "NO_BALANCE": "error-no-balance",
+    "NO_BALANCE_FORWARD": "error-no-balance",
+    "EARLY_CANCEL_DENIED": "error-early-cancel",
+    "SERVICE_UNAVAILABLE_REGION": "error-region",
+    "SERVICE_PROHIBITED": "error-service-prohibited",
+    "BAD_COUNTRY": "error-bad-country",
+    "WRONG_COUNTRY": "error-bad-country",
+    "BAD_SERVICE": "error-bad-service",
+    "INVALID_TIME": "error-invalid-time",
+    "MAX_HOURS_EXCEED": "error-invalid-time",
+    "NO_ID_RENT": "error-no-id-rent",
+    "INVALID_PHONE": "error-invalid-phone",
+    "INCORECT_STATUS": "error-incorrect-status",
+    "ALREADY_FINISH": "error-already-finish",
+    "STATUS_FINISH": "error-already-finish",
+    "ALREADY_CANCEL": "error-already-cancel",
+    "STATUS_CANCEL": "error-already-cancel",
+    "CANT_CANCEL": "error-cant-cancel",
+    "FREE_CANCELLATION_EXPIRED": "error-cant-cancel",
+    "RENT_DIE": "error-rent-die",
+    "SQL_ERROR": "error-sql",
+    "ERROR_SQL": "error-sql",
+    "ERROR_SQL25": "error-sql",
+    "SERVER_ERROR": "error-server",
+    "CHANNELS_LIMIT": "error-channels-limit",
+    "ACCOUNT_INACTIVE": "error-account-inactive",
+    "ACK_MISMATCH": "error-ack-mismatch",
+    "NO_ACTIVATION": "error-no-activation",
+    "WRONG_ACTIVATION_ID": "error-no-activation",
+    "NOT_FOUND": "error-no-activation",
+    "ACTIVATION_NOT_ACTIVE": "error-no-activation",
+    "BAD_STATUS": "error-bad-status",
+    "STATUS_ALREADY_CHANGED": "error-bad-status",
+    "ACTION_NOT_AVAILABLE": "error-bad-status",
+    "BAD_ACTION": "error-not-supported",
+    "USERS_IP_IS_NOT_ALLOWED": "error-ip-not-allowed",
+    "ORDER_ALREADY_EXISTS": "error-order-exists",
+    "RATE_LIMIT": "error-rate-limited",
+}
+
+# Codes the client gives transport faults and unreadable answers.
+_DOWN_CODES = frozenset({"NETWORK", "TIMEOUT", "HTML", "GARBLED", "UNRECOGNISED"})
+
+_BANNED_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})-(\d{1,2})-(\d{1,2})$")
+
+
+def format_banned_until(raw: str) -> str:
+    """Grizzly's `2026-1-2 3-4-5` as `2026-01-02 03:04:05`; anything else as sent."""
+    match = _BANNED_DATE.match(raw.strip())
+    if not match:
+        return raw.strip()
+    y, mo, d, h, mi, s = (int(part) for part in match.groups())
+    return f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
+
+
+def _provider_text(t: Translate, exc: ProviderError) -> str:
+    code = exc.code or ""
+    if isinstance(exc, UnknownOutcome):
+        return t("error-unknown-outcome")
+    if isinstance(exc, RateLimited) or code == "RATE_LIMIT":
+        if exc.retry_after:
+            return t("error-rate-limited-after", seconds=str(max(1, round(exc.retry_after))))
+        return t("error-rate-limited")
+    if isinstance(exc, ActionNotSupported):
+        return t("error-not-supported")
+    if isinstance(exc, ProviderUnavailable) or code in _DOWN_CODES or code.startswith("HTTP_"):
+        return t("error-provider-down")
+    if code == "WRONG_MAX_PRICE":
+        minimum = exc.min_price
+        if minimum is not None:
+            return t("error-wrong-max-price", min=format_money(minimum))
+        return t("error-wrong-max-price-unknown")
+    if code == "BANNED":
+        until = exc.banned_until
+        if until:
+            return t("error-banned", until=html.escape(format_banned_until(until)))
+        return t("error-banned-no-date")
+    key = CODE_KEYS.get(code)
+    if key is not None:
+        return t(key)
+    return t("error-generic", code=html.escape(code[:40] or "?"))
+
+
+def error_text(t: Translate, exc: BaseException) -> str:
+    """One short localized sentence for any error a handler may catch."""
+    if isinstance(exc, ProviderError):
+        return _provider_text(t, exc)
+    if isinstance(exc, NoActiveKey):
+        return t("error-no-active-key")
+    if isinstance(exc, NotFound):
+        return t("error-not-found")
+    if isinstance(exc, Stale):
+        return t("error-stale")
+    return t("error-internal")
