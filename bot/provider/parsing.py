@@ -133,7 +133,7 @@ def error_from_message(message: str) -> ProviderError:
     if code in KNOWN_CODES or _CODE_RE.match(code):
         # An unknown uppercase code is still an error (never a success).
         return make_error(code, payload)
-    if not message:
+    if not message or message[:1] in "{[":  # empty, or JSON that did not parse
         return garbled()
     return ProviderError("UNRECOGNISED", message[:120])
 
