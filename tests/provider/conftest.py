@@ -53,7 +53,8 @@ class FakeProvider:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/stubs/handler_api.php", self._handle)
-        self._runner = web.AppRunner(app)
+        # No access log: it would print the query string, key included.
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
