@@ -1,0 +1,398 @@
+"""RentalService: renting numbers for hours or days, and everything a renter can do with one.
+
+Money rules (see DESIGN.md): a purchase (getRentNumber) or an extension (continueRentNumber)
+happens only after its one-time token was claimed in storage, is never retried, and a rented
+number is stored before anyone is told about it. An unknown outcome of a rent purchase leaves a
+PendingPurchase(kind="rental") for the tracker's reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from bot.provider.errors import ProviderError, UnknownOutcome
+from bot.provider.models import RentHistoryItem, RentPrice, RentPrices, RentSms
+
+try:  # bot/errors.py belongs to another engineer; keep working while it is being written.
+    from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
+except ImportError:  # pragma: no cover - only while the tree is under construction
+
+    class UseCaseError(Exception):  # type: ignore[no-redef]
+        pass
+
+    class NotFound(UseCaseError):  # type: ignore[no-redef]
+        pass
+
+    class NoActiveKey(UseCaseError):  # type: ignore[no-redef]
+        pass
+
+    class Stale(UseCaseError):  # type: ignore[no-redef]
+        pass
+
+
+if TYPE_CHECKING:
+    from bot.provider.client import ProviderClient
+    from bot.provider.factory import ProviderFactory
+    from storage import Database
+    from storage.models import KeyProfile, Rental, RentalSms
+
+# Durations offered when the provider prices them (hours): 4 h, 12 h, 1, 3, 7, 14, 30 days.
+RENT_DURATIONS: tuple[int, ...] = (4, 12, 24, 72, 168, 336, 720)
+# The provider lets a rent be cancelled (refunded) only this long after renting, before any SMS.
+CANCEL_WINDOW = 1200.0
+SMS_PAGE_SIZE = 5
+# The cheapest duration: used to list which services and countries can be rented at all.
+_LISTING_HOURS = RENT_DURATIONS[0]
+
+
+class CancelRefused(UseCaseError):
+    """Cancelling is no longer possible; `reason` is "window" (20 minutes passed) or "sms"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cancel refused: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RentOption:
+    hours: int
+    cost: Decimal
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RentResult:
+    """rental: the stored rental; duplicate: the token was already claimed (nothing bought);
+    pending: the outcome is unknown and a PendingPurchase was stored."""
+
+    rental: Rental | None
+    duplicate: bool = False
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendResult:
+    rental: Rental | None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SmsPage:
+    items: list[RentalSms]  # newest first
+    total: int
+    page: int
+    pages: int
+
+
+def sms_dedup_key(sms: RentSms) -> str:
+    """One stable key per distinct rental SMS, whatever order or index the provider lists it at.
+
+    Providers number the messages by position (newest first on Grizzly), so the position is not
+    an identity; date + sender + text are. The tracker should store SMS with this same key."""
+    raw = "\x1f".join((sms.date or "", sms.phone_from or "", sms.text))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
+    """Why the provider would refuse a cancel now ("window" / "sms"), or None when allowed."""
+    if has_sms:
+        return "sms"
+    if now - rental.created_at >= CANCEL_WINDOW:
+        return "window"
+    return None
+
+
+def _in_stock(prices: RentPrices) -> Iterable[tuple[str, str, RentPrice]]:
+    for country, services in prices.items():
+        for service, price in services.items():
+            if price.count > 0:
+                yield country, service, price
+
+
+class RentalService:
+    def __init__(
+        self,
+        db: Database,
+        providers: ProviderFactory,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self.clock = clock
+
+    # ------------------------------------------------------------------ keys and lookups
+
+    async def active_key(self, user_id: int) -> KeyProfile:
+        key = await self.db.keys.get_active(user_id)
+        if key is None:
+            raise NoActiveKey()
+        return key
+
+    def _client(self, key: KeyProfile) -> ProviderClient:
+        return self.providers.client(key.base_url, key.api_key)
+
+    async def get(self, user_id: int, rental_id: int) -> Rental:
+        """This user's rental, live or ended; NotFound for anyone else's."""
+        rental = await self.db.rentals.get(user_id, rental_id)
+        if rental is None:
+            raise NotFound()
+        return rental
+
+    async def _live(self, user_id: int, rental_id: int) -> Rental:
+        rental = await self.get(user_id, rental_id)
+        if not rental.live:
+            raise Stale()
+        return rental
+
+    async def key_of(self, user_id: int, rental: Rental) -> KeyProfile:
+        """The key the rental was bought with (even if since deleted: its rental still lives)."""
+        key = await self.db.keys.get_any(rental.key_id)
+        if key is None or key.user_id != user_id:
+            raise NotFound()
+        return key
+
+    # ------------------------------------------------------------------ prices
+
+    async def balance(self, user_id: int) -> tuple[Decimal, str | None]:
+        """The active key's balance, asked now (and remembered on the key)."""
+        key = await self.active_key(user_id)
+        balance = await self._client(key).get_balance()
+        await self.db.keys.update_balance(user_id, key.id, balance.amount, key.currency)
+        return balance.amount, key.currency
+
+    async def rentable_services(self, user_id: int) -> list[str]:
+        """Service codes that some country can rent out now."""
+        key = await self.active_key(user_id)
+        prices = await self._client(key).get_rent_prices(hours=_LISTING_HOURS)
+        return sorted({service for _, service, _ in _in_stock(prices)})
+
+    async def rentable_countries(self, user_id: int, service: str) -> list[tuple[str, RentPrice]]:
+        """(country id, price of the shortest rent) for a service, in stock, cheapest first."""
+        key = await self.active_key(user_id)
+        prices = await self._client(key).get_rent_prices(service=service, hours=_LISTING_HOURS)
+        found = [(c, p) for c, s, p in _in_stock(prices) if s == service]
+        return sorted(found, key=lambda item: (item[1].cost, item[0]))
+
+    async def options(self, user_id: int, service: str, country: str) -> list[RentOption]:
+        """Each offered duration with its price (asked for every duration at once)."""
+        key = await self.active_key(user_id)
+        return await self._options(key, service, country)
+
+    async def _options(self, key: KeyProfile, service: str, country: str) -> list[RentOption]:
+        client = self._client(key)
+        answers = await asyncio.gather(
+            *(client.get_rent_prices(service, country, hours) for hours in RENT_DURATIONS),
+            return_exceptions=True,
+        )
+        options: list[RentOption] = []
+        errors: list[BaseException] = []
+        for hours, answer in zip(RENT_DURATIONS, answers, strict=True):
+            if isinstance(answer, BaseException):
+                errors.append(answer)
+                continue
+            price = answer.get(country, {}).get(service)
+            if price is not None and price.count > 0:
+                options.append(RentOption(hours, price.cost, price.count))
+        # A duration the provider refuses (INVALID_TIME) is simply not offered; but when nothing
+        # could be priced, the user deserves the reason (provider down, bad key, ...).
+        if not options and errors:
+            raise errors[0]
+        return options
+
+    async def option(
+        self, user_id: int, service: str, country: str, hours: int
+    ) -> RentOption | None:
+        key = await self.active_key(user_id)
+        prices = await self._client(key).get_rent_prices(service, country, hours)
+        price = prices.get(country, {}).get(service)
+        return None if price is None else RentOption(hours, price.cost, price.count)
+
+    async def extend_options(self, user_id: int, rental_id: int) -> list[RentOption]:
+        """Extension prices: the rent prices of the rental's service and country."""
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        return await self._options(key, rental.service, rental.country)
+
+    async def extend_option(self, user_id: int, rental_id: int, hours: int) -> RentOption | None:
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        prices = await self._client(key).get_rent_prices(rental.service, rental.country, hours)
+        price = prices.get(rental.country, {}).get(rental.service)
+        return None if price is None else RentOption(hours, price.cost, price.count)
+
+    # ------------------------------------------------------------------ money: rent, extend
+
+    async def rent(
+        self,
+        user_id: int,
+        *,
+        token: str,
+        service: str,
+        country: str,
+        hours: int,
+        chat_id: int | None,
+        cost: Decimal | None = None,
+    ) -> RentResult:
+        """Rent one number under a one-time token. ProviderError propagates (nothing bought)."""
+        key = await self.active_key(user_id)
+        if not await self.db.tokens.claim(token, user_id):
+            return RentResult(None, duplicate=True)
+        started = self.clock()
+        try:
+            bought = await self._client(key).get_rent_number(service, country, int(hours))
+        except UnknownOutcome:
+            # Maybe charged, maybe not: never retried; reconciliation finds out and tells.
+            await self.db.pending.add(
+                user_id=user_id,
+                key_id=key.id,
+                service=service,
+                country=country,
+                chat_id=chat_id,
+                kind="rental",
+            )
+            return RentResult(None, pending=True)
+        ends_at = bought.ends_at if bought.ends_at else started + int(hours) * 3600
+        rental = await self.db.rentals.add(
+            user_id=user_id,
+            key_id=key.id,
+            provider_id=bought.rent_id,
+            service=service,
+            country=country,
+            phone=bought.phone.lstrip("+"),
+            hours=int(hours),
+            cost=cost,  # the price the user confirmed (the purchase answer carries none)
+            created_at=started,
+            ends_at=ends_at,
+            chat_id=chat_id,
+        )
+        return RentResult(rental)
+
+    async def extend(self, user_id: int, rental_id: int, *, token: str, hours: int) -> ExtendResult:
+        """Extend a live rental under a one-time token; never retried."""
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        if not await self.db.tokens.claim(token, user_id):
+            return ExtendResult(None, duplicate=True)
+        answer = await self._client(key).continue_rent_number(rental.provider_id, int(hours))
+        ends_at = answer.ends_at if answer.ends_at else rental.ends_at + int(hours) * 3600
+        await self.db.rentals.extend(rental.id, ends_at, int(hours))
+        return ExtendResult(await self.get(user_id, rental.id))
+
+    # ------------------------------------------------------------------ SMS
+
+    async def sync_sms(self, user_id: int, rental_id: int) -> list[RentalSms]:
+        """Ask the provider for the rental's SMS and store the new ones (each exactly once)."""
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        status = await self._client(key).get_rent_status(rental.provider_id)
+        # Oldest first, so the newest SMS gets the highest id and shows as "latest".
+        ordered = sorted(status.messages, key=lambda m: m.date or "")
+        stored: list[RentalSms] = []
+        for message in ordered:
+            added = await self.db.rentals.add_sms(
+                rental.id,
+                dedup_key=sms_dedup_key(message),
+                phone_from=message.phone_from,
+                text=message.text,
+                date=message.date,
+                received_at=self.clock(),
+            )
+            if added is not None:
+                stored.append(added)
+        return stored
+
+    async def sms(
+        self, user_id: int, rental_id: int, page: int = 0, *, per_page: int = SMS_PAGE_SIZE
+    ) -> SmsPage:
+        """One page of the rental's SMS, newest first; a live rental is synced first."""
+        rental = await self.get(user_id, rental_id)
+        fresh: set[int] = set()
+        if rental.live:
+            fresh = {s.id for s in await self.sync_sms(user_id, rental_id)}
+        page = max(0, page)
+        items, total = await self.db.rentals.list_sms(
+            user_id, rental.id, offset=page * per_page, limit=per_page
+        )
+        # What this page shows has reached the chat: the tracker need not push it again.
+        for item in items:
+            if item.id in fresh:
+                await self.db.rentals.mark_sms_delivered(item.id)
+        pages = max(1, -(-total // per_page))
+        return SmsPage(items, total, page, pages)
+
+    async def latest_sms(self, user_id: int, rental_id: int) -> RentalSms | None:
+        items, _ = await self.db.rentals.list_sms(user_id, rental_id, offset=0, limit=1)
+        return items[0] if items else None
+
+    async def refresh(self, user_id: int, rental_id: int) -> Rental:
+        """Sync SMS now (for the Refresh button); returns the rental."""
+        rental = await self.get(user_id, rental_id)
+        if rental.live:
+            await self.sync_sms(user_id, rental_id)
+        return rental
+
+    async def history(self, user_id: int, key: KeyProfile | None = None) -> list[RentHistoryItem]:
+        """The provider's rent history of a key of this user (the active one by default)."""
+        if key is None:
+            key = await self.active_key(user_id)
+        elif key.user_id != user_id:
+            raise NotFound()
+        return await self._client(key).get_rent_history()
+
+    async def rental_history(self, user_id: int, rental_id: int) -> list[RentHistoryItem]:
+        """The rent history of the key a rental was bought with."""
+        rental = await self.get(user_id, rental_id)
+        return await self.history(user_id, await self.key_of(user_id, rental))
+
+    # ------------------------------------------------------------------ ending
+
+    async def finish(self, user_id: int, rental_id: int) -> Rental:
+        """setRentStatus 1: the rent ends now (paid time is not refunded)."""
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        try:
+            await self._client(key).set_rent_status(rental.provider_id, 1)
+        except ProviderError as error:
+            await self._note_already_ended(rental, error)
+            raise
+        await self.db.rentals.set_status(rental.id, "finished", ended_at=self.clock())
+        return await self.get(user_id, rental.id)
+
+    async def cancel(self, user_id: int, rental_id: int) -> Rental:
+        """setRentStatus 2 (refund), only within the window and before any SMS."""
+        rental = await self._live(user_id, rental_id)
+        key = await self.key_of(user_id, rental)
+        try:
+            # An SMS the tracker has not seen yet would make the provider refuse: look first.
+            await self.sync_sms(user_id, rental_id)
+        except ProviderError:
+            pass  # the provider itself is the final judge below
+        reason = cancel_block(rental, self.clock(), has_sms=await self.has_sms(user_id, rental.id))
+        if reason is not None:
+            raise CancelRefused(reason)
+        try:
+            await self._client(key).set_rent_status(rental.provider_id, 2)
+        except ProviderError as error:
+            await self._note_already_ended(rental, error)
+            raise
+        await self.db.rentals.set_status(rental.id, "cancelled", ended_at=self.clock())
+        return await self.get(user_id, rental.id)
+
+    async def has_sms(self, user_id: int, rental_id: int) -> bool:
+        _, total = await self.db.rentals.list_sms(user_id, rental_id, offset=0, limit=1)
+        return total > 0
+
+    async def _note_already_ended(self, rental: Rental, error: ProviderError) -> None:
+        """The provider says the rent already ended: a definite fact, so store it."""
+        ended = {"ALREADY_FINISH": "finished", "STATUS_FINISH": "finished"}.get(error.code)
+        ended = ended or {"ALREADY_CANCEL": "cancelled", "STATUS_CANCEL": "cancelled"}.get(
+            error.code
+        )
+        if ended is not None:
+            await self.db.rentals.set_status(rental.id, ended, ended_at=self.clock())
