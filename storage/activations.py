@@ -21,6 +21,7 @@ _COLUMNS = (
     " sms_sent, round, created_at, ends_at, cancel_allowed_at, cancel_requested,"
     " can_get_another_sms, chat_id, message_id, next_poll_at, ended_at, adopted"
 )
+_HAS_CODES = len(_COLUMNS.split(","))  # index of the extra "has codes" column
 _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
 # Literal IN lists (not bound parameters) so the planner can use the (status, ...) indexes.
 _LIVE = sql_in(ACTIVATION_LIVE)
@@ -65,31 +66,27 @@ class ActivationRepo:
 
     # ---- loading -------------------------------------------------------------------------
 
-    async def _with_codes(self, rows: list[Any]) -> list[Activation]:
-        """Attach codes to a batch of rows with ONE query, whatever the batch size."""
-        if not rows:
-            return []
+    async def _select(self, where: str, params: tuple[Any, ...] = ()) -> list[Activation]:
+        """Rows plus their codes in two queries whatever the batch size: the first flags rows
+        that have codes (an index probe inside SQLite), the second fetches codes for the
+        flagged rows only, so a tick full of numbers still waiting for a code costs one query."""
+        rows = await self._s.fetchall(
+            f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM activation_codes c"
+            f" WHERE c.activation_id = activations.id) FROM activations {where}",
+            params,
+        )
+        with_codes = [row[0] for row in rows if row[_HAS_CODES]]
         by_activation: dict[int, list[ActivationCode]] = defaultdict(list)
-        if len(rows) == 1:
-            code_rows = await self._s.fetchall(
-                f"SELECT {_CODE_COLUMNS} FROM activation_codes WHERE activation_id = ?"
-                " ORDER BY round",
-                (rows[0][0],),
-            )
-        else:
+        if with_codes:
             code_rows = await self._s.fetchall(
                 f"SELECT {_CODE_COLUMNS} FROM activation_codes"
                 " WHERE activation_id IN (SELECT value FROM json_each(?))"
                 " ORDER BY activation_id, round",
-                (id_list(row[0] for row in rows),),
+                (id_list(with_codes),),
             )
-        for code_row in code_rows:
-            by_activation[code_row[0]].append(_code(code_row))
-        return [_activation(row, by_activation.get(row[0], [])) for row in rows]
-
-    async def _select(self, where: str, params: tuple[Any, ...] = ()) -> list[Activation]:
-        rows = await self._s.fetchall(f"SELECT {_COLUMNS} FROM activations {where}", params)
-        return await self._with_codes(rows)
+            for code_row in code_rows:
+                by_activation[code_row[0]].append(_code(code_row))
+        return [_activation(row, by_activation[row[0]] if row[_HAS_CODES] else []) for row in rows]
 
     async def _one(self, where: str, params: tuple[Any, ...]) -> Activation | None:
         found = await self._select(where, params)

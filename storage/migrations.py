@@ -139,9 +139,12 @@ V1: tuple[str, ...] = (
 
 # Version 2: indexes for the tracker and paging, rental reminders, pending purchases.
 V2: tuple[str, ...] = (
-    # The tracker's per-tick queries: live rows due for a poll.
-    "CREATE INDEX ix_activations_poll ON activations(status, next_poll_at)",
-    "CREATE INDEX ix_rentals_poll ON rentals(status, next_poll_at)",
+    # The tracker's per-tick queries: live rows due for a poll, already in next_poll_at order.
+    # Partial indexes hold only live rows (ended ones pile up forever) and need no sort step;
+    # the queries must repeat the exact same status IN (...) term for the planner to use them.
+    "CREATE INDEX ix_activations_poll ON activations(next_poll_at)"
+    " WHERE status IN ('waiting', 'retry', 'received')",
+    "CREATE INDEX ix_rentals_poll ON rentals(next_poll_at) WHERE status IN ('active')",
     # A user's live and past numbers, newest first, with paging.
     "CREATE INDEX ix_activations_user ON activations(user_id, status, created_at)",
     "CREATE INDEX ix_rentals_user ON rentals(user_id, status, created_at)",

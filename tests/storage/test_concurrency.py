@@ -1,0 +1,69 @@
+"""Concurrent writers lose no update."""
+
+from __future__ import annotations
+
+import asyncio
+
+from storage import Database
+from tests.storage.helpers import add_activation, add_key
+
+
+async def test_concurrent_start_retry_loses_no_update(db: Database) -> None:
+    key = await add_key(db, 1)
+    a = await add_activation(db, 1, key.id)
+    rounds = await asyncio.gather(*(db.activations.start_retry(a.id) for _ in range(50)))
+    assert sorted(rounds) == list(range(1, 51))
+    assert (await db.activations.get(1, a.id)).round == 50  # type: ignore[union-attr]
+
+
+async def test_concurrent_add_code_one_per_round(db: Database) -> None:
+    key = await add_key(db, 1)
+    a = await add_activation(db, 1, key.id)
+    results = await asyncio.gather(
+        *(db.activations.add_code(a.id, i % 10, f"c{i}", None, float(i)) for i in range(50))
+    )
+    assert results.count(True) == 10
+    codes = (await db.activations.get(1, a.id)).codes  # type: ignore[union-attr]
+    assert [c.round for c in codes] == list(range(10))
+
+
+async def test_concurrent_transactions_do_not_interleave(db: Database) -> None:
+    # Multi-statement writers (key add: deactivate others + insert) racing each other must
+    # still leave exactly one active key and every key stored.
+    await asyncio.gather(*(add_key(db, 1, f"k{i}", f"api-key-{i:04d}") for i in range(30)))
+    keys = await db.keys.list(1)
+    assert len(keys) == 30 and sum(k.active for k in keys) == 1
+
+
+async def test_concurrent_recents_and_rental_sms(db: Database) -> None:
+    key = await add_key(db, 1)
+    rental = await db.rentals.add(
+        user_id=1,
+        key_id=key.id,
+        provider_id="r",
+        service="tg",
+        country="0",
+        phone="7",
+        hours=4,
+        cost=None,
+        created_at=0.0,
+        ends_at=100.0,
+    )
+    results = await asyncio.gather(
+        *(
+            db.rentals.add_sms(
+                rental.id,
+                dedup_key=f"d{i % 20}",
+                phone_from="x",
+                text=str(i),
+                date=None,
+                received_at=float(i),
+            )
+            for i in range(60)
+        ),
+        *(db.picks.add_recent(1, f"s{i}", "0") for i in range(30)),
+    )
+    stored = [r for r in results[:60] if r is not None]
+    assert len(stored) == 20
+    assert (await db.rentals.list_sms(1, rental.id, limit=100))[1] == 20
+    assert len(await db.picks.recents(1, limit=100)) == 10
