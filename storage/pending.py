@@ -35,7 +35,7 @@ class PendingRepo:
         key_id: int,
         service: str,
         country: str,
-        chat_id: int | None,
+        chat_id: int | None = None,
         kind: str = "activation",
     ) -> PendingPurchase:
         if kind not in PENDING_KINDS:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import pytest
 
 from storage import Database, KeyCipher
 from storage.migrations import LATEST_VERSION, current_version, migrate
@@ -132,3 +133,16 @@ async def test_two_opens_at_once_migrate_once(db_path: Path, cipher: KeyCipher, 
     await first.close()
     await second.close()
     assert [v for v, _ in await _versions(db_path)] == list(range(1, LATEST_VERSION + 1))
+
+
+async def test_failed_step_rolls_back_whole_step(db_path: Path, clock: Any) -> None:
+    db_path.parent.mkdir(parents=True)
+    broken = (("CREATE TABLE a (x INTEGER)",), ("CREATE TABLE b (x INTEGER)", "NOT SQL"))
+    async with aiosqlite.connect(db_path, isolation_level=None) as conn:
+        with pytest.raises(aiosqlite.OperationalError):
+            await migrate(conn, target=2, steps=broken, clock=clock)
+        assert await current_version(conn) == 1
+        names = {
+            r[0] for r in await (await conn.execute("SELECT name FROM sqlite_master")).fetchall()
+        }
+        assert "a" in names and "b" not in names
