@@ -133,9 +133,16 @@ def error_from_message(message: str) -> ProviderError:
     if code in KNOWN_CODES or _CODE_RE.match(code):
         # An unknown uppercase code is still an error (never a success).
         return make_error(code, payload)
-    if not message or message[:1] in "{[":  # empty, or JSON that did not parse
+    if not _readable_sentence(message):
         return garbled()
     return ProviderError("UNRECOGNISED", message[:120])
+
+
+def _readable_sentence(text: str) -> bool:
+    """Plausibly a human sentence from the provider, not broken JSON or binary noise."""
+    if not text or text[:1] in "{[" or len(text) > 300 or "\ufffd" in text:
+        return False
+    return all(char.isprintable() or char in "\t\r\n" for char in text)
 
 
 def text_error(text: str) -> ProviderError | None:
@@ -735,7 +742,7 @@ def parse_rent_number(body: Body) -> RentPurchase:
 
 
 def parse_rent_status(body: Body) -> RentStatus:
-    """Messages oldest first; STATUS_WAIT_CODE (no SMS yet) is an empty list, not an error."""
+    """Messages in the provider's order; STATUS_WAIT_CODE (no SMS yet) is an empty list."""
     try:
         data = _json_dict(body)
     except ProviderError as error:
