@@ -219,7 +219,7 @@ class SandboxServer:
             try:
                 return await handler(request)
             except SandboxError as exc:
-                return _fail(str(exc), status=409 if "is " in str(exc) else 404)
+                return _fail(str(exc), status=exc.status)
             except (ValueError, TypeError, KeyError, InvalidOperation) as exc:
                 return _fail(f"bad request: {exc}", status=400)
 

@@ -42,7 +42,11 @@ MAX_RENT_HOURS = 1344
 
 
 class SandboxError(Exception):
-    """A control-API misuse (unknown id, ended object, bad value)."""
+    """A control-API misuse; `status` is the HTTP status the control API answers with."""
+
+    def __init__(self, message: str, status: int = 404) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Clock:
@@ -370,7 +374,7 @@ class SandboxState:
         self, kind: str, *, action: str | None = None, count: int = 1, **params: Any
     ) -> Fault:
         if kind not in FAULT_KINDS:
-            raise SandboxError(f"unknown fault kind {kind!r}")
+            raise SandboxError(f"unknown fault kind {kind!r}", status=400)
         fault = Fault(kind=kind, action=action, remaining=int(count), params=dict(params))
         self.faults.append(fault)
         return fault
@@ -405,7 +409,7 @@ class SandboxState:
         if activation is None:
             raise SandboxError("no such activation")
         if not activation.live:
-            raise SandboxError(f"activation is {activation.status}")
+            raise SandboxError(f"activation is {activation.status}", status=409)
         code = code if code is not None else extract_code(text)
         activation.sms.append(Sms(code=code, text=text, at=self.now()))
         activation.retry_pending = False
@@ -414,7 +418,7 @@ class SandboxState:
         self.tick()
         owned = [a for a in self.activations.values() if a.key == key and a.live]
         if not owned:
-            raise SandboxError("this key has no live activation")
+            raise SandboxError("this key has no live activation", status=409)
         return max(owned, key=lambda a: (a.created_at, int(a.id)))
 
     def deliver_sms_to_latest(self, key: str, text: str, code: str | None = None) -> str:
@@ -428,7 +432,7 @@ class SandboxState:
         if rental is None:
             raise SandboxError("no such rental")
         if not rental.live:
-            raise SandboxError(f"rental is {rental.status}")
+            raise SandboxError(f"rental is {rental.status}", status=409)
         rental.sms.append(
             RentSmsRecord(phone_from=phone_from, text=text, service=rental.service, at=self.now())
         )
@@ -1122,14 +1126,14 @@ class SandboxState:
     def advance_clock(self, seconds: float) -> None:
         target = self._clock_object()
         if not hasattr(target, "advance"):
-            raise SandboxError("this clock cannot be advanced (it is not a sandbox Clock)")
+            raise SandboxError("this clock cannot be advanced", status=409)
         target.advance(seconds)
         self.tick()
 
     def set_clock_speed(self, factor: float) -> None:
         target = self._clock_object()
         if not hasattr(target, "set_speed"):
-            raise SandboxError("this clock's speed is fixed (it is not a sandbox Clock)")
+            raise SandboxError("this clock's speed is fixed", status=409)
         target.set_speed(factor)
 
     def clock_view(self) -> dict[str, Any]:
