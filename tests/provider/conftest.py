@@ -21,6 +21,7 @@ class Canned:
     body: str | bytes = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering
 
 
 class FakeProvider:
@@ -47,6 +48,9 @@ class FakeProvider:
         canned = queue.pop(0) if len(queue) > 1 else queue[0]
         if canned.delay:
             await asyncio.sleep(canned.delay)
+        if canned.drop and request.transport is not None:
+            request.transport.abort()
+            return web.Response()  # never reaches the client
         body = canned.body.encode() if isinstance(canned.body, str) else canned.body
         return web.Response(status=canned.status, body=body, headers=canned.headers)
 

@@ -225,3 +225,20 @@ async def test_no_log_record_or_error_text_contains_the_key(fake, client, caplog
         assert API_KEY not in str(failure) and API_KEY not in repr(failure)
         assert API_KEY not in (failure.payload or "")
     assert API_KEY not in repr(client)
+
+
+async def test_dropped_connection_on_purchase_is_sent_once(fake, client):
+    # aiohttp would silently re-send a GET after a disconnect; for a purchase that buys twice.
+    fake.answer("getNumber", Canned(drop=True), "ACCESS_NUMBER:2:79990001122")
+    with pytest.raises(UnknownOutcome) as caught:
+        await client.get_number("tg", "0")
+    assert caught.value.code == "NETWORK"
+    assert len(fake.calls("getNumber")) == 1
+
+
+async def test_dropped_connection_on_read_uses_only_our_retries(fake, client):
+    fake.answer("getBalance", Canned(drop=True))
+    with pytest.raises(ProviderUnavailable) as caught:
+        await client.get_balance()
+    assert caught.value.code == "NETWORK"
+    assert len(fake.calls("getBalance")) == 3
