@@ -230,7 +230,8 @@ def screen(reply: Reply) -> Body:
     """
     status = reply.status
     text = reply.text.replace("\ufeff", "").strip()
-    if status == 429 or _CLOUDFLARE_1020.search(text[:2048]):
+    cloudflare = text[:1] not in ("{", "[") and _CLOUDFLARE_1020.search(text[:2048])
+    if status == 429 or cloudflare:
         code = f"HTTP_{status}" if status != 200 else "HTML"
         raise RateLimited(
             code,
@@ -708,7 +709,7 @@ def parse_services(body: Body) -> list[Service]:
         data = strip_keys(data)
         if "services" in data:
             data = data["services"]
-        elif all(isinstance(value, str) for value in data.values()):
+        elif "status" not in data and all(isinstance(value, str) for value in data.values()):
             data = [{"code": code, "name": name} for code, name in data.items()]
     if isinstance(data, dict):
         data = _items(data)

@@ -134,3 +134,13 @@ async def test_rent_prices(fake, client):
     prices = await client.get_rent_prices(service="tg", country="0", hours=12)
     assert prices == {"0": {"tg": RentPrice(Decimal("15.5"), 7)}}
     assert fake.calls("getRentPrices")[0]["rent_time"] == "12"
+
+
+async def test_sms_text_mentioning_1020_is_not_cloudflare(fake, client):
+    fake.answer(
+        "getRentStatus",
+        '{"status":"success","quantity":"1","values":{"0":{"phoneFrom":"Bank",'
+        '"text":"error code: 1020 means retry","service":"ot","date":null}}}',
+    )
+    [message] = (await client.get_rent_status("1")).messages
+    assert message.text == "error code: 1020 means retry"
