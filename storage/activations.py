@@ -23,7 +23,7 @@ _COLUMNS = (
 )
 _HAS_CODES = len(_COLUMNS.split(","))  # index of the extra "has codes" column
 _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
-# Literal IN lists (not bound parameters) so the planner can use the (status, ...) indexes.
+# Literal IN lists (not bound parameters): the partial poll indexes repeat the same term.
 _LIVE = sql_in(ACTIVATION_LIVE)
 _ENDED = sql_in(ACTIVATION_ENDED)
 
@@ -219,7 +219,7 @@ class ActivationRepo:
         """round += 1 and status = retry in ONE statement (no lost update); returns the round.
         An ended activation is left alone and its current round is returned."""
         async with (
-            self._s.write_lock,
+            self._s.lock,
             self._s.conn.execute(
                 f"UPDATE activations SET round = round + 1, status = 'retry'"
                 f" WHERE id = ? AND status IN {_LIVE} RETURNING round",

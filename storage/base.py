@@ -16,20 +16,22 @@ Params = Sequence[Any]
 
 class Store:
     """aiosqlite runs one connection on one thread, so statements never overlap; but a
-    multi-statement transaction spans several awaits. The write lock keeps other coroutines'
-    writes out of an open transaction, so read-modify-write sequences lose no update."""
+    multi-statement transaction spans several awaits. The lock keeps other coroutines out of
+    an open transaction: their writes can't slip into it (read-modify-write sequences lose no
+    update) and their reads never see it half done (e.g. no active key between "deactivate
+    the others" and "insert the new one")."""
 
     def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], float]) -> None:
         self.conn = conn
         self.clock = clock
-        self.write_lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
+        async with self.lock, self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
+        async with self.lock, self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
@@ -38,13 +40,13 @@ class Store:
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """One autocommitted write statement; returns the number of rows it changed."""
-        async with self.write_lock, self.conn.execute(sql, params) as cur:
+        async with self.lock, self.conn.execute(sql, params) as cur:
             return cur.rowcount
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the write lock; ROLLBACK on any error."""
-        async with self.write_lock:
+        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
+        async with self.lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -54,6 +56,7 @@ class Store:
             await self.conn.execute("COMMIT")
 
 
+# Inside `Store.transaction()` the lock is already held: use these, not Store.fetch*/write.
 async def tx_fetchone(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> Any:
     async with conn.execute(sql, params) as cur:
         return await cur.fetchone()

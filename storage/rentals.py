@@ -212,7 +212,7 @@ class RentalRepo:
     ) -> RentalSms | None:
         """Store one SMS; None when this dedup_key is already stored for the rental."""
         async with (
-            self._s.write_lock,
+            self._s.lock,
             self._s.conn.execute(
                 "INSERT OR IGNORE INTO rental_sms(rental_id, dedup_key, phone_from, text, date,"
                 " received_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from storage import Database
 from tests.storage.helpers import add_activation, add_key
@@ -67,3 +68,20 @@ async def test_concurrent_recents_and_rental_sms(db: Database) -> None:
     assert len(stored) == 20
     assert (await db.rentals.list_sms(1, rental.id, limit=100))[1] == 20
     assert len(await db.picks.recents(1, limit=100)) == 10
+
+
+async def test_readers_never_see_a_half_done_transaction(db: Database) -> None:
+    # Adding a key deactivates the others and then inserts the new active one; a reader
+    # running in between must not find the user without an active key.
+    await add_key(db, 1, "first")
+
+    async def reader() -> list[Any]:
+        return [await db.keys.get_active(1) for _ in range(10)]
+
+    results = await asyncio.gather(
+        *(add_key(db, 1, f"k{i}", f"api-key-{i:04d}") for i in range(30)),
+        *(reader() for _ in range(10)),
+    )
+    seen = [active for reads in results[30:] for active in reads]
+    assert len(seen) == 100
+    assert all(active is not None for active in seen)
