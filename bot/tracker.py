@@ -1,0 +1,855 @@
+"""The background tracker: watches every live activation and rental and emits events.
+
+Its work list is the database (`due_for_poll`), never memory alone, so a restart resumes every
+number. Memory only holds hints that make it faster (fast-poll windows, back-off per key); losing
+them costs at most a few slower polls.
+
+One pass (`tick`) groups the due activations and rentals by API key and runs one job per key,
+concurrently: a key whose provider is slow, rate-limited or broken backs off alone and never
+delays the others. Within a key: one batched getActiveActivations covering all its live
+activations (where the provider has it), getStatus per id otherwise or when the batch says
+nothing of an id; getRentStatus per rental. Every request goes through the key's token bucket
+and a global concurrency limit.
+
+Money first: codes are stored before they are sent and marked delivered after; a codeless
+number is cancelled before it expires (the early-cancel lock is waited out); a user who blocked
+the bot is still tracked and auto-cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from bot.provider.client import ProviderClient
+from bot.provider.errors import (
+    ActionNotSupported,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from bot.provider.models import ActivationStatus, ActiveActivation, RentSms
+from storage.models import (
+    Activation,
+    ActivationCode,
+    KeyProfile,
+    PendingPurchase,
+    Rental,
+    RentalSms,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# setStatus 8 answers meaning "a code is already there, a cancel is no longer possible".
+_CODE_ARRIVED = frozenset({"BAD_STATUS", "OTP_RECEIVED", "STATUS_ALREADY_CHANGED"})
+# setStatus 8 answers meaning "the provider no longer has it live": ask getStatus what happened.
+_GONE = frozenset({"NO_ACTIVATION", "ACTIVATION_NOT_ACTIVE", "WRONG_ACTIVATION_ID", "NOT_FOUND"})
+_RENT_GONE = frozenset({"NO_ID_RENT", "INVALID_PHONE", "RENT_DIE"})
+# activationStatus values of list endpoints that mean "ended" (confirm with getStatus).
+_LIST_ENDED = frozenset({"6", "8", "10"})
+
+
+class Notifier(Protocol):
+    async def code_received(self, activation: Activation, code: ActivationCode) -> bool: ...
+    async def activation_changed(self, activation: Activation) -> None: ...
+    async def activation_ended(self, activation: Activation, refunded: bool) -> None: ...
+    async def activation_adopted(self, activation: Activation) -> None: ...
+    async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool: ...
+    async def rental_changed(self, rental: Rental) -> None: ...
+    async def rental_reminder(self, rental: Rental, seconds_left: int) -> None: ...
+    async def rental_ended(self, rental: Rental) -> None: ...
+    async def pending_unresolved(self, pending: PendingPurchase) -> None: ...
+
+
+@dataclass(slots=True)
+class TrackerConfig:
+    tick: float = 0.5  # seconds between passes of the loop (wake() shortens the wait)
+    poll_fast: float = 2.5  # interval while a code is awaited right after a purchase or a button
+    poll_slow: float = 10.0  # interval otherwise
+    fast_window: float = 120.0  # how long "right after" lasts
+    poll_rental: float = 20.0
+    rps_per_key: float = 5.0
+    max_concurrency: int = 50  # provider requests in flight, all keys together
+    cancel_margin_default: int = 60  # seconds before expiry, when the user has no setting
+    reminders: tuple[int, ...] = (3600, 600)  # seconds before a rental ends
+    batch: bool = True  # use getActiveActivations where the provider has it
+    # --- beyond the contract ---
+    key_timeout: float = 60.0  # one key's job in one pass, at most
+    backoff_min: float = 2.0
+    backoff_max: float = 60.0
+    cancel_retry: float = 5.0  # after EARLY_CANCEL_DENIED or an unclear cancel answer
+    expiry_grace: float = 30.0  # a late SMS may still arrive this long after ends_at
+    adopt_lifetime: float = 1200.0  # assumed lifetime of an adopted number
+    pending_timeout: float = 180.0  # a pending purchase nothing matched is given up after this
+    reconcile_every: float = 3.0  # seconds between reconciliations of a key with pending purchases
+
+
+def new_stats() -> dict[str, Any]:
+    """Counters /metrics reads (plain dict: cheap, and readable without knowing this module)."""
+    return {
+        "ticks": 0,
+        "polls": 0,
+        "provider_requests": 0,
+        "codes_delivered": 0,
+        "rental_sms_delivered": 0,
+        "auto_cancels": 0,
+        "adopted": 0,
+        "provider_errors": defaultdict(int),  # error code -> count
+        "provider_latency_sum": 0.0,
+        "provider_latency_count": 0,
+    }
+
+
+class TokenBucket:
+    """At most `rate` requests per second (bursts up to `burst`), in real time: it paces real
+    requests, whatever clock the rest of the tracker runs on."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = max(rate, 1e-6)
+        self.capacity = max(1.0, burst if burst is not None else rate)
+        self._tokens = self.capacity
+        self._monotonic = monotonic
+        self._stamp = monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            self._refill()
+            while self._tokens < 1.0:
+                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+                self._refill()
+            self._tokens -= 1.0
+
+
+@dataclass
+class _KeyState:
+    bucket: TokenBucket
+    backoff_until: float = 0.0
+    failures: int = 0
+    task: asyncio.Task[None] | None = None
+    last_reconcile: float = float("-inf")
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+class _KeyDown(Exception):
+    """The key's provider is unavailable or rate-limited: stop this key's job for this pass."""
+
+
+@dataclass(slots=True)
+class _Observation:
+    """What the provider says of one activation, whichever action said it."""
+
+    state: str  # wait_code | wait_retry | wait_resend | ok | cancel
+    code: str | None = None
+    text: str | None = None
+    batched: bool = False
+
+
+@dataclass
+class _KeyWork:
+    activations: list[Activation] = field(default_factory=list)
+    rentals: list[Rental] = field(default_factory=list)
+    pending: list[PendingPurchase] = field(default_factory=list)
+
+
+def rental_sms_keys(messages: list[RentSms]) -> list[tuple[str, RentSms]]:
+    """A stable dedup key per SMS: its content, plus an occurrence number for identical ones
+    (two equal texts at the same second are two SMS, and both must be shown once)."""
+    seen: dict[str, int] = defaultdict(int)
+    keyed: list[tuple[str, RentSms]] = []
+    for sms in messages:
+        digest = hashlib.sha256(
+            "\x1f".join((sms.date or "", sms.phone_from, sms.text)).encode()
+        ).hexdigest()[:32]
+        keyed.append((f"{digest}#{seen[digest]}", sms))
+        seen[digest] += 1
+    return keyed
+
+
+class Tracker:
+    def __init__(
+        self,
+        db: Any,
+        providers: Any,
+        notifier: Notifier,
+        config: TrackerConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self.notifier = notifier
+        self.config = config or TrackerConfig()
+        self.clock = clock
+        self.stats: dict[str, Any] = new_stats()
+        self._keys: dict[int, _KeyState] = {}
+        self._semaphore = asyncio.Semaphore(max(1, self.config.max_concurrency))
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # Hints only (a restart loses them harmlessly):
+        self._scheduled: dict[int, float] = {}  # activation id -> next_poll_at we wrote
+        self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
+        self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
+        self._users: dict[int, User | None] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Reconcile every key with its provider, then start the loop (owned by the caller's
+        startup hook; stop() ends it)."""
+        if self._task is not None and not self._task.done():
+            return
+        await self.reconcile_all()
+        self._task = asyncio.create_task(self._loop(), name="tracker")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        jobs = [state.task for state in self._keys.values() if state.busy]
+        for job in jobs:
+            assert job is not None
+            job.cancel()
+        for job in jobs:
+            assert job is not None
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+
+    def wake(self) -> None:
+        """Poll soon: a purchase or a button changed what is due."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._pass(wait=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must survive anything one pass does
+                log.exception("tracker pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.config.tick)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        """One whole pass, awaited to the end (tests call it directly)."""
+        await self.idle()
+        await self._pass(wait=True)
+
+    async def idle(self) -> None:
+        """Wait for the key jobs still running from the loop."""
+        jobs = [state.task for state in self._keys.values() if state.busy]
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    # ------------------------------------------------------------------ one pass
+
+    def _key_state(self, key_id: int) -> _KeyState:
+        state = self._keys.get(key_id)
+        if state is None:
+            state = _KeyState(TokenBucket(self.config.rps_per_key))
+            self._keys[key_id] = state
+        return state
+
+    async def _pass(self, *, wait: bool) -> None:
+        now = self.clock()
+        self.stats["ticks"] += 1
+        self._users.clear()
+        work: dict[int, _KeyWork] = defaultdict(_KeyWork)
+        for activation in await self.db.activations.due_for_poll(now):
+            work[activation.key_id].activations.append(activation)
+        for rental in await self.db.rentals.due_for_poll(now):
+            work[rental.key_id].rentals.append(rental)
+        for pending in await self.db.pending.list_all():
+            work[pending.key_id].pending.append(pending)
+        jobs: list[asyncio.Task[None]] = []
+        for key_id, key_work in work.items():
+            state = self._key_state(key_id)
+            if state.busy or now < state.backoff_until:
+                continue
+            state.task = asyncio.create_task(self._run_key(key_id, key_work, now))
+            jobs.append(state.task)
+        if wait and jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _run_key(self, key_id: int, work: _KeyWork, now: float) -> None:
+        state = self._key_state(key_id)
+        try:
+            async with asyncio.timeout(self.config.key_timeout):
+                key = await self.db.keys.get_any(key_id)
+                if key is None:
+                    log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
+                    return
+                client = self.providers.client(key.base_url, key.api_key)
+                await self._key_job(key, client, state, work, now)
+        except _KeyDown:
+            pass
+        except TimeoutError:
+            log.warning("tracker: key %s took longer than %.0fs", key_id, self.config.key_timeout)
+            self._back_off(state, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tracker: key %s job failed", key_id)
+
+    async def _key_job(
+        self,
+        key: KeyProfile,
+        client: ProviderClient,
+        state: _KeyState,
+        work: _KeyWork,
+        now: float,
+    ) -> None:
+        reconcile = bool(work.pending) and now - state.last_reconcile >= self.config.reconcile_every
+        want_list = reconcile or (bool(work.activations) and self.config.batch)
+        listing: list[ActiveActivation] | None = None
+        if want_list:
+            listing = await self._list_active(state, client)
+        if reconcile:
+            state.last_reconcile = now
+            if listing is not None:
+                await self._adopt_unknown(key, listing, work.pending, now)
+        if work.activations:
+            await self._poll_activations(key, client, state, work.activations, listing, now)
+        for rental in work.rentals:
+            await self._poll_rental(client, state, rental, now)
+        if work.pending:
+            await self._expire_pending(work.pending, now)
+
+    # ------------------------------------------------------------------ provider calls
+
+    async def _call(self, state: _KeyState, make: Callable[[], Awaitable[T]]) -> T:
+        await state.bucket.acquire()
+        async with self._semaphore:
+            started = time.monotonic()
+            self.stats["provider_requests"] += 1
+            try:
+                result = await make()
+            except ProviderUnavailable as error:
+                self._count_error(error)
+                self._back_off(state, error.retry_after if isinstance(error, RateLimited) else None)
+                raise _KeyDown from None
+            except ProviderError as error:
+                self._count_error(error)
+                raise
+            finally:
+                self.stats["provider_latency_sum"] += time.monotonic() - started
+                self.stats["provider_latency_count"] += 1
+        state.failures = 0
+        return result
+
+    def _count_error(self, error: ProviderError) -> None:
+        self.stats["provider_errors"][error.code] += 1
+        log.info("tracker: provider answered %s", error)
+
+    def _back_off(self, state: _KeyState, retry_after: float | None) -> None:
+        state.failures += 1
+        if retry_after is not None and retry_after > 0:
+            delay = min(retry_after, self.config.backoff_max * 5)
+        else:
+            delay = min(
+                self.config.backoff_max, self.config.backoff_min * 2 ** (state.failures - 1)
+            )
+        state.backoff_until = self.clock() + delay
+
+    async def _list_active(
+        self, state: _KeyState, client: ProviderClient
+    ) -> list[ActiveActivation] | None:
+        """The key's live activations in one request; None when the provider has no such
+        action (or answers it with a definite error): then each id is asked on its own."""
+        if not client.supports("getActiveActivations"):
+            return None
+        try:
+            return await self._call(state, client.get_active_activations)
+        except ActionNotSupported:
+            return None
+        except ProviderError:
+            return None
+
+    async def _get_status(
+        self, state: _KeyState, client: ProviderClient, activation: Activation
+    ) -> _Observation | None:
+        """getStatus of one id; None when the provider gave no usable answer."""
+        self.stats["polls"] += 1
+        try:
+            status: ActivationStatus = await self._call(
+                state, lambda: client.get_status(activation.provider_id)
+            )
+        except ProviderError as error:
+            if error.code in _GONE:
+                return _Observation("cancel")
+            return None
+        return _Observation(status.state, status.code)
+
+    # ------------------------------------------------------------------ activations
+
+    async def _poll_activations(
+        self,
+        key: KeyProfile,
+        client: ProviderClient,
+        state: _KeyState,
+        due: list[Activation],
+        listing: list[ActiveActivation] | None,
+        now: float,
+    ) -> None:
+        listed = {item.activation_id: item for item in listing} if listing is not None else None
+        if listed is not None:
+            self.stats["polls"] += 1
+            # The batch covers every live activation of the key: a code that arrived for one
+            # not yet due is delivered now rather than at its next poll.
+            due_ids = {a.id for a in due}
+            for other in await self.db.activations.live_for_key(key.id):
+                item = listed.get(other.provider_id)
+                if other.id not in due_ids and item is not None and item.code:
+                    observation = _from_list(item)
+                    if observation is not None and observation.state == "ok":
+                        await self._record_code(other, observation, now)
+                        await self._deliver_codes(other.id)
+        for activation in due:
+            observation: _Observation | None = None
+            if listed is not None and activation.provider_id in listed:
+                observation = _from_list(listed[activation.provider_id])
+                if observation is not None and self._ambiguous(activation, observation):
+                    observation = None  # an old code the list does not mark as old: ask
+            if observation is None:
+                observation = await self._get_status(state, client, activation)
+            await self._process(client, state, activation, observation, now)
+
+    @staticmethod
+    def _ambiguous(activation: Activation, observation: _Observation) -> bool:
+        if observation.state != "ok" or activation.round == 0:
+            return False
+        previous = _previous_code(activation)
+        return previous is not None and previous.code == observation.code
+
+    async def _process(
+        self,
+        client: ProviderClient,
+        state: _KeyState,
+        activation: Activation,
+        observation: _Observation | None,
+        now: float,
+    ) -> None:
+        """Apply what the provider said, deliver, expire, cancel, and schedule the next poll."""
+        self._note_poke(activation, now)
+        if observation is not None and observation.state == "cancel":
+            await self._end(activation, now)
+            return
+        if observation is not None and observation.state == "ok":
+            await self._record_code(activation, observation, now)
+        await self._deliver_codes(activation.id)
+        fresh = await self.db.activations.get_any(activation.id)
+        if fresh is None or not fresh.live:
+            return
+        if now >= fresh.ends_at + self.config.expiry_grace:
+            await self._end(fresh, now)
+            return
+        if await self._maybe_cancel(client, state, fresh, now):
+            return
+        await self._schedule(fresh, now)
+
+    def _note_poke(self, activation: Activation, now: float) -> None:
+        """A handler pulled next_poll_at earlier than we set it ("SMS sent", "Another code",
+        a purchase): poll fast for a while."""
+        scheduled = self._scheduled.get(activation.id)
+        if scheduled is not None and activation.next_poll_at < scheduled - 1e-6:
+            self._fast_until[activation.id] = now + self.config.fast_window
+
+    async def _record_code(
+        self, activation: Activation, observation: _Observation, now: float
+    ) -> bool:
+        """Store a new code for the current round; the old code after "another code" never
+        counts as new."""
+        code = observation.code
+        if not code or any(c.round == activation.round for c in activation.codes):
+            return False
+        previous = _previous_code(activation)
+        if previous is not None and previous.code == code:
+            return False
+        added = await self.db.activations.add_code(
+            activation.id, activation.round, code, observation.text, now
+        )
+        if added:
+            await self.db.activations.set_status(activation.id, "received")
+            if activation.cancel_requested:
+                # Too late to cancel: the code is here (and paid for).
+                await self.db.activations.request_cancel(activation.user_id, activation.id, False)
+        return added
+
+    async def _deliver_codes(self, activation_id: int) -> None:
+        """Send every stored, undelivered code; mark each after it is sent (a crash in between
+        repeats at most that one message)."""
+        codes = await self.db.activations.undelivered_codes(activation_id)
+        if not codes:
+            return
+        activation = await self.db.activations.get_any(activation_id)
+        if activation is None or await self._blocked(activation.user_id):
+            return  # kept undelivered: shown if the user comes back
+        for code in codes:
+            if await self._notify_bool(self.notifier.code_received(activation, code)):
+                await self.db.activations.mark_code_delivered(activation_id, code.round)
+                self.stats["codes_delivered"] += 1
+
+    async def _end(self, activation: Activation, now: float, *, status: str | None = None) -> None:
+        if status is None:
+            if activation.codes:
+                status = "finished"
+            elif now >= activation.ends_at:
+                status = "expired"
+            else:
+                status = "cancelled"
+        if await self.db.activations.set_status(activation.id, status, ended_at=now):
+            self._forget(activation.id)
+            ended = await self.db.activations.get_any(activation.id)
+            if ended is not None:
+                refunded = not ended.codes
+                await self._notify(self.notifier.activation_ended(ended, refunded))
+
+    def _forget(self, activation_id: int) -> None:
+        self._scheduled.pop(activation_id, None)
+        self._fast_until.pop(activation_id, None)
+        self._cancel_not_before.pop(activation_id, None)
+
+    async def _margin(self, activation: Activation) -> tuple[bool, int]:
+        """(auto-cancel on, margin seconds) of the owner."""
+        user = await self._user(activation.user_id)
+        if user is None:
+            return True, self.config.cancel_margin_default
+        margin = user.auto_cancel_margin
+        if margin is None or margin < 0:
+            margin = self.config.cancel_margin_default
+        return user.auto_cancel, int(margin)
+
+    async def _cancel_at(self, activation: Activation) -> float | None:
+        """When the tracker should cancel this codeless number, or None (never)."""
+        if activation.codes or activation.status != "waiting":
+            return None
+        auto, margin = await self._margin(activation)
+        wanted: float | None = None
+        if activation.cancel_requested:
+            wanted = activation.cancel_allowed_at
+        elif auto:
+            wanted = activation.ends_at - margin
+        if wanted is None:
+            return None
+        not_before = self._cancel_not_before.get(activation.id, float("-inf"))
+        return max(wanted, activation.cancel_allowed_at, not_before)
+
+    async def _maybe_cancel(
+        self, client: ProviderClient, state: _KeyState, activation: Activation, now: float
+    ) -> bool:
+        """setStatus 8 when it is time; True when this pass is done with the activation."""
+        cancel_at = await self._cancel_at(activation)
+        if cancel_at is None or now < cancel_at:
+            return False
+        try:
+            await self._call(state, lambda: client.set_status(activation.provider_id, 8))
+        except ProviderError as error:
+            return await self._cancel_refused(client, state, activation, error, now)
+        self.stats["auto_cancels"] += 1
+        await self._end(activation, now, status="cancelled")
+        return True
+
+    async def _cancel_refused(
+        self,
+        client: ProviderClient,
+        state: _KeyState,
+        activation: Activation,
+        error: ProviderError,
+        now: float,
+    ) -> bool:
+        if error.code in _CODE_ARRIVED or error.code in _GONE:
+            # A code came in, or the number already ended: getStatus tells which.
+            observation = await self._get_status(state, client, activation)
+            if observation is not None and observation.state == "cancel":
+                await self._end(activation, now)
+                return True
+            if observation is not None and observation.state == "ok":
+                await self._record_code(activation, observation, now)
+                await self._deliver_codes(activation.id)
+        # EARLY_CANCEL_DENIED (the lock is longer than we thought) or an unclear answer:
+        # try again shortly. Never shown to the user as a failure.
+        self._cancel_not_before[activation.id] = now + self.config.cancel_retry
+        fresh = await self.db.activations.get_any(activation.id)
+        if fresh is not None and fresh.live:
+            await self._schedule(fresh, now)
+        return True
+
+    async def _schedule(self, activation: Activation, now: float) -> None:
+        awaiting = not any(c.round == activation.round for c in activation.codes)
+        fast = awaiting and (
+            now < activation.created_at + self.config.fast_window
+            or now < self._fast_until.get(activation.id, float("-inf"))
+            or activation.status == "retry"
+        )
+        at = now + (self.config.poll_fast if fast else self.config.poll_slow)
+        cancel_at = await self._cancel_at(activation)
+        if cancel_at is not None:
+            at = min(at, max(cancel_at, now))
+        # Look again right at the end (the provider says whether it expired), and once more
+        # when the grace for a late SMS is over.
+        if now < activation.ends_at:
+            at = min(at, activation.ends_at)
+        else:
+            at = min(at, activation.ends_at + self.config.expiry_grace)
+        at = max(at, now + 1e-3)
+        await self.db.activations.set_next_poll(activation.id, at)
+        self._scheduled[activation.id] = at
+
+    # ------------------------------------------------------------------ rentals
+
+    async def _poll_rental(
+        self, client: ProviderClient, state: _KeyState, rental: Rental, now: float
+    ) -> None:
+        messages: list[RentSms] = []
+        ended_as: str | None = None
+        self.stats["polls"] += 1
+        try:
+            status = await self._call(state, lambda: client.get_rent_status(rental.provider_id))
+            messages = list(status.messages)
+        except ProviderError as error:
+            if error.code == "STATUS_FINISH":
+                ended_as = "finished"
+            elif error.code == "STATUS_CANCEL":
+                ended_as = "cancelled"
+            elif (
+                error.code in ("NO_ID_RENT", "INVALID_PHONE", "RENT_DIE") and now >= rental.ends_at
+            ):
+                ended_as = "expired"
+        # Oldest first, so the chat shows them in order (the sort is stable for equal dates).
+        messages.sort(key=lambda sms: sms.date or "")
+        new = 0
+        for dedup_key, sms in rental_sms_keys(messages):
+            stored = await self.db.rentals.add_sms(
+                rental.id,
+                dedup_key=dedup_key,
+                phone_from=sms.phone_from,
+                text=sms.text,
+                date=sms.date,
+                received_at=now,
+            )
+            new += stored is not None
+        delivered = await self._deliver_rental_sms(rental)
+        if new or delivered:
+            fresh = await self.db.rentals.get_any(rental.id)
+            if fresh is not None:
+                await self._notify(self.notifier.rental_changed(fresh))
+        if ended_as is None and now >= rental.ends_at:
+            ended_as = "expired"
+        if ended_as is not None:
+            if await self.db.rentals.set_status(rental.id, ended_as, ended_at=now):
+                ended = await self.db.rentals.get_any(rental.id)
+                if ended is not None:
+                    await self._notify(self.notifier.rental_ended(ended))
+            return
+        await self._remind(rental, now)
+        await self.db.rentals.set_next_poll(rental.id, self._next_rental_poll(rental, now))
+
+    async def _deliver_rental_sms(self, rental: Rental) -> int:
+        pending = await self.db.rentals.undelivered_sms(rental.id)
+        if not pending or await self._blocked(rental.user_id):
+            return 0
+        delivered = 0
+        for sms in pending:
+            if await self._notify_bool(self.notifier.rental_sms(rental, sms)):
+                await self.db.rentals.mark_sms_delivered(sms.id)
+                self.stats["rental_sms_delivered"] += 1
+                delivered += 1
+        return delivered
+
+    def _reminder_marks(self, rental: Rental) -> list[int]:
+        """Reminders that make sense for this rental: only those shorter than its whole span."""
+        span = rental.ends_at - rental.created_at
+        return sorted(mark for mark in self.config.reminders if 0 < mark < span)
+
+    async def _remind(self, rental: Rental, now: float) -> None:
+        left = rental.ends_at - now
+        due = [
+            mark
+            for mark in self._reminder_marks(rental)
+            if left <= mark and str(mark) not in rental.reminders_sent
+        ]
+        if not due:
+            return
+        # After a pause several may be due at once: record all, say only the nearest one.
+        sent = False
+        for mark in due:
+            sent = await self.db.rentals.add_reminder(rental.id, str(mark)) or sent
+        if sent and not await self._blocked(rental.user_id):
+            await self._notify(self.notifier.rental_reminder(rental, max(0, int(left))))
+
+    def _next_rental_poll(self, rental: Rental, now: float) -> float:
+        at = min(now + self.config.poll_rental, rental.ends_at)
+        for mark in self._reminder_marks(rental):
+            remind_at = rental.ends_at - mark
+            if str(mark) not in rental.reminders_sent and remind_at > now:
+                at = min(at, remind_at)
+        return max(at, now + 1e-3)
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def reconcile_all(self) -> None:
+        """reconcile_key for every key, concurrently; one broken provider never stops the rest."""
+        keys = await self.db.keys.list_all()
+        if keys:
+            await asyncio.gather(*(self._reconcile_safely(key) for key in keys))
+
+    async def _reconcile_safely(self, key: KeyProfile) -> None:
+        try:
+            async with asyncio.timeout(self.config.key_timeout):
+                await self.reconcile_key(key)
+        except (_KeyDown, TimeoutError):
+            log.warning("tracker: could not reconcile key %s now", key.id)
+        except Exception:
+            log.exception("tracker: reconciling key %s failed", key.id)
+
+    async def reconcile_key(self, key: KeyProfile) -> None:
+        """Adopt the numbers the provider has and the database does not (the user is told);
+        close the ones the database has live and the provider no longer lists, once getStatus
+        confirms."""
+        client = self.providers.client(key.base_url, key.api_key)
+        state = self._key_state(key.id)
+        listing = await self._list_active(state, client)
+        if listing is None:
+            return
+        now = self.clock()
+        pending = [p for p in await self.db.pending.list_all() if p.key_id == key.id]
+        await self._adopt_unknown(key, listing, pending, now)
+        listed = {item.activation_id for item in listing}
+        for activation in await self.db.activations.live_for_key(key.id):
+            if activation.provider_id not in listed:
+                observation = await self._get_status(state, client, activation)
+                await self._process(client, state, activation, observation, now)
+
+    async def _adopt_unknown(
+        self,
+        key: KeyProfile,
+        listing: list[ActiveActivation],
+        pending: list[PendingPurchase],
+        now: float,
+    ) -> None:
+        waiting = [p for p in pending if p.kind == "activation"]
+        for item in listing:
+            if await self.db.activations.get_by_provider_id(key.id, item.activation_id):
+                continue
+            match = _match_pending(waiting, item)
+            activation = await self.db.activations.add(
+                user_id=key.user_id,
+                key_id=key.id,
+                provider_id=item.activation_id,
+                service=item.service or (match.service if match else "?"),
+                country=item.country or (match.country if match else "?"),
+                phone=item.phone,
+                cost=item.cost,
+                currency=key.currency,
+                created_at=now,
+                ends_at=now + self.config.adopt_lifetime,
+                cancel_allowed_at=now,
+                can_get_another_sms=item.can_get_another_sms,
+                chat_id=match.chat_id if match else None,
+                adopted=True,
+                next_poll_at=now,
+            )
+            if match is not None:
+                waiting.remove(match)
+                pending.remove(match)
+                await self.db.pending.resolve(match.id)
+            if not activation.adopted:
+                continue  # the purchase itself stored it meanwhile: nothing to adopt
+            self.stats["adopted"] += 1
+            log.info("tracker: adopted activation %s of key %s", activation.id, key.id)
+            await self._notify(self.notifier.activation_adopted(activation))
+            self._fast_until[activation.id] = now + self.config.fast_window
+
+    async def _expire_pending(self, pending: list[PendingPurchase], now: float) -> None:
+        """A purchase reconciliation found nothing for: the user is told, and it is closed."""
+        for purchase in list(pending):
+            if now - purchase.created_at >= self.config.pending_timeout:
+                await self.db.pending.resolve(purchase.id)
+                pending.remove(purchase)
+                await self._notify(self.notifier.pending_unresolved(purchase))
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _user(self, user_id: int) -> User | None:
+        if user_id not in self._users:
+            self._users[user_id] = await self.db.users.get(user_id)
+        return self._users[user_id]
+
+    async def _blocked(self, user_id: int) -> bool:
+        # Read fresh: the notifier may have just marked the user.
+        user = await self.db.users.get(user_id)
+        self._users[user_id] = user
+        return user is not None and user.blocked
+
+    async def _notify(self, event: Awaitable[Any]) -> None:
+        """A notifier failure never stops tracking (the money side is already stored)."""
+        try:
+            await event
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tracker: notifier failed")
+
+    async def _notify_bool(self, event: Awaitable[bool]) -> bool:
+        try:
+            return bool(await event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tracker: notifier failed")
+            return False
+
+
+def _previous_code(activation: Activation) -> ActivationCode | None:
+    earlier = [c for c in activation.codes if c.round < activation.round]
+    return max(earlier, key=lambda c: c.round) if earlier else None
+
+
+def _from_list(item: ActiveActivation) -> _Observation | None:
+    """Read one getActiveActivations entry; None when it needs a getStatus to be sure."""
+    status = (item.status or "").strip()
+    if status in _LIST_ENDED:
+        return None
+    if status == "3":
+        return _Observation("wait_retry", item.code, item.text, batched=True)
+    if item.code:
+        return _Observation("ok", item.code, item.text, batched=True)
+    return _Observation("wait_code", batched=True)
+
+
+def _match_pending(
+    pending: list[PendingPurchase], item: ActiveActivation
+) -> PendingPurchase | None:
+    for purchase in pending:
+        if item.service is None or item.service == purchase.service:
+            return purchase
+    return None
