@@ -84,9 +84,7 @@ class Reply:
     """One protocol answer before faults: HTTP 200 text or JSON in Grizzly's style."""
 
     body: str
-    status: int = 200
     content_type: str = "text/plain"
-    headers: dict[str, str] = field(default_factory=dict)
     purchase: bool = False  # True when this answer completed a purchase (money taken)
 
 
@@ -390,13 +388,6 @@ class SandboxState:
         fault.remaining -= 1
         if fault.remaining <= 0 and fault in self.faults:
             self.faults.remove(fault)
-
-    def take_fault(self, action: str) -> Fault | None:
-        """The first pending fault for this action, consumed by one."""
-        fault = self.peek_fault(action)
-        if fault is not None:
-            self.consume_fault(fault)
-        return fault
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -786,38 +777,33 @@ class SandboxState:
             if (not service or code == service) and (not country or cid == country)
         ]
 
-    def _get_prices(self, account: Account, params: dict[str, str]) -> Reply:
+    def _price_table(self, params: dict[str, str], cell: Callable[[Offer], Any]) -> Reply:
+        """{country: {service: cell(offer)}} for the offers the filters select."""
         rows = self._filtered_offers(params)
         if isinstance(rows, str):
             return _text(rows)
         result: dict[str, dict[str, Any]] = {}
         for cid, code, offer in rows:
-            result.setdefault(cid, {})[code] = {"cost": _num(offer.cost), "count": offer.count}
+            result.setdefault(cid, {})[code] = cell(offer)
         return _json(result)
+
+    def _get_prices(self, account: Account, params: dict[str, str]) -> Reply:
+        return self._price_table(params, lambda o: {"cost": _num(o.cost), "count": o.count})
 
     def _get_prices_v2(self, account: Account, params: dict[str, str]) -> Reply:
-        rows = self._filtered_offers(params)
-        if isinstance(rows, str):
-            return _text(rows)
-        result: dict[str, dict[str, Any]] = {}
-        for cid, code, offer in rows:
-            result.setdefault(cid, {})[code] = {f"{offer.cost:.2f}": offer.count}
-        return _json(result)
+        # Price buckets: price string -> count available at that price.
+        return self._price_table(params, lambda o: {f"{o.cost:.2f}": o.count})
 
     def _get_prices_v3(self, account: Account, params: dict[str, str]) -> Reply:
-        rows = self._filtered_offers(params)
-        if isinstance(rows, str):
-            return _text(rows)
-        result: dict[str, dict[str, Any]] = {}
-        for cid, code, offer in rows:
-            result.setdefault(cid, {})[code] = {
-                "price": _num(offer.cost),
-                "count": offer.count,
-                "providers": {
-                    "1": {"count": offer.count, "price": [_num(offer.cost)], "provider_id": 1}
-                },
-            }
-        return _json(result)
+        # Per-provider offers; the sandbox has one provider with one price tier.
+        return self._price_table(
+            params,
+            lambda o: {
+                "price": _num(o.cost),
+                "count": o.count,
+                "providers": {"1": {"count": o.count, "price": [_num(o.cost)], "provider_id": 1}},
+            },
+        )
 
     def _get_countries(self, account: Account, params: dict[str, str]) -> Reply:
         result: dict[str, Any] = {}
