@@ -1,5 +1,293 @@
-"""Placeholder router; its owner replaces this module."""
+"""The activation card: one message per bought number, edited in place as it moves on.
+
+`render_activation_card` and `activation_card_keyboard` are pure views (the tracker's notifier
+calls them too). Every button names the activation by its local id only; the owner is checked
+on every tap, so crafted callback data naming someone else's number changes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
 
 from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.catalog import CatalogService
+from bot.errors import NotFound
+from bot.flags import country_flag
+from bot.formatting import format_duration, format_money
+from bot.i18n import Translate
+from bot.orders import OrderService
+from bot.provider.errors import ProviderError
+from handlers.common import menu_button
+from handlers.errors import error_text
+from storage import Activation, Database, User
+
+log = logging.getLogger(__name__)
 
 router = Router(name=__name__)
+
+STATUS_ACTIONS = frozenset({"sms", "more", "done", "cancel", "refresh"})
+
+
+class ActivationCb(CallbackData, prefix="a1"):
+    """open, sms (status 1), more (status 3), done (6), cancel (8), refresh, fav, again."""
+
+    action: str
+    id: int
+
+
+def _lang_of(t: Translate) -> str:
+    """The bound translator's language, read back from a catalog entry every language has."""
+    code = t("act-lang-code")
+    return code if code in ("en", "ru", "zh") else "en"
+
+
+def _duration(seconds: float, t: Translate) -> str:
+    return format_duration(max(0.0, seconds), _lang_of(t))
+
+
+def _status_line(a: Activation, t: Translate) -> str:
+    if a.status == "waiting":
+        return t("act-status-waiting-sent") if a.sms_sent else t("act-status-waiting")
+    return t(f"act-status-{a.status}")
+
+
+def render_activation_card(
+    a: Activation,
+    t: Translate,
+    now: float,
+    *,
+    country_name: str,
+    service_name: str,
+    flag: str | None = None,
+) -> str:
+    """The card's text (HTML). `flag` defaults to the flag of an English `country_name`."""
+    flag = flag if flag is not None else country_flag(country_name)
+    lines = [
+        t(
+            "act-card-title",
+            service=html.escape(service_name),
+            flag=flag,
+            country=html.escape(country_name),
+        ),
+        t("act-card-number", phone=f"<code>+{html.escape(a.phone)}</code>"),
+        t("act-card-price", price=format_money(a.cost, a.currency)),
+        t("act-card-status", status=_status_line(a, t)),
+    ]
+    if a.live:
+        lines.append(t("act-card-time-left", left=_duration(a.ends_at - now, t)))
+        if a.cancel_requested:
+            wait = a.cancel_allowed_at - now
+            lines.append(
+                t("act-card-cancel-scheduled", left=_duration(wait, t))
+                if wait > 0
+                else t("act-card-cancelling")
+            )
+        elif not a.codes and now < a.cancel_allowed_at:
+            lines.append(t("act-card-cancel-locked", left=_duration(a.cancel_allowed_at - now, t)))
+    if a.codes:
+        lines.append(t("act-card-codes"))
+        for code in sorted(a.codes, key=lambda c: c.round):
+            lines.append(f"  {code.round + 1}. <code>{html.escape(code.code)}</code>")
+    elif a.live:
+        lines.append(t("act-card-no-code"))
+    return "\n".join(lines)
+
+
+def _btn(text: str, action: str, activation_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=text, callback_data=ActivationCb(action=action, id=activation_id).pack()
+    )
+
+
+def activation_card_keyboard(a: Activation, t: Translate, now: float) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    if a.live:
+        if a.status == "waiting" and not a.sms_sent and not a.codes:
+            rows.append([_btn(t("act-btn-sms-sent"), "sms", a.id)])
+        if a.codes and a.status == "received" and a.can_get_another_sms is not False:
+            rows.append([_btn(t("act-btn-another"), "more", a.id)])
+        if a.codes:
+            rows.append([_btn(t("act-btn-done"), "done", a.id)])
+        else:
+            if a.cancel_requested:
+                label = t("act-btn-cancel-scheduled")
+            elif now < a.cancel_allowed_at:
+                label = t("act-btn-cancel-in", left=_duration(a.cancel_allowed_at - now, t))
+            else:
+                label = t("act-btn-cancel")
+            rows.append([_btn(label, "cancel", a.id)])
+        rows.append(
+            [_btn(t("act-btn-refresh"), "refresh", a.id), _btn(t("act-btn-fav"), "fav", a.id)]
+        )
+    else:
+        rows.append([_btn(t("act-btn-again"), "again", a.id), _btn(t("act-btn-fav"), "fav", a.id)])
+    rows.append([menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def card_names(
+    db: Database, catalog: CatalogService, a: Activation, lang: str
+) -> tuple[str, str, str]:
+    """(service name, country name in `lang`, flag) from the catalog cache; codes on failure."""
+    key = await db.keys.get_any(a.key_id)
+    service_name, country_name, flag = a.service, a.country, "🌐"
+    if key is None:
+        return service_name, country_name, flag
+    try:
+        names = await catalog.service_names(key, lang)
+        countries = await catalog.countries(key)
+    except ProviderError as exc:  # names are a nicety: the card still shows the number
+        log.debug("catalog names unavailable: %s", exc.code)
+        return service_name, country_name, flag
+    service_name = names.get(a.service, a.service)
+    country = countries.get(a.country)
+    if country is not None:
+        country_name, flag = country.name(lang), country_flag(country.name("en"))
+    return service_name, country_name, flag
+
+
+async def render_card(
+    a: Activation, *, t: Translate, lang: str, db: Database, catalog: CatalogService, now: float
+) -> tuple[str, InlineKeyboardMarkup]:
+    service_name, country_name, flag = await card_names(db, catalog, a, lang)
+    text = render_activation_card(
+        a, t, now, country_name=country_name, service_name=service_name, flag=flag
+    )
+    return text, activation_card_keyboard(a, t, now)
+
+
+async def _edit_card(
+    query: CallbackQuery,
+    a: Activation,
+    *,
+    t: Translate,
+    lang: str,
+    db: Database,
+    catalog: CatalogService,
+    now: float,
+) -> bool:
+    """Edit the tapped message into the card; True when the chat now shows it."""
+    message = query.message
+    if not isinstance(message, Message):
+        return False
+    text, markup = await render_card(a, t=t, lang=lang, db=db, catalog=catalog, now=now)
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as error:
+        if "not modified" not in str(error):
+            log.debug("card edit failed: %s", error)
+            return False
+    if (a.chat_id, a.message_id) != (message.chat.id, message.message_id):
+        # The card the user taps is the one the tracker keeps up to date.
+        await db.activations.set_card(a.id, message.chat.id, message.message_id)
+    return True
+
+
+async def _run_status_action(
+    action: str, orders: OrderService, user_id: int, activation_id: int, t: Translate, now: float
+) -> tuple[Activation, str]:
+    """Perform one status button; returns the activation and the tap's short notice."""
+    if action == "sms":
+        return await orders.mark_sms_sent(user_id, activation_id), t("act-notice-sms-sent")
+    if action == "more":
+        return await orders.request_another(user_id, activation_id), t("act-notice-another")
+    if action == "done":
+        return await orders.finish(user_id, activation_id), t("act-notice-done")
+    if action == "cancel":
+        result = await orders.cancel(user_id, activation_id)
+        a = result.activation
+        if result.scheduled:
+            wait = a.cancel_allowed_at - now
+            notice = (
+                t("act-notice-cancel-scheduled", left=_duration(wait, t))
+                if wait > 0
+                else t("act-notice-cancel-retry")
+            )
+            return a, notice
+        return a, t("act-notice-cancelled")
+    return await orders.refresh(user_id, activation_id), ""
+
+
+@router.callback_query(ActivationCb.filter())
+async def on_activation(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Any,
+    state: Any = None,
+    accounts: Any = None,
+    tracker: Any = None,
+) -> None:
+    action = callback_data.action
+    # Ownership first: a crafted id naming another user's number finds nothing.
+    a = await db.activations.get(user.id, callback_data.id)
+    if a is None:
+        await query.answer(t("act-not-found"), show_alert=True)
+        return
+    if action == "open":
+        await query.answer()
+        await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        return
+    if action == "fav":
+        await db.picks.add_favourite(user.id, a.service, a.country)
+        await query.answer(t("act-notice-fav"))
+        return
+    if action == "again":
+        await query.answer()
+        from handlers.buy import show_confirm
+
+        await show_confirm(
+            query,
+            user=user,
+            lang=lang,
+            t=t,
+            db=db,
+            catalog=catalog,
+            state=state,
+            service=a.service,
+            country=a.country,
+            accounts=accounts,
+        )
+        return
+    if action not in STATUS_ACTIONS:
+        await query.answer(t("act-stale"))
+        return
+    if not a.live:
+        await query.answer(t("act-ended"))
+        await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        return
+    try:
+        a, notice = await _run_status_action(action, orders, user.id, a.id, t, clock())
+    except NotFound:
+        # Ended between the read and the tap (or "another code" is not possible any more).
+        fresh = await db.activations.get(user.id, callback_data.id)
+        await query.answer(t("act-stale"))
+        if fresh is not None:
+            await _edit_card(query, fresh, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        return
+    except ProviderError as exc:
+        await query.answer(error_text(t, exc)[:200], show_alert=True)
+        fresh = await db.activations.get(user.id, callback_data.id)
+        if fresh is not None:
+            await _edit_card(query, fresh, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        return
+    await query.answer(notice)
+    shown = await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+    if shown:
+        # Codes the card now shows have reached the chat: the tracker must not send them again.
+        for code in a.codes:
+            if not code.delivered:
+                await db.activations.mark_code_delivered(a.id, code.round)
+    if tracker is not None:
+        tracker.wake()

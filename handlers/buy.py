@@ -1,5 +1,804 @@
-"""Placeholder router; its owner replaces this module."""
+"""The buy flow: services → countries → confirm → one purchase under a one-time token → card.
 
-from aiogram import Router
+Every screen edits the message it was tapped on; typed text (a search, a maximum price) gets a
+fresh message. The Buy button carries a one-time token; `OrderService.buy` claims it in the
+database before the provider is called, so a double tap or a resent update buys one number.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.catalog import CatalogService, CountryOffer
+from bot.errors import NoActiveKey
+from bot.flags import country_flag
+from bot.formatting import format_money
+from bot.i18n import Translate
+from bot.orders import OrderService
+from bot.provider.errors import ProviderError
+from bot.provider.models import Country, Service
+from handlers.common import MenuCb, back_button, menu_button
+from handlers.errors import error_text
+from storage import Database, KeyProfile, User
+
+log = logging.getLogger(__name__)
 
 router = Router(name=__name__)
+
+SERVICES_PER_PAGE = 10
+COUNTRIES_PER_PAGE = 8
+QUICK_PICKS = 4
+CALLBACK_LIMIT = 64
+MAX_PRICE_LIMIT = Decimal("1000000")
+
+
+class BuyCb(CallbackData, prefix="b1"):
+    """Buy-flow navigation. s = service code, c = country id, p = page, tk = one-time purchase
+    token, mx = maximum price (kept in the button so a lost FSM state cannot lift the cap)."""
+
+    action: str  # sp: services page, s: service, cp: countries page, c: confirm,
+    # mx: ask max price, go: buy
+    s: str = ""
+    c: str = ""
+    p: int = 0
+    tk: str = ""
+    mx: str = ""
+
+
+class BuyStates(StatesGroup):
+    services = State()  # any text searches services
+    countries = State()  # any text searches countries of the chosen service
+    max_price = State()  # text is the maximum price
+
+
+def new_token() -> str:
+    """A one-time purchase token: 72 random bits, 12 URL-safe characters."""
+    return secrets.token_urlsafe(9)
+
+
+def _fits(data: CallbackData) -> str | None:
+    """The packed data, or None when a provider's odd code would not fit Telegram's 64 bytes."""
+    try:
+        packed = data.pack()
+    except ValueError:
+        return None
+    return packed if len(packed.encode()) <= CALLBACK_LIMIT else None
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton | None:
+    packed = _fits(data)
+    return InlineKeyboardButton(text=text, callback_data=packed) if packed else None
+
+
+def _rows(buttons: list[InlineKeyboardButton | None], width: int) -> list[list[Any]]:
+    kept = [b for b in buttons if b is not None]
+    return [kept[i : i + width] for i in range(0, len(kept), width)]
+
+
+def _pager(t: Translate, page: int, pages: int, make: Any) -> list[InlineKeyboardButton]:
+    if pages <= 1:
+        return []
+    row: list[InlineKeyboardButton] = []
+    if page > 0:
+        row.append(InlineKeyboardButton(text="‹", callback_data=make(page - 1).pack()))
+    row.append(
+        InlineKeyboardButton(
+            text=t("buy-page", page=str(page + 1), pages=str(pages)),
+            callback_data=make(page).pack(),
+        )
+    )
+    if page + 1 < pages:
+        row.append(InlineKeyboardButton(text="›", callback_data=make(page + 1).pack()))
+    return row
+
+
+def _clamp_page(page: int, total: int, per_page: int) -> tuple[int, int]:
+    pages = max(1, -(-total // per_page))
+    return min(max(page, 0), pages - 1), pages
+
+
+def _money(amount: Decimal | None, key: KeyProfile | None) -> str:
+    return format_money(amount, key.currency if key else None)
+
+
+def country_label(country: Country | None, country_id: str, lang: str) -> tuple[str, str]:
+    """(flag, name in the user's language where the provider has it)."""
+    if country is None:
+        return "🌐", country_id
+    return country_flag(country.name("en")), country.name(lang)
+
+
+async def _show(
+    event: CallbackQuery | Message, text: str, markup: InlineKeyboardMarkup | None
+) -> Message | None:
+    """Edit the tapped message, or send a new one for typed text."""
+    if isinstance(event, CallbackQuery):
+        message = event.message
+        if isinstance(message, Message):
+            try:
+                edited = await message.edit_text(text, reply_markup=markup)
+                return edited if isinstance(edited, Message) else message
+            except TelegramBadRequest as error:
+                if "not modified" in str(error):
+                    return message
+                log.debug("edit failed (%s); sending anew", error)
+            return await message.answer(text, reply_markup=markup)
+        return None
+    return await event.answer(text, reply_markup=markup)
+
+
+def _no_key_view(t: Translate) -> tuple[str, InlineKeyboardMarkup]:
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t("menu-keys"), callback_data=MenuCb(action="keys").pack())],
+            [menu_button(t)],
+        ]
+    )
+    return t("buy-no-key"), markup
+
+
+async def _error_view(
+    event: CallbackQuery | Message, t: Translate, exc: BaseException, back: str | None = None
+) -> None:
+    rows = [[back_button(t, back)]] if back else []
+    rows.append([menu_button(t)])
+    await _show(event, error_text(t, exc), InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+# ------------------------------------------------------------------ services screen
+
+
+def _matches(service: Service, query: str) -> bool:
+    return query in service.code.lower() or query in service.name.lower()
+
+
+async def _ordered_services(db: Database, user_id: int, services: list[Service]) -> list[Service]:
+    """Favourites first, then recent picks, then the provider's own order."""
+    by_code = {s.code: s for s in services}
+    first: list[str] = [code for code, _c in await db.picks.favourites(user_id)]
+    first += [code for code, _c in await db.picks.recents(user_id, limit=10)]
+    seen: set[str] = set()
+    ordered: list[Service] = []
+    for code in first:
+        if code in by_code and code not in seen:
+            seen.add(code)
+            ordered.append(by_code[code])
+    ordered.extend(s for s in services if s.code not in seen)
+    return ordered
+
+
+async def _quick_picks(
+    db: Database, user_id: int, names: dict[str, str], countries: dict[str, Country], lang: str
+) -> list[InlineKeyboardButton | None]:
+    """Favourite and recent (service, country) pairs straight to the confirm screen."""
+    pairs: list[tuple[str, str, str]] = [
+        ("⭐", s, c) for s, c in await db.picks.favourites(user_id) if c
+    ]
+    pairs += [("🕘", s, c) for s, c in await db.picks.recents(user_id, limit=QUICK_PICKS)]
+    seen: set[tuple[str, str]] = set()
+    buttons: list[InlineKeyboardButton | None] = []
+    for mark, service, country in pairs:
+        if (service, country) in seen or service not in names:
+            continue
+        seen.add((service, country))
+        flag, name = country_label(countries.get(country), country, lang)
+        label = f"{mark} {names[service]} · {flag} {name}"
+        buttons.append(_button(label, BuyCb(action="c", s=service, c=country)))
+        if len(buttons) >= QUICK_PICKS:
+            break
+    return buttons
+
+
+def render_services_page(
+    t: Translate,
+    services: list[Service],
+    page: int,
+    *,
+    query: str = "",
+    quick: list[InlineKeyboardButton | None] | None = None,
+) -> tuple[str, InlineKeyboardMarkup]:
+    page, pages = _clamp_page(page, len(services), SERVICES_PER_PAGE)
+    shown = services[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    if query:
+        text = t("buy-services-found", query=html.escape(query), count=str(len(services)))
+    else:
+        text = t("buy-services-title")
+    if not services:
+        text = t("buy-services-none", query=html.escape(query))
+    text += "\n" + t("buy-type-to-search")
+    rows = _rows(list(quick or []), 1) if page == 0 else []
+    rows += _rows([_button(s.name, BuyCb(action="s", s=s.code)) for s in shown], 2)
+    keep = "q" if query else ""  # pages of a search keep the search
+    pager = _pager(t, page, pages, lambda p: BuyCb(action="sp", p=p, tk=keep))
+    if pager:
+        rows.append(pager)
+    if query:
+        rows.append([InlineKeyboardButton(
+            text=t("buy-all-services"), callback_data=BuyCb(action="sp").pack()
+        )])  # fmt: skip
+    rows.append([menu_button(t)])
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def show_services(
+    event: CallbackQuery | Message,
+    *,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+    page: int = 0,
+    query: str = "",
+) -> None:
+    key = await db.keys.get_active(user.id)
+    if key is None:
+        await _show(event, *_no_key_view(t))
+        return
+    try:
+        services = await catalog.services(key, lang)
+        countries = await catalog.countries(key) if not query and page == 0 else {}
+    except ProviderError as exc:
+        await _error_view(event, t, exc)
+        return
+    ordered = await _ordered_services(db, user.id, services)
+    needle = query.strip().lower()
+    if needle:
+        ordered = [s for s in ordered if _matches(s, needle)]
+    quick: list[InlineKeyboardButton | None] = []
+    if not needle and page == 0:
+        names = {s.code: s.name for s in services}
+        quick = await _quick_picks(db, user.id, names, countries, lang)
+    await state.set_state(BuyStates.services)
+    await state.update_data(q=query)
+    text, markup = render_services_page(t, ordered, page, query=query, quick=quick)
+    await _show(event, text, markup)
+
+
+@router.callback_query(MenuCb.filter(F.action == "buy"))
+async def on_menu_buy(
+    query: CallbackQuery,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    await query.answer()
+    await show_services(query, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+
+
+@router.message(Command("buy"))
+async def on_buy_command(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    await show_services(message, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+
+
+@router.callback_query(BuyCb.filter(F.action == "sp"))
+async def on_services_page(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    await query.answer()
+    # Paging keeps the search; "all services" (page 0 with no state) clears it.
+    data = await state.get_data() if await state.get_state() == BuyStates.services else {}
+    search = str(data.get("q", "")) if callback_data.tk else ""
+    await show_services(
+        query,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        page=callback_data.p,
+        query=search,
+    )
+
+
+@router.message(BuyStates.services, F.text, ~F.text.startswith("/"))
+async def on_services_search(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    await show_services(
+        message,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        query=(message.text or "").strip()[:40],
+    )
+
+
+# ------------------------------------------------------------------ countries screen
+
+
+def _offer_matches(offer: CountryOffer, needle: str) -> bool:
+    if offer.country == needle:
+        return True
+    names = offer.name_by_lang.names.values() if offer.name_by_lang else ()
+    return any(needle in name.lower() for name in names)
+
+
+def render_countries_page(
+    t: Translate,
+    lang: str,
+    key: KeyProfile,
+    service: str,
+    service_name: str,
+    offers: list[CountryOffer],
+    page: int,
+    *,
+    query: str = "",
+) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of countries for a service: flag, name, price and stock, cheapest first."""
+    page, pages = _clamp_page(page, len(offers), COUNTRIES_PER_PAGE)
+    shown = offers[page * COUNTRIES_PER_PAGE : (page + 1) * COUNTRIES_PER_PAGE]
+    title = t("buy-countries-title", service=html.escape(service_name))
+    if not offers:
+        body = (
+            t("buy-countries-none-found", query=html.escape(query))
+            if query
+            else t("buy-countries-none")
+        )
+    elif query:
+        body = t("buy-countries-found", query=html.escape(query), count=str(len(offers)))
+    else:
+        body = t("buy-type-to-search-country")
+    buttons: list[InlineKeyboardButton | None] = []
+    for offer in shown:
+        flag, name = country_label(offer.name_by_lang, offer.country, lang)
+        label = t(
+            "buy-country-button",
+            flag=flag,
+            country=name,
+            price=_money(offer.cost, key),
+            count=str(offer.count),
+        )
+        buttons.append(_button(label, BuyCb(action="c", s=service, c=offer.country)))
+    rows = _rows(buttons, 1)
+    keep = "q" if query else ""
+    pager = _pager(t, page, pages, lambda p: BuyCb(action="cp", s=service, p=p, tk=keep))
+    if pager:
+        rows.append(pager)
+    rows.append([back_button(t, BuyCb(action="sp").pack()), menu_button(t)])
+    return f"{title}\n{body}", InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def show_countries(
+    event: CallbackQuery | Message,
+    *,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+    service: str,
+    page: int = 0,
+    query: str = "",
+) -> None:
+    key = await db.keys.get_active(user.id)
+    if key is None:
+        await _show(event, *_no_key_view(t))
+        return
+    try:
+        offers = await catalog.offers(key, service)
+        names = await catalog.service_names(key, lang)
+    except ProviderError as exc:
+        await _error_view(event, t, exc, back=BuyCb(action="sp").pack())
+        return
+    needle = query.strip().lower()
+    if needle:
+        offers = [o for o in offers if _offer_matches(o, needle)]
+    await state.set_state(BuyStates.countries)
+    await state.update_data(s=service, cq=query)
+    text, markup = render_countries_page(
+        t, lang, key, service, names.get(service, service), offers, page, query=query
+    )
+    await _show(event, text, markup)
+
+
+@router.callback_query(BuyCb.filter(F.action.in_({"s", "cp"})))
+async def on_service_chosen(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    await query.answer()
+    search = ""
+    if callback_data.action == "cp" and callback_data.tk:
+        data = await state.get_data()
+        if data.get("s") == callback_data.s:
+            search = str(data.get("cq", ""))
+    await show_countries(
+        query,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        service=callback_data.s,
+        page=callback_data.p,
+        query=search,
+    )
+
+
+@router.message(BuyStates.countries, F.text, ~F.text.startswith("/"))
+async def on_countries_search(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    service = str(data.get("s", ""))
+    if not service:
+        await show_services(message, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+        return
+    await show_countries(
+        message,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        service=service,
+        query=(message.text or "").strip()[:40],
+    )
+
+
+# ------------------------------------------------------------------ confirm screen
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmView:
+    text: str
+    markup: InlineKeyboardMarkup
+
+
+def render_confirm(
+    t: Translate,
+    lang: str,
+    key: KeyProfile,
+    *,
+    service: str,
+    service_name: str,
+    country: str,
+    country_info: Country | None,
+    offer: CountryOffer | None,
+    balance: Decimal | None,
+    max_price: Decimal | None,
+    banner: str = "",
+) -> ConfirmView:
+    flag, name = country_label(country_info, country, lang)
+    lines = [banner] if banner else []
+    lines.append(t("buy-confirm-title"))
+    lines.append(t("buy-confirm-service", service=html.escape(service_name)))
+    lines.append(t("buy-confirm-country", flag=flag, country=html.escape(name)))
+    if offer is not None:
+        lines.append(t("buy-confirm-price", price=_money(offer.cost, key), count=str(offer.count)))
+    else:
+        lines.append(t("buy-confirm-out-of-stock"))
+    lines.append(t("buy-confirm-balance", balance=_money(balance, key), key=html.escape(key.label)))
+    mx = ""
+    if max_price is not None:
+        mx = format(max_price.normalize(), "f")
+        lines.append(t("buy-confirm-max", max=_money(max_price, key)))
+    rows: list[list[InlineKeyboardButton]] = []
+    buy_label = t("buy-button", price=_money(offer.cost, key)) if offer else t("buy-button-anyway")
+    go = _button(buy_label, BuyCb(action="go", s=service, c=country, tk=new_token(), mx=mx))
+    if go is not None:
+        rows.append([go])
+    ask = _button(
+        t("buy-set-max") if max_price is None else t("buy-change-max"),
+        BuyCb(action="mx", s=service, c=country),
+    )
+    if ask is not None:
+        rows.append([ask])
+    if max_price is not None:
+        clear = _button(t("buy-clear-max"), BuyCb(action="c", s=service, c=country))
+        if clear is not None:
+            rows.append([clear])
+    rows.append([back_button(t, BuyCb(action="s", s=service).pack()), menu_button(t)])
+    return ConfirmView("\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def _balance(key: KeyProfile, user: User, accounts: Any) -> Decimal | None:
+    """The active key's balance, fresh when the provider answers, else the stored one."""
+    if accounts is None:
+        return key.balance
+    try:
+        fresh = await accounts.refresh_balance(user.id, key.id)
+        return fresh.balance
+    except Exception as exc:  # a balance read failing must not block the purchase screen
+        log.debug("balance refresh failed: %s", type(exc).__name__)
+        return key.balance
+
+
+async def show_confirm(
+    event: CallbackQuery | Message,
+    *,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext | None,
+    service: str,
+    country: str,
+    max_price: Decimal | None = None,
+    accounts: Any = None,
+    banner: str = "",
+) -> None:
+    key = await db.keys.get_active(user.id)
+    if key is None:
+        await _show(event, *_no_key_view(t))
+        return
+    back = BuyCb(action="s", s=service).pack()
+    try:
+        offer = await catalog.offer(key, service, country)
+        countries = await catalog.countries(key)
+        names = await catalog.service_names(key, lang)
+    except ProviderError as exc:
+        await _error_view(event, t, exc, back=back)
+        return
+    if state is not None:
+        await state.set_state(None)
+    view = render_confirm(
+        t,
+        lang,
+        key,
+        service=service,
+        service_name=names.get(service, service),
+        country=country,
+        country_info=countries.get(country),
+        offer=offer,
+        balance=await _balance(key, user, accounts),
+        max_price=max_price,
+        banner=banner,
+    )
+    await _show(event, view.text, view.markup)
+
+
+def _parse_max(raw: str) -> Decimal | None:
+    try:
+        value = Decimal(raw.strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite() or value <= 0 or value > MAX_PRICE_LIMIT:
+        return None
+    return value
+
+
+@router.callback_query(BuyCb.filter(F.action == "c"))
+async def on_country_chosen(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+    accounts: Any = None,
+) -> None:
+    await query.answer()
+    await show_confirm(
+        query,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        service=callback_data.s,
+        country=callback_data.c,
+        max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
+        accounts=accounts,
+    )
+
+
+@router.callback_query(BuyCb.filter(F.action == "mx"))
+async def on_ask_max(
+    query: CallbackQuery, callback_data: BuyCb, t: Translate, state: FSMContext
+) -> None:
+    await query.answer()
+    await state.set_state(BuyStates.max_price)
+    await state.update_data(s=callback_data.s, c=callback_data.c)
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [back_button(t, BuyCb(action="c", s=callback_data.s, c=callback_data.c).pack())]
+        ]
+    )
+    await _show(query, t("buy-ask-max"), markup)
+
+
+@router.message(BuyStates.max_price, F.text, ~F.text.startswith("/"))
+async def on_max_typed(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    state: FSMContext,
+    accounts: Any = None,
+) -> None:
+    value = _parse_max(message.text or "")
+    if value is None:
+        await message.answer(t("buy-bad-max"))
+        return
+    data = await state.get_data()
+    await show_confirm(
+        message,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        service=str(data.get("s", "")),
+        country=str(data.get("c", "")),
+        max_price=value,
+        accounts=accounts,
+    )
+
+
+# ------------------------------------------------------------------ buying
+
+
+def _done_markup(t: Translate) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[menu_button(t)]])
+
+
+@router.callback_query(BuyCb.filter(F.action == "go"))
+async def on_buy(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Any,
+    accounts: Any = None,
+    tracker: Any = None,
+) -> None:
+    message = query.message if isinstance(query.message, Message) else None
+    chat_id = message.chat.id if message else user.id
+    service, country = callback_data.s, callback_data.c
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    if not callback_data.tk:
+        await query.answer(t("buy-stale"))
+        return
+    try:
+        result = await orders.buy(
+            user.id,
+            token=callback_data.tk,
+            service=service,
+            country=country,
+            max_price=max_price,
+            chat_id=chat_id,
+        )
+    except NoActiveKey:
+        await query.answer()
+        await _show(query, *_no_key_view(t))
+        return
+    except ProviderError as exc:
+        text = error_text(t, exc)
+        await query.answer(text[:200])
+        if exc.code == "NO_NUMBERS":
+            key = await db.keys.get_active(user.id)
+            if key is not None:
+                catalog.forget_prices(key, service)
+        # The same screen again with the reason on top and a fresh token: one tap to retry.
+        await show_confirm(
+            query,
+            user=user,
+            lang=lang,
+            t=t,
+            db=db,
+            catalog=catalog,
+            state=None,
+            service=service,
+            country=country,
+            max_price=max_price,
+            accounts=accounts,
+            banner=f"⚠️ {text}",
+        )
+        return
+    if result.duplicate:
+        await query.answer(t("buy-duplicate"))
+        return
+    if result.pending or result.activation is None:
+        await query.answer(t("buy-checking-short"))
+        await _show(query, t("buy-checking"), _done_markup(t))
+        if tracker is not None:
+            tracker.wake()
+        return
+    await query.answer(t("buy-bought"))
+    await send_new_card(
+        query, result.activation, user=user, lang=lang, t=t, db=db, catalog=catalog, clock=clock
+    )
+    if message is not None:
+        try:
+            await message.edit_text(t("buy-bought-see-card"), reply_markup=None)
+        except TelegramBadRequest:
+            pass
+    if tracker is not None:
+        tracker.wake()
+
+
+async def send_new_card(
+    query: CallbackQuery,
+    activation: Any,
+    *,
+    user: User,
+    lang: str,
+    t: Translate,
+    db: Database,
+    catalog: CatalogService,
+    clock: Any,
+) -> None:
+    """Send the activation card as a new message and remember where it is."""
+    from handlers.activation import activation_card_keyboard, card_names, render_activation_card
+
+    service_name, country_name, flag = await card_names(db, catalog, activation, lang)
+    text = render_activation_card(
+        activation, t, clock(), country_name=country_name, service_name=service_name, flag=flag
+    )
+    markup = activation_card_keyboard(activation, t, clock())
+    bot = query.bot
+    chat_id = activation.chat_id or user.id
+    if bot is None:
+        return
+    sent = await bot.send_message(chat_id, text, reply_markup=markup)
+    await db.activations.set_card(activation.id, sent.chat.id, sent.message_id)

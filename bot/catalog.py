@@ -1,0 +1,201 @@
+"""CatalogService: what can be bought where, cached so every screen of the buy flow is instant.
+
+Service names (getServicesList) and country names (getCountries) change rarely: cached for
+`names_ttl`. Prices and stock (getPrices) change by the minute: cached for `prices_ttl`.
+A getPrices answer is indexed once per fetch — service → offers in stock, cheapest first — so a
+page of countries is a slice, not a scan. Some providers ignore the `service` filter and send
+the whole table (≈1 MB, 200 countries × 500 services); the index serves every service of such
+an answer, so the next service's page needs no request at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.provider.factory import ProviderFactory
+from bot.provider.models import Country, Prices, Service
+from storage.models import KeyProfile
+
+# getServicesList's `lang` values differ from the bot's language codes.
+_SERVICE_LANG = {"en": "en", "ru": "ru", "zh": "cn"}
+
+
+@dataclass(frozen=True, slots=True)
+class CountryOffer:
+    country: str
+    name_by_lang: Country | None
+    cost: Decimal
+    count: int
+
+    def name(self, lang: str) -> str:
+        return self.name_by_lang.name(lang) if self.name_by_lang else self.country
+
+
+# (cost, -count, country): sorts cheapest first, then the larger stock, then the id.
+_Row = tuple[Decimal, int, str]
+
+
+@dataclass(slots=True)
+class PriceIndex:
+    """One getPrices answer indexed by service: only offers in stock, cheapest first."""
+
+    rows: dict[str, list[_Row]]
+
+    def services(self) -> set[str]:
+        return set(self.rows)
+
+    def offers(self, service: str, countries: dict[str, Country]) -> list[CountryOffer]:
+        return [
+            CountryOffer(country, countries.get(country), cost, -negative_count)
+            for cost, negative_count, country in self.rows.get(service, ())
+        ]
+
+
+def index_prices(prices: Prices) -> PriceIndex:
+    """Index a getPrices answer (country → service → PriceInfo) by service.
+
+    One pass over the table, then one sort per service; tuples rather than objects so that a
+    full 100 000-entry table indexes in a few tens of milliseconds.
+    """
+    rows: dict[str, list[_Row]] = {}
+    for country, services in prices.items():
+        for service, info in services.items():
+            count = info.count
+            if count <= 0:
+                continue
+            bucket = rows.get(service)
+            if bucket is None:
+                bucket = rows[service] = []
+            bucket.append((info.cost, -count, country))
+    for bucket in rows.values():
+        bucket.sort()
+    return PriceIndex(rows)
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: object
+    expires_at: float
+
+
+@dataclass(slots=True)
+class _Cache:
+    """A tiny TTL cache with one in-flight fetch per key (a burst of taps makes one request)."""
+
+    clock: Callable[[], float]
+    entries: dict[object, _Entry] = field(default_factory=dict)
+    locks: dict[object, asyncio.Lock] = field(default_factory=dict)
+
+    def fresh(self, key: object) -> object | None:
+        entry = self.entries.get(key)
+        if entry is not None and entry.expires_at > self.clock():
+            return entry.value
+        return None
+
+    def put(self, key: object, value: object, ttl: float) -> None:
+        self.entries[key] = _Entry(value, self.clock() + ttl)
+
+    def lock(self, key: object) -> asyncio.Lock:
+        lock = self.locks.get(key)
+        if lock is None:
+            lock = self.locks[key] = asyncio.Lock()
+        return lock
+
+
+class CatalogService:
+    def __init__(
+        self,
+        providers: ProviderFactory,
+        clock: Callable[[], float] = time.time,
+        names_ttl: float = 3600,
+        prices_ttl: float = 60,
+    ) -> None:
+        self._providers = providers
+        self._clock = clock
+        self._names_ttl = names_ttl
+        self._prices_ttl = prices_ttl
+        self._cache = _Cache(clock)
+
+    @staticmethod
+    def _base(key: KeyProfile) -> str:
+        return key.base_url.rstrip("/")
+
+    async def services(self, key: KeyProfile, lang: str) -> list[Service]:
+        """Service names in `lang` where the provider has them; cached per base_url + lang."""
+        cache_key = ("services", self._base(key), lang)
+        cached = self._cache.fresh(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if cached is not None:
+                return cached  # type: ignore[return-value]
+            client = self._providers.client(key.base_url, key.api_key)
+            found = await client.get_services_list(lang=_SERVICE_LANG.get(lang, "en"))
+            self._cache.put(cache_key, found, self._names_ttl)
+            return found
+
+    async def service_names(self, key: KeyProfile, lang: str) -> dict[str, str]:
+        """code → name (the first name a provider gives for a code wins)."""
+        names: dict[str, str] = {}
+        for service in await self.services(key, lang):
+            names.setdefault(service.code, service.name)
+        return names
+
+    async def countries(self, key: KeyProfile) -> dict[str, Country]:
+        """Country id → Country (names in every language the provider has); cached per base_url."""
+        cache_key = ("countries", self._base(key))
+        cached = self._cache.fresh(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if cached is not None:
+                return cached  # type: ignore[return-value]
+            client = self._providers.client(key.base_url, key.api_key)
+            found = {country.id: country for country in await client.get_countries()}
+            self._cache.put(cache_key, found, self._names_ttl)
+            return found
+
+    async def offers(self, key: KeyProfile, service: str) -> list[CountryOffer]:
+        """Countries where `service` is in stock, cheapest first (prices cached `prices_ttl`)."""
+        index = await self._price_index(key, service)
+        countries = await self.countries(key)
+        return index.offers(service, countries)
+
+    async def offer(self, key: KeyProfile, service: str, country: str) -> CountryOffer | None:
+        """The current offer of one service in one country, or None when out of stock."""
+        for found in await self.offers(key, service):
+            if found.country == country:
+                return found
+        return None
+
+    def forget_prices(self, key: KeyProfile, service: str) -> None:
+        """Drop cached prices (e.g. after NO_NUMBERS showed the stock was stale)."""
+        self._cache.entries.pop(("prices", self._base(key), service), None)
+        self._cache.entries.pop(("prices-all", self._base(key)), None)
+
+    async def _price_index(self, key: KeyProfile, service: str) -> PriceIndex:
+        base = self._base(key)
+        whole = self._cache.fresh(("prices-all", base))
+        if isinstance(whole, PriceIndex):
+            return whole
+        cache_key = ("prices", base, service)
+        cached = self._cache.fresh(cache_key)
+        if isinstance(cached, PriceIndex):
+            return cached
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if isinstance(cached, PriceIndex):
+                return cached
+            client = self._providers.client(key.base_url, key.api_key)
+            index = index_prices(await client.get_prices(service=service))
+            self._cache.put(cache_key, index, self._prices_ttl)
+            if len(index.rows) > 1:
+                # The provider ignored the filter: this answer serves every service.
+                self._cache.put(("prices-all", base), index, self._prices_ttl)
+            return index

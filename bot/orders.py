@@ -1,0 +1,209 @@
+"""OrderService: buying one-time activation numbers and driving them to their end.
+
+Money rules (see DESIGN.md): one confirmation buys at most one number (the purchase token is
+claimed in the database BEFORE the provider is called); a purchase is never retried; an
+unknown outcome is recorded as a PendingPurchase for the tracker to reconcile; a bought number
+is stored before anyone is told; the early-cancel lock is respected by scheduling the cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.errors import NoActiveKey, NotFound
+from bot.provider.errors import ProviderError, UnknownOutcome
+from bot.provider.factory import ProviderFactory
+from bot.provider.models import ActivationStatus
+from storage import Activation, Database, KeyProfile
+
+log = logging.getLogger(__name__)
+
+# When the provider does not say (getNumber V1), the protocol's usual figures.
+DEFAULT_LIFETIME = 1200.0
+DEFAULT_CANCEL_LOCK = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class BuyResult:
+    activation: Activation | None
+    duplicate: bool = False  # the token had been claimed already: nothing bought
+    pending: bool = False  # unknown outcome: a PendingPurchase awaits reconciliation
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    activation: Activation
+    scheduled: bool  # inside the early-cancel lock: the tracker cancels when it opens
+
+
+class OrderService:
+    def __init__(
+        self, db: Database, providers: ProviderFactory, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self._providers = providers
+        self._clock = clock
+
+    # ------------------------------------------------------------------ buying
+
+    async def buy(
+        self,
+        user_id: int,
+        *,
+        token: str,
+        service: str,
+        country: str,
+        max_price: Decimal | None,
+        chat_id: int,
+        expected_cost: Decimal | None = None,
+    ) -> BuyResult:
+        """Buy one number under a one-time token. ProviderError (a definite refusal)
+        propagates; UnknownOutcome becomes BuyResult(pending=True)."""
+        key = await self._db.keys.get_active(user_id)
+        if key is None:
+            raise NoActiveKey()
+        # Claimed before the provider is called: a second tap, a resent update or another
+        # bot instance finds the token taken and buys nothing.
+        if not await self._db.tokens.claim(token, user_id):
+            return BuyResult(None, duplicate=True)
+        client = self._providers.client(key.base_url, key.api_key)
+        try:
+            purchase = await client.buy_activation(service, country, max_price=max_price)
+        except UnknownOutcome as error:
+            log.warning("purchase outcome unknown for user %s (%s)", user_id, error.code)
+            await self._db.pending.add(
+                user_id=user_id,
+                key_id=key.id,
+                service=service,
+                country=country,
+                chat_id=chat_id,
+                kind="activation",
+            )
+            return BuyResult(None, pending=True)
+        # Deadlines from the local clock at receipt: provider timestamps carry no zone.
+        received_at = self._clock()
+        lifetime = purchase.lifetime if purchase.lifetime and purchase.lifetime > 0 else None
+        lock = purchase.cancel_lock if purchase.cancel_lock is not None else None
+        if lock is not None and lock < 0:
+            lock = None
+        activation = await self._db.activations.add(
+            user_id=user_id,
+            key_id=key.id,
+            provider_id=purchase.activation_id,
+            service=service,
+            country=purchase.country or country,
+            phone=purchase.phone.lstrip("+"),
+            cost=purchase.cost if purchase.cost is not None else expected_cost,
+            currency=purchase.currency or key.currency,
+            created_at=received_at,
+            ends_at=received_at + (lifetime or DEFAULT_LIFETIME),
+            cancel_allowed_at=received_at + (DEFAULT_CANCEL_LOCK if lock is None else lock),
+            can_get_another_sms=purchase.can_get_another_sms,
+            chat_id=chat_id,
+        )
+        try:
+            await self._db.picks.add_recent(user_id, service, country)
+        except Exception:  # a convenience list must never hide a bought number
+            log.exception("could not remember the recent pick")
+        return BuyResult(activation)
+
+    # ------------------------------------------------------------------ status changes
+
+    async def _live(self, user_id: int, activation_id: int) -> tuple[Activation, KeyProfile]:
+        activation = await self._db.activations.get(user_id, activation_id)
+        if activation is None or not activation.live:
+            raise NotFound()
+        key = await self._db.keys.get_any(activation.key_id)
+        if key is None:
+            raise NotFound()
+        return activation, key
+
+    async def _reload(self, activation_id: int) -> Activation:
+        stored = await self._db.activations.get_any(activation_id)
+        assert stored is not None
+        return stored
+
+    async def mark_sms_sent(self, user_id: int, activation_id: int) -> Activation:
+        """setStatus 1: the user asked the service to send the SMS."""
+        activation, key = await self._live(user_id, activation_id)
+        client = self._providers.client(key.base_url, key.api_key)
+        await client.set_status(activation.provider_id, 1)
+        await self._db.activations.set_sms_sent(activation.id)
+        return await self._reload(activation.id)
+
+    async def request_another(self, user_id: int, activation_id: int) -> Activation:
+        """setStatus 3: one more code on the same number (a new round)."""
+        activation, key = await self._live(user_id, activation_id)
+        if not activation.codes or activation.can_get_another_sms is False:
+            raise NotFound()
+        client = self._providers.client(key.base_url, key.api_key)
+        await client.set_status(activation.provider_id, 3)
+        await self._db.activations.start_retry(activation.id)
+        return await self._reload(activation.id)
+
+    async def finish(self, user_id: int, activation_id: int) -> Activation:
+        """setStatus 6: the user is done with the number."""
+        activation, key = await self._live(user_id, activation_id)
+        client = self._providers.client(key.base_url, key.api_key)
+        await client.set_status(activation.provider_id, 6)
+        await self._db.activations.set_status(activation.id, "finished", ended_at=self._clock())
+        return await self._reload(activation.id)
+
+    async def cancel(self, user_id: int, activation_id: int) -> CancelResult:
+        """setStatus 8 (refund). Inside the early-cancel lock, or when the provider still says
+        EARLY_CANCEL_DENIED, the cancel is scheduled for the tracker instead of failing."""
+        activation, key = await self._live(user_id, activation_id)
+        if self._clock() < activation.cancel_allowed_at:
+            return await self._schedule_cancel(user_id, activation)
+        client = self._providers.client(key.base_url, key.api_key)
+        try:
+            await client.set_status(activation.provider_id, 8)
+        except ProviderError as error:
+            if error.code == "EARLY_CANCEL_DENIED":
+                return await self._schedule_cancel(user_id, activation)
+            raise
+        await self._db.activations.set_status(activation.id, "cancelled", ended_at=self._clock())
+        return CancelResult(await self._reload(activation.id), scheduled=False)
+
+    async def _schedule_cancel(self, user_id: int, activation: Activation) -> CancelResult:
+        await self._db.activations.request_cancel(user_id, activation.id)
+        return CancelResult(await self._reload(activation.id), scheduled=True)
+
+    async def refresh(self, user_id: int, activation_id: int) -> Activation:
+        """getStatus now, storing what it says (a new code, or the end)."""
+        activation, key = await self._live(user_id, activation_id)
+        client = self._providers.client(key.base_url, key.api_key)
+        status = await client.get_status(activation.provider_id)
+        await self.apply_status(activation, status)
+        return await self._reload(activation.id)
+
+    async def apply_status(self, activation: Activation, status: ActivationStatus) -> bool:
+        """Store what a getStatus answer means; True when a new code was stored."""
+        if status.state == "cancel":
+            await self._db.activations.set_status(
+                activation.id, "cancelled", ended_at=self._clock()
+            )
+            return False
+        if status.state != "ok" or not status.code:
+            # wait_code / wait_resend: nothing new. wait_retry carries the OLD code, which is
+            # never stored as the new round's code.
+            return False
+        if self._is_previous_code(activation, status.code):
+            return False
+        stored = await self._db.activations.add_code(
+            activation.id, activation.round, status.code, None, self._clock()
+        )
+        await self._db.activations.set_status(activation.id, "received")
+        return stored
+
+    @staticmethod
+    def _is_previous_code(activation: Activation, code: str) -> bool:
+        """In a retry round, a STATUS_OK still showing the previous round's code is stale."""
+        if activation.status != "retry":
+            return False
+        earlier = [c for c in activation.codes if c.round < activation.round]
+        return bool(earlier) and max(earlier, key=lambda c: c.round).code == code
