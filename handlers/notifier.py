@@ -1,0 +1,368 @@
+"""The Telegram face of the tracker: codes, rental SMS, reminders and ended numbers in the chat.
+
+Implements `bot.tracker.Notifier`. Delivery returns True only when Telegram took the message,
+so the tracker marks it delivered only then (and retries on its next pass otherwise).
+Telegram errors: RetryAfter is honoured (one wait, one retry); a user who blocked the bot is
+marked blocked (the tracker keeps tracking and cancelling their numbers); "message is not
+modified" is ignored; a card that cannot be edited any more is sent again and remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, tzinfo
+from html import escape
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import InlineKeyboardMarkup, Message
+
+from bot.formatting import format_duration, format_money
+from bot.i18n import Translate, Translator
+from storage.models import Activation, ActivationCode, PendingPurchase, Rental, RentalSms
+
+log = logging.getLogger(__name__)
+
+_NAME_TIMEOUT = 2.0  # a slow catalog must not hold a code back: fall back to the raw code
+_CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+def phone_text(phone: str) -> str:
+    return phone if phone.startswith("+") else f"+{phone}"
+
+
+class TelegramNotifier:
+    def __init__(
+        self,
+        bot: Bot,
+        db: Any,
+        translator: Translator,
+        catalog: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.translator = translator
+        self.catalog = catalog
+        self.clock = clock
+        self._sleep = sleep
+        self._max_retry_after = max_retry_after
+
+    # ------------------------------------------------------------------ activations
+
+    async def code_received(self, activation: Activation, code: ActivationCode) -> bool:
+        lang, t = await self._language(activation.user_id)
+        service, _country = await self._names(activation.key_id, activation, lang)
+        key = "tracker-code-next" if code.round > 0 else "tracker-code"
+        text = t(
+            key,
+            code=escape(code.code),
+            service=escape(service),
+            phone=escape(phone_text(activation.phone)),
+        )
+        if code.text and code.text.strip() and code.text.strip() != code.code:
+            text += "\n" + t("tracker-code-sms", text=escape(code.text.strip()[:1000]))
+        sent = await self._send(activation.user_id, _chat(activation), text, notify=True)
+        if sent is None:
+            return False
+        await self.activation_changed(activation)
+        return True
+
+    async def activation_changed(self, activation: Activation) -> None:
+        fresh = await self.db.activations.get_any(activation.id) or activation
+        await self._show_activation_card(fresh)
+
+    async def activation_ended(self, activation: Activation, refunded: bool) -> None:
+        await self._show_activation_card(activation)
+        lang, t = await self._language(activation.user_id)
+        service, _country = await self._names(activation.key_id, activation, lang)
+        args = {"phone": escape(phone_text(activation.phone)), "service": escape(service)}
+        if refunded:
+            amount = format_money(activation.cost, activation.currency)
+            key = (
+                "tracker-expired-refunded"
+                if activation.status == "expired"
+                else "tracker-cancelled-refunded"
+            )
+            text = t(key, amount=escape(amount), **args)
+        elif activation.status == "finished":
+            text = t("tracker-finished", **args)
+        else:
+            text = t("tracker-cancelled", **args)
+        await self._send(activation.user_id, _chat(activation), text, notify=refunded)
+
+    async def activation_adopted(self, activation: Activation) -> None:
+        lang, t = await self._language(activation.user_id)
+        service, country = await self._names(activation.key_id, activation, lang)
+        note = t(
+            "tracker-adopted",
+            phone=escape(phone_text(activation.phone)),
+            service=escape(service),
+            country=escape(country),
+        )
+        await self._send(activation.user_id, _chat(activation), note, notify=True)
+        # A fresh card for it: the number had none.
+        await self._send_activation_card(activation)
+
+    # ------------------------------------------------------------------ rentals
+
+    async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
+        _lang, t = await self._language(rental.user_id)
+        text = t(
+            "tracker-rental-sms",
+            phone=escape(phone_text(rental.phone)),
+            sender=escape(sms.phone_from or "?"),
+            text=escape(sms.text[:3500]),
+        )
+        sent = await self._send(rental.user_id, _chat(rental), text, notify=True)
+        return sent is not None
+
+    async def rental_changed(self, rental: Rental) -> None:
+        fresh = await self.db.rentals.get_any(rental.id) or rental
+        await self._show_rental_card(fresh)
+
+    async def rental_reminder(self, rental: Rental, seconds_left: int) -> None:
+        lang, t = await self._language(rental.user_id)
+        service, _country = await self._names(rental.key_id, rental, lang)
+        text = t(
+            "tracker-rental-reminder",
+            phone=escape(phone_text(rental.phone)),
+            service=escape(service),
+            left=format_duration(seconds_left, lang),
+        )
+        await self._send(rental.user_id, _chat(rental), text, notify=True)
+
+    async def rental_ended(self, rental: Rental) -> None:
+        await self._show_rental_card(rental)
+        lang, t = await self._language(rental.user_id)
+        service, _country = await self._names(rental.key_id, rental, lang)
+        text = t(
+            "tracker-rental-ended",
+            phone=escape(phone_text(rental.phone)),
+            service=escape(service),
+        )
+        await self._send(rental.user_id, _chat(rental), text, notify=False)
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def pending_unresolved(self, pending: PendingPurchase) -> None:
+        lang, t = await self._language(pending.user_id)
+        service, country = await self._names(pending.key_id, pending, lang)
+        key = "tracker-pending-rental" if pending.kind == "rental" else "tracker-pending"
+        text = t(key, service=escape(service), country=escape(country))
+        chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
+        await self._send(pending.user_id, chat_id, text, notify=True)
+
+    # ------------------------------------------------------------------ cards
+
+    async def _activation_view(self, a: Activation) -> tuple[str, InlineKeyboardMarkup | None]:
+        lang, t = await self._language(a.user_id)
+        service, country = await self._names(a.key_id, a, lang)
+        now = self.clock()
+        try:
+            from handlers.activation import activation_card_keyboard, render_activation_card
+        except ImportError:  # the buy flow's views are not there: a plain card still informs
+            return _plain_activation_card(a, t, service, country), None
+        text = render_activation_card(a, t, now, country_name=country, service_name=service)
+        return text, activation_card_keyboard(a, t, now)
+
+    async def _show_activation_card(self, a: Activation) -> None:
+        text, markup = await self._activation_view(a)
+        await self._show_card(a.user_id, a.chat_id, a.message_id, text, markup, a, "activation")
+
+    async def _send_activation_card(self, a: Activation) -> None:
+        text, markup = await self._activation_view(a)
+        await self._show_card(a.user_id, a.chat_id, None, text, markup, a, "activation")
+
+    async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
+        lang, t = await self._language(r.user_id)
+        service, country = await self._names(r.key_id, r, lang)
+        now = self.clock()
+        latest_page, _total = await self.db.rentals.list_sms(r.user_id, r.id, 0, 1)
+        latest = latest_page[0] if latest_page else None
+        try:
+            from handlers.rent.keyboards import rental_card_keyboard
+            from handlers.rent.views import parse_tz, render_rental_card
+        except ImportError:
+            return _plain_rental_card(r, t, service, country), None
+        user = await self.db.users.get(r.user_id)
+        tz: tzinfo = parse_tz(user.timezone) if user is not None else UTC
+        text = render_rental_card(
+            r, t, now, tz, latest_sms=latest, country_name=country, service_name=service
+        )
+        return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
+
+    async def _show_rental_card(self, r: Rental) -> None:
+        text, markup = await self._rental_view(r)
+        await self._show_card(r.user_id, r.chat_id, r.message_id, text, markup, r, "rental")
+
+    async def _show_card(
+        self,
+        user_id: int,
+        chat_id: int | None,
+        message_id: int | None,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        owner: Activation | Rental,
+        kind: str,
+    ) -> None:
+        """Edit the card in place; when there is none (or it is gone) send a new one and
+        remember its message id."""
+        chat = chat_id if chat_id is not None else user_id
+        if message_id is not None:
+            outcome = await self._edit(user_id, chat, message_id, text, markup)
+            if outcome != "gone":
+                return
+        sent = await self._send(user_id, chat, text, markup, notify=False)
+        if sent is None:
+            return
+        if kind == "activation":
+            await self.db.activations.set_card(owner.id, chat, sent.message_id)
+        else:
+            await self.db.rentals.set_card(owner.id, chat, sent.message_id)
+        owner.chat_id, owner.message_id = chat, sent.message_id
+
+    # ------------------------------------------------------------------ Telegram calls
+
+    async def _send(
+        self,
+        user_id: int,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        notify: bool,
+    ) -> Message | None:
+        for attempt in range(2):
+            try:
+                return await self.bot.send_message(
+                    chat_id, text, reply_markup=markup, disable_notification=not notify
+                )
+            except TelegramRetryAfter as error:
+                if attempt > 0 or error.retry_after > self._max_retry_after:
+                    return None  # not delivered: the tracker retries on a later pass
+                await self._sleep(error.retry_after)
+            except TelegramForbiddenError:
+                await self._mark_blocked(user_id)
+                return None
+            except TelegramAPIError as error:
+                log.warning("notifier: sendMessage failed: %s", type(error).__name__)
+                return None
+        return None
+
+    async def _edit(
+        self,
+        user_id: int,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+    ) -> str:
+        """ "ok", "gone" (send a new card) or "failed" (leave it)."""
+        for attempt in range(2):
+            try:
+                await self.bot.edit_message_text(
+                    text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+                )
+                return "ok"
+            except TelegramRetryAfter as error:
+                if attempt > 0 or error.retry_after > self._max_retry_after:
+                    return "failed"
+                await self._sleep(error.retry_after)
+            except TelegramForbiddenError:
+                await self._mark_blocked(user_id)
+                return "failed"
+            except TelegramBadRequest as error:
+                message = str(error.message).lower()
+                if "message is not modified" in message:
+                    return "ok"
+                if any(marker in message for marker in _CARD_GONE):
+                    return "gone"
+                log.warning("notifier: editMessageText refused: %s", error.message)
+                return "failed"
+            except TelegramAPIError as error:
+                log.warning("notifier: editMessageText failed: %s", type(error).__name__)
+                return "failed"
+        return "failed"
+
+    async def _mark_blocked(self, user_id: int) -> None:
+        log.info("notifier: user %s blocked the bot; their numbers stay tracked", user_id)
+        await self.db.users.set_blocked(user_id, True)
+
+    # ------------------------------------------------------------------ language and names
+
+    async def _language(self, user_id: int) -> tuple[str, Translate]:
+        user = await self.db.users.get(user_id)
+        lang = (user.language if user is not None else None) or "en"
+        if lang not in self.translator.languages:
+            lang = "en"
+        return lang, self.translator.bind(lang)
+
+    async def _names(self, key_id: int, item: Any, lang: str) -> tuple[str, str]:
+        """(service name, country name) in the user's language; raw codes when unknown."""
+        service, country = str(item.service), str(item.country)
+        if self.catalog is None:
+            return service, country
+        try:
+            key = await self.db.keys.get_any(key_id)
+            if key is None:
+                return service, country
+            async with asyncio.timeout(_NAME_TIMEOUT):
+                services = await self.catalog.services(key, lang)
+                countries = await self.catalog.countries(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # names are a nicety; the code matters more
+            return service, country
+        for known in services or []:
+            if known.code == service:
+                service = known.name
+                break
+        found = (countries or {}).get(country)
+        if found is not None:
+            country = found.name(lang)
+        return service, country
+
+
+def _chat(item: Activation | Rental) -> int:
+    return item.chat_id if item.chat_id is not None else item.user_id
+
+
+def _plain_activation_card(a: Activation, t: Translate, service: str, country: str) -> str:
+    lines = [
+        t(
+            "tracker-card",
+            phone=escape(phone_text(a.phone)),
+            service=escape(service),
+            country=escape(country),
+        ),
+        t("tracker-card-status", status=t(f"tracker-status-{a.status}")),
+    ]
+    lines += [f"<code>{escape(c.code)}</code>" for c in a.codes]
+    return "\n".join(lines)
+
+
+def _plain_rental_card(r: Rental, t: Translate, service: str, country: str) -> str:
+    return "\n".join(
+        [
+            t(
+                "tracker-card",
+                phone=escape(phone_text(r.phone)),
+                service=escape(service),
+                country=escape(country),
+            ),
+            t("tracker-card-status", status=t(f"tracker-status-{r.status}")),
+        ]
+    )
