@@ -33,6 +33,7 @@ async def serve(args: argparse.Namespace) -> None:
         lifetime=args.lifetime,
         cancel_lock=args.cancel_lock,
         quirks=args.quirks,
+        max_requests=10_000,  # a demo may run for days
     )
     key = state.create_key(balance=args.balance, key=args.demo_key)
     server = SandboxServer(state, host=args.host, port=args.port)

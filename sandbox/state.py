@@ -10,6 +10,7 @@ records that tests inspect. It never imports the bot: a shared bug must not hide
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import secrets
@@ -255,6 +256,7 @@ class SandboxState:
         ended_answer: str = "NO_ACTIVATION",
         rent_error_key: str = "error",
         rent_auto_cancel: bool = False,
+        max_requests: int | None = None,
     ) -> None:
         self.clock: Callable[[], float] = clock if clock is not None else Clock()
         self.lifetime = float(lifetime)
@@ -266,6 +268,7 @@ class SandboxState:
         self.ended_answer = ended_answer  # what setStatus answers for an ended activation
         self.rent_error_key = rent_error_key  # "error" (Grizzly) or "message" (sms-activate)
         self.rent_auto_cancel = rent_auto_cancel  # ONS rule: no SMS in the window -> refund
+        self.max_requests = max_requests  # keep at most about this many request records
         self._seed_catalog = seed_catalog
         self.reset(keep_keys=False)
 
@@ -285,6 +288,11 @@ class SandboxState:
         self.extensions: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
+        # Deadlines as a heap of (at, seq, kind, id), so tick() touches only what is due.
+        self._deadlines: list[tuple[float, int, str, str]] = []
+        self._deadline_seq = 0
+        # Live activations per key, in purchase order (ids grow), for the per-key views.
+        self._live_by_key: dict[str, dict[str, SandboxActivation]] = {}
         self._next_activation = 400_000_001
         self._next_rental = 7_000_001
         self._next_phone = 1_000_001
@@ -407,10 +415,10 @@ class SandboxState:
 
     def latest_activation(self, key: str) -> SandboxActivation:
         self.tick()
-        owned = [a for a in self.activations.values() if a.key == key and a.live]
+        owned = self._live_by_key.get(key)
         if not owned:
             raise SandboxError("this key has no live activation", status=409)
-        return max(owned, key=lambda a: (a.created_at, int(a.id)))
+        return next(reversed(owned.values()))
 
     def deliver_sms_to_latest(self, key: str, text: str, code: str | None = None) -> str:
         activation = self.latest_activation(key)
@@ -434,28 +442,38 @@ class SandboxState:
         moment = datetime.fromtimestamp(at, UTC) + timedelta(hours=self.tz_offset_hours)
         return moment.strftime("%Y-%m-%d %H:%M:%S")
 
+    def _schedule(self, at: float, kind: str, object_id: str) -> None:
+        self._deadline_seq += 1
+        heapq.heappush(self._deadlines, (at, self._deadline_seq, kind, object_id))
+
     def tick(self) -> None:
         """End whatever the clock says has ended (expiry is evaluated lazily)."""
         now = self.now()
-        for activation in self.activations.values():
-            if activation.live and now >= activation.ends_at:
-                if activation.sms:
-                    self._end_activation(activation, "finished", at=activation.ends_at)
-                else:
-                    self._end_activation(activation, "expired", at=activation.ends_at, refund=True)
-        for rental in self.rentals.values():
-            if not rental.live:
-                continue
-            if now >= rental.ends_at:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _at, _seq, kind, object_id = heapq.heappop(self._deadlines)
+            if kind == "activation":
+                self._expire_activation(self.activations[object_id])
+            else:
+                self._expire_rental(self.rentals[object_id], kind, now)
+
+    def _expire_activation(self, activation: SandboxActivation) -> None:
+        if not activation.live:
+            return
+        if activation.sms:
+            self._end_activation(activation, "finished", at=activation.ends_at)
+        else:
+            self._end_activation(activation, "expired", at=activation.ends_at, refund=True)
+
+    def _expire_rental(self, rental: SandboxRental, kind: str, now: float) -> None:
+        if not rental.live:
+            return
+        if kind == "rent_end":
+            if now >= rental.ends_at:  # else an extension moved the end (a newer entry exists)
                 rental.status, rental.ended_at = "finished", rental.ends_at
-            elif (
-                self.rent_auto_cancel
-                and not rental.sms
-                and now >= rental.created_at + self.rent_cancel_window
-            ):
-                self._refund(rental.key, rental.cost)
-                rental.status = "cancelled"
-                rental.ended_at = rental.created_at + self.rent_cancel_window
+        elif self.rent_auto_cancel and not rental.sms:  # kind == "rent_window"
+            self._refund(rental.key, rental.cost)
+            rental.status = "cancelled"
+            rental.ended_at = rental.created_at + self.rent_cancel_window
 
     def _end_activation(
         self, activation: SandboxActivation, status: str, *, at: float, refund: bool = False
@@ -463,6 +481,7 @@ class SandboxState:
         activation.status = status
         activation.ended_at = at
         activation.retry_pending = False
+        self._live_by_key.get(activation.key, {}).pop(activation.id, None)
         if refund:
             self._refund(activation.key, activation.cost)
             activation.refunded = True
@@ -484,6 +503,9 @@ class SandboxState:
         if fault is not None:
             record["fault"] = fault
         self.requests.append(record)
+        if self.max_requests is not None and len(self.requests) > 2 * self.max_requests:
+            # Trim in one go now and then, so a long-running sandbox stays small.
+            del self.requests[: len(self.requests) - self.max_requests]
 
     def handle(self, params: dict[str, str]) -> Reply:
         """Answer one handler_api.php request (params from query and form)."""
@@ -576,8 +598,7 @@ class SandboxState:
         max_price = _parse_decimal(params.get("maxPrice"))
         if max_price is not None and max_price < offer.cost:
             return f"WRONG_MAX_PRICE:{offer.cost:.6f}"
-        live = sum(1 for a in self.activations.values() if a.key == account.key and a.live)
-        if live >= account.channels_limit:
+        if len(self._live_by_key.get(account.key, {})) >= account.channels_limit:
             return "CHANNELS_LIMIT"
         if account.balance < offer.cost:
             return "NO_BALANCE"
@@ -599,6 +620,8 @@ class SandboxState:
         )
         self._next_activation += 1
         self.activations[activation.id] = activation
+        self._live_by_key.setdefault(account.key, {})[activation.id] = activation
+        self._schedule(activation.ends_at, "activation", activation.id)
         self.purchases.append(
             {
                 "id": activation.id,
@@ -731,11 +754,7 @@ class SandboxState:
         return "2" if a.sms else "4"
 
     def _get_active_activations(self, account: Account, params: dict[str, str]) -> Reply:
-        items = [
-            self._active_item(a)
-            for a in sorted(self.activations.values(), key=lambda a: int(a.id))
-            if a.key == account.key and a.live
-        ]
+        items = [self._active_item(a) for a in self._live_by_key.get(account.key, {}).values()]
         if not items and self.quirks:
             return _json(None)
         return _json(items)
@@ -897,6 +916,8 @@ class SandboxState:
         )
         self._next_rental += 1
         self.rentals[rental.id] = rental
+        self._schedule(rental.ends_at, "rent_end", rental.id)
+        self._schedule(now + self.rent_cancel_window, "rent_window", rental.id)
         self.rent_purchases.append(
             {
                 "id": rental.id,
@@ -937,6 +958,7 @@ class SandboxState:
             return self._rent_error("NO_BALANCE")
         account.balance -= cost
         rental.ends_at += hours * 3600
+        self._schedule(rental.ends_at, "rent_end", rental.id)
         rental.hours += hours
         rental.cost += cost
         self.extensions.append(

@@ -91,3 +91,30 @@ def test_no_seed_catalog_means_empty_catalog() -> None:
     assert state.handle({"api_key": key, "action": "getNumber", "service": "tg"}).body == (
         "BAD_SERVICE"
     )
+
+
+def test_request_records_are_trimmed_when_capped() -> None:
+    state = SandboxState(Clock(start=0, speed=0), max_requests=3)
+    key = state.create_key()
+    for _ in range(7):
+        state.handle({"api_key": key, "action": "getBalance"})
+    assert 3 <= len(state.requests) <= 6
+    unlimited = SandboxState(Clock(start=0, speed=0))
+    for _ in range(7):
+        unlimited.handle({"api_key": key, "action": "getBalance"})
+    assert len(unlimited.requests) == 7
+
+
+def test_many_activations_expire_in_one_tick() -> None:
+    clock = Clock(start=0, speed=0)
+    state = SandboxState(clock, lifetime=60)
+    key = state.create_key(balance="100000")
+    state.account(key).channels_limit = 1000
+    for _ in range(300):
+        state.handle({"api_key": key, "action": "getNumber", "service": "ot", "country": "6"})
+    assert state.handle({"api_key": key, "action": "getBalance"}).body == "ACCESS_BALANCE:99100"
+    clock.advance(60)
+    state.tick()
+    assert {a.status for a in state.activations.values()} == {"expired"}
+    assert state.balance(key) == Decimal("100000")
+    assert state.handle({"api_key": key, "action": "getActiveActivations"}).body == "[]"
