@@ -9,7 +9,6 @@ PendingPurchase(kind="rental") for the tracker's reconciliation.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,7 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.provider.errors import ProviderError, UnknownOutcome
-from bot.provider.models import RentHistoryItem, RentPrice, RentPrices, RentSms
+from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
+
+# The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
+from bot.tracker import rental_sms_keys
 
 try:  # bot/errors.py belongs to another engineer; keep working while it is being written.
     from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
@@ -90,15 +92,6 @@ class SmsPage:
     pages: int
 
 
-def sms_dedup_key(sms: RentSms) -> str:
-    """One stable key per distinct rental SMS, whatever order or index the provider lists it at.
-
-    Providers number the messages by position (newest first on Grizzly), so the position is not
-    an identity; date + sender + text are. The tracker should store SMS with this same key."""
-    raw = "\x1f".join((sms.date or "", sms.phone_from or "", sms.text))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
-
-
 def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
     """Why the provider would refuse a cancel now ("window" / "sms"), or None when allowed."""
     if has_sms:
@@ -165,6 +158,14 @@ class RentalService:
         balance = await self._client(key).get_balance()
         await self.db.keys.update_balance(user_id, key.id, balance.amount, key.currency)
         return balance.amount, key.currency
+
+    async def key_balance(self, user_id: int, key: KeyProfile) -> Decimal:
+        """The balance of one of this user's keys (e.g. the one a rental was bought with)."""
+        if key.user_id != user_id:
+            raise NotFound()
+        balance = await self._client(key).get_balance()
+        await self.db.keys.update_balance(user_id, key.id, balance.amount, key.currency)
+        return balance.amount
 
     async def rentable_services(self, user_id: int) -> list[str]:
         """Service codes that some country can rent out now."""
@@ -291,13 +292,14 @@ class RentalService:
         rental = await self._live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         status = await self._client(key).get_rent_status(rental.provider_id)
-        # Oldest first, so the newest SMS gets the highest id and shows as "latest".
+        # Oldest first (as the tracker sorts), so the newest SMS gets the highest id and
+        # shows as "latest", and identical SMS get the same occurrence numbers in both places.
         ordered = sorted(status.messages, key=lambda m: m.date or "")
         stored: list[RentalSms] = []
-        for message in ordered:
+        for dedup_key, message in rental_sms_keys(ordered):
             added = await self.db.rentals.add_sms(
                 rental.id,
-                dedup_key=sms_dedup_key(message),
+                dedup_key=dedup_key,
                 phone_from=message.phone_from,
                 text=message.text,
                 date=message.date,

@@ -13,14 +13,13 @@ from cryptography.fernet import Fernet
 from bot.errors import NotFound, Stale
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
-from bot.provider.models import RentSms
 from bot.rentals import (
     CANCEL_WINDOW,
     RENT_DURATIONS,
     CancelRefused,
     RentalService,
-    sms_dedup_key,
 )
+from bot.tracker import rental_sms_keys
 from storage import Database, KeyCipher
 
 USER = 501
@@ -157,11 +156,26 @@ async def test_sms_stored_once_and_paged(
     assert sorted(s.text for s in undelivered) == ["code 0", "code 1"]
 
 
-def test_dedup_key_ignores_position() -> None:
-    a = RentSms("Bank", "hi 1", "tg", "2027-01-01 00:00:00")
-    b = RentSms("Bank", "hi 1", None, "2027-01-01 00:00:00")
-    c = RentSms("Bank", "hi 2", None, "2027-01-01 00:00:00")
-    assert sms_dedup_key(a) == sms_dedup_key(b) != sms_dedup_key(c)
+async def test_sms_synced_here_are_not_stored_again_by_the_tracker_scheme(
+    service: RentalService, key: Any, sandbox: Any, db: Database, clock: Any
+) -> None:
+    rental = await _rent(service)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "same")
+    sandbox.state.deliver_rent_sms(rental.provider_id, "same")  # a true repeat: both count
+    assert len(await service.sync_sms(USER, rental.id)) == 2
+    assert await service.sync_sms(USER, rental.id) == []
+    status = await service._client(key).get_rent_status(rental.provider_id)
+    ordered = sorted(status.messages, key=lambda m: m.date or "")
+    for dedup_key, sms in rental_sms_keys(ordered):
+        again = await db.rentals.add_sms(
+            rental.id,
+            dedup_key=dedup_key,
+            phone_from=sms.phone_from,
+            text=sms.text,
+            date=sms.date,
+            received_at=clock(),
+        )
+        assert again is None
 
 
 async def test_cancel_within_window_refunds(

@@ -1,0 +1,79 @@
+# Аренда номеров: выбор и карточка аренды.
+rent-lang = ru
+
+rent-choose-service = 🏠 <b>Аренда номера</b> на часы или дни, чтобы получать много SMS.
+    Выберите сервис (страница { $page } из { $pages }):
+rent-no-services = Сейчас нет номеров для аренды. Попробуйте позже.
+rent-choose-country = 🏠 <b>{ $service }</b>
+    Выберите страну (цена за 4 часа, сколько номеров):
+rent-no-countries = Сейчас ни в одной стране нет номеров в аренду для { $service }. Выберите другой сервис.
+rent-choose-duration = 🏠 <b>{ $service }</b>, { $country }
+    На какой срок? Цена указана за весь срок.
+rent-no-durations = В этой стране сейчас нет номеров в аренду для этого сервиса. Выберите другую страну.
+rent-price-unknown = Провайдер не назвал цену за этот срок. Выберите другой.
+rent-country-option = { $country } · { $price } · { $count } шт.
+rent-option = { $duration } — { $price }
+rent-dur-hours = { $n } ч
+rent-dur-days = { $n } д
+rent-confirm = <b>Подтвердите аренду</b>
+    Сервис: { $service }
+    Страна: { $country }
+    Срок: { $duration }
+    Цена: <b>{ $price }</b>
+    Баланс: { $balance }
+rent-low-balance = ⚠️ Баланс меньше цены. Сначала пополните счёт у провайдера.
+rent-btn-confirm = ✅ Арендовать за { $price }
+rent-done = ✅ Номер арендован. Его карточка ниже.
+rent-duplicate = Этот запрос уже выполняется.
+rent-pending = ⏳ Провайдер не ответил, арендован ли номер. Мы проверяем и сообщим здесь. До тех пор не арендуйте снова.
+
+rent-card-title = 🏠 <b>Арендованный номер</b>
+rent-card-service = Сервис: { $service }
+rent-card-country = Страна: { $country }
+rent-card-ends = Окончание: { $at } ({ $relative })
+rent-card-relative = через { $span }
+rent-card-ended-at = Завершена: { $at }
+rent-card-status = Статус: { $status }
+rent-card-no-sms = 💬 SMS пока нет. Они появятся здесь сами.
+rent-card-no-sms-ended = 💬 На этот номер SMS не приходили.
+rent-card-latest = 💬 Последнее SMS от { $sender }, { $date }:
+rent-status-active = 🟢 активна
+rent-status-finished = ⚪ завершена
+rent-status-cancelled = ↩️ отменена, деньги возвращены
+rent-status-expired = ⌛ срок истёк
+
+rent-btn-sms = 💬 SMS
+rent-btn-extend = ⏳ Продлить
+rent-btn-history = 📜 История
+rent-btn-refresh = 🔄 Обновить
+rent-btn-finish = 🏁 Завершить
+rent-btn-cancel = ✖️ Отменить
+rent-btn-card = « К номеру
+rent-btn-prev = ‹ Назад
+rent-btn-next = Далее ›
+rent-refreshed = Обновлено.
+
+rent-sms-title = 💬 <b>SMS на { $phone }</b> (страница { $page } из { $pages })
+rent-sms-empty = SMS пока нет. Новые также придут в этот чат сами.
+rent-sms-item = 🕒 { $date } · { $sender }
+
+rent-history-title = 📜 <b>История аренды по этому API-ключу</b> (страница { $page } из { $pages })
+rent-history-empty = У провайдера пока нет истории аренды по этому ключу.
+rent-history-item = { $phone } · { $date } · { $cost } · { $status } · SMS: { $count }
+
+rent-extend-choose = ⏳ На сколько продлить { $phone }?
+rent-extend-none = Провайдер сейчас не предлагает продление этого номера. Попробуйте позже.
+rent-extend-confirm = ⏳ <b>Продление { $phone }</b>
+    На: { $duration }
+    Цена: <b>{ $price }</b>
+    Баланс: { $balance }
+rent-btn-extend-confirm = ✅ Продлить за { $price }
+rent-extended = ✅ Продлено. Теперь окончание { $at }.
+
+rent-finish-confirm = 🏁 Завершить аренду { $phone } сейчас? Номер перестанет получать SMS, оставшееся время не возвращается.
+rent-btn-finish-yes = 🏁 Да, завершить
+rent-btn-finish-no = « Нет, оставить
+rent-finished = Аренда завершена.
+rent-cancelled = Аренда отменена, деньги вернулись на баланс.
+rent-cancel-reason-window = Отменить уже нельзя: с начала аренды прошло больше 20 минут. Вместо этого нажмите «Завершить».
+rent-cancel-reason-sms = Отменить уже нельзя: SMS уже пришло. Вместо этого нажмите «Завершить».

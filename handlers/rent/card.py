@@ -1,0 +1,258 @@
+"""The rental card and its buttons: SMS list, extend, history, finish, cancel, refresh."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+
+from bot.errors import NotFound, Stale, UseCaseError
+from bot.i18n import Translate
+from bot.provider.errors import ProviderError
+from bot.rentals import CancelRefused, RentalService
+from handlers.errors import error_text
+from handlers.rent.callbacks import RentalCb, RentExtendCb
+from handlers.rent.keyboards import (
+    card_only_keyboard,
+    extend_confirm_keyboard,
+    extend_options_keyboard,
+    finish_confirm_keyboard,
+    history_keyboard,
+    sms_keyboard,
+)
+from handlers.rent.shared import answer, card_parts, edit, user_tz
+from handlers.rent.views import (
+    format_at,
+    phone_text,
+    render_extend_confirm,
+    render_history,
+    render_sms_page,
+)
+from storage.models import Rental
+
+router = Router(name=__name__)
+log = logging.getLogger(__name__)
+
+HISTORY_PER_PAGE = 5
+
+
+class _Ctx:
+    """What every card handler needs, gathered once."""
+
+    def __init__(
+        self,
+        callback: CallbackQuery,
+        t: Translate,
+        lang: str,
+        user: Any,
+        rentals: RentalService,
+        catalog: Any,
+        clock: Callable[[], float],
+    ) -> None:
+        self.callback, self.t, self.lang, self.user = callback, t, lang, user
+        self.rentals, self.catalog, self.clock = rentals, catalog, clock
+        self.user_id = callback.from_user.id
+
+    async def show_card(self, rental: Rental, notice: str | None = None) -> None:
+        """Edit the tapped message into the card; it becomes the card the tracker updates."""
+        fresh = await self.rentals.get(self.user_id, rental.id)
+        text, markup = await card_parts(
+            fresh,
+            user_id=self.user_id,
+            user=self.user,
+            t=self.t,
+            lang=self.lang,
+            rentals=self.rentals,
+            catalog=self.catalog,
+            now=self.clock(),
+        )
+        shown = await edit(self.callback, text, markup)
+        if shown is not None:
+            await self.rentals.db.rentals.set_card(fresh.id, shown.chat.id, shown.message_id)
+        await answer(self.callback, notice)
+
+    async def refuse(self, exc: BaseException, rental_id: int | None = None) -> None:
+        """Say why, as an alert; redraw the card when its state may have moved on."""
+        text = self.text_of(exc)
+        if rental_id is not None and not isinstance(exc, NotFound):
+            try:
+                rental = await self.rentals.get(self.user_id, rental_id)
+            except NotFound:
+                rental = None
+            if rental is not None:
+                await self.show_card(rental, None)
+        await answer(self.callback, text, alert=True)
+
+    def text_of(self, exc: BaseException) -> str:
+        if isinstance(exc, CancelRefused):
+            return self.t(f"rent-cancel-reason-{exc.reason}")
+        return error_text(self.t, exc)
+
+
+def _ctx(
+    callback: CallbackQuery,
+    t: Translate,
+    lang: str,
+    user: Any,
+    rentals: RentalService,
+    catalog: Any,
+    clock: Callable[[], float],
+) -> _Ctx:
+    return _Ctx(callback, t, lang, user, rentals, catalog, clock)
+
+
+@router.callback_query(RentalCb.filter())
+async def rental_action(
+    callback: CallbackQuery,
+    callback_data: RentalCb,
+    t: Translate,
+    lang: str,
+    user: Any,
+    rentals: RentalService,
+    catalog: Any,
+    clock: Callable[[], float],
+    tracker: Any = None,
+) -> None:
+    ctx = _ctx(callback, t, lang, user, rentals, catalog, clock)
+    handler = _ACTIONS.get(callback_data.action)
+    if handler is None:
+        await answer(callback, t("error-stale"))
+        return
+    try:
+        await handler(ctx, callback_data)
+    except (ProviderError, UseCaseError) as exc:
+        await ctx.refuse(exc, callback_data.id)
+    if callback_data.action in ("finy", "cnl", "ref"):
+        wake = getattr(tracker, "wake", None)
+        if callable(wake):
+            wake()
+
+
+async def _open(ctx: _Ctx, data: RentalCb) -> None:
+    await ctx.show_card(await ctx.rentals.get(ctx.user_id, data.id))
+
+
+async def _refresh(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await ctx.rentals.refresh(ctx.user_id, data.id)
+    await ctx.show_card(rental, ctx.t("rent-refreshed"))
+
+
+async def _sms(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await ctx.rentals.get(ctx.user_id, data.id)
+    page = await ctx.rentals.sms(ctx.user_id, rental.id, data.page)
+    if page.page >= page.pages and page.total:
+        page = await ctx.rentals.sms(ctx.user_id, rental.id, page.pages - 1)
+    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user))
+    await edit(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
+    await answer(ctx.callback)
+
+
+async def _history(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await ctx.rentals.get(ctx.user_id, data.id)
+    items = await ctx.rentals.rental_history(ctx.user_id, rental.id)
+    pages = max(1, -(-len(items) // HISTORY_PER_PAGE))
+    page = min(max(0, data.page), pages - 1)
+    shown = items[page * HISTORY_PER_PAGE : (page + 1) * HISTORY_PER_PAGE]
+    text = render_history(ctx.t, rental, shown, page, pages)
+    await edit(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
+    await answer(ctx.callback)
+
+
+async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await _live(ctx, data.id)
+    options = await ctx.rentals.extend_options(ctx.user_id, rental.id)
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    if not options:
+        await edit(ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id))
+        await answer(ctx.callback)
+        return
+    text = ctx.t("rent-extend-choose", phone=phone_text(rental.phone))
+    await edit(ctx.callback, text, extend_options_keyboard(ctx.t, rental.id, options, key.currency))
+    await answer(ctx.callback)
+
+
+async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await _live(ctx, data.id)
+    option = await ctx.rentals.extend_option(ctx.user_id, rental.id, data.arg)
+    if option is None:
+        await edit(ctx.callback, ctx.t("rent-price-unknown"), card_only_keyboard(ctx.t, rental.id))
+        await answer(ctx.callback)
+        return
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    balance = await ctx.rentals.key_balance(ctx.user_id, key)
+    text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
+    token = secrets.token_urlsafe(8)
+    markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
+    await edit(ctx.callback, text, markup)
+    await answer(ctx.callback)
+
+
+async def _finish_ask(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await _live(ctx, data.id)
+    text = ctx.t("rent-finish-confirm", phone=phone_text(rental.phone))
+    await edit(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
+    await answer(ctx.callback)
+
+
+async def _finish(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await ctx.rentals.finish(ctx.user_id, data.id)
+    await ctx.show_card(rental, ctx.t("rent-finished"))
+
+
+async def _cancel(ctx: _Ctx, data: RentalCb) -> None:
+    rental = await ctx.rentals.cancel(ctx.user_id, data.id)
+    await ctx.show_card(rental, ctx.t("rent-cancelled"))
+
+
+async def _live(ctx: _Ctx, rental_id: int) -> Rental:
+    rental = await ctx.rentals.get(ctx.user_id, rental_id)
+    if not rental.live:
+        raise Stale()
+    return rental
+
+
+_ACTIONS = {
+    "open": _open,
+    "ref": _refresh,
+    "sms": _sms,
+    "hist": _history,
+    "ext": _extend_choose,
+    "extq": _extend_quote,
+    "fin": _finish_ask,
+    "finy": _finish,
+    "cnl": _cancel,
+}
+
+
+@router.callback_query(RentExtendCb.filter())
+async def extend(
+    callback: CallbackQuery,
+    callback_data: RentExtendCb,
+    t: Translate,
+    lang: str,
+    user: Any,
+    rentals: RentalService,
+    catalog: Any,
+    clock: Callable[[], float],
+    tracker: Any = None,
+) -> None:
+    ctx = _ctx(callback, t, lang, user, rentals, catalog, clock)
+    try:
+        result = await rentals.extend(
+            ctx.user_id, callback_data.id, token=callback_data.token, hours=callback_data.hours
+        )
+    except (ProviderError, UseCaseError) as exc:
+        await ctx.refuse(exc, callback_data.id)
+        return
+    if result.duplicate or result.rental is None:
+        await answer(callback, t("rent-duplicate"))
+        return
+    wake = getattr(tracker, "wake", None)
+    if callable(wake):
+        wake()
+    notice = t("rent-extended", at=format_at(result.rental.ends_at, user_tz(user)))
+    await ctx.show_card(result.rental, notice)

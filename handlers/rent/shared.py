@@ -1,0 +1,91 @@
+"""Helpers the rent routers share: names, editing in place, rendering a card."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.i18n import Translate
+from bot.rentals import RentalService
+from handlers.rent.keyboards import rental_card_keyboard
+from handlers.rent.views import parse_tz, render_rental_card
+from storage.models import KeyProfile, Rental
+
+log = logging.getLogger(__name__)
+
+
+async def service_names(catalog: Any, key: KeyProfile, lang: str) -> dict[str, str]:
+    """Service code -> name; names are cosmetic, so a failure falls back to the codes."""
+    try:
+        return {s.code: s.name for s in await catalog.services(key, lang)}
+    except Exception as error:  # a missing name must never block renting
+        log.info("service names unavailable: %s", type(error).__name__)
+        return {}
+
+
+async def country_names(catalog: Any, key: KeyProfile, lang: str) -> dict[str, str]:
+    try:
+        countries = await catalog.countries(key)
+    except Exception as error:  # names are cosmetic
+        log.info("country names unavailable: %s", type(error).__name__)
+        return {}
+    return {cid: country.name(lang) for cid, country in countries.items()}
+
+
+async def edit(
+    callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """Show `text` in the tapped message (one message per screen, edited in place)."""
+    message = callback.message
+    if not isinstance(message, Message):
+        return None
+    try:
+        edited = await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as error:
+        if "not modified" in str(error):
+            return message
+        # The message is gone or too old to edit: show the screen as a new message.
+        return await message.answer(text, reply_markup=markup)
+    return edited if isinstance(edited, Message) else message
+
+
+async def answer(callback: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a callback once; a second answer (already answered) is harmless."""
+    with contextlib.suppress(TelegramBadRequest):
+        await callback.answer(text, show_alert=alert)
+
+
+def user_tz(user: Any) -> Any:
+    return parse_tz(getattr(user, "timezone", None))
+
+
+async def card_parts(
+    r: Rental,
+    *,
+    user_id: int,
+    user: Any,
+    t: Translate,
+    lang: str,
+    rentals: RentalService,
+    catalog: Any,
+    now: float,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The card's text and keyboard for the user's own rental."""
+    key = await rentals.key_of(user_id, r)
+    services = await service_names(catalog, key, lang)
+    countries = await country_names(catalog, key, lang)
+    latest = await rentals.latest_sms(user_id, r.id)
+    text = render_rental_card(
+        r,
+        t,
+        now,
+        user_tz(user),
+        latest_sms=latest,
+        country_name=countries.get(r.country, r.country),
+        service_name=services.get(r.service, r.service),
+    )
+    return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
