@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "UAH": "₴", "KZT": "₸"}
 
@@ -65,3 +67,42 @@ def flag(iso2: str | None) -> str:
     if not iso2 or len(iso2) != 2 or not iso2.isascii() or not iso2.isalpha():
         return ""
     return "".join(chr(0x1F1E6 + ord(ch) - ord("A")) for ch in iso2.upper())
+
+
+def utc_offset_label(minutes: int) -> str:
+    """`330` -> `UTC+05:30`, `0` -> `UTC`; the form time zones are stored in."""
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def parse_utc_offset(value: str | None) -> int | None:
+    """`UTC+05:30` / `+5:30` / `UTC-3` / `UTC` -> minutes east of UTC; None when unreadable."""
+    text = (value or "").strip().upper()
+    if text in ("UTC", "GMT", "Z", "+00:00", "0"):
+        return 0
+    if text.startswith(("UTC", "GMT")):
+        text = text[3:]
+    if not text or text[0] not in "+-":
+        return None
+    sign = -1 if text[0] == "-" else 1
+    hours_text, _, mins_text = text[1:].partition(":")
+    if not hours_text.isdigit() or (mins_text and not mins_text.isdigit()):
+        return None
+    hours, mins = int(hours_text), int(mins_text or 0)
+    if hours > 14 or mins >= 60:
+        return None
+    return sign * (hours * 60 + mins)
+
+
+def user_timezone(value: str | None) -> tzinfo:
+    """The tzinfo of a stored time-zone setting: a UTC offset, or an IANA name; else UTC."""
+    minutes = parse_utc_offset(value)
+    if minutes is not None:
+        return timezone(timedelta(minutes=minutes)) if minutes else UTC
+    try:
+        return ZoneInfo(value or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC

@@ -1,5 +1,102 @@
-"""Placeholder router; its owner replaces this module."""
+"""Balance of the active key, fetched from the provider, with a refresh button."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.accounts import AccountService
+from bot.errors import NoActiveKey, NotFound
+from bot.formatting import format_money
+from bot.i18n import Translate
+from bot.presets import preset_name
+from bot.provider.errors import ProviderError
+from handlers.common import MenuCb, answer_quietly, menu_button, show
+from handlers.errors import error_text
+from handlers.keys import KeyCb
+from storage import User
 
 router = Router(name=__name__)
+
+
+class BalanceCb(CallbackData, prefix="bl1"):
+    action: str  # refresh
+
+
+def balance_keyboard(t: Translate) -> InlineKeyboardMarkup:
+    refresh = InlineKeyboardButton(
+        text=t("btn-balance-refresh"), callback_data=BalanceCb(action="refresh").pack()
+    )
+    keys = InlineKeyboardButton(text=t("menu-keys"), callback_data=KeyCb(action="list").pack())
+    return InlineKeyboardMarkup(inline_keyboard=[[refresh], [keys, menu_button(t)]])
+
+
+def no_key_keyboard(t: Translate) -> InlineKeyboardMarkup:
+    add = InlineKeyboardButton(text=t("btn-key-add"), callback_data=KeyCb(action="add").pack())
+    return InlineKeyboardMarkup(inline_keyboard=[[add], [menu_button(t)]])
+
+
+async def balance_screen(
+    t: Translate, accounts: AccountService, user: User, settings: object
+) -> tuple[str, InlineKeyboardMarkup, str | None]:
+    """(text, keyboard, short notice for a tap). Asks the provider every time."""
+    try:
+        key = await accounts.refresh_balance(user.id)
+    except (NoActiveKey, NotFound) as exc:
+        return error_text(t, exc), no_key_keyboard(t), None
+    except ProviderError as exc:
+        # Show the last known figure, and why it could not be refreshed.
+        reason = error_text(t, exc)
+        try:
+            stale = await accounts.active_key(user.id)
+        except NoActiveKey:
+            return reason, no_key_keyboard(t), reason
+        text = t(
+            "balance-stale",
+            balance=format_money(stale.balance, stale.currency),
+            label=html.escape(stale.label),
+            provider=html.escape(preset_name(stale.base_url, settings)),
+        )
+        return f"{text}\n\n⚠️ {reason}", balance_keyboard(t), reason
+    text = t(
+        "balance-text",
+        balance=format_money(key.balance, key.currency),
+        label=html.escape(key.label),
+        provider=html.escape(preset_name(key.base_url, settings)),
+    )
+    return text, balance_keyboard(t), t("balance-updated")
+
+
+@router.message(Command("balance"))
+async def on_balance_command(
+    message: Message,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    await state.clear()
+    text, markup, _ = await balance_screen(t, accounts, user, settings)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(MenuCb.filter(F.action == "balance"))
+@router.callback_query(BalanceCb.filter(F.action == "refresh"))
+async def on_balance(
+    callback: CallbackQuery,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    await state.clear()
+    text, markup, notice = await balance_screen(t, accounts, user, settings)
+    await show(callback, text, markup)
+    await answer_quietly(callback, notice)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translate
@@ -36,3 +37,47 @@ def main_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
 
 def only_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[menu_button(t)]])
+
+
+def cancel_button(t: Translate) -> InlineKeyboardButton:
+    """Leaves an input state: the main-menu handler clears any FSM state."""
+    return InlineKeyboardButton(text=t("btn-cancel"), callback_data=MenuCb(action="main").pack())
+
+
+def _not_modified(exc: TelegramBadRequest) -> bool:
+    return "message is not modified" in str(exc).lower()
+
+
+async def show(
+    target: Message | CallbackQuery,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message | None:
+    """Show a screen: edit the tapped message in place, or send a new one for a text/command.
+
+    When the tapped message can no longer be edited (too old, deleted), a new one is sent,
+    so a screen is never lost. "Not modified" is not an error: the screen already shows it."""
+    if isinstance(target, CallbackQuery):
+        message = target.message
+        if isinstance(message, Message):
+            try:
+                edited = await message.edit_text(text, reply_markup=markup)
+                return edited if isinstance(edited, Message) else message
+            except TelegramBadRequest as exc:
+                if _not_modified(exc):
+                    return message
+            return await message.answer(text, reply_markup=markup)
+        if target.from_user is not None and target.bot is not None:
+            return await target.bot.send_message(target.from_user.id, text, reply_markup=markup)
+        return None
+    return await target.answer(text, reply_markup=markup)
+
+
+async def answer_quietly(
+    callback: CallbackQuery, text: str | None = None, *, alert: bool = False
+) -> None:
+    """Answer a tap so the button stops spinning; a late answer (query too old) is harmless."""
+    try:
+        await callback.answer(text[:200] if text else None, show_alert=alert)
+    except TelegramBadRequest:
+        pass

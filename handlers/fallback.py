@@ -1,5 +1,81 @@
-"""Placeholder router; its owner replaces this module."""
+"""The last router: whatever nobody else handled gets a short, polite answer.
+
+- a text (or anything) where no input was expected: a hint and the main menu;
+- a callback nobody handled (an old message, a tampered payload): a short notice, never an error;
+- an exception in any handler: the user gets an apology, the log gets the error without secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
 
 from aiogram import Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 
+from bot.i18n import Translate, Translator, pick_language
+from bot.provider.redact import redact
+from handlers.common import answer_quietly, main_menu_keyboard, only_menu_keyboard
+
+log = logging.getLogger(__name__)
 router = Router(name=__name__)
+
+
+@router.message()
+async def on_unexpected_message(message: Message, state: FSMContext, t: Translate) -> None:
+    if await state.get_state() is not None:
+        # An input screen is open but this was not the input it wants (e.g. a photo).
+        await message.answer(t("fallback-wrong-input"), reply_markup=only_menu_keyboard(t))
+        return
+    await message.answer(t("fallback-hint"), reply_markup=main_menu_keyboard(t))
+
+
+@router.callback_query()
+async def on_unhandled_callback(callback: CallbackQuery, t: Translate) -> None:
+    await answer_quietly(callback, t("fallback-stale-button"))
+
+
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame: enough to find the bug, no locals, no messages."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+
+
+def _translator_for(event: ErrorEvent, data: dict[str, Any]) -> Translate:
+    t = data.get("t")
+    if callable(t):
+        return t
+    translator = data.get("translator")
+    user = data.get("event_from_user")
+    lang = pick_language(getattr(user, "language_code", None))
+    if isinstance(translator, Translator):
+        return translator.bind(lang)
+    return Translator().bind(lang)
+
+
+@router.errors()
+async def on_error(event: ErrorEvent, **data: Any) -> bool:
+    exc = event.exception
+    # redact() masks api_key=... in whatever text the exception carries (a URL, a body).
+    log.error(
+        "handler failed: %s at %s: %s",
+        type(exc).__name__,
+        _where(exc),
+        redact(str(exc))[:300],
+    )
+    t = _translator_for(event, data)
+    update = event.update
+    try:
+        if update.callback_query is not None:
+            await answer_quietly(update.callback_query, t("error-internal"))
+        elif update.message is not None:
+            await update.message.answer(t("error-internal"), reply_markup=only_menu_keyboard(t))
+    except TelegramAPIError as notice_exc:
+        log.warning("could not tell the user about an error: %s", type(notice_exc).__name__)
+    return True

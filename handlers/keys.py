@@ -1,5 +1,431 @@
-"""Placeholder router; its owner replaces this module."""
+"""API keys: add (preset or custom URL, key checked with getBalance, its message deleted),
+label, list, switch the active key, rename, delete. Several keys per user.
 
-from aiogram import Router
+Every callback names a key by id only; the id is always resolved together with the user's id,
+so a crafted callback naming someone else's key finds nothing and changes nothing.
+"""
 
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.accounts import AccountService, clean_label, looks_like_key
+from bot.errors import NotFound
+from bot.formatting import format_money, mask_key
+from bot.i18n import Translate
+from bot.presets import normalize_base_url, preset_by_id, preset_name, presets
+from bot.provider.errors import ProviderError
+from handlers.common import (
+    MenuCb,
+    answer_quietly,
+    cancel_button,
+    menu_button,
+    show,
+)
+from handlers.errors import error_text
+from storage import KeyProfile, User
+
+log = logging.getLogger(__name__)
 router = Router(name=__name__)
+
+
+class KeyCb(CallbackData, prefix="k1"):
+    """action: list | add | pre (p = preset id) | url | open | use | ren | del | delok"""
+
+    action: str
+    id: int = 0
+    p: str = ""
+
+
+class AddKey(StatesGroup):
+    url = State()  # waiting for a custom provider URL
+    key = State()  # waiting for the API key (its message is deleted)
+    label = State()  # waiting for a label of the key just added
+
+
+class RenameKey(StatesGroup):
+    label = State()
+
+
+# Texts that are commands are never taken as input (a key typed as "/start" is not a key).
+NOT_COMMAND = F.text & ~F.text.startswith("/")
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+def key_line(t: Translate, key: KeyProfile, settings: object) -> str:
+    return t(
+        "keys-line",
+        marker="✅" if key.active else "▫️",
+        label=html.escape(key.label),
+        provider=html.escape(preset_name(key.base_url, settings)),
+        masked=mask_key(key.api_key),
+        balance=format_money(key.balance, key.currency),
+    )
+
+
+def keys_text(t: Translate, keys: list[KeyProfile], settings: object) -> str:
+    if not keys:
+        return f"{t('keys-title')}\n\n{t('keys-empty')}"
+    lines = "\n".join(key_line(t, key, settings) for key in keys)
+    return f"{t('keys-title')}\n\n{lines}\n\n{t('keys-hint')}"
+
+
+def keys_keyboard(t: Translate, keys: list[KeyProfile]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for key in keys:
+        marker = "✅ " if key.active else ""
+        builder.button(text=f"{marker}{key.label}", callback_data=KeyCb(action="open", id=key.id))
+    builder.button(text=t("btn-key-add"), callback_data=KeyCb(action="add"))
+    builder.adjust(1)
+    builder.row(menu_button(t))
+    return builder.as_markup()
+
+
+def key_card_text(t: Translate, key: KeyProfile, settings: object) -> str:
+    return t(
+        "key-card",
+        label=html.escape(key.label),
+        provider=html.escape(preset_name(key.base_url, settings)),
+        masked=mask_key(key.api_key),
+        balance=format_money(key.balance, key.currency),
+        state=t("key-state-active") if key.active else t("key-state-inactive"),
+    )
+
+
+def key_card_keyboard(t: Translate, key: KeyProfile) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    if not key.active:
+        rows.append(_button(t("btn-key-use"), KeyCb(action="use", id=key.id)))
+    rows.append(
+        _button(t("btn-key-rename"), KeyCb(action="ren", id=key.id))
+        + _button(t("btn-key-delete"), KeyCb(action="del", id=key.id))
+    )
+    rows.append(_button(t("btn-keys-back"), KeyCb(action="list")))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(text=text, callback_data=data.pack())]
+
+
+def presets_keyboard(t: Translate, settings: object) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for preset in presets(settings):
+        builder.button(text=preset.name, callback_data=KeyCb(action="pre", p=preset.id))
+    builder.button(text=t("btn-custom-url"), callback_data=KeyCb(action="url"))
+    builder.adjust(2)
+    builder.row(InlineKeyboardButton(text=t("btn-back"), callback_data=KeyCb(action="list").pack()))
+    return builder.as_markup()
+
+
+def only_cancel(t: Translate) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[cancel_button(t)]])
+
+
+# --- screens -------------------------------------------------------------------------------
+
+
+async def show_keys(
+    target: Message | CallbackQuery, t: Translate, accounts: AccountService, user: User, settings
+) -> None:
+    keys = await accounts.list_keys(user.id)
+    await show(target, keys_text(t, keys, settings), keys_keyboard(t, keys))
+
+
+async def show_key_card(
+    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: object
+) -> None:
+    await show(target, key_card_text(t, key, settings), key_card_keyboard(t, key))
+
+
+@router.message(Command("keys"))
+async def on_keys_command(
+    message: Message,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    await state.clear()
+    await show_keys(message, t, accounts, user, settings)
+
+
+@router.callback_query(MenuCb.filter(F.action == "keys"))
+@router.callback_query(KeyCb.filter(F.action == "list"))
+async def on_keys(
+    callback: CallbackQuery,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    await state.clear()
+    await show_keys(callback, t, accounts, user, settings)
+    await answer_quietly(callback)
+
+
+@router.callback_query(KeyCb.filter(F.action == "open"))
+async def on_open(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    await state.clear()
+    try:
+        key = await accounts.get_key(user.id, callback_data.id)
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    await show_key_card(callback, t, key, settings)
+    await answer_quietly(callback)
+
+
+# --- adding a key --------------------------------------------------------------------------
+
+
+@router.callback_query(KeyCb.filter(F.action == "add"))
+async def on_add(
+    callback: CallbackQuery, state: FSMContext, t: Translate, settings: object
+) -> None:
+    await state.clear()
+    await show(callback, t("keys-choose-provider"), presets_keyboard(t, settings))
+    await answer_quietly(callback)
+
+
+@router.callback_query(KeyCb.filter(F.action == "pre"))
+async def on_preset(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    state: FSMContext,
+    t: Translate,
+    settings: object,
+) -> None:
+    preset = preset_by_id(settings, callback_data.p)
+    if preset is None:  # a tampered id, or the sandbox switched off since
+        await answer_quietly(callback, t("error-stale"))
+        return
+    await ask_for_key(callback, state, t, preset.base_url, preset.name)
+    await answer_quietly(callback)
+
+
+@router.callback_query(KeyCb.filter(F.action == "url"))
+async def on_custom(callback: CallbackQuery, state: FSMContext, t: Translate) -> None:
+    await state.set_state(AddKey.url)
+    await show(callback, t("keys-send-url"), only_cancel(t))
+    await answer_quietly(callback)
+
+
+@router.message(AddKey.url, NOT_COMMAND)
+async def on_custom_url(
+    message: Message, state: FSMContext, t: Translate, settings: object
+) -> None:
+    base_url = normalize_base_url(message.text or "")
+    if base_url is None:
+        await message.answer(t("keys-bad-url"), reply_markup=only_cancel(t))
+        return
+    await ask_for_key(message, state, t, base_url, preset_name(base_url, settings))
+
+
+async def ask_for_key(
+    target: Message | CallbackQuery, state: FSMContext, t: Translate, base_url: str, name: str
+) -> None:
+    await state.set_state(AddKey.key)
+    await state.set_data({"base_url": base_url, "provider": name})
+    await show(target, t("keys-send-key", provider=html.escape(name)), only_cancel(t))
+
+
+async def delete_quietly(bot: Bot, message: Message) -> bool:
+    """Delete the user's message that carried a key. Failing is logged without the text."""
+    try:
+        await bot.delete_message(message.chat.id, message.message_id)
+        return True
+    except TelegramAPIError as exc:
+        log.warning("could not delete a key message: %s", type(exc).__name__)
+        return False
+
+
+@router.message(AddKey.key, NOT_COMMAND)
+async def on_key_text(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    # The key must not stay in the chat history, whatever happens next.
+    deleted = await delete_quietly(bot, message)
+    api_key = (message.text or "").strip()
+    data = await state.get_data()
+    base_url = data.get("base_url")
+    if not base_url:
+        await state.clear()
+        await message.answer(t("error-stale"), reply_markup=only_cancel(t))
+        return
+    warning = "" if deleted else f"\n\n{t('keys-delete-yourself')}"
+    if not looks_like_key(api_key):
+        await message.answer(t("keys-bad-format") + warning, reply_markup=only_cancel(t))
+        return
+    provider = data.get("provider") or preset_name(base_url, settings)
+    label = await _default_label(accounts, user, provider)
+    try:
+        key = await accounts.add_key(user.id, base_url=base_url, api_key=api_key, label=label)
+    except ProviderError as exc:
+        log.info("key check failed: %s", exc.code)
+        await message.answer(
+            f"{error_text(t, exc)}\n\n{t('keys-try-again')}{warning}", reply_markup=only_cancel(t)
+        )
+        return
+    await state.set_state(AddKey.label)
+    await state.set_data({"key_id": key.id})
+    done = InlineKeyboardMarkup(
+        inline_keyboard=[_button(t("btn-keep-label"), KeyCb(action="open", id=key.id))]
+    )
+    await message.answer(
+        t(
+            "keys-added",
+            label=html.escape(key.label),
+            balance=format_money(key.balance, key.currency),
+        )
+        + warning,
+        reply_markup=done,
+    )
+
+
+async def _default_label(accounts: AccountService, user: User, provider: str) -> str:
+    """The provider's name, numbered when the user already has a key with that label."""
+    taken = {key.label for key in await accounts.list_keys(user.id)}
+    label, number = provider, 2
+    while label in taken:
+        label, number = f"{provider} {number}", number + 1
+    return clean_label(label)
+
+
+@router.message(AddKey.label, NOT_COMMAND)
+@router.message(RenameKey.label, NOT_COMMAND)
+async def on_label_text(
+    message: Message,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    label = clean_label(message.text or "")
+    if not label:
+        await message.answer(t("keys-bad-label"), reply_markup=only_cancel(t))
+        return
+    key_id = (await state.get_data()).get("key_id")
+    await state.clear()
+    try:
+        key = await accounts.rename(user.id, int(key_id or 0), label)
+    except NotFound as exc:
+        await message.answer(error_text(t, exc), reply_markup=only_cancel(t))
+        return
+    await message.answer(
+        f"{t('keys-label-saved', label=html.escape(key.label))}\n\n"
+        f"{key_card_text(t, key, settings)}",
+        reply_markup=key_card_keyboard(t, key),
+    )
+
+
+# --- managing keys -------------------------------------------------------------------------
+
+
+@router.callback_query(KeyCb.filter(F.action == "use"))
+async def on_use(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    try:
+        key = await accounts.set_active(user.id, callback_data.id)
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    await show_key_card(callback, t, key, settings)
+    await answer_quietly(callback, t("keys-now-active", label=key.label))
+
+
+@router.callback_query(KeyCb.filter(F.action == "ren"))
+async def on_rename(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+) -> None:
+    try:
+        key = await accounts.get_key(user.id, callback_data.id)
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    await state.set_state(RenameKey.label)
+    await state.set_data({"key_id": key.id})
+    await show(callback, t("keys-rename-prompt", label=html.escape(key.label)), only_cancel(t))
+    await answer_quietly(callback)
+
+
+@router.callback_query(KeyCb.filter(F.action == "del"))
+async def on_delete(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+) -> None:
+    try:
+        key = await accounts.get_key(user.id, callback_data.id)
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    confirm = InlineKeyboardMarkup(
+        inline_keyboard=[
+            _button(t("btn-key-delete-yes"), KeyCb(action="delok", id=key.id))
+            + _button(t("btn-key-delete-no"), KeyCb(action="open", id=key.id))
+        ]
+    )
+    await show(callback, t("keys-delete-confirm", label=html.escape(key.label)), confirm)
+    await answer_quietly(callback)
+
+
+@router.callback_query(KeyCb.filter(F.action == "delok"))
+async def on_delete_confirmed(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: object,
+) -> None:
+    try:
+        key = await accounts.get_key(user.id, callback_data.id)
+        await accounts.delete(user.id, key.id)
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    await show_keys(callback, t, accounts, user, settings)
+    await answer_quietly(callback, t("keys-deleted", label=key.label))

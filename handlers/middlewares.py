@@ -1,13 +1,166 @@
-"""Placeholder; its owner replaces this module."""
+"""Middlewares on the dispatcher, and the bot's command list in each language.
+
+Order (outermost first): throttling of one user's floods (cheap, before any database work),
+the allowlist (refused users leave no row behind), then registration, which injects `user`,
+`lang` and `t` for every handler.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Update
+from aiogram.types import User as TelegramUser
 
-def setup_middlewares(dp: Any, settings: Any) -> None:
-    return None
+from bot.i18n import Translator, pick_language
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+COMMANDS: tuple[str, ...] = (
+    "start",
+    "buy",
+    "numbers",
+    "balance",
+    "keys",
+    "settings",
+    "help",
+    "cancel",
+)
 
 
-async def set_commands(bot: Any, translator: Any) -> None:
-    return None
+def _telegram_user(data: dict[str, Any]) -> TelegramUser | None:
+    user = data.get("event_from_user")
+    return user if isinstance(user, TelegramUser) else None
+
+
+def _fallback_t(data: dict[str, Any], user: TelegramUser) -> Callable[..., str]:
+    """A translator before registration: the language Telegram reports."""
+    translator: Translator = data["translator"]
+    return translator.bind(pick_language(user.language_code))
+
+
+async def _answer(update: Update, text: str) -> None:
+    """Tell the user something without any handler: answer the tap, or reply to the text."""
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=False)
+        elif update.message is not None:
+            await update.message.answer(text)
+    except Exception as exc:  # the notice is a courtesy; never let it break the pipeline
+        log.warning("could not send a middleware notice: %s", type(exc).__name__)
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """Drops a user's updates that come closer together than `rate` seconds.
+
+    A dropped tap is still answered, so the button does not spin. Uses the monotonic clock:
+    throttling is about real time, not the provider's."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, max_users: int = 10000
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._last: dict[int, float] = {}
+        self._max_users = max_users
+
+    def _allowed(self, user_id: int) -> bool:
+        now = self._clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.rate:
+            return False
+        if len(self._last) >= self._max_users:
+            # Forget users idle for longer than the window so the table stays small.
+            self._last = {k: v for k, v in self._last.items() if now - v < self.rate}
+        self._last[user_id] = now
+        return True
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user = _telegram_user(data)
+        if self.rate <= 0 or user is None or not isinstance(event, Update):
+            return await handler(event, data)
+        if event.message is None and event.callback_query is None:
+            return await handler(event, data)
+        if self._allowed(user.id):
+            return await handler(event, data)
+        if event.callback_query is not None:
+            await _answer(event, _fallback_t(data, user)("notice-throttled"))
+        return None
+
+
+class AllowlistMiddleware(BaseMiddleware):
+    """When ALLOWED_USERS is set, only those users (and the admins) may use the bot."""
+
+    def __init__(self, allowed: list[int], admins: list[int]) -> None:
+        self.allowed = set(allowed)
+        self.admins = set(admins)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user = _telegram_user(data)
+        if not self.allowed or user is None:
+            return await handler(event, data)
+        if user.id in self.allowed or user.id in self.admins:
+            return await handler(event, data)
+        if isinstance(event, Update):
+            await _answer(event, _fallback_t(data, user)("notice-not-allowed"))
+        return None
+
+
+class RegistrationMiddleware(BaseMiddleware):
+    """Registers the user on first contact and injects `user`, `lang` and `t`."""
+
+    def __init__(self, admins: list[int]) -> None:
+        self.admins = set(admins)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user = _telegram_user(data)
+        if tg_user is None or tg_user.is_bot:
+            return await handler(event, data)
+        db = data["db"]
+        translator: Translator = data["translator"]
+        # The first language is Telegram's; the user may change it in Settings.
+        user = await db.users.get_or_create(tg_user.id, pick_language(tg_user.language_code))
+        lang = user.language if user.language in translator.languages else None
+        lang = lang or pick_language(tg_user.language_code)
+        t = translator.bind(lang)
+        if user.blocked and tg_user.id not in self.admins:
+            if isinstance(event, Update):
+                await _answer(event, t("notice-blocked"))
+            return None
+        data["user"] = user
+        data["lang"] = lang
+        data["t"] = t
+        return await handler(event, data)
+
+
+def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
+    """Attach the middlewares once, on the dispatcher's update observer (every event type)."""
+    rate = float(getattr(settings, "throttle_rate", 0) or 0)
+    admins = list(getattr(settings, "admin_ids", []) or [])
+    dp.update.outer_middleware(ThrottleMiddleware(rate))
+    dp.update.outer_middleware(
+        AllowlistMiddleware(list(getattr(settings, "allowed_users", []) or []), admins)
+    )
+    dp.update.outer_middleware(RegistrationMiddleware(admins))
+
+
+def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:
+    return [
+        BotCommand(command=name, description=translator.get(lang, f"cmd-{name}"))
+        for name in COMMANDS
+    ]
+
+
+async def set_commands(bot: Bot, translator: Translator) -> None:
+    """setMyCommands for each language, and the default list (English) for everyone else."""
+    await bot.set_my_commands(bot_commands(translator, "en"), scope=BotCommandScopeDefault())
+    for lang in translator.languages:
+        await bot.set_my_commands(
+            bot_commands(translator, lang), scope=BotCommandScopeDefault(), language_code=lang
+        )

@@ -1,5 +1,203 @@
-"""Placeholder router; its owner replaces this module."""
+"""My numbers: live activations and rentals, each opening its card; ended ones as a paged history.
 
-from aiogram import Router
+The cards themselves belong to their modules: activations open through `ActivationCb("open")`
+(handlers/activation.py), rentals through `RentalCb("open")` (handlers/rent/). This module
+only lists what the user owns; every list is read with the user's id.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.formatting import format_duration, format_money, user_timezone
+from bot.i18n import Translate
+from handlers.activation import ActivationCb
+from handlers.common import MenuCb, answer_quietly, menu_button, show
+from handlers.rent.callbacks import RentalCb
+from storage import Activation, Database, Rental, User
 
 router = Router(name=__name__)
+
+PAGE_SIZE = 5
+KINDS = ("a", "r")  # a: one-time activations, r: rentals
+
+
+class NumbersCb(CallbackData, prefix="n1"):
+    """action: live | hist (kind a|r, page)."""
+
+    action: str
+    kind: str = "a"
+    page: int = 0
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text[:60], callback_data=data.pack())
+
+
+def _phone(phone: str) -> str:
+    return "+" + phone.lstrip("+")
+
+
+def _when(moment: float, user: User) -> str:
+    return datetime.fromtimestamp(moment, user_timezone(user.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def activation_line(t: Translate, a: Activation, now: float, lang: str) -> str:
+    status = t(f"numbers-status-{a.status}")
+    if a.live:
+        status = f"{status}, {t('numbers-left', left=format_duration(a.ends_at - now, lang))}"
+    return t(
+        "numbers-activation-line",
+        phone=html.escape(_phone(a.phone)),
+        service=html.escape(a.service),
+        status=status,
+    )
+
+
+def rental_line(t: Translate, r: Rental, now: float, lang: str) -> str:
+    status = t(f"numbers-status-{r.status}")
+    if r.live:
+        status = t("numbers-ends-in", left=format_duration(r.ends_at - now, lang))
+    return t(
+        "numbers-rental-line",
+        phone=html.escape(_phone(r.phone)),
+        service=html.escape(r.service),
+        status=status,
+    )
+
+
+# --- live ----------------------------------------------------------------------------------
+
+
+async def live_screen(
+    t: Translate, db: Database, user: User, now: float, lang: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    activations = await db.activations.list_live(user.id)
+    rentals = await db.rentals.list_live(user.id)
+    rows: list[list[InlineKeyboardButton]] = []
+    lines: list[str] = [t("numbers-title")]
+    if not activations and not rentals:
+        lines.append(t("numbers-none-live"))
+    for a in activations:
+        lines.append(activation_line(t, a, now, lang))
+        label = f"📱 {_phone(a.phone)} · {a.service}"
+        rows.append([_button(label, ActivationCb(action="open", id=a.id))])
+    for r in rentals:
+        lines.append(rental_line(t, r, now, lang))
+        label = f"🏠 {_phone(r.phone)} · {r.service}"
+        rows.append([_button(label, RentalCb(action="open", id=r.id))])
+    rows.append([_button(t("btn-numbers-history"), NumbersCb(action="hist", kind="a"))])
+    rows.append([menu_button(t)])
+    return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@router.message(Command("numbers"))
+async def on_numbers_command(
+    message: Message,
+    state: FSMContext,
+    t: Translate,
+    db: Database,
+    user: User,
+    lang: str,
+    clock: Callable[[], float],
+) -> None:
+    await state.clear()
+    text, markup = await live_screen(t, db, user, clock(), lang)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(MenuCb.filter(F.action == "numbers"))
+@router.callback_query(NumbersCb.filter(F.action == "live"))
+async def on_numbers(
+    callback: CallbackQuery,
+    state: FSMContext,
+    t: Translate,
+    db: Database,
+    user: User,
+    lang: str,
+    clock: Callable[[], float],
+) -> None:
+    await state.clear()
+    text, markup = await live_screen(t, db, user, clock(), lang)
+    await show(callback, text, markup)
+    await answer_quietly(callback)
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def _pager(kind: str, page: int, pages: int) -> list[InlineKeyboardButton]:
+    buttons: list[InlineKeyboardButton] = []
+    if page > 0:
+        buttons.append(_button("◀️", NumbersCb(action="hist", kind=kind, page=page - 1)))
+    if pages > 1:
+        buttons.append(
+            _button(f"{page + 1}/{pages}", NumbersCb(action="hist", kind=kind, page=page))
+        )
+    if page + 1 < pages:
+        buttons.append(_button("▶️", NumbersCb(action="hist", kind=kind, page=page + 1)))
+    return buttons
+
+
+async def history_screen(
+    t: Translate, db: Database, user: User, kind: str, page: int, lang: str, now: float
+) -> tuple[str, InlineKeyboardMarkup]:
+    page = max(0, page)
+    repo = db.activations if kind == "a" else db.rentals
+    items, total = await repo.list_ended(user.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page >= pages:  # an old or crafted page number: show the last page instead
+        page = pages - 1
+        items, total = await repo.list_ended(user.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    title = t("numbers-history-activations") if kind == "a" else t("numbers-history-rentals")
+    lines = [title]
+    rows: list[list[InlineKeyboardButton]] = []
+    if not items:
+        lines.append(t("numbers-history-empty"))
+    for item in items:
+        when = _when(item.created_at, user)
+        cost = format_money(item.cost)
+        if isinstance(item, Activation):
+            line = activation_line(t, item, now, lang)
+            data: CallbackData = ActivationCb(action="open", id=item.id)
+        else:
+            line = rental_line(t, item, now, lang)
+            data = RentalCb(action="open", id=item.id)
+        lines.append(f"{when} · {cost}\n{line}")
+        rows.append([_button(f"{when} · {_phone(item.phone)} · {item.service}", data)])
+    pager = _pager(kind, page, pages)
+    if pager:
+        rows.append(pager)
+    other = "r" if kind == "a" else "a"
+    switch = t("btn-numbers-rentals") if kind == "a" else t("btn-numbers-activations")
+    rows.append([_button(switch, NumbersCb(action="hist", kind=other))])
+    rows.append([_button(t("btn-numbers-live"), NumbersCb(action="live")), menu_button(t)])
+    return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@router.callback_query(NumbersCb.filter(F.action == "hist"))
+async def on_history(
+    callback: CallbackQuery,
+    callback_data: NumbersCb,
+    t: Translate,
+    db: Database,
+    user: User,
+    lang: str,
+    clock: Callable[[], float],
+) -> None:
+    if callback_data.kind not in KINDS:
+        await answer_quietly(callback, t("error-stale"))
+        return
+    text, markup = await history_screen(
+        t, db, user, callback_data.kind, callback_data.page, lang, clock()
+    )
+    await show(callback, text, markup)
+    await answer_quietly(callback)

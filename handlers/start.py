@@ -1,5 +1,84 @@
-"""Placeholder router; its owner replaces this module."""
+"""/start, the main menu, /cancel (leaves any input state) and the menu's "main" action."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.formatting import format_money
+from bot.i18n import Translate
+from bot.presets import preset_name
+from handlers.common import MenuCb, answer_quietly, main_menu_keyboard, show
+from storage import Database, User
 
 router = Router(name=__name__)
+
+
+async def main_menu_text(t: Translate, db: Database, user: User, settings: object) -> str:
+    """The menu's heading: which key is active and its last known balance, or how to begin."""
+    key = await db.keys.get_active(user.id)
+    if key is None:
+        return f"{t('menu-title')}\n\n{t('menu-no-key')}"
+    line = t(
+        "menu-active-key",
+        label=html.escape(key.label),
+        provider=html.escape(preset_name(key.base_url, settings)),
+        balance=format_money(key.balance, key.currency),
+    )
+    return f"{t('menu-title')}\n\n{line}"
+
+
+@router.message(CommandStart())
+async def on_start(
+    message: Message, state: FSMContext, t: Translate, db: Database, user: User, settings: object
+) -> None:
+    await state.clear()
+    first = html.escape(message.from_user.first_name) if message.from_user else ""
+    key = await db.keys.get_active(user.id)
+    welcome = t("start-welcome", name=first) if key is None else t("start-welcome-back", name=first)
+    await message.answer(
+        f"{welcome}\n\n{await main_menu_text(t, db, user, settings)}",
+        reply_markup=main_menu_keyboard(t),
+    )
+
+
+@router.message(Command("menu"))
+async def on_menu_command(
+    message: Message, state: FSMContext, t: Translate, db: Database, user: User, settings: object
+) -> None:
+    await state.clear()
+    await message.answer(
+        await main_menu_text(t, db, user, settings), reply_markup=main_menu_keyboard(t)
+    )
+
+
+@router.message(Command("cancel"))
+async def on_cancel(
+    message: Message, state: FSMContext, t: Translate, db: Database, user: User, settings: object
+) -> None:
+    was = await state.get_state()
+    await state.clear()
+    notice = t("cancel-done") if was is not None else t("cancel-nothing")
+    await message.answer(
+        f"{notice}\n\n{await main_menu_text(t, db, user, settings)}",
+        reply_markup=main_menu_keyboard(t),
+    )
+
+
+@router.callback_query(MenuCb.filter(F.action == "main"))
+async def on_main_menu(
+    callback: CallbackQuery,
+    state: FSMContext,
+    t: Translate,
+    db: Database,
+    user: User,
+    settings: object,
+) -> None:
+    # "Main menu" is also every input screen's Cancel button: it always leaves the state.
+    await state.clear()
+    await show(callback, await main_menu_text(t, db, user, settings), main_menu_keyboard(t))
+    await answer_quietly(callback)

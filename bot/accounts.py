@@ -1,0 +1,104 @@
+"""AccountService: a user's provider API keys and their balances.
+
+A key is only stored after the provider accepted it (getBalance answered), so a typo never
+becomes a profile. Every method takes the user id and only touches that user's keys.
+"""
+
+from __future__ import annotations
+
+from bot.errors import NoActiveKey, NotFound
+from bot.provider.factory import ProviderFactory
+from storage import Database, KeyProfile
+
+MAX_LABEL = 32
+MIN_KEY = 8
+MAX_KEY = 128
+
+
+def clean_label(text: str) -> str:
+    """A label as stored: the first line, printable characters only, at most MAX_LABEL long."""
+    first_line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    printable = "".join(ch for ch in first_line if ch.isprintable())
+    return " ".join(printable.split())[:MAX_LABEL]
+
+
+def looks_like_key(text: str) -> bool:
+    """An API key is one token of visible ASCII; anything else is not worth a provider call."""
+    key = (text or "").strip()
+    return (
+        MIN_KEY <= len(key) <= MAX_KEY
+        and key.isascii()
+        and key.isprintable()
+        and not any(ch.isspace() for ch in key)
+    )
+
+
+class AccountService:
+    def __init__(self, db: Database, providers: ProviderFactory) -> None:
+        self._db = db
+        self._providers = providers
+
+    async def add_key(self, user_id: int, *, base_url: str, api_key: str, label: str) -> KeyProfile:
+        """Check the key with getBalance, then store it as the active key.
+
+        ProviderError propagates (BAD_KEY, provider down, ...). The same key at the same
+        provider is not stored twice: the existing profile is refreshed and made active."""
+        api_key = api_key.strip()
+        balance = await self._providers.client(base_url, api_key).get_balance()
+        for existing in await self._db.keys.list(user_id):
+            if existing.api_key == api_key and existing.base_url == base_url:
+                await self._db.keys.update_balance(user_id, existing.id, balance.amount, None)
+                await self._db.keys.set_active(user_id, existing.id)
+                return await self._require(user_id, existing.id)
+        return await self._db.keys.add(
+            user_id,
+            label=clean_label(label) or "API key",
+            base_url=base_url,
+            api_key=api_key,
+            balance=balance.amount,
+        )
+
+    async def refresh_balance(self, user_id: int, key_id: int | None = None) -> KeyProfile:
+        """Ask the provider for the balance of a key (the active one by default) and store it."""
+        key = await self._key(user_id, key_id)
+        balance = await self._providers.client(key.base_url, key.api_key).get_balance()
+        await self._db.keys.update_balance(user_id, key.id, balance.amount, None)
+        return await self._require(user_id, key.id)
+
+    async def list_keys(self, user_id: int) -> list[KeyProfile]:
+        return await self._db.keys.list(user_id)
+
+    async def get_key(self, user_id: int, key_id: int) -> KeyProfile:
+        return await self._require(user_id, key_id)
+
+    async def active_key(self, user_id: int) -> KeyProfile:
+        key = await self._db.keys.get_active(user_id)
+        if key is None:
+            raise NoActiveKey()
+        return key
+
+    async def set_active(self, user_id: int, key_id: int) -> KeyProfile:
+        if not await self._db.keys.set_active(user_id, key_id):
+            raise NotFound()
+        return await self._require(user_id, key_id)
+
+    async def rename(self, user_id: int, key_id: int, label: str) -> KeyProfile:
+        cleaned = clean_label(label)
+        if not cleaned or not await self._db.keys.rename(user_id, key_id, cleaned):
+            raise NotFound()
+        return await self._require(user_id, key_id)
+
+    async def delete(self, user_id: int, key_id: int) -> None:
+        if not await self._db.keys.delete(user_id, key_id):
+            raise NotFound()
+
+    async def _key(self, user_id: int, key_id: int | None) -> KeyProfile:
+        if key_id is None:
+            return await self.active_key(user_id)
+        return await self._require(user_id, key_id)
+
+    async def _require(self, user_id: int, key_id: int) -> KeyProfile:
+        key = await self._db.keys.get(user_id, key_id)
+        if key is None:
+            raise NotFound()
+        return key

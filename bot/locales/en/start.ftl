@@ -1,0 +1,20 @@
+start-welcome = 👋 Hello, { $name }! This bot buys one-time phone numbers and rents numbers from GrizzlySMS or any compatible provider, and the SMS code lands right here in the chat.
+    To begin, add your provider's API key: tap 🔑 API keys.
+start-welcome-back = 👋 Welcome back, { $name }!
+menu-title = <b>Main menu</b>
+menu-no-key = You have no API key yet. Add one under 🔑 API keys to buy numbers.
+menu-active-key = 🔑 Active key: <b>{ $label }</b> ({ $provider }), balance { $balance }
+cancel-done = Cancelled.
+cancel-nothing = Nothing to cancel.
+btn-cancel = ✖️ Cancel
+notice-throttled = Too fast, please wait a moment.
+notice-not-allowed = Sorry, this bot is private. Ask its owner to add your Telegram id.
+notice-blocked = Sorry, your access to this bot has been suspended.
+cmd-start = Start and main menu
+cmd-buy = Buy a number
+cmd-numbers = My numbers
+cmd-balance = Balance
+cmd-keys = API keys
+cmd-settings = Settings
+cmd-help = Help
+cmd-cancel = Cancel the current input

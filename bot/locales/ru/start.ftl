@@ -1,0 +1,20 @@
+start-welcome = 👋 Здравствуйте, { $name }! Этот бот покупает одноразовые номера и арендует номера у GrizzlySMS или любого совместимого провайдера, а SMS-код приходит прямо сюда, в чат.
+    Для начала добавьте API-ключ провайдера: нажмите 🔑 API-ключи.
+start-welcome-back = 👋 С возвращением, { $name }!
+menu-title = <b>Главное меню</b>
+menu-no-key = У вас ещё нет API-ключа. Добавьте его в разделе 🔑 API-ключи, чтобы покупать номера.
+menu-active-key = 🔑 Активный ключ: <b>{ $label }</b> ({ $provider }), баланс { $balance }
+cancel-done = Отменено.
+cancel-nothing = Отменять нечего.
+btn-cancel = ✖️ Отмена
+notice-throttled = Слишком быстро, подождите секунду.
+notice-not-allowed = Извините, это закрытый бот. Попросите владельца добавить ваш Telegram ID.
+notice-blocked = Извините, ваш доступ к боту приостановлен.
+cmd-start = Начало и главное меню
+cmd-buy = Купить номер
+cmd-numbers = Мои номера
+cmd-balance = Баланс
+cmd-keys = API-ключи
+cmd-settings = Настройки
+cmd-help = Помощь
+cmd-cancel = Отменить текущий ввод

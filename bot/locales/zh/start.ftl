@@ -1,0 +1,20 @@
+start-welcome = 👋 您好，{ $name }！本机器人可从 GrizzlySMS 或任何兼容服务商购买一次性号码或租用号码，短信验证码会直接发到这个聊天中。
+    首先，请添加服务商的 API 密钥：点击 🔑 API 密钥。
+start-welcome-back = 👋 欢迎回来，{ $name }！
+menu-title = <b>主菜单</b>
+menu-no-key = 您还没有 API 密钥。请在 🔑 API 密钥 中添加后再购买号码。
+menu-active-key = 🔑 当前密钥：<b>{ $label }</b>（{ $provider }），余额 { $balance }
+cancel-done = 已取消。
+cancel-nothing = 没有可取消的操作。
+btn-cancel = ✖️ 取消
+notice-throttled = 操作太快了，请稍等片刻。
+notice-not-allowed = 抱歉，这是私人机器人。请让管理员添加您的 Telegram ID。
+notice-blocked = 抱歉，您使用本机器人的权限已被暂停。
+cmd-start = 开始与主菜单
+cmd-buy = 购买号码
+cmd-numbers = 我的号码
+cmd-balance = 余额
+cmd-keys = API 密钥
+cmd-settings = 设置
+cmd-help = 帮助
+cmd-cancel = 取消当前输入

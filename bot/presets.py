@@ -1,0 +1,103 @@
+"""Provider presets: GrizzlySMS first, a few providers speaking the same protocol, the sandbox.
+
+A preset only names a base URL; every provider is driven by the same protocol client.
+Preset ids travel in callback data, so they stay at most 8 characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bot.config import DEFAULT_PROVIDER_URL
+
+HANDLER_PATH = "/stubs/handler_api.php"
+SANDBOX_ID = "sandbox"
+CUSTOM_ID = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    id: str  # <= 8 chars: it travels in callback data
+    name: str
+    base_url: str
+
+
+# protocol.md §6: providers serving the sms-activate handler_api.php protocol.
+COMPATIBLE: tuple[Preset, ...] = (
+    Preset("hero", "HeroSMS", "https://hero-sms.com/stubs/handler_api.php"),
+    Preset("smshub", "SMSHub", "https://smshub.org/stubs/handler_api.php"),
+    Preset("5sim", "5SIM", "http://api1.5sim.net/stubs/handler_api.php"),
+    Preset("smsman", "SMS-Man", "https://api.sms-man.com/stubs/handler_api.php"),
+    Preset("vaksms", "Vak-SMS", "https://vak-sms.com/stubs/handler_api.php"),
+    Preset("tiger", "Tiger SMS", "https://api.tiger-sms.com/stubs/handler_api.php"),
+    Preset("bower", "SMSBower", "https://smsbower.page/stubs/handler_api.php"),
+)
+
+
+def grizzly(settings: Any | None = None) -> Preset:
+    """GrizzlySMS, at PROVIDER_URL when the operator pointed it elsewhere."""
+    url = getattr(settings, "provider_url", None) or DEFAULT_PROVIDER_URL
+    return Preset("grizzly", "GrizzlySMS", url)
+
+
+def sandbox_preset(settings: Any) -> Preset | None:
+    if not getattr(settings, "sandbox", False) or not getattr(settings, "sandbox_url", None):
+        return None
+    return Preset(SANDBOX_ID, "Sandbox", settings.sandbox_url)
+
+
+def presets(settings: Any) -> list[Preset]:
+    """GrizzlySMS first; the sandbox only when SANDBOX is on."""
+    found = [grizzly(settings), *COMPATIBLE]
+    box = sandbox_preset(settings)
+    if box is not None:
+        found.append(box)
+    return found
+
+
+def preset_by_id(settings: Any, preset_id: str) -> Preset | None:
+    return next((p for p in presets(settings) if p.id == preset_id), None)
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
+
+
+def preset_name(base_url: str, settings: Any | None = None) -> str:
+    """'GrizzlySMS' for a known provider ('Sandbox' when `settings` say so); else the host."""
+    known = [grizzly(settings), *COMPATIBLE]
+    if settings is not None:
+        box = sandbox_preset(settings)
+        if box is not None:
+            known.append(box)
+    for preset in known:
+        if _same_url(preset.base_url, base_url):
+            return preset.name
+    if _same_url(base_url, DEFAULT_PROVIDER_URL):
+        return "GrizzlySMS"
+    host = urlsplit(base_url).netloc.rsplit("@", 1)[-1]
+    return host or base_url
+
+
+def normalize_base_url(text: str) -> str | None:
+    """A user-typed provider address as a base URL, or None when it is not one.
+
+    `api.example.com` and `https://api.example.com/` gain the standard handler path; a query
+    string or fragment is dropped (it could carry a key), and so are credentials in the host."""
+    raw = text.strip()
+    if not raw or any(ch.isspace() for ch in raw) or len(raw) > 200:
+        return None
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/")
+    if not path.endswith(".php"):
+        path = path + HANDLER_PATH
+    return urlunsplit((parts.scheme, host, path, "", ""))
