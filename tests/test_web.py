@@ -1,0 +1,298 @@
+"""Webhook mode, /healthz and /metrics (bot/web.py) and the metrics registry (bot/metrics.py).
+
+The webhook runs for real: the fake Telegram server is told the URL by setWebhook and pushes the
+user's updates to it with the secret header, as Telegram does; the real dispatcher answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiohttp import web
+
+from bot.metrics import Metrics, format_labels
+from tests.conftest import TEST_TOKEN
+from tests.e2e.fake_telegram import FakeTelegram
+
+USER = 7001
+SECRET = "hook-secret_1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram(TEST_TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def api_bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.url))
+    instance = Bot(
+        TEST_TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
+    )
+    try:
+        yield instance
+    finally:
+        await instance.session.close()
+
+
+def detach_routers() -> None:
+    """aiogram lets a router join one dispatcher per process; each test builds its own."""
+    from handlers import get_routers
+
+    for router in get_routers():
+        router._parent_router = None
+
+
+class WebServer:
+    def __init__(self, runner: web.AppRunner, port: int) -> None:
+        self.runner = runner
+        self.base = f"http://127.0.0.1:{port}"
+
+
+async def serve(app: web.Application, port: int) -> WebServer:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return WebServer(runner, port)
+
+
+@pytest.fixture
+async def webhook_server(
+    services: Any, api_bot: Bot, fake: FakeTelegram
+) -> AsyncIterator[WebServer]:
+    from bot.app import build_dispatcher
+    from bot.web import build_web_app
+
+    port = free_port()
+    services.settings = services.settings.model_copy(
+        update={
+            "webhook_url": f"http://127.0.0.1:{port}",
+            "webhook_secret": SECRET,
+            "webhook_path": "/tg/hook",
+            "listen_port": port,
+        }
+    )
+    detach_routers()
+    dp = build_dispatcher(services, api_bot)  # the tracker follows the web app
+    server = await serve(build_web_app(api_bot, dp, services, webhook=True), port)
+    try:
+        yield server
+    finally:
+        await server.runner.cleanup()
+        detach_routers()
+
+
+async def test_set_webhook_at_startup_with_the_secret(
+    webhook_server: WebServer, fake: FakeTelegram
+) -> None:
+    assert fake.webhook["url"] == f"{webhook_server.base}/tg/hook"
+    assert fake.webhook["secret_token"] == SECRET
+
+
+async def test_updates_delivered_by_webhook_are_handled(
+    webhook_server: WebServer, fake: FakeTelegram
+) -> None:
+    fake.send_text(USER, "/start")
+    await fake.wait_for(lambda: fake.bot_messages(USER), timeout=10)
+    reply = fake.last(USER)
+    assert reply.markup, "the main menu comes with its keyboard"
+    assert fake.errors == []
+    # The update was delivered (and so is not queued any more).
+    await fake.wait_for(lambda: fake._updates == [], timeout=5)
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}])
+async def test_wrong_or_missing_secret_is_refused(
+    webhook_server: WebServer, fake: FakeTelegram, headers: dict[str, str]
+) -> None:
+    update = {
+        "update_id": 99,
+        "message": {
+            "message_id": 1,
+            "date": 1,
+            "chat": {"id": USER, "type": "private"},
+            "from": {"id": USER, "is_bot": False, "first_name": "Mallory"},
+            "text": "/start",
+        },
+    }
+    fake.send_text(USER, "hi")  # the chat exists, so a handled update could be answered
+    await fake.wait_for(lambda: fake._updates == [], timeout=5)
+    before = len(fake.bot_messages(USER))
+    async with aiohttp.ClientSession() as http:
+        url = f"{webhook_server.base}/tg/hook"
+        async with http.post(url, json=update, headers=headers) as response:
+            assert response.status in (401, 403)
+        # Control: the very same update with the right secret is handled.
+        good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with http.post(url, json={**update, "update_id": 100}, headers=good) as response:
+            assert response.status == 200
+    await fake.wait_for(lambda: len(fake.bot_messages(USER)) == before + 1, timeout=5)
+    await asyncio.sleep(0.3)  # had the refused update been handled, its answer would show now
+    assert len(fake.bot_messages(USER)) == before + 1
+
+
+async def test_healthz_and_metrics_on_the_webhook_server(webhook_server: WebServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{webhook_server.base}/healthz") as response:
+            assert response.status == 200
+            body = await response.json()
+        async with http.get(f"{webhook_server.base}/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await response.text()
+    assert body["db"] is True
+    assert body["status"] == "ok"
+    assert body["mode"] == "webhook"
+    assert "smsbot_live_activations 0" in text
+    assert "# TYPE smsbot_codes_delivered_total counter" in text
+    assert "smsbot_rental_sms_delivered_total 0" in text
+
+
+async def test_metrics_show_live_numbers_and_tracker_counters(
+    services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    from bot.web import build_web_app
+
+    key = await services.db.keys.add(111, label="k", base_url=sandbox.url, api_key=sandbox_key)
+    await services.db.users.get_or_create(111)
+    activation = await services.db.activations.add(
+        user_id=111, key_id=key.id, provider_id="555", service="tg", country="0",
+        phone="79990001122", cost=None, currency=None, created_at=1.0, ends_at=1201.0,
+        cancel_allowed_at=121.0,
+    )  # fmt: skip
+    await services.db.activations.add_code(activation.id, 0, "12345", "code 12345", 5.0)
+    await services.db.activations.mark_code_delivered(activation.id, 0)
+
+    class FakeTracker:
+        running = True
+        stats = {
+            "codes_delivered": 3,
+            "provider_errors": {"NO_BALANCE": 2, "HTTP_502": 1},
+            "provider_latency_sum": 1.5,
+            "provider_latency_count": 6,
+        }
+
+    registry = Metrics()
+    registry.observe_provider_call("getStatus", 0.2, None)
+    registry.observe_provider_call("getNumberV2", 3.0, "NO_NUMBERS")
+    services.extra["tracker"] = FakeTracker()
+    services.extra["metrics"] = registry
+    server = await serve(build_web_app(None, None, services, webhook=False), free_port())  # type: ignore[arg-type]
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{server.base}/metrics") as response:
+            text = await response.text()
+        async with aiohttp.ClientSession() as http, http.get(f"{server.base}/healthz") as response:
+            health = await response.json()
+    finally:
+        await server.runner.cleanup()
+    lines = set(text.splitlines())
+    assert "smsbot_live_activations 1" in lines
+    assert "smsbot_codes_delivered_total 1" in lines
+    assert "smsbot_tracker_codes_delivered_total 3" in lines
+    assert 'smsbot_tracker_provider_errors_total{code="NO_BALANCE"} 2' in lines
+    assert 'smsbot_tracker_provider_errors_total{code="HTTP_502"} 1' in lines
+    assert "smsbot_tracker_provider_latency_seconds_sum 1.5" in lines
+    assert "smsbot_tracker_provider_latency_seconds_count 6" in lines
+    assert "smsbot_tracker_running 1" in lines
+    assert 'smsbot_provider_errors_total{code="NO_NUMBERS"} 1' in lines
+    assert 'smsbot_provider_request_duration_seconds_count{action="getStatus"} 1' in lines
+    assert health == {"status": "ok", "db": True, "tracker": True, "mode": "polling"}
+
+
+async def test_healthz_fails_when_the_tracker_stopped_or_db_is_closed(services: Any) -> None:
+    from bot.web import start_health_server
+
+    class StoppedTracker:
+        running = False
+
+    services.extra["tracker"] = StoppedTracker()
+    port = free_port()
+    runner = await start_health_server(services, "127.0.0.1", port)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 503
+                assert (await response.json())["tracker"] is False
+            services.extra.pop("tracker")
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            await services.db.close()
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 503
+                assert (await response.json())["db"] is False
+    finally:
+        await runner.cleanup()
+        services.db = _ClosedDb()
+
+
+class _ClosedDb:
+    async def close(self) -> None:
+        return None
+
+
+def test_registry_histogram_and_counters() -> None:
+    registry = Metrics(buckets=(0.1, 1.0))
+    registry.observe_provider_call("getBalance", 0.05)
+    registry.observe_provider_call("getBalance", 0.5, "BAD_KEY")
+    registry.observe_provider_call("getBalance", 5.0, "TIMEOUT")
+    registry.inc("custom_total", 2, kind="x")
+    text = registry.render()
+    lines = text.splitlines()
+    assert (
+        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="0.1"} 1' in lines
+    )
+    assert (
+        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="1.0"} 2' in lines
+    )
+    assert (
+        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="+Inf"} 3' in lines
+    )
+    assert 'smsbot_provider_request_duration_seconds_sum{action="getBalance"} 5.55' in lines
+    assert 'smsbot_provider_requests_total{action="getBalance"} 3' in lines
+    assert 'smsbot_provider_errors_total{code="BAD_KEY"} 1' in lines
+    assert 'smsbot_custom_total{kind="x"} 2' in lines
+    assert "# TYPE smsbot_provider_request_duration_seconds histogram" in lines
+    assert registry.counter("provider_errors_total", code="TIMEOUT") == 1
+
+
+def test_label_values_are_escaped() -> None:
+    assert format_labels({"code": 'a"b\\c\nd'}) == '{code="a\\"b\\\\c\\nd"}'
+
+
+async def test_trace_config_times_requests_without_keeping_the_url(
+    sandbox: Any, sandbox_key: str
+) -> None:
+    registry = Metrics()
+    async with aiohttp.ClientSession(trace_configs=[registry.trace_config()]) as http:
+        params = {"api_key": sandbox_key, "action": "getBalance"}
+        async with http.get(sandbox.url, params=params) as response:
+            await response.read()
+        with pytest.raises(aiohttp.ClientError):
+            async with http.get(
+                f"http://127.0.0.1:{free_port()}/x", params={"action": "getStatus"}
+            ):
+                pass
+    assert registry.latency_count("getBalance") == 1
+    assert registry.counter("provider_errors_total", code="NETWORK") == 1
+    assert sandbox_key not in registry.render()
