@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,24 @@ from storage.tokens import TokenRepo
 from storage.users import UserRepo
 
 BUSY_TIMEOUT_MS = 5000
+WAL_ATTEMPTS = 50
+
+
+async def _enable_wal(conn: aiosqlite.Connection) -> None:
+    """Switch to WAL. On a brand-new file two instances starting together can make SQLite
+    answer "database is locked" at once, without waiting on busy_timeout; retry briefly."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            async with conn.execute("PRAGMA journal_mode=WAL") as cur:
+                row = await cur.fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1))
+            continue
+        if row is None or str(row[0]).lower() != "wal":
+            raise RuntimeError("SQLite refused WAL journal mode for this database file")
+        return
 
 
 class Database:
@@ -58,8 +78,8 @@ class Database:
         # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await _enable_wal(conn)
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster
             await migrate(conn, clock=clock)
