@@ -1,0 +1,312 @@
+"""The buy flow through the real dispatcher, a real SQLite database and the sandbox provider."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handlers.buy import BuyCb
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def _detached_routers() -> None:
+    """Feature routers are module singletons; each test's dispatcher must be able to adopt
+    them (aiogram refuses a router already attached to an earlier test's dispatcher)."""
+    from handlers import get_routers
+
+    for router in get_routers():
+        router._parent_router = None
+
+
+@pytest.fixture
+async def keyed(services: Any, sandbox: Any, sandbox_key: str, chat: Any) -> Any:
+    """The chat's user with the sandbox key as the active key."""
+    await services.accounts.add_key(
+        chat.user.id, base_url=sandbox.url, api_key=sandbox_key, label="test"
+    )
+    return chat
+
+
+async def open_confirm(chat: Any, service: str = "Telegram", country: str = "Poland") -> None:
+    await chat.send("/buy")
+    await chat.tap(service)
+    await chat.send(country)
+    await chat.tap(country)
+
+
+async def test_no_key_prompts_to_add_one(chat: Any) -> None:
+    await chat.send("/start")
+    await chat.tap("Buy number")
+    assert "API key" in chat.last_text
+    _, button = chat.find_button("API keys")
+    assert button.callback_data == "m1:keys"
+
+
+async def test_services_search_countries_confirm(keyed: Any, sandbox: Any) -> None:
+    chat = keyed
+    await chat.send("/start")
+    await chat.tap("Buy number")
+    assert "Choose a service" in chat.last_text
+    labels = [b.text for b in chat.last_bot_message().buttons()]
+    assert "Telegram" in labels and "›" in labels  # paged: more services than one page
+
+    await chat.send("whats")  # any text on the services screen searches
+    found = [b.text for b in chat.last_bot_message().buttons()]
+    assert "WhatsApp" in found and "Telegram" not in found
+
+    await chat.send("tg")  # by code as well
+    await chat.tap("Telegram")
+    text = chat.last_text
+    assert "Telegram" in text and "choose a country" in text
+    prices = [b.text for b in chat.last_bot_message().buttons() if " · " in b.text]
+    costs = [Decimal(label.split(" · ")[1].split()[0]) for label in prices]
+    assert costs == sorted(costs) and len(costs) == 8  # cheapest first, one page
+
+    await chat.send("pola")
+    countries = [b.text for b in chat.last_bot_message().buttons() if " · " in b.text]
+    assert len(countries) == 1 and countries[0].startswith("🇵🇱 Poland · 28.80")
+
+    await chat.tap("Poland")
+    confirm = chat.last_text
+    assert "Confirm the purchase" in confirm
+    assert "Poland" in confirm and "28.80" in confirm and "100.00" in confirm  # price, balance
+    assert len(sandbox.state.purchases) == 0
+
+
+async def test_services_paging_and_russian_country_names(
+    services: Any, sandbox: Any, sandbox_key: str, dp: Any, bot: Any
+) -> None:
+    from tests.harness import ChatDriver
+
+    chat = ChatDriver(dp, bot, user_id=222, language="ru")
+    await services.accounts.add_key(222, base_url=sandbox.url, api_key=sandbox_key, label="k")
+    await chat.send("/buy")
+    first = [b.text for b in chat.last_bot_message().buttons()]
+    await chat.tap("›")
+    second = [b.text for b in chat.last_bot_message().buttons()]
+    assert set(first) != set(second)
+    await chat.send("/buy")
+    await chat.send("tg")
+    await chat.tap("Телеграм")  # service names in the user's language
+    await chat.send("Польша")  # search by the name in the user's language
+    countries = [b.text for b in chat.last_bot_message().buttons() if " · " in b.text]
+    assert countries and "Польша" in countries[0]
+
+
+async def test_full_purchase_flow_codes_and_done(keyed: Any, sandbox: Any, services: Any) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    answer = await chat.tap("Buy for")
+    assert answer is not None
+    assert len(sandbox.state.purchases) == 1
+    card = chat.last_bot_message()
+    phone = sandbox.state.purchases[0]["phone"]
+    assert f"<code>+{phone}</code>" in card.text
+    assert "Telegram" in card.text and "Poland" in card.text and "28.80" in card.text
+    stored = await services.db.activations.list_live(chat.user.id)
+    assert len(stored) == 1 and (stored[0].chat_id, stored[0].message_id) == (
+        chat.chat_id,
+        card.message_id,
+    )
+    assert sandbox.state.balance(sandbox.state.purchases[0]["key"]) == Decimal("71.20")
+
+    await chat.tap("SMS sent", card)
+    assert "SMS sent, waiting" in chat.session.messages[(chat.chat_id, card.message_id)].text
+    provider_id = sandbox.state.purchases[0]["id"]
+    sandbox.state.deliver_sms(provider_id, "Your Telegram code is 12345")
+    await chat.tap("Refresh", card)
+    shown = chat.session.messages[(chat.chat_id, card.message_id)]
+    assert "<code>12345</code>" in shown.text
+
+    await chat.tap("Another code", card)
+    shown = chat.session.messages[(chat.chat_id, card.message_id)]
+    assert "another code" in shown.text
+    await chat.tap("Refresh", card)  # STATUS_WAIT_RETRY carries the old code: nothing new
+    activation = (await services.db.activations.list_live(chat.user.id))[0]
+    assert [c.code for c in activation.codes] == ["12345"]
+
+    sandbox.state.deliver_sms(provider_id, "Your Telegram code is 67890")
+    await chat.tap("Refresh", card)
+    shown = chat.session.messages[(chat.chat_id, card.message_id)]
+    assert "<code>12345</code>" in shown.text and "<code>67890</code>" in shown.text
+
+    await chat.tap("Done", card)
+    shown = chat.session.messages[(chat.chat_id, card.message_id)]
+    assert "done" in shown.text
+    assert await services.db.activations.list_live(chat.user.id) == []
+    assert sandbox.state.activations[provider_id].status != "waiting"
+    assert any("Buy again" in b.text for b in shown.buttons())
+
+
+async def test_cancel_locked_then_allowed_refunds(
+    keyed: Any, sandbox: Any, sandbox_key: str, clock: Any, services: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    await chat.tap("Buy for")
+    card = chat.last_bot_message()
+    assert "Cancel (possible in" in " ".join(b.text for b in card.buttons())
+    answer = await chat.tap("Cancel", card)
+    assert answer is not None and "possible in 2 min" in (answer.text or "")
+    live = await services.db.activations.list_live(chat.user.id)
+    assert live and live[0].cancel_requested  # scheduled, not failed
+    assert "Cancel scheduled" in chat.session.messages[(chat.chat_id, card.message_id)].text
+    assert sandbox.state.balance(sandbox_key) == Decimal("71.20")
+
+    clock.advance(121)
+    answer = await chat.tap("Cancel", card)
+    assert answer is not None and "Cancelled" in (answer.text or "")
+    assert sandbox.state.balance(sandbox_key) == Decimal("100")
+    assert await services.db.activations.list_live(chat.user.id) == []
+    assert "cancelled" in chat.session.messages[(chat.chat_id, card.message_id)].text
+
+
+async def test_buy_again_opens_confirm(keyed: Any, sandbox: Any, clock: Any) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    await chat.tap("Buy for")
+    card = chat.last_bot_message()
+    clock.advance(121)
+    await chat.tap("Cancel", card)
+    await chat.tap("Buy again", card)
+    assert "Confirm the purchase" in chat.last_text and "Poland" in chat.last_text
+
+
+async def test_max_price_is_sent_and_wrong_max_price_shows_minimum(
+    keyed: Any, sandbox: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    await chat.tap("Set a maximum price")
+    await chat.send("abc")
+    assert "not a price" in chat.last_text
+    await chat.send("20")
+    assert "Maximum price: 20.00" in chat.last_text
+    answer = await chat.tap("Buy for")
+    assert answer is not None and "28.80" in (answer.text or "")
+    assert "28.80" in chat.last_text and "⚠️" in chat.last_text
+    assert sandbox.state.purchases == []
+    requests = [r for r in sandbox.state.requests if r["action"].startswith("getNumber")]
+    assert requests and requests[-1]["params"].get("maxPrice") == "20"
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected_key"),
+    [
+        ("no_numbers", "error-no-numbers"),
+        ("no_balance", "error-no-balance"),
+        ("banned", "error-banned"),
+        ("region", "error-region"),
+    ],
+)
+async def test_provider_errors_shown_as_their_message(
+    keyed: Any, sandbox: Any, sandbox_key: str, services: Any, setup: str, expected_key: str
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    state = sandbox.state
+    if setup == "no_numbers":
+        state.set_stock("15", "tg", 0)
+    elif setup == "no_balance":
+        state.set_balance(sandbox_key, "1")
+    elif setup == "banned":
+        state.ban(sandbox_key, "2030-1-2 3-4-5")
+    elif setup == "region":
+        state.geo_block(sandbox_key)
+    answer = await chat.tap("Buy for")
+    t = services.translator.bind("en")
+    if expected_key == "error-banned":
+        expected = t(expected_key, until="2030-01-02 03:04:05")
+    else:
+        expected = t(expected_key)
+    assert answer is not None and answer.text == expected[:200]
+    assert expected in chat.last_text
+    assert state.purchases == []
+    assert await services.db.activations.list_live(chat.user.id) == []
+
+
+async def test_provider_down_is_said_plainly(keyed: Any, sandbox: Any, services: Any) -> None:
+    chat = keyed
+    await chat.send("/buy")
+    # Reads are retried twice; a provider down for all three tries is reported, not hidden.
+    sandbox.state.inject_fault("html502", action="getPrices", count=3)
+    await chat.tap("Telegram")
+    expected = services.translator.get("en", "error-provider-down")
+    assert chat.last_text == expected
+    assert any("Main menu" in b.text for b in chat.last_bot_message().buttons())
+
+
+async def test_html_page_on_purchase_is_an_unknown_outcome(
+    keyed: Any, sandbox: Any, services: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    sandbox.state.inject_fault("html502", action="getNumberV2")
+    await chat.tap("Buy for")
+    # A 502 page after a purchase request may hide a charge: never retried, reconciled.
+    assert "checking" in chat.last_text.lower()
+    assert len(await services.db.pending.list_all()) == 1
+    assert len([r for r in sandbox.state.requests if r["action"] == "getNumberV2"]) == 1
+
+
+async def test_unknown_outcome_stores_pending_and_says_checking(
+    keyed: Any, sandbox: Any, services: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
+    await chat.tap("Buy for")
+    assert "checking" in chat.last_text.lower()
+    pending = await services.db.pending.list_all()
+    assert len(pending) == 1
+    assert (pending[0].service, pending[0].country, pending[0].user_id) == (
+        "tg",
+        "15",
+        chat.user.id,
+    )
+    assert len(sandbox.state.purchases) == 1  # charged: the tracker reconciles, no retry
+
+
+async def test_double_tap_same_update_buys_one(keyed: Any, sandbox: Any, dp: Any, bot: Any) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    confirm, button = chat.find_button("Buy for")
+    update = chat.make_callback_update(button.callback_data, confirm)
+    await dp.feed_update(bot, update)
+    await dp.feed_update(bot, update)
+    assert len(sandbox.state.purchases) == 1
+    answers = [a.text for a in chat.session.callback_answers]
+    assert any("already done" in (text or "") for text in answers)
+
+
+async def test_concurrent_taps_with_one_token_buy_one(
+    keyed: Any, sandbox: Any, dp: Any, bot: Any, services: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    confirm, button = chat.find_button("Buy for")
+    updates = [chat.make_callback_update(button.callback_data, confirm) for _ in range(3)]
+    before = len(chat.session.callback_answers)
+    await asyncio.gather(*(dp.feed_update(bot, u) for u in updates))
+    assert len(sandbox.state.purchases) == 1
+    assert len(await services.db.activations.list_live(chat.user.id)) == 1
+    answered = {a.callback_query_id for a in chat.session.callback_answers[before:]}
+    assert answered == {u.callback_query.id for u in updates}  # every tap answered
+
+
+async def test_every_buy_callback_fits_64_bytes(keyed: Any) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    await chat.tap("Set a maximum price")
+    await chat.send("123456.7891")
+    for message in chat.session.visible(chat.chat_id):
+        for button in message.buttons():
+            if button.callback_data:
+                assert len(button.callback_data.encode()) <= 64
+    long = BuyCb(action="go", s="abcdefghij", c="1234", tk="x" * 12, mx="123456.7891")
+    assert len(long.pack().encode()) <= 64
