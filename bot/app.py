@@ -67,7 +67,7 @@ async def build_services(
     providers: ProviderFactory | None = None,
 ) -> Services:
     secrets = load_secrets(settings.secret_key, settings.secret_key_file, settings.database_path)
-    db = await Database.open(settings.database_path, KeyCipher(secrets))
+    db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
     providers = providers or ProviderFactory(timeout=settings.provider_timeout)
     catalog = CatalogService(providers, clock=clock)
     return Services(
@@ -96,9 +96,8 @@ def tracker_config(settings: Settings) -> TrackerConfig:
 
 def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
-    from handlers.notifier import TelegramNotifier
-
     from handlers import get_routers, setup_middlewares
+    from handlers.notifier import TelegramNotifier
 
     notifier = TelegramNotifier(bot, services.db, services.translator, services.catalog)
     tracker = Tracker(

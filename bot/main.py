@@ -94,4 +94,11 @@ def main() -> None:
         except asyncio.CancelledError:
             log.info("stopped")
 
-    asyncio.run(runner())
+    from storage import SecretKeyError, SecretMismatch
+
+    try:
+        asyncio.run(runner())
+    except (SecretKeyError, SecretMismatch) as exc:
+        # Both messages name the setting or file and never contain the secret itself.
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
