@@ -24,7 +24,7 @@ def get_routers() -> list[Router]:
     )
     from handlers.rent import router as rent_router
 
-    return [
+    routers = [
         start.router,
         keys.router,
         balance.router,
@@ -36,3 +36,16 @@ def get_routers() -> list[Router]:
         help.router,
         fallback.router,
     ]
+    # Routers are module singletons, but a process may build more than one dispatcher (tests,
+    # a restart in place): release them from the previous one so they can be included again.
+    for router in routers:
+        _detach(router)
+    return routers
+
+
+def _detach(router: Router) -> None:
+    parent = router.parent_router
+    if parent is not None:
+        if router in parent.sub_routers:
+            parent.sub_routers.remove(router)
+        router._parent_router = None
