@@ -1,0 +1,460 @@
+"""The rent flow and the rental card through the real dispatcher, SQLite and the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.provider.errors import ProviderError
+from handlers.common import MenuCb
+from handlers.errors import error_text
+from handlers.rent.callbacks import RentalCb, RentBuyCb, RentExtendCb, RentFlowCb
+from tests.harness import ChatMessage
+
+USER = 111
+OTHER = 222
+
+
+@pytest.fixture(autouse=True)
+def _detached_routers() -> None:
+    """Feature routers are module singletons; each test's dispatcher must adopt them anew."""
+    from handlers import get_routers
+
+    for router in get_routers():
+        router._parent_router = None
+
+
+def _t(services: Any) -> Any:
+    return services.translator.bind("en")
+
+
+async def _with_key(services: Any, sandbox: Any, sandbox_key: str, user_id: int = USER) -> Any:
+    await services.db.users.get_or_create(user_id, "en")
+    return await services.db.keys.add(user_id, label="t", base_url=sandbox.url, api_key=sandbox_key)
+
+
+def _screen(chat: Any) -> ChatMessage:
+    """A bot message to tap on (as if the main menu were shown)."""
+    message_id = chat.session.next_message_id()
+    shown = ChatMessage(message_id, chat.chat_id, "menu", True)
+    chat.session.messages[(chat.chat_id, message_id)] = shown
+    return shown
+
+
+def _actions(sandbox: Any, action: str) -> list[dict[str, Any]]:
+    return [r for r in sandbox.state.requests if r["action"] == action]
+
+
+async def _rent_via_ui(chat: Any, hours_label: str = "1 d") -> ChatMessage:
+    await chat.tap_data(MenuCb(action="rent").pack(), _screen(chat))
+    await chat.tap("Telegram")
+    await chat.tap("Indonesia")
+    await chat.tap(hours_label)
+    await chat.tap("Rent for")
+    return chat.last_bot_message()
+
+
+async def _stored(services: Any, user_id: int = USER) -> Any:
+    rentals = await services.db.rentals.list_live(user_id)
+    ended, _ = await services.db.rentals.list_ended(user_id)
+    found = rentals + ended
+    assert len(found) == 1
+    return found[0]
+
+
+# ------------------------------------------------------------------ the whole path
+
+
+async def test_whole_rent_path(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    await chat.tap_data(MenuCb(action="rent").pack(), _screen(chat))
+    assert "Rent a number" in chat.last_text
+    await chat.tap("Telegram")
+    assert "Choose a country" in chat.last_text
+    await chat.tap("Indonesia")
+    labels = [b.text for b in chat.last_bot_message().buttons()]
+    # every duration the provider prices, with its price (Indonesia tg: 2.00 an hour)
+    for label in ("4 h — 8.00", "12 h — 24.00", "1 d — 48.00", "3 d", "7 d", "14 d", "30 d"):
+        assert any(b.startswith(label) for b in labels), (label, labels)
+    await chat.tap("1 d")
+    confirm = chat.last_text
+    assert "48.00" in confirm and "Balance: 100.00" in confirm and "Telegram" in confirm
+    await chat.tap("Rent for")
+
+    assert len(sandbox.state.rent_purchases) == 1
+    purchase = sandbox.state.rent_purchases[0]
+    assert purchase["hours"] == 24
+    assert _actions(sandbox, "getRentNumber")[0]["params"]["rent_time"] == "24"
+    card = chat.last_bot_message()
+    rental = await _stored(services)
+    assert (rental.chat_id, rental.message_id) == (chat.chat_id, card.message_id)
+    assert f"<code>+{purchase['phone']}</code>" in card.text
+    assert "Telegram" in card.text and "Indonesia" in card.text
+    assert "in 1 d" in card.text and "No SMS yet" in card.text
+
+    # an SMS arrives; the list shows it, then the card shows it as the latest
+    clock.advance(60)
+    sandbox.state.deliver_rent_sms(purchase["id"], "Your code 12345 <b>", phone_from="Bank")
+    await chat.tap("SMS", card)
+    assert "Your code 12345 &lt;b&gt;" in card.text and "Bank" in card.text
+    await chat.tap("Back to the number", card)
+    assert "Latest SMS from Bank" in card.text and "12345" in card.text
+    assert "Cancel" not in [b.text for b in card.buttons()][-2:]  # no cancel after an SMS
+
+    # extend by 12 hours
+    await chat.tap("Extend", card)
+    await chat.tap("12 h", card)
+    assert "Extend +" in card.text and "24.00" in card.text
+    await chat.tap("Extend for", card)
+    assert len(sandbox.state.extensions) == 1
+    assert sandbox.state.extensions[0]["hours"] == 12
+    assert _actions(sandbox, "continueRentNumber")[0]["params"]["rent_time"] == "12"
+    extended = await _stored(services)
+    assert extended.ends_at == pytest.approx(rental.ends_at + 12 * 3600)
+    assert "in 1 d 11 h" in card.text  # 36 h from the start less the 1 min passed
+
+    # history
+    await chat.tap("History", card)
+    assert purchase["phone"] in card.text and "Rent history" in card.text
+    await chat.tap("Back to the number", card)
+
+    # refresh, then finish after a confirmation
+    await chat.tap("Refresh", card)
+    await chat.tap("Finish", card)
+    assert "Finish the rent" in card.text
+    await chat.tap("Yes, finish", card)
+    assert sandbox.state.rentals[purchase["id"]].status == "finished"
+    assert (await _stored(services)).status == "finished"
+    assert "finished" in card.text
+    assert "Extend" not in " ".join(b.text for b in card.buttons())
+
+
+async def test_card_ends_in_user_time_zone(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+03:00")
+    card = await _rent_via_ui(chat, "4 h")
+    rental = await _stored(services)
+    from datetime import UTC, datetime, timedelta
+
+    local = datetime.fromtimestamp(rental.ends_at, UTC) + timedelta(hours=3)
+    assert f"{local:%Y-%m-%d %H:%M} UTC+03:00" in card.text
+    assert "in 4 h" in card.text
+
+
+# ------------------------------------------------------------------ cancel
+
+
+async def test_cancel_within_window_refunds(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent_via_ui(chat, "4 h")
+    assert sandbox.state.balance(sandbox_key) == 92
+    answer = await chat.tap("Cancel", card)
+    assert answer is not None and "cancelled" in (answer.text or "")
+    assert sandbox.state.balance(sandbox_key) == 100
+    assert (await _stored(services)).status == "cancelled"
+    assert "Cancel" not in " ".join(b.text for b in card.buttons())
+
+
+async def test_cancel_refused_after_20_minutes(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent_via_ui(chat, "4 h")
+    clock.advance(20 * 60 + 1)
+    answer = await chat.tap("Cancel", card)  # the old card still shows the button
+    assert answer is not None and answer.show_alert
+    assert answer.text == _t(services)("rent-cancel-reason-window")
+    assert "20 minutes" in answer.text
+    assert _actions(sandbox, "setRentStatus") == []
+    assert (await _stored(services)).status == "active"
+    assert "Cancel" not in " ".join(b.text for b in card.buttons())  # redrawn without it
+
+
+async def test_cancel_refused_after_an_sms(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent_via_ui(chat, "4 h")
+    rental = await _stored(services)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "hello 777")
+    answer = await chat.tap("Cancel", card)
+    assert answer is not None and answer.text == _t(services)("rent-cancel-reason-sms")
+    assert sandbox.state.rentals[rental.provider_id].status == "active"
+    assert sandbox.state.balance(sandbox_key) == 92
+    assert "hello 777" in card.text
+
+
+# ------------------------------------------------------------------ once only
+
+
+async def test_double_tap_rents_once(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, dp: Any, bot: Any
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    await chat.tap_data(MenuCb(action="rent").pack(), _screen(chat))
+    await chat.tap("Telegram")
+    await chat.tap("Indonesia")
+    await chat.tap("4 h")
+    shown, button = chat.find_button("Rent for")
+    data = button.callback_data
+    update = chat.make_callback_update(data, shown)
+    # the same update twice, then two different updates with one token at once
+    await dp.feed_update(bot, update)
+    await dp.feed_update(bot, update)
+    await asyncio.gather(
+        dp.feed_update(bot, chat.make_callback_update(data, shown)),
+        dp.feed_update(bot, chat.make_callback_update(data, shown)),
+    )
+    assert len(sandbox.state.rent_purchases) == 1
+    assert len(_actions(sandbox, "getRentNumber")) == 1
+    assert len(await services.db.rentals.list_live(USER)) == 1
+
+
+async def test_double_tap_extends_once(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, dp: Any, bot: Any
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent_via_ui(chat, "4 h")
+    await chat.tap("Extend", card)
+    await chat.tap("4 h", card)
+    _, button = chat.find_button("Extend for", card)
+    data = button.callback_data
+    await asyncio.gather(
+        *(dp.feed_update(bot, chat.make_callback_update(data, card)) for _ in range(3))
+    )
+    await chat.tap_data(data, card)
+    assert len(sandbox.state.extensions) == 1
+    assert (await _stored(services)).hours == 8
+
+
+# ------------------------------------------------------------------ ownership
+
+
+async def test_foreign_rental_is_refused_and_unchanged(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, dp: Any, bot: Any
+) -> None:
+    from tests.harness import ChatDriver
+
+    other_key = sandbox.state.create_key(balance="100")
+    await _with_key(services, sandbox, other_key, user_id=OTHER)
+    other = ChatDriver(dp, bot, user_id=OTHER, language="en")
+    await _rent_via_ui(other, "4 h")
+    victim = await _stored(services, OTHER)
+
+    await _with_key(services, sandbox, sandbox_key)
+    screen = _screen(chat)
+    not_found = _t(services)("error-not-found")
+    for data in (
+        RentalCb(action="open", id=victim.id).pack(),
+        RentalCb(action="sms", id=victim.id).pack(),
+        RentalCb(action="hist", id=victim.id).pack(),
+        RentalCb(action="ext", id=victim.id).pack(),
+        RentalCb(action="extq", id=victim.id, arg=4).pack(),
+        RentalCb(action="finy", id=victim.id).pack(),
+        RentalCb(action="cnl", id=victim.id).pack(),
+        RentalCb(action="ref", id=victim.id).pack(),
+        RentExtendCb(id=victim.id, hours=4, token="evil").pack(),
+    ):
+        answer = await chat.tap_data(data, screen)
+        assert answer is not None and answer.text == not_found, data
+        assert victim.phone not in screen.text
+    after = await services.db.rentals.get(OTHER, victim.id)
+    assert after == victim
+    assert sandbox.state.extensions == []
+    assert _actions(sandbox, "setRentStatus") == []
+    assert sandbox.state.rentals[victim.provider_id].status == "active"
+    assert sandbox.state.balance(other_key) == 92
+
+
+# ------------------------------------------------------------------ errors via the sandbox
+
+
+def _expected(services: Any, code: str) -> str:
+    return error_text(_t(services), ProviderError(code))
+
+
+@pytest.mark.parametrize(
+    ("code", "service", "country", "hours"),
+    [
+        ("BAD_COUNTRY", "tg", "999", 4),
+        ("BAD_SERVICE", "zz", "6", 4),
+        ("INVALID_TIME", "tg", "6", 2),
+        ("NO_BALANCE", "tg", "6", 4),
+        ("NO_NUMBERS", "tg", "6", 4),
+    ],
+)
+async def test_rent_errors_from_sandbox(
+    chat: Any,
+    services: Any,
+    sandbox: Any,
+    sandbox_key: str,
+    code: str,
+    service: str,
+    country: str,
+    hours: int,
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    if code == "NO_BALANCE":
+        sandbox.state.set_balance(sandbox_key, "1")
+    if code == "NO_NUMBERS":
+        sandbox.state.set_rent("6", "tg", count=0)
+    data = RentBuyCb(service=service, country=country, hours=hours, token=f"t-{code}").pack()
+    answer = await chat.tap_data(data, _screen(chat))
+    expected = _expected(services, code)
+    assert answer is not None and answer.text == expected
+    assert chat.last_text == expected
+    assert sandbox.state.rent_purchases == []
+    assert await services.db.rentals.list_live(USER) == []
+
+
+async def _rented(chat: Any, services: Any, sandbox: Any, sandbox_key: str) -> tuple[Any, Any]:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent_via_ui(chat, "4 h")
+    return card, await _stored(services)
+
+
+async def test_invalid_phone_from_sandbox(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.rentals.pop(rental.provider_id)  # the provider no longer knows the id
+    answer = await chat.tap("Refresh", card)
+    assert answer is not None and answer.text == _expected(services, "INVALID_PHONE")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("ALREADY_FINISH", "finished"), ("ALREADY_CANCEL", "cancelled")]
+)
+async def test_already_ended_from_sandbox(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, code: str, status: str
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.rentals[rental.provider_id].status = status
+    await chat.tap("Finish", card)
+    answer = await chat.tap("Yes, finish", card)
+    assert answer is not None and answer.text == _expected(services, code)
+    assert (await _stored(services)).status == status  # the definite fact is stored
+    assert status in card.text
+
+
+async def test_cant_cancel_from_sandbox(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    sandbox.state.configure(rent_cancel_window=300)  # the provider's window is shorter than ours
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    clock.advance(301)
+    answer = await chat.tap("Cancel", card)
+    assert answer is not None and answer.text == _expected(services, "CANT_CANCEL")
+    assert sandbox.state.rentals[rental.provider_id].status == "active"
+
+
+async def test_rent_die_from_sandbox(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    await chat.tap("Extend", card)
+    await chat.tap("4 h", card)
+    sandbox.state.rentals[rental.provider_id].status = "finished"
+    answer = await chat.tap("Extend for", card)
+    assert answer is not None and answer.text == _expected(services, "RENT_DIE")
+    assert sandbox.state.extensions == []
+
+
+# ------------------------------------------------------------------ errors via canned bodies
+
+
+@pytest.fixture
+async def canned() -> AsyncIterator[dict[str, Any]]:
+    """A provider that answers every request with one canned rent error body."""
+    state: dict[str, Any] = {"code": "SQL_ERROR", "requests": []}
+
+    async def handle(request: web.Request) -> web.Response:
+        state["requests"].append(request.query.get("action"))
+        if request.query.get("action") == "getRentStatus":
+            body = {"status": "success", "values": {}}
+        else:
+            body = {"status": "error", "error": state["code"]}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/stubs/handler_api.php", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state["url"] = f"http://127.0.0.1:{port}/stubs/handler_api.php"
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("code", ["NO_ID_RENT", "INCORECT_STATUS", "SQL_ERROR", "SERVER_ERROR"])
+async def test_rent_errors_from_canned_provider(
+    chat: Any, services: Any, canned: dict[str, Any], clock: Any, code: str
+) -> None:
+    canned["code"] = code
+    await services.db.users.get_or_create(USER, "en")
+    key = await services.db.keys.add(USER, label="c", base_url=canned["url"], api_key="k" * 32)
+    rental = await services.db.rentals.add(
+        user_id=USER,
+        key_id=key.id,
+        provider_id="555",
+        service="tg",
+        country="0",
+        phone="79990001122",
+        hours=4,
+        cost=None,
+        created_at=clock(),
+        ends_at=clock() + 4 * 3600,
+    )
+    screen = _screen(chat)
+    answer = await chat.tap_data(RentalCb(action="finy", id=rental.id).pack(), screen)
+    expected = _expected(services, code)
+    assert answer is not None and answer.text == expected
+    assert canned["requests"].count("setRentStatus") == 1
+    assert (await services.db.rentals.get(USER, rental.id)).status == "active"  # type: ignore[union-attr]
+    # the same sentence for a rent attempt
+    data = RentBuyCb(service="tg", country="0", hours=4, token="canned").pack()
+    answer = await chat.tap_data(data, _screen(chat))
+    assert answer is not None and answer.text == expected
+
+
+# ------------------------------------------------------------------ keyboards
+
+
+async def test_no_key_says_add_one(chat: Any, services: Any) -> None:
+    await services.db.users.get_or_create(USER, "en")
+    answer = await chat.tap_data(MenuCb(action="rent").pack(), _screen(chat))
+    assert answer is not None and answer.text == _t(services)("error-no-active-key")
+
+
+def test_callback_data_fits_64_bytes() -> None:
+    longest = [
+        RentalCb(action="extq", id=2**31, page=9999, arg=1344).pack(),
+        RentFlowCb(action="cfm", service="abcdefgh", country="9999", hours=720, page=99).pack(),
+        RentBuyCb(service="abcdefgh", country="9999", hours=720, token="A" * 11).pack(),
+        RentExtendCb(id=2**31, hours=720, token="A" * 11).pack(),
+    ]
+    for data in longest:
+        assert len(data.encode()) <= 64, data
+
+
+def test_rent_catalog_complete_in_every_language(services: Any) -> None:
+    translator = services.translator
+    english = {k for k in translator.keys("en") if k.startswith("rent-")}
+    assert len(english) > 40
+    for lang in ("ru", "zh"):
+        assert english == {k for k in translator.keys(lang) if k.startswith("rent-")}
