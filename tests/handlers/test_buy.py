@@ -10,8 +10,6 @@ import pytest
 
 from handlers.buy import BuyCb
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture(autouse=True)
 def _detached_routers() -> None:

@@ -1,0 +1,249 @@
+"""The activation card: views, ownership of every callback, stale buttons, favourites."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.activation import ActivationCb, activation_card_keyboard, render_activation_card
+from bot.i18n import Translator
+from storage.models import Activation, ActivationCode
+
+NOW = 1_800_000_000.0
+TRANSLATOR = Translator()
+
+
+@pytest.fixture(autouse=True)
+def _detached_routers() -> None:
+    """Feature routers are module singletons; each test's dispatcher adopts them afresh."""
+    from handlers import get_routers
+
+    for router in get_routers():
+        router._parent_router = None
+
+
+def make_activation(**overrides: Any) -> Activation:
+    fields: dict[str, Any] = {
+        "id": 7,
+        "user_id": 111,
+        "key_id": 1,
+        "provider_id": "555",
+        "service": "tg",
+        "country": "15",
+        "phone": "48900000001",
+        "cost": Decimal("28.8"),
+        "currency": "RUB",
+        "status": "waiting",
+        "sms_sent": False,
+        "round": 0,
+        "codes": [],
+        "created_at": NOW,
+        "ends_at": NOW + 1200,
+        "cancel_allowed_at": NOW + 120,
+        "cancel_requested": False,
+        "can_get_another_sms": True,
+        "chat_id": 111,
+        "message_id": 1000,
+        "next_poll_at": NOW,
+        "ended_at": None,
+        "adopted": False,
+    }
+    fields.update(overrides)
+    return Activation(**fields)
+
+
+def labels(markup: Any) -> list[str]:
+    return [b.text for row in markup.inline_keyboard for b in row]
+
+
+async def buy_number(chat: Any) -> Any:
+    await chat.send("/buy")
+    await chat.tap("Telegram")
+    await chat.send("Poland")
+    await chat.tap("Poland")
+    await chat.tap("Buy for")
+    return chat.last_bot_message()
+
+
+# ------------------------------------------------------------------ pure views
+
+
+def test_card_shows_number_price_time_and_lock() -> None:
+    t = TRANSLATOR.bind("en")
+    a = make_activation()
+    text = render_activation_card(a, t, NOW + 30, country_name="Poland", service_name="Telegram")
+    assert "<code>+48900000001</code>" in text
+    assert "🇵🇱 Poland" in text and "Telegram" in text and "28.80 ₽" in text
+    assert "Time left: 19 min 30 s" in text
+    assert "Cancelling is possible in 1 min 30 s" in text
+    buttons = labels(activation_card_keyboard(a, t, NOW + 30))
+    assert buttons[0] == "📨 SMS sent"
+    assert "✖️ Cancel (possible in 1 min 30 s)" in buttons
+    assert not any("Another" in b or "Done" in b or "Buy again" in b for b in buttons)
+    after_lock = labels(activation_card_keyboard(a, t, NOW + 121))
+    assert "✖️ Cancel" in after_lock
+
+
+def test_card_with_codes_offers_another_and_done() -> None:
+    t = TRANSLATOR.bind("en")
+    codes = [
+        ActivationCode(0, "12345", None, NOW, True),
+        ActivationCode(1, "67890", None, NOW, True),
+    ]
+    a = make_activation(status="received", codes=codes, round=1)
+    text = render_activation_card(a, t, NOW, country_name="Poland", service_name="Telegram")
+    assert "<code>12345</code>" in text and "<code>67890</code>" in text
+    buttons = labels(activation_card_keyboard(a, t, NOW))
+    assert "🔁 Another code" in buttons and "✅ Done" in buttons
+    assert not any("Cancel" in b for b in buttons)
+    once = make_activation(status="received", codes=codes[:1], can_get_another_sms=False)
+    assert "🔁 Another code" not in labels(activation_card_keyboard(once, t, NOW))
+
+
+def test_ended_card_offers_buy_again_and_escapes() -> None:
+    t = TRANSLATOR.bind("ru")
+    a = make_activation(status="cancelled", ended_at=NOW)
+    text = render_activation_card(a, t, NOW, country_name="<b>X</b>", service_name="A&B")
+    assert "&lt;b&gt;X&lt;/b&gt;" in text and "A&amp;B" in text and "отменено" in text
+    assert "Осталось" not in text
+    buttons = labels(activation_card_keyboard(a, t, NOW))
+    assert "🛒 Купить снова" in buttons
+    assert not any("Отменить" in b for b in buttons)
+
+
+def test_every_card_callback_fits_64_bytes() -> None:
+    t = TRANSLATOR.bind("en")
+    for status in ("waiting", "retry", "received", "finished", "cancelled", "expired"):
+        codes = [ActivationCode(0, "1", None, NOW, True)] if status != "waiting" else []
+        a = make_activation(id=2**62, status=status, codes=codes)
+        for row in activation_card_keyboard(a, t, NOW).inline_keyboard:
+            for button in row:
+                assert button.callback_data and len(button.callback_data.encode()) <= 64
+
+
+def test_catalog_keys_complete_in_every_language() -> None:
+    root = Path(__file__).resolve().parents[2] / "bot" / "locales"
+    translator = TRANSLATOR
+    for feature in ("buy", "activation"):
+        keys_by_lang = {}
+        for lang in ("en", "ru", "zh"):
+            text = (root / lang / f"{feature}.ftl").read_text(encoding="utf-8")
+            keys_by_lang[lang] = {
+                line.split("=")[0].strip() for line in text.splitlines() if "=" in line
+            }
+        assert keys_by_lang["en"] == keys_by_lang["ru"] == keys_by_lang["zh"]
+        for key in keys_by_lang["en"]:
+            assert translator.get("ru", key) != translator.get("en", key) or key in {
+                "buy-page",
+                "act-card-title",
+            }
+
+
+# ------------------------------------------------------------------ through the dispatcher
+
+
+@pytest.fixture
+async def buyer(services: Any, sandbox: Any, sandbox_key: str, chat: Any) -> Any:
+    await services.accounts.add_key(
+        chat.user.id, base_url=sandbox.url, api_key=sandbox_key, label="test"
+    )
+    return chat
+
+
+async def test_crafted_callback_for_another_users_number_changes_nothing(
+    buyer: Any, services: Any, sandbox: Any, dp: Any, bot: Any
+) -> None:
+    from tests.harness import ChatDriver
+
+    card = await buy_number(buyer)
+    mine = (await services.db.activations.list_live(buyer.user.id))[0]
+    intruder = ChatDriver(dp, bot, user_id=999, language="en")
+    await intruder.send("/start")
+    requests_before = len(sandbox.state.requests)
+    for action in ("open", "sms", "more", "done", "cancel", "refresh", "fav", "again"):
+        data = ActivationCb(action=action, id=mine.id).pack()
+        answer = await intruder.tap_data(data, intruder.last_bot_message())
+        assert answer is not None and "not yours" in (answer.text or "")
+    after = await services.db.activations.get(buyer.user.id, mine.id)
+    assert after is not None
+    assert (after.status, after.sms_sent, after.cancel_requested, after.message_id) == (
+        "waiting",
+        False,
+        False,
+        card.message_id,
+    )
+    assert len(sandbox.state.requests) == requests_before  # the provider was never asked
+    assert await services.db.picks.favourites(999) == []
+    assert "+" + mine.phone not in " ".join(intruder.session.bot_texts(intruder.chat_id))
+
+
+async def test_stale_button_on_ended_number_gets_a_notice(
+    buyer: Any, services: Any, clock: Any, sandbox: Any
+) -> None:
+    card = await buy_number(buyer)
+    clock.advance(121)
+    await buyer.tap("Cancel", card)
+    stale = ActivationCb(action="sms", id=(await services.db.activations.list_ended(111))[0][0].id)
+    before = len(sandbox.state.requests)
+    answer = await buyer.tap_data(stale.pack(), card)
+    assert answer is not None and "already ended" in (answer.text or "")
+    assert len(sandbox.state.requests) == before
+    unknown = await buyer.tap_data(ActivationCb(action="zzz", id=stale.id).pack(), card)
+    assert unknown is not None and unknown.text  # answered, never an error
+
+
+async def test_open_shows_the_card_and_moves_it(buyer: Any, services: Any) -> None:
+    await buy_number(buyer)
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    await buyer.send("/start")
+    menu = buyer.last_bot_message()
+    answer = await buyer.tap_data(ActivationCb(action="open", id=a.id).pack(), menu)
+    assert answer is not None
+    shown = buyer.session.messages[(buyer.chat_id, menu.message_id)]
+    assert f"<code>+{a.phone}</code>" in shown.text
+    moved = await services.db.activations.get(buyer.user.id, a.id)
+    assert moved is not None and moved.message_id == menu.message_id
+
+
+async def test_favourite_comes_first_on_the_services_page(buyer: Any, services: Any) -> None:
+    card = await buy_number(buyer)
+    answer = await buyer.tap("Add to favourites", card)
+    assert answer is not None and "favourites" in (answer.text or "")
+    assert ("tg", "15") in await services.db.picks.favourites(buyer.user.id)
+    await buyer.send("/buy")
+    first = buyer.last_bot_message().buttons()[0]
+    assert first.text.startswith("⭐ Telegram · 🇵🇱 Poland")
+    await buyer.tap("⭐ Telegram")
+    assert "Confirm the purchase" in buyer.last_text
+
+
+async def test_refresh_marks_shown_codes_delivered(buyer: Any, services: Any, sandbox: Any) -> None:
+    card = await buy_number(buyer)
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    sandbox.state.deliver_sms(a.provider_id, "code 4242")
+    await buyer.tap("Refresh", card)
+    assert "<code>4242</code>" in buyer.session.messages[(buyer.chat_id, card.message_id)].text
+    assert await services.db.activations.undelivered_codes(a.id) == []
+
+
+async def test_full_flow_from_start_with_the_real_key_flow(
+    keyed_chat: Any, services: Any, sandbox: Any
+) -> None:
+    chat = keyed_chat
+    await chat.send("/start")
+    await chat.tap("Buy number")
+    await chat.send("Tele")
+    await chat.tap("Telegram")
+    await chat.send("Poland")
+    await chat.tap("Poland")
+    await chat.tap("Buy for")
+    assert len(sandbox.state.purchases) == 1
+    card = chat.last_bot_message()
+    sandbox.state.deliver_sms(sandbox.state.purchases[0]["id"], "code 777111")
+    await chat.tap("Refresh", card)
+    await chat.tap("Done", card)
+    text = chat.session.messages[(chat.chat_id, card.message_id)].text
+    assert "<code>777111</code>" in text and "done" in text
