@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from handlers.activation import ActivationCb, activation_card_keyboard, render_activation_card
 from bot.i18n import Translator
+from handlers.activation import ActivationCb, activation_card_keyboard, render_activation_card
 from storage.models import Activation, ActivationCode
 
 NOW = 1_800_000_000.0
