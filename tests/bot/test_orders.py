@@ -1,0 +1,289 @@
+"""OrderService against a real SQLite database: the sandbox over HTTP, and a scripted provider
+for answers the sandbox does not give on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bot.errors import NoActiveKey, NotFound
+from bot.orders import OrderService
+from bot.provider.errors import ProviderError, UnknownOutcome
+from bot.provider.models import ActivationStatus, Purchase
+from storage import Database, KeyProfile
+
+USER = 111
+
+
+def purchases(sandbox: Any) -> int:
+    return len(sandbox.state.purchases)
+
+
+@pytest.fixture
+def orders(tdb: Database, tproviders: Any, clock: Any) -> OrderService:
+    return OrderService(tdb, tproviders, clock=clock)
+
+
+async def test_buy_stores_the_number_with_local_deadlines(
+    orders: OrderService, tdb: Database, tkey: KeyProfile, sandbox: Any, clock: Any
+) -> None:
+    result = await orders.buy(
+        USER, token="t1", service="tg", country="15", max_price=None, chat_id=USER
+    )
+    assert not result.duplicate and not result.pending and result.activation is not None
+    a = result.activation
+    bought = sandbox.state.purchases[0]
+    assert (a.provider_id, a.phone, a.service, a.country) == (
+        bought["id"],
+        bought["phone"],
+        "tg",
+        "15",
+    )
+    assert a.cost == Decimal("28.8") and a.status == "waiting" and a.chat_id == USER
+    assert a.ends_at == clock() + 1200 and a.cancel_allowed_at == clock() + 120
+    assert await tdb.picks.recents(USER) == [("tg", "15")]
+
+
+async def test_one_token_buys_once(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    first = await orders.buy(
+        USER, token="same", service="tg", country="0", max_price=None, chat_id=1
+    )
+    again = await orders.buy(
+        USER, token="same", service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert first.activation is not None and again.duplicate and again.activation is None
+    assert purchases(sandbox) == 1
+    assert len(await tdb.activations.list_live(USER)) == 1
+
+
+async def test_no_active_key_leaves_the_token_unclaimed(
+    orders: OrderService, tdb: Database, sandbox: Any
+) -> None:
+    await tdb.users.get_or_create(USER, "en")
+    with pytest.raises(NoActiveKey):
+        await orders.buy(USER, token="tk", service="tg", country="0", max_price=None, chat_id=1)
+    assert await tdb.tokens.claim("tk", USER)  # still fresh
+
+
+async def test_definite_refusal_propagates_and_stores_nothing(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    sandbox.state.set_stock("0", "tg", 0)
+    with pytest.raises(ProviderError) as caught:
+        await orders.buy(USER, token="a", service="tg", country="0", max_price=None, chat_id=1)
+    assert caught.value.code == "NO_NUMBERS"
+    with pytest.raises(ProviderError) as low:
+        await orders.buy(
+            USER, token="b", service="wa", country="0", max_price=Decimal("1"), chat_id=1
+        )
+    assert low.value.code == "WRONG_MAX_PRICE" and low.value.min_price == Decimal("22")
+    assert await tdb.activations.list_live(USER) == [] and await tdb.pending.list_all() == []
+
+
+async def test_unknown_outcome_is_pending_and_never_retried(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
+    result = await orders.buy(USER, token="x", service="tg", country="0", max_price=None, chat_id=5)
+    assert result.pending and result.activation is None
+    [pending] = await tdb.pending.list_all()
+    assert (pending.user_id, pending.key_id, pending.service, pending.country, pending.chat_id) == (
+        USER,
+        tkey.id,
+        "tg",
+        "0",
+        5,
+    )
+    sent = [r for r in sandbox.state.requests if r["action"].startswith("getNumber")]
+    assert len(sent) == 1  # one request, no retry, no fallback to getNumber
+    assert await tdb.activations.list_live(USER) == []
+
+
+async def test_cancel_inside_lock_is_scheduled_then_done(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database, clock: Any
+) -> None:
+    bought = await orders.buy(USER, token="c", service="tg", country="0", max_price=None, chat_id=1)
+    assert bought.activation is not None
+    before = len(sandbox.state.requests)
+    scheduled = await orders.cancel(USER, bought.activation.id)
+    assert scheduled.scheduled and scheduled.activation.cancel_requested
+    assert len(sandbox.state.requests) == before  # the provider is not asked inside the lock
+    clock.advance(121)
+    done = await orders.cancel(USER, bought.activation.id)
+    assert not done.scheduled and done.activation.status == "cancelled"
+    assert sandbox.state.balance(tkey.api_key) == Decimal("100")
+    with pytest.raises(NotFound):  # ended: nothing more to do
+        await orders.cancel(USER, bought.activation.id)
+
+
+async def test_codes_rounds_and_finish_through_the_sandbox(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    bought = await orders.buy(USER, token="d", service="tg", country="0", max_price=None, chat_id=1)
+    a = bought.activation
+    assert a is not None
+    with pytest.raises(NotFound):  # another code needs a first code
+        await orders.request_another(USER, a.id)
+    assert (await orders.mark_sms_sent(USER, a.id)).sms_sent
+    assert (await orders.refresh(USER, a.id)).codes == []
+    sandbox.state.deliver_sms(a.provider_id, "code 1111")
+    a = await orders.refresh(USER, a.id)
+    assert [c.code for c in a.codes] == ["1111"] and a.status == "received"
+    a = await orders.request_another(USER, a.id)
+    assert (a.status, a.round) == ("retry", 1)
+    a = await orders.refresh(USER, a.id)  # STATUS_WAIT_RETRY:1111 — the old code
+    assert [c.code for c in a.codes] == ["1111"]
+    sandbox.state.deliver_sms(a.provider_id, "code 2222")
+    a = await orders.refresh(USER, a.id)
+    assert [(c.round, c.code) for c in a.codes] == [(0, "1111"), (1, "2222")]
+    a = await orders.finish(USER, a.id)
+    assert a.status == "finished" and not a.live
+
+
+async def test_other_users_activation_is_not_found(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    bought = await orders.buy(USER, token="e", service="tg", country="0", max_price=None, chat_id=1)
+    assert bought.activation is not None
+    before = len(sandbox.state.requests)
+    for call in (
+        orders.mark_sms_sent,
+        orders.request_another,
+        orders.finish,
+        orders.cancel,
+        orders.refresh,
+    ):
+        with pytest.raises(NotFound):
+            await call(999, bought.activation.id)
+    assert len(sandbox.state.requests) == before
+    still = await tdb.activations.get(USER, bought.activation.id)
+    assert still is not None and still.status == "waiting" and not still.cancel_requested
+
+
+# ------------------------------------------------------------------ scripted provider
+
+
+@dataclass
+class ScriptedClient:
+    purchase: Purchase | None = None
+    buy_error: Exception | None = None
+    set_status_error: Exception | None = None
+    statuses: list[ActivationStatus] = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def buy_activation(
+        self, service: str, country: str, *, max_price: Any = None
+    ) -> Purchase:
+        self.calls.append(("buy", (service, country, max_price)))
+        if self.buy_error is not None:
+            raise self.buy_error
+        assert self.purchase is not None
+        return self.purchase
+
+    async def set_status(self, activation_id: str, status: int) -> str:
+        self.calls.append(("set_status", status))
+        if self.set_status_error is not None:
+            raise self.set_status_error
+        return "ACCESS_CANCEL" if status == 8 else "ACCESS_READY"
+
+    async def get_status(self, activation_id: str) -> ActivationStatus:
+        self.calls.append(("get_status", activation_id))
+        return self.statuses.pop(0)
+
+
+@dataclass
+class ScriptedFactory:
+    client_: ScriptedClient
+
+    def client(self, base_url: str, api_key: str) -> ScriptedClient:
+        return self.client_
+
+
+@pytest.fixture
+async def scripted(tdb: Database, clock: Any) -> tuple[OrderService, ScriptedClient, KeyProfile]:
+    await tdb.users.get_or_create(USER, "en")
+    key = await tdb.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    client = ScriptedClient(
+        purchase=Purchase(
+            activation_id="00123",
+            phone="+79990001122",
+            cost=None,
+            lifetime=900.0,
+            cancel_lock=300.0,
+            can_get_another_sms=False,
+        )
+    )
+    return OrderService(tdb, ScriptedFactory(client), clock=clock), client, key  # type: ignore[arg-type]
+
+
+async def test_lifetime_and_lock_come_from_the_purchase(
+    scripted: Any, clock: Any, tdb: Database
+) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(
+        USER,
+        token="p",
+        service="tg",
+        country="0",
+        max_price=Decimal("5"),
+        chat_id=1,
+        expected_cost=Decimal("7.2"),
+    )
+    a = result.activation
+    assert a is not None and a.provider_id == "00123" and a.phone == "79990001122"
+    assert a.ends_at == clock() + 900 and a.cancel_allowed_at == clock() + 300
+    assert a.cost == Decimal("7.2") and a.can_get_another_sms is False
+    assert client.calls == [("buy", ("tg", "0", Decimal("5")))]
+
+
+async def test_early_cancel_denied_schedules_instead_of_failing(scripted: Any, clock: Any) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="q", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.activation is not None
+    clock.advance(301)
+    client.set_status_error = ProviderError("EARLY_CANCEL_DENIED")
+    cancel = await orders.cancel(USER, result.activation.id)
+    assert cancel.scheduled and cancel.activation.cancel_requested and cancel.activation.live
+    client.set_status_error = ProviderError("NO_ACTIVATION")
+    with pytest.raises(ProviderError):
+        await orders.cancel(USER, result.activation.id)
+
+
+async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
+    scripted: Any, tdb: Database
+) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="r", service="tg", country="0", max_price=None, chat_id=1)
+    a = result.activation
+    assert a is not None
+    client.statuses = [ActivationStatus("ok", "5555")]
+    a = await orders.refresh(USER, a.id)
+    await tdb.activations.set_can_get_another_sms(a.id, True)
+    a = await orders.request_another(USER, a.id)
+    client.statuses = [
+        ActivationStatus("ok", "5555"),  # a provider still showing the old code
+        ActivationStatus("wait_retry", "5555"),
+        ActivationStatus("ok", "6666"),
+        ActivationStatus("cancel"),
+    ]
+    a = await orders.refresh(USER, a.id)
+    a = await orders.refresh(USER, a.id)
+    assert [c.code for c in a.codes] == ["5555"]
+    a = await orders.refresh(USER, a.id)
+    assert [(c.round, c.code) for c in a.codes] == [(0, "5555"), (1, "6666")]
+    a = await orders.refresh(USER, a.id)
+    assert a.status == "cancelled"
+
+
+async def test_unknown_outcome_from_scripted_client(scripted: Any, tdb: Database) -> None:
+    orders, client, _key = scripted
+    client.buy_error = UnknownOutcome("TIMEOUT", action="getNumberV2")
+    result = await orders.buy(USER, token="s", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.pending and len(await tdb.pending.list_all()) == 1
+    again = await orders.buy(USER, token="s", service="tg", country="0", max_price=None, chat_id=1)
+    assert again.duplicate and len(client.calls) == 1
