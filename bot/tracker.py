@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.provider.client import ProviderClient
@@ -213,6 +214,7 @@ class Tracker:
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
         self._users: dict[int, User | None] = {}
+        self._woken = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -221,7 +223,12 @@ class Tracker:
         startup hook; stop() ends it)."""
         if self._task is not None and not self._task.done():
             return
-        await self.reconcile_all()
+        # Each key's reconciliation runs as that key's job: the loop polls the other keys
+        # meanwhile, so a slow provider delays neither the startup nor anybody else's codes.
+        for key in await self.db.keys.list_all():
+            state = self._key_state(key.id)
+            if not state.busy:
+                state.task = asyncio.create_task(self._reconcile_safely(key))
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
     async def stop(self) -> None:
@@ -240,7 +247,9 @@ class Tracker:
                 await job
 
     def wake(self) -> None:
-        """Poll soon: a purchase or a button changed what is due."""
+        """Poll soon: a purchase or a button changed what is due. The next pass also polls,
+        early, every number awaiting a code ("SMS sent", "Another code" just tapped)."""
+        self._woken = True
         self._wake.set()
 
     @property
@@ -284,8 +293,11 @@ class Tracker:
         self.stats["ticks"] += 1
         self._users.clear()
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
-        for activation in await self.db.activations.due_for_poll(now):
-            work[activation.key_id].activations.append(activation)
+        woken, self._woken = self._woken, False
+        horizon = now + self.config.poll_slow if woken else now
+        for activation in await self.db.activations.due_for_poll(horizon):
+            if activation.next_poll_at <= now or _awaiting_code(activation):
+                work[activation.key_id].activations.append(activation)
         for rental in await self.db.rentals.due_for_poll(now):
             work[rental.key_id].rentals.append(rental)
         for pending in await self.db.pending.list_all():
@@ -531,7 +543,9 @@ class Tracker:
             ended = await self.db.activations.get_any(activation.id)
             if ended is not None:
                 refunded = not ended.codes
-                await self._notify(self.notifier.activation_ended(ended, refunded))
+                await self._notify(
+                    ended.user_id, partial(self.notifier.activation_ended, ended, refunded)
+                )
 
     def _forget(self, activation_id: int) -> None:
         self._scheduled.pop(activation_id, None)
@@ -604,12 +618,18 @@ class Tracker:
         return True
 
     async def _schedule(self, activation: Activation, now: float) -> None:
-        awaiting = not any(c.round == activation.round for c in activation.codes)
-        fast = awaiting and (
+        # Fast while a code is awaited right after the purchase, after "SMS sent", after
+        # "Another code" (status retry) or after a handler pulled the poll earlier.
+        fast = _awaiting_code(activation) and (
             now < activation.created_at + self.config.fast_window
             or now < self._fast_until.get(activation.id, float("-inf"))
             or activation.status == "retry"
+            or activation.sms_sent
         )
+        if any(not c.delivered for c in activation.codes):
+            # A code Telegram did not take yet: try again soon (not for a blocked user).
+            user = await self._user(activation.user_id)
+            fast = fast or user is None or not user.blocked
         at = now + (self.config.poll_fast if fast else self.config.poll_slow)
         cancel_at = await self._cancel_at(activation)
         if cancel_at is not None:
@@ -661,14 +681,14 @@ class Tracker:
         if new or delivered:
             fresh = await self.db.rentals.get_any(rental.id)
             if fresh is not None:
-                await self._notify(self.notifier.rental_changed(fresh))
+                await self._notify(fresh.user_id, partial(self.notifier.rental_changed, fresh))
         if ended_as is None and now >= rental.ends_at:
             ended_as = "expired"
         if ended_as is not None:
             if await self.db.rentals.set_status(rental.id, ended_as, ended_at=now):
                 ended = await self.db.rentals.get_any(rental.id)
                 if ended is not None:
-                    await self._notify(self.notifier.rental_ended(ended))
+                    await self._notify(ended.user_id, partial(self.notifier.rental_ended, ended))
             return
         await self._remind(rental, now)
         await self.db.rentals.set_next_poll(rental.id, self._next_rental_poll(rental, now))
@@ -703,8 +723,10 @@ class Tracker:
         sent = False
         for mark in due:
             sent = await self.db.rentals.add_reminder(rental.id, str(mark)) or sent
-        if sent and not await self._blocked(rental.user_id):
-            await self._notify(self.notifier.rental_reminder(rental, max(0, int(left))))
+        if sent:
+            await self._notify(
+                rental.user_id, partial(self.notifier.rental_reminder, rental, max(0, int(left)))
+            )
 
     def _next_rental_poll(self, rental: Rental, now: float) -> float:
         at = min(now + self.config.poll_rental, rental.ends_at)
@@ -786,7 +808,9 @@ class Tracker:
                 continue  # the purchase itself stored it meanwhile: nothing to adopt
             self.stats["adopted"] += 1
             log.info("tracker: adopted activation %s of key %s", activation.id, key.id)
-            await self._notify(self.notifier.activation_adopted(activation))
+            await self._notify(
+                activation.user_id, partial(self.notifier.activation_adopted, activation)
+            )
             self._fast_until[activation.id] = now + self.config.fast_window
 
     async def _expire_pending(self, pending: list[PendingPurchase], now: float) -> None:
@@ -795,7 +819,9 @@ class Tracker:
             if now - purchase.created_at >= self.config.pending_timeout:
                 await self.db.pending.resolve(purchase.id)
                 pending.remove(purchase)
-                await self._notify(self.notifier.pending_unresolved(purchase))
+                await self._notify(
+                    purchase.user_id, partial(self.notifier.pending_unresolved, purchase)
+                )
 
     # ------------------------------------------------------------------ helpers
 
@@ -810,10 +836,13 @@ class Tracker:
         self._users[user_id] = user
         return user is not None and user.blocked
 
-    async def _notify(self, event: Awaitable[Any]) -> None:
-        """A notifier failure never stops tracking (the money side is already stored)."""
+    async def _notify(self, user_id: int, event: Callable[[], Awaitable[Any]]) -> None:
+        """Tell the user, unless they blocked the bot (their numbers are tracked all the same).
+        A notifier failure never stops tracking: the money side is already stored."""
+        if await self._blocked(user_id):
+            return
         try:
-            await event
+            await event()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -827,6 +856,10 @@ class Tracker:
         except Exception:
             log.exception("tracker: notifier failed")
             return False
+
+
+def _awaiting_code(activation: Activation) -> bool:
+    return activation.live and not any(c.round == activation.round for c in activation.codes)
 
 
 def _previous_code(activation: Activation) -> ActivationCode | None:

@@ -1,0 +1,179 @@
+"""Fixtures of the tracker tests: a database on the shared fake clock, a provider factory, a
+recording Notifier double, and helpers that buy and rent through the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.provider.factory import ProviderFactory
+from bot.tracker import Tracker, TrackerConfig
+from storage import Database, KeyCipher
+from storage.models import (
+    Activation,
+    ActivationCode,
+    KeyProfile,
+    PendingPurchase,
+    Rental,
+    RentalSms,
+)
+
+USER = 111
+
+
+@dataclass
+class RecordingNotifier:
+    """Records every event; `deliver` decides what code/SMS deliveries answer."""
+
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    deliver: bool = True
+
+    def of(self, kind: str) -> list[Any]:
+        return [payload for name, payload in self.events if name == kind]
+
+    def codes(self) -> list[str]:
+        return [code.code for _a, code in self.of("code")]
+
+    async def code_received(self, activation: Activation, code: ActivationCode) -> bool:
+        self.events.append(("code", (activation, code)))
+        return self.deliver
+
+    async def activation_changed(self, activation: Activation) -> None:
+        self.events.append(("changed", activation))
+
+    async def activation_ended(self, activation: Activation, refunded: bool) -> None:
+        self.events.append(("ended", (activation, refunded)))
+
+    async def activation_adopted(self, activation: Activation) -> None:
+        self.events.append(("adopted", activation))
+
+    async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
+        self.events.append(("rental_sms", (rental, sms)))
+        return self.deliver
+
+    async def rental_changed(self, rental: Rental) -> None:
+        self.events.append(("rental_changed", rental))
+
+    async def rental_reminder(self, rental: Rental, seconds_left: int) -> None:
+        self.events.append(("reminder", (rental, seconds_left)))
+
+    async def rental_ended(self, rental: Rental) -> None:
+        self.events.append(("rental_ended", rental))
+
+    async def pending_unresolved(self, pending: PendingPurchase) -> None:
+        self.events.append(("unresolved", pending))
+
+
+FAST = TrackerConfig(
+    tick=0.01,
+    poll_fast=2.5,
+    poll_slow=10.0,
+    fast_window=120.0,
+    poll_rental=20.0,
+    rps_per_key=1000.0,
+    cancel_margin_default=60,
+    reminders=(3600, 600),
+    key_timeout=5.0,
+)
+
+
+@pytest.fixture
+def secret() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+async def tdb(tmp_path: Path, clock: Any, secret: str) -> AsyncIterator[Database]:
+    db = await Database.open(tmp_path / "tracker.db", KeyCipher([secret]), clock=clock)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def tproviders() -> AsyncIterator[ProviderFactory]:
+    factory = ProviderFactory(timeout=5, read_retries=0, retry_delay=0.0)
+    yield factory
+    await factory.close()
+
+
+@pytest.fixture
+def notes() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def make_tracker(
+    tdb: Database, tproviders: ProviderFactory, notes: RecordingNotifier, clock: Any
+) -> Callable[..., Tracker]:
+    def make(
+        *,
+        notifier: Any = None,
+        db: Database | None = None,
+        config: TrackerConfig = FAST,
+    ) -> Tracker:
+        return Tracker(db or tdb, tproviders, notifier or notes, config, clock=clock)
+
+    return make
+
+
+@pytest.fixture
+async def tkey(tdb: Database, sandbox: Any, sandbox_key: str) -> KeyProfile:
+    await tdb.users.get_or_create(USER, "en")
+    return await tdb.keys.add(
+        USER, label="sandbox", base_url=sandbox.url, api_key=sandbox_key, currency="RUB"
+    )
+
+
+async def buy(
+    db: Database, providers: ProviderFactory, key: KeyProfile, clock: Any, **extra: Any
+) -> Activation:
+    """Buy through the provider client and store it as OrderService does."""
+    client = providers.client(key.base_url, key.api_key)
+    purchase = await client.buy_activation("tg", "0")
+    now = clock()
+    return await db.activations.add(
+        user_id=key.user_id,
+        key_id=key.id,
+        provider_id=purchase.activation_id,
+        service="tg",
+        country="0",
+        phone=purchase.phone,
+        cost=purchase.cost,
+        currency=purchase.currency,
+        created_at=now,
+        ends_at=now + (purchase.lifetime or 1200),
+        cancel_allowed_at=now + (purchase.cancel_lock if purchase.cancel_lock is not None else 120),
+        can_get_another_sms=purchase.can_get_another_sms,
+        chat_id=key.user_id,
+        **extra,
+    )
+
+
+async def rent(
+    db: Database, providers: ProviderFactory, key: KeyProfile, clock: Any, hours: int = 4
+) -> Rental:
+    client = providers.client(key.base_url, key.api_key)
+    bought = await client.get_rent_number("tg", "0", hours)
+    now = clock()
+    return await db.rentals.add(
+        user_id=key.user_id,
+        key_id=key.id,
+        provider_id=bought.rent_id,
+        service="tg",
+        country="0",
+        phone=bought.phone,
+        hours=hours,
+        cost=None,
+        created_at=now,
+        ends_at=now + hours * 3600,
+        chat_id=key.user_id,
+    )
+
+
+def actions(sandbox: Any, since: int = 0) -> list[str]:
+    return [record["action"] for record in sandbox.state.requests[since:]]
