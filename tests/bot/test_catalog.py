@@ -1,0 +1,196 @@
+"""CatalogService: cached names and prices from the sandbox, the price index, flags, speed."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bot.catalog import CatalogService, CountryOffer, index_prices
+from bot.flags import FALLBACK_FLAG, country_flag, flag_from_iso, iso_for_name
+from bot.i18n import Translator
+from bot.provider.models import Country, PriceInfo
+from storage import Database, KeyProfile
+
+
+def requests_of(sandbox: Any, action: str) -> int:
+    return sum(1 for r in sandbox.state.requests if r["action"] == action)
+
+
+@pytest.fixture
+def catalog(tproviders: Any, clock: Any) -> CatalogService:
+    return CatalogService(tproviders, clock=clock, names_ttl=3600, prices_ttl=60)
+
+
+async def test_offers_in_stock_cheapest_first_with_names(
+    catalog: CatalogService, tkey: KeyProfile, sandbox: Any
+) -> None:
+    sandbox.state.set_stock("0", "tg", 0)
+    offers = await catalog.offers(tkey, "tg")
+    assert offers, "the seed has Telegram numbers"
+    costs = [o.cost for o in offers]
+    assert costs == sorted(costs)
+    assert "0" not in {o.country for o in offers}  # out of stock: not offered
+    assert all(o.count > 0 for o in offers)
+    poland = next(o for o in offers if o.country == "15")
+    assert (poland.cost, poland.name("en"), poland.name("ru")) == (
+        Decimal("28.8"),
+        "Poland",
+        "Польша",
+    )
+    assert poland.name("zh") == "波兰"
+
+
+async def test_caches_names_per_lang_and_prices_for_their_ttl(
+    catalog: CatalogService, tkey: KeyProfile, sandbox: Any, clock: Any
+) -> None:
+    en = await catalog.services(tkey, "en")
+    ru = await catalog.services(tkey, "ru")
+    assert {s.code for s in en} == {s.code for s in ru}
+    assert next(s.name for s in ru if s.code == "tg") == "Телеграм"
+    await catalog.services(tkey, "en")
+    assert requests_of(sandbox, "getServicesList") == 2  # one per language
+
+    await catalog.offers(tkey, "tg")
+    await catalog.offers(tkey, "tg")
+    await catalog.countries(tkey)
+    assert requests_of(sandbox, "getPrices") == 1
+    assert requests_of(sandbox, "getCountries") == 1
+
+    sandbox.state.set_price("15", "tg", "1.00")
+    clock.advance(61)  # prices expire, names do not
+    offers = await catalog.offers(tkey, "tg")
+    assert offers[0].country == "15" and offers[0].cost == Decimal("1")
+    assert requests_of(sandbox, "getPrices") == 2
+    assert requests_of(sandbox, "getCountries") == 1
+
+    catalog.forget_prices(tkey, "tg")
+    await catalog.offer(tkey, "tg", "15")
+    assert requests_of(sandbox, "getPrices") == 3
+
+
+async def test_whole_table_answer_serves_every_service(
+    tdb: Database, tkey: KeyProfile, clock: Any
+) -> None:
+    """A provider that ignores the service filter: one request serves all services."""
+
+    class WholeTable:
+        calls = 0
+
+        async def get_prices(self, service: str | None = None, country: str | None = None) -> Any:
+            WholeTable.calls += 1
+            return {
+                "1": {"tg": PriceInfo(Decimal("3"), 5), "wa": PriceInfo(Decimal("9"), 1)},
+                "2": {"tg": PriceInfo(Decimal("2"), 0), "wa": PriceInfo(Decimal("4"), 7)},
+            }
+
+        async def get_countries(self) -> list[Country]:
+            return [Country("1", {"eng": "Ukraine"}), Country("2", {"eng": "Kazakhstan"})]
+
+    class Factory:
+        def client(self, base_url: str, api_key: str) -> WholeTable:
+            return WholeTable()
+
+    catalog = CatalogService(Factory(), clock=clock)  # type: ignore[arg-type]
+    tg = await catalog.offers(tkey, "tg")
+    wa = await catalog.offers(tkey, "wa")
+    assert [(o.country, o.cost) for o in tg] == [("1", Decimal("3"))]
+    assert [(o.country, o.cost) for o in wa] == [("2", Decimal("4")), ("1", Decimal("9"))]
+    assert WholeTable.calls == 1
+
+
+def test_index_sorts_by_price_then_stock_and_drops_empty() -> None:
+    index = index_prices(
+        {
+            "5": {"tg": PriceInfo(Decimal("10"), 3)},
+            "6": {"tg": PriceInfo(Decimal("10"), 30)},
+            "7": {"tg": PriceInfo(Decimal("1"), 0)},
+            "8": {"tg": PriceInfo(Decimal("0.5"), 1)},
+        }
+    )
+    offers = index.offers("tg", {"6": Country("6", {"eng": "Indonesia"})})
+    assert [(o.country, o.count) for o in offers] == [("8", 1), ("6", 30), ("5", 3)]
+    assert offers[1].name("en") == "Indonesia" and offers[0].name("en") == "8"
+    assert index.offers("nope", {}) == []
+
+
+def _big_table() -> str:
+    """≈1 MB getPrices answer: 200 countries × 500 services."""
+    table = {
+        str(c): {
+            f"s{s:03d}": {
+                "cost": round(0.5 + ((c * 31 + s * 17) % 997) / 10, 2),
+                "count": (c + s) % 50,
+            }
+            for s in range(500)
+        }
+        for c in range(200)
+    }
+    return json.dumps(table)
+
+
+def test_big_price_table_indexes_fast_and_pages_render_fast() -> None:
+    from handlers.buy import render_countries_page
+
+    raw = _big_table()
+    assert len(raw) > 900_000
+    prices = {
+        country: {s: PriceInfo(Decimal(str(e["cost"])), int(e["count"])) for s, e in row.items()}
+        for country, row in json.loads(raw).items()
+    }
+    countries = {str(c): Country(str(c), {"eng": f"Country {c}"}) for c in range(200)}
+
+    best = min(_timed(lambda: index_prices(prices)) for _ in range(3))
+    assert best < 0.150, f"indexing took {best * 1000:.1f} ms"
+    index = index_prices(prices)
+    offers = index.offers("s123", countries)
+    assert len(offers) > 150 and [o.cost for o in offers] == sorted(o.cost for o in offers)
+
+    t = Translator().bind("en")
+    key = KeyProfile(1, 1, "k", "http://x", "secret", True, Decimal("5"), "RUB", 0.0)
+    render = min(
+        _timed(lambda: render_countries_page(t, "en", key, "s123", "Svc", offers, 7))
+        for _ in range(20)
+    )
+    assert render < 0.002, f"a page took {render * 1000:.2f} ms"
+    text, markup = render_countries_page(t, "en", key, "s123", "Svc", offers, 7)
+    assert len(markup.inline_keyboard) > 8 and "Svc" in text
+
+
+def _timed(work: Any) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def test_country_offer_without_names_shows_the_id() -> None:
+    offer = CountryOffer("77", None, Decimal("1"), 1)
+    assert offer.name("ru") == "77"
+
+
+@pytest.mark.parametrize(
+    ("name", "iso"),
+    [
+        ("Russia", "RU"),
+        ("USA (virtual)", "US"),
+        ("USA", "US"),
+        ("United Kingdom", "GB"),
+        ("  ivory coast ", "CI"),
+        ("Kazakhstan", "KZ"),
+        ("Hong Kong", "HK"),
+        ("DR Congo", "CD"),
+    ],
+)
+def test_flags_by_english_name(name: str, iso: str) -> None:
+    assert iso_for_name(name) == iso
+    assert country_flag(name) == flag_from_iso(iso)
+
+
+def test_flag_fallbacks() -> None:
+    assert country_flag("Atlantis") == FALLBACK_FLAG
+    assert country_flag(None) == FALLBACK_FLAG
+    assert flag_from_iso("ZZZ") == FALLBACK_FLAG
+    assert flag_from_iso("pl") == "🇵🇱"
