@@ -4,7 +4,6 @@ failing handler an apology, with nothing secret in the log."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from aiogram.exceptions import TelegramNetworkError
