@@ -2,10 +2,10 @@
 
 Service names (getServicesList) and country names (getCountries) change rarely: cached for
 `names_ttl`. Prices and stock (getPrices) change by the minute: cached for `prices_ttl`.
-A getPrices answer is indexed once per fetch — service → offers in stock, cheapest first — so a
-page of countries is a slice, not a scan. Some providers ignore the `service` filter and send
-the whole table (≈1 MB, 200 countries × 500 services); the index serves every service of such
-an answer, so the next service's page needs no request at all.
+A getPrices answer is indexed per service on first use and memoised — service → offers in
+stock, cheapest first — so a page of countries is a slice, not a scan. Some providers ignore
+the `service` filter and send the whole table (≈1 MB, 200 countries × 500 services); the index
+serves every service of such an answer, so the next service's page needs no request at all.
 """
 
 from __future__ import annotations
@@ -41,39 +41,45 @@ _Row = tuple[Decimal, int, str]
 
 @dataclass(slots=True)
 class PriceIndex:
-    """One getPrices answer indexed by service: only offers in stock, cheapest first."""
+    """One getPrices answer, indexed by service on first use: only offers in stock, cheapest
+    first. Indexing a service is one pass over the countries (≈200 lookups) and one sort, so a
+    whole-table answer costs nothing until a service is asked for, and each one after is
+    memoised."""
 
-    rows: dict[str, list[_Row]]
+    prices: Prices
+    rows: dict[str, list[_Row]] = field(default_factory=dict)
 
-    def services(self) -> set[str]:
-        return set(self.rows)
+    def service_rows(self, service: str) -> list[_Row]:
+        found = self.rows.get(service)
+        if found is None:
+            found = []
+            for country, services in self.prices.items():
+                info = services.get(service)
+                if info is not None and info.count > 0:
+                    found.append((info.cost, -info.count, country))
+            found.sort()
+            self.rows[service] = found
+        return found
+
+    def covers_many_services(self) -> bool:
+        """True when the answer holds more than one service (the filter was ignored)."""
+        seen: set[str] = set()
+        for services in self.prices.values():
+            seen.update(services)
+            if len(seen) > 1:
+                return True
+        return False
 
     def offers(self, service: str, countries: dict[str, Country]) -> list[CountryOffer]:
         return [
             CountryOffer(country, countries.get(country), cost, -negative_count)
-            for cost, negative_count, country in self.rows.get(service, ())
+            for cost, negative_count, country in self.service_rows(service)
         ]
 
 
 def index_prices(prices: Prices) -> PriceIndex:
-    """Index a getPrices answer (country → service → PriceInfo) by service.
-
-    One pass over the table, then one sort per service; tuples rather than objects so that a
-    full 100 000-entry table indexes in a few tens of milliseconds.
-    """
-    rows: dict[str, list[_Row]] = {}
-    for country, services in prices.items():
-        for service, info in services.items():
-            count = info.count
-            if count <= 0:
-                continue
-            bucket = rows.get(service)
-            if bucket is None:
-                bucket = rows[service] = []
-            bucket.append((info.cost, -count, country))
-    for bucket in rows.values():
-        bucket.sort()
-    return PriceIndex(rows)
+    """Index a getPrices answer (country → service → PriceInfo); services are sorted lazily."""
+    return PriceIndex(prices)
 
 
 @dataclass(slots=True)
@@ -195,7 +201,7 @@ class CatalogService:
             client = self._providers.client(key.base_url, key.api_key)
             index = index_prices(await client.get_prices(service=service))
             self._cache.put(cache_key, index, self._prices_ttl)
-            if len(index.rows) > 1:
+            if index.covers_many_services():
                 # The provider ignored the filter: this answer serves every service.
                 self._cache.put(("prices-all", base), index, self._prices_ttl)
             return index
