@@ -1,0 +1,255 @@
+"""TelegramNotifier with a recording Bot API session: what the chat shows, and Telegram errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.methods import EditMessageText, SendMessage
+from cryptography.fernet import Fernet
+
+from bot.i18n import Translator
+from handlers.notifier import TelegramNotifier
+from storage import Database, KeyCipher
+from storage.models import Activation, ActivationCode, Rental
+
+USER = 111
+
+
+@pytest.fixture
+async def ndb(tmp_path: Path, clock: Any) -> AsyncIterator[Database]:
+    db = await Database.open(
+        tmp_path / "notifier.db", KeyCipher([Fernet.generate_key().decode()]), clock=clock
+    )
+    await db.users.get_or_create(USER, "en")
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def notifier(bot: Any, ndb: Database, clock: Any, sleeps: list[float]) -> TelegramNotifier:
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    return TelegramNotifier(bot, ndb, Translator(), None, clock=clock, sleep=fake_sleep)
+
+
+async def _activation(db: Database, clock: Any, code: str | None = None) -> Activation:
+    key = await db.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    a = await db.activations.add(
+        user_id=USER,
+        key_id=key.id,
+        provider_id="400000001",
+        service="tg",
+        country="0",
+        phone="79001234567",
+        cost=Decimal("18.50"),
+        currency="RUB",
+        created_at=clock(),
+        ends_at=clock() + 1200,
+        cancel_allowed_at=clock() + 120,
+        chat_id=USER,
+    )
+    if code is not None:
+        await db.activations.add_code(a.id, 0, code, f"Your code {code}", clock())
+        await db.activations.set_status(a.id, "received")
+    stored = await db.activations.get_any(a.id)
+    assert stored is not None
+    return stored
+
+
+def _forbidden() -> TelegramForbiddenError:
+    return TelegramForbiddenError(
+        SendMessage(chat_id=USER, text="x"), "Forbidden: bot was blocked by the user"
+    )
+
+
+def _retry_after(seconds: int) -> TelegramRetryAfter:
+    return TelegramRetryAfter(SendMessage(chat_id=USER, text="x"), "Too Many Requests", seconds)
+
+
+async def test_code_is_a_new_notifying_message_with_tap_to_copy_and_card_shown(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock, code="048213")
+    assert await notifier.code_received(a, a.codes[0])
+    sends = bot.session.calls(SendMessage)
+    assert "<code>048213</code>" in sends[0].text
+    assert "+79001234567" in sends[0].text
+    assert not sends[0].disable_notification
+    # No card existed: one was sent and remembered, so later changes edit it.
+    stored = await ndb.activations.get_any(a.id)
+    assert stored is not None and stored.message_id is not None
+    assert len(sends) == 2 and sends[1].disable_notification
+    assert "048213" in bot.session.messages[(USER, stored.message_id)].text
+    await notifier.code_received(stored, ActivationCode(1, "777111", None, clock(), False))
+    edits = bot.session.calls(EditMessageText)
+    assert len(edits) == 1 and edits[0].message_id == stored.message_id
+    assert "New code" in bot.session.calls(SendMessage)[-1].text
+
+
+async def test_html_in_remote_text_is_escaped(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    code = ActivationCode(0, "<b>1</b>", "<script>x</script>", clock(), False)
+    assert await notifier.code_received(a, code)
+    text = bot.session.calls(SendMessage)[0].text
+    assert "<b>1</b>" not in text and "&lt;b&gt;1&lt;/b&gt;" in text
+    assert "<script>" not in text
+
+
+async def test_retry_after_is_honoured_once(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, sleeps: list[float]
+) -> None:
+    a = await _activation(ndb, clock, code="1234")
+    bot.session.fail_next(SendMessage, _retry_after(3))
+    assert await notifier.code_received(a, a.codes[0])
+    assert sleeps == [3]
+    bot.session.fail_next(SendMessage, _retry_after(3))
+    bot.session.fail_next(SendMessage, _retry_after(3))
+    assert not await notifier.code_received(a, a.codes[0])  # the tracker retries later
+
+
+async def test_blocked_user_is_marked_and_delivery_reported_failed(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock, code="1234")
+    bot.session.fail_next(SendMessage, _forbidden())
+    assert not await notifier.code_received(a, a.codes[0])
+    user = await ndb.users.get(USER)
+    assert user is not None and user.blocked
+
+
+async def test_not_modified_is_ignored_and_lost_card_is_replaced(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a)  # no card yet: a new one
+    first = await ndb.activations.get_any(a.id)
+    assert first is not None and first.message_id is not None
+    await notifier.activation_changed(first)  # same text: "message is not modified"
+    assert len(bot.session.calls(SendMessage)) == 1
+    # The user deleted the card: the next change sends a fresh one and remembers it.
+    bot.session.messages[(USER, first.message_id)].deleted = True
+    await notifier.activation_changed(first)
+    second = await ndb.activations.get_any(a.id)
+    assert second is not None and second.message_id not in (None, first.message_id)
+    assert len(bot.session.calls(SendMessage)) == 2
+
+
+async def test_other_bad_request_on_edit_does_not_resend(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a)
+    shown = await ndb.activations.get_any(a.id)
+    assert shown is not None
+    bot.session.fail_next(
+        EditMessageText,
+        TelegramBadRequest(EditMessageText(text="x"), "Bad Request: can't parse entities"),
+    )
+    await ndb.activations.set_status(a.id, "cancelled")
+    ended = await ndb.activations.get_any(a.id)
+    await notifier.activation_changed(ended)  # type: ignore[arg-type]
+    assert len(bot.session.calls(SendMessage)) == 1
+
+
+async def test_ended_says_the_refund(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    await ndb.activations.set_status(a.id, "cancelled")
+    ended = await ndb.activations.get_any(a.id)
+    assert ended is not None
+    await notifier.activation_ended(ended, refunded=True)
+    texts = [m.text for m in bot.session.calls(SendMessage)]
+    assert any("18.50" in text and "balance" in text for text in texts)
+
+
+async def test_language_follows_the_user(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    await ndb.users.update(USER, language="ru")
+    a = await _activation(ndb, clock, code="9999")
+    await notifier.code_received(a, a.codes[0])
+    assert "Код для" in bot.session.calls(SendMessage)[0].text
+    await ndb.users.update(USER, language="zh")
+    await notifier.code_received(a, a.codes[0])
+    assert "验证码" in bot.session.calls(SendMessage)[-1].text
+
+
+async def _rental(db: Database, clock: Any) -> Rental:
+    key = await db.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    return await db.rentals.add(
+        user_id=USER,
+        key_id=key.id,
+        provider_id="7000001",
+        service="tg",
+        country="0",
+        phone="79005550000",
+        hours=4,
+        cost=Decimal("40"),
+        created_at=clock(),
+        ends_at=clock() + 4 * 3600,
+        chat_id=USER,
+    )
+
+
+async def test_each_rental_sms_is_a_new_message(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    r = await _rental(ndb, clock)
+    for n in range(3):
+        sms = await ndb.rentals.add_sms(
+            r.id,
+            dedup_key=f"k{n}",
+            phone_from="Bank",
+            text=f"hello <{n}>",
+            date=None,
+            received_at=clock(),
+        )
+        assert sms is not None
+        assert await notifier.rental_sms(r, sms)
+    texts = [m.text for m in bot.session.calls(SendMessage)]
+    assert len(texts) == 3
+    assert all("Bank" in text for text in texts)
+    assert "hello &lt;2&gt;" in texts[2]
+
+
+async def test_rental_reminder_and_end(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    r = await _rental(ndb, clock)
+    await notifier.rental_reminder(r, 600)
+    assert "10 min" in bot.session.calls(SendMessage)[-1].text
+    await ndb.rentals.set_status(r.id, "expired")
+    ended = await ndb.rentals.get_any(r.id)
+    assert ended is not None
+    await notifier.rental_ended(ended)
+    assert any("ended" in m.text for m in bot.session.calls(SendMessage))
+
+
+async def test_pending_unresolved_goes_to_its_chat(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    key = await ndb.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    pending = await ndb.pending.add(
+        user_id=USER, key_id=key.id, service="tg", country="0", chat_id=4242
+    )
+    await notifier.pending_unresolved(pending)
+    sent = bot.session.calls(SendMessage)[-1]
+    assert int(sent.chat_id) == 4242 and "balance" in sent.text
