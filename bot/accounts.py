@@ -18,8 +18,9 @@ MAX_KEY = 128
 def clean_label(text: str) -> str:
     """A label as stored: the first line, printable characters only, at most MAX_LABEL long."""
     first_line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    printable = "".join(ch for ch in first_line if ch.isprintable())
-    return " ".join(printable.split())[:MAX_LABEL]
+    # Tabs and other spaces become one space; invisible characters (zero-width, controls) go.
+    spaced = " ".join(first_line.split())
+    return "".join(ch for ch in spaced if ch.isprintable()).strip()[:MAX_LABEL]
 
 
 def looks_like_key(text: str) -> bool:

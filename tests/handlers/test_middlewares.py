@@ -1,0 +1,97 @@
+"""Registration (language from Telegram), allowlist, blocked users, throttling, setMyCommands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.methods import SetMyCommands
+
+from bot.app import build_dispatcher
+from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
+from tests.harness import ChatDriver
+
+
+def _dispatcher(services: Any, bot: Any, **changes: Any) -> Any:
+    services.settings = services.settings.model_copy(update=changes)
+    return build_dispatcher(services, bot, with_tracker=False)
+
+
+async def test_registration_stores_the_user_with_telegrams_language(
+    chat: ChatDriver, dp: Any, bot: Any, services: Any
+) -> None:
+    assert await services.db.users.get(chat.user.id) is None
+    await chat.send("/help")
+    user = await services.db.users.get(chat.user.id)
+    assert user is not None and user.language == "en"
+    ru = ChatDriver(dp, bot, user_id=612, language="ru-RU")
+    await ru.send("/help")
+    stored = await services.db.users.get(612)
+    assert stored is not None and stored.language == "ru"
+
+
+async def test_allowlist_refuses_others_and_lets_admins_in(services: Any, bot: Any) -> None:
+    dp = _dispatcher(services, bot, allowed_users=[1001], admin_ids=[2002])
+    stranger = ChatDriver(dp, bot, user_id=3003, language="ru")
+    await stranger.send("/start")
+    assert "закрытый бот" in stranger.last_text
+    assert await services.db.users.get(3003) is None  # refused users leave no row
+    await stranger.send("/start")
+    answer = await stranger.tap_data("m1:main")
+    assert answer is not None and "закрытый бот" in (answer.text or "")
+
+    for allowed in (1001, 2002):
+        friend = ChatDriver(dp, bot, user_id=allowed)
+        await friend.send("/start")
+        assert "Main menu" in friend.last_text
+
+
+async def test_a_blocked_user_is_refused(chat: ChatDriver, services: Any) -> None:
+    await services.db.users.set_blocked(chat.user.id, True)
+    await chat.send("/start")
+    assert "suspended" in chat.last_text
+    answer = await chat.tap_data("m1:main")
+    assert answer is not None and "suspended" in (answer.text or "")
+
+
+async def test_throttling_drops_a_flood_but_answers_taps(services: Any, bot: Any) -> None:
+    dp = _dispatcher(services, bot, throttle_rate=30)
+    chat = ChatDriver(dp, bot, user_id=4004)
+    await chat.send("/start")
+    shown = len(chat.texts())
+    await chat.send("/help")  # within the window: dropped
+    assert len(chat.texts()) == shown
+    answer = await chat.tap_data("m1:main")
+    assert answer is not None and "Too fast" in (answer.text or "")
+    # Another user is not slowed down by the first one.
+    other = ChatDriver(dp, bot, user_id=4005)
+    await other.send("/help")
+    assert "How this bot works" in other.last_text
+
+
+async def test_throttle_window_reopens() -> None:
+    now = [100.0]
+    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0])
+    assert throttle._allowed(1)
+    assert not throttle._allowed(1)
+    now[0] += 0.5
+    assert not throttle._allowed(1)
+    now[0] += 0.6
+    assert throttle._allowed(1)
+
+
+async def test_zero_rate_disables_throttling(chat: ChatDriver) -> None:
+    await chat.send("/help")
+    await chat.send("/help")
+    assert sum("How this bot works" in text for text in chat.texts()) == 2
+
+
+async def test_set_commands_in_every_language(bot: Any, services: Any) -> None:
+    await set_commands(bot, services.translator)
+    calls = bot.session.calls(SetMyCommands)
+    by_lang = {call.language_code: call for call in calls}
+    assert set(by_lang) == {None, "en", "ru", "zh"}
+    for call in calls:
+        assert [c.command for c in call.commands] == list(COMMANDS)
+    assert by_lang["ru"].commands[1].description == "Купить номер"
+    assert by_lang["zh"].commands[1].description == "购买号码"
+    assert by_lang[None].commands[1].description == "Buy a number"

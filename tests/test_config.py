@@ -1,0 +1,94 @@
+"""Settings: a missing or malformed value stops the bot with one line naming the setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "123456789:TEST-token-abcdefghijklmnopqrstuv"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No BOT_TOKEN or other setting from the developer's shell, and no .env in the cwd."""
+    for name in list(os.environ):
+        if name in {"BOT_TOKEN", "ALLOWED_USERS", "ADMIN_IDS", "THROTTLE_RATE", "SANDBOX_PORT"}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _one_line_naming(exc: SettingsError, name: str) -> None:
+    message = str(exc)
+    assert "\n" not in message and name in message
+
+
+def test_missing_token_names_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    _one_line_naming(caught.value, "BOT_TOKEN")
+    assert "not set" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("throttle_rate", "-1"),
+        ("sandbox_port", "not-a-port"),
+        ("sandbox_port", "70000"),
+        ("provider_url", "ftp://example.com"),
+        ("poll_fast", "0"),
+        ("bot_token", "short"),
+    ],
+)
+def test_malformed_values_name_the_setting(name: str, value: str) -> None:
+    overrides = {"bot_token": TOKEN, name: value}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**overrides)
+    _one_line_naming(caught.value, name.upper())
+
+
+def test_malformed_value_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ALLOWED_USERS", "1, two")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    _one_line_naming(caught.value, "ALLOWED_USERS")
+
+
+def test_id_lists_accept_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ALLOWED_USERS", "1, 2;3")
+    monkeypatch.setenv("ADMIN_IDS", "[7]")
+    settings = load_settings()
+    assert settings.allowed_users == [1, 2, 3] and settings.admin_ids == [7]
+
+
+def test_env_file_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nTHROTTLE_RATE=1.5\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.bot_token == TOKEN and settings.throttle_rate == 1.5
+
+
+def test_python_m_bot_without_token_exits_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "BOT_TOKEN" in lines[0] and "Traceback" not in done.stderr
+    assert done.stdout == ""
