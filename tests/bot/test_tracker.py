@@ -627,3 +627,34 @@ async def test_start_reconciles_adopts_and_closes(
 
 def _fields(config: TrackerConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+async def test_adopted_number_and_its_code_reach_the_chat(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    bot: Any,
+) -> None:
+    from aiogram.methods import SendMessage
+
+    from bot.i18n import Translator
+    from handlers.notifier import TelegramNotifier
+
+    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, Translator(), None, clock=clock))
+    sandbox.state.inject_fault("drop_after_charge")
+    with pytest.raises(UnknownOutcome):
+        await tproviders.client(tkey.base_url, tkey.api_key).buy_activation("tg", "0")
+    await tdb.pending.add(user_id=USER, key_id=tkey.id, service="tg", country="0", chat_id=USER)
+    await tracker.tick()
+    phone = sandbox.state.purchases[0]["phone"]
+    texts = [m.text for m in bot.session.calls(SendMessage)]
+    assert any(f"+{phone}" in text and "tracked now" in text for text in texts)
+    adopted = await tdb.activations.get_by_provider_id(tkey.id, sandbox.state.purchases[0]["id"])
+    assert adopted is not None and adopted.message_id is not None  # it got a card
+    sandbox.state.deliver_sms(adopted.provider_id, "code 909090")
+    await run_for(tracker, clock, FAST.poll_fast, FAST.poll_fast)
+    codes = [m.text for m in bot.session.calls(SendMessage) if "<code>909090</code>" in m.text]
+    assert len(codes) == 1
