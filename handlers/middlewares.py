@@ -56,6 +56,11 @@ async def _answer(update: Update, text: str) -> None:
         log.warning("could not send a middleware notice: %s", type(exc).__name__)
 
 
+async def _awaiting_input(data: dict[str, Any]) -> bool:
+    state = data.get("state")
+    return state is not None and await state.get_state() is not None
+
+
 class ThrottleMiddleware(BaseMiddleware):
     """Drops a user's updates that come closer together than `rate` seconds.
 
@@ -86,6 +91,10 @@ class ThrottleMiddleware(BaseMiddleware):
         if self.rate <= 0 or user is None or not isinstance(event, Update):
             return await handler(event, data)
         if event.message is None and event.callback_query is None:
+            return await handler(event, data)
+        if event.message is not None and await _awaiting_input(data):
+            # Input a screen asked for (an API key above all: its message must reach the
+            # handler that deletes it) is never dropped.
             return await handler(event, data)
         if self._allowed(user.id):
             return await handler(event, data)

@@ -7,6 +7,7 @@ from typing import Any
 from aiogram.methods import SetMyCommands
 
 from bot.app import build_dispatcher
+from handlers.keys import KeyCb
 from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
 from tests.harness import ChatDriver
 
@@ -95,3 +96,19 @@ async def test_set_commands_in_every_language(bot: Any, services: Any) -> None:
     assert by_lang["ru"].commands[1].description == "Купить номер"
     assert by_lang["zh"].commands[1].description == "购买号码"
     assert by_lang[None].commands[1].description == "Buy a number"
+
+
+async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbox_key: str) -> None:
+    dp = _dispatcher(services, bot, throttle_rate=30)
+    chat = ChatDriver(dp, bot, user_id=4006)
+    await chat.send("/keys")
+    # Taps inside the window would be dropped: open the window again before each one.
+    throttle = next(m for m in dp.update.outer_middleware[:] if isinstance(m, ThrottleMiddleware))
+    for data in (KeyCb(action="add").pack(), KeyCb(action="pre", p="sandbox").pack()):
+        throttle._last.clear()
+        await chat.tap_data(data)
+    assert "Send your" in chat.last_text
+    await chat.send(sandbox_key)  # right after the tap: still delivered, and deleted
+    assert "Key added" in chat.last_text
+    key_message = next(m for m in chat.session.messages.values() if m.text == sandbox_key)
+    assert key_message.deleted
