@@ -1,0 +1,70 @@
+"""Money, durations, masked keys, flags and time-zone settings as the views show them."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.formatting import (
+    flag,
+    format_duration,
+    format_money,
+    mask_key,
+    parse_utc_offset,
+    user_timezone,
+    utc_offset_label,
+)
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        (Decimal("10.500000"), "10.50"),
+        (Decimal("0.035"), "0.035"),
+        (Decimal("100"), "100.00"),
+        (Decimal("1.23456"), "1.2346"),
+        ("7.5", "7.50"),
+        (None, "—"),
+        ("nan", "—"),
+        ("garbage", "—"),
+    ],
+)
+def test_format_money(amount: object, text: str) -> None:
+    assert format_money(amount) == text  # type: ignore[arg-type]
+
+
+def test_format_money_with_currency() -> None:
+    assert format_money(Decimal("5"), "RUB") == "5.00 ₽"
+    assert format_money(Decimal("5"), "XYZ") == "5.00 XYZ"
+
+
+def test_format_duration() -> None:
+    assert format_duration(3 * 86400 + 4 * 3600 + 59) == "3 d 4 h"
+    assert format_duration(1200) == "20 min"
+    assert format_duration(45) == "45 s"
+    assert format_duration(-5) == "0 s"
+    assert format_duration(3700, "ru") == "1 ч 1 мин"
+    assert format_duration(90000, "zh") == "1天1小时"
+
+
+def test_mask_key_shows_only_the_tail() -> None:
+    assert mask_key("abcdef0123456789") == "••••6789"
+    assert mask_key("short") == "••••"
+
+
+def test_flag() -> None:
+    assert flag("ru") == "🇷🇺" and flag("US") == "🇺🇸"
+    assert flag("") == "" and flag("RUS") == "" and flag("1a") == ""
+
+
+def test_utc_offsets_round_trip() -> None:
+    for minutes in (0, 180, -300, 330, 345, -210, 840, -720):
+        assert parse_utc_offset(utc_offset_label(minutes)) == minutes
+    assert parse_utc_offset("UTC+3") == 180
+    assert parse_utc_offset("+15:00") is None
+    assert parse_utc_offset("Europe/Moscow") is None
+    assert user_timezone("UTC+05:30").utcoffset(None) == timedelta(hours=5, minutes=30)
+    assert user_timezone("UTC") is UTC
+    assert user_timezone("Nowhere/City") is UTC
