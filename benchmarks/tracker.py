@@ -173,14 +173,14 @@ async def _store(
             )
 
 
-async def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
+def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.sandbox_proc", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
+    line = proc.stdout.readline()
     if not line.startswith("READY "):
         proc.terminate()
         raise RuntimeError(f"sandbox did not start: {line!r}")
@@ -206,7 +206,7 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
 
     rng = random.Random(spec.seed)
     per_key = max(1, spec.activations // spec.keys)
-    proc, base = await _start_sandbox()
+    proc, base = await asyncio.to_thread(_start_sandbox)
     tmp = tempfile.TemporaryDirectory(prefix="bench-tracker-")
     control = aiohttp.ClientSession()
     providers = ProviderFactory(timeout=15.0)
