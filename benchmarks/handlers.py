@@ -1,0 +1,189 @@
+"""Handler throughput: taps through the real dispatcher, a real SQLite file, a recording session.
+
+    python -m benchmarks.handlers                 # 3,000 taps of the mix, 300 card refreshes
+    python -m benchmarks.handlers --quick
+    python -m benchmarks.handlers --updates 10000 --refreshes 1000
+
+The bot is built as in production (`bot.app.build_services` + `build_dispatcher`, tracker off)
+with tests/harness.py's RecordingSession instead of Telegram, and the sandbox in-process at
+zero latency. Caches are warmed first, so the mix (service pages, country pages, opening the
+activation card) runs without provider I/O; the card's "Refresh" asks the provider (getStatus)
+every time and is reported on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import format_table, say, summary_ms, write_results
+
+USER_ID = 111
+TOKEN = "123456789:BENCH-token-abcdefghijklmnopqrstuv"
+
+
+def _detach_routers() -> None:
+    from handlers import get_routers
+
+    for router in get_routers():
+        router._parent_router = None
+
+
+async def _feed_all(chat: Any, make: Callable[[int], str], count: int) -> list[float]:
+    """Feed `count` taps one after another (as one chat would); seconds per update."""
+    seconds: list[float] = []
+    for i in range(count):
+        update = chat.make_callback_update(make(i), chat.last_bot_message())
+        started = time.perf_counter()
+        await chat.dp.feed_update(chat.bot, update)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _figures(name: str, seconds: list[float], requests: int) -> dict[str, Any]:
+    total = sum(seconds)
+    return {
+        "workload": name,
+        "updates": len(seconds),
+        "updates_per_s": round(len(seconds) / total, 1) if total else None,
+        **summary_ms(seconds),
+        "provider_requests": requests,
+    }
+
+
+async def run(updates: int, refreshes: int, seed: int) -> dict[str, Any]:
+    from aiogram import Bot
+    from aiogram.client.default import DefaultBotProperties
+    from aiogram.enums import ParseMode
+    from cryptography.fernet import Fernet
+
+    from bot.app import build_dispatcher, build_services
+    from bot.config import load_settings
+    from bot.provider.factory import ProviderFactory
+    from handlers.activation import ActivationCb
+    from handlers.buy import BuyCb
+    from sandbox.server import SandboxServer
+    from sandbox.state import SandboxState
+    from tests.harness import ChatDriver, RecordingSession
+
+    rng = random.Random(seed)
+    sandbox = SandboxServer(SandboxState(), host="127.0.0.1", port=0)
+    await sandbox.start()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-handlers-")
+    services: Any = None
+    try:
+        api_key = sandbox.state.create_key(balance="100000")
+        settings = load_settings(
+            bot_token=TOKEN,
+            database_path=Path(tmp.name) / "bot.db",
+            secret_key=Fernet.generate_key().decode(),
+            sandbox=True,
+            sandbox_url=sandbox.url,
+            throttle_rate=0,  # the benchmark is one very fast user: no anti-flood pauses
+            provider_timeout=5,
+        )
+        services = await build_services(settings, providers=ProviderFactory(timeout=5))
+        bot = Bot(
+            TOKEN,
+            session=RecordingSession(),
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        )
+        _detach_routers()
+        dp = build_dispatcher(services, bot, with_tracker=False)
+        chat = ChatDriver(dp, bot, user_id=USER_ID, language="en")
+        await chat.send("/start")
+        await services.accounts.add_key(
+            USER_ID, base_url=sandbox.url, api_key=api_key, label="bench"
+        )
+        bought = await services.orders.buy(
+            USER_ID, token="bench-token-1", service="tg", country="0",
+            max_price=Decimal("1000"), chat_id=USER_ID,
+        )  # fmt: skip
+        assert bought.activation is not None
+        activation_id = bought.activation.id
+        codes = sorted(sandbox.state.services)
+
+        await chat.send("/buy")
+        taps: list[Callable[[int], str]] = [
+            lambda i: BuyCb(action="sp", p=rng.randrange(3)).pack(),
+            lambda i: BuyCb(action="s", s=rng.choice(codes)).pack(),
+            lambda i: BuyCb(action="cp", s=rng.choice(codes), p=rng.randrange(2)).pack(),
+            lambda i: ActivationCb(action="open", id=activation_id).pack(),
+        ]
+        # Warm every cache the mix touches (names, prices of each service).
+        for code in codes:
+            await _feed_all(chat, lambda i, c=code: BuyCb(action="s", s=c).pack(), 1)
+        await _feed_all(chat, lambda i: BuyCb(action="sp", p=i % 3).pack(), 3)
+
+        before = len(sandbox.state.requests)
+        mix = await _feed_all(chat, lambda i: taps[rng.randrange(len(taps))](i), updates)
+        mix_requests = len(sandbox.state.requests) - before
+
+        per_kind: list[dict[str, Any]] = []
+        names = ["services page", "service -> countries", "countries page", "open card"]
+        for name, tap in zip(names, taps, strict=True):
+            before = len(sandbox.state.requests)
+            seconds = await _feed_all(chat, tap, max(1, updates // 4))
+            per_kind.append(_figures(name, seconds, len(sandbox.state.requests) - before))
+
+        before = len(sandbox.state.requests)
+        refresh = await _feed_all(
+            chat, lambda i: ActivationCb(action="refresh", id=activation_id).pack(), refreshes
+        )
+        refresh_requests = len(sandbox.state.requests) - before
+        api_calls = len(bot.session.requests) if hasattr(bot.session, "requests") else None
+    finally:
+        _detach_routers()  # the feature routers are module singletons: free them for others
+        if services is not None:
+            await services.close()
+        await sandbox.stop()
+        tmp.cleanup()
+    rows = [
+        _figures("mix (no provider I/O)", mix, mix_requests),
+        *per_kind,
+        _figures("card refresh (getStatus, sandbox 0 ms)", refresh, refresh_requests),
+    ]
+    return {"rows": rows, "bot_api_calls": api_calls}
+
+
+COLUMNS = [
+    ("workload", "workload"),
+    ("updates", "updates"),
+    ("updates_per_s", "updates/s"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("max_ms", "max ms"),
+    ("provider_requests", "provider req"),
+]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.handlers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a few hundred updates")
+    parser.add_argument("--updates", type=int, default=None, help="taps in the mix (3000)")
+    parser.add_argument("--refreshes", type=int, default=None, help="card refreshes (300)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None, help="JSON path")
+    args = parser.parse_args(argv)
+    updates = args.updates or (80 if args.quick else 3000)
+    refreshes = args.refreshes or (10 if args.quick else 300)
+    data = asyncio.run(run(updates, refreshes, args.seed))
+    say(format_table(data["rows"], COLUMNS))
+    path = write_results("handlers", {"quick": args.quick, **data}, args.output)
+    say(f"\nJSON: {path}")
+    return data
+
+
+if __name__ == "__main__":
+    main()

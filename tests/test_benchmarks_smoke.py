@@ -1,0 +1,62 @@
+"""Each benchmark still runs in its tiny --quick form and writes the JSON fields it promises.
+
+No performance target is asserted here: timing belongs in benchmarks/, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _load(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["python"]
+    return data
+
+
+def test_catalog_quick(tmp_path: Path) -> None:
+    from benchmarks import catalog
+
+    out = tmp_path / "catalog.json"
+    catalog.main(["--quick", "--output", str(out)])
+    data = _load(out)
+    assert data["countries"] == 20 and data["services"] == 30 and data["answer_bytes"] > 0
+    steps = {step["step"]: step for step in data["steps"]}
+    assert (
+        "parse + index (one service)" in steps and "render countries page (offers + page)" in steps
+    )
+    for step in steps.values():
+        assert step["runs"] >= 1 and step["median_ms"] >= 0
+
+
+def test_handlers_quick(tmp_path: Path) -> None:
+    from benchmarks import handlers
+
+    out = tmp_path / "handlers.json"
+    handlers.main(["--quick", "--updates", "40", "--refreshes", "4", "--output", str(out)])
+    rows = {row["workload"]: row for row in _load(out)["rows"]}
+    mix = rows["mix (no provider I/O)"]
+    assert mix["updates"] == 40 and mix["p95_ms"] is not None and mix["updates_per_s"] > 0
+    # Warm caches: the page taps never reached the provider; each refresh did.
+    assert mix["provider_requests"] == 0
+    assert rows["card refresh (getStatus, sandbox 0 ms)"]["provider_requests"] >= 4
+
+
+def test_tracker_quick(tmp_path: Path) -> None:
+    from benchmarks import tracker
+
+    out = tmp_path / "tracker.json"
+    tracker.main(["--quick", "--scenarios", "20x2", "--window", "2.5", "--output", str(out)])
+    data = _load(out)
+    modes = {row["mode"]: row for row in data["results"]}
+    assert set(modes) == {"batched", "per_id", "naive"}
+    for row in modes.values():
+        assert row["activations"] == 20 and row["keys"] == 2 and row["requests"] > 0
+        for field in ("requests_per_s", "p50_ms", "p95_ms", "max_ms", "cpu_s", "peak_rss_mb"):
+            assert field in row
+        assert row["sms_sent"] >= 1
+    # The batched tracker used the one-request-per-key listing, the per-id one did not.
+    assert modes["batched"]["by_action"].get("getActiveActivations", 0) > 0
+    assert "getActiveActivations" not in modes["per_id"]["by_action"]
+    assert {row["mode"] for row in data["comparison"]} == {"batched", "per_id"}
