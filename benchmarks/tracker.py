@@ -415,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run one (scenario, mode) in this process under cProfile; stats here",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -434,6 +440,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.worker:
         print(json.dumps(asyncio.run(run_one(specs[0]))), flush=True)
         return {}
+    if args.profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(asyncio.run, run_one(specs[0]))
+        profiler.dump_stats(str(args.profile))
+        say(format_table([result], COLUMNS))
+        return {"results": [result]}
     results = []
     for spec in specs:
         log_progress(f"tracker: {spec.activations} activations / {spec.keys} keys, {spec.mode}…")
