@@ -207,6 +207,13 @@ class User:
 
         return await self.tg.wait_for(found, timeout)
 
+    async def wait_screen(self, message_id: int, fragment: str, timeout: float = 10.0) -> Any:
+        """Wait until this one message (a screen the bot edits in place) shows `fragment`."""
+        messages = self.tg.messages[self.id]
+        return await self.tg.wait_for(
+            lambda: fragment in messages[message_id].text and messages[message_id], timeout
+        )
+
     async def wait_button(self, label: str, timeout: float = 10.0) -> None:
         await self.tg.wait_for(lambda: self.tg.has_button(self.id, label), timeout)
 

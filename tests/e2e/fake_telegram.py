@@ -285,6 +285,7 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._closing = False
         self._delivery: asyncio.Task[None] | None = None
         self._webhook_session: aiohttp.ClientSession | None = None
 
@@ -302,6 +303,9 @@ class FakeTelegram:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        # Release pending long polls now: aiohttp would wait for them to time out.
+        self._closing = True
+        await self._notify()
         if self._delivery is not None:
             self._delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -498,7 +502,7 @@ class FakeTelegram:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._changed:
-            while not self._updates:
+            while not self._updates and not self._closing:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break

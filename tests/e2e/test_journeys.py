@@ -42,33 +42,33 @@ async def add_sandbox_key(user: User, provider: Any, balance: str = "100") -> st
     return key
 
 
-async def open_main_menu(user: User) -> None:
+async def open_main_menu(user: User) -> int:
     """/menu: a fresh main menu, below everything else (taps then find its buttons first)."""
     newest = max((m.message_id for m in user.tg.chat(user.id)), default=0)
     user.say("/menu")
 
-    def fresh_menu() -> bool:
+    def fresh_menu() -> int | None:
         messages = [m for m in user.tg.bot_messages(user.id) if m.message_id > newest]
-        return any(m.text.startswith("Main menu") and m.markup for m in messages)
+        menus = [m for m in messages if m.text.startswith("Main menu") and m.markup]
+        return menus[0].message_id if menus else None
 
-    await user.tg.wait_for(fresh_menu, 10)
+    return int(await user.tg.wait_for(fresh_menu, 10))
 
 
 async def buy_telegram_number(user: User, provider: Any) -> str:
     """Main menu → Buy number → Telegram → the cheapest country → Buy; returns the activation id."""
     bought_before = len(provider.state.purchases)
-    await open_main_menu(user)
-    user.tap("Buy number")
-    await user.wait_text("Choose a service")
-    await user.tap_when_shown("Telegram")
-    await user.wait_text("choose a country")
-    cheapest = next(m for m in reversed(user.tg.chat(user.id)) if m.markup).labels()[0]
-    user.tap(cheapest)
-    await user.wait_text("Confirm the purchase")
-    user.tap("Buy for")
+    screen = await open_main_menu(user)
+    user.tap("Buy number", message_id=screen)
+    await user.wait_screen(screen, "Choose a service")
+    user.tap("Telegram", message_id=screen)
+    shown = await user.wait_screen(screen, "choose a country")
+    user.tap(shown.labels()[0], message_id=screen)  # the cheapest
+    await user.wait_screen(screen, "Confirm the purchase")
+    user.tap("Buy for", message_id=screen)
     await user.wait_text("Status: waiting for the SMS")
     assert len(provider.state.purchases) == bought_before + 1
-    return str(provider.state.purchases[-1].get("id") or list(provider.state.activations)[-1])
+    return str(provider.state.purchases[-1]["id"])
 
 
 def activation_id(provider: Any) -> str:
@@ -81,9 +81,9 @@ async def test_first_start_key_balance_buy_two_codes_done(
     alice = User(telegram, ALICE)
     key = await add_sandbox_key(alice, provider)
 
-    await open_main_menu(alice)
-    alice.tap("Balance")
-    await alice.wait_text("💰 Balance: 100.00")
+    screen = await open_main_menu(alice)
+    alice.tap("Balance", message_id=screen)
+    await alice.wait_screen(screen, "💰 Balance: 100.00")
 
     await buy_telegram_number(alice, provider)
     activation = activation_id(provider)
@@ -148,17 +148,16 @@ async def test_rent_sms_extend_finish(
 ) -> None:
     alice = User(telegram, ALICE)
     key = await add_sandbox_key(alice, provider)
-    await open_main_menu(alice)
-    alice.tap("Rent number")
-    await alice.wait_text("Rent a number")
-    await alice.tap_when_shown("Telegram")
-    await alice.wait_text("Choose a country")
-    first_country = next(m for m in reversed(alice.tg.chat(alice.id)) if m.markup).labels()[0]
-    alice.tap(first_country)
-    await alice.wait_text("For how long?")
-    alice.tap("4 h")
-    await alice.wait_text("Confirm the rent")
-    alice.tap("Rent for")
+    screen = await open_main_menu(alice)
+    alice.tap("Rent number", message_id=screen)
+    await alice.wait_screen(screen, "Rent a number")
+    alice.tap("Telegram", message_id=screen)
+    shown = await alice.wait_screen(screen, "Choose a country")
+    alice.tap(shown.labels()[0], message_id=screen)
+    await alice.wait_screen(screen, "For how long?")
+    alice.tap("4 h", message_id=screen)
+    await alice.wait_screen(screen, "Confirm the rent")
+    alice.tap("Rent for", message_id=screen)
     await alice.wait_text("Rented number")
     assert len(provider.state.rent_purchases) == 1
     rent_id = list(provider.state.rentals)[-1]
@@ -167,15 +166,20 @@ async def test_rent_sms_extend_finish(
     await alice.wait_text("SMS to +")
     await alice.wait_text("Latest SMS from")  # the card shows it as well
 
-    alice.tap("Extend")
-    await alice.wait_text("by how long?")
-    alice.tap("4 h")
-    await alice.wait_text("Extend for")
-    alice.tap("Extend for")
+    card = (await alice.wait_text("Rented number")).message_id
+    alice.tap("Extend", message_id=card)
+    await alice.wait_screen(card, "by how long?")
+    alice.tap("4 h", message_id=card)
+    await alice.wait_screen(card, "Price:")
+    alice.tap("Extend for", message_id=card)
     await telegram.wait_for(lambda: len(provider.state.extensions) == 1, 10)
 
-    await alice.tap_when_shown("Finish")
-    await alice.wait_text("finished", timeout=10)
+    await alice.wait_screen(card, "Rented number")  # back at the card, extended
+    alice.tap("Finish", message_id=card)
+    await alice.wait_screen(card, "Finish the rent")
+    alice.tap("Yes, finish", message_id=card)
+    await alice.wait_screen(card, "finished")
+    assert provider.state.rentals[rent_id].status == "finished"
     await asyncio.sleep(1.0)
     assert alice.count("Hello from the rented number 4242") >= 1
     sms_messages = [m for m in alice.tg.bot_messages(alice.id) if m.text.startswith("📨 SMS to")]
@@ -256,9 +260,9 @@ async def test_random_text_and_tampered_callbacks_are_answered_politely(
     await says_something(alice, "what now")  # at the key card
 
     # Inside the buy flow: at the service list (a search), at the countries, at the confirm.
-    await open_main_menu(alice)
-    alice.tap("Buy number")
-    await alice.wait_text("Choose a service")
+    screen = await open_main_menu(alice)
+    alice.tap("Buy number", message_id=screen)
+    await alice.wait_screen(screen, "Choose a service")
     await says_something(alice, "zzqqxx no such service")
     await buy_telegram_number(alice, provider)
     activation = activation_id(provider)
