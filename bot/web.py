@@ -9,6 +9,7 @@ setWebhook. `/healthz` and `/metrics` live on the same server; in polling mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -292,3 +293,47 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=render(families).encode(), headers={"Content-Type": METRICS_CONTENT_TYPE}
     )
+
+
+# --- container health check (`python -m bot.web --check`) --------------------------------------
+
+
+def health_check_target(env: Mapping[str, str]) -> str | None:
+    """The /healthz URL this process serves, or None when it serves none (plain polling)."""
+    port = env.get("HEALTH_PORT") or (
+        env.get("LISTEN_PORT", "8080") if env.get("WEBHOOK_URL") else ""
+    )
+    return f"http://127.0.0.1:{port}/healthz" if port else None
+
+
+def check_health(env: Mapping[str, str], timeout: float = 5.0) -> bool:
+    """True when the bot is healthy: /healthz answers 200, or (no health server) the DB opens."""
+    import sqlite3
+    import urllib.error
+    import urllib.request
+
+    url = health_check_target(env)
+    if url is not None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+    path = env.get("DATABASE_PATH", "data/bot.db")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        ) as conn:
+            return conn.execute("SELECT COUNT(*) FROM schema_version").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    if sys.argv[1:] != ["--check"]:
+        print("usage: python -m bot.web --check", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(0 if check_health(os.environ) else 1)

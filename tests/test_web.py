@@ -296,3 +296,28 @@ async def test_trace_config_times_requests_without_keeping_the_url(
     assert registry.latency_count("getBalance") == 1
     assert registry.counter("provider_errors_total", code="NETWORK") == 1
     assert sandbox_key not in registry.render()
+
+
+async def test_container_health_check_uses_healthz_or_the_database(
+    services: Any, tmp_path: Any
+) -> None:
+    from bot.web import check_health, health_check_target, start_health_server
+
+    assert health_check_target({}) is None
+    assert health_check_target({"WEBHOOK_URL": "https://x", "LISTEN_PORT": "9"}).endswith(
+        ":9/healthz"
+    )
+    assert health_check_target({"HEALTH_PORT": "7"}) == "http://127.0.0.1:7/healthz"
+
+    port = free_port()
+    assert not await asyncio.to_thread(check_health, {"HEALTH_PORT": str(port)}, 2.0)
+    runner = await start_health_server(services, "127.0.0.1", port)
+    try:
+        assert await asyncio.to_thread(check_health, {"HEALTH_PORT": str(port)}, 2.0)
+    finally:
+        await runner.cleanup()
+    # Polling without a health server: the database must open and carry the schema.
+    db_path = str(services.settings.database_path)
+    assert await asyncio.to_thread(check_health, {"DATABASE_PATH": db_path}, 2.0)
+    missing = str(tmp_path / "nope.db")
+    assert not await asyncio.to_thread(check_health, {"DATABASE_PATH": missing}, 2.0)

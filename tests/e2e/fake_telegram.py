@@ -429,9 +429,10 @@ class FakeTelegram:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     raise AssertionError(f"timed out after {timeout}s; {self.describe()}")
+                # Wake at least every 0.2 s: predicates may also read other state.
                 with contextlib.suppress(TimeoutError):
-                    # Wake at least every 0.2 s: predicates may also read other state.
-                    await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
+                    async with asyncio.timeout(min(remaining, 0.2)):
+                        await self._changed.wait()
 
     def describe(self) -> str:
         lines = []
@@ -506,8 +507,10 @@ class FakeTelegram:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
         return self._updates[:limit]
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -731,7 +734,7 @@ class FakeTelegram:
     async def _deliver_webhook(self) -> None:
         """Push queued updates to the webhook URL with the secret header, as Telegram does."""
         self._webhook_session = aiohttp.ClientSession()
-        while True:
+        while not self._closing:
             url = self.webhook.get("url")
             if url and self._updates:
                 update = self._updates[0]
@@ -750,7 +753,8 @@ class FakeTelegram:
                 continue
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), 0.5)
+                    async with asyncio.timeout(0.5):
+                        await self._changed.wait()
 
 
 def _decode_field(key: str, value: str) -> Any:
