@@ -93,6 +93,7 @@ class TrackerConfig:
     adopt_lifetime: float = 1200.0  # assumed lifetime of an adopted number
     pending_timeout: float = 180.0  # a pending purchase nothing matched is given up after this
     reconcile_every: float = 3.0  # seconds between reconciliations of a key with pending purchases
+    cache_ttl: float = 30.0  # users and keys are re-read at least this often
 
 
 def new_stats() -> dict[str, Any]:
@@ -149,6 +150,9 @@ class _KeyState:
     failures: int = 0
     task: asyncio.Task[None] | None = None
     last_reconcile: float = float("-inf")
+    # Provider ids the listing shows that the database has no live row for (ended here, still
+    # listed there): they need no live_for_key look-up at every listing.
+    foreign: frozenset[str] = frozenset()
 
     @property
     def busy(self) -> bool:
@@ -213,7 +217,12 @@ class Tracker:
         self._scheduled: dict[int, float] = {}  # activation id -> next_poll_at we wrote
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
-        self._users: dict[int, User | None] = {}
+        # Caches (re-read after cache_ttl; a blocked flag and a cancel are always read fresh):
+        self._users: dict[int, tuple[float, User | None]] = {}
+        self._key_profiles: dict[int, tuple[float, KeyProfile | None]] = {}
+        # next_poll_at values decided but not yet written: flushed in ONE transaction per pass
+        # (losing them in a crash only makes those numbers due early).
+        self._next_polls: dict[int, float] = {}
         self._woken = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -245,6 +254,8 @@ class Tracker:
             assert job is not None
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        with contextlib.suppress(Exception):
+            await self._flush_next_polls()
 
     def wake(self) -> None:
         """Poll soon: a purchase or a button changed what is due. The next pass also polls,
@@ -272,6 +283,7 @@ class Tracker:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
         await self._pass(wait=True)
+        await self._flush_next_polls()
 
     async def idle(self) -> None:
         """Wait for the key jobs still running from the loop."""
@@ -289,13 +301,17 @@ class Tracker:
         return state
 
     async def _pass(self, *, wait: bool) -> None:
+        await self._flush_next_polls()
         now = self.clock()
         self.stats["ticks"] += 1
-        self._users.clear()
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
         woken, self._woken = self._woken, False
         horizon = now + self.config.poll_slow if woken else now
         for activation in await self.db.activations.due_for_poll(horizon):
+            # A job still running may have decided this number's next poll since the flush.
+            decided = self._next_polls.get(activation.id)
+            if decided is not None and decided > now and not woken:
+                continue
             if activation.next_poll_at <= now or _awaiting_code(activation):
                 work[activation.key_id].activations.append(activation)
         for rental in await self.db.rentals.due_for_poll(now):
@@ -316,7 +332,7 @@ class Tracker:
         state = self._key_state(key_id)
         try:
             async with asyncio.timeout(self.config.key_timeout):
-                key = await self.db.keys.get_any(key_id)
+                key = await self._key_profile(key_id)
                 if key is None:
                     log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
                     return
@@ -432,28 +448,78 @@ class Tracker:
         listing: list[ActiveActivation] | None,
         now: float,
     ) -> None:
-        listed = {item.activation_id: item for item in listing} if listing is not None else None
-        if listed is not None:
-            self.stats["polls"] += 1
-            # The batch covers every live activation of the key: a code that arrived for one
-            # not yet due is delivered now rather than at its next poll.
-            due_ids = {a.id for a in due}
-            for other in await self.db.activations.live_for_key(key.id):
-                item = listed.get(other.provider_id)
-                if other.id not in due_ids and item is not None and item.code:
-                    observation = _from_list(item)
-                    if observation is not None and observation.state == "ok":
-                        await self._record_code(other, observation, now)
-                        await self._deliver_codes(other.id)
-        for activation in due:
+        if listing is None:
+            # getStatus per id: each number keeps a schedule of its own.
+            for activation in due:
+                observation = await self._get_status(state, client, activation)
+                await self._observe(client, state, activation, observation, now)
+            return
+        self.stats["polls"] += 1
+        listed = {item.activation_id: item for item in listing}
+        covered = list(due)
+        # The batch covers every live activation of the key: one not due yet (a code may have
+        # arrived for it) is handled now and joins the key's schedule.
+        due_ids = {a.provider_id for a in due}
+        unknown = [pid for pid in listed if pid not in due_ids and pid not in state.foreign]
+        if unknown:
+            live = await self.db.activations.live_for_key(key.id)
+            live_ids = {a.provider_id for a in live}
+            covered.extend(
+                a for a in live if a.provider_id not in due_ids and a.provider_id in listed
+            )
+            state.foreign = frozenset(pid for pid in listed if pid not in live_ids)
+        # Every covered number that stays live is rescheduled to the same moment (the earliest
+        # any of them wants), so the key settles on one listing per interval.
+        keep: list[int] = []
+        key_at = float("inf")
+        for activation in covered:
             observation: _Observation | None = None
-            if listed is not None and activation.provider_id in listed:
+            if activation.provider_id in listed:
                 observation = _from_list(listed[activation.provider_id])
                 if observation is not None and self._ambiguous(activation, observation):
                     observation = None  # an old code the list does not mark as old: ask
             if observation is None:
                 observation = await self._get_status(state, client, activation)
-            await self._process(client, state, activation, observation, now)
+            at = await self._observe(client, state, activation, observation, now)
+            if at is not None:
+                keep.append(activation.id)
+                key_at = min(key_at, at)
+        for activation_id in keep:
+            self._next_polls[activation_id] = key_at
+            self._scheduled[activation_id] = key_at
+
+    async def _observe(
+        self,
+        client: ProviderClient,
+        state: _KeyState,
+        activation: Activation,
+        observation: _Observation | None,
+        now: float,
+    ) -> float | None:
+        """Apply one observation; the next poll when the number stays live, else None.
+
+        Most polls change nothing ("still waiting"): that is decided from the row already
+        loaded, with no database call. Anything else takes the full path."""
+        if await self._quiet(activation, observation, now):
+            self._note_poke(activation, now)
+            return await self._schedule(activation, now)
+        return await self._process(client, state, activation, observation, now)
+
+    async def _quiet(
+        self, activation: Activation, observation: _Observation | None, now: float
+    ) -> bool:
+        if observation is None or observation.state == "cancel":
+            return False
+        if observation.state == "ok" and not any(
+            c.round == activation.round for c in activation.codes
+        ):
+            return False  # a new code
+        if not activation.live or any(not c.delivered for c in activation.codes):
+            return False
+        if now >= activation.ends_at + self.config.expiry_grace:
+            return False
+        cancel_at = await self._cancel_at(activation)
+        return cancel_at is None or now < cancel_at
 
     @staticmethod
     def _ambiguous(activation: Activation, observation: _Observation) -> bool:
@@ -469,24 +535,25 @@ class Tracker:
         activation: Activation,
         observation: _Observation | None,
         now: float,
-    ) -> None:
-        """Apply what the provider said, deliver, expire, cancel, and schedule the next poll."""
+    ) -> float | None:
+        """Apply what the provider said, deliver, expire, cancel, and schedule the next poll
+        (returned; None when the number ended or its schedule is already set)."""
         self._note_poke(activation, now)
         if observation is not None and observation.state == "cancel":
             await self._end(activation, now)
-            return
+            return None
         if observation is not None and observation.state == "ok":
             await self._record_code(activation, observation, now)
         await self._deliver_codes(activation.id)
         fresh = await self.db.activations.get_any(activation.id)
         if fresh is None or not fresh.live:
-            return
+            return None
         if now >= fresh.ends_at + self.config.expiry_grace:
             await self._end(fresh, now)
-            return
+            return None
         if await self._maybe_cancel(client, state, fresh, now):
-            return
-        await self._schedule(fresh, now)
+            return None
+        return await self._schedule(fresh, now)
 
     def _note_poke(self, activation: Activation, now: float) -> None:
         """A handler pulled next_poll_at earlier than we set it ("SMS sent", "Another code",
@@ -584,6 +651,11 @@ class Tracker:
         cancel_at = await self._cancel_at(activation)
         if cancel_at is None or now < cancel_at:
             return False
+        # Money: the cached settings said "cancel"; the user's current ones decide.
+        self._users.pop(activation.user_id, None)
+        cancel_at = await self._cancel_at(activation)
+        if cancel_at is None or now < cancel_at:
+            return False
         try:
             await self._call(state, lambda: client.set_status(activation.provider_id, 8))
         except ProviderError as error:
@@ -617,7 +689,7 @@ class Tracker:
             await self._schedule(fresh, now)
         return True
 
-    async def _schedule(self, activation: Activation, now: float) -> None:
+    async def _schedule(self, activation: Activation, now: float) -> float:
         # Fast while a code is awaited right after the purchase, after "SMS sent", after
         # "Another code" (status retry) or after a handler pulled the poll earlier.
         fast = _awaiting_code(activation) and (
@@ -641,8 +713,16 @@ class Tracker:
         else:
             at = min(at, activation.ends_at + self.config.expiry_grace)
         at = max(at, now + 1e-3)
-        await self.db.activations.set_next_poll(activation.id, at)
+        self._next_polls[activation.id] = at
         self._scheduled[activation.id] = at
+        return at
+
+    async def _flush_next_polls(self) -> None:
+        """Write every next poll decided since the last flush, in one transaction."""
+        if not self._next_polls:
+            return
+        decided, self._next_polls = self._next_polls, {}
+        await self.db.activations.set_next_poll_each(decided)
 
     # ------------------------------------------------------------------ rentals
 
@@ -826,14 +906,25 @@ class Tracker:
     # ------------------------------------------------------------------ helpers
 
     async def _user(self, user_id: int) -> User | None:
-        if user_id not in self._users:
-            self._users[user_id] = await self.db.users.get(user_id)
-        return self._users[user_id]
+        cached = self._users.get(user_id)
+        if cached is not None and self.clock() < cached[0]:
+            return cached[1]
+        user = await self.db.users.get(user_id)
+        self._users[user_id] = (self.clock() + self.config.cache_ttl, user)
+        return user
+
+    async def _key_profile(self, key_id: int) -> KeyProfile | None:
+        cached = self._key_profiles.get(key_id)
+        if cached is not None and self.clock() < cached[0]:
+            return cached[1]
+        key = await self.db.keys.get_any(key_id)
+        self._key_profiles[key_id] = (self.clock() + self.config.cache_ttl, key)
+        return key
 
     async def _blocked(self, user_id: int) -> bool:
         # Read fresh: the notifier may have just marked the user.
         user = await self.db.users.get(user_id)
-        self._users[user_id] = user
+        self._users[user_id] = (self.clock() + self.config.cache_ttl, user)
         return user is not None and user.blocked
 
     async def _notify(self, user_id: int, event: Callable[[], Awaitable[Any]]) -> None:

@@ -275,6 +275,21 @@ class ActivationRepo:
                 (at, id_list(activation_ids)),
             )
 
+    async def set_next_poll_each(self, next_polls: dict[int, float]) -> None:
+        """Many rows, each its own next poll, in ONE transaction (one statement per distinct
+        time: the tracker gives all numbers of a key the same one)."""
+        if not next_polls:
+            return
+        by_time: dict[float, list[int]] = defaultdict(list)
+        for activation_id, at in next_polls.items():
+            by_time[at].append(activation_id)
+        async with self._s.transaction() as conn:
+            await conn.executemany(
+                "UPDATE activations SET next_poll_at = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                [(at, id_list(ids)) for at, ids in by_time.items()],
+            )
+
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
         """System: live activations whose next poll is due, most overdue first."""
         return await self._select(
