@@ -7,8 +7,10 @@ user's updates to it with the secret header, as Telegram does; the real dispatch
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -321,3 +323,40 @@ async def test_container_health_check_uses_healthz_or_the_database(
     assert await asyncio.to_thread(check_health, {"DATABASE_PATH": db_path}, 2.0)
     missing = str(tmp_path / "nope.db")
     assert not await asyncio.to_thread(check_health, {"DATABASE_PATH": missing}, 2.0)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _documented_names(text: str) -> set[str]:
+    return set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+
+def test_env_example_documents_every_setting_and_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import Settings, load_settings
+
+    text = (REPO / ".env.example").read_text()
+    fields = {name.upper() for name in Settings.model_fields}
+    assert fields <= _documented_names(text)
+    # Copied as it is (with a token), it is a valid configuration.
+    for name in fields:
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text(text.replace("BOT_TOKEN=\n", "BOT_TOKEN=123456:abcdefghijk\n"))
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.bot_token == "123456:abcdefghijk"
+    assert settings.secret_key_file is None
+    assert not settings.webhook_mode
+
+
+def test_compose_passes_every_setting_to_the_bot() -> None:
+    from bot.config import Settings
+
+    text = (REPO / "docker-compose.yml").read_text()
+    passed = set(re.findall(r"^      ([A-Z][A-Z0-9_]+):", text, flags=re.MULTILINE))
+    assert {name.upper() for name in Settings.model_fields} <= passed
+    assert 'profiles: ["sandbox"]' in text
+    assert "SANDBOX_URL" in passed
