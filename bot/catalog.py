@@ -63,11 +63,14 @@ class PriceIndex:
 
     def covers_many_services(self) -> bool:
         """True when the answer holds more than one service (the filter was ignored)."""
-        seen: set[str] = set()
+        # Stops at the second distinct code: a lazily converted table stays mostly unconverted.
+        first: str | None = None
         for services in self.prices.values():
-            seen.update(services)
-            if len(seen) > 1:
-                return True
+            for service in services:
+                if first is None:
+                    first = service
+                elif service != first:
+                    return True
         return False
 
     def offers(self, service: str, countries: dict[str, Country]) -> list[CountryOffer]:

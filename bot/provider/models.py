@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -63,7 +64,9 @@ class PriceInfo:
     count: int
 
 
-Prices = dict[str, dict[str, PriceInfo]]  # country id -> service code -> PriceInfo
+# country id -> service code -> PriceInfo. parse_prices returns a dict of lazy per-country
+# mappings (parsing.ServicePrices); a plain dict of dicts is a Prices too.
+Prices = Mapping[str, Mapping[str, PriceInfo]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -595,17 +595,123 @@ def _nested_prices(data: Any) -> dict[str, dict[str, tuple[Decimal, int]]]:
     return result
 
 
+def _price_info(entry: Any) -> PriceInfo | None:
+    """One getPrices entry, or None for a blank or unreadable one (it is then not offered)."""
+    if type(entry) is dict and len(entry) == 2:
+        # The common shape {"cost": number, "count": int}: no key stripping, no text cleaning.
+        # Same result as as_decimal: str(float) is repr, the shortest text that round-trips.
+        cost, count = entry.get("cost"), entry.get("count")
+        if type(count) is int:
+            if type(cost) is float and cost - cost == 0.0:  # finite (inf - inf is nan)
+                return PriceInfo(Decimal(repr(cost)), count)
+            if type(cost) is int:
+                return PriceInfo(Decimal(cost), count)
+    parsed = _cost_count(entry)
+    return None if parsed is None else PriceInfo(*parsed)
+
+
+_MISSING = object()
+
+
+class ServicePrices(Mapping[str, PriceInfo]):
+    """service code -> PriceInfo for one country, converted on first access.
+
+    A provider that ignores the `service` filter sends ~100,000 entries; a page needs ~200 of
+    them (one service across the countries), so each entry becomes a Decimal and a PriceInfo
+    only when it is looked up. Blank and unreadable entries are absent, exactly as if the table
+    had been converted eagerly; iteration, len() and == convert what they touch.
+    """
+
+    __slots__ = ("_converted", "_raw")
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw  # keys already stripped; values as the JSON decoder left them
+        self._converted: dict[str, PriceInfo | None] = {}
+
+    def _lookup(self, service: str) -> PriceInfo | None:
+        found = self._converted.get(service, _MISSING)
+        if found is _MISSING:
+            entry = self._raw.get(service, _MISSING)
+            found = None if entry is _MISSING else _price_info(entry)
+            self._converted[service] = found
+        return found  # type: ignore[return-value]
+
+    def get(self, service: str, default: Any = None) -> Any:  # type: ignore[override]
+        # _lookup inlined: this is the index's inner loop (one call per country per service).
+        found = self._converted.get(service, _MISSING)
+        if found is _MISSING:
+            entry = self._raw.get(service, _MISSING)
+            found = None if entry is _MISSING else _price_info(entry)
+            self._converted[service] = found
+        return default if found is None else found
+
+    def __getitem__(self, service: str) -> PriceInfo:
+        found = self._lookup(service)
+        if found is None:
+            raise KeyError(service)
+        return found
+
+    def __contains__(self, service: object) -> bool:
+        return isinstance(service, str) and self._lookup(service) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (service for service in self._raw if self._lookup(service) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"ServicePrices({dict(self)!r})"
+
+
+# Exactness gate. The screened body was decoded with floats; Decimal(repr(float)) equals the
+# Decimal of the JSON text whenever the number has at most 15 significant digits (DBL_DIG:
+# such a decimal survives text -> double -> shortest repr unchanged) and no exponent (which
+# could over- or underflow a double). A run of 16 digit-or-dot characters, or a digit followed
+# by e/E, anywhere in the text sends the table down the exact path instead: decoded again with
+# every JSON number kept as its text. False alarms (a long numeric key) only cost time.
+_NUMBER_SHAPE = bytes.maketrans(b"0123456789.E", b"0000000000" + b"0e")
+_LONG_NUMBER = b"0" * 16
+
+
+def _floats_are_exact(text: str) -> bool:
+    shape = text.encode("utf-8", errors="replace").translate(_NUMBER_SHAPE)
+    return _LONG_NUMBER not in shape and b"0e" not in shape
+
+
+def _price_table(body: Body) -> Any:
+    """The decoded table, with JSON numbers as text when floats could lose digits."""
+    if _floats_are_exact(body.text):
+        return body.data
+    try:
+        return json.loads(body.text, parse_float=str)
+    except ValueError:
+        return body.data
+
+
 def parse_prices(body: Body) -> Prices:
+    """{country: {service: {cost, count}}}, converted lazily per entry (see ServicePrices).
+
+    Countries with no usable entry are left out, as are non-object rows; [] means empty.
+    """
     if not body.is_json:
         fail(body)
     error = json_error(body.data)
     if error is not None:
         raise error
-    nested = _nested_prices(body.data)
-    return {
-        country: {service: PriceInfo(cost, count) for service, (cost, count) in services.items()}
-        for country, services in nested.items()
-    }
+    data = _price_table(body)
+    if isinstance(data, list) and not data:
+        return {}
+    if not isinstance(data, dict):
+        raise garbled()
+    prices: dict[str, ServicePrices] = {}
+    for country, services in strip_keys(data).items():
+        if not isinstance(services, dict):
+            continue
+        row = ServicePrices(strip_keys(services))
+        if next(iter(row), None) is not None:  # converts up to the first usable entry
+            prices[country] = row
+    return prices
 
 
 def _tier_prices(value: Any) -> tuple[Decimal, ...]:
