@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import tempfile
 import time
@@ -29,6 +30,70 @@ USER_ID = 111
 TOKEN = "123456789:BENCH-token-abcdefghijklmnopqrstuv"
 
 
+class HopCounter:
+    """Counts aiosqlite thread hops (every `Connection._execute`: execute, fetch, cursor close,
+    each one a round trip to the connection's worker thread) and the SQL statements among them."""
+
+    def __init__(self) -> None:
+        self.hops = 0
+        self.statements: dict[str, int] = {}
+        self._original: Any = None
+
+    def install(self) -> None:
+        import aiosqlite
+
+        original = aiosqlite.Connection._execute
+        counter = self
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.hops += 1
+            if args and isinstance(args[0], str):
+                sql = " ".join(args[0].split())[:90]
+                counter.statements[sql] = counter.statements.get(sql, 0) + 1
+            return await original(conn, fn, *args, **kwargs)
+
+        self._original = original
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        import aiosqlite
+
+        if self._original is not None:
+            aiosqlite.Connection._execute = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def take(self) -> tuple[int, dict[str, int]]:
+        """Hops and statements since the last take, and reset."""
+        hops, statements = self.hops, self.statements
+        self.hops, self.statements = 0, {}
+        return hops, statements
+
+
+class GcWatch:
+    """Times the collector's pauses (gc.callbacks), to tell GC pauses from other maxima."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self._started))
+
+    def take(self) -> dict[str, Any]:
+        gen2 = [s for g, s in self.pauses if g == 2]
+        summary = {
+            "collections": len(self.pauses),
+            "gen2": len(gen2),
+            "gen2_max_ms": round(max(gen2) * 1000, 1) if gen2 else 0.0,
+            "max_ms": round(max((s for _g, s in self.pauses), default=0.0) * 1000, 1),
+        }
+        self.pauses = []
+        return summary
+
+
 def _detach_routers() -> None:
     from handlers import get_routers
 
@@ -36,29 +101,46 @@ def _detach_routers() -> None:
         router._parent_router = None
 
 
+API_CALLS = [0]  # Bot API calls the recording session answered
+
+
 async def _feed_all(chat: Any, make: Callable[[int], str], count: int) -> list[float]:
     """Feed `count` taps one after another (as one chat would); seconds per update."""
     seconds: list[float] = []
+    session = chat.bot.session
     for i in range(count):
         update = chat.make_callback_update(make(i), chat.last_bot_message())
         started = time.perf_counter()
         await chat.dp.feed_update(chat.bot, update)
         seconds.append(time.perf_counter() - started)
+        # The recording session keeps every call (a test's evidence); the real session keeps
+        # none. Left to grow, they are the heap a full GC pause walks: count and drop them.
+        API_CALLS[0] += len(session.requests)
+        session.requests.clear()
+        session.callback_answers.clear()
     return seconds
 
 
-def _figures(name: str, seconds: list[float], requests: int) -> dict[str, Any]:
+def _figures(
+    name: str, seconds: list[float], requests: int, hops: HopCounter, gcw: GcWatch
+) -> dict[str, Any]:
     total = sum(seconds)
+    count, statements = hops.take()
     return {
         "workload": name,
         "updates": len(seconds),
         "updates_per_s": round(len(seconds) / total, 1) if total else None,
         **summary_ms(seconds),
         "provider_requests": requests,
+        "db_hops_per_update": round(count / len(seconds), 1) if seconds else None,
+        "sql_per_update": {
+            sql: round(n / len(seconds), 2) for sql, n in sorted(statements.items())
+        },
+        "gc": gcw.take(),
     }
 
 
-async def run(updates: int, refreshes: int, seed: int) -> dict[str, Any]:
+async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -> dict[str, Any]:
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
     from aiogram.enums import ParseMode
@@ -78,6 +160,8 @@ async def run(updates: int, refreshes: int, seed: int) -> dict[str, Any]:
     await sandbox.start()
     tmp = tempfile.TemporaryDirectory(prefix="bench-handlers-")
     services: Any = None
+    hops, gcw = HopCounter(), GcWatch()
+    rows: list[dict[str, Any]] = []
     try:
         api_key = sandbox.state.create_key(balance="100000")
         settings = load_settings(
@@ -121,36 +205,54 @@ async def run(updates: int, refreshes: int, seed: int) -> dict[str, Any]:
         for code in codes:
             await _feed_all(chat, lambda i, c=code: BuyCb(action="s", s=c).pack(), 1)
         await _feed_all(chat, lambda i: BuyCb(action="sp", p=i % 3).pack(), 3)
+        if freeze_gc:
+            # As a long-lived service should after startup (see run()'s docstring): move
+            # everything built so far out of the collector's reach, so a full collection
+            # does not walk the whole warmed heap in the middle of a tap.
+            gc.collect()
+            gc.freeze()
+        hops.install()
+        gc.callbacks.append(gcw)
+        hops.take()
 
         before = len(sandbox.state.requests)
         mix = await _feed_all(chat, lambda i: taps[rng.randrange(len(taps))](i), updates)
-        mix_requests = len(sandbox.state.requests) - before
+        rows.append(
+            _figures("mix (no provider I/O)", mix, len(sandbox.state.requests) - before, hops, gcw)
+        )
 
-        per_kind: list[dict[str, Any]] = []
         names = ["services page", "service -> countries", "countries page", "open card"]
         for name, tap in zip(names, taps, strict=True):
             before = len(sandbox.state.requests)
             seconds = await _feed_all(chat, tap, max(1, updates // 4))
-            per_kind.append(_figures(name, seconds, len(sandbox.state.requests) - before))
+            rows.append(_figures(name, seconds, len(sandbox.state.requests) - before, hops, gcw))
 
         before = len(sandbox.state.requests)
         refresh = await _feed_all(
             chat, lambda i: ActivationCb(action="refresh", id=activation_id).pack(), refreshes
         )
-        refresh_requests = len(sandbox.state.requests) - before
-        api_calls = len(bot.session.requests) if hasattr(bot.session, "requests") else None
+        rows.append(
+            _figures(
+                "card refresh (getStatus, sandbox 0 ms)",
+                refresh,
+                len(sandbox.state.requests) - before,
+                hops,
+                gcw,
+            )
+        )
+        api_calls = API_CALLS[0]
     finally:
+        hops.uninstall()
+        if gcw in gc.callbacks:
+            gc.callbacks.remove(gcw)
+        if freeze_gc:
+            gc.unfreeze()
         _detach_routers()  # the feature routers are module singletons: free them for others
         if services is not None:
             await services.close()
         await sandbox.stop()
         tmp.cleanup()
-    rows = [
-        _figures("mix (no provider I/O)", mix, mix_requests),
-        *per_kind,
-        _figures("card refresh (getStatus, sandbox 0 ms)", refresh, refresh_requests),
-    ]
-    return {"rows": rows, "bot_api_calls": api_calls}
+    return {"rows": rows, "bot_api_calls": api_calls, "gc_frozen": freeze_gc}
 
 
 COLUMNS = [
@@ -161,6 +263,8 @@ COLUMNS = [
     ("p95_ms", "p95 ms"),
     ("max_ms", "max ms"),
     ("provider_requests", "provider req"),
+    ("db_hops_per_update", "db hops/update"),
+    ("gc_gen2", "gen2 GCs"),
 ]
 
 
@@ -174,12 +278,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--updates", type=int, default=None, help="taps in the mix (3000)")
     parser.add_argument("--refreshes", type=int, default=None, help="card refreshes (300)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="leave the warmed heap to the collector"
+    )
+    parser.add_argument("--sql", action="store_true", help="print the SQL statements per update")
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     args = parser.parse_args(argv)
     updates = args.updates or (80 if args.quick else 3000)
     refreshes = args.refreshes or (10 if args.quick else 300)
-    data = asyncio.run(run(updates, refreshes, args.seed))
-    say(format_table(data["rows"], COLUMNS))
+    data = asyncio.run(run(updates, refreshes, args.seed, freeze_gc=not args.no_gc_freeze))
+    table = [{**row, "gc_gen2": row["gc"]["gen2"]} for row in data["rows"]]
+    say(format_table(table, COLUMNS))
+    if args.sql:
+        for row in data["rows"]:
+            say(f"\n{row['workload']}: {row['db_hops_per_update']} hops per update")
+            for sql, per in row["sql_per_update"].items():
+                say(f"  {per:6.2f}  {sql}")
     path = write_results("handlers", {"quick": args.quick, **data}, args.output)
     say(f"\nJSON: {path}")
     return data

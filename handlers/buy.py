@@ -30,7 +30,7 @@ from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from bot.provider.models import Country, Service
-from handlers.common import MenuCb, back_button, menu_button
+from handlers.common import ActiveKeyLoader, MenuCb, back_button, load_active_key, menu_button
 from handlers.errors import error_text
 from storage import Database, KeyProfile, User
 
@@ -165,11 +165,16 @@ def _matches(service: Service, query: str) -> bool:
     return query in service.code.lower() or query in service.name.lower()
 
 
-async def _ordered_services(db: Database, user_id: int, services: list[Service]) -> list[Service]:
+Picks = tuple[list[tuple[str, str | None]], list[tuple[str, str]]]
+RECENTS_SHOWN = 10  # recent picks that lift a service to the front
+
+
+def _ordered_services(picks: Picks, services: list[Service]) -> list[Service]:
     """Favourites first, then recent picks, then the provider's own order."""
+    favourites, recents = picks
     by_code = {s.code: s for s in services}
-    first: list[str] = [code for code, _c in await db.picks.favourites(user_id)]
-    first += [code for code, _c in await db.picks.recents(user_id, limit=10)]
+    first: list[str] = [code for code, _c in favourites]
+    first += [code for code, _c in recents[:RECENTS_SHOWN]]
     seen: set[str] = set()
     ordered: list[Service] = []
     for code in first:
@@ -180,14 +185,13 @@ async def _ordered_services(db: Database, user_id: int, services: list[Service])
     return ordered
 
 
-async def _quick_picks(
-    db: Database, user_id: int, names: dict[str, str], countries: dict[str, Country], lang: str
+def _quick_picks(
+    picks: Picks, names: dict[str, str], countries: dict[str, Country], lang: str
 ) -> list[InlineKeyboardButton | None]:
     """Favourite and recent (service, country) pairs straight to the confirm screen."""
-    pairs: list[tuple[str, str, str]] = [
-        ("⭐", s, c) for s, c in await db.picks.favourites(user_id) if c
-    ]
-    pairs += [("🕘", s, c) for s, c in await db.picks.recents(user_id, limit=QUICK_PICKS)]
+    favourites, recents = picks
+    pairs: list[tuple[str, str, str]] = [("⭐", s, c) for s, c in favourites if c]
+    pairs += [("🕘", s, c) for s, c in recents[:QUICK_PICKS]]
     seen: set[tuple[str, str]] = set()
     buttons: list[InlineKeyboardButton | None] = []
     for mark, service, country in pairs:
@@ -244,8 +248,9 @@ async def show_services(
     state: FSMContext,
     page: int = 0,
     query: str = "",
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    key = await db.keys.get_active(user.id)
+    key = await load_active_key(db, user.id, active_key)
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -255,14 +260,18 @@ async def show_services(
     except ProviderError as exc:
         await _error_view(event, t, exc)
         return
-    ordered = await _ordered_services(db, user.id, services)
+    # Favourites and recents in one read, shared by the ordering and the quick picks.
+    picks = await db.picks.favourites_and_recents(
+        user.id, recent_limit=max(RECENTS_SHOWN, QUICK_PICKS)
+    )
+    ordered = _ordered_services(picks, services)
     needle = query.strip().lower()
     if needle:
         ordered = [s for s in ordered if _matches(s, needle)]
     quick: list[InlineKeyboardButton | None] = []
     if not needle and page == 0:
         names = {s.code: s.name for s in services}
-        quick = await _quick_picks(db, user.id, names, countries, lang)
+        quick = _quick_picks(picks, names, countries, lang)
     await state.set_state(BuyStates.services)
     await state.update_data(q=query)
     text, markup = render_services_page(t, ordered, page, query=query, quick=quick)
@@ -278,9 +287,12 @@ async def on_menu_buy(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     await query.answer()
-    await show_services(query, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+    await show_services(
+        query, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state, active_key=active_key
+    )
 
 
 @router.message(Command("buy"))
@@ -292,8 +304,18 @@ async def on_buy_command(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    await show_services(message, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+    await show_services(
+        message,
+        user=user,
+        lang=lang,
+        t=t,
+        db=db,
+        catalog=catalog,
+        state=state,
+        active_key=active_key,
+    )
 
 
 @router.callback_query(BuyCb.filter(F.action == "sp"))
@@ -306,6 +328,7 @@ async def on_services_page(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     await query.answer()
     # Paging keeps the search; "all services" (page 0 with no state) clears it.
@@ -321,6 +344,7 @@ async def on_services_page(
         state=state,
         page=callback_data.p,
         query=search,
+        active_key=active_key,
     )
 
 
@@ -333,6 +357,7 @@ async def on_services_search(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     await show_services(
         message,
@@ -343,6 +368,7 @@ async def on_services_search(
         catalog=catalog,
         state=state,
         query=(message.text or "").strip()[:40],
+        active_key=active_key,
     )
 
 
@@ -413,8 +439,9 @@ async def show_countries(
     service: str,
     page: int = 0,
     query: str = "",
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    key = await db.keys.get_active(user.id)
+    key = await load_active_key(db, user.id, active_key)
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -445,6 +472,7 @@ async def on_service_chosen(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     await query.answer()
     search = ""
@@ -463,6 +491,7 @@ async def on_service_chosen(
         service=callback_data.s,
         page=callback_data.p,
         query=search,
+        active_key=active_key,
     )
 
 
@@ -475,11 +504,21 @@ async def on_countries_search(
     db: Database,
     catalog: CatalogService,
     state: FSMContext,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     data = await state.get_data()
     service = str(data.get("s", ""))
     if not service:
-        await show_services(message, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state)
+        await show_services(
+            message,
+            user=user,
+            lang=lang,
+            t=t,
+            db=db,
+            catalog=catalog,
+            state=state,
+            active_key=active_key,
+        )
         return
     await show_countries(
         message,
@@ -491,6 +530,7 @@ async def on_countries_search(
         state=state,
         service=service,
         query=(message.text or "").strip()[:40],
+        active_key=active_key,
     )
 
 
@@ -576,8 +616,9 @@ async def show_confirm(
     max_price: Decimal | None = None,
     accounts: Any = None,
     banner: str = "",
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    key = await db.keys.get_active(user.id)
+    key = await load_active_key(db, user.id, active_key)
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -628,6 +669,7 @@ async def on_country_chosen(
     catalog: CatalogService,
     state: FSMContext,
     accounts: Any = None,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     await query.answer()
     await show_confirm(
@@ -642,6 +684,7 @@ async def on_country_chosen(
         country=callback_data.c,
         max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
         accounts=accounts,
+        active_key=active_key,
     )
 
 
@@ -670,6 +713,7 @@ async def on_max_typed(
     catalog: CatalogService,
     state: FSMContext,
     accounts: Any = None,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     value = _parse_max(message.text or "")
     if value is None:
@@ -688,6 +732,7 @@ async def on_max_typed(
         country=str(data.get("c", "")),
         max_price=value,
         accounts=accounts,
+        active_key=active_key,
     )
 
 
@@ -711,6 +756,7 @@ async def on_buy(
     clock: Any,
     accounts: Any = None,
     tracker: Any = None,
+    active_key: ActiveKeyLoader | None = None,
 ) -> None:
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
@@ -736,7 +782,7 @@ async def on_buy(
         text = error_text(t, exc)
         await query.answer(text[:200])
         if exc.code == "NO_NUMBERS":
-            key = await db.keys.get_active(user.id)
+            key = await load_active_key(db, user.id, active_key)
             if key is not None:
                 catalog.forget_prices(key, service)
         # The same screen again with the reason on top and a fresh token: one tap to retry.
@@ -753,6 +799,7 @@ async def on_buy(
             max_price=max_price,
             accounts=accounts,
             banner=f"⚠️ {text}",
+            active_key=active_key,
         )
         return
     if result.duplicate:

@@ -8,6 +8,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translate
+from storage import Database, KeyProfile
 
 MENU_ACTIONS = ("main", "buy", "rent", "numbers", "balance", "keys", "settings", "help")
 
@@ -81,3 +82,39 @@ async def answer_quietly(
         await callback.answer(text[:200] if text else None, show_alert=alert)
     except TelegramBadRequest:
         pass
+
+
+class ActiveKeyLoader:
+    """The user's active key, read from the database at most once per update.
+
+    The registration middleware puts one into every update's data as `active_key`; a handler
+    and the screens it calls share it instead of each querying the key again. It lives for one
+    update only, so a key switched by another tap is seen on the next one."""
+
+    __slots__ = ("_db", "_key", "_loaded", "_user_id")
+
+    def __init__(self, db: Database, user_id: int) -> None:
+        self._db = db
+        self._user_id = user_id
+        self._key: KeyProfile | None = None
+        self._loaded = False
+
+    async def __call__(self) -> KeyProfile | None:
+        if not self._loaded:
+            self._key = await self._db.keys.get_active(self._user_id)
+            self._loaded = True
+        return self._key
+
+    def forget(self) -> None:
+        """After this update changed the user's keys: the next call reads them again."""
+        self._loaded = False
+        self._key = None
+
+
+async def load_active_key(
+    db: Database, user_id: int, active_key: ActiveKeyLoader | None = None
+) -> KeyProfile | None:
+    """The active key through the update's loader when there is one (a direct call has none)."""
+    if active_key is not None:
+        return await active_key()
+    return await db.keys.get_active(user_id)

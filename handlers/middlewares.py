@@ -2,7 +2,7 @@
 
 Order (outermost first): throttling of one user's floods (cheap, before any database work),
 the allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang` and `t` for every handler.
+`lang`, `t` and the per-update `active_key` loader for every handler.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Up
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator, pick_language
+from handlers.common import ActiveKeyLoader
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,10 @@ class AllowlistMiddleware(BaseMiddleware):
 
 
 class RegistrationMiddleware(BaseMiddleware):
-    """Registers the user on first contact and injects `user`, `lang` and `t`."""
+    """Registers the user on first contact and injects `user`, `lang`, `t` and `active_key`.
+
+    The user is read once per update here (a known user costs one read, no write) and every
+    handler gets it; `active_key` reads the active key lazily, at most once per update."""
 
     def __init__(self, admins: list[int]) -> None:
         self.admins = set(admins)
@@ -145,6 +149,7 @@ class RegistrationMiddleware(BaseMiddleware):
         data["user"] = user
         data["lang"] = lang
         data["t"] = t
+        data["active_key"] = ActiveKeyLoader(db, user.id)
         return await handler(event, data)
 
 

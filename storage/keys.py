@@ -8,7 +8,7 @@ from typing import Any
 from storage.base import Store, money_in, money_out, tx_fetchone
 from storage.crypto import KeyCipher
 from storage.models import KeyProfile
-from storage.users import ensure_user
+from storage.users import ensure_user, read_row, read_rows
 
 _COLUMNS = (
     "id, user_id, label, base_url, api_key_enc, active, balance, currency, created_at, deleted_at"
@@ -69,21 +69,24 @@ class KeyRepo:
         )
 
     async def list(self, user_id: int) -> list[KeyProfile]:
-        rows = await self._s.fetchall(
+        rows = await read_rows(
+            self._s,
             f"SELECT {_COLUMNS} FROM api_keys WHERE user_id = ? AND deleted_at IS NULL ORDER BY id",
             (user_id,),
         )
         return [self._key(row) for row in rows]
 
     async def get(self, user_id: int, key_id: int) -> KeyProfile | None:
-        row = await self._s.fetchone(
+        row = await read_row(
+            self._s,
             f"SELECT {_COLUMNS} FROM api_keys WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
             (key_id, user_id),
         )
         return None if row is None else self._key(row)
 
     async def get_active(self, user_id: int) -> KeyProfile | None:
-        row = await self._s.fetchone(
+        row = await read_row(
+            self._s,
             f"SELECT {_COLUMNS} FROM api_keys"
             " WHERE user_id = ? AND active = 1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 1",
             (user_id,),
@@ -146,13 +149,13 @@ class KeyRepo:
 
     async def get_any(self, key_id: int) -> KeyProfile | None:
         """System: any key by id, deleted ones included (their numbers are still tracked)."""
-        row = await self._s.fetchone(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        row = await read_row(self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
         return None if row is None else self._key(row)
 
     async def list_all(self) -> list[KeyProfile]:
         """System: every key not deleted, whatever its owner's blocked flag."""
-        rows = await self._s.fetchall(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE deleted_at IS NULL ORDER BY id"
+        rows = await read_rows(
+            self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE deleted_at IS NULL ORDER BY id"
         )
         return [self._key(row) for row in rows]
 

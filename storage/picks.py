@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storage.base import Store
-from storage.users import ensure_user
+from storage.users import ensure_user, read_rows
 
 RECENTS_KEPT = 10
 
@@ -29,7 +29,8 @@ class PickRepo:
         )
 
     async def favourites(self, user_id: int) -> list[tuple[str, str | None]]:
-        rows = await self._s.fetchall(
+        rows = await read_rows(
+            self._s,
             "SELECT service, country FROM favourites WHERE user_id = ? ORDER BY service, country",
             (user_id,),
         )
@@ -54,8 +55,29 @@ class PickRepo:
             )
 
     async def recents(self, user_id: int, limit: int = 5) -> list[tuple[str, str]]:
-        rows = await self._s.fetchall(
+        rows = await read_rows(
+            self._s,
             "SELECT service, country FROM recents WHERE user_id = ? ORDER BY id DESC LIMIT ?",
             (user_id, limit),
         )
         return [(row[0], row[1]) for row in rows]
+
+    async def favourites_and_recents(
+        self, user_id: int, recent_limit: int = 5
+    ) -> tuple[list[tuple[str, str | None]], list[tuple[str, str]]]:
+        """`favourites(user_id)` and `recents(user_id, recent_limit)` in one read: the services
+        screen needs both on every page-0 tap."""
+        rows = await read_rows(
+            self._s,
+            # The outer ORDER BY: favourites by (service, country), then recents newest first.
+            "SELECT 0 AS kind, service, country, 0 AS seq FROM favourites WHERE user_id = ?"
+            " UNION ALL "
+            "SELECT 1, service, country, id FROM ("
+            " SELECT id, service, country FROM recents WHERE user_id = ?"
+            " ORDER BY id DESC LIMIT ?)"
+            " ORDER BY kind, seq DESC, service, country",
+            (user_id, user_id, recent_limit),
+        )
+        favourites = [(row[1], row[2] or None) for row in rows if row[0] == 0]
+        recents = [(row[1], row[2]) for row in rows if row[0] == 1]
+        return favourites, recents

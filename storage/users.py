@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.base import Store
+from storage.base import Params, Store
 from storage.models import User
 
 _COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at"
@@ -22,12 +22,32 @@ def _user(row: Any) -> User:
     )
 
 
+async def read_rows(store: Store, sql: str, params: Params = ()) -> list[Any]:
+    """A read in ONE round trip to the connection's thread.
+
+    `Store.fetchone`/`fetchall` cost three (execute, fetch, cursor close), and every update
+    reads the user and usually the active key: this is the page path's cheapest read. It still
+    takes the store's lock, so it never sees a transaction half done."""
+    async with store.lock:
+        return list(await store.conn.execute_fetchall(sql, params))
+
+
+async def read_row(store: Store, sql: str, params: Params = ()) -> Any:
+    rows = await read_rows(store, sql, params)
+    return rows[0] if rows else None
+
+
 class UserRepo:
     def __init__(self, store: Store) -> None:
         self._s = store
 
     async def get_or_create(self, user_id: int, language: str | None = None) -> User:
-        """The language is only set when the user is created; later changes go through update."""
+        """The language is only set when the user is created; later changes go through update.
+
+        Every update calls this: a known user costs one read and no write."""
+        known = await self.get(user_id)
+        if known is not None:
+            return known
         await self._s.write(
             "INSERT OR IGNORE INTO users(id, language, created_at) VALUES (?, ?, ?)",
             (user_id, language, self._s.clock()),
@@ -37,7 +57,7 @@ class UserRepo:
         return user
 
     async def get(self, user_id: int) -> User | None:
-        row = await self._s.fetchone(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        row = await read_row(self._s, f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
 
     async def update(
