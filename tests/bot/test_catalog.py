@@ -102,6 +102,63 @@ async def test_whole_table_answer_serves_every_service(
     assert WholeTable.calls == 1
 
 
+async def test_prices_are_asked_with_the_service_filter(
+    catalog: CatalogService, tkey: KeyProfile, sandbox: Any
+) -> None:
+    """A provider that honours the filter answers ~2 KB instead of the whole table."""
+    await catalog.offers(tkey, "tg")
+    [sent] = [r for r in sandbox.state.requests if r["action"] == "getPrices"]
+    assert sent["params"].get("service") == "tg"
+
+
+def _lazy_catalog(answer: str, clock: Any) -> tuple[CatalogService, list[str | None]]:
+    """A catalog over a client that parses `answer` the way the real client does."""
+    from bot.provider.parsing import Reply, parse_prices, screen
+
+    asked: list[str | None] = []
+
+    class Client:
+        async def get_prices(self, service: str | None = None, country: str | None = None) -> Any:
+            asked.append(service)
+            return parse_prices(screen(Reply(200, {}, answer)))
+
+        async def get_countries(self) -> list[Country]:
+            return [Country("1", {"eng": "Ukraine"}), Country("2", {"eng": "Kazakhstan"})]
+
+    class Factory:
+        def client(self, base_url: str, api_key: str) -> Client:
+            return Client()
+
+    return CatalogService(Factory(), clock=clock), asked  # type: ignore[arg-type]
+
+
+async def test_lazily_parsed_whole_table_serves_every_service(tkey: KeyProfile, clock: Any) -> None:
+    answer = json.dumps(
+        {
+            "1": {"tg": {"cost": "3.10", "count": 5}, "wa": {"cost": 9, "count": "1"}},
+            "2": {"tg": {"cost": 2, "count": 0}, "wa": {"cost": 4.25, "count": 7}, "x": ""},
+        }
+    )
+    catalog, asked = _lazy_catalog(answer, clock)
+    tg = await catalog.offers(tkey, "tg")
+    wa = await catalog.offers(tkey, "wa")
+    assert [(o.country, o.cost, o.count) for o in tg] == [("1", Decimal("3.10"), 5)]
+    assert [(o.country, o.cost) for o in wa] == [("2", Decimal("4.25")), ("1", Decimal("9"))]
+    assert await catalog.offers(tkey, "x") == []
+    assert asked == ["tg"]
+
+
+async def test_blank_entries_do_not_make_an_answer_whole_table(
+    tkey: KeyProfile, clock: Any
+) -> None:
+    """Only usable entries count: {"tg": ok, "wa": ""} answers for tg alone."""
+    answer = '{"1": {"tg": {"cost": 3, "count": 5}, "wa": ""}, "2": {"wa": null}}'
+    catalog, asked = _lazy_catalog(answer, clock)
+    assert [o.country for o in await catalog.offers(tkey, "tg")] == ["1"]
+    await catalog.offers(tkey, "wa")
+    assert asked == ["tg", "wa"]  # wa was asked for: the tg answer did not cover it
+
+
 def test_index_sorts_by_price_then_stock_and_drops_empty() -> None:
     index = index_prices(
         {
