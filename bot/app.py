@@ -19,6 +19,7 @@ from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.metrics import Metrics
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
@@ -68,7 +69,10 @@ async def build_services(
 ) -> Services:
     secrets = load_secrets(settings.secret_key, settings.secret_key_file, settings.database_path)
     db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
-    providers = providers or ProviderFactory(timeout=settings.provider_timeout)
+    metrics = Metrics()
+    providers = providers or ProviderFactory(
+        timeout=settings.provider_timeout, trace_configs=[metrics.trace_config()]
+    )
     catalog = CatalogService(providers, clock=clock)
     return Services(
         settings=settings,
@@ -80,6 +84,7 @@ async def build_services(
         rentals=RentalService(db, providers, clock=clock),
         translator=Translator(),
         clock=clock,
+        extra={"metrics": metrics},
     )
 
 

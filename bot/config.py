@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     webhook_path: str = "/webhook"
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8080, ge=0, le=65535)
+    # Polling mode: /healthz and /metrics on this port when set (webhooks use LISTEN_PORT).
+    health_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Tracker cadence (seconds).
     poll_fast: float = Field(default=2.5, gt=0)
@@ -68,6 +70,11 @@ class Settings(BaseSettings):
             text = value.strip().strip("[]")
             return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("health_port", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("telegram_api_url", "provider_url", "sandbox_url", "webhook_url")
     @classmethod

@@ -6,7 +6,21 @@ from datetime import UTC, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "UAH": "₴", "KZT": "₸"}
+# Providers name currencies by ISO 4217 letters or, more often, by number (643, 840).
+_CURRENCY_SIGNS = {
+    "RUB": "₽",
+    "USD": "$",
+    "EUR": "€",
+    "CNY": "¥",
+    "UAH": "₴",
+    "KZT": "₸",
+    "643": "₽",
+    "840": "$",
+    "978": "€",
+    "156": "¥",
+    "980": "₴",
+    "398": "₸",
+}
 
 # (seconds, unit per language) largest first; two units at most are shown ("3 d 4 h").
 _UNITS: dict[str, tuple[str, str, str, str]] = {

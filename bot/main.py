@@ -55,6 +55,7 @@ async def run(settings: Settings) -> None:
         log.info("sandbox provider on %s, demo API key: %s", sandbox_server.base, demo_key)
 
     services = await build_services(settings)
+    health = None
     bot = build_bot(settings)
     dp = build_dispatcher(services, bot)
     try:
@@ -66,10 +67,18 @@ async def run(settings: Settings) -> None:
 
             await run_webhook(bot, dp, services)
         else:
+            if settings.health_port is not None:
+                from bot.web import start_health_server
+
+                health = await start_health_server(
+                    services, settings.listen_host, settings.health_port
+                )
             await bot.delete_webhook(drop_pending_updates=False)
             log.info("long polling started")
             await dp.start_polling(bot, handle_signals=False)
     finally:
+        if health is not None:
+            await health.cleanup()
         await bot.session.close()
         await services.close()
         if sandbox_server is not None:

@@ -18,7 +18,9 @@ class ProviderFactory:
         read_retries: int = 2,
         session: aiohttp.ClientSession | None = None,
         retry_delay: float = 0.5,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        self._trace_configs = list(trace_configs or [])
         self._timeout = timeout
         self._read_retries = read_retries
         self._retry_delay = retry_delay
@@ -33,6 +35,7 @@ class ProviderFactory:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": "sms-activation-bot/0.1"},
                 connector=aiohttp.TCPConnector(limit=100),
+                trace_configs=self._trace_configs or None,
             )
             self._owns_session = True
         return self._session
