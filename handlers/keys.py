@@ -248,8 +248,10 @@ async def ask_for_key(
     target: Message | CallbackQuery, state: FSMContext, t: Translate, base_url: str, name: str
 ) -> None:
     await state.set_state(AddKey.key)
-    await state.set_data({"base_url": base_url, "provider": name})
-    await show(target, t("keys-send-key", provider=html.escape(name)), only_cancel(t))
+    prompt = await show(target, t("keys-send-key", provider=html.escape(name)), only_cancel(t))
+    await state.set_data(
+        {"base_url": base_url, "provider": name, "prompt": prompt.message_id if prompt else None}
+    )
 
 
 async def delete_quietly(bot: Bot, message: Message) -> bool:
@@ -297,6 +299,7 @@ async def on_key_text(
         return
     await state.set_state(AddKey.label)
     await state.set_data({"key_id": key.id})
+    await _retire_prompt(bot, message.chat.id, data.get("prompt"))
     done = InlineKeyboardMarkup(
         inline_keyboard=[_button(t("btn-keep-label"), KeyCb(action="open", id=key.id))]
     )
@@ -309,6 +312,18 @@ async def on_key_text(
         + warning,
         reply_markup=done,
     )
+
+
+async def _retire_prompt(bot: Bot, chat_id: int, prompt_id: object) -> None:
+    """The "send your key" prompt loses its Cancel button once the key is in: nothing to cancel."""
+    if not isinstance(prompt_id, int):
+        return
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=prompt_id, reply_markup=None
+        )
+    except TelegramAPIError:
+        pass  # already gone or unchanged: the prompt is cosmetic
 
 
 async def _default_label(accounts: AccountService, user: User, provider: str) -> str:

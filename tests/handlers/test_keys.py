@@ -24,7 +24,11 @@ async def test_add_key_deletes_the_message_and_never_echoes_the_key(
     await chat.tap("Add a key")
     await chat.tap("Sandbox")
     assert "Sandbox" in chat.last_text and "API key" in chat.last_text
+    prompt = chat.last_bot_message()
+    assert prompt.buttons(), "the prompt offers a way out while it waits"
     await chat.send(sandbox_key)
+    # Once the key is in, the prompt's Cancel button would cancel nothing: it is gone.
+    assert prompt.buttons() == []
 
     key_messages = [
         m for m in chat.session.messages.values() if not m.from_bot and m.text == sandbox_key
