@@ -71,9 +71,8 @@ def settings(tmp_path: Path, sandbox: Any) -> Any:
 
 @pytest.fixture
 async def services(settings: Any, clock: FakeClock) -> AsyncIterator[Any]:
-    from bot.provider.factory import ProviderFactory
-
     from bot.app import build_services
+    from bot.provider.factory import ProviderFactory
 
     built = await build_services(settings, clock=clock, providers=ProviderFactory(timeout=5))
     try:
