@@ -22,11 +22,12 @@ RUN pip install . \
 VOLUME ["/data"]
 ENV DATABASE_PATH=/data/bot.db \
     LISTEN_HOST=0.0.0.0 \
-    LISTEN_PORT=8080
+    LISTEN_PORT=8080 \
+    HEALTH_PORT=8080
 
 USER bot
-# Webhook mode serves /healthz on LISTEN_PORT; polling mode serves it on HEALTH_PORT when set.
-# Without either, the check falls back to opening the database (see docs/deployment.md).
+# Webhook mode serves /healthz on LISTEN_PORT; polling mode on HEALTH_PORT (the same 8080 here).
+# With HEALTH_PORT emptied, the check falls back to opening the database (docs/deployment.md).
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-m", "bot.web", "--check"]
