@@ -102,6 +102,7 @@ def _detach_routers() -> None:
 
 
 API_CALLS = [0]  # Bot API calls the recording session answered
+PROFILER: list[Any] = []  # a cProfile.Profile while --profile measures
 
 
 async def _feed_all(chat: Any, make: Callable[[int], str], count: int) -> list[float]:
@@ -111,7 +112,11 @@ async def _feed_all(chat: Any, make: Callable[[int], str], count: int) -> list[f
     for i in range(count):
         update = chat.make_callback_update(make(i), chat.last_bot_message())
         started = time.perf_counter()
+        if PROFILER:
+            PROFILER[0].enable()
         await chat.dp.feed_update(chat.bot, update)
+        if PROFILER:
+            PROFILER[0].disable()
         seconds.append(time.perf_counter() - started)
         # The recording session keeps every call (a test's evidence); the real session keeps
         # none. Left to grow, they are the heap a full GC pause walks: count and drop them.
@@ -282,11 +287,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--no-gc-freeze", action="store_true", help="leave the warmed heap to the collector"
     )
     parser.add_argument("--sql", action="store_true", help="print the SQL statements per update")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the measured taps; print the top 40"
+    )
+    parser.add_argument("--profile-out", type=Path, default=None, help="pstats file to write")
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     args = parser.parse_args(argv)
     updates = args.updates or (80 if args.quick else 3000)
     refreshes = args.refreshes or (10 if args.quick else 300)
+    if args.profile:
+        import cProfile
+
+        PROFILER.append(cProfile.Profile())
     data = asyncio.run(run(updates, refreshes, args.seed, freeze_gc=not args.no_gc_freeze))
+    if PROFILER:
+        import pstats
+
+        profile = PROFILER.pop()
+        if args.profile_out:
+            profile.dump_stats(str(args.profile_out))
+        pstats.Stats(profile).sort_stats("tottime").print_stats(40)
     table = [{**row, "gc_gen2": row["gc"]["gen2"]} for row in data["rows"]]
     say(format_table(table, COLUMNS))
     if args.sql:

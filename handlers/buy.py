@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import logging
 import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,6 +140,41 @@ async def _show(
             return await message.answer(text, reply_markup=markup)
         return None
     return await event.answer(text, reply_markup=markup)
+
+
+PAGES_CACHED = 512
+View = tuple[str, InlineKeyboardMarkup]
+
+
+class _PageCache:
+    """Rendered services/countries pages, keyed by everything that shapes them.
+
+    Building a page (a dozen translations, each button a validated model) is most of a tap's
+    own work, and users flip the same few pages. The key holds the bound translator itself
+    (the registration middleware keeps one per language), so a different translator can never
+    be served another's text; the markup is never mutated after rendering, so sharing it
+    between updates is safe."""
+
+    def __init__(self, size: int = PAGES_CACHED) -> None:
+        self._size = size
+        self._views: OrderedDict[Hashable, View] = OrderedDict()
+
+    def get(self, key: Hashable, render: Callable[[], View]) -> View:
+        view = self._views.get(key)
+        if view is not None:
+            self._views.move_to_end(key)
+            return view
+        view = render()
+        self._views[key] = view
+        if len(self._views) > self._size:
+            self._views.popitem(last=False)
+        return view
+
+    def clear(self) -> None:
+        self._views.clear()
+
+
+PAGES = _PageCache()
 
 
 def _no_key_view(t: Translate) -> tuple[str, InlineKeyboardMarkup]:
@@ -274,8 +311,33 @@ async def show_services(
         quick = _quick_picks(picks, names, countries, lang)
     await state.set_state(BuyStates.services)
     await state.update_data(q=query)
-    text, markup = render_services_page(t, ordered, page, query=query, quick=quick)
+    text, markup = PAGES.get(
+        _services_page_key(t, ordered, page, query, quick),
+        lambda: render_services_page(t, ordered, page, query=query, quick=quick),
+    )
     await _show(event, text, markup)
+
+
+def _services_page_key(
+    t: Translate,
+    ordered: list[Service],
+    page: int,
+    query: str,
+    quick: list[InlineKeyboardButton | None],
+) -> Hashable:
+    """Everything render_services_page reads: the page's services, their count, the quick picks."""
+    page, _pages = _clamp_page(page, len(ordered), SERVICES_PER_PAGE)
+    shown = ordered[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    picks = tuple((b.text, b.callback_data) for b in quick if b is not None) if page == 0 else ()
+    return (
+        "services",
+        t,
+        page,
+        len(ordered),
+        query,
+        tuple((s.code, s.name) for s in shown),
+        picks,
+    )
 
 
 @router.callback_query(MenuCb.filter(F.action == "buy"))
@@ -456,10 +518,45 @@ async def show_countries(
         offers = [o for o in offers if _offer_matches(o, needle)]
     await state.set_state(BuyStates.countries)
     await state.update_data(s=service, cq=query)
-    text, markup = render_countries_page(
-        t, lang, key, service, names.get(service, service), offers, page, query=query
+    service_name = names.get(service, service)
+    text, markup = PAGES.get(
+        _countries_page_key(t, lang, key, service, service_name, offers, page, query),
+        lambda: render_countries_page(
+            t, lang, key, service, service_name, offers, page, query=query
+        ),
     )
     await _show(event, text, markup)
+
+
+def _countries_page_key(
+    t: Translate,
+    lang: str,
+    key: KeyProfile,
+    service: str,
+    service_name: str,
+    offers: list[CountryOffer],
+    page: int,
+    query: str,
+) -> Hashable:
+    """Everything render_countries_page reads: the page's offers as shown (label, price,
+    stock), their count, and the key's currency."""
+    page, _pages = _clamp_page(page, len(offers), COUNTRIES_PER_PAGE)
+    shown = offers[page * COUNTRIES_PER_PAGE : (page + 1) * COUNTRIES_PER_PAGE]
+    return (
+        "countries",
+        t,
+        lang,
+        key.currency,
+        service,
+        service_name,
+        page,
+        len(offers),
+        query,
+        tuple(
+            (o.country, o.cost, o.count, country_label(o.name_by_lang, o.country, lang))
+            for o in shown
+        ),
+    )
 
 
 @router.callback_query(BuyCb.filter(F.action.in_({"s", "cp"})))

@@ -130,6 +130,15 @@ class RegistrationMiddleware(BaseMiddleware):
 
     def __init__(self, admins: list[int]) -> None:
         self.admins = set(admins)
+        # One bound `t` per (translator, language) for the life of the bot, not one per
+        # update: binding is cheap, but a stable `t` lets screens cache what they render.
+        self._bound: dict[tuple[Translator, str], Callable[..., str]] = {}
+
+    def _t(self, translator: Translator, lang: str) -> Callable[..., str]:
+        t = self._bound.get((translator, lang))
+        if t is None:
+            t = self._bound[(translator, lang)] = translator.bind(lang)
+        return t
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user = _telegram_user(data)
@@ -141,7 +150,7 @@ class RegistrationMiddleware(BaseMiddleware):
         user = await db.users.get_or_create(tg_user.id, pick_language(tg_user.language_code))
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
-        t = translator.bind(lang)
+        t = self._t(translator, lang)
         if user.blocked and tg_user.id not in self.admins:
             if isinstance(event, Update):
                 await _answer(event, t("notice-blocked"))
