@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.errors import UseCaseError
@@ -180,6 +182,7 @@ async def confirm(
     lang: str,
     rentals: RentalService,
     catalog: Any,
+    state: FSMContext,
 ) -> None:
     user_id = callback.from_user.id
     service, country, hours = callback_data.service, callback_data.country, callback_data.hours
@@ -207,6 +210,9 @@ async def confirm(
     )
     # A fresh one-time token per confirmation screen: the tap on it rents at most one number.
     token = secrets.token_urlsafe(8)
+    # The price shown is remembered with the token (callback data carries ids only), so the
+    # rental card can show what was paid: the provider's rent answer carries no price.
+    await state.update_data(rent_costs={token: str(option.cost)})
     await edit(callback, text, confirm_keyboard(t, service, country, option, token, currency))
     await answer(callback)
 
@@ -221,10 +227,12 @@ async def buy(
     rentals: RentalService,
     catalog: Any,
     clock: Callable[[], float],
+    state: FSMContext,
     tracker: Any = None,
 ) -> None:
     user_id = callback.from_user.id
     data = callback_data
+    cost = _confirmed_cost(await state.get_data(), data.token)
     back = RentFlowCb(action="dur", service=data.service, country=data.country).pack()
     message = callback.message
     chat_id = message.chat.id if isinstance(message, Message) else user_id
@@ -236,6 +244,7 @@ async def buy(
             country=data.country,
             hours=data.hours,
             chat_id=chat_id,
+            cost=cost,
         )
     except (ProviderError, UseCaseError) as exc:
         await _fail(callback, t, exc, back)
@@ -271,3 +280,12 @@ def _wake(tracker: Any) -> None:
     wake = getattr(tracker, "wake", None)
     if callable(wake):
         wake()
+
+
+def _confirmed_cost(data: dict[str, Any], token: str) -> Decimal | None:
+    """The price shown on the confirm screen of this token, when this process still knows it."""
+    raw = (data.get("rent_costs") or {}).get(token)
+    try:
+        return Decimal(raw) if raw is not None else None
+    except InvalidOperation:
+        return None

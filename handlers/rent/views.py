@@ -95,6 +95,8 @@ def render_rental_card(
         t("rent-card-service", service=escape(service_name)),
         t("rent-card-country", country=escape(country_name)),
     ]
+    if r.cost is not None:
+        lines.append(t("rent-card-price", price=money(r.cost)))
     if r.live:
         span = format_duration(max(0.0, r.ends_at - now), lang_of(t))
         relative = t("rent-card-relative", span=span)

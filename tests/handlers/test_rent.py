@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -98,6 +99,8 @@ async def test_whole_rent_path(
     assert f"<code>+{purchase['phone']}</code>" in card.text
     assert "Telegram" in card.text and "Indonesia" in card.text
     assert "in 1 d" in card.text and "No SMS yet" in card.text
+    # the price confirmed on the confirm screen is stored and shown (the answer carries none)
+    assert rental.cost == Decimal("48") and "Rent price: 48.00" in card.text
 
     # an SMS arrives; the list shows it, then the card shows it as the latest
     clock.advance(60)

@@ -29,6 +29,7 @@ rent-pending = ⏳ The provider did not say whether the number was rented. We ar
 
 rent-card-title = 🏠 <b>Rented number</b>
 rent-card-service = Service: { $service }
+rent-card-price = Rent price: { $price }
 rent-card-country = Country: { $country }
 rent-card-ends = Ends: { $at } ({ $relative })
 rent-card-relative = in { $span }

@@ -29,6 +29,7 @@ rent-pending = ⏳ Провайдер не ответил, арендован л
 
 rent-card-title = 🏠 <b>Арендованный номер</b>
 rent-card-service = Сервис: { $service }
+rent-card-price = Цена аренды: { $price }
 rent-card-country = Страна: { $country }
 rent-card-ends = Окончание: { $at } ({ $relative })
 rent-card-relative = через { $span }

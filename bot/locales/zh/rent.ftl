@@ -29,6 +29,7 @@ rent-pending = ⏳ 服务商没有说明号码是否已租用。我们正在核�
 
 rent-card-title = 🏠 <b>已租用号码</b>
 rent-card-service = 服务：{ $service }
+rent-card-price = 租金:{ $price }
 rent-card-country = 国家：{ $country }
 rent-card-ends = 结束时间：{ $at }（{ $relative }）
 rent-card-relative = { $span }后
