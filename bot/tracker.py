@@ -25,7 +25,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -542,12 +542,16 @@ class Tracker:
         if observation is not None and observation.state == "cancel":
             await self._end(activation, now)
             return None
+        # The row loaded for this pass plus what this pass changed stands for the number: a
+        # re-read per poll is what made the tracker CPU-bound. What a handler changed meanwhile
+        # is seen next poll; a cancel re-reads before it acts.
+        fresh: Activation | None = activation
+        stored: ActivationCode | None = None
         if observation is not None and observation.state == "ok":
-            await self._record_code(activation, observation, now)
-        await self._deliver_codes(activation.id)
-        fresh = await self.db.activations.get_any(activation.id)
+            fresh, stored = await self._record_code(activation, observation, now)
         if fresh is None or not fresh.live:
             return None
+        fresh = await self._deliver_codes(fresh, stored)
         if now >= fresh.ends_at + self.config.expiry_grace:
             await self._end(fresh, now)
             return None
@@ -564,38 +568,63 @@ class Tracker:
 
     async def _record_code(
         self, activation: Activation, observation: _Observation, now: float
-    ) -> bool:
+    ) -> tuple[Activation | None, ActivationCode | None]:
         """Store a new code for the current round; the old code after "another code" never
-        counts as new."""
+        counts as new. Returns the activation as it now stands (None: gone) and the code this
+        call stored (None: nothing new)."""
         code = observation.code
         if not code or any(c.round == activation.round for c in activation.codes):
-            return False
+            return activation, None
         previous = _previous_code(activation)
         if previous is not None and previous.code == code:
-            return False
+            return activation, None
         added = await self.db.activations.add_code(
             activation.id, activation.round, code, observation.text, now
         )
-        if added:
-            await self.db.activations.set_status(activation.id, "received")
-            if activation.cancel_requested:
-                # Too late to cancel: the code is here (and paid for).
-                await self.db.activations.request_cancel(activation.user_id, activation.id, False)
-        return added
+        if not added or not await self.db.activations.set_status(activation.id, "received"):
+            # A card refresh stored it meanwhile, or the number ended: the database knows.
+            return await self.db.activations.get_any(activation.id), None
+        if activation.cancel_requested:
+            # Too late to cancel: the code is here (and paid for).
+            await self.db.activations.request_cancel(activation.user_id, activation.id, False)
+        stored = ActivationCode(activation.round, code, observation.text, now, False)
+        return (
+            replace(
+                activation,
+                status="received",
+                codes=[*activation.codes, stored],
+                cancel_requested=False,
+            ),
+            stored,
+        )
 
-    async def _deliver_codes(self, activation_id: int) -> None:
+    async def _deliver_codes(
+        self, activation: Activation, stored: ActivationCode | None = None
+    ) -> Activation:
         """Send every stored, undelivered code; mark each after it is sent (a crash in between
-        repeats at most that one message)."""
-        codes = await self.db.activations.undelivered_codes(activation_id)
-        if not codes:
-            return
-        activation = await self.db.activations.get_any(activation_id)
-        if activation is None or await self._blocked(activation.user_id):
-            return  # kept undelivered: shown if the user comes back
-        for code in codes:
+        repeats at most that one message). `stored` is a code this pass has just inserted:
+        surely undelivered. Any other the row calls undelivered is checked in the database
+        (a card may have shown it since). Returns the activation with the marks applied."""
+        pending = [c for c in activation.codes if not c.delivered]
+        if not pending:
+            return activation
+        if len(pending) != 1 or pending[0] is not stored:
+            still = {c.round for c in await self.db.activations.undelivered_codes(activation.id)}
+            activation = _with_delivered(activation, {c.round for c in pending} - still)
+            pending = [c for c in activation.codes if not c.delivered]
+            if not pending:
+                return activation
+        if await self._blocked_cached(activation.user_id):
+            return activation  # kept undelivered: shown if the user comes back
+        delivered: set[int] = set()
+        for code in pending:
             if await self._notify_bool(self.notifier.code_received(activation, code)):
-                await self.db.activations.mark_code_delivered(activation_id, code.round)
+                await self.db.activations.mark_code_delivered(activation.id, code.round)
                 self.stats["codes_delivered"] += 1
+                delivered.add(code.round)
+            else:
+                self._users.pop(activation.user_id, None)  # blocked now? read it next time
+        return _with_delivered(activation, delivered)
 
     async def _end(self, activation: Activation, now: float, *, status: str | None = None) -> None:
         if status is None:
@@ -651,8 +680,12 @@ class Tracker:
         cancel_at = await self._cancel_at(activation)
         if cancel_at is None or now < cancel_at:
             return False
-        # Money: the cached settings said "cancel"; the user's current ones decide.
+        # Money: the cached row and settings said "cancel"; the current ones decide.
         self._users.pop(activation.user_id, None)
+        fresh = await self.db.activations.get_any(activation.id)
+        if fresh is None or not fresh.live:
+            return True
+        activation = fresh
         cancel_at = await self._cancel_at(activation)
         if cancel_at is None or now < cancel_at:
             return False
@@ -679,8 +712,9 @@ class Tracker:
                 await self._end(activation, now)
                 return True
             if observation is not None and observation.state == "ok":
-                await self._record_code(activation, observation, now)
-                await self._deliver_codes(activation.id)
+                current, stored = await self._record_code(activation, observation, now)
+                if current is not None:
+                    await self._deliver_codes(current, stored)
         # EARLY_CANCEL_DENIED (the lock is longer than we thought) or an unclear answer:
         # try again shortly. Never shown to the user as a failure.
         self._cancel_not_before[activation.id] = now + self.config.cancel_retry
@@ -921,6 +955,14 @@ class Tracker:
         self._key_profiles[key_id] = (self.clock() + self.config.cache_ttl, key)
         return key
 
+    async def _blocked_cached(self, user_id: int) -> bool:
+        """Blocked? A cached "not blocked" is trusted (a refused message drops it); a cached
+        "blocked" is read again, so a user who came back gets their codes at once."""
+        user = await self._user(user_id)
+        if user is None or not user.blocked:
+            return False
+        return await self._blocked(user_id)
+
     async def _blocked(self, user_id: int) -> bool:
         # Read fresh: the notifier may have just marked the user.
         user = await self.db.users.get(user_id)
@@ -951,6 +993,13 @@ class Tracker:
 
 def _awaiting_code(activation: Activation) -> bool:
     return activation.live and not any(c.round == activation.round for c in activation.codes)
+
+
+def _with_delivered(activation: Activation, rounds: set[int]) -> Activation:
+    if not rounds:
+        return activation
+    codes = [replace(c, delivered=True) if c.round in rounds else c for c in activation.codes]
+    return replace(activation, codes=codes)
 
 
 def _previous_code(activation: Activation) -> ActivationCode | None:
