@@ -43,8 +43,6 @@ from benchmarks.common import (
 )
 
 MODES = ("batched", "per_id", "naive")
-# Not in the default run: the batched tracker with the fix proposed in docs/performance.md.
-EXPERIMENTAL_MODES = ("batched_fastpath",)
 NAIVE_INTERVAL = 5.0  # what typical bots do: getStatus every 5 s per number
 DEFAULT_SCENARIOS = "1000x10,1000x100,10000x1000"
 
@@ -143,62 +141,6 @@ class NaivePoller:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def fastpath_tracker_class() -> type:
-    """A prototype of the fix proposed in docs/performance.md, measured as a mode of its own.
-
-    The batched pass spends its time in per-activation database round trips even when the
-    listing says nothing changed ("still waiting"): undelivered_codes, get_any (two queries),
-    set_next_poll (one autocommit write) for every number of every key, every 2.5 s. Here a
-    number the listing reports unchanged, with nothing stored undelivered, is rescheduled from
-    the row already loaded by due_for_poll, and a key's quiet numbers share one
-    set_next_poll_many. Anything else (a code, an end, a cancel due) takes the normal path.
-    """
-    from bot.tracker import Tracker, _from_list
-
-    class FastPathTracker(Tracker):
-        async def _poll_activations(self, key, client, state, due, listing, now):  # type: ignore[no-untyped-def]
-            if listing is None:
-                return await super()._poll_activations(key, client, state, due, listing, now)
-            listed = {item.activation_id: item for item in listing}
-            busy: list[Any] = []
-            quiet: dict[float, list[int]] = {}
-            for activation in due:
-                item = listed.get(activation.provider_id)
-                observation = _from_list(item) if item is not None else None
-                at = await self._quiet_next_poll(activation, observation, now)
-                if at is None:
-                    busy.append(activation)
-                else:
-                    quiet.setdefault(at, []).append(activation.id)
-                    self._scheduled[activation.id] = at
-            for at, ids in quiet.items():
-                await self.db.activations.set_next_poll_many(ids, at)
-            if busy:
-                self.stats["polls"] -= 1  # the parent counts the listing once more
-                await super()._poll_activations(key, client, state, busy, listing, now)
-
-        async def _quiet_next_poll(self, activation, observation, now):  # type: ignore[no-untyped-def]
-            if observation is None or observation.state != "wait_code" or observation.code:
-                return None
-            if activation.status != "waiting" or activation.codes or activation.cancel_requested:
-                return None
-            if now >= activation.ends_at:
-                return None
-            self._note_poke(activation, now)
-            fast = (
-                now < activation.created_at + self.config.fast_window
-                or now < self._fast_until.get(activation.id, float("-inf"))
-                or activation.sms_sent
-            )
-            at = now + (self.config.poll_fast if fast else self.config.poll_slow)
-            cancel_at = await self._cancel_at(activation)
-            if cancel_at is not None and cancel_at <= at:
-                return None  # a cancel is near: the normal path handles it
-            return max(min(at, activation.ends_at), now + 1e-3)
-
-    return FastPathTracker
-
-
 async def _store(
     db: Any,
     base_url: str,
@@ -293,8 +235,7 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
                 base_url, {e["key"]: [a[0] for a in e["activations"]] for e in populated["keys"]}
             )
         else:
-            tracker_class = fastpath_tracker_class() if spec.mode == "batched_fastpath" else Tracker
-            tracker = tracker_class(db, providers, notifier, config)
+            tracker = Tracker(db, providers, notifier, config)
             await tracker.start()
         await asyncio.sleep(spec.warmup)
 
@@ -405,7 +346,7 @@ def compare(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r["mode"]: r for r in results if (r["activations"], r["keys"]) == (activations, keys)
         }
         naive = by_mode.get("naive")
-        for mode in ("batched", "per_id", *EXPERIMENTAL_MODES):
+        for mode in ("batched", "per_id"):
             mine = by_mode.get(mode)
             if mine is None or naive is None:
                 continue
@@ -465,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--modes",
         default=",".join(MODES),
-        help="batched,per_id,naive (also: batched_fastpath, a prototype fix)",
+        help="batched,per_id,naive",
     )
     parser.add_argument("--window", type=float, default=None, help="measured seconds (45)")
     parser.add_argument("--warmup", type=float, default=None, help="seconds before (5)")
