@@ -308,3 +308,51 @@ async def test_every_buy_callback_fits_64_bytes(keyed: Any) -> None:
                 assert len(button.callback_data.encode()) <= 64
     long = BuyCb(action="go", s="abcdefghij", c="1234", tk="x" * 12, mx="123456.7891")
     assert len(long.pack().encode()) <= 64
+
+
+async def test_cached_pages_follow_prices_and_favourites(
+    keyed: Any, sandbox: Any, services: Any
+) -> None:
+    """Rendered pages are reused between taps, but never when what they show has changed."""
+    chat = keyed
+    await chat.send("/buy")
+    await chat.send("Telegram")
+    await chat.tap("Telegram")
+    await chat.send("Poland")
+    before = [b.text for b in chat.last_bot_message().buttons() if "Poland" in b.text]
+    assert before and "7.77" not in before[0]
+    sandbox.state.set_price("15", "tg", "7.77")
+    key = await services.db.keys.get_active(chat.user.id)
+    services.catalog.forget_prices(key, "tg")
+    await chat.send("Poland")
+    after = [b.text for b in chat.last_bot_message().buttons() if "Poland" in b.text]
+    assert after and "7.77" in after[0]
+
+    await chat.send("/buy")
+    assert not [b for b in chat.last_bot_message().buttons() if b.text.startswith("⭐")]
+    await services.db.picks.add_favourite(chat.user.id, "tg", "15")
+    await chat.send("/buy")
+    stars = [b.text for b in chat.last_bot_message().buttons() if b.text.startswith("⭐")]
+    assert stars and "Poland" in stars[0]
+
+
+def test_page_cache_keeps_the_newest_views() -> None:
+    from handlers.buy import _PageCache
+
+    cache = _PageCache(size=2)
+    rendered: list[str] = []
+
+    def render(name: str) -> Any:
+        def make() -> Any:
+            rendered.append(name)
+            return (name, None)
+
+        return make
+
+    assert cache.get("a", render("a")) == ("a", None)
+    assert cache.get("a", render("a-again")) == ("a", None)  # served from the cache
+    cache.get("b", render("b"))
+    cache.get("a", render("a-3"))  # a is now the newest
+    cache.get("c", render("c"))  # evicts b, the oldest
+    cache.get("b", render("b-again"))
+    assert rendered == ["a", "b", "c", "b-again"]

@@ -112,3 +112,82 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
     assert "Key added" in chat.last_text
     key_message = next(m for m in chat.session.messages.values() if m.text == sandbox_key)
     assert key_message.deleted
+
+
+class _Sql:
+    """Records the SQL every round trip to aiosqlite's worker thread runs."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        import aiosqlite
+
+        self.hops = 0
+        self.statements: list[str] = []
+        original = aiosqlite.Connection._execute
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.hops += 1
+            if args and isinstance(args[0], str):
+                self.statements.append(" ".join(args[0].split()))
+            return await original(conn, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    def matching(self, fragment: str) -> list[str]:
+        return [sql for sql in self.statements if fragment in sql]
+
+
+async def test_a_page_tap_reads_user_and_key_once_and_writes_nothing(
+    chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
+) -> None:
+    from handlers.buy import BuyCb
+
+    await services.accounts.add_key(
+        chat.user.id, base_url=sandbox.url, api_key=sandbox_key, label="k"
+    )
+    await chat.send("/buy")  # warms the catalog: the taps below ask the provider nothing
+    await chat.tap_data(BuyCb(action="s", s="tg").pack())
+    sql = _Sql(monkeypatch)
+    await chat.tap_data(BuyCb(action="sp", p=0).pack())
+    await chat.tap_data(BuyCb(action="cp", s="tg", p=1).pack())
+    writes = [s for s in sql.statements if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == []
+    assert len(sql.matching("FROM users")) == 2  # one per update
+    assert len(sql.matching("FROM api_keys")) == 2
+    assert len(sql.matching("FROM favourites")) == 1  # favourites and recents together
+    assert sql.hops == 5
+
+
+async def test_registration_reuses_one_bound_translator_per_language() -> None:
+    from bot.i18n import Translator
+    from handlers.middlewares import RegistrationMiddleware
+
+    middleware = RegistrationMiddleware([])
+    first, second = Translator(), Translator()
+    assert middleware._t(first, "en") is middleware._t(first, "en")
+    assert middleware._t(first, "en") is not middleware._t(first, "ru")
+    assert middleware._t(first, "en") is not middleware._t(second, "en")
+    assert middleware._t(first, "ru")("btn-back") == first.bind("ru")("btn-back")
+
+
+async def test_active_key_loader_reads_once_until_forgotten() -> None:
+    from handlers.common import ActiveKeyLoader
+
+    class Keys:
+        def __init__(self) -> None:
+            self.reads: list[int] = []
+
+        async def get_active(self, user_id: int) -> Any:
+            self.reads.append(user_id)
+            return f"key-of-{user_id}-#{len(self.reads)}"
+
+    class Db:
+        keys = Keys()
+
+    db: Any = Db()
+    loader = ActiveKeyLoader(db, 5)
+    assert await loader() == "key-of-5-#1"
+    assert await loader() == "key-of-5-#1"
+    assert db.keys.reads == [5]
+    loader.forget()
+    assert await loader() == "key-of-5-#2"
+    assert db.keys.reads == [5, 5]

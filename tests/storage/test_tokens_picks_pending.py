@@ -87,3 +87,22 @@ async def test_pending_add_list_resolve(db: Database, clock: Any) -> None:
     await db.pending.resolve(first.id)
     await db.pending.resolve(first.id)  # idempotent
     assert [p.id for p in await db.pending.list_all()] == [second.id]
+
+
+async def test_favourites_and_recents_in_one_read_match_the_separate_reads(db: Database) -> None:
+    await db.picks.add_favourite(1, "wa", "6")
+    await db.picks.add_favourite(1, "tg")
+    await db.picks.add_favourite(1, "ab", "2")
+    for i in range(7):
+        await db.picks.add_recent(1, f"s{i}", str(i))
+    await db.picks.add_recent(1, "s2", "2")  # moved to the front
+    await db.picks.add_favourite(2, "zz", "9")  # another user's picks stay out
+    await db.picks.add_recent(2, "yy", "8")
+    for limit in (1, 4, 10):
+        favourites, recents = await db.picks.favourites_and_recents(1, recent_limit=limit)
+        assert favourites == await db.picks.favourites(1)
+        assert recents == await db.picks.recents(1, limit=limit)
+    favourites, recents = await db.picks.favourites_and_recents(1, recent_limit=3)
+    assert favourites == [("ab", "2"), ("tg", None), ("wa", "6")]
+    assert recents == [("s2", "2"), ("s6", "6"), ("s5", "5")]
+    assert await db.picks.favourites_and_recents(3) == ([], [])

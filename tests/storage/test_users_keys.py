@@ -113,3 +113,55 @@ async def test_list_all_includes_blocked_owners(db: Database) -> None:
     b = await add_key(db, 2)
     await db.users.set_blocked(2, True)
     assert [k.id for k in await db.keys.list_all()] == [a.id, b.id]
+
+
+class _Hops:
+    """Counts round trips to aiosqlite's worker thread and the SQL they ran."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        import aiosqlite
+
+        self.count = 0
+        self.sql: list[str] = []
+        original = aiosqlite.Connection._execute
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            if args and isinstance(args[0], str):
+                self.sql.append(args[0])
+            return await original(conn, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
+async def test_known_user_costs_one_read_and_no_write(db: Database, monkeypatch: Any) -> None:
+    created = await db.users.get_or_create(7, "ru")
+    hops = _Hops(monkeypatch)
+    again = await db.users.get_or_create(7, "en")  # a later language never overwrites
+    assert again == created and again.language == "ru"
+    assert hops.count == 1
+    assert all(sql.lstrip().upper().startswith("SELECT") for sql in hops.sql)
+
+
+async def test_first_contact_still_creates_the_user(db: Database, monkeypatch: Any) -> None:
+    hops = _Hops(monkeypatch)
+    user = await db.users.get_or_create(8, "zh")
+    assert user.id == 8 and user.language == "zh"
+    assert any("INSERT" in sql for sql in hops.sql)
+    assert await db.users.get(8) == user
+
+
+async def test_page_path_reads_take_one_round_trip_each(db: Database, monkeypatch: Any) -> None:
+    key = await add_key(db, 9)
+    await db.users.get_or_create(9)
+    hops = _Hops(monkeypatch)
+    assert (await db.users.get(9)) is not None
+    assert (await db.keys.get_active(9)) == key
+    assert (await db.keys.get(9, key.id)) == key
+    assert (await db.keys.get_any(key.id)) == key
+    assert await db.keys.list(9) == [key]
+    assert await db.picks.favourites_and_recents(9) == ([], [])
+    assert hops.count == 6
+    # Owner scoping holds on the one-hop reads too.
+    assert await db.keys.get(10, key.id) is None
+    assert await db.keys.get_active(10) is None
