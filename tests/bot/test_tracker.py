@@ -658,3 +658,110 @@ async def test_adopted_number_and_its_code_reach_the_chat(
     await run_for(tracker, clock, FAST.poll_fast, FAST.poll_fast)
     codes = [m.text for m in bot.session.calls(SendMessage) if "<code>909090</code>" in m.text]
     assert len(codes) == 1
+
+
+# --------------------------------------------------------------------------- scale
+
+
+class _Counting:
+    """Wraps a repository and counts calls per method name (the rest passes through)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return target(*args, **kwargs)
+
+        return counted
+
+
+async def test_numbers_of_a_key_settle_on_one_listing_per_interval(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    sandbox_key: str,
+    clock: Any,
+) -> None:
+    sandbox.state.set_stock("0", "tg", 100)
+    sandbox.state.set_balance(sandbox_key, "100000")
+    for i in range(10):  # bought at different moments: first polls due at different moments
+        await buy(tdb, tproviders, tkey, clock, next_poll_at=clock() + 0.25 * i)
+    tracker = make_tracker()
+    await run_for(tracker, clock, 3 * FAST.poll_fast, FAST.tick)  # settle
+    start = len(sandbox.state.requests)
+    window = 8 * FAST.poll_fast
+    await run_for(tracker, clock, window, FAST.tick)
+    listings = actions(sandbox, start)
+    assert set(listings) == {"getActiveActivations"}
+    assert len(listings) <= window / FAST.poll_fast + 1  # one per interval, not one per number
+    polls = {a.next_poll_at for a in await tdb.activations.live_for_key(tkey.id)}
+    assert len(polls) == 1 and polls.pop() > clock()  # written to the database: a restart resumes
+
+
+async def test_unchanged_numbers_cost_no_database_call_each(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    sandbox_key: str,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    sandbox.state.set_stock("0", "tg", 100)
+    sandbox.state.set_balance(sandbox_key, "100000")
+    bought = [await buy(tdb, tproviders, tkey, clock) for _ in range(20)]
+    tracker = make_tracker()
+    await tracker.tick()
+    counting = _Counting(tdb.activations)
+    users = _Counting(tdb.users)
+    tracker.db = _Db(tdb, activations=counting, users=users)  # type: ignore[assignment]
+    clock.advance(FAST.poll_fast)
+    await tracker.tick()
+    # One due query, one transaction for all next polls; nothing per number.
+    assert counting.calls == {"due_for_poll": 1, "set_next_poll_each": 1}
+    assert users.calls == {}  # the owner's settings are cached across passes
+    # A change takes the full path: the code is stored and delivered once.
+    sandbox.state.deliver_sms(bought[3].provider_id, "code 313131")
+    clock.advance(FAST.poll_fast)
+    await tracker.tick()
+    assert notes.codes() == ["313131"]
+    assert counting.calls["add_code"] == 1 and counting.calls.get("get_any", 0) == 0
+
+
+class _Db:
+    """The real database with some repositories swapped for counting wrappers."""
+
+    def __init__(self, inner: Database, **repos: Any) -> None:
+        self._inner = inner
+        self._repos = repos
+
+    def __getattr__(self, name: str) -> Any:
+        return self._repos.get(name) or getattr(self._inner, name)
+
+
+async def test_auto_cancel_turned_off_while_cached_is_honoured(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+) -> None:
+    tracker = make_tracker(config=TrackerConfig(**{**_fields(FAST), "cache_ttl": 1e9}))
+    a = await buy(tdb, tproviders, tkey, clock)
+    await tracker.tick()  # the owner (auto-cancel on) is now cached for good
+    await tdb.users.update(USER, auto_cancel=False)
+    await run_for(tracker, clock, a.ends_at - a.created_at + 60, 30)
+    assert "setStatus" not in actions(sandbox)  # re-read before acting: no cancel
+    ended = await tdb.activations.get_any(a.id)
+    assert ended is not None and ended.status == "expired"

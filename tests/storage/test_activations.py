@@ -146,3 +146,14 @@ async def test_live_for_key_scoped_to_key(db: Database, key: Any) -> None:
     assert a.id != b.id
     assert [x.id for x in await db.activations.live_for_key(key.id)] == [a.id]
     assert [x.id for x in await db.activations.live_for_key(other.id)] == [b.id]
+
+
+async def test_set_next_poll_each_writes_every_row_its_own_time(db: Database, key: Any) -> None:
+    made = [await add_activation(db, 1, key.id, str(i), next_poll_at=1.0) for i in range(5)]
+    await db.activations.set_next_poll_each(
+        {made[0].id: 300.0, made[1].id: 300.0, made[2].id: 50.0, made[3].id: 700.0}
+    )
+    await db.activations.set_next_poll_each({})  # nothing to write: no statement, no error
+    stored = {a.id: a.next_poll_at for a in await db.activations.live_for_key(key.id)}
+    assert [stored[a.id] for a in made] == [300.0, 300.0, 50.0, 700.0, 1.0]
+    assert [a.id for a in await db.activations.due_for_poll(100.0)] == [made[4].id, made[2].id]
