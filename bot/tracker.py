@@ -50,6 +50,7 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_MISSING = object()  # "not in the cache", where None means "no such user"
 
 # setStatus 8 answers meaning "a code is already there, a cancel is no longer possible".
 _CODE_ARRIVED = frozenset({"BAD_STATUS", "OTP_RECEIVED", "STATUS_ALREADY_CHANGED"})
@@ -500,13 +501,20 @@ class Tracker:
 
         Most polls change nothing ("still waiting"): that is decided from the row already
         loaded, with no database call. Anything else takes the full path."""
-        if await self._quiet(activation, observation, now):
+        user = self._cached_user(activation.user_id)
+        if user is _MISSING:
+            user = await self._user(activation.user_id)
+        if self._quiet(activation, observation, now, user):
             self._note_poke(activation, now)
-            return await self._schedule(activation, now)
+            return self._schedule_with(activation, now, user)
         return await self._process(client, state, activation, observation, now)
 
-    async def _quiet(
-        self, activation: Activation, observation: _Observation | None, now: float
+    def _quiet(
+        self,
+        activation: Activation,
+        observation: _Observation | None,
+        now: float,
+        user: User | None,
     ) -> bool:
         if observation is None or observation.state == "cancel":
             return False
@@ -518,7 +526,7 @@ class Tracker:
             return False
         if now >= activation.ends_at + self.config.expiry_grace:
             return False
-        cancel_at = await self._cancel_at(activation)
+        cancel_at = self._cancel_time(activation, user)
         return cancel_at is None or now < cancel_at
 
     @staticmethod
@@ -648,9 +656,8 @@ class Tracker:
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
 
-    async def _margin(self, activation: Activation) -> tuple[bool, int]:
+    def _margin(self, user: User | None) -> tuple[bool, int]:
         """(auto-cancel on, margin seconds) of the owner."""
-        user = await self._user(activation.user_id)
         if user is None:
             return True, self.config.cancel_margin_default
         margin = user.auto_cancel_margin
@@ -662,7 +669,12 @@ class Tracker:
         """When the tracker should cancel this codeless number, or None (never)."""
         if activation.codes or activation.status != "waiting":
             return None
-        auto, margin = await self._margin(activation)
+        return self._cancel_time(activation, await self._user(activation.user_id))
+
+    def _cancel_time(self, activation: Activation, user: User | None) -> float | None:
+        if activation.codes or activation.status != "waiting":
+            return None
+        auto, margin = self._margin(user)
         wanted: float | None = None
         if activation.cancel_requested:
             wanted = activation.cancel_allowed_at
@@ -724,6 +736,9 @@ class Tracker:
         return True
 
     async def _schedule(self, activation: Activation, now: float) -> float:
+        return self._schedule_with(activation, now, await self._user(activation.user_id))
+
+    def _schedule_with(self, activation: Activation, now: float, user: User | None) -> float:
         # Fast while a code is awaited right after the purchase, after "SMS sent", after
         # "Another code" (status retry) or after a handler pulled the poll earlier.
         fast = _awaiting_code(activation) and (
@@ -734,10 +749,9 @@ class Tracker:
         )
         if any(not c.delivered for c in activation.codes):
             # A code Telegram did not take yet: try again soon (not for a blocked user).
-            user = await self._user(activation.user_id)
             fast = fast or user is None or not user.blocked
         at = now + (self.config.poll_fast if fast else self.config.poll_slow)
-        cancel_at = await self._cancel_at(activation)
+        cancel_at = self._cancel_time(activation, user)
         if cancel_at is not None:
             at = min(at, max(cancel_at, now))
         # Look again right at the end (the provider says whether it expired), and once more
@@ -938,6 +952,13 @@ class Tracker:
                 )
 
     # ------------------------------------------------------------------ helpers
+
+    def _cached_user(self, user_id: int) -> Any:
+        """The cached user (None: no such user), or _MISSING when it must be read."""
+        cached = self._users.get(user_id)
+        if cached is not None and self.clock() < cached[0]:
+            return cached[1]
+        return _MISSING
 
     async def _user(self, user_id: int) -> User | None:
         cached = self._users.get(user_id)
