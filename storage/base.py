@@ -27,12 +27,14 @@ class Store:
         self.lock = asyncio.Lock()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self.lock, self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # One round trip to the connection's thread (execute + fetch + close in one call):
+        # a cursor would cost three, and every update reads the user and its key.
+        async with self.lock:
+            return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self.lock, self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

@@ -23,18 +23,12 @@ def _user(row: Any) -> User:
 
 
 async def read_rows(store: Store, sql: str, params: Params = ()) -> list[Any]:
-    """A read in ONE round trip to the connection's thread.
-
-    `Store.fetchone`/`fetchall` cost three (execute, fetch, cursor close), and every update
-    reads the user and usually the active key: this is the page path's cheapest read. It still
-    takes the store's lock, so it never sees a transaction half done."""
-    async with store.lock:
-        return list(await store.conn.execute_fetchall(sql, params))
+    """A locked read in one round trip (kept for the repositories that import it)."""
+    return await store.fetchall(sql, params)
 
 
 async def read_row(store: Store, sql: str, params: Params = ()) -> Any:
-    rows = await read_rows(store, sql, params)
-    return rows[0] if rows else None
+    return await store.fetchone(sql, params)
 
 
 class UserRepo:
