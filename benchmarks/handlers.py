@@ -101,13 +101,6 @@ class GcWatch:
         return summary
 
 
-def _detach_routers() -> None:
-    from handlers import get_routers
-
-    for router in get_routers():
-        router._parent_router = None
-
-
 API_CALLS = [0]  # Bot API calls the recording session answered
 PROFILER: list[Any] = []  # a cProfile.Profile while --profile measures
 
@@ -192,7 +185,6 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
             session=RecordingSession(),
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
-        _detach_routers()
         dp = build_dispatcher(services, bot, with_tracker=False)
         chat = ChatDriver(dp, bot, user_id=USER_ID, language="en")
         await chat.send("/start")
@@ -265,7 +257,6 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
             gc.callbacks.remove(gcw)
         if freeze_gc:
             gc.unfreeze()
-        _detach_routers()  # the feature routers are module singletons: free them for others
         if services is not None:
             await services.close()
         await sandbox.stop()

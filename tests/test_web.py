@@ -58,14 +58,6 @@ async def api_bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
         await instance.session.close()
 
 
-def detach_routers() -> None:
-    """aiogram lets a router join one dispatcher per process; each test builds its own."""
-    from handlers import get_routers
-
-    for router in get_routers():
-        router._parent_router = None
-
-
 class WebServer:
     def __init__(self, runner: web.AppRunner, port: int) -> None:
         self.runner = runner
@@ -95,14 +87,12 @@ async def webhook_server(
             "listen_port": port,
         }
     )
-    detach_routers()
     dp = build_dispatcher(services, api_bot)  # the tracker follows the web app
     server = await serve(build_web_app(api_bot, dp, services, webhook=True), port)
     try:
         yield server
     finally:
         await server.runner.cleanup()
-        detach_routers()
 
 
 async def test_set_webhook_at_startup_with_the_secret(

@@ -16,15 +16,6 @@ NOW = 1_800_000_000.0
 TRANSLATOR = Translator()
 
 
-@pytest.fixture(autouse=True)
-def _detached_routers() -> None:
-    """Feature routers are module singletons; each test's dispatcher adopts them afresh."""
-    from handlers import get_routers
-
-    for router in get_routers():
-        router._parent_router = None
-
-
 def make_activation(**overrides: Any) -> Activation:
     fields: dict[str, Any] = {
         "id": 7,

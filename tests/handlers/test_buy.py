@@ -11,16 +11,6 @@ import pytest
 from handlers.buy import BuyCb
 
 
-@pytest.fixture(autouse=True)
-def _detached_routers() -> None:
-    """Feature routers are module singletons; each test's dispatcher must be able to adopt
-    them (aiogram refuses a router already attached to an earlier test's dispatcher)."""
-    from handlers import get_routers
-
-    for router in get_routers():
-        router._parent_router = None
-
-
 @pytest.fixture
 async def keyed(services: Any, sandbox: Any, sandbox_key: str, chat: Any) -> Any:
     """The chat's user with the sandbox key as the active key."""

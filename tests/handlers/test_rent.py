@@ -21,15 +21,6 @@ USER = 111
 OTHER = 222
 
 
-@pytest.fixture(autouse=True)
-def _detached_routers() -> None:
-    """Feature routers are module singletons; each test's dispatcher must adopt them anew."""
-    from handlers import get_routers
-
-    for router in get_routers():
-        router._parent_router = None
-
-
 def _t(services: Any) -> Any:
     return services.translator.bind("en")
 
