@@ -7,9 +7,12 @@ only lists what the user owns; every list is read with the user's id.
 
 from __future__ import annotations
 
+import asyncio
 import html
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -17,6 +20,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.catalog import CatalogService
 from bot.formatting import format_duration, format_money, user_timezone
 from bot.i18n import Translate
 from handlers.activation import ActivationCb
@@ -25,9 +29,13 @@ from handlers.rent.callbacks import RentalCb
 from storage import Activation, Database, Rental, User
 
 router = Router(name=__name__)
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
-KINDS = ("a", "r")  # a: one-time activations, r: rentals
+KINDS = ("a", "r")
+NO_NAMES: Mapping[str, str] = MappingProxyType(
+    {}
+)  # codes stand in for names  # a: one-time activations, r: rentals
 
 
 class NumbersCb(CallbackData, prefix="n1"):
@@ -50,26 +58,45 @@ def _when(moment: float, user: User) -> str:
     return datetime.fromtimestamp(moment, user_timezone(user.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def activation_line(t: Translate, a: Activation, now: float, lang: str) -> str:
+async def service_names(
+    catalog: CatalogService, db: Database, user: User, lang: str
+) -> Mapping[str, str]:
+    """Service names of the active key's provider, when they come quickly (usually cached);
+    a list of numbers is never held up by a slow catalog: codes stand in for names then."""
+    try:
+        key = await db.keys.get_active(user.id)
+        if key is None:
+            return {}
+        return await asyncio.wait_for(catalog.service_names(key, lang), timeout=2.0)
+    except Exception as exc:  # the list must show whatever the provider does
+        log.info("service names unavailable for My numbers: %s", type(exc).__name__)
+        return {}
+
+
+def activation_line(
+    t: Translate, a: Activation, now: float, lang: str, names: Mapping[str, str] = NO_NAMES
+) -> str:
     status = t(f"numbers-status-{a.status}")
     if a.live:
         status = f"{status}, {t('numbers-left', left=format_duration(a.ends_at - now, lang))}"
     return t(
         "numbers-activation-line",
         phone=html.escape(_phone(a.phone)),
-        service=html.escape(a.service),
+        service=html.escape(names.get(a.service, a.service)),
         status=status,
     )
 
 
-def rental_line(t: Translate, r: Rental, now: float, lang: str) -> str:
+def rental_line(
+    t: Translate, r: Rental, now: float, lang: str, names: Mapping[str, str] = NO_NAMES
+) -> str:
     status = t(f"numbers-status-{r.status}")
     if r.live:
         status = t("numbers-ends-in", left=format_duration(r.ends_at - now, lang))
     return t(
         "numbers-rental-line",
         phone=html.escape(_phone(r.phone)),
-        service=html.escape(r.service),
+        service=html.escape(names.get(r.service, r.service)),
         status=status,
     )
 
@@ -78,7 +105,12 @@ def rental_line(t: Translate, r: Rental, now: float, lang: str) -> str:
 
 
 async def live_screen(
-    t: Translate, db: Database, user: User, now: float, lang: str
+    t: Translate,
+    db: Database,
+    user: User,
+    now: float,
+    lang: str,
+    names: Mapping[str, str] = NO_NAMES,
 ) -> tuple[str, InlineKeyboardMarkup]:
     activations = await db.activations.list_live(user.id)
     rentals = await db.rentals.list_live(user.id)
@@ -87,12 +119,12 @@ async def live_screen(
     if not activations and not rentals:
         lines.append(t("numbers-none-live"))
     for a in activations:
-        lines.append(activation_line(t, a, now, lang))
-        label = f"📱 {_phone(a.phone)} · {a.service}"
+        lines.append(activation_line(t, a, now, lang, names))
+        label = f"📱 {_phone(a.phone)} · {names.get(a.service, a.service)}"
         rows.append([_button(label, ActivationCb(action="open", id=a.id))])
     for r in rentals:
-        lines.append(rental_line(t, r, now, lang))
-        label = f"🏠 {_phone(r.phone)} · {r.service}"
+        lines.append(rental_line(t, r, now, lang, names))
+        label = f"🏠 {_phone(r.phone)} · {names.get(r.service, r.service)}"
         rows.append([_button(label, RentalCb(action="open", id=r.id))])
     rows.append([_button(t("btn-numbers-history"), NumbersCb(action="hist", kind="a"))])
     rows.append([menu_button(t)])
@@ -108,9 +140,11 @@ async def on_numbers_command(
     user: User,
     lang: str,
     clock: Callable[[], float],
+    catalog: CatalogService,
 ) -> None:
     await state.clear()
-    text, markup = await live_screen(t, db, user, clock(), lang)
+    names = await service_names(catalog, db, user, lang)
+    text, markup = await live_screen(t, db, user, clock(), lang, names)
     await message.answer(text, reply_markup=markup)
 
 
@@ -124,9 +158,11 @@ async def on_numbers(
     user: User,
     lang: str,
     clock: Callable[[], float],
+    catalog: CatalogService,
 ) -> None:
     await state.clear()
-    text, markup = await live_screen(t, db, user, clock(), lang)
+    names = await service_names(catalog, db, user, lang)
+    text, markup = await live_screen(t, db, user, clock(), lang, names)
     await show(callback, text, markup)
     await answer_quietly(callback)
 
@@ -148,7 +184,14 @@ def _pager(kind: str, page: int, pages: int) -> list[InlineKeyboardButton]:
 
 
 async def history_screen(
-    t: Translate, db: Database, user: User, kind: str, page: int, lang: str, now: float
+    t: Translate,
+    db: Database,
+    user: User,
+    kind: str,
+    page: int,
+    lang: str,
+    now: float,
+    names: Mapping[str, str] = NO_NAMES,
 ) -> tuple[str, InlineKeyboardMarkup]:
     page = max(0, page)
     repo = db.activations if kind == "a" else db.rentals
@@ -166,13 +209,14 @@ async def history_screen(
         when = _when(item.created_at, user)
         cost = format_money(item.cost)
         if isinstance(item, Activation):
-            line = activation_line(t, item, now, lang)
+            line = activation_line(t, item, now, lang, names)
             data: CallbackData = ActivationCb(action="open", id=item.id)
         else:
-            line = rental_line(t, item, now, lang)
+            line = rental_line(t, item, now, lang, names)
             data = RentalCb(action="open", id=item.id)
         lines.append(f"{when} · {cost}\n{line}")
-        rows.append([_button(f"{when} · {_phone(item.phone)} · {item.service}", data)])
+        service = names.get(item.service, item.service)
+        rows.append([_button(f"{when} · {_phone(item.phone)} · {service}", data)])
     pager = _pager(kind, page, pages)
     if pager:
         rows.append(pager)
@@ -192,12 +236,14 @@ async def on_history(
     user: User,
     lang: str,
     clock: Callable[[], float],
+    catalog: CatalogService,
 ) -> None:
     if callback_data.kind not in KINDS:
         await answer_quietly(callback, t("error-stale"))
         return
+    names = await service_names(catalog, db, user, lang)
     text, markup = await history_screen(
-        t, db, user, callback_data.kind, callback_data.page, lang, clock()
+        t, db, user, callback_data.kind, callback_data.page, lang, clock(), names
     )
     await show(callback, text, markup)
     await answer_quietly(callback)

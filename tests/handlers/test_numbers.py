@@ -65,6 +65,8 @@ async def test_live_numbers_open_their_cards(
     text = chat.last_text
     assert "+79000000001" in text and "waiting for the code" in text and "20 min left" in text
     assert "+79110000001" in text and "ends in 4 h" in text
+    # Services by the provider's names, not their codes.
+    assert "Telegram" in text and "WhatsApp" in text and " tg" not in text
     data = _data(chat)
     assert ActivationCb(action="open", id=a.id).pack() in data
     assert RentalCb(action="open", id=r.id).pack() in data
