@@ -32,10 +32,9 @@ router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
-KINDS = ("a", "r")
-NO_NAMES: Mapping[str, str] = MappingProxyType(
-    {}
-)  # codes stand in for names  # a: one-time activations, r: rentals
+KINDS = ("a", "r")  # a: one-time activations, r: rentals
+# Without the provider's names, service codes stand in for them.
+NO_NAMES: Mapping[str, str] = MappingProxyType({})
 
 
 class NumbersCb(CallbackData, prefix="n1"):
