@@ -82,3 +82,18 @@ async def test_due_for_poll_at_ten_thousand_live(db: Database) -> None:
     print(f"due_for_poll, all {LIVE} due: {everything * 1000:.1f} ms")
     # Bound with room for a loaded CI machine; figures are printed with -s.
     assert everything < 0.25, f"due_for_poll took {everything * 1000:.1f} ms"
+
+
+async def test_next_polls_of_ten_thousand_numbers_in_one_call(db: Database) -> None:
+    key = await add_key(db, 1)
+    await _fill(db, key.id)
+    # As the tracker writes them: every number of a key at the same moment (100 keys' worth).
+    decided = {i: 5000.0 + i % 100 for i in range(1, LIVE + 1)}
+    started = time.perf_counter()
+    await db.activations.set_next_poll_each(decided)
+    took = time.perf_counter() - started
+    print(f"set_next_poll_each, {LIVE} rows: {took * 1000:.1f} ms")
+    assert await db.activations.due_for_poll(4999.0) == []
+    due = await db.activations.due_for_poll(5000.5)
+    assert sorted(a.id for a in due) == [a for a in decided if decided[a] == 5000.0]
+    assert took < 0.5, f"set_next_poll_each took {took * 1000:.1f} ms"
