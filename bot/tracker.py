@@ -218,6 +218,10 @@ class Tracker:
         self._scheduled: dict[int, float] = {}  # activation id -> next_poll_at we wrote
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
+        # What each number looked like when last scheduled: a woken pass polls early only the
+        # numbers a handler changed since ("SMS sent", "Another code", a cancel asked), not
+        # every number of every key (a wake follows each purchase).
+        self._seen: dict[int, tuple[str, int, bool, bool]] = {}
         # Caches (re-read after cache_ttl; a blocked flag and a cancel are always read fresh):
         self._users: dict[int, tuple[float, User | None]] = {}
         self._key_profiles: dict[int, tuple[float, KeyProfile | None]] = {}
@@ -260,7 +264,8 @@ class Tracker:
 
     def wake(self) -> None:
         """Poll soon: a purchase or a button changed what is due. The next pass also polls,
-        early, every number awaiting a code ("SMS sent", "Another code" just tapped)."""
+        early, every number awaiting a code that changed since its last poll ("SMS sent",
+        "Another code" just tapped, a cancel asked) or that this tracker has not seen yet."""
         self._woken = True
         self._wake.set()
 
@@ -313,7 +318,9 @@ class Tracker:
             decided = self._next_polls.get(activation.id)
             if decided is not None and decided > now and not woken:
                 continue
-            if activation.next_poll_at <= now or _awaiting_code(activation):
+            if activation.next_poll_at <= now or (
+                _awaiting_code(activation) and self._seen.get(activation.id) != _looks(activation)
+            ):
                 work[activation.key_id].activations.append(activation)
         for rental in await self.db.rentals.due_for_poll(now):
             work[rental.key_id].rentals.append(rental)
@@ -655,6 +662,7 @@ class Tracker:
         self._scheduled.pop(activation_id, None)
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
+        self._seen.pop(activation_id, None)
 
     def _margin(self, user: User | None) -> tuple[bool, int]:
         """(auto-cancel on, margin seconds) of the owner."""
@@ -763,6 +771,7 @@ class Tracker:
         at = max(at, now + 1e-3)
         self._next_polls[activation.id] = at
         self._scheduled[activation.id] = at
+        self._seen[activation.id] = _looks(activation)
         return at
 
     async def _flush_next_polls(self) -> None:
@@ -1010,6 +1019,16 @@ class Tracker:
         except Exception:
             log.exception("tracker: notifier failed")
             return False
+
+
+def _looks(activation: Activation) -> tuple[str, int, bool, bool]:
+    """What a handler may change of a live number (and wake the tracker for)."""
+    return (
+        activation.status,
+        activation.round,
+        activation.sms_sent,
+        activation.cancel_requested,
+    )
 
 
 def _awaiting_code(activation: Activation) -> bool:

@@ -765,3 +765,28 @@ async def test_auto_cancel_turned_off_while_cached_is_honoured(
     assert "setStatus" not in actions(sandbox)  # re-read before acting: no cancel
     ended = await tdb.activations.get_any(a.id)
     assert ended is not None and ended.status == "expired"
+
+
+async def test_wake_polls_early_only_the_numbers_a_handler_changed(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    sandbox_key: str,
+    clock: Any,
+) -> None:
+    sandbox.state.set_stock("0", "tg", 100)
+    sandbox.state.set_balance(sandbox_key, "100000")
+    a = await buy(tdb, tproviders, tkey, clock)
+    tracker = make_tracker()
+    await tracker.tick()
+    clock.advance(1)
+    start = len(sandbox.state.requests)
+    tracker.wake()  # another user's purchase, say: nothing of this key changed
+    await tracker.tick()
+    assert actions(sandbox, start) == []
+    await tdb.activations.set_sms_sent(a.id)  # the "SMS sent" button
+    tracker.wake()
+    await tracker.tick()
+    assert actions(sandbox, start) == ["getActiveActivations"]
