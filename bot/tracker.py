@@ -1,8 +1,16 @@
 """The background tracker: watches every live activation and rental and emits events.
 
 Its work list is the database (`due_for_poll`), never memory alone, so a restart resumes every
-number. Memory only holds hints that make it faster (fast-poll windows, back-off per key); losing
-them costs at most a few slower polls.
+number. Memory only holds hints that make it faster (fast-poll windows, back-off per key, cached
+users and keys, next polls decided but not yet written); losing them costs at most a few early
+or slower polls.
+
+Cost per poll, which decides how many numbers one small machine tracks: a key is scheduled as a
+whole. After its listing every live number it covered gets the same next poll (the earliest any
+of them wants), so a key settles on one getActiveActivations per interval, fast while any of its
+numbers is. A number the listing reports unchanged is decided from the row `due_for_poll` already
+loaded, with no database call; only a change (a code, an end, a cancel due) takes the full path.
+Next polls are written once per pass, in one transaction.
 
 One pass (`tick`) groups the due activations and rentals by API key and runs one job per key,
 concurrently: a key whose provider is slow, rate-limited or broken backs off alone and never
