@@ -198,8 +198,23 @@ async def _error_view(
 # ------------------------------------------------------------------ services screen
 
 
-def _matches(service: Service, query: str) -> bool:
-    return query in service.code.lower() or query in service.name.lower()
+def _matches(service: Service, query: str, english: dict[str, str]) -> bool:
+    """By code, by the name in the user's language, or by the English name: a Russian user
+    typing "telegram" finds «Телеграм»."""
+    return (
+        query in service.code.lower()
+        or query in service.name.lower()
+        or query in english.get(service.code, "").lower()
+    )
+
+
+async def _english_names(catalog: CatalogService, key: KeyProfile, lang: str) -> dict[str, str]:
+    if lang == "en":
+        return {}
+    try:
+        return await catalog.service_names(key, "en")
+    except ProviderError:
+        return {}  # search still works by code and the localized name
 
 
 Picks = tuple[list[tuple[str, str | None]], list[tuple[str, str]]]
@@ -304,7 +319,8 @@ async def show_services(
     ordered = _ordered_services(picks, services)
     needle = query.strip().lower()
     if needle:
-        ordered = [s for s in ordered if _matches(s, needle)]
+        english = await _english_names(catalog, key, lang)
+        ordered = [s for s in ordered if _matches(s, needle, english)]
     quick: list[InlineKeyboardButton | None] = []
     if not needle and page == 0:
         names = {s.code: s.name for s in services}

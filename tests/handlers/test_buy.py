@@ -346,3 +346,18 @@ def test_page_cache_keeps_the_newest_views() -> None:
     cache.get("c", render("c"))  # evicts b, the oldest
     cache.get("b", render("b-again"))
     assert rendered == ["a", "b", "c", "b-again"]
+
+
+async def test_services_search_finds_english_names_in_another_language(
+    keyed: Any, services: Any
+) -> None:
+    chat = keyed
+    await services.db.users.get_or_create(chat.user.id)
+    await services.db.users.update(chat.user.id, language="ru")
+    await chat.send("/buy")
+    assert "Телеграм" in [b.text for b in chat.last_bot_message().buttons()]
+    await chat.send("telegram")  # the provider's Russian list says «Телеграм»
+    found = [b.text for b in chat.last_bot_message().buttons()]
+    assert "Телеграм" in found and "Ватсап" not in found
+    await chat.send("ватс")  # and the Russian name still works
+    assert "Ватсап" in [b.text for b in chat.last_bot_message().buttons()]
