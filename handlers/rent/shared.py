@@ -9,6 +9,7 @@ from typing import Any
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.flags import country_flag
 from bot.i18n import Translate
 from bot.rentals import RentalService
 from handlers.rent.keyboards import rental_card_keyboard
@@ -33,7 +34,11 @@ async def country_names(catalog: Any, key: KeyProfile, lang: str) -> dict[str, s
     except Exception as error:  # names are cosmetic
         log.info("country names unavailable: %s", type(error).__name__)
         return {}
-    return {cid: country.name(lang) for cid, country in countries.items()}
+    # With its flag, as the buy flow shows countries.
+    return {
+        cid: f"{country_flag(country.name('en'))} {country.name(lang)}"
+        for cid, country in countries.items()
+    }
 
 
 async def edit(
