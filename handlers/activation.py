@@ -245,20 +245,10 @@ async def on_activation(
         return
     if action == "again":
         await query.answer()
-        from handlers.buy import show_confirm
+        from handlers.buy import BuyContext, show_confirm
 
-        await show_confirm(
-            query,
-            user=user,
-            lang=lang,
-            t=t,
-            db=db,
-            catalog=catalog,
-            state=state,
-            service=a.service,
-            country=a.country,
-            accounts=accounts,
-        )
+        ctx = BuyContext(user, lang, t, db, catalog, state=state, accounts=accounts)
+        await show_confirm(query, ctx, service=a.service, country=a.country)
         return
     if action not in STATUS_ACTIONS:
         await query.answer(t("act-stale"))

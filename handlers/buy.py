@@ -12,9 +12,9 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -45,6 +45,8 @@ COUNTRIES_PER_PAGE = 8
 QUICK_PICKS = 4
 CALLBACK_LIMIT = 64
 MAX_PRICE_LIMIT = Decimal("1000000")
+
+T = TypeVar("T")
 
 
 class BuyCb(CallbackData, prefix="b1"):
@@ -107,9 +109,11 @@ def _pager(t: Translate, page: int, pages: int, make: Any) -> list[InlineKeyboar
     return row
 
 
-def _clamp_page(page: int, total: int, per_page: int) -> tuple[int, int]:
-    pages = max(1, -(-total // per_page))
-    return min(max(page, 0), pages - 1), pages
+def _page_of(items: list[T], page: int, per_page: int) -> tuple[int, int, list[T]]:
+    """(page clamped into range, page count, the items on that page)."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(page, 0), pages - 1)
+    return page, pages, items[page * per_page : (page + 1) * per_page]
 
 
 def _money(amount: Decimal | None, key: KeyProfile | None) -> str:
@@ -195,6 +199,40 @@ async def _error_view(
     await _show(event, error_text(t, exc), InlineKeyboardMarkup(inline_keyboard=rows))
 
 
+@dataclass(frozen=True, slots=True)
+class BuyContext:
+    """What every buy screen reads from an update: who asks, in which language, and where from.
+
+    Handlers build it once from the update's data (`from_data`), so a screen call is one
+    argument instead of the same seven keywords each time."""
+
+    user: User
+    lang: str
+    t: Translate
+    db: Database
+    catalog: CatalogService
+    state: FSMContext | None = None
+    active_key: ActiveKeyLoader | None = None
+    accounts: Any = None  # AccountService: a fresh balance on the confirm screen
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> BuyContext:
+        """From the dispatcher's data for one update (middlewares and workflow data)."""
+        return cls(
+            user=data["user"],
+            lang=data["lang"],
+            t=data["t"],
+            db=data["db"],
+            catalog=data["catalog"],
+            state=data.get("state"),
+            active_key=data.get("active_key"),
+            accounts=data.get("accounts"),
+        )
+
+    async def key(self) -> KeyProfile | None:
+        return await load_active_key(self.db, self.user.id, self.active_key)
+
+
 # ------------------------------------------------------------------ services screen
 
 
@@ -266,8 +304,7 @@ def render_services_page(
     query: str = "",
     quick: list[InlineKeyboardButton | None] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    page, pages = _clamp_page(page, len(services), SERVICES_PER_PAGE)
-    shown = services[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    page, pages, shown = _page_of(services, page, SERVICES_PER_PAGE)
     if query:
         text = t("buy-services-found", query=html.escape(query), count=str(len(services)))
     else:
@@ -290,19 +327,10 @@ def render_services_page(
 
 
 async def show_services(
-    event: CallbackQuery | Message,
-    *,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    page: int = 0,
-    query: str = "",
-    active_key: ActiveKeyLoader | None = None,
+    event: CallbackQuery | Message, ctx: BuyContext, *, page: int = 0, query: str = ""
 ) -> None:
-    key = await load_active_key(db, user.id, active_key)
+    user, lang, t, db, catalog = ctx.user, ctx.lang, ctx.t, ctx.db, ctx.catalog
+    key = await ctx.key()
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -325,8 +353,9 @@ async def show_services(
     if not needle and page == 0:
         names = {s.code: s.name for s in services}
         quick = _quick_picks(picks, names, countries, lang)
-    await state.set_state(BuyStates.services)
-    await state.update_data(q=query)
+    if ctx.state is not None:
+        await ctx.state.set_state(BuyStates.services)
+        await ctx.state.update_data(q=query)
     text, markup = PAGES.get(
         _services_page_key(t, ordered, page, query, quick),
         lambda: render_services_page(t, ordered, page, query=query, quick=quick),
@@ -342,8 +371,7 @@ def _services_page_key(
     quick: list[InlineKeyboardButton | None],
 ) -> Hashable:
     """Everything render_services_page reads: the page's services, their count, the quick picks."""
-    page, _pages = _clamp_page(page, len(ordered), SERVICES_PER_PAGE)
-    shown = ordered[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
+    page, _pages, shown = _page_of(ordered, page, SERVICES_PER_PAGE)
     picks = tuple((b.text, b.callback_data) for b in quick if b is not None) if page == 0 else ()
     return (
         "services",
@@ -357,97 +385,35 @@ def _services_page_key(
 
 
 @router.callback_query(MenuCb.filter(F.action == "buy"))
-async def on_menu_buy(
-    query: CallbackQuery,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
+async def on_menu_buy(query: CallbackQuery, **data: Any) -> None:
     await query.answer()
-    await show_services(
-        query, user=user, lang=lang, t=t, db=db, catalog=catalog, state=state, active_key=active_key
-    )
+    await show_services(query, BuyContext.from_data(data))
 
 
 @router.message(Command("buy"))
-async def on_buy_command(
-    message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
-    await show_services(
-        message,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        active_key=active_key,
-    )
+async def on_buy_command(message: Message, **data: Any) -> None:
+    await show_services(message, BuyContext.from_data(data))
 
 
 @router.callback_query(BuyCb.filter(F.action == "sp"))
-async def on_services_page(
-    query: CallbackQuery,
-    callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
+async def on_services_page(query: CallbackQuery, callback_data: BuyCb, **data: Any) -> None:
     await query.answer()
+    ctx = BuyContext.from_data(data)
+    state: FSMContext = data["state"]
     # Paging keeps the search; "all services" (page 0 with no state) clears it.
-    data = await state.get_data() if await state.get_state() == BuyStates.services else {}
-    search = str(data.get("q", "")) if callback_data.tk else ""
-    await show_services(
-        query,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        page=callback_data.p,
-        query=search,
-        active_key=active_key,
-    )
+    saved = await state.get_data() if await state.get_state() == BuyStates.services else {}
+    search = str(saved.get("q", "")) if callback_data.tk else ""
+    await show_services(query, ctx, page=callback_data.p, query=search)
 
 
 @router.message(BuyStates.services, F.text, ~F.text.startswith("/"))
-async def on_services_search(
-    message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
-    await show_services(
-        message,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        query=(message.text or "").strip()[:40],
-        active_key=active_key,
-    )
+async def on_services_search(message: Message, **data: Any) -> None:
+    await show_services(message, BuyContext.from_data(data), query=_typed_query(message))
+
+
+def _typed_query(message: Message) -> str:
+    """A typed search, trimmed to what a page title can show."""
+    return (message.text or "").strip()[:40]
 
 
 # ------------------------------------------------------------------ countries screen
@@ -472,8 +438,7 @@ def render_countries_page(
     query: str = "",
 ) -> tuple[str, InlineKeyboardMarkup]:
     """One page of countries for a service: flag, name, price and stock, cheapest first."""
-    page, pages = _clamp_page(page, len(offers), COUNTRIES_PER_PAGE)
-    shown = offers[page * COUNTRIES_PER_PAGE : (page + 1) * COUNTRIES_PER_PAGE]
+    page, pages, shown = _page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
         body = (
@@ -507,19 +472,14 @@ def render_countries_page(
 
 async def show_countries(
     event: CallbackQuery | Message,
+    ctx: BuyContext,
     *,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
     service: str,
     page: int = 0,
     query: str = "",
-    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    key = await load_active_key(db, user.id, active_key)
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key()
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -532,8 +492,9 @@ async def show_countries(
     needle = query.strip().lower()
     if needle:
         offers = [o for o in offers if _offer_matches(o, needle)]
-    await state.set_state(BuyStates.countries)
-    await state.update_data(s=service, cq=query)
+    if ctx.state is not None:
+        await ctx.state.set_state(BuyStates.countries)
+        await ctx.state.update_data(s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
         _countries_page_key(t, lang, key, service, service_name, offers, page, query),
@@ -556,8 +517,7 @@ def _countries_page_key(
 ) -> Hashable:
     """Everything render_countries_page reads: the page's offers as shown (label, price,
     stock), their count, and the key's currency."""
-    page, _pages = _clamp_page(page, len(offers), COUNTRIES_PER_PAGE)
-    shown = offers[page * COUNTRIES_PER_PAGE : (page + 1) * COUNTRIES_PER_PAGE]
+    page, _pages, shown = _page_of(offers, page, COUNTRIES_PER_PAGE)
     return (
         "countries",
         t,
@@ -576,75 +536,27 @@ def _countries_page_key(
 
 
 @router.callback_query(BuyCb.filter(F.action.in_({"s", "cp"})))
-async def on_service_chosen(
-    query: CallbackQuery,
-    callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
+async def on_service_chosen(query: CallbackQuery, callback_data: BuyCb, **data: Any) -> None:
     await query.answer()
+    ctx = BuyContext.from_data(data)
+    state: FSMContext = data["state"]
     search = ""
     if callback_data.action == "cp" and callback_data.tk:
-        data = await state.get_data()
-        if data.get("s") == callback_data.s:
-            search = str(data.get("cq", ""))
-    await show_countries(
-        query,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        service=callback_data.s,
-        page=callback_data.p,
-        query=search,
-        active_key=active_key,
-    )
+        saved = await state.get_data()
+        if saved.get("s") == callback_data.s:
+            search = str(saved.get("cq", ""))
+    await show_countries(query, ctx, service=callback_data.s, page=callback_data.p, query=search)
 
 
 @router.message(BuyStates.countries, F.text, ~F.text.startswith("/"))
-async def on_countries_search(
-    message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
-    data = await state.get_data()
-    service = str(data.get("s", ""))
+async def on_countries_search(message: Message, **data: Any) -> None:
+    ctx = BuyContext.from_data(data)
+    state: FSMContext = data["state"]
+    service = str((await state.get_data()).get("s", ""))
     if not service:
-        await show_services(
-            message,
-            user=user,
-            lang=lang,
-            t=t,
-            db=db,
-            catalog=catalog,
-            state=state,
-            active_key=active_key,
-        )
+        await show_services(message, ctx)
         return
-    await show_countries(
-        message,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        service=service,
-        query=(message.text or "").strip()[:40],
-        active_key=active_key,
-    )
+    await show_countries(message, ctx, service=service, query=_typed_query(message))
 
 
 # ------------------------------------------------------------------ confirm screen
@@ -717,21 +629,15 @@ async def _balance(key: KeyProfile, user: User, accounts: Any) -> Decimal | None
 
 async def show_confirm(
     event: CallbackQuery | Message,
+    ctx: BuyContext,
     *,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext | None,
     service: str,
     country: str,
     max_price: Decimal | None = None,
-    accounts: Any = None,
     banner: str = "",
-    active_key: ActiveKeyLoader | None = None,
 ) -> None:
-    key = await load_active_key(db, user.id, active_key)
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key()
     if key is None:
         await _show(event, *_no_key_view(t))
         return
@@ -743,8 +649,8 @@ async def show_confirm(
     except ProviderError as exc:
         await _error_view(event, t, exc, back=back)
         return
-    if state is not None:
-        await state.set_state(None)
+    if ctx.state is not None:
+        await ctx.state.set_state(None)
     view = render_confirm(
         t,
         lang,
@@ -754,7 +660,7 @@ async def show_confirm(
         country=country,
         country_info=countries.get(country),
         offer=offer,
-        balance=await _balance(key, user, accounts),
+        balance=await _balance(key, ctx.user, ctx.accounts),
         max_price=max_price,
         banner=banner,
     )
@@ -772,32 +678,14 @@ def _parse_max(raw: str) -> Decimal | None:
 
 
 @router.callback_query(BuyCb.filter(F.action == "c"))
-async def on_country_chosen(
-    query: CallbackQuery,
-    callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    accounts: Any = None,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
+async def on_country_chosen(query: CallbackQuery, callback_data: BuyCb, **data: Any) -> None:
     await query.answer()
     await show_confirm(
         query,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
+        BuyContext.from_data(data),
         service=callback_data.s,
         country=callback_data.c,
         max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
-        accounts=accounts,
-        active_key=active_key,
     )
 
 
@@ -817,35 +705,19 @@ async def on_ask_max(
 
 
 @router.message(BuyStates.max_price, F.text, ~F.text.startswith("/"))
-async def on_max_typed(
-    message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    state: FSMContext,
-    accounts: Any = None,
-    active_key: ActiveKeyLoader | None = None,
-) -> None:
+async def on_max_typed(message: Message, **data: Any) -> None:
+    ctx = BuyContext.from_data(data)
     value = _parse_max(message.text or "")
     if value is None:
-        await message.answer(t("buy-bad-max"))
+        await message.answer(ctx.t("buy-bad-max"))
         return
-    data = await state.get_data()
+    saved = await data["state"].get_data()
     await show_confirm(
         message,
-        user=user,
-        lang=lang,
-        t=t,
-        db=db,
-        catalog=catalog,
-        state=state,
-        service=str(data.get("s", "")),
-        country=str(data.get("c", "")),
+        ctx,
+        service=str(saved.get("s", "")),
+        country=str(saved.get("c", "")),
         max_price=value,
-        accounts=accounts,
-        active_key=active_key,
     )
 
 
@@ -860,17 +732,13 @@ def _done_markup(t: Translate) -> InlineKeyboardMarkup:
 async def on_buy(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
     orders: OrderService,
     clock: Any,
-    accounts: Any = None,
     tracker: Any = None,
-    active_key: ActiveKeyLoader | None = None,
+    **data: Any,
 ) -> None:
+    ctx = BuyContext.from_data(data)
+    user, t = ctx.user, ctx.t
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
     service, country = callback_data.s, callback_data.c
@@ -895,24 +763,18 @@ async def on_buy(
         text = error_text(t, exc)
         await query.answer(text[:200])
         if exc.code == "NO_NUMBERS":
-            key = await load_active_key(db, user.id, active_key)
+            key = await ctx.key()
             if key is not None:
-                catalog.forget_prices(key, service)
+                ctx.catalog.forget_prices(key, service)
         # The same screen again with the reason on top and a fresh token: one tap to retry.
+        # No state: a failed purchase leaves the user's FSM state as it was.
         await show_confirm(
             query,
-            user=user,
-            lang=lang,
-            t=t,
-            db=db,
-            catalog=catalog,
-            state=None,
+            replace(ctx, state=None),
             service=service,
             country=country,
             max_price=max_price,
-            accounts=accounts,
             banner=f"⚠️ {text}",
-            active_key=active_key,
         )
         return
     if result.duplicate:
@@ -925,9 +787,7 @@ async def on_buy(
             tracker.wake()
         return
     await query.answer(t("buy-bought"))
-    await send_new_card(
-        query, result.activation, user=user, lang=lang, t=t, db=db, catalog=catalog, clock=clock
-    )
+    await send_new_card(query, result.activation, ctx, clock=clock)
     if message is not None:
         try:
             await message.edit_text(t("buy-bought-see-card"), reply_markup=None)
@@ -938,27 +798,20 @@ async def on_buy(
 
 
 async def send_new_card(
-    query: CallbackQuery,
-    activation: Any,
-    *,
-    user: User,
-    lang: str,
-    t: Translate,
-    db: Database,
-    catalog: CatalogService,
-    clock: Any,
+    query: CallbackQuery, activation: Any, ctx: BuyContext, *, clock: Any
 ) -> None:
     """Send the activation card as a new message and remember where it is."""
     from handlers.activation import activation_card_keyboard, card_names, render_activation_card
 
-    service_name, country_name, flag = await card_names(db, catalog, activation, lang)
+    t = ctx.t
+    service_name, country_name, flag = await card_names(ctx.db, ctx.catalog, activation, ctx.lang)
     text = render_activation_card(
         activation, t, clock(), country_name=country_name, service_name=service_name, flag=flag
     )
     markup = activation_card_keyboard(activation, t, clock())
     bot = query.bot
-    chat_id = activation.chat_id or user.id
+    chat_id = activation.chat_id or ctx.user.id
     if bot is None:
         return
     sent = await bot.send_message(chat_id, text, reply_markup=markup)
-    await db.activations.set_card(activation.id, sent.chat.id, sent.message_id)
+    await ctx.db.activations.set_card(activation.id, sent.chat.id, sent.message_id)
