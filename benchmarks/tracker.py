@@ -57,6 +57,7 @@ class RunSpec:
     latency: float
     sms_fraction: float
     seed: int
+    poll_fast: float = 2.5
 
 
 # ---------------------------------------------------------------------- the bot side
@@ -221,7 +222,7 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
         ) as resp:
             populated = await resp.json()
         base_url = f"{base}/stubs/handler_api.php"
-        config = TrackerConfig(batch=spec.mode != "per_id")
+        config = TrackerConfig(batch=spec.mode != "per_id", poll_fast=spec.poll_fast)
         cipher = KeyCipher([Fernet.generate_key().decode()])
         db = await Database.open(Path(tmp.name) / "bench.db", cipher)
         await _store(db, base_url, populated, time.time(), config.poll_fast, rng)
@@ -328,7 +329,7 @@ def run_worker(spec: RunSpec, timeout: float) -> dict[str, Any]:
         "--scenarios", f"{spec.activations}x{spec.keys}", "--modes", spec.mode,
         "--window", str(spec.window), "--warmup", str(spec.warmup),
         "--latency", str(spec.latency), "--sms-fraction", str(spec.sms_fraction),
-        "--seed", str(spec.seed),
+        "--seed", str(spec.seed), "--poll-fast", str(spec.poll_fast),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -418,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of activations that get an SMS in the window",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--poll-fast",
+        type=float,
+        default=2.5,
+        help="the tracker's POLL_FAST: fewer requests against a higher latency",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     parser.add_argument(
         "--profile",
@@ -437,7 +444,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     latency = 0.01 if args.quick and args.latency == 0.08 else args.latency
     modes = [m for m in args.modes.split(",") if m]
     specs = [
-        RunSpec(a, k, mode, window, warmup, latency, args.sms_fraction, args.seed)
+        RunSpec(a, k, mode, window, warmup, latency, args.sms_fraction, args.seed, args.poll_fast)
         for a, k in scenarios
         for mode in modes
     ]
@@ -467,6 +474,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "warmup_s": warmup,
             "latency_s": latency,
             "sms_fraction": args.sms_fraction,
+            "poll_fast_s": args.poll_fast,
             "naive_interval_s": NAIVE_INTERVAL,
             "quick": args.quick,
         },
