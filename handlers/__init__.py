@@ -13,6 +13,7 @@ def get_routers() -> list[Router]:
     # Order matters: feature routers first, the catch-all fallback last.
     from handlers import (
         activation,
+        admin,
         balance,
         buy,
         fallback,
@@ -25,6 +26,7 @@ def get_routers() -> list[Router]:
     from handlers.rent import router as rent_router
 
     routers = [
+        admin.router,
         start.router,
         keys.router,
         balance.router,

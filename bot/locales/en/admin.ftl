@@ -1,0 +1,6 @@
+admin-stats =
+    <b>📊 Bot status</b>
+    Live activations: { $live_activations }
+    Live rentals: { $live_rentals }
+    Purchases being reconciled: { $pending }
+    Since start: { $codes } codes and { $rental_sms } rental SMS delivered, { $auto_cancels } auto-cancels, { $errors } provider errors.

@@ -1,0 +1,38 @@
+"""/stats answers the operators in ADMIN_IDS and nobody else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.harness import ChatDriver
+
+ADMIN = 111  # the `chat` fixture's user
+
+
+@pytest.fixture
+def settings(settings: Any) -> Any:
+    return settings.model_copy(update={"admin_ids": [ADMIN]})
+
+
+async def test_stats_for_an_admin(chat: ChatDriver, services: Any, sandbox: Any) -> None:
+    key = await services.db.keys.add(
+        ADMIN, label="t", base_url=sandbox.url, api_key=sandbox.state.create_key(balance="50")
+    )
+    now = services.clock()
+    await services.db.activations.add(
+        user_id=ADMIN, key_id=key.id, provider_id="1", service="tg", country="0",
+        phone="79000000001", cost=None, currency=None, created_at=now, ends_at=now + 1200,
+        cancel_allowed_at=now + 120,
+    )  # fmt: skip
+    await chat.send("/stats")
+    assert "Bot status" in chat.last_text
+    assert "Live activations: 1" in chat.last_text and "Live rentals: 0" in chat.last_text
+
+
+async def test_stats_is_not_there_for_others(dp: Any, bot: Any) -> None:
+    stranger = ChatDriver(dp, bot, user_id=222)
+    await stranger.send("/stats")
+    assert "Bot status" not in stranger.last_text
+    assert "did not expect" in stranger.last_text  # answered like any stray text
