@@ -16,7 +16,7 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.presets import preset_name
 from bot.provider.errors import ProviderError
-from handlers.common import MenuCb, answer_quietly, menu_button, show
+from handlers.common import MenuCb, answer_tap, menu_button, show
 from handlers.errors import error_text
 from handlers.keys import KeyCb
 from storage import User
@@ -73,23 +73,10 @@ async def balance_screen(
 
 
 @router.message(Command("balance"))
-async def on_balance_command(
-    message: Message,
-    state: FSMContext,
-    t: Translate,
-    accounts: AccountService,
-    user: User,
-    settings: object,
-) -> None:
-    await state.clear()
-    text, markup, _ = await balance_screen(t, accounts, user, settings)
-    await message.answer(text, reply_markup=markup)
-
-
 @router.callback_query(MenuCb.filter(F.action == "balance"))
 @router.callback_query(BalanceCb.filter(F.action == "refresh"))
 async def on_balance(
-    callback: CallbackQuery,
+    event: Message | CallbackQuery,
     state: FSMContext,
     t: Translate,
     accounts: AccountService,
@@ -98,5 +85,5 @@ async def on_balance(
 ) -> None:
     await state.clear()
     text, markup, notice = await balance_screen(t, accounts, user, settings)
-    await show(callback, text, markup)
-    await answer_quietly(callback, notice)
+    await show(event, text, markup)
+    await answer_tap(event, notice)

@@ -84,6 +84,13 @@ async def answer_quietly(
         pass
 
 
+async def answer_tap(event: Message | CallbackQuery, text: str | None = None) -> None:
+    """Finish a screen shown for a tap or a typed command: a tap is answered (its button stops
+    spinning, with a short notice when there is one); a command has nothing to answer."""
+    if isinstance(event, CallbackQuery):
+        await answer_quietly(event, text)
+
+
 class ActiveKeyLoader:
     """The user's active key, read from the database at most once per update.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -28,6 +29,7 @@ from bot.provider.errors import ProviderError
 from handlers.common import (
     MenuCb,
     answer_quietly,
+    answer_tap,
     cancel_button,
     menu_button,
     show,
@@ -151,22 +153,10 @@ async def show_key_card(
 
 
 @router.message(Command("keys"))
-async def on_keys_command(
-    message: Message,
-    state: FSMContext,
-    t: Translate,
-    accounts: AccountService,
-    user: User,
-    settings: object,
-) -> None:
-    await state.clear()
-    await show_keys(message, t, accounts, user, settings)
-
-
 @router.callback_query(MenuCb.filter(F.action == "keys"))
 @router.callback_query(KeyCb.filter(F.action == "list"))
 async def on_keys(
-    callback: CallbackQuery,
+    event: Message | CallbackQuery,
     state: FSMContext,
     t: Translate,
     accounts: AccountService,
@@ -174,8 +164,8 @@ async def on_keys(
     settings: object,
 ) -> None:
     await state.clear()
-    await show_keys(callback, t, accounts, user, settings)
-    await answer_quietly(callback)
+    await show_keys(event, t, accounts, user, settings)
+    await answer_tap(event)
 
 
 @router.callback_query(KeyCb.filter(F.action == "open"))
@@ -189,13 +179,30 @@ async def on_open(
     settings: object,
 ) -> None:
     await state.clear()
-    try:
-        key = await accounts.get_key(user.id, callback_data.id)
-    except NotFound as exc:
-        await answer_quietly(callback, error_text(t, exc))
+    key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
+    if key is None:
         return
     await show_key_card(callback, t, key, settings)
     await answer_quietly(callback)
+
+
+async def _key_or_notice(
+    callback: CallbackQuery, t: Translate, lookup: Awaitable[KeyProfile]
+) -> KeyProfile | None:
+    """The key a tap names, or None once the user is told it is gone (deleted since, or an id
+    that is not theirs)."""
+    try:
+        return await lookup
+    except NotFound as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return None
+
+
+async def _delete_key(accounts: AccountService, user: User, key_id: int) -> KeyProfile:
+    """Delete one of the user's keys; the key as it was, for the notice."""
+    key = await accounts.get_key(user.id, key_id)
+    await accounts.delete(user.id, key.id)
+    return key
 
 
 # --- adding a key --------------------------------------------------------------------------
@@ -375,10 +382,8 @@ async def on_use(
     user: User,
     settings: object,
 ) -> None:
-    try:
-        key = await accounts.set_active(user.id, callback_data.id)
-    except NotFound as exc:
-        await answer_quietly(callback, error_text(t, exc))
+    key = await _key_or_notice(callback, t, accounts.set_active(user.id, callback_data.id))
+    if key is None:
         return
     await show_key_card(callback, t, key, settings)
     await answer_quietly(callback, t("keys-now-active", label=key.label))
@@ -393,10 +398,8 @@ async def on_rename(
     accounts: AccountService,
     user: User,
 ) -> None:
-    try:
-        key = await accounts.get_key(user.id, callback_data.id)
-    except NotFound as exc:
-        await answer_quietly(callback, error_text(t, exc))
+    key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
+    if key is None:
         return
     await state.set_state(RenameKey.label)
     await state.set_data({"key_id": key.id})
@@ -412,10 +415,8 @@ async def on_delete(
     accounts: AccountService,
     user: User,
 ) -> None:
-    try:
-        key = await accounts.get_key(user.id, callback_data.id)
-    except NotFound as exc:
-        await answer_quietly(callback, error_text(t, exc))
+    key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
+    if key is None:
         return
     confirm = InlineKeyboardMarkup(
         inline_keyboard=[
@@ -436,11 +437,8 @@ async def on_delete_confirmed(
     user: User,
     settings: object,
 ) -> None:
-    try:
-        key = await accounts.get_key(user.id, callback_data.id)
-        await accounts.delete(user.id, key.id)
-    except NotFound as exc:
-        await answer_quietly(callback, error_text(t, exc))
+    key = await _key_or_notice(callback, t, _delete_key(accounts, user, callback_data.id))
+    if key is None:
         return
     await show_keys(callback, t, accounts, user, settings)
     await answer_quietly(callback, t("keys-deleted", label=key.label))

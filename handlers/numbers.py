@@ -24,7 +24,7 @@ from bot.catalog import CatalogService
 from bot.formatting import format_duration, format_money, user_timezone
 from bot.i18n import Translate
 from handlers.activation import ActivationCb
-from handlers.common import MenuCb, answer_quietly, menu_button, show
+from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
 from handlers.rent.callbacks import RentalCb
 from storage import Activation, Database, Rental, User
 
@@ -131,26 +131,10 @@ async def live_screen(
 
 
 @router.message(Command("numbers"))
-async def on_numbers_command(
-    message: Message,
-    state: FSMContext,
-    t: Translate,
-    db: Database,
-    user: User,
-    lang: str,
-    clock: Callable[[], float],
-    catalog: CatalogService,
-) -> None:
-    await state.clear()
-    names = await service_names(catalog, db, user, lang)
-    text, markup = await live_screen(t, db, user, clock(), lang, names)
-    await message.answer(text, reply_markup=markup)
-
-
 @router.callback_query(MenuCb.filter(F.action == "numbers"))
 @router.callback_query(NumbersCb.filter(F.action == "live"))
 async def on_numbers(
-    callback: CallbackQuery,
+    event: Message | CallbackQuery,
     state: FSMContext,
     t: Translate,
     db: Database,
@@ -162,8 +146,8 @@ async def on_numbers(
     await state.clear()
     names = await service_names(catalog, db, user, lang)
     text, markup = await live_screen(t, db, user, clock(), lang, names)
-    await show(callback, text, markup)
-    await answer_quietly(callback)
+    await show(event, text, markup)
+    await answer_tap(event)
 
 
 # --- history -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.formatting import format_duration, parse_utc_offset, utc_offset_label
 from bot.i18n import LANGUAGES, Translate, Translator
-from handlers.common import MenuCb, answer_quietly, menu_button, show
+from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
 from storage import Database, User
 
 router = Router(name=__name__)
@@ -110,22 +110,24 @@ async def _show_settings(
     await show(target, settings_text(t, user, lang), settings_keyboard(t, user))
 
 
-@router.message(Command("settings"))
-async def on_settings_command(
-    message: Message, state: FSMContext, t: Translate, user: User, lang: str
+async def _save(
+    callback: CallbackQuery, t: Translate, db: Database, user: User, lang: str, **changes: object
 ) -> None:
-    await state.clear()
-    await _show_settings(message, t, user, lang)
+    """Store the changed settings and show the settings screen with them."""
+    updated = await db.users.update(user.id, **changes)
+    await _show_settings(callback, t, updated, lang)
+    await answer_quietly(callback, t("settings-saved"))
 
 
+@router.message(Command("settings"))
 @router.callback_query(MenuCb.filter(F.action == "settings"))
 @router.callback_query(SettingsCb.filter(F.action == "open"))
 async def on_settings(
-    callback: CallbackQuery, state: FSMContext, t: Translate, user: User, lang: str
+    event: Message | CallbackQuery, state: FSMContext, t: Translate, user: User, lang: str
 ) -> None:
     await state.clear()
-    await _show_settings(callback, t, user, lang)
-    await answer_quietly(callback)
+    await _show_settings(event, t, user, lang)
+    await answer_tap(event)
 
 
 @router.callback_query(SettingsCb.filter(F.action == "lang"))
@@ -146,10 +148,8 @@ async def on_set_language(
     if callback_data.v not in LANGUAGES:
         await answer_quietly(callback, t("error-stale"))
         return
-    updated = await db.users.update(user.id, language=callback_data.v)
     new_t = translator.bind(callback_data.v)  # the answer is already in the new language
-    await _show_settings(callback, new_t, updated, callback_data.v)
-    await answer_quietly(callback, new_t("settings-saved"))
+    await _save(callback, new_t, db, user, callback_data.v, language=callback_data.v)
 
 
 @router.callback_query(SettingsCb.filter(F.action == "auto"))
@@ -164,9 +164,7 @@ async def on_toggle_auto(
     if callback_data.v not in ("0", "1"):
         await answer_quietly(callback, t("error-stale"))
         return
-    updated = await db.users.update(user.id, auto_cancel=callback_data.v == "1")
-    await _show_settings(callback, t, updated, lang)
-    await answer_quietly(callback, t("settings-saved"))
+    await _save(callback, t, db, user, lang, auto_cancel=callback_data.v == "1")
 
 
 @router.callback_query(SettingsCb.filter(F.action == "margin"))
@@ -188,9 +186,7 @@ async def on_set_margin(
     if seconds not in MARGINS:
         await answer_quietly(callback, t("error-stale"))
         return
-    updated = await db.users.update(user.id, auto_cancel_margin=seconds)
-    await _show_settings(callback, t, updated, lang)
-    await answer_quietly(callback, t("settings-saved"))
+    await _save(callback, t, db, user, lang, auto_cancel_margin=seconds)
 
 
 @router.callback_query(SettingsCb.filter(F.action == "tz"))
@@ -215,6 +211,4 @@ async def on_set_timezone(
     if minutes not in TZ_OFFSETS:
         await answer_quietly(callback, t("error-stale"))
         return
-    updated = await db.users.update(user.id, timezone=utc_offset_label(minutes))
-    await _show_settings(callback, t, updated, lang)
-    await answer_quietly(callback, t("settings-saved"))
+    await _save(callback, t, db, user, lang, timezone=utc_offset_label(minutes))
