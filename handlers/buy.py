@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -32,7 +32,14 @@ from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from bot.provider.models import Country, Service
-from handlers.common import ActiveKeyLoader, MenuCb, back_button, load_active_key, menu_button
+from handlers.common import (
+    ActiveKeyLoader,
+    MenuCb,
+    back_button,
+    load_active_key,
+    menu_button,
+    page_of,
+)
 from handlers.errors import error_text
 from storage import Database, KeyProfile, User
 
@@ -45,8 +52,6 @@ COUNTRIES_PER_PAGE = 8
 QUICK_PICKS = 4
 CALLBACK_LIMIT = 64
 MAX_PRICE_LIMIT = Decimal("1000000")
-
-T = TypeVar("T")
 
 
 class BuyCb(CallbackData, prefix="b1"):
@@ -107,13 +112,6 @@ def _pager(t: Translate, page: int, pages: int, make: Any) -> list[InlineKeyboar
     if page + 1 < pages:
         row.append(InlineKeyboardButton(text="›", callback_data=make(page + 1).pack()))
     return row
-
-
-def _page_of(items: list[T], page: int, per_page: int) -> tuple[int, int, list[T]]:
-    """(page clamped into range, page count, the items on that page)."""
-    pages = max(1, -(-len(items) // per_page))
-    page = min(max(page, 0), pages - 1)
-    return page, pages, items[page * per_page : (page + 1) * per_page]
 
 
 def _money(amount: Decimal | None, key: KeyProfile | None) -> str:
@@ -304,7 +302,7 @@ def render_services_page(
     query: str = "",
     quick: list[InlineKeyboardButton | None] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    page, pages, shown = _page_of(services, page, SERVICES_PER_PAGE)
+    page, pages, shown = page_of(services, page, SERVICES_PER_PAGE)
     if query:
         text = t("buy-services-found", query=html.escape(query), count=str(len(services)))
     else:
@@ -371,7 +369,7 @@ def _services_page_key(
     quick: list[InlineKeyboardButton | None],
 ) -> Hashable:
     """Everything render_services_page reads: the page's services, their count, the quick picks."""
-    page, _pages, shown = _page_of(ordered, page, SERVICES_PER_PAGE)
+    page, _pages, shown = page_of(ordered, page, SERVICES_PER_PAGE)
     picks = tuple((b.text, b.callback_data) for b in quick if b is not None) if page == 0 else ()
     return (
         "services",
@@ -438,7 +436,7 @@ def render_countries_page(
     query: str = "",
 ) -> tuple[str, InlineKeyboardMarkup]:
     """One page of countries for a service: flag, name, price and stock, cheapest first."""
-    page, pages, shown = _page_of(offers, page, COUNTRIES_PER_PAGE)
+    page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
         body = (
@@ -517,7 +515,7 @@ def _countries_page_key(
 ) -> Hashable:
     """Everything render_countries_page reads: the page's offers as shown (label, price,
     stock), their count, and the key's currency."""
-    page, _pages, shown = _page_of(offers, page, COUNTRIES_PER_PAGE)
+    page, _pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     return (
         "countries",
         t,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -11,6 +13,8 @@ from bot.i18n import Translate
 from storage import Database, KeyProfile
 
 MENU_ACTIONS = ("main", "buy", "rent", "numbers", "balance", "keys", "settings", "help")
+
+T = TypeVar("T")
 
 
 class MenuCb(CallbackData, prefix="m1"):
@@ -43,6 +47,14 @@ def only_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
 def cancel_button(t: Translate) -> InlineKeyboardButton:
     """Leaves an input state: the main-menu handler clears any FSM state."""
     return InlineKeyboardButton(text=t("btn-cancel"), callback_data=MenuCb(action="main").pack())
+
+
+def page_of(items: list[T], page: int, per_page: int) -> tuple[int, int, list[T]]:
+    """(page clamped into range, page count, the items on that page): an old or crafted page
+    number shows the nearest page there is."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(page, 0), pages - 1)
+    return page, pages, items[page * per_page : (page + 1) * per_page]
 
 
 def _not_modified(exc: TelegramBadRequest) -> bool:

@@ -14,6 +14,7 @@ from bot.errors import NotFound, Stale, UseCaseError
 from bot.i18n import Translate
 from bot.provider.errors import ProviderError
 from bot.rentals import CancelRefused, RentalService
+from handlers.common import page_of
 from handlers.errors import error_text
 from handlers.rent.callbacks import RentalCb, RentExtendCb
 from handlers.rent.keyboards import (
@@ -24,7 +25,7 @@ from handlers.rent.keyboards import (
     history_keyboard,
     sms_keyboard,
 )
-from handlers.rent.shared import answer, card_parts, edit, user_tz
+from handlers.rent.shared import answer, card_parts, edit, show_screen, user_tz, wake_tracker
 from handlers.rent.views import (
     format_at,
     phone_text,
@@ -93,18 +94,6 @@ class _Ctx:
         return error_text(self.t, exc)
 
 
-def _ctx(
-    callback: CallbackQuery,
-    t: Translate,
-    lang: str,
-    user: Any,
-    rentals: RentalService,
-    catalog: Any,
-    clock: Callable[[], float],
-) -> _Ctx:
-    return _Ctx(callback, t, lang, user, rentals, catalog, clock)
-
-
 @router.callback_query(RentalCb.filter())
 async def rental_action(
     callback: CallbackQuery,
@@ -117,7 +106,7 @@ async def rental_action(
     clock: Callable[[], float],
     tracker: Any = None,
 ) -> None:
-    ctx = _ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
     handler = _ACTIONS.get(callback_data.action)
     if handler is None:
         await answer(callback, t("error-stale"))
@@ -127,9 +116,7 @@ async def rental_action(
     except (ProviderError, UseCaseError) as exc:
         await ctx.refuse(exc, callback_data.id)
     if callback_data.action in ("finy", "cnl", "ref"):
-        wake = getattr(tracker, "wake", None)
-        if callable(wake):
-            wake()
+        wake_tracker(tracker)
 
 
 async def _open(ctx: _Ctx, data: RentalCb) -> None:
@@ -147,19 +134,15 @@ async def _sms(ctx: _Ctx, data: RentalCb) -> None:
     if page.page >= page.pages and page.total:
         page = await ctx.rentals.sms(ctx.user_id, rental.id, page.pages - 1)
     text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user))
-    await edit(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
-    await answer(ctx.callback)
+    await show_screen(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
 
 
 async def _history(ctx: _Ctx, data: RentalCb) -> None:
     rental = await ctx.rentals.get(ctx.user_id, data.id)
     items = await ctx.rentals.rental_history(ctx.user_id, rental.id)
-    pages = max(1, -(-len(items) // HISTORY_PER_PAGE))
-    page = min(max(0, data.page), pages - 1)
-    shown = items[page * HISTORY_PER_PAGE : (page + 1) * HISTORY_PER_PAGE]
+    page, pages, shown = page_of(items, data.page, HISTORY_PER_PAGE)
     text = render_history(ctx.t, rental, shown, page, pages)
-    await edit(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
-    await answer(ctx.callback)
+    await show_screen(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
 
 
 async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
@@ -167,35 +150,35 @@ async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
     options = await ctx.rentals.extend_options(ctx.user_id, rental.id)
     key = await ctx.rentals.key_of(ctx.user_id, rental)
     if not options:
-        await edit(ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id))
-        await answer(ctx.callback)
+        await show_screen(
+            ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id)
+        )
         return
     text = ctx.t("rent-extend-choose", phone=phone_text(rental.phone))
-    await edit(ctx.callback, text, extend_options_keyboard(ctx.t, rental.id, options, key.currency))
-    await answer(ctx.callback)
+    markup = extend_options_keyboard(ctx.t, rental.id, options, key.currency)
+    await show_screen(ctx.callback, text, markup)
 
 
 async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
     rental = await _live(ctx, data.id)
     option = await ctx.rentals.extend_option(ctx.user_id, rental.id, data.arg)
     if option is None:
-        await edit(ctx.callback, ctx.t("rent-price-unknown"), card_only_keyboard(ctx.t, rental.id))
-        await answer(ctx.callback)
+        await show_screen(
+            ctx.callback, ctx.t("rent-price-unknown"), card_only_keyboard(ctx.t, rental.id)
+        )
         return
     key = await ctx.rentals.key_of(ctx.user_id, rental)
     balance = await ctx.rentals.key_balance(ctx.user_id, key)
     text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
     token = secrets.token_urlsafe(8)
     markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
-    await edit(ctx.callback, text, markup)
-    await answer(ctx.callback)
+    await show_screen(ctx.callback, text, markup)
 
 
 async def _finish_ask(ctx: _Ctx, data: RentalCb) -> None:
     rental = await _live(ctx, data.id)
     text = ctx.t("rent-finish-confirm", phone=phone_text(rental.phone))
-    await edit(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
-    await answer(ctx.callback)
+    await show_screen(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
 
 
 async def _finish(ctx: _Ctx, data: RentalCb) -> None:
@@ -240,7 +223,7 @@ async def extend(
     clock: Callable[[], float],
     tracker: Any = None,
 ) -> None:
-    ctx = _ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
     try:
         result = await rentals.extend(
             ctx.user_id, callback_data.id, token=callback_data.token, hours=callback_data.hours
@@ -251,8 +234,6 @@ async def extend(
     if result.duplicate or result.rental is None:
         await answer(callback, t("rent-duplicate"))
         return
-    wake = getattr(tracker, "wake", None)
-    if callable(wake):
-        wake()
+    wake_tracker(tracker)
     notice = t("rent-extended", at=format_at(result.rental.ends_at, user_tz(user)))
     await ctx.show_card(result.rental, notice)

@@ -16,7 +16,7 @@ from bot.errors import UseCaseError
 from bot.i18n import Translate
 from bot.provider.errors import ProviderError
 from bot.rentals import RentalService
-from handlers.common import MenuCb
+from handlers.common import MenuCb, page_of
 from handlers.errors import error_text
 from handlers.rent.callbacks import RentBuyCb, RentFlowCb
 from handlers.rent.keyboards import (
@@ -26,7 +26,15 @@ from handlers.rent.keyboards import (
     flow_error_keyboard,
     services_keyboard,
 )
-from handlers.rent.shared import answer, card_parts, country_names, edit, service_names
+from handlers.rent.shared import (
+    answer,
+    card_parts,
+    country_names,
+    edit,
+    service_names,
+    show_screen,
+    wake_tracker,
+)
 from handlers.rent.views import (
     money,
     render_confirm,
@@ -42,10 +50,6 @@ SERVICES_PER_PAGE = 12
 COUNTRIES_PER_PAGE = 8
 
 
-def _pages(total: int, per_page: int) -> int:
-    return max(1, -(-total // per_page))
-
-
 async def _fail(
     callback: CallbackQuery, t: Translate, exc: BaseException, back: str | None
 ) -> None:
@@ -53,6 +57,13 @@ async def _fail(
     text = error_text(t, exc)
     await edit(callback, text, flow_error_keyboard(t, back))
     await answer(callback, text, alert=True)
+
+
+async def _names(catalog: Any, key: Any, lang: str, service: str, country: str) -> tuple[str, str]:
+    """(service name, country name) for the screens; the codes stand in when names fail."""
+    service_name = (await service_names(catalog, key, lang)).get(service, service)
+    country_name = (await country_names(catalog, key, lang)).get(country, country)
+    return service_name, country_name
 
 
 @router.callback_query(MenuCb.filter(F.action == "rent"))
@@ -91,16 +102,14 @@ async def _show_services(
         await _fail(callback, t, exc, None)
         return
     if not codes:
-        await edit(callback, t("rent-no-services"), flow_error_keyboard(t, None))
-        await answer(callback)
+        await show_screen(callback, t("rent-no-services"), flow_error_keyboard(t, None))
         return
     names = await service_names(catalog, key, lang)
     named = sorted(((c, names.get(c, c)) for c in codes), key=lambda item: item[1].lower())
-    pages = _pages(len(named), SERVICES_PER_PAGE)
-    page = min(max(0, page), pages - 1)
-    shown = named[page * SERVICES_PER_PAGE : (page + 1) * SERVICES_PER_PAGE]
-    await edit(callback, render_services(t, page, pages), services_keyboard(t, shown, page, pages))
-    await answer(callback)
+    page, pages, shown = page_of(named, page, SERVICES_PER_PAGE)
+    await show_screen(
+        callback, render_services(t, page, pages), services_keyboard(t, shown, page, pages)
+    )
 
 
 @router.callback_query(RentFlowCb.filter(F.action == "cty"))
@@ -124,22 +133,19 @@ async def countries_page(
     service_name = (await service_names(catalog, key, lang)).get(service, service)
     if not found:
         text = t("rent-no-countries", service=service_name)
-        await edit(callback, text, flow_error_keyboard(t, back))
-        await answer(callback)
+        await show_screen(callback, text, flow_error_keyboard(t, back))
         return
     names = await country_names(catalog, key, lang)
-    pages = _pages(len(found), COUNTRIES_PER_PAGE)
-    page = min(max(0, callback_data.page), pages - 1)
+    page, pages, shown = page_of(found, callback_data.page, COUNTRIES_PER_PAGE)
     rows = [
         (cid, names.get(cid, cid), money(price.cost, key.currency), price.count)
-        for cid, price in found[page * COUNTRIES_PER_PAGE : (page + 1) * COUNTRIES_PER_PAGE]
+        for cid, price in shown
     ]
-    await edit(
+    await show_screen(
         callback,
         render_countries(t, service_name),
         countries_keyboard(t, service, rows, page, pages),
     )
-    await answer(callback)
 
 
 @router.callback_query(RentFlowCb.filter(F.action == "dur"))
@@ -161,17 +167,14 @@ async def durations(
         await _fail(callback, t, exc, back)
         return
     if not options:
-        await edit(callback, t("rent-no-durations"), flow_error_keyboard(t, back))
-        await answer(callback)
+        await show_screen(callback, t("rent-no-durations"), flow_error_keyboard(t, back))
         return
-    service_name = (await service_names(catalog, key, lang)).get(service, service)
-    country_name = (await country_names(catalog, key, lang)).get(country, country)
-    await edit(
+    service_name, country_name = await _names(catalog, key, lang, service, country)
+    await show_screen(
         callback,
         render_durations(t, service_name, country_name),
         durations_keyboard(t, service, country, options, key.currency),
     )
-    await answer(callback)
 
 
 @router.callback_query(RentFlowCb.filter(F.action == "cfm"))
@@ -195,11 +198,9 @@ async def confirm(
         await _fail(callback, t, exc, back)
         return
     if option is None:
-        await edit(callback, t("rent-price-unknown"), flow_error_keyboard(t, back))
-        await answer(callback)
+        await show_screen(callback, t("rent-price-unknown"), flow_error_keyboard(t, back))
         return
-    service_name = (await service_names(catalog, key, lang)).get(service, service)
-    country_name = (await country_names(catalog, key, lang)).get(country, country)
+    service_name, country_name = await _names(catalog, key, lang, service, country)
     text = render_confirm(
         t,
         service_name=service_name,
@@ -213,8 +214,9 @@ async def confirm(
     # The price shown is remembered with the token (callback data carries ids only), so the
     # rental card can show what was paid: the provider's rent answer carries no price.
     await state.update_data(rent_costs={token: str(option.cost)})
-    await edit(callback, text, confirm_keyboard(t, service, country, option, token, currency))
-    await answer(callback)
+    await show_screen(
+        callback, text, confirm_keyboard(t, service, country, option, token, currency)
+    )
 
 
 @router.callback_query(RentBuyCb.filter())
@@ -252,7 +254,7 @@ async def buy(
     if result.duplicate:
         await answer(callback, t("rent-duplicate"))
         return
-    _wake(tracker)
+    wake_tracker(tracker)
     if result.rental is None:  # unknown outcome: reconciliation will tell the truth
         await edit(callback, t("rent-pending"), flow_error_keyboard(t, None))
         await answer(callback, t("rent-pending"), alert=True)
@@ -274,12 +276,6 @@ async def buy(
         sent = await callback.bot.send_message(chat_id, text, reply_markup=markup)
         await rentals.db.rentals.set_card(rental.id, sent.chat.id, sent.message_id)
     await answer(callback, t("rent-done"))
-
-
-def _wake(tracker: Any) -> None:
-    wake = getattr(tracker, "wake", None)
-    if callable(wake):
-        wake()
 
 
 def _confirmed_cost(data: dict[str, Any], token: str) -> Decimal | None:

@@ -64,6 +64,21 @@ async def answer(callback: CallbackQuery, text: str | None = None, *, alert: boo
         await callback.answer(text, show_alert=alert)
 
 
+async def show_screen(
+    callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """A screen for a tap: edit it into the tapped message, then stop the button spinning."""
+    await edit(callback, text, markup)
+    await answer(callback)
+
+
+def wake_tracker(tracker: Any) -> None:
+    """Poll soon: a rental was just changed (the tracker is absent in some tests)."""
+    wake = getattr(tracker, "wake", None)
+    if callable(wake):
+        wake()
+
+
 def user_tz(user: Any) -> Any:
     return parse_tz(getattr(user, "timezone", None))
 
