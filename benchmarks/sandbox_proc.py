@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import time
 from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
+from sandbox.__main__ import run_until_signalled
 from sandbox.server import SandboxServer
 from sandbox.state import Clock, SandboxState
 
@@ -146,15 +145,7 @@ async def serve(host: str, port: int) -> None:
     server = BenchSandbox(state, host, port)
     await server.start()
     print(f"READY {server.base}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await run_until_signalled(server)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,6 +42,13 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Base URL: {server.url}", flush=True)
     print(f"Control API: {server.base}/control/", flush=True)
     print(f"Demo API key: {key} (balance {args.balance})", flush=True)
+    await run_until_signalled(server)
+
+
+async def run_until_signalled(server: SandboxServer) -> None:
+    """Keep a started server up until SIGINT or SIGTERM, then stop it.
+
+    Shared with `benchmarks.sandbox_proc`, which runs a sandbox in its own process too."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
