@@ -235,9 +235,18 @@ async def on_activation(
     if a is None:
         await query.answer(t("act-not-found"), show_alert=True)
         return
+
+    async def redraw(activation: Activation | None) -> bool:
+        """The tapped message as this number's card, as of now."""
+        if activation is None:  # gone between the read and the tap
+            return False
+        return await _edit_card(
+            query, activation, t=t, lang=lang, db=db, catalog=catalog, now=clock()
+        )
+
     if action == "open":
         await query.answer()
-        await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        await redraw(a)
         return
     if action == "fav":
         await db.picks.add_favourite(user.id, a.service, a.country)
@@ -255,7 +264,7 @@ async def on_activation(
         return
     if not a.live:
         await query.answer(t("act-ended"))
-        await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        await redraw(a)
         return
     try:
         a, notice = await _run_status_action(action, orders, user.id, a.id, t, clock())
@@ -263,17 +272,14 @@ async def on_activation(
         # Ended between the read and the tap (or "another code" is not possible any more).
         fresh = await db.activations.get(user.id, callback_data.id)
         await query.answer(t("act-stale"))
-        if fresh is not None:
-            await _edit_card(query, fresh, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        await redraw(fresh)
         return
     except ProviderError as exc:
         await query.answer(error_text(t, exc)[:200], show_alert=True)
-        fresh = await db.activations.get(user.id, callback_data.id)
-        if fresh is not None:
-            await _edit_card(query, fresh, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+        await redraw(await db.activations.get(user.id, callback_data.id))
         return
     await query.answer(notice)
-    shown = await _edit_card(query, a, t=t, lang=lang, db=db, catalog=catalog, now=clock())
+    shown = await redraw(a)
     if shown:
         # Codes the card now shows have reached the chat: the tracker must not send them again.
         for code in a.codes:
