@@ -6,6 +6,7 @@ Preset ids travel in callback data, so they stay at most 8 characters.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,6 +80,20 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
         return "GrizzlySMS"
     host = urlsplit(base_url).netloc.rsplit("@", 1)[-1]
     return host or base_url
+
+
+def is_internal_address(base_url: str) -> bool:
+    """True for loopback, private, link-local or unnamed hosts: a custom provider there would let
+    a chat user make the bot call the operator's internal services. Names that resolve inward
+    later are not caught here; an operator who needs that runs with ALLOWED_USERS."""
+    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare name ("db", "redis") is an internal one
+    return not address.is_global
 
 
 def normalize_base_url(text: str) -> str | None:

@@ -24,7 +24,7 @@ from bot.accounts import AccountService, clean_label, looks_like_key
 from bot.errors import NotFound
 from bot.formatting import format_money, mask_key
 from bot.i18n import Translate
-from bot.presets import normalize_base_url, preset_by_id, preset_name, presets
+from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
     MenuCb,
@@ -247,6 +247,10 @@ async def on_custom_url(
     base_url = normalize_base_url(message.text or "")
     if base_url is None:
         await message.answer(t("keys-bad-url"), reply_markup=only_cancel(t))
+        return
+    # Local addresses only in sandbox mode (the sandbox itself lives on 127.0.0.1).
+    if is_internal_address(base_url) and not getattr(settings, "sandbox", False):
+        await message.answer(t("keys-internal-url"), reply_markup=only_cancel(t))
         return
     await ask_for_key(message, state, t, base_url, preset_name(base_url, settings))
 

@@ -143,3 +143,20 @@ def test_custom_urls_are_normalised() -> None:
     assert normalize_base_url("ftp://p.example") is None
     assert normalize_base_url("not a url") is None
     assert normalize_base_url("") is None
+
+
+def test_internal_addresses_are_recognised() -> None:
+    from bot.presets import is_internal_address
+
+    for url in (
+        "http://127.0.0.1:8081/stubs/handler_api.php",
+        "http://localhost/x.php",
+        "http://192.168.1.2/x.php",
+        "http://[::1]/x.php",
+        "http://169.254.169.254/latest",
+        "http://db/x.php",
+        "http://printer.local/x.php",
+    ):
+        assert is_internal_address(url), url
+    for url in ("https://api.grizzlysms.com/stubs/handler_api.php", "http://8.8.8.8/x.php"):
+        assert not is_internal_address(url), url

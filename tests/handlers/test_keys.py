@@ -178,3 +178,20 @@ async def test_another_users_key_is_out_of_reach(
     assert [k.label for k in mine] == ["Mine"] and mine[0].active
     assert not any("Victim" in text for text in mallory.session.bot_texts(mallory.chat_id))
     assert leaked(mallory, victim_key) == []
+
+
+async def test_internal_custom_urls_are_refused_outside_sandbox_mode(
+    chat: ChatDriver, services: Any, sandbox: Any
+) -> None:
+    services.settings = services.settings.model_copy(update={"sandbox": False})
+    chat.dp["settings"] = services.settings
+    await chat.send("/keys")
+    await chat.tap("Add a key")
+    await chat.tap("Other provider")
+    for address in (sandbox.base, "http://localhost:8080", "http://10.0.0.5", "http://redis:6379"):
+        await chat.send(address)
+        assert "inside this server's own network" in chat.last_text, address
+    requests_before = len(sandbox.state.requests)
+    await chat.send("https://api.grizzlysms.com")
+    assert "API key" in chat.last_text  # a public address goes on to the key
+    assert len(sandbox.state.requests) == requests_before

@@ -21,6 +21,7 @@ btn-keep-label = ✔️ Keep this name
 keys-choose-provider = Choose your provider. Any provider speaking the sms-activate protocol works: pick "Other provider" and send its address.
 keys-send-url = Send the provider's API address, for example <code>https://provider.example/stubs/handler_api.php</code>
 keys-bad-url = That does not look like a web address. Send something like <code>https://provider.example/stubs/handler_api.php</code>
+keys-internal-url = That address is inside this server's own network, so it cannot be used as a provider. Send the provider's public address.
 keys-send-key = Send your <b>{ $provider }</b> API key as a message. You find it in your account on the provider's website.
     I will delete your message right away, and the key is stored encrypted.
 keys-bad-format = That does not look like an API key (one word of letters and digits). Send the key again.

@@ -21,6 +21,7 @@ btn-keep-label = ✔️ 保留此名称
 keys-choose-provider = 请选择服务商。任何支持 sms-activate 协议的服务商都可以：选择“其他服务商”并发送其地址。
 keys-send-url = 请发送服务商的 API 地址，例如 <code>https://provider.example/stubs/handler_api.php</code>
 keys-bad-url = 这看起来不是网址。请发送类似 <code>https://provider.example/stubs/handler_api.php</code> 的地址
+keys-internal-url = 该地址位于服务器内部网络，不能用作服务商。请发送服务商的公网地址。
 keys-send-key = 请以消息形式发送您的 <b>{ $provider }</b> API 密钥。可在服务商网站的账户中找到。
     我会立即删除您的消息，密钥将加密保存。
 keys-bad-format = 这看起来不是 API 密钥（应为由字母和数字组成的一串字符）。请重新发送。
