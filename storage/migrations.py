@@ -175,7 +175,20 @@ V2: tuple[str, ...] = (
     "CREATE INDEX ix_pending_open ON pending_purchases(resolved_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2)
+# The hardening release: one version per part, so each lands on its own.
+# Version 3: users (blocked-the-bot apart from suspended), keys (ciphertext deleted).
+V3: tuple[str, ...] = ()
+
+# Version 4: purchase intents and offer-bound purchase tokens.
+V4: tuple[str, ...] = ()
+
+# Version 5: rental periods (what each period cost).
+V5: tuple[str, ...] = ()
+
+# Version 6: spare, for whatever else the hardening needs.
+V6: tuple[str, ...] = ()
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)
 LATEST_VERSION = len(MIGRATIONS)
 
 
