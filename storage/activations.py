@@ -14,6 +14,7 @@ from storage.models import (
     Activation,
     ActivationCode,
 )
+from storage.pending import resolve_in
 from storage.users import ensure_user
 
 _COLUMNS = (
@@ -112,8 +113,10 @@ class ActivationRepo:
         chat_id: int | None = None,
         adopted: bool = False,
         next_poll_at: float | None = None,
+        intent_id: int | None = None,
     ) -> Activation:
-        """Store a bought number; the same (key_id, provider_id) again returns the stored row."""
+        """Store a bought number; the same (key_id, provider_id) again returns the stored row.
+        `intent_id`: the purchase intent it resolves, in the same transaction."""
         async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, created_at)
             await conn.execute(
@@ -139,6 +142,8 @@ class ActivationRepo:
                     int(adopted),
                 ),
             )
+            if intent_id is not None:
+                await resolve_in(conn, intent_id, "bought", str(provider_id), created_at)
         stored = await self.get_by_provider_id(key_id, str(provider_id))
         assert stored is not None
         return stored

@@ -180,7 +180,41 @@ V2: tuple[str, ...] = (
 V3: tuple[str, ...] = ()
 
 # Version 4: purchase intents and offer-bound purchase tokens.
-V4: tuple[str, ...] = ()
+V4: tuple[str, ...] = (
+    # A token is issued with the confirm screen, bound to its user and to the offer it showed
+    # (`offer`, see storage.tokens.offer_key), and claimable once until `expires_at`.
+    """
+    CREATE TABLE offer_tokens (
+        token      TEXT    PRIMARY KEY,
+        user_id    INTEGER NOT NULL,
+        offer      TEXT    NOT NULL,
+        price      TEXT,   -- the price the screen showed, copied to the intent on claim
+        expires_at REAL    NOT NULL,
+        claimed_at REAL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX ix_offer_tokens_expiry ON offer_tokens(expires_at)",
+    # Claimed-only tokens of V1 cannot be checked against an offer: every old button is stale.
+    "DROP TABLE purchase_tokens",
+    # pending_purchases becomes the purchase intent: written (with its token claimed) BEFORE the
+    # provider is called, resolved with an outcome when the answer, or reconciliation, tells.
+    "ALTER TABLE pending_purchases ADD COLUMN token TEXT",
+    "ALTER TABLE pending_purchases ADD COLUMN max_price TEXT",
+    "ALTER TABLE pending_purchases ADD COLUMN expected_cost TEXT",
+    "ALTER TABLE pending_purchases ADD COLUMN hours INTEGER",
+    "ALTER TABLE pending_purchases ADD COLUMN rental_id INTEGER",
+    "ALTER TABLE pending_purchases ADD COLUMN message_id INTEGER",
+    "ALTER TABLE pending_purchases ADD COLUMN balance_before TEXT",
+    "ALTER TABLE pending_purchases ADD COLUMN unknown_at REAL",
+    "ALTER TABLE pending_purchases ADD COLUMN outcome TEXT",
+    "ALTER TABLE pending_purchases ADD COLUMN provider_id TEXT",
+    "UPDATE pending_purchases SET kind = 'rent' WHERE kind = 'rental'",
+    # Rows of V2 were written only after an unknown outcome.
+    "UPDATE pending_purchases SET unknown_at = created_at",
+    "UPDATE pending_purchases SET outcome = 'unknown' WHERE resolved_at IS NOT NULL",
+    "DROP INDEX ix_pending_open",
+    "CREATE INDEX ix_pending_open ON pending_purchases(outcome, resolved_at)",
+)
 
 # Version 5: rental periods (what each period cost).
 V5: tuple[str, ...] = ()

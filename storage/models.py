@@ -13,7 +13,10 @@ RENTAL_LIVE = ("active",)
 RENTAL_ENDED = ("finished", "cancelled", "expired")
 RENTAL_STATUSES = RENTAL_LIVE + RENTAL_ENDED
 
-PENDING_KINDS = ("activation", "rental")
+# What a purchase intent buys: a one-time number, a rental, or more time on a rental.
+PENDING_KINDS = ("activation", "rent", "extend")
+# How an intent ended: the number was bought, it provably was not, or nobody can tell.
+INTENT_OUTCOMES = ("bought", "not_bought", "unknown")
 
 
 def mask_secret(secret: str) -> str:
@@ -141,6 +144,9 @@ class RentalSms:
 
 @dataclass(slots=True)
 class PendingPurchase:
+    """A purchase intent: written, with its token claimed, BEFORE the provider is called, and
+    resolved with an outcome once the answer (or reconciliation with the provider) tells."""
+
     id: int
     user_id: int
     key_id: int
@@ -148,4 +154,16 @@ class PendingPurchase:
     country: str
     chat_id: int | None
     created_at: float
-    kind: str = field(default="activation")  # activation | rental
+    kind: str = field(default="activation")  # activation | rent | extend
+    max_price: Decimal | None = None
+    expected_cost: Decimal | None = None  # the price the confirm screen showed
+    hours: int | None = None  # rent / extend
+    rental_id: int | None = None  # extend
+    message_id: int | None = None  # the message that says "checking": the result edits it
+    balance_before: Decimal | None = None  # the key's balance just before the purchase
+    unknown_at: float | None = None  # the provider call ended without a clear answer
+    outcome: str | None = None  # None while open; bought | not_bought | unknown
+    provider_id: str | None = None  # what was bought, once known
+
+
+PurchaseIntent = PendingPurchase

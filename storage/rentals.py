@@ -8,6 +8,7 @@ from typing import Any
 
 from storage.base import Store, id_list, money_in, sql_in
 from storage.models import RENTAL_ENDED, RENTAL_LIVE, RENTAL_STATUSES, Rental, RentalSms
+from storage.pending import resolve_in
 from storage.users import ensure_user
 
 _COLUMNS = (
@@ -90,8 +91,10 @@ class RentalRepo:
         ends_at: float,
         chat_id: int | None = None,
         next_poll_at: float | None = None,
+        intent_id: int | None = None,
     ) -> Rental:
-        """Store a rented number; the same (key_id, provider_id) again returns the stored row."""
+        """Store a rented number; the same (key_id, provider_id) again returns the stored row.
+        `intent_id`: the purchase intent it resolves, in the same transaction."""
         async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, created_at)
             await conn.execute(
@@ -113,6 +116,8 @@ class RentalRepo:
                     created_at if next_poll_at is None else next_poll_at,
                 ),
             )
+            if intent_id is not None:
+                await resolve_in(conn, intent_id, "bought", str(provider_id), created_at)
         stored = await self.get_by_provider_id(key_id, str(provider_id))
         assert stored is not None
         return stored
@@ -182,10 +187,15 @@ class RentalRepo:
         )
         return changed == 1
 
-    async def extend(self, rental_id: int, ends_at: float, hours_added: int) -> None:
+    async def extend(
+        self, rental_id: int, ends_at: float, hours_added: int, *, intent_id: int | None = None
+    ) -> None:
         """Record a paid extension. Reminders are cleared because the end moved: the
-        "1 hour left" reminder is due again before the new end."""
+        "1 hour left" reminder is due again before the new end. `intent_id`: the purchase
+        intent it resolves, in the same transaction."""
         async with self._s.transaction() as conn:
+            if intent_id is not None:
+                await resolve_in(conn, intent_id, "bought", None, self._s.clock())
             await conn.execute(
                 "UPDATE rentals SET ends_at = ?, hours = hours + ? WHERE id = ?",
                 (ends_at, int(hours_added), rental_id),

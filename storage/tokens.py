@@ -1,25 +1,100 @@
-"""TokenRepo: one-time purchase tokens, so one confirmation tap buys at most one number."""
+"""TokenRepo: purchase tokens issued with a confirm screen, so one tap buys at most one number,
+and only what that screen offered.
+
+A token is issued by the bot (a random string stored here), bound to the user and to the offer
+(`offer_key`), and claimable once before it expires. Anything else — a token the bot never
+issued, another user's, one shown for another offer, an expired or pruned one — buys nothing.
+"""
 
 from __future__ import annotations
 
-from storage.base import Store
+import secrets
+from decimal import Decimal
+from typing import Literal
+
+import aiosqlite
+
+from storage.base import Store, money_in, money_out, tx_fetchone, tx_write
+
+TOKEN_TTL = 3600.0  # a confirm screen older than an hour shows prices that may have moved
+TOKEN_BYTES = 9  # 72 random bits: 12 URL-safe characters, short enough for callback data
+
+Claim = Literal["ok", "used", "stale"]
+
+
+def offer_key(
+    kind: str,
+    *,
+    service: str = "",
+    country: str = "",
+    max_price: Decimal | None = None,
+    hours: int | None = None,
+    rental_id: int | None = None,
+) -> str:
+    """One canonical text per offer: what the issued token and the tap must agree on."""
+    price = "" if max_price is None else format(Decimal(max_price).normalize(), "f")
+    parts = (kind, service, country, price, "" if hours is None else str(int(hours)))
+    return "|".join((*parts, "" if rental_id is None else str(int(rental_id))))
+
+
+async def claim_in(
+    conn: aiosqlite.Connection, token: str, user_id: int, offer: str, now: float
+) -> Claim:
+    """Claim inside an open transaction: "ok" exactly once per issued token; "used" when it
+    was claimed already; "stale" when it was never issued (to this user, for this offer) or
+    has expired."""
+    changed = await tx_write(
+        conn,
+        "UPDATE offer_tokens SET claimed_at = ? WHERE token = ? AND user_id = ? AND offer = ?"
+        " AND claimed_at IS NULL AND expires_at > ?",
+        (now, token, user_id, offer, now),
+    )
+    if changed == 1:
+        return "ok"
+    row = await tx_fetchone(
+        conn,
+        "SELECT claimed_at FROM offer_tokens WHERE token = ? AND user_id = ? AND offer = ?",
+        (token, user_id, offer),
+    )
+    return "used" if row is not None and row[0] is not None else "stale"
+
+
+async def shown_price_in(conn: aiosqlite.Connection, token: str) -> Decimal | None:
+    """The price the token's confirm screen showed (inside an open transaction)."""
+    row = await tx_fetchone(conn, "SELECT price FROM offer_tokens WHERE token = ?", (token,))
+    return None if row is None else money_out(row[0])
 
 
 class TokenRepo:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    async def claim(self, token: str, user_id: int) -> bool:
-        """True exactly once per token: the token is the PRIMARY KEY, so a second INSERT OR
-        IGNORE changes nothing — across coroutines, processes and restarts alike."""
-        changed = await self._s.write(
-            "INSERT OR IGNORE INTO purchase_tokens(token, user_id, claimed_at) VALUES (?, ?, ?)",
-            (token, user_id, self._s.clock()),
-        )
-        return changed == 1
+    async def issue(
+        self, user_id: int, offer: str, *, price: Decimal | None = None, ttl: float = TOKEN_TTL
+    ) -> str:
+        """A fresh token for this user and offer (`price`: what the screen showed). Expired
+        ones are pruned on the way."""
+        now = self._s.clock()
+        await self.prune(now)
+        while True:
+            token = secrets.token_urlsafe(TOKEN_BYTES)
+            changed = await self._s.write(
+                "INSERT OR IGNORE INTO offer_tokens(token, user_id, offer, price, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token, user_id, offer, money_in(price), now + ttl),
+            )
+            if changed == 1:  # a collision of 72 random bits is as good as impossible
+                return token
 
-    async def prune(self, older_than: float) -> int:
-        """Forget tokens claimed before `older_than` (callback buttons that old are stale)."""
-        return await self._s.write(
-            "DELETE FROM purchase_tokens WHERE claimed_at < ?", (older_than,)
-        )
+    async def claim(self, token: str, user_id: int, offer: str) -> Claim:
+        async with self._s.transaction() as conn:
+            return await claim_in(conn, token, user_id, offer, self._s.clock())
+
+    async def prune(self, now: float) -> int:
+        """Forget expired tokens, claimed or not.
+
+        The once-only rule still holds: a token is claimable only while `expires_at > now`,
+        and a row is deleted only once `expires_at < now`; a deleted token is unknown, and an
+        unknown token is refused ("stale"). So pruning can turn a used token into a refused
+        one, never into a claimable one."""
+        return await self._s.write("DELETE FROM offer_tokens WHERE expires_at < ?", (now,))

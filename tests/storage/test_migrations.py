@@ -32,7 +32,7 @@ async def test_from_empty_reaches_latest(db: Database, db_path: Path) -> None:
     for table in (
         "users",
         "api_keys",
-        "purchase_tokens",
+        "offer_tokens",
         "activations",
         "activation_codes",
         "rentals",

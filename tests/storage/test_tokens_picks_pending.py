@@ -3,43 +3,91 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from storage import Database
+from storage.tokens import TOKEN_TTL, offer_key
 from tests.storage.helpers import add_key
+
+OFFER = offer_key("activation", service="tg", country="0", max_price=None)
 
 
 async def test_token_claimed_once(db: Database) -> None:
-    assert await db.tokens.claim("tok-1", 1) is True
-    assert await db.tokens.claim("tok-1", 1) is False
-    assert await db.tokens.claim("tok-1", 2) is False  # another user can't reuse it either
-    assert await db.tokens.claim("tok-2", 1) is True
+    token = await db.tokens.issue(1, OFFER)
+    assert await db.tokens.claim(token, 1, OFFER) == "ok"
+    assert await db.tokens.claim(token, 1, OFFER) == "used"
+    assert await db.tokens.claim(token, 2, OFFER) == "stale"  # another user can't use it
+    other = await db.tokens.issue(1, OFFER)
+    assert other != token and await db.tokens.claim(other, 1, OFFER) == "ok"
+
+
+async def test_token_never_issued_or_for_another_offer_is_stale(db: Database) -> None:
+    assert await db.tokens.claim("forged-token", 1, OFFER) == "stale"
+    token = await db.tokens.issue(1, OFFER)
+    dearer = offer_key("activation", service="tg", country="0", max_price=Decimal("99"))
+    assert await db.tokens.claim(token, 1, dearer) == "stale"
+    elsewhere = offer_key("activation", service="wa", country="0")
+    assert await db.tokens.claim(token, 1, elsewhere) == "stale"
+    assert await db.tokens.claim(token, 1, OFFER) == "ok"  # refusals did not use it up
 
 
 async def test_token_claimed_twice_concurrently_succeeds_once(db: Database) -> None:
-    results = await asyncio.gather(*(db.tokens.claim("same", 1) for _ in range(20)))
-    assert results.count(True) == 1
+    token = await db.tokens.issue(1, OFFER)
+    results = await asyncio.gather(*(db.tokens.claim(token, 1, OFFER) for _ in range(20)))
+    assert results.count("ok") == 1
 
 
 async def test_token_claim_across_two_connections(db: Database, db_path: Any, cipher: Any) -> None:
-    # Two bot instances on one database file: still exactly one winner.
+    token = await db.tokens.issue(1, OFFER)
     other = await Database.open(db_path, cipher)
     try:
         results = await asyncio.gather(
-            *(d.tokens.claim("shared", 1) for d in (db, other, db, other))
+            *(d.tokens.claim(token, 1, OFFER) for d in (db, other, db, other))
         )
     finally:
         await other.close()
-    assert results.count(True) == 1
+    assert results.count("ok") == 1
 
 
-async def test_token_prune(db: Database, clock: Any) -> None:
-    await db.tokens.claim("old", 1)
-    clock.advance(100)
-    await db.tokens.claim("new", 1)
-    assert await db.tokens.prune(older_than=clock() - 50) == 1
-    assert await db.tokens.claim("old", 1) is True
-    assert await db.tokens.claim("new", 1) is False
+async def test_token_expires_and_pruning_keeps_used_tokens_refused(
+    db: Database, clock: Any
+) -> None:
+    used = await db.tokens.issue(1, OFFER)
+    assert await db.tokens.claim(used, 1, OFFER) == "ok"
+    unused = await db.tokens.issue(1, OFFER)
+    clock.advance(TOKEN_TTL + 1)
+    assert await db.tokens.claim(unused, 1, OFFER) == "stale"  # expired: buys nothing
+    fresh = await db.tokens.issue(1, OFFER)  # issuing prunes the expired ones
+    assert await db.tokens.prune(clock()) == 0
+    for token in (used, unused):
+        assert await db.tokens.claim(token, 1, OFFER) == "stale"  # pruned: still refused
+    assert await db.tokens.claim(fresh, 1, OFFER) == "ok"
+
+
+async def test_intent_is_written_with_its_token_claimed_in_one_step(db: Database) -> None:
+    key = await add_key(db, 1)
+    token = await db.tokens.issue(1, OFFER, price=Decimal("12.5"))
+    fields: dict[str, Any] = {
+        "offer": OFFER,
+        "user_id": 1,
+        "key_id": key.id,
+        "kind": "activation",
+        "service": "tg",
+        "country": "0",
+        "chat_id": 5,
+        "message_id": 77,
+    }
+    claim, intent = await db.pending.open(token=token, **fields)
+    assert claim == "ok" and intent is not None
+    assert (intent.expected_cost, intent.message_id, intent.outcome) == (Decimal("12.5"), 77, None)
+    assert await db.pending.open(token=token, **fields) == ("used", None)
+    assert await db.pending.open(token="never-issued", **fields) == ("stale", None)
+    assert [p.id for p in await db.pending.list_all()] == [intent.id]
+    assert await db.pending.resolve(intent.id, "not_bought")
+    assert not await db.pending.resolve(intent.id, "bought")  # an outcome is final
+    stored = await db.pending.get(intent.id)
+    assert stored is not None and stored.outcome == "not_bought"
 
 
 async def test_favourites(db: Database) -> None:
@@ -77,12 +125,12 @@ async def test_pending_add_list_resolve(db: Database, clock: Any) -> None:
     key = await add_key(db, 1)
     first = await db.pending.add(user_id=1, key_id=key.id, service="tg", country="0", chat_id=5)
     second = await db.pending.add(
-        user_id=1, key_id=key.id, service="tg", country="0", chat_id=None, kind="rental"
+        user_id=1, key_id=key.id, service="tg", country="0", chat_id=None, kind="rent"
     )
-    assert (first.kind, second.kind, first.created_at) == ("activation", "rental", clock())
+    assert (first.kind, second.kind, first.created_at) == ("activation", "rent", clock())
     assert [(p.id, p.kind, p.chat_id) for p in await db.pending.list_all()] == [
         (first.id, "activation", 5),
-        (second.id, "rental", None),
+        (second.id, "rent", None),
     ]
     await db.pending.resolve(first.id)
     await db.pending.resolve(first.id)  # idempotent
