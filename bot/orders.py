@@ -1,24 +1,29 @@
 """OrderService: buying one-time activation numbers and driving them to their end.
 
-Money rules (see DESIGN.md): one confirmation buys at most one number (the purchase token is
-claimed in the database BEFORE the provider is called); a purchase is never retried; an
-unknown outcome is recorded as a PendingPurchase for the tracker to reconcile; a bought number
-is stored before anyone is told; the early-cancel lock is respected by scheduling the cancel.
+Money rules (see DESIGN.md): one confirmation buys at most one number, and only the offer it
+showed (the token issued with the confirm screen is claimed, and the purchase intent written,
+in one transaction BEFORE the provider is called); a purchase is never retried; an unknown
+outcome leaves the open intent for the tracker to reconcile; a bought number is stored (its
+intent resolved in the same transaction) before anyone is told; the early-cancel lock is
+respected by scheduling the cancel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from bot.errors import NoActiveKey, NotFound
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ActivationStatus
-from storage import Activation, Database, KeyProfile
+from storage import Activation, Database, KeyProfile, PendingPurchase
+from storage.tokens import offer_key
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +36,30 @@ DEFAULT_CANCEL_LOCK = 120.0
 class BuyResult:
     activation: Activation | None
     duplicate: bool = False  # the token had been claimed already: nothing bought
-    pending: bool = False  # unknown outcome: a PendingPurchase awaits reconciliation
+    pending: bool = False  # unknown outcome: the open intent awaits reconciliation
+    stale: bool = False  # the token was never issued for this user and offer, or expired
+    intent: PendingPurchase | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CancelResult:
     activation: Activation
     scheduled: bool  # inside the early-cancel lock: the tracker cancels when it opens
+
+
+async def note_balance_before(db: Database, client: Any, intent: PendingPurchase) -> None:
+    """Read the key's balance just before a purchase and keep it on the intent: only an
+    unchanged balance (with listings that do not show the number) proves that a purchase with
+    an unknown outcome charged nothing. Without it the bot can never say "not charged"."""
+    try:
+        balance = await client.get_balance()
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # the purchase goes on; reconciliation just knows less
+        log.info("balance before purchase unavailable (%s)", type(error).__name__)
+        return
+    intent.balance_before = balance.amount
+    await db.pending.set_balance_before(intent.id, balance.amount)
 
 
 class OrderService:
@@ -50,6 +72,20 @@ class OrderService:
 
     # ------------------------------------------------------------------ buying
 
+    async def offer_token(
+        self,
+        user_id: int,
+        *,
+        service: str,
+        country: str,
+        max_price: Decimal | None,
+        price: Decimal | None = None,
+    ) -> str:
+        """A one-time token for the confirm screen of this offer (see `buy`); `price` is the
+        price the screen shows, kept for a number whose purchase answer is lost."""
+        offer = offer_key("activation", service=service, country=country, max_price=max_price)
+        return await self._db.tokens.issue(user_id, offer, price=price)
+
     async def buy(
         self,
         user_id: int,
@@ -59,31 +95,44 @@ class OrderService:
         country: str,
         max_price: Decimal | None,
         chat_id: int,
+        message_id: int | None = None,
         expected_cost: Decimal | None = None,
     ) -> BuyResult:
-        """Buy one number under a one-time token. ProviderError (a definite refusal)
-        propagates; UnknownOutcome becomes BuyResult(pending=True)."""
+        """Buy one number under a token issued for exactly this offer. ProviderError (a
+        definite refusal) propagates; UnknownOutcome becomes BuyResult(pending=True), whose
+        open intent the tracker reconciles (and whose result edits `message_id`)."""
         key = await self._db.keys.get_active(user_id)
         if key is None:
             raise NoActiveKey()
-        # Claimed before the provider is called: a second tap, a resent update or another
-        # bot instance finds the token taken and buys nothing.
-        if not await self._db.tokens.claim(token, user_id):
-            return BuyResult(None, duplicate=True)
+        # The token is claimed and the intent written in one transaction BEFORE the provider
+        # is called: a second tap, a resent update or another bot instance finds the token
+        # taken and buys nothing; a crash during the call leaves the intent to reconcile.
+        claim, intent = await self._db.pending.open(
+            token=token,
+            offer=offer_key("activation", service=service, country=country, max_price=max_price),
+            user_id=user_id,
+            key_id=key.id,
+            kind="activation",
+            service=service,
+            country=country,
+            chat_id=chat_id,
+            message_id=message_id,
+            max_price=max_price,
+            expected_cost=expected_cost,
+        )
+        if intent is None:
+            return BuyResult(None, duplicate=claim == "used", stale=claim == "stale")
         client = self._providers.client(key.base_url, key.api_key)
+        await note_balance_before(self._db, client, intent)
         try:
             purchase = await client.buy_activation(service, country, max_price=max_price)
         except UnknownOutcome as error:
             log.warning("purchase outcome unknown for user %s (%s)", user_id, error.code)
-            await self._db.pending.add(
-                user_id=user_id,
-                key_id=key.id,
-                service=service,
-                country=country,
-                chat_id=chat_id,
-                kind="activation",
-            )
-            return BuyResult(None, pending=True)
+            await self._db.pending.mark_unknown(intent.id)
+            return BuyResult(None, pending=True, intent=intent)
+        except ProviderError:
+            await self._db.pending.resolve(intent.id, "not_bought")
+            raise
         # Deadlines from the local clock at receipt: provider timestamps carry no zone.
         received_at = self._clock()
         lifetime = purchase.lifetime if purchase.lifetime and purchase.lifetime > 0 else None
@@ -104,6 +153,7 @@ class OrderService:
             cancel_allowed_at=received_at + (DEFAULT_CANCEL_LOCK if lock is None else lock),
             can_get_another_sms=purchase.can_get_another_sms,
             chat_id=chat_id,
+            intent_id=intent.id,
         )
         try:
             await self._db.picks.add_recent(user_id, service, country)

@@ -1,9 +1,10 @@
 """RentalService: renting numbers for hours or days, and everything a renter can do with one.
 
 Money rules (see DESIGN.md): a purchase (getRentNumber) or an extension (continueRentNumber)
-happens only after its one-time token was claimed in storage, is never retried, and a rented
-number is stored before anyone is told about it. An unknown outcome of a rent purchase leaves a
-PendingPurchase(kind="rental") for the tracker's reconciliation.
+happens only under a token issued for exactly that offer, claimed together with the purchase
+intent before the provider is called; it is never retried, and a rented number is stored
+before anyone is told about it. An unknown outcome leaves the open intent (kind "rent" or
+"extend") for the tracker's reconciliation.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot.orders import note_balance_before
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
 
 # The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
 from bot.tracker import rental_sms_keys
+from storage.tokens import offer_key
 
 try:  # bot/errors.py belongs to another engineer; keep working while it is being written.
     from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from bot.provider.client import ProviderClient
     from bot.provider.factory import ProviderFactory
     from storage import Database
-    from storage.models import KeyProfile, Rental, RentalSms
+    from storage.models import KeyProfile, PendingPurchase, Rental, RentalSms
 
 # Durations offered when the provider prices them (hours): 4 h, 12 h, 1, 3, 7, 14, 30 days.
 RENT_DURATIONS: tuple[int, ...] = (4, 12, 24, 72, 168, 336, 720)
@@ -71,17 +74,22 @@ class RentOption:
 @dataclass(frozen=True, slots=True)
 class RentResult:
     """rental: the stored rental; duplicate: the token was already claimed (nothing bought);
-    pending: the outcome is unknown and a PendingPurchase was stored."""
+    pending: the outcome is unknown and the open purchase intent awaits reconciliation."""
 
     rental: Rental | None
     duplicate: bool = False
     pending: bool = False
+    stale: bool = False  # the token was never issued for this user and offer, or expired
+    intent: PendingPurchase | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ExtendResult:
     rental: Rental | None
     duplicate: bool = False
+    pending: bool = False  # unknown outcome: the open intent awaits reconciliation
+    stale: bool = False
+    intent: PendingPurchase | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +237,21 @@ class RentalService:
 
     # ------------------------------------------------------------------ money: rent, extend
 
+    async def offer_token(
+        self, user_id: int, *, service: str, country: str, hours: int, price: Decimal | None
+    ) -> str:
+        """A one-time token for the rent confirm screen of this offer (`price`: as shown)."""
+        offer = offer_key("rent", service=service, country=country, hours=hours)
+        return await self.db.tokens.issue(user_id, offer, price=price)
+
+    async def extend_token(
+        self, user_id: int, rental_id: int, *, hours: int, price: Decimal | None
+    ) -> str:
+        """A one-time token for the extension confirm screen of this rental and duration."""
+        rental = await self._live(user_id, rental_id)
+        offer = offer_key("extend", rental_id=rental.id, hours=hours)
+        return await self.db.tokens.issue(user_id, offer, price=price)
+
     async def rent(
         self,
         user_id: int,
@@ -239,25 +262,38 @@ class RentalService:
         hours: int,
         chat_id: int | None,
         cost: Decimal | None = None,
+        message_id: int | None = None,
     ) -> RentResult:
-        """Rent one number under a one-time token. ProviderError propagates (nothing bought)."""
+        """Rent one number under a token issued for exactly this offer. ProviderError
+        propagates (nothing bought); an unknown outcome leaves the open intent to reconcile."""
         key = await self.active_key(user_id)
-        if not await self.db.tokens.claim(token, user_id):
-            return RentResult(None, duplicate=True)
+        claim, intent = await self.db.pending.open(
+            token=token,
+            offer=offer_key("rent", service=service, country=country, hours=hours),
+            user_id=user_id,
+            key_id=key.id,
+            kind="rent",
+            service=service,
+            country=country,
+            chat_id=chat_id,
+            message_id=message_id,
+            expected_cost=cost,
+            hours=int(hours),
+        )
+        if intent is None:
+            return RentResult(None, duplicate=claim == "used", stale=claim == "stale")
+        client = self._client(key)
+        await note_balance_before(self.db, client, intent)
         started = self.clock()
         try:
-            bought = await self._client(key).get_rent_number(service, country, int(hours))
+            bought = await client.get_rent_number(service, country, int(hours))
         except UnknownOutcome:
             # Maybe charged, maybe not: never retried; reconciliation finds out and tells.
-            await self.db.pending.add(
-                user_id=user_id,
-                key_id=key.id,
-                service=service,
-                country=country,
-                chat_id=chat_id,
-                kind="rental",
-            )
-            return RentResult(None, pending=True)
+            await self.db.pending.mark_unknown(intent.id)
+            return RentResult(None, pending=True, intent=intent)
+        except ProviderError:
+            await self.db.pending.resolve(intent.id, "not_bought")
+            raise
         ends_at = bought.ends_at if bought.ends_at else started + int(hours) * 3600
         rental = await self.db.rentals.add(
             user_id=user_id,
@@ -271,18 +307,53 @@ class RentalService:
             created_at=started,
             ends_at=ends_at,
             chat_id=chat_id,
+            intent_id=intent.id,
         )
         return RentResult(rental)
 
-    async def extend(self, user_id: int, rental_id: int, *, token: str, hours: int) -> ExtendResult:
-        """Extend a live rental under a one-time token; never retried."""
+    async def extend(
+        self,
+        user_id: int,
+        rental_id: int,
+        *,
+        token: str,
+        hours: int,
+        chat_id: int | None = None,
+        message_id: int | None = None,
+        cost: Decimal | None = None,
+    ) -> ExtendResult:
+        """Extend a live rental under a token issued for exactly this rental and duration;
+        never retried; an unknown outcome leaves the open intent to reconcile."""
         rental = await self._live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
-        if not await self.db.tokens.claim(token, user_id):
-            return ExtendResult(None, duplicate=True)
-        answer = await self._client(key).continue_rent_number(rental.provider_id, int(hours))
+        claim, intent = await self.db.pending.open(
+            token=token,
+            offer=offer_key("extend", rental_id=rental.id, hours=hours),
+            user_id=user_id,
+            key_id=key.id,
+            kind="extend",
+            service=rental.service,
+            country=rental.country,
+            chat_id=chat_id if chat_id is not None else rental.chat_id,
+            message_id=message_id,
+            expected_cost=cost,
+            hours=int(hours),
+            rental_id=rental.id,
+        )
+        if intent is None:
+            return ExtendResult(None, duplicate=claim == "used", stale=claim == "stale")
+        client = self._client(key)
+        await note_balance_before(self.db, client, intent)
+        try:
+            answer = await client.continue_rent_number(rental.provider_id, int(hours))
+        except UnknownOutcome:
+            await self.db.pending.mark_unknown(intent.id)
+            return ExtendResult(None, pending=True, intent=intent)
+        except ProviderError:
+            await self.db.pending.resolve(intent.id, "not_bought")
+            raise
         ends_at = answer.ends_at if answer.ends_at else rental.ends_at + int(hours) * 3600
-        await self.db.rentals.extend(rental.id, ends_at, int(hours))
+        await self.db.rentals.extend(rental.id, ends_at, int(hours), intent_id=intent.id)
         return ExtendResult(await self.get(user_id, rental.id))
 
     # ------------------------------------------------------------------ SMS
