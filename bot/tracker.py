@@ -34,6 +34,8 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -100,8 +102,21 @@ class TrackerConfig:
     cancel_retry: float = 5.0  # after EARLY_CANCEL_DENIED or an unclear cancel answer
     expiry_grace: float = 30.0  # a late SMS may still arrive this long after ends_at
     adopt_lifetime: float = 1200.0  # assumed lifetime of an adopted number
-    pending_timeout: float = 180.0  # a pending purchase nothing matched is given up after this
-    reconcile_every: float = 3.0  # seconds between reconciliations of a key with pending purchases
+    adopt_cancel_lock: float = 120.0  # assumed early-cancel lock of an adopted number
+    # An open purchase intent is reconciled until it resolves; after this long with neither
+    # proof the user is told the outcome could not be confirmed (and the intent is closed).
+    pending_timeout: float = 3600.0
+    reconcile_every: float = 3.0  # first back-off step between reconciliations of one intent
+    reconcile_max: float = 60.0  # ... doubling up to this
+    # An intent whose provider call has not ended (no "unknown" mark) is a purchase in flight;
+    # only after this long is it a crash's leftover that reconciliation takes over.
+    intent_in_flight: float = 90.0
+    # "Not bought" needs a listing (and balance) read at least this long after the outcome
+    # became unknown: a provider may still be processing the lost request.
+    intent_settle: float = 10.0
+    # Provider timestamps carry no zone: the sms-activate family writes Moscow time (UTC+3).
+    provider_utc_offset: float = 3 * 3600.0
+    clock_slack: float = 120.0  # tolerated skew between the provider's clock and ours
     cache_ttl: float = 30.0  # users and keys are re-read at least this often
 
 
@@ -158,7 +173,9 @@ class _KeyState:
     backoff_until: float = 0.0
     failures: int = 0
     task: asyncio.Task[None] | None = None
-    last_reconcile: float = float("-inf")
+    # Provider ids the listing showed that match no intent, with the time first seen: a
+    # number listed before an intent was written cannot be that intent's purchase.
+    unknown_seen: dict[str, float] = field(default_factory=dict)
     # Provider ids the listing shows that the database has no live row for (ended here, still
     # listed there): they need no live_for_key look-up at every listing.
     foreign: frozenset[str] = frozenset()
@@ -237,6 +254,8 @@ class Tracker:
         # (losing them in a crash only makes those numbers due early).
         self._next_polls: dict[int, float] = {}
         self._woken = False
+        # Open purchase intents: (checks so far, next check not before) — back-off per intent.
+        self._intent_next: dict[int, tuple[int, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -372,21 +391,19 @@ class Tracker:
         work: _KeyWork,
         now: float,
     ) -> None:
-        reconcile = bool(work.pending) and now - state.last_reconcile >= self.config.reconcile_every
-        want_list = reconcile or (bool(work.activations) and self.config.batch)
+        intents = [p for p in work.pending if self._intent_due(p, now)]
+        want_list = any(p.kind == "activation" for p in intents) or (
+            bool(work.activations) and self.config.batch
+        )
         listing: list[ActiveActivation] | None = None
         if want_list:
             listing = await self._list_active(state, client)
-        if reconcile:
-            state.last_reconcile = now
-            if listing is not None:
-                await self._adopt_unknown(key, listing, work.pending, now)
+        if intents:
+            await self._reconcile_intents(key, client, state, intents, listing, now)
         if work.activations:
             await self._poll_activations(key, client, state, work.activations, listing, now)
         for rental in work.rentals:
             await self._poll_rental(client, state, rental, now)
-        if work.pending:
-            await self._expire_pending(work.pending, now)
 
     # ------------------------------------------------------------------ provider calls
 
@@ -899,22 +916,141 @@ class Tracker:
             log.exception("tracker: reconciling key %s failed", key.id)
 
     async def reconcile_key(self, key: KeyProfile) -> None:
-        """Adopt the numbers the provider has and the database does not (the user is told);
-        close the ones the database has live and the provider no longer lists, once getStatus
-        confirms."""
+        """Adopt the numbers the provider has that open purchase intents of this bot bought
+        (the user is told in the intent's "checking" message); close the ones the database has
+        live and the provider no longer lists, once getStatus confirms. Numbers that match no
+        intent (bought elsewhere with the same key) are left alone."""
         client = self.providers.client(key.base_url, key.api_key)
         state = self._key_state(key.id)
         listing = await self._list_active(state, client)
         if listing is None:
             return
         now = self.clock()
-        pending = [p for p in await self.db.pending.list_all() if p.key_id == key.id]
-        await self._adopt_unknown(key, listing, pending, now)
+        intents = [
+            p
+            for p in await self.db.pending.list_all()
+            if p.key_id == key.id and self._intent_reconcilable(p, now)
+        ]
+        await self._adopt_unknown(key, listing, intents, now)
         listed = {item.activation_id for item in listing}
         for activation in await self.db.activations.live_for_key(key.id):
             if activation.provider_id not in listed:
                 observation = await self._get_status(state, client, activation)
                 await self._process(client, state, activation, observation, now)
+
+    # ---- purchase intents
+
+    def _intent_reconcilable(self, intent: PendingPurchase, now: float) -> bool:
+        """Its provider call ended without an answer, or is a crash's leftover."""
+        if intent.unknown_at is not None:
+            return True
+        return now >= intent.created_at + self.config.intent_in_flight
+
+    def _intent_due(self, intent: PendingPurchase, now: float) -> bool:
+        if not self._intent_reconcilable(intent, now):
+            return False
+        return now >= self._intent_next.get(intent.id, (0, float("-inf")))[1]
+
+    def _intent_back_off(self, intent: PendingPurchase, now: float) -> None:
+        checks = self._intent_next.get(intent.id, (0, 0.0))[0]
+        delay = min(self.config.reconcile_max, self.config.reconcile_every * 2**checks)
+        self._intent_next[intent.id] = (checks + 1, now + delay)
+
+    async def _reconcile_intents(
+        self,
+        key: KeyProfile,
+        client: ProviderClient,
+        state: _KeyState,
+        intents: list[PendingPurchase],
+        listing: list[ActiveActivation] | None,
+        listed_at: float,
+    ) -> None:
+        """One reconciliation of the key's due intents: adopt what the listing shows for them,
+        then settle the rest by proof (listing + balance), or back off and look again."""
+        open_ones = list(intents)
+        if listing is not None:
+            adopted = await self._adopt_unknown(key, listing, open_ones, listed_at)
+            open_ones = [p for p in open_ones if p.id not in adopted]
+        balance: list[Decimal | None] = []  # read at most once per pass, when needed
+
+        async def read_balance() -> Decimal | None:
+            if not balance:
+                try:
+                    balance.append((await self._call(state, client.get_balance)).amount)
+                except ProviderError:
+                    balance.append(None)
+            return balance[0]
+
+        for intent in open_ones:
+            if await self._settle_intent(key, intent, listing, listed_at, read_balance):
+                self._intent_next.pop(intent.id, None)
+                continue
+            if listed_at - intent.created_at >= self.config.pending_timeout:
+                await self._close_intent(intent, "unknown")
+                continue
+            self._intent_back_off(intent, listed_at)
+
+    async def _settle_intent(
+        self,
+        key: KeyProfile,
+        intent: PendingPurchase,
+        listing: list[ActiveActivation] | None,
+        listed_at: float,
+        read_balance: Callable[[], Awaitable[Decimal | None]],
+    ) -> bool:
+        """Resolve an intent the listing did not match when the provider's answers prove the
+        outcome; True when resolved.
+
+        "Not bought" needs: a read after the outcome became unknown (plus the settle time)
+        AND the balance unchanged since just before the purchase; for an activation also a
+        successful listing without it (the caller adopted every match). Rentals have no
+        listing in the protocol (Grizzly's getRentHistory needs a rent id; getRentList is
+        sms-activate's only), so the balance alone tells: unchanged = not charged; dropped by
+        the price shown = charged (an extension is then recorded; a new rent's number cannot
+        be looked up, and the user is told where to find it)."""
+        since = intent.unknown_at if intent.unknown_at is not None else intent.created_at
+        if listed_at < since + self.config.intent_settle or intent.balance_before is None:
+            return False
+        if intent.kind == "activation" and listing is None:
+            return False
+        now_balance = await read_balance()
+        if now_balance is None:
+            return False
+        if now_balance == intent.balance_before:
+            await self._close_intent(intent, "not_bought")
+            return True
+        if intent.kind == "activation" or not _charged(intent, now_balance):
+            return False  # something else moved the balance: keep looking
+        if intent.kind == "extend":
+            return await self._record_extension(intent)
+        await self._close_intent(intent, "bought")
+        return True
+
+    async def _record_extension(self, intent: PendingPurchase) -> bool:
+        rental = (
+            None if intent.rental_id is None else await self.db.rentals.get_any(intent.rental_id)
+        )
+        if rental is None or not intent.hours:
+            return False
+        ends_at = rental.ends_at + int(intent.hours) * 3600
+        await self.db.rentals.extend(rental.id, ends_at, int(intent.hours), intent_id=intent.id)
+        fresh = await self.db.rentals.get_any(rental.id)
+        if fresh is None:
+            return True
+        if intent.message_id is not None:
+            chat = intent.chat_id if intent.chat_id is not None else intent.user_id
+            await self.db.rentals.set_card(fresh.id, chat, intent.message_id)
+            fresh.chat_id, fresh.message_id = chat, intent.message_id
+        await self._notify(fresh.user_id, partial(self.notifier.rental_changed, fresh))
+        return True
+
+    async def _close_intent(self, intent: PendingPurchase, outcome: str) -> None:
+        """Close an intent without a stored number and tell the user (in its message)."""
+        self._intent_next.pop(intent.id, None)
+        if not await self.db.pending.resolve(intent.id, outcome):
+            return  # resolved meanwhile (by the purchase itself, or another worker)
+        closed = replace(intent, outcome=outcome)
+        await self._notify(intent.user_id, partial(self.notifier.pending_unresolved, closed))
 
     async def _adopt_unknown(
         self,
@@ -922,51 +1058,125 @@ class Tracker:
         listing: list[ActiveActivation],
         pending: list[PendingPurchase],
         now: float,
-    ) -> None:
-        waiting = [p for p in pending if p.kind == "activation"]
+    ) -> set[int]:
+        """Store the listed numbers that open activation intents bought (matched by service,
+        country and time) and show each in its intent's "checking" message. Returns the ids of
+        the intents resolved. Listed numbers that match no intent are never touched."""
+        state = self._key_state(key.id)
+        waiting = sorted((p for p in pending if p.kind == "activation"), key=lambda p: p.created_at)
+        resolved: set[int] = set()
+        unknown: list[ActiveActivation] = []
+        seen: dict[str, float] = {}
         for item in listing:
-            if await self.db.activations.get_by_provider_id(key.id, item.activation_id):
-                continue
-            match = _match_pending(waiting, item)
-            activation = await self.db.activations.add(
-                user_id=key.user_id,
-                key_id=key.id,
-                provider_id=item.activation_id,
-                service=item.service or (match.service if match else "?"),
-                country=item.country or (match.country if match else "?"),
-                phone=item.phone,
-                cost=item.cost,
-                currency=key.currency,
-                created_at=now,
-                ends_at=now + self.config.adopt_lifetime,
-                cancel_allowed_at=now,
-                can_get_another_sms=item.can_get_another_sms,
-                chat_id=match.chat_id if match else None,
-                adopted=True,
-                next_poll_at=now,
-            )
-            if match is not None:
-                waiting.remove(match)
-                pending.remove(match)
-                await self.db.pending.resolve(match.id)
-            if not activation.adopted:
-                continue  # the purchase itself stored it meanwhile: nothing to adopt
-            self.stats["adopted"] += 1
-            log.info("tracker: adopted activation %s of key %s", activation.id, key.id)
-            await self._notify(
-                activation.user_id, partial(self.notifier.activation_adopted, activation)
-            )
-            self._fast_until[activation.id] = now + self.config.fast_window
+            if await self.db.activations.get_by_provider_id(key.id, item.activation_id) is None:
+                unknown.append(item)
+                seen[item.activation_id] = state.unknown_seen.get(item.activation_id, now)
+        state.unknown_seen = seen  # only what is still listed: bounded by the listing
+        if not waiting or not unknown:
+            return resolved
+        offset = await self._provider_offset(key, listing)
+        for item in sorted(unknown, key=lambda i: _provider_time(i.activation_time) or 0.0):
+            match = self._match_intent(waiting, item, state, offset)
+            if match is None:
+                continue  # not bought by this bot: left alone
+            waiting.remove(match)
+            resolved.add(match.id)
+            await self._adopt(key, item, match, offset, now)
+        return resolved
 
-    async def _expire_pending(self, pending: list[PendingPurchase], now: float) -> None:
-        """A purchase reconciliation found nothing for: the user is told, and it is closed."""
-        for purchase in list(pending):
-            if now - purchase.created_at >= self.config.pending_timeout:
-                await self.db.pending.resolve(purchase.id)
-                pending.remove(purchase)
-                await self._notify(
-                    purchase.user_id, partial(self.notifier.pending_unresolved, purchase)
-                )
+    def _match_intent(
+        self,
+        waiting: list[PendingPurchase],
+        item: ActiveActivation,
+        state: _KeyState,
+        offset: float | None,
+    ) -> PendingPurchase | None:
+        """The oldest open intent this listed number can be the purchase of, or None."""
+        first_seen = state.unknown_seen.get(item.activation_id, float("inf"))
+        naive = _provider_time(item.activation_time)
+        for intent in waiting:
+            if item.service is not None and item.service != intent.service:
+                continue
+            if item.country is not None and intent.country not in ("", "any", item.country):
+                continue
+            if first_seen < intent.created_at - self.config.clock_slack:
+                continue  # listed well before the intent existed: bought elsewhere
+            if naive is not None:
+                # Learned zone: exact. Unknown zone: the latest reading of the provider's
+                # local time (UTC, offset 0) — loose, but never rejects our own number.
+                bought_at = naive - (offset or 0.0)
+                if bought_at < intent.created_at - self.config.clock_slack:
+                    continue
+            return intent
+        return None
+
+    async def _adopt(
+        self,
+        key: KeyProfile,
+        item: ActiveActivation,
+        intent: PendingPurchase,
+        offset: float | None,
+        now: float,
+    ) -> None:
+        # The deadline counts from the purchase, not from adoption: the provider's time when
+        # its zone is known and it is plausible, else the intent's time (the purchase came
+        # after it, so the auto-cancel can only come early, never after the provider's expiry).
+        created = intent.created_at
+        naive = _provider_time(item.activation_time)
+        if offset is not None and naive is not None:
+            bought_at = naive - offset
+            if intent.created_at - self.config.clock_slack <= bought_at <= now:
+                created = max(intent.created_at, bought_at)
+        chat = intent.chat_id if intent.chat_id is not None else intent.user_id
+        activation = await self.db.activations.add(
+            user_id=intent.user_id,
+            key_id=key.id,
+            provider_id=item.activation_id,
+            service=item.service or intent.service,
+            country=item.country or intent.country,
+            phone=item.phone.lstrip("+"),
+            cost=item.cost if item.cost is not None else intent.expected_cost,
+            currency=key.currency,
+            created_at=created,
+            ends_at=created + self.config.adopt_lifetime,
+            cancel_allowed_at=created + self.config.adopt_cancel_lock,
+            can_get_another_sms=item.can_get_another_sms,
+            chat_id=chat,
+            adopted=True,
+            next_poll_at=now,
+            intent_id=intent.id,
+        )
+        self._intent_next.pop(intent.id, None)
+        if not activation.adopted:
+            return  # the purchase itself stored it meanwhile: nothing to adopt
+        if intent.message_id is not None and activation.message_id is None:
+            await self.db.activations.set_card(activation.id, chat, intent.message_id)
+            activation.message_id = intent.message_id
+        self.stats["adopted"] += 1
+        log.info("tracker: adopted activation %s of key %s", activation.id, key.id)
+        await self._notify(
+            activation.user_id, partial(self.notifier.activation_adopted, activation)
+        )
+        self._fast_until[activation.id] = now + self.config.fast_window
+
+    async def _provider_offset(
+        self, key: KeyProfile, listing: list[ActiveActivation]
+    ) -> float | None:
+        """The provider's zone (seconds ahead of UTC), learned from numbers this bot stored
+        (their local receipt time against the listed activationTime), rounded to a quarter
+        hour; None when the listing shows none of them."""
+        learned: list[float] = []
+        for item in listing:
+            naive = _provider_time(item.activation_time)
+            if naive is None:
+                continue
+            known = await self.db.activations.get_by_provider_id(key.id, item.activation_id)
+            if known is not None and not known.adopted:
+                learned.append(round((naive - known.created_at) / 900.0) * 900.0)
+        if not learned:
+            return None
+        learned.sort()
+        return learned[len(learned) // 2]
 
     # ------------------------------------------------------------------ helpers
 
@@ -1067,10 +1277,24 @@ def _from_list(item: ActiveActivation) -> _Observation | None:
     return _Observation("wait_code", batched=True)
 
 
-def _match_pending(
-    pending: list[PendingPurchase], item: ActiveActivation
-) -> PendingPurchase | None:
-    for purchase in pending:
-        if item.service is None or item.service == purchase.service:
-            return purchase
-    return None
+def _provider_time(text: str | None) -> float | None:
+    """A zone-less provider timestamp read as if it were UTC (the caller applies the zone)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.strptime(text.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def _charged(intent: PendingPurchase, balance: Decimal) -> bool:
+    """The balance dropped by the price the confirm screen showed (any drop when unknown)."""
+    if intent.balance_before is None:
+        return False
+    drop = intent.balance_before - balance
+    if drop <= 0:
+        return False
+    if intent.expected_cost is None:
+        return True
+    return abs(drop - intent.expected_cost) <= intent.expected_cost * Decimal("0.01")

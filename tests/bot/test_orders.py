@@ -14,8 +14,19 @@ from bot.orders import OrderService
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import ActivationStatus, Purchase
 from storage import Database, KeyProfile
+from storage.tokens import offer_key
 
 USER = 111
+
+
+OFFER = offer_key("activation", service="tg", country="0", max_price=None)
+
+
+async def issue(
+    orders: OrderService, service: str = "tg", country: str = "0", max_price: Any = None
+) -> str:
+    """A token as the confirm screen issues it, for exactly this offer."""
+    return await orders.offer_token(USER, service=service, country=country, max_price=max_price)
 
 
 def purchases(sandbox: Any) -> int:
@@ -31,7 +42,12 @@ async def test_buy_stores_the_number_with_local_deadlines(
     orders: OrderService, tdb: Database, tkey: KeyProfile, sandbox: Any, clock: Any
 ) -> None:
     result = await orders.buy(
-        USER, token="t1", service="tg", country="15", max_price=None, chat_id=USER
+        USER,
+        token=await issue(orders, "tg", "15"),
+        service="tg",
+        country="15",
+        max_price=None,
+        chat_id=USER,
     )
     assert not result.duplicate and not result.pending and result.activation is not None
     a = result.activation
@@ -50,12 +66,9 @@ async def test_buy_stores_the_number_with_local_deadlines(
 async def test_one_token_buys_once(
     orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
 ) -> None:
-    first = await orders.buy(
-        USER, token="same", service="tg", country="0", max_price=None, chat_id=1
-    )
-    again = await orders.buy(
-        USER, token="same", service="tg", country="0", max_price=None, chat_id=1
-    )
+    same = await issue(orders)
+    first = await orders.buy(USER, token=same, service="tg", country="0", max_price=None, chat_id=1)
+    again = await orders.buy(USER, token=same, service="tg", country="0", max_price=None, chat_id=1)
     assert first.activation is not None and again.duplicate and again.activation is None
     assert purchases(sandbox) == 1
     assert len(await tdb.activations.list_live(USER)) == 1
@@ -65,9 +78,10 @@ async def test_no_active_key_leaves_the_token_unclaimed(
     orders: OrderService, tdb: Database, sandbox: Any
 ) -> None:
     await tdb.users.get_or_create(USER, "en")
+    token = await issue(orders)
     with pytest.raises(NoActiveKey):
-        await orders.buy(USER, token="tk", service="tg", country="0", max_price=None, chat_id=1)
-    assert await tdb.tokens.claim("tk", USER)  # still fresh
+        await orders.buy(USER, token=token, service="tg", country="0", max_price=None, chat_id=1)
+    assert await tdb.tokens.claim(token, USER, OFFER) == "ok"  # still fresh
 
 
 async def test_definite_refusal_propagates_and_stores_nothing(
@@ -75,11 +89,18 @@ async def test_definite_refusal_propagates_and_stores_nothing(
 ) -> None:
     sandbox.state.set_stock("0", "tg", 0)
     with pytest.raises(ProviderError) as caught:
-        await orders.buy(USER, token="a", service="tg", country="0", max_price=None, chat_id=1)
+        await orders.buy(
+            USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+        )
     assert caught.value.code == "NO_NUMBERS"
     with pytest.raises(ProviderError) as low:
         await orders.buy(
-            USER, token="b", service="wa", country="0", max_price=Decimal("1"), chat_id=1
+            USER,
+            token=await issue(orders, "wa", max_price=Decimal("1")),
+            service="wa",
+            country="0",
+            max_price=Decimal("1"),
+            chat_id=1,
         )
     assert low.value.code == "WRONG_MAX_PRICE" and low.value.min_price == Decimal("22")
     assert await tdb.activations.list_live(USER) == [] and await tdb.pending.list_all() == []
@@ -89,7 +110,9 @@ async def test_unknown_outcome_is_pending_and_never_retried(
     orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
 ) -> None:
     sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
-    result = await orders.buy(USER, token="x", service="tg", country="0", max_price=None, chat_id=5)
+    result = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=5
+    )
     assert result.pending and result.activation is None
     [pending] = await tdb.pending.list_all()
     assert (pending.user_id, pending.key_id, pending.service, pending.country, pending.chat_id) == (
@@ -107,7 +130,9 @@ async def test_unknown_outcome_is_pending_and_never_retried(
 async def test_cancel_inside_lock_is_scheduled_then_done(
     orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database, clock: Any
 ) -> None:
-    bought = await orders.buy(USER, token="c", service="tg", country="0", max_price=None, chat_id=1)
+    bought = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
     assert bought.activation is not None
     before = len(sandbox.state.requests)
     scheduled = await orders.cancel(USER, bought.activation.id)
@@ -124,7 +149,9 @@ async def test_cancel_inside_lock_is_scheduled_then_done(
 async def test_codes_rounds_and_finish_through_the_sandbox(
     orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
 ) -> None:
-    bought = await orders.buy(USER, token="d", service="tg", country="0", max_price=None, chat_id=1)
+    bought = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
     a = bought.activation
     assert a is not None
     with pytest.raises(NotFound):  # another code needs a first code
@@ -148,7 +175,9 @@ async def test_codes_rounds_and_finish_through_the_sandbox(
 async def test_other_users_activation_is_not_found(
     orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
 ) -> None:
-    bought = await orders.buy(USER, token="e", service="tg", country="0", max_price=None, chat_id=1)
+    bought = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
     assert bought.activation is not None
     before = len(sandbox.state.requests)
     for call in (
@@ -227,7 +256,7 @@ async def test_lifetime_and_lock_come_from_the_purchase(
     orders, client, _key = scripted
     result = await orders.buy(
         USER,
-        token="p",
+        token=await issue(orders, max_price=Decimal("5")),
         service="tg",
         country="0",
         max_price=Decimal("5"),
@@ -243,7 +272,9 @@ async def test_lifetime_and_lock_come_from_the_purchase(
 
 async def test_early_cancel_denied_schedules_instead_of_failing(scripted: Any, clock: Any) -> None:
     orders, client, _key = scripted
-    result = await orders.buy(USER, token="q", service="tg", country="0", max_price=None, chat_id=1)
+    result = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
     assert result.activation is not None
     clock.advance(301)
     client.set_status_error = ProviderError("EARLY_CANCEL_DENIED")
@@ -258,7 +289,9 @@ async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
     scripted: Any, tdb: Database
 ) -> None:
     orders, client, _key = scripted
-    result = await orders.buy(USER, token="r", service="tg", country="0", max_price=None, chat_id=1)
+    result = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
     a = result.activation
     assert a is not None
     client.statuses = [ActivationStatus("ok", "5555")]
@@ -283,7 +316,12 @@ async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
 async def test_unknown_outcome_from_scripted_client(scripted: Any, tdb: Database) -> None:
     orders, client, _key = scripted
     client.buy_error = UnknownOutcome("TIMEOUT", action="getNumberV2")
-    result = await orders.buy(USER, token="s", service="tg", country="0", max_price=None, chat_id=1)
+    token = await issue(orders)
+    result = await orders.buy(
+        USER, token=token, service="tg", country="0", max_price=None, chat_id=1
+    )
     assert result.pending and len(await tdb.pending.list_all()) == 1
-    again = await orders.buy(USER, token="s", service="tg", country="0", max_price=None, chat_id=1)
+    again = await orders.buy(
+        USER, token=token, service="tg", country="0", max_price=None, chat_id=1
+    )
     assert again.duplicate and len(client.calls) == 1

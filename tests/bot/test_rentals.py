@@ -56,7 +56,13 @@ def _actions(sandbox: Any, action: str) -> list[dict[str, Any]]:
     return [r for r in sandbox.state.requests if r["action"] == action]
 
 
-async def _rent(service: RentalService, token: str = "tok-1", hours: int = 4) -> Any:
+async def _token(service: RentalService, hours: int = 4) -> str:
+    """A token as the rent confirm screen issues it, for exactly this offer."""
+    return await service.offer_token(USER, service="tg", country="0", hours=hours, price=None)
+
+
+async def _rent(service: RentalService, token: str | None = None, hours: int = 4) -> Any:
+    token = token or await _token(service, hours)
     result = await service.rent(
         USER, token=token, service="tg", country="0", hours=hours, chat_id=USER
     )
@@ -94,8 +100,9 @@ async def test_rent_stores_before_returning_and_sends_hours(
 
 
 async def test_same_token_buys_once(service: RentalService, key: Any, sandbox: Any) -> None:
-    await _rent(service, token="same")
-    again = await service.rent(USER, token="same", service="tg", country="0", hours=4, chat_id=USER)
+    same = await _token(service)
+    await _rent(service, token=same)
+    again = await service.rent(USER, token=same, service="tg", country="0", hours=4, chat_id=USER)
     assert again.duplicate and again.rental is None
     assert len(sandbox.state.rent_purchases) == 1
 
@@ -105,12 +112,12 @@ async def test_unknown_outcome_is_pending_and_not_retried(
 ) -> None:
     sandbox.state.inject_fault("http500", action="getRentNumber")
     result = await service.rent(
-        USER, token="t-unknown", service="tg", country="0", hours=4, chat_id=USER
+        USER, token=await _token(service), service="tg", country="0", hours=4, chat_id=USER
     )
     assert result.pending and result.rental is None
     assert len(_actions(sandbox, "getRentNumber")) == 1
     pending = await db.pending.list_all()
-    assert [(p.kind, p.service, p.user_id) for p in pending] == [("rental", "tg", USER)]
+    assert [(p.kind, p.service, p.user_id) for p in pending] == [("rent", "tg", USER)]
 
 
 async def test_provider_refusal_propagates_and_stores_nothing(
@@ -127,8 +134,9 @@ async def test_extend_once_per_token(
     service: RentalService, key: Any, sandbox: Any, clock: Any
 ) -> None:
     rental = await _rent(service)
-    first = await service.extend(USER, rental.id, token="x1", hours=12)
-    second = await service.extend(USER, rental.id, token="x1", hours=12)
+    x1 = await service.extend_token(USER, rental.id, hours=12, price=None)
+    first = await service.extend(USER, rental.id, token=x1, hours=12)
+    second = await service.extend(USER, rental.id, token=x1, hours=12)
     assert second.duplicate
     assert len(sandbox.state.extensions) == 1
     assert first.rental is not None
@@ -218,7 +226,7 @@ async def test_finish_and_already_finished(
     rental = await _rent(service)
     done = await service.finish(USER, rental.id)
     assert done.status == "finished"
-    second = await _rent(service, token="tok-2")
+    second = await _rent(service)
     sandbox.state.rentals[second.provider_id].status = "finished"
     with pytest.raises(ProviderError) as caught:
         await service.finish(USER, second.id)
@@ -254,6 +262,12 @@ async def test_foreign_rental_is_not_found(
 
 async def test_rent_records_confirmed_cost(service: RentalService, key: Any) -> None:
     result = await service.rent(
-        USER, token="c", service="tg", country="0", hours=4, chat_id=None, cost=Decimal("3.5")
+        USER,
+        token=await _token(service),
+        service="tg",
+        country="0",
+        hours=4,
+        chat_id=None,
+        cost=Decimal("3.5"),
     )
     assert result.rental is not None and result.rental.cost == Decimal("3.5")
