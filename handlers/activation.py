@@ -256,7 +256,7 @@ async def on_activation(
         await query.answer()
         from handlers.buy import BuyContext, show_confirm
 
-        ctx = BuyContext(user, lang, t, db, catalog, state=state, accounts=accounts)
+        ctx = BuyContext(user, lang, t, db, catalog, state=state, accounts=accounts, orders=orders)
         await show_confirm(query, ctx, service=a.service, country=a.country)
         return
     if action not in STATUS_ACTIONS:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import logging
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
@@ -71,11 +70,6 @@ class BuyStates(StatesGroup):
     services = State()  # any text searches services
     countries = State()  # any text searches countries of the chosen service
     max_price = State()  # text is the maximum price
-
-
-def new_token() -> str:
-    """A one-time purchase token: 72 random bits, 12 URL-safe characters."""
-    return secrets.token_urlsafe(9)
 
 
 def _fits(data: CallbackData) -> str | None:
@@ -212,6 +206,7 @@ class BuyContext:
     state: FSMContext | None = None
     active_key: ActiveKeyLoader | None = None
     accounts: Any = None  # AccountService: a fresh balance on the confirm screen
+    orders: OrderService | None = None  # issues the confirm screen's purchase token
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> BuyContext:
@@ -225,6 +220,7 @@ class BuyContext:
             state=data.get("state"),
             active_key=data.get("active_key"),
             accounts=data.get("accounts"),
+            orders=data.get("orders"),
         )
 
     async def key(self) -> KeyProfile | None:
@@ -578,8 +574,11 @@ def render_confirm(
     offer: CountryOffer | None,
     balance: Decimal | None,
     max_price: Decimal | None,
+    token: str,
     banner: str = "",
 ) -> ConfirmView:
+    """`token`: issued for exactly this offer (OrderService.offer_token); the Buy tap sends
+    it back and buys only if it matches."""
     flag, name = country_label(country_info, country, lang)
     lines = [banner] if banner else []
     lines.append(t("buy-confirm-title"))
@@ -596,7 +595,7 @@ def render_confirm(
         lines.append(t("buy-confirm-max", max=_money(max_price, key)))
     rows: list[list[InlineKeyboardButton]] = []
     buy_label = t("buy-button", price=_money(offer.cost, key)) if offer else t("buy-button-anyway")
-    go = _button(buy_label, BuyCb(action="go", s=service, c=country, tk=new_token(), mx=mx))
+    go = _button(buy_label, BuyCb(action="go", s=service, c=country, tk=token, mx=mx))
     if go is not None:
         rows.append([go])
     ask = _button(
@@ -649,6 +648,15 @@ async def show_confirm(
         return
     if ctx.state is not None:
         await ctx.state.set_state(None)
+    if ctx.orders is None:
+        raise RuntimeError("the buy flow needs the OrderService to issue purchase tokens")
+    token = await ctx.orders.offer_token(
+        ctx.user.id,
+        service=service,
+        country=country,
+        max_price=max_price,
+        price=offer.cost if offer is not None else None,
+    )
     view = render_confirm(
         t,
         lang,
@@ -660,6 +668,7 @@ async def show_confirm(
         offer=offer,
         balance=await _balance(key, ctx.user, ctx.accounts),
         max_price=max_price,
+        token=token,
         banner=banner,
     )
     await _show(event, view.text, view.markup)
@@ -735,7 +744,7 @@ async def on_buy(
     tracker: Any = None,
     **data: Any,
 ) -> None:
-    ctx = BuyContext.from_data(data)
+    ctx = replace(BuyContext.from_data(data), orders=orders)
     user, t = ctx.user, ctx.t
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
@@ -752,6 +761,8 @@ async def on_buy(
             country=country,
             max_price=max_price,
             chat_id=chat_id,
+            # The message that will say "checking" if the answer is lost: the result edits it.
+            message_id=message.message_id if message else None,
         )
     except NoActiveKey:
         await query.answer()
@@ -774,6 +785,10 @@ async def on_buy(
             max_price=max_price,
             banner=f"⚠️ {text}",
         )
+        return
+    if result.stale:
+        # Never issued for this user and offer, or expired: nothing bought.
+        await query.answer(t("buy-stale"), show_alert=True)
         return
     if result.duplicate:
         await query.answer(t("buy-duplicate"))

@@ -104,17 +104,10 @@ class TelegramNotifier:
         await self._send(activation.user_id, _chat(activation), text, notify=refunded)
 
     async def activation_adopted(self, activation: Activation) -> None:
-        lang, t = await self._language(activation.user_id)
-        service, country = await self._names(activation.key_id, activation, lang)
-        note = t(
-            "tracker-adopted",
-            phone=escape(phone_text(activation.phone)),
-            service=escape(service),
-            country=escape(country),
-        )
-        await self._send(activation.user_id, _chat(activation), note, notify=True)
-        # A fresh card for it: the number had none.
-        await self._send_activation_card(activation)
+        """A purchase whose answer was lost went through: the "checking" message (the card's
+        message id, set from the intent) becomes the normal number card — price, countdown,
+        buttons. Without that message a new card is sent."""
+        await self._show_activation_card(activation)
 
     # ------------------------------------------------------------------ rentals
 
@@ -158,12 +151,42 @@ class TelegramNotifier:
     # ------------------------------------------------------------------ reconciliation
 
     async def pending_unresolved(self, pending: PendingPurchase) -> None:
+        """A purchase intent closed without a number to show: it provably did not go through
+        (outcome "not_bought"), a rent charged but cannot be looked up ("bought"), or nobody
+        can tell ("unknown"). The result replaces the "checking" message when there is one."""
         lang, t = await self._language(pending.user_id)
         service, country = await self._names(pending.key_id, pending, lang)
-        key = "tracker-pending-rental" if pending.kind == "rental" else "tracker-pending"
-        text = t(key, service=escape(service), country=escape(country))
+        args = {"service": escape(service), "country": escape(country)}
+        if pending.outcome == "not_bought":
+            if pending.kind == "extend":
+                text = t("tracker-not-extended", phone=escape(await self._rental_phone(pending)))
+            elif pending.kind == "rent":
+                text = t("tracker-not-rented", **args)
+            else:
+                text = t("tracker-not-bought", **args)
+        elif pending.outcome == "bought":
+            amount = format_money(pending.expected_cost, await self._currency(pending.key_id))
+            text = t("tracker-rent-charged-unlisted", amount=escape(amount), **args)
+        elif pending.kind == "activation":
+            text = t("tracker-pending", **args)
+        else:
+            text = t("tracker-pending-rental", **args)
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
+        if pending.message_id is not None:
+            outcome = await self._edit(pending.user_id, chat_id, pending.message_id, text, None)
+            if outcome == "ok":
+                return
         await self._send(pending.user_id, chat_id, text, notify=True)
+
+    async def _rental_phone(self, pending: PendingPurchase) -> str:
+        rental = None
+        if pending.rental_id is not None:
+            rental = await self.db.rentals.get_any(pending.rental_id)
+        return phone_text(rental.phone) if rental is not None else "?"
+
+    async def _currency(self, key_id: int) -> str | None:
+        key = await self.db.keys.get_any(key_id)
+        return key.currency if key is not None else None
 
     # ------------------------------------------------------------------ cards
 

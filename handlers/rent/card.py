@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -170,7 +169,9 @@ async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
     key = await ctx.rentals.key_of(ctx.user_id, rental)
     balance = await ctx.rentals.key_balance(ctx.user_id, key)
     text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
-    token = secrets.token_urlsafe(8)
+    token = await ctx.rentals.extend_token(
+        ctx.user_id, rental.id, hours=option.hours, price=option.cost
+    )
     markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
     await show_screen(ctx.callback, text, markup)
 
@@ -226,10 +227,23 @@ async def extend(
     ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
     try:
         result = await rentals.extend(
-            ctx.user_id, callback_data.id, token=callback_data.token, hours=callback_data.hours
+            ctx.user_id,
+            callback_data.id,
+            token=callback_data.token,
+            hours=callback_data.hours,
+            # The card shows "checking" if the answer is lost: reconciliation edits it back.
+            message_id=callback.message.message_id if callback.message else None,
         )
     except (ProviderError, UseCaseError) as exc:
         await ctx.refuse(exc, callback_data.id)
+        return
+    if result.stale:  # a token never issued for this extension, or expired: nothing bought
+        await answer(callback, t("rent-stale"), alert=True)
+        return
+    if result.pending:
+        wake_tracker(tracker)
+        await edit(callback, t("rent-extend-pending"), card_only_keyboard(t, callback_data.id))
+        await answer(callback, t("rent-extend-pending"), alert=True)
         return
     if result.duplicate or result.rental is None:
         await answer(callback, t("rent-duplicate"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -210,7 +209,13 @@ async def confirm(
         currency=currency,
     )
     # A fresh one-time token per confirmation screen: the tap on it rents at most one number.
-    token = secrets.token_urlsafe(8)
+    try:
+        token = await rentals.offer_token(
+            user_id, service=service, country=country, hours=hours, price=option.cost
+        )
+    except UseCaseError as exc:
+        await _fail(callback, t, exc, back)
+        return
     # The price shown is remembered with the token (callback data carries ids only), so the
     # rental card can show what was paid: the provider's rent answer carries no price.
     await state.update_data(rent_costs={token: str(option.cost)})
@@ -247,16 +252,23 @@ async def buy(
             hours=data.hours,
             chat_id=chat_id,
             cost=cost,
+            # The message that will say "checking": reconciliation edits it with the result.
+            message_id=message.message_id if isinstance(message, Message) else None,
         )
     except (ProviderError, UseCaseError) as exc:
         await _fail(callback, t, exc, back)
+        return
+    if result.stale:  # a token never issued for this offer, or expired: nothing rented
+        await answer(callback, t("rent-stale"), alert=True)
         return
     if result.duplicate:
         await answer(callback, t("rent-duplicate"))
         return
     wake_tracker(tracker)
     if result.rental is None:  # unknown outcome: reconciliation will tell the truth
-        await edit(callback, t("rent-pending"), flow_error_keyboard(t, None))
+        # The protocol has no list of rentals to look the number up in: say so, and that the
+        # balance will tell (bot.tracker reconciles rent intents by the balance).
+        await edit(callback, t("rent-pending-unlisted"), flow_error_keyboard(t, None))
         await answer(callback, t("rent-pending"), alert=True)
         return
     rental = result.rental

@@ -303,7 +303,10 @@ async def test_rent_errors_from_sandbox(
         sandbox.state.set_balance(sandbox_key, "1")
     if code == "NO_NUMBERS":
         sandbox.state.set_rent("6", "tg", count=0)
-    data = RentBuyCb(service=service, country=country, hours=hours, token=f"t-{code}").pack()
+    token = await services.rentals.offer_token(
+        USER, service=service, country=country, hours=hours, price=None
+    )
+    data = RentBuyCb(service=service, country=country, hours=hours, token=token).pack()
     answer = await chat.tap_data(data, _screen(chat))
     expected = _expected(services, code)
     assert answer is not None and answer.text == expected
@@ -421,7 +424,8 @@ async def test_rent_errors_from_canned_provider(
     assert canned["requests"].count("setRentStatus") == 1
     assert (await services.db.rentals.get(USER, rental.id)).status == "active"  # type: ignore[union-attr]
     # the same sentence for a rent attempt
-    data = RentBuyCb(service="tg", country="0", hours=4, token="canned").pack()
+    token = await services.rentals.offer_token(USER, service="tg", country="0", hours=4, price=None)
+    data = RentBuyCb(service="tg", country="0", hours=4, token=token).pack()
     answer = await chat.tap_data(data, _screen(chat))
     assert answer is not None and answer.text == expected
 

@@ -78,3 +78,6 @@ rent-finished = The rent is finished.
 rent-cancelled = The rent is cancelled and the money is back on your balance.
 rent-cancel-reason-window = Cancelling is no longer possible: more than 20 minutes have passed since renting. Use Finish instead.
 rent-cancel-reason-sms = Cancelling is no longer possible: an SMS has already arrived. Use Finish instead.
+rent-stale = This button is out of date: nothing was rented. Open the rent menu again.
+rent-pending-unlisted = ⏳ The provider did not say whether the number was rented, and it offers no list of rentals to look it up in. I am watching your balance and will tell you the result here. Do not rent again until then.
+rent-extend-pending = ⏳ The provider did not say whether the rental was extended. I am checking and will tell you the result here. Do not extend again until then.

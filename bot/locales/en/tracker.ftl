@@ -23,3 +23,7 @@ tracker-status-finished = finished
 tracker-status-cancelled = cancelled
 tracker-status-expired = expired
 tracker-status-active = active
+tracker-not-bought = ❌ The purchase of a { $service } number ({ $country }) did not go through: the provider lists no such number and your balance is unchanged. Nothing was charged.
+tracker-not-rented = ❌ The rental of a { $service } number ({ $country }) did not go through: your balance is unchanged. Nothing was charged.
+tracker-not-extended = ❌ The extension of { $phone } did not go through: your balance is unchanged. Nothing was charged.
+tracker-rent-charged-unlisted = ⚠️ The provider charged { $amount } for the rental of a { $service } number ({ $country }), but it offers no way for the bot to look the rented number up. You will find it in your provider account.

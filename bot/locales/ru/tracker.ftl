@@ -23,3 +23,7 @@ tracker-status-finished = завершён
 tracker-status-cancelled = отменён
 tracker-status-expired = истёк
 tracker-status-active = активна
+tracker-not-bought = ❌ Покупка номера { $service } ({ $country }) не состоялась: у провайдера нет такого номера, и баланс не изменился. Ничего не списано.
+tracker-not-rented = ❌ Аренда номера { $service } ({ $country }) не состоялась: баланс не изменился. Ничего не списано.
+tracker-not-extended = ❌ Продление { $phone } не состоялось: баланс не изменился. Ничего не списано.
+tracker-rent-charged-unlisted = ⚠️ Провайдер списал { $amount } за аренду номера { $service } ({ $country }), но не даёт боту найти арендованный номер. Он есть в вашем аккаунте у провайдера.

@@ -23,3 +23,7 @@ tracker-status-finished = 已完成
 tracker-status-cancelled = 已取消
 tracker-status-expired = 已过期
 tracker-status-active = 租用中
+tracker-not-bought = ❌ { $service } 号码（{ $country }）购买未成功：服务商没有此号码，您的余额也未变化。未扣任何费用。
+tracker-not-rented = ❌ { $service } 号码（{ $country }）租用未成功：您的余额未变化。未扣任何费用。
+tracker-not-extended = ❌ { $phone } 的延期未成功：您的余额未变化。未扣任何费用。
+tracker-rent-charged-unlisted = ⚠️ 服务商为租用 { $service } 号码（{ $country }）扣了 { $amount }，但它不提供让机器人查找所租号码的方法。您可以在服务商账户中找到它。
