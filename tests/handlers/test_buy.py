@@ -361,3 +361,81 @@ async def test_services_search_finds_english_names_in_another_language(
     assert "Телеграм" in found and "Ватсап" not in found
     await chat.send("ватс")  # and the Russian name still works
     assert "Ватсап" in [b.text for b in chat.last_bot_message().buttons()]
+
+
+# ------------------------------------------------------------------ tokens and lost answers
+
+
+def _buy_button(chat: Any) -> tuple[Any, BuyCb]:
+    shown, button = chat.find_button("Buy for")
+    return shown, BuyCb.unpack(button.callback_data)
+
+
+async def test_a_token_the_bot_did_not_issue_for_this_offer_buys_nothing(
+    keyed: Any, sandbox: Any, services: Any, clock: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    shown, data = _buy_button(chat)
+    stale = services.translator.get("en", "buy-stale")
+    forged = [
+        data.model_copy(update={"tk": "A" * len(data.tk)}),  # never issued
+        data.model_copy(update={"c": "16"}),  # issued for Poland, not the United Kingdom
+        data.model_copy(update={"mx": "99999"}),  # issued without a price cap to lift
+    ]
+    for callback in forged:
+        answer = await chat.tap_data(callback.pack(), shown)
+        assert answer is not None and answer.text == stale
+    # Another user replaying this user's button.
+    from tests.harness import ChatDriver
+
+    stranger = ChatDriver(chat.dp, chat.bot, user_id=333, language="en")
+    key = sandbox.state.create_key(balance="100")
+    await services.accounts.add_key(333, base_url=sandbox.url, api_key=key, label="x")
+    answer = await stranger.tap_data(data.pack(), shown)
+    assert answer is not None and answer.text == stale
+    clock.advance(3601)  # an hour later the confirm screen's token has expired
+    answer = await chat.tap_data(data.pack(), shown)
+    assert answer is not None and answer.text == stale
+    assert sandbox.state.purchases == []
+    assert await services.db.activations.list_live(chat.user.id) == []
+
+
+async def test_lost_answer_turns_the_checking_message_into_the_number_card(
+    keyed: Any, sandbox: Any, services: Any, tracker: Any, bot: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    shown, _data = _buy_button(chat)
+    sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
+    await chat.tap("Buy for")
+    checking = chat.session.messages[(chat.chat_id, shown.message_id)]
+    assert "checking" in checking.text.lower()
+    await tracker.tick()
+    phone = sandbox.state.purchases[0]["phone"]
+    card = chat.session.messages[(chat.chat_id, shown.message_id)]
+    assert f"+{phone}" in card.text and "28.80" in card.text  # the normal card, with its price
+    assert any("Cancel" in b.text for b in card.buttons())
+    assert not any("had not shown you" in text for text in chat.session.bot_texts(chat.chat_id))
+    [stored] = await services.db.activations.list_live(chat.user.id)
+    assert stored.message_id == shown.message_id
+
+
+async def test_lost_answer_that_charged_nothing_says_so_in_the_checking_message(
+    keyed: Any, sandbox: Any, services: Any, tracker: Any, clock: Any
+) -> None:
+    chat = keyed
+    await open_confirm(chat)
+    shown, _data = _buy_button(chat)
+    sandbox.state.inject_fault("html502", action="getNumberV2")  # not processed, not charged
+    await chat.tap("Buy for")
+    await tracker.tick()
+    assert "checking" in chat.session.messages[(chat.chat_id, shown.message_id)].text.lower()
+    for _ in range(3):
+        clock.advance(10)
+        await tracker.tick()
+    text = chat.session.messages[(chat.chat_id, shown.message_id)].text
+    assert text == services.translator.get(
+        "en", "tracker-not-bought", service="Telegram", country="Poland"
+    )
+    assert sandbox.state.purchases == [] and await services.db.pending.list_all() == []
