@@ -191,8 +191,11 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
         await services.accounts.add_key(
             USER_ID, base_url=sandbox.url, api_key=api_key, label="bench"
         )
+        token = await services.orders.offer_token(
+            USER_ID, service="tg", country="0", max_price=Decimal("1000")
+        )
         bought = await services.orders.buy(
-            USER_ID, token="bench-token-1", service="tg", country="0",
+            USER_ID, token=token, service="tg", country="0",
             max_price=Decimal("1000"), chat_id=USER_ID,
         )  # fmt: skip
         assert bought.activation is not None

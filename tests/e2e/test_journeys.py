@@ -293,3 +293,36 @@ async def test_random_text_and_tampered_callbacks_are_answered_politely(
     assert provider.state.balance(key) < Decimal("100")
     assert bot_process.alive
     no_telegram_errors(telegram)
+
+
+async def test_lost_purchase_answer_then_kill_9_the_restart_shows_it_in_the_checking_message(
+    bot_process: BotProcess, telegram: FakeTelegram, provider: Any
+) -> None:
+    alice = User(telegram, ALICE)
+    await add_sandbox_key(alice, provider)
+    screen = await open_main_menu(alice)
+    alice.tap("Buy number", message_id=screen)
+    await alice.wait_screen(screen, "Choose a service")
+    alice.tap("Telegram", message_id=screen)
+    shown = await alice.wait_screen(screen, "choose a country")
+    alice.tap(shown.labels()[0], message_id=screen)
+    await alice.wait_screen(screen, "Confirm the purchase")
+    # The provider takes the money and the connection drops: the bot cannot know.
+    provider.state.inject_fault("drop_after_charge", action="getNumberV2")
+    alice.tap("Buy for", message_id=screen)
+    await alice.wait_screen(screen, "checking")
+    assert len(provider.state.purchases) == 1
+
+    await bot_process.kill()  # kill -9 before anything reconciled it
+    bot_process.start()
+    await wait_until_polling(telegram, bot_process)
+    # The message that said "checking" becomes the number's card; nothing is bought again.
+    await alice.wait_screen(screen, "Status: waiting for the SMS", timeout=15)
+    assert provider.state.purchases[0]["phone"] in alice.tg.messages[ALICE][screen].text
+    provider.state.deliver_sms(str(provider.state.purchases[0]["id"]), "Your code is 70707")
+    await alice.wait_text("Code for Telegram", timeout=15)
+    await asyncio.sleep(1.0)  # a second delivery would show by now
+    code_messages = [m for m in alice.tg.bot_messages(ALICE) if "Code for Telegram" in m.text]
+    assert len(code_messages) == 1 and "70707" in code_messages[0].text
+    assert len(provider.state.purchases) == 1
+    no_telegram_errors(telegram)
