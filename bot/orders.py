@@ -146,7 +146,8 @@ class OrderService:
             service=service,
             country=purchase.country or country,
             phone=purchase.phone.lstrip("+"),
-            cost=purchase.cost if purchase.cost is not None else expected_cost,
+            # getNumber (V1) says no price: the one the confirm screen showed (kept with the token).
+            cost=purchase.cost if purchase.cost is not None else intent.expected_cost,
             currency=purchase.currency or key.currency,
             created_at=received_at,
             ends_at=received_at + (lifetime or DEFAULT_LIFETIME),

@@ -303,7 +303,9 @@ class RentalService:
             country=country,
             phone=bought.phone.lstrip("+"),
             hours=int(hours),
-            cost=cost,  # the price the user confirmed (the purchase answer carries none)
+            # The price the user confirmed (the purchase answer carries none): the one this
+            # process remembered, else the one kept with the token.
+            cost=cost if cost is not None else intent.expected_cost,
             created_at=started,
             ends_at=ends_at,
             chat_id=chat_id,

@@ -324,3 +324,50 @@ async def test_extension_with_a_lost_answer_is_recorded_and_shown(
     assert extended.message_id == 61  # the "checking" message became the card
     assert any(r.id == rental.id and r.hours == 16 for r in notes.of("rental_changed"))
     assert await tdb.pending.list_all() == [] and notes.of("unresolved") == []
+
+
+async def test_rent_outcomes_replace_the_checking_message_in_the_chat(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    bot: Any,
+) -> None:
+    from aiogram.methods import EditMessageText, SendMessage
+
+    from bot.i18n import Translator
+    from handlers.notifier import TelegramNotifier
+
+    translator = Translator()
+    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    checking: list[int] = []
+    for fault in ("drop_after_charge", "html502"):
+        message_id = (await bot.send_message(USER, "checking…")).message_id
+        checking.append(message_id)
+        sandbox.state.inject_fault(fault, action="getRentNumber")
+        token = await rentals.offer_token(
+            USER, service="tg", country="0", hours=4, price=option.cost
+        )
+        await rentals.rent(
+            USER,
+            token=token,
+            service="tg",
+            country="0",
+            hours=4,
+            chat_id=USER,
+            message_id=message_id,
+        )
+        await run_for(tracker, clock, FAST.intent_settle + FAST.reconcile_max, 5)
+    sent = len(bot.session.calls(SendMessage))
+    edits = {m.message_id: m.text for m in bot.session.calls(EditMessageText)}
+    charged = translator.get(
+        "en", "tracker-rent-charged-unlisted", amount=f"{option.cost:.2f} ₽", service="tg",
+        country="0",
+    )  # fmt: skip
+    assert edits[checking[0]] == charged
+    not_rented = translator.get("en", "tracker-not-rented", service="tg", country="0")
+    assert edits[checking[1]] == not_rented
+    assert sent == 2  # only the two "checking" messages: each result replaced its own
