@@ -319,7 +319,7 @@ async def test_lost_purchase_answer_then_kill_9_the_restart_shows_it_in_the_chec
     assert provider.state.purchases[0]["phone"] in alice.tg.messages[ALICE][screen].text
     provider.state.deliver_sms(str(provider.state.purchases[0]["id"]), "Your code is 70707")
     await alice.wait_text("Code for Telegram", timeout=15)
-    await asyncio.sleep(1.0)  # a second delivery would show by now
+    await tracker_passes(bot_process)  # a second delivery would show by now
     code_messages = [m for m in alice.tg.bot_messages(ALICE) if "Code for Telegram" in m.text]
     assert len(code_messages) == 1 and "70707" in code_messages[0].text
     assert len(provider.state.purchases) == 1
