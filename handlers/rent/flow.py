@@ -209,13 +209,9 @@ async def confirm(
         currency=currency,
     )
     # A fresh one-time token per confirmation screen: the tap on it rents at most one number.
-    try:
-        token = await rentals.offer_token(
-            user_id, service=service, country=country, hours=hours, price=option.cost
-        )
-    except UseCaseError as exc:
-        await _fail(callback, t, exc, back)
-        return
+    token = await rentals.offer_token(
+        user_id, service=service, country=country, hours=hours, price=option.cost
+    )
     # The price shown is remembered with the token (callback data carries ids only), so the
     # rental card can show what was paid: the provider's rent answer carries no price.
     await state.update_data(rent_costs={token: str(option.cost)})

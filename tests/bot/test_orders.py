@@ -325,3 +325,26 @@ async def test_unknown_outcome_from_scripted_client(scripted: Any, tdb: Database
         USER, token=token, service="tg", country="0", max_price=None, chat_id=1
     )
     assert again.duplicate and len(client.calls) == 1
+
+
+async def test_only_a_token_issued_for_this_user_and_offer_buys(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database, clock: Any
+) -> None:
+    capped = await issue(orders, max_price=Decimal("20"))
+    attempts = [
+        ("A" * 12, "tg", "0", None),  # never issued
+        (capped, "tg", "0", None),  # the cap it was shown with, lifted
+        (capped, "wa", "0", Decimal("20")),  # another service
+        (capped, "tg", "15", Decimal("20")),  # another country
+    ]
+    for token, service, country, cap in attempts:
+        result = await orders.buy(
+            USER, token=token, service=service, country=country, max_price=cap, chat_id=1
+        )
+        assert result.stale and result.activation is None and not result.duplicate
+    clock.advance(3601)
+    late = await orders.buy(
+        USER, token=capped, service="tg", country="0", max_price=Decimal("20"), chat_id=1
+    )
+    assert late.stale
+    assert purchases(sandbox) == 0 and await tdb.pending.list_all() == []

@@ -271,3 +271,22 @@ async def test_rent_records_confirmed_cost(service: RentalService, key: Any) -> 
         cost=Decimal("3.5"),
     )
     assert result.rental is not None and result.rental.cost == Decimal("3.5")
+
+
+async def test_rent_and_extend_only_with_a_token_issued_for_that_offer(
+    service: RentalService, key: Any, sandbox: Any, clock: Any
+) -> None:
+    rental = await _rent(service)
+    four = await service.offer_token(USER, service="tg", country="0", hours=4, price=None)
+    for token, hours in (("never-issued", 4), (four, 720)):  # forged; issued for 4 hours
+        result = await service.rent(
+            USER, token=token, service="tg", country="0", hours=hours, chat_id=USER
+        )
+        assert result.stale and result.rental is None
+    longer = await service.extend_token(USER, rental.id, hours=12, price=None)
+    for token, hours in (("never-issued", 12), (four, 4), (longer, 720)):
+        extended = await service.extend(USER, rental.id, token=token, hours=hours)
+        assert extended.stale and extended.rental is None
+    clock.advance(3601)  # expired
+    assert (await service.extend(USER, rental.id, token=longer, hours=12)).stale
+    assert len(sandbox.state.rent_purchases) == 1 and sandbox.state.extensions == []
