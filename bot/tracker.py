@@ -111,8 +111,9 @@ class TrackerConfig:
     # An intent whose provider call has not ended (no "unknown" mark) is a purchase in flight;
     # only after this long is it a crash's leftover that reconciliation takes over.
     intent_in_flight: float = 90.0
-    # "Not bought" needs a listing (and balance) read at least this long after the outcome
-    # became unknown: a provider may still be processing the lost request.
+    # An intent is reconciled from this long after its outcome became unknown: the handler
+    # has shown "checking" by then (the result edits that message), and "not bought" needs a
+    # listing and balance read this late (a provider may still be processing the request).
     intent_settle: float = 10.0
     # Provider timestamps carry no zone: the sms-activate family writes Moscow time (UTC+3).
     provider_utc_offset: float = 3 * 3600.0
@@ -941,9 +942,11 @@ class Tracker:
     # ---- purchase intents
 
     def _intent_reconcilable(self, intent: PendingPurchase, now: float) -> bool:
-        """Its provider call ended without an answer, or is a crash's leftover."""
+        """Its provider call ended without an answer a little while ago (the handler has said
+        "checking" by then, so the result never lands under that message), or it is a
+        crash's leftover."""
         if intent.unknown_at is not None:
-            return True
+            return now >= intent.unknown_at + self.config.intent_settle
         return now >= intent.created_at + self.config.intent_in_flight
 
     def _intent_due(self, intent: PendingPurchase, now: float) -> bool:

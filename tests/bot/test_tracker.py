@@ -582,6 +582,7 @@ async def test_dropped_purchase_is_adopted_and_shown(
         user_id=USER, key_id=tkey.id, service="tg", country="0", chat_id=5555
     )
     tracker = make_tracker()
+    clock.advance(FAST.intent_settle)  # the handler has said "checking" by then
     await tracker.tick()
     adopted = notes.of("adopted")
     assert len(adopted) == 1
@@ -607,7 +608,7 @@ async def test_pending_with_nothing_found_is_given_up_and_told(
     tracker = make_tracker()
     await tracker.tick()
     assert notes.of("unresolved") == []
-    await run_for(tracker, clock, FAST.pending_timeout, 30)
+    await run_for(tracker, clock, FAST.pending_timeout + FAST.reconcile_max, 30)
     assert len(notes.of("unresolved")) == 1
     assert await tdb.pending.list_all() == []
 
@@ -662,6 +663,7 @@ async def test_adopted_number_and_its_code_reach_the_chat(
     with pytest.raises(UnknownOutcome):
         await tproviders.client(tkey.base_url, tkey.api_key).buy_activation("tg", "0")
     await tdb.pending.add(user_id=USER, key_id=tkey.id, service="tg", country="0", chat_id=USER)
+    clock.advance(FAST.intent_settle)  # the handler has said "checking" by then
     await tracker.tick()
     phone = sandbox.state.purchases[0]["phone"]
     texts = [m.text for m in bot.session.calls(SendMessage)]

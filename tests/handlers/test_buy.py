@@ -402,7 +402,7 @@ async def test_a_token_the_bot_did_not_issue_for_this_offer_buys_nothing(
 
 
 async def test_lost_answer_turns_the_checking_message_into_the_number_card(
-    keyed: Any, sandbox: Any, services: Any, tracker: Any, bot: Any
+    keyed: Any, sandbox: Any, services: Any, tracker: Any, clock: Any
 ) -> None:
     chat = keyed
     await open_confirm(chat)
@@ -411,6 +411,7 @@ async def test_lost_answer_turns_the_checking_message_into_the_number_card(
     await chat.tap("Buy for")
     checking = chat.session.messages[(chat.chat_id, shown.message_id)]
     assert "checking" in checking.text.lower()
+    clock.advance(10)  # the tracker reconciles it on a later pass
     await tracker.tick()
     phone = sandbox.state.purchases[0]["phone"]
     card = chat.session.messages[(chat.chat_id, shown.message_id)]
