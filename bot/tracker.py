@@ -115,8 +115,6 @@ class TrackerConfig:
     # has shown "checking" by then (the result edits that message), and "not bought" needs a
     # listing and balance read this late (a provider may still be processing the request).
     intent_settle: float = 10.0
-    # Provider timestamps carry no zone: the sms-activate family writes Moscow time (UTC+3).
-    provider_utc_offset: float = 3 * 3600.0
     clock_slack: float = 120.0  # tolerated skew between the provider's clock and ours
     cache_ttl: float = 30.0  # users and keys are re-read at least this often
 
@@ -1105,8 +1103,9 @@ class Tracker:
             if first_seen < intent.created_at - self.config.clock_slack:
                 continue  # listed well before the intent existed: bought elsewhere
             if naive is not None:
-                # Learned zone: exact. Unknown zone: the latest reading of the provider's
-                # local time (UTC, offset 0) — loose, but never rejects our own number.
+                # Provider timestamps carry no zone (Moscow time for the sms-activate family,
+                # UTC for others and the sandbox). Learned zone: exact. Unknown zone: the
+                # latest plausible reading (UTC) — loose, but it never rejects our own number.
                 bought_at = naive - (offset or 0.0)
                 if bought_at < intent.created_at - self.config.clock_slack:
                     continue
