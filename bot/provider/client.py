@@ -14,6 +14,7 @@ from yarl import URL
 
 from bot.provider import parsing
 from bot.provider.errors import (
+    CLIENT_CODES,
     KNOWN_CODES,
     ActionNotSupported,
     ProviderError,
@@ -272,8 +273,13 @@ class ProviderClient:
         params = {"id": rent_id, "status": status}
         await self._call("setRentStatus", params, parsing.parse_set_rent_status)
 
-    async def get_rent_history(self) -> list[RentHistoryItem]:
-        return await self._call("getRentHistory", {}, parsing.parse_rent_history)
+    async def get_rent_history(self, rent_id: str) -> list[RentHistoryItem]:
+        """The periods of one rental (first rent and extensions); the seed page needs `id`."""
+        return await self._call(
+            "getRentHistory",
+            {"id": rent_id},
+            lambda body: parsing.parse_rent_history(body, rent_id),
+        )
 
     async def get_rent_prices(
         self, service: str | None = None, country: str | None = None, hours: int = 4
@@ -294,6 +300,20 @@ def disable_silent_retries(session: aiohttp.ClientSession) -> None:
         session._retry_connection = False
 
 
+def _refused_by_4xx(error: ProviderError) -> bool:
+    """A 4xx whose body named an error (a code, or a problem JSON title): the provider refused
+    the request, nothing was bought. 408 and 429 say nothing of the outcome; HTML or an
+    unreadable 4xx body arrives here as ProviderUnavailable and stays unknown too."""
+    status = error.http_status
+    return (
+        status is not None
+        and 400 <= status < 500
+        and status not in (408, 429)
+        and not isinstance(error, ProviderUnavailable)
+        and error.code not in CLIENT_CODES
+    )
+
+
 class _NotSent(ProviderUnavailable):
     """Internal: the connection failed before the request was sent."""
 
@@ -304,6 +324,8 @@ def _purchase_error(error: ProviderError) -> ProviderError:
         return ProviderUnavailable(
             error.code, error.payload, action=error.action, http_status=error.http_status
         )
+    if _refused_by_4xx(error):
+        return error
     if isinstance(error, ProviderUnavailable) or error.code not in KNOWN_CODES:
         return UnknownOutcome(
             error.code,

@@ -227,10 +227,16 @@ async def test_finish_and_already_finished(
     assert stored is not None and stored.status == "finished"
 
 
-async def test_history_lists_key_rentals(service: RentalService, key: Any) -> None:
+async def test_history_lists_the_rental_periods(
+    service: RentalService, key: Any, sandbox: Any
+) -> None:
     rental = await _rent(service)
+    await _rent(service, token="tok-other")  # another rental of the same key: not listed
     items = await service.rental_history(USER, rental.id)
-    assert [item.id for item in items] == [rental.provider_id]
+    sent = [r for r in sandbox.state.requests if r["action"] == "getRentHistory"]
+    assert [r["params"]["id"] for r in sent] == [rental.provider_id]
+    paid = sandbox.state.rentals[rental.provider_id].cost
+    assert [(item.hours, item.price) for item in items] == [(4, paid)]
 
 
 async def test_foreign_rental_is_not_found(
