@@ -22,6 +22,7 @@ from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from bot.rentals import RentalService
 from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher, load_secrets
@@ -71,7 +72,9 @@ async def build_services(
     db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
     metrics = Metrics()
     providers = providers or ProviderFactory(
-        timeout=settings.provider_timeout, trace_configs=[metrics.trace_config()]
+        timeout=settings.provider_timeout,
+        trace_configs=[metrics.trace_config()],
+        address_policy=AddressPolicy.from_settings(settings),
     )
     catalog = CatalogService(providers, clock=clock)
     return Services(
