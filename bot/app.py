@@ -21,8 +21,8 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.orders import OrderService
+from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
-from bot.provider.guard import AddressPolicy
 from bot.rentals import RentalService
 from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher, load_secrets
@@ -74,7 +74,7 @@ async def build_services(
     providers = providers or ProviderFactory(
         timeout=settings.provider_timeout,
         trace_configs=[metrics.trace_config()],
-        address_policy=AddressPolicy.from_settings(settings),
+        address_policy=address_policy(settings),
     )
     catalog = CatalogService(providers, clock=clock)
     return Services(

@@ -82,12 +82,27 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
     return host or base_url
 
 
+def address_policy(settings: Any | None) -> AddressPolicy:
+    """Where provider requests may go. Loopback only in sandbox mode (the sandbox itself lives on
+    127.0.0.1); the operator's own SANDBOX_URL, and a PROVIDER_URL other than GrizzlySMS's
+    public one, are trusted wherever they point. Everything else, the built-in presets
+    included, passes the guard."""
+    sandbox = bool(getattr(settings, "sandbox", False))
+    trusted: list[str | None] = []
+    provider_url = getattr(settings, "provider_url", None)
+    if provider_url and not _same_url(provider_url, DEFAULT_PROVIDER_URL):
+        trusted.append(provider_url)
+    if sandbox:
+        trusted.append(getattr(settings, "sandbox_url", None))
+    return AddressPolicy.trusting(trusted, allow_loopback=sandbox)
+
+
 def is_internal_address(base_url: str, settings: Any | None = None) -> bool:
     """True when a custom provider at this address would be refused as inside the server's
-    network (loopback is allowed in sandbox mode). The early, friendly form of the guard every
-    connection passes (bot.provider.guard), with the same rule; names that resolve inward are
-    caught when connecting."""
-    return AddressPolicy.from_settings(settings).refuses_url(base_url)
+    network. The early, friendly form of the guard every connection passes
+    (bot.provider.guard), with the same rule; names that resolve inward are caught when
+    connecting."""
+    return address_policy(settings).refuses_url(base_url)
 
 
 def normalize_base_url(text: str) -> str | None:

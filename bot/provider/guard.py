@@ -95,22 +95,18 @@ class AddressPolicy:
     """Where provider requests may go.
 
     ``allow_loopback`` is for sandbox mode (the in-process sandbox and tests listen on
-    127.0.0.1). ``trusted`` holds the origins the operator configured (PROVIDER_URL, and
-    SANDBOX_URL in sandbox mode): the operator chose them, and a docker-compose sandbox
-    lives at a private address.
+    127.0.0.1). ``trusted`` holds origins the operator configured explicitly: the operator
+    chose them, and a docker-compose sandbox lives at a private address
+    (`bot.presets.address_policy` builds the policy from the settings).
     """
 
     allow_loopback: bool = False
     trusted: frozenset[tuple[str, str, int]] = field(default_factory=frozenset)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> AddressPolicy:
-        sandbox = bool(getattr(settings, "sandbox", False))
-        urls = [getattr(settings, "provider_url", None)]
-        if sandbox:
-            urls.append(getattr(settings, "sandbox_url", None))
+    def trusting(cls, urls: list[str | None], *, allow_loopback: bool = False) -> AddressPolicy:
         trusted = frozenset(found for url in urls if url and (found := origin(url)) is not None)
-        return cls(allow_loopback=sandbox, trusted=trusted)
+        return cls(allow_loopback=allow_loopback, trusted=trusted)
 
     def refuses(self, address: IPAddress) -> bool:
         return refused_address(address, allow_loopback=self.allow_loopback)

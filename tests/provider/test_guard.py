@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.config import load_settings
-from bot.presets import is_internal_address, normalize_base_url
+from bot.presets import address_policy, is_internal_address, normalize_base_url
 from bot.provider.errors import AddressRefused, ProviderUnavailable, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.guard import AddressPolicy, literal_address, origin, refused_address
@@ -66,7 +66,7 @@ async def test_sandbox_mode_allows_loopback(fake: FakeProvider) -> None:
 async def test_the_operators_own_urls_are_trusted_and_nothing_else(fake: FakeProvider) -> None:
     fake.answer("getBalance", "ACCESS_BALANCE:100")
     settings = load_settings(bot_token="123456:" + "x" * 30, sandbox=True, sandbox_url=fake.url)
-    policy = AddressPolicy.from_settings(settings)
+    policy = address_policy(settings)
     # Sandbox mode trusts SANDBOX_URL (a docker-compose sandbox lives at a private address).
     policy = AddressPolicy(trusted=policy.trusted)  # without the loopback allowance
     factory = ProviderFactory(timeout=2.0, read_retries=0, address_policy=policy)
@@ -82,10 +82,15 @@ async def test_the_operators_own_urls_are_trusted_and_nothing_else(fake: FakePro
 
 def test_policy_from_settings() -> None:
     token = "123456:" + "x" * 30
-    plain = AddressPolicy.from_settings(load_settings(bot_token=token, sandbox=False))
+    plain = address_policy(load_settings(bot_token=token, sandbox=False))
     assert not plain.allow_loopback
-    assert plain.trusted == {("https", "api.grizzlysms.com", 443)}
-    box = AddressPolicy.from_settings(
+    assert not plain.trusted  # GrizzlySMS and the other presets pass the guard like any URL
+    own = address_policy(
+        load_settings(bot_token=token, provider_url="http://10.0.0.7/stubs/handler_api.php")
+    )
+    assert not own.refuses_url("http://10.0.0.7/stubs/handler_api.php")  # the operator's choice
+    assert own.refuses_url("http://10.0.0.8/stubs/handler_api.php")
+    box = address_policy(
         load_settings(
             bot_token=token, sandbox=True, sandbox_url="http://sandbox:8081/stubs/handler_api.php"
         )
