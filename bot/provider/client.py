@@ -136,6 +136,7 @@ class ProviderClient:
             raise ProviderUnavailable("TIMEOUT", action=action) from None
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, BlockedAddress):
+                log.warning("provider %s: refused, its address is internal", self._host)
                 raise AddressRefused("ADDRESS_REFUSED", action=action) from None
             # Connecting failed: the request never left, so even a purchase did not happen.
             raise _NotSent("NETWORK", self._describe(exc), action=action) from None
