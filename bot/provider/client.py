@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from bot.provider import parsing
@@ -131,7 +132,9 @@ class ProviderClient:
                 allow_redirects=False,
             ) as response:
                 raw = await self._read_capped(response, action)
-                status, headers, charset = response.status, dict(response.headers), response.charset
+                # Case-insensitive: a provider may send 'retry-after' in lower case.
+                status, headers = response.status, CIMultiDict(response.headers)
+                charset = response.charset
         except TimeoutError:
             raise ProviderUnavailable("TIMEOUT", action=action) from None
         except aiohttp.ClientConnectorError as exc:
@@ -208,7 +211,7 @@ class ProviderClient:
         Sets ``error.retry_after`` to the provider's wish, so a caller that gives up can say
         when to come back (at least CLOUDFLARE_WAIT after a 1020).
         """
-        if isinstance(error, RateLimited) and error.payload == "1020":
+        if _is_cloudflare_1020(error):
             error.retry_after = max(error.retry_after or 0.0, CLOUDFLARE_WAIT)
         if attempt >= self._read_retries or isinstance(error, AddressRefused):
             return None
@@ -385,6 +388,11 @@ def disable_silent_retries(session: aiohttp.ClientSession) -> None:
     """
     if getattr(session, "_retry_connection", False):
         session._retry_connection = False
+
+
+def _is_cloudflare_1020(error: ProviderError) -> bool:
+    """screen() raises RateLimited for HTTP 429 and for Cloudflare's 1020 page only."""
+    return isinstance(error, RateLimited) and (error.payload == "1020" or error.http_status != 429)
 
 
 class _NotSent(ProviderUnavailable):

@@ -456,3 +456,10 @@ async def test_the_factory_passes_its_size_cap_on(fake):
         assert caught.value.code == "TOO_LARGE"
     finally:
         await factory.close()
+
+
+async def test_retry_after_is_read_whatever_its_case(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time)
+    fake.answer("getBalance", Canned(503, "busy", {"retry-after": "4"}), "ACCESS_BALANCE:5")
+    assert (await client.get_balance()).amount == Decimal("5")
+    assert fake_time.sleeps == [4.0]
