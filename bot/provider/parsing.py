@@ -6,6 +6,7 @@ Every parser takes a screened :class:`Body` and returns a typed result or raises
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -102,8 +103,20 @@ class Body:
 # --------------------------------------------------------------------------- basics
 
 
-def decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def decode(raw: bytes, charset: str | None = None) -> str:
+    """The body as text in the charset its Content-Type names (UTF-8 when none or unknown).
+
+    Bytes that do not decode make the answer garbled, never text with replacement characters
+    that a parser could still read as a code or a number.
+    """
+    try:
+        codec = codecs.lookup(charset).name if charset else "utf-8"
+    except LookupError:
+        codec = "utf-8"
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        raise garbled() from None
 
 
 def clean_text(text: str) -> str:

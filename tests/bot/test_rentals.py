@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from bot.errors import NotFound, Stale
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from bot.rentals import (
     CANCEL_WINDOW,
     RENT_DURATIONS,
@@ -39,7 +40,7 @@ async def db(tmp_path: Path, clock: Any) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def service(db: Database, clock: Any) -> AsyncIterator[RentalService]:
-    providers = ProviderFactory(timeout=5)
+    providers = ProviderFactory(timeout=5, address_policy=AddressPolicy(allow_loopback=True))
     try:
         yield RentalService(db, providers, clock=clock)
     finally:

@@ -368,15 +368,25 @@ async def test_read_gives_up_after_retries(state, api, kind, code):
     assert len(sent(state, "getActiveActivations")) == 3
 
 
-async def test_rate_limits(state, api):
-    state.inject_fault("rate_limit", action="getStatus", retry_after=7)
+async def test_rate_limits(state, server, key, session):
+    waits: list[float] = []
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:  # waits are recorded, never really slept
+        waits.append(seconds)
+        now[0] += seconds
+
+    api = make_client(server, key, session, sleep=sleep, clock=lambda: now[0])
+    state.inject_fault("rate_limit", action="getStatus", count=2, retry_after=7)
     with pytest.raises(RateLimited) as caught:
         await api.get_status("1")
-    assert caught.value.retry_after == 7.0
+    # Waited the 7 s asked once; a second wait would pass the 10 s an interactive read has.
+    assert caught.value.retry_after == 7.0 and waits == [7.0]
     state.inject_fault("cloudflare", action="getStatus")
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as caught:
         await api.get_status("1")
-    assert len(sent(state, "getStatus")) == 2
+    assert caught.value.retry_after == 10.0  # at least 10 s after a 1020
+    assert len(sent(state, "getStatus")) == 3
 
 
 async def test_key_never_logged_or_raised(state, server, key, session, caplog):
