@@ -370,7 +370,7 @@ class Tracker:
                 if key is None:
                     log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
                     return
-                client = self.providers.client(key.base_url, key.api_key)
+                client = self.providers.client(key.base_url, key.api_key, background=True)
                 await self._key_job(key, client, state, work, now)
         except _KeyDown:
             pass
@@ -919,7 +919,7 @@ class Tracker:
         (the user is told in the intent's "checking" message); close the ones the database has
         live and the provider no longer lists, once getStatus confirms. Numbers that match no
         intent (bought elsewhere with the same key) are left alone."""
-        client = self.providers.client(key.base_url, key.api_key)
+        client = self.providers.client(key.base_url, key.api_key, background=True)
         state = self._key_state(key.id)
         listing = await self._list_active(state, client)
         if listing is None:

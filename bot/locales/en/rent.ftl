@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>SMS to { $phone }</b> (page { $page } of { $pages })
 rent-sms-empty = No SMS yet. New ones also come to this chat by themselves.
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>Rent history of this API key</b> (page { $page } of { $pages })
-rent-history-empty = The provider has no rent history for this key yet.
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · SMS: { $count }
-
 rent-extend-choose = ⏳ Extend { $phone } by how long?
 rent-extend-none = The provider offers no extension for this number now. Try again later.
 rent-extend-confirm = ⏳ <b>Extend { $phone }</b>
@@ -81,3 +77,7 @@ rent-cancel-reason-sms = Cancelling is no longer possible: an SMS has already ar
 rent-stale = This button is out of date: nothing was rented. Open the rent menu again.
 rent-pending-unlisted = ⏳ The provider did not say whether the number was rented, and it offers no list of rentals to look it up in. I am watching your balance and will tell you the result here. Do not rent again until then.
 rent-extend-pending = ⏳ The provider did not say whether the rental was extended. I am checking and will tell you the result here. Do not extend again until then.
+
+rent-periods-title = 📜 <b>History of { $phone }</b>: the first rent and each extension (page { $page } of { $pages })
+rent-periods-empty = The provider lists no rent periods for this number yet.
+rent-period-item = 🕒 { $date } · { $duration } · { $price }

@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>SMS на { $phone }</b> (страница { $page } и�
 rent-sms-empty = SMS пока нет. Новые также придут в этот чат сами.
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>История аренды по этому API-ключу</b> (страница { $page } из { $pages })
-rent-history-empty = У провайдера пока нет истории аренды по этому ключу.
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · SMS: { $count }
-
 rent-extend-choose = ⏳ На сколько продлить { $phone }?
 rent-extend-none = Провайдер сейчас не предлагает продление этого номера. Попробуйте позже.
 rent-extend-confirm = ⏳ <b>Продление { $phone }</b>
@@ -81,3 +77,7 @@ rent-cancel-reason-sms = Отменить уже нельзя: SMS уже при
 rent-stale = Эта кнопка устарела: ничего не арендовано. Откройте меню аренды заново.
 rent-pending-unlisted = ⏳ Провайдер не ответил, арендован ли номер, и у него нет списка аренд, чтобы найти его. Я слежу за вашим балансом и сообщу результат здесь. Не арендуйте снова до этого.
 rent-extend-pending = ⏳ Провайдер не ответил, продлена ли аренда. Я проверяю и сообщу результат здесь. Не продлевайте снова до этого.
+
+rent-periods-title = 📜 <b>История { $phone }</b>: первая аренда и каждое продление (страница { $page } из { $pages })
+rent-periods-empty = Провайдер пока не показывает периодов аренды этого номера.
+rent-period-item = 🕒 { $date } · { $duration } · { $price }

@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>发送到 { $phone } 的短信</b>（第 { $page } / { 
 rent-sms-empty = 还没有短信。新短信也会自动发到此聊天。
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>此 API 密钥的租用历史</b>（第 { $page } / { $pages } 页）
-rent-history-empty = 服务商暂无此密钥的租用历史。
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · 短信：{ $count }
-
 rent-extend-choose = ⏳ { $phone } 续租多长时间？
 rent-extend-none = 服务商目前不提供此号码的续租。请稍后再试。
 rent-extend-confirm = ⏳ <b>续租 { $phone }</b>
@@ -81,3 +77,7 @@ rent-cancel-reason-sms = 已无法取消：已经收到短信。请改用“结�
 rent-stale = 此按钮已过期：未租用任何号码。请重新打开租用菜单。
 rent-pending-unlisted = ⏳ 服务商没有说明号码是否已租用，而且它不提供可供查找的租用列表。我正在关注您的余额，结果会在这里告诉您。在此之前请不要再次租用。
 rent-extend-pending = ⏳ 服务商没有说明租用是否已延长。我正在核实，结果会在这里告诉您。在此之前请不要再次延长。
+
+rent-periods-title = 📜 <b>{ $phone } 的历史</b>：首次租用及每次续租（第 { $page } / { $pages } 页）
+rent-periods-empty = 服务商暂未列出此号码的租用时段。
+rent-period-item = 🕒 { $date } · { $duration } · { $price }
