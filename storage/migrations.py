@@ -186,7 +186,11 @@ V4: tuple[str, ...] = ()
 V5: tuple[str, ...] = ()
 
 # Version 6: spare, for whatever else the hardening needs.
-V6: tuple[str, ...] = ()
+V6: tuple[str, ...] = (
+    # A status change whose answer was lost ("cancel", "another"): the card says "checking"
+    # until the tracker's next answer settles it.
+    "ALTER TABLE activations ADD COLUMN pending_change TEXT",
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)
 LATEST_VERSION = len(MIGRATIONS)

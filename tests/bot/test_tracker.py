@@ -735,7 +735,7 @@ async def test_unchanged_numbers_cost_no_database_call_each(
     clock.advance(FAST.poll_fast)
     await tracker.tick()
     assert notes.codes() == ["313131"]
-    assert counting.calls["add_code"] == 1 and counting.calls.get("get_any", 0) == 0
+    assert counting.calls["store_code"] == 1 and counting.calls.get("get_any", 0) == 0
 
 
 class _Db:
