@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.provider.errors import ProviderError, ProviderUnavailable, RateLimited
 from storage.activations import ActivationRepo
 from storage.models import Activation, ActivationCode
 
@@ -22,9 +23,6 @@ from storage.models import Activation, ActivationCode
 CODE_ARRIVED = frozenset({"BAD_STATUS", "OTP_RECEIVED", "STATUS_ALREADY_CHANGED"})
 # Answers meaning "the provider no longer has it live": the number ended there.
 GONE = frozenset({"NO_ACTIVATION", "ACTIVATION_NOT_ACTIVE", "WRONG_ACTIVATION_ID", "NOT_FOUND"})
-# Errors of a status change whose outcome is unknown: it may or may not have happened.
-UNKNOWN_OUTCOME = frozenset({"TIMEOUT", "NETWORK", "HTML", "GARBLED", "UNRECOGNISED"})
-UNKNOWN_ACK = "ACK_MISMATCH"
 
 # Status changes whose outcome was unknown and that the next answer settles (pending_change).
 PENDING_CANCEL = "cancel"
@@ -80,9 +78,13 @@ def answer_from_error(code: str) -> Answer | None:
     return ENDED_ANSWER if code in GONE else None
 
 
-def outcome_unknown(code: str) -> bool:
-    """A setStatus error after which the change may or may not have been made."""
-    return code in UNKNOWN_OUTCOME or code == UNKNOWN_ACK
+def outcome_unknown(error: ProviderError) -> bool:
+    """A setStatus error after which the change may or may not have been made: the answer was
+    lost or unreadable (timeout, connection, 5xx or HTML page, noise) or acknowledged something
+    else. A rate limit is a definite "not done"."""
+    if isinstance(error, RateLimited):
+        return False
+    return isinstance(error, ProviderUnavailable) or error.code == "ACK_MISMATCH"
 
 
 def ended_status(activation: Activation, now: float) -> str:

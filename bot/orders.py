@@ -28,7 +28,7 @@ from bot.activation_status import (
     store_decision,
 )
 from bot.errors import CodeReceived, NoActiveKey, NotFound
-from bot.provider.errors import ProviderError, RateLimited, UnknownOutcome
+from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ActivationStatus
 from storage import Activation, Database, KeyProfile
@@ -149,7 +149,7 @@ class OrderService:
         try:
             await client.set_status(activation.provider_id, 1)
         except ProviderError as error:
-            if not _outcome_unknown(error):
+            if not outcome_unknown(error):
                 raise
             log.info("setStatus 1 outcome unknown (%s): marked all the same", error.code)
         await self._db.activations.set_sms_sent(activation.id)
@@ -165,7 +165,7 @@ class OrderService:
         try:
             await client.set_status(activation.provider_id, 3)
         except ProviderError as error:
-            if not _outcome_unknown(error):
+            if not outcome_unknown(error):
                 raise
             await self._check_later(activation, PENDING_ANOTHER)
             return await self._reload(activation.id)
@@ -180,7 +180,7 @@ class OrderService:
         try:
             await client.set_status(activation.provider_id, 6)
         except ProviderError as error:
-            if not _outcome_unknown(error):
+            if not outcome_unknown(error):
                 raise
             log.info("setStatus 6 outcome unknown (%s): finished here", error.code)
         await self._db.activations.set_status(activation.id, "finished", ended_at=self._clock())
@@ -202,7 +202,7 @@ class OrderService:
         except ProviderError as error:
             if error.code == "EARLY_CANCEL_DENIED":
                 return await self._schedule_cancel(user_id, activation)
-            if _outcome_unknown(error):
+            if outcome_unknown(error):
                 return await self._cancel_unknown(user_id, activation)
             if error.code in CODE_ARRIVED or error.code in GONE:
                 return await self._cancel_refused(user_id, activation, client, error)
@@ -268,8 +268,3 @@ class OrderService:
         now = self._clock()
         decision = decide(activation, status, now)
         return await store_decision(self._db.activations, activation, decision, text=None, now=now)
-
-
-def _outcome_unknown(error: ProviderError) -> bool:
-    """A rate limit is a definite "not done"; a lost or unreadable answer is not."""
-    return not isinstance(error, RateLimited) and outcome_unknown(error.code)
