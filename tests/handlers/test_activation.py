@@ -372,3 +372,19 @@ def test_card_says_checking_while_a_change_is_unconfirmed() -> None:
         a = make_activation(cancel_requested=True, pending_change="cancel")
         text = render_activation_card(a, t, NOW + 200, country_name="X", service_name="Y")
         assert words in text
+
+
+async def test_another_code_whose_answer_is_lost_is_checked(
+    buyer: Any, services: Any, sandbox: Any, tracker: Any
+) -> None:
+    card = await buy_number(buyer)
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    sandbox.state.deliver_sms(a.provider_id, "code 1357")
+    await buyer.tap("Refresh", card)
+    sandbox.state.inject_fault("garbled", action="setStatus", process=True)
+    answer = await buyer.tap("Another code", card)
+    assert answer is not None and "checking" in (answer.text or "") and not answer.show_alert
+    assert "Checking with the provider" in _shown(buyer, card)
+    await tracker.tick()
+    shown = _shown(buyer, card)
+    assert "waiting for another code" in shown and "Checking" not in shown
