@@ -12,7 +12,7 @@ import pytest
 
 from bot.activation_status import Answer, StatusDecision, decide
 from bot.orders import OrderService
-from bot.provider.models import ActivationStatus
+from bot.provider.models import ActivationStatus, ActiveActivation
 from bot.tracker import Tracker
 from storage import Database
 from storage.models import Activation, ActivationCode
@@ -171,13 +171,20 @@ def test_refund_only_without_a_code() -> None:
 
 @dataclass
 class _ScriptedClient:
-    """Answers every getStatus with the scripted answer; records everything else."""
+    """Answers every getStatus with the scripted answer (and getActiveActivations with the
+    scripted listing, when there is one); records everything else."""
 
     answer: ActivationStatus | None
+    listing: list[ActiveActivation] | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def supports(self, action: str) -> bool:
-        return False
+        return action == "getActiveActivations" and self.listing is not None
+
+    async def get_active_activations(self) -> list[ActiveActivation]:
+        self.calls.append(("get_active_activations", None))
+        assert self.listing is not None
+        return self.listing
 
     async def get_status(self, activation_id: str) -> ActivationStatus:
         self.calls.append(("get_status", activation_id))
@@ -246,37 +253,42 @@ PROVIDER_ANSWERS = {
 }
 
 
+async def _poll_and_refresh(
+    db: Database, clock: Any, like: Activation, client: _ScriptedClient
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The same stored state twice: one number polled by the tracker, the other refreshed
+    from its card; what each then stores."""
+    clock.now = NOW
+    await db.users.get_or_create(USER, "en")
+    await db.users.update(USER, auto_cancel=False)
+    key = await db.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    by_tracker = await _store_state(db, key.id, "700", like)
+    by_refresh = await _store_state(db, key.id, "701", like)
+    factory = _Factory(client)
+    orders = OrderService(db, factory, clock=clock)  # type: ignore[arg-type]
+    config = replace(FAST, batch=client.listing is not None)
+    tracker = Tracker(db, factory, RecordingNotifier(), config, clock=clock)
+    await db.activations.set_next_poll(by_tracker, NOW)
+    await tracker.tick()
+    await orders.refresh(USER, by_refresh)
+    assert ("get_status", "701") in client.calls
+    polled = _stored_view(await db.activations.get_any(by_tracker))
+    refreshed = _stored_view(await db.activations.get_any(by_refresh))
+    return polled, refreshed
+
+
 @pytest.mark.parametrize("answer_name", list(PROVIDER_ANSWERS))
 @pytest.mark.parametrize("stored_name", LIVE_STORED)
 async def test_tracker_and_refresh_store_the_same(
     tdb: Database, clock: Any, stored_name: str, answer_name: str
 ) -> None:
-    clock.now = NOW
-    await tdb.users.get_or_create(USER, "en")
-    await tdb.users.update(USER, auto_cancel=False)
-    key = await tdb.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
     like = STORED[stored_name]
-    by_tracker = await _store_state(tdb, key.id, "700", like)
-    by_refresh = await _store_state(tdb, key.id, "701", like)
     client = _ScriptedClient(PROVIDER_ANSWERS[answer_name])
-    factory = _Factory(client)
-    orders = OrderService(tdb, factory, clock=clock)  # type: ignore[arg-type]
-    tracker = Tracker(
-        tdb,
-        factory,
-        RecordingNotifier(),
-        replace(FAST, batch=False),
-        clock=clock,
-    )
-    await tdb.activations.set_next_poll(by_tracker, NOW)
-    await tracker.tick()
-    await orders.refresh(USER, by_refresh)
+    polled, refreshed = await _poll_and_refresh(tdb, clock, like, client)
     assert [c for c in client.calls if c[0] == "get_status"] == [
         ("get_status", "700"),
         ("get_status", "701"),
     ]
-    polled = _stored_view(await tdb.activations.get_any(by_tracker))
-    refreshed = _stored_view(await tdb.activations.get_any(by_refresh))
     assert polled == refreshed
     # And what they stored is what the rule decided for the stored state.
     expected = EXPECTED[stored_name][answer_name]
@@ -288,3 +300,27 @@ async def test_tracker_and_refresh_store_the_same(
         assert polled[4] is None
     if expected == StatusDecision():
         assert polled == _stored_view(replace(like, ended_at=None))
+
+
+# A getActiveActivations entry and the getStatus answer that says the same thing.
+LISTED = {
+    "wait_code": (ActiveActivation("700", "79000000000", status="4"), "wait_code"),
+    "wait_retry(old)": (
+        ActiveActivation("700", "79000000000", status="3", code=OLD),
+        "wait_retry(old)",
+    ),
+    "ok(new)": (ActiveActivation("700", "79000000000", status="2", code=NEW), "ok(new)"),
+    "ended": (ActiveActivation("700", "79000000000", status="8"), "cancel"),
+}
+
+
+@pytest.mark.parametrize("entry_name", list(LISTED))
+@pytest.mark.parametrize("stored_name", LIVE_STORED)
+async def test_a_listing_entry_stores_what_getstatus_would(
+    tdb: Database, clock: Any, stored_name: str, entry_name: str
+) -> None:
+    entry, same_as = LISTED[entry_name]
+    client = _ScriptedClient(PROVIDER_ANSWERS[same_as], listing=[entry])
+    polled, refreshed = await _poll_and_refresh(tdb, clock, STORED[stored_name], client)
+    assert ("get_active_activations", None) in client.calls
+    assert polled == refreshed
