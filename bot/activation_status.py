@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.provider.errors import ProviderError, ProviderUnavailable, RateLimited
+from bot.provider.errors import AddressRefused, ProviderError, ProviderUnavailable, RateLimited
 from storage.activations import ActivationRepo
 from storage.models import Activation, ActivationCode
 
@@ -81,8 +81,8 @@ def answer_from_error(code: str) -> Answer | None:
 def outcome_unknown(error: ProviderError) -> bool:
     """A setStatus error after which the change may or may not have been made: the answer was
     lost or unreadable (timeout, connection, 5xx or HTML page, noise) or acknowledged something
-    else. A rate limit is a definite "not done"."""
-    if isinstance(error, RateLimited):
+    else. A rate limit or a refused address is a definite "not done"."""
+    if isinstance(error, RateLimited | AddressRefused):
         return False
     return isinstance(error, ProviderUnavailable) or error.code == "ACK_MISMATCH"
 

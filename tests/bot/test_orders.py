@@ -11,7 +11,13 @@ import pytest
 
 from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.orders import OrderService
-from bot.provider.errors import ProviderError, ProviderUnavailable, RateLimited, UnknownOutcome
+from bot.provider.errors import (
+    AddressRefused,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UnknownOutcome,
+)
 from bot.provider.models import ActivationStatus, Purchase
 from storage import Database, KeyProfile
 
@@ -376,13 +382,18 @@ async def test_cancel_whose_outcome_is_unknown_is_checking(
     assert a.status == "cancelled" and a.pending_change is None and not a.cancel_requested
 
 
-async def test_rate_limited_cancel_is_a_plain_refusal(scripted: Any, clock: Any) -> None:
+@pytest.mark.parametrize(
+    "error", [RateLimited("RATE_LIMIT", retry_after=5), AddressRefused("ADDRESS_REFUSED")]
+)
+async def test_a_cancel_surely_not_made_is_a_plain_refusal(
+    scripted: Any, clock: Any, error: ProviderError
+) -> None:
     orders, client, _key = scripted
     result = await orders.buy(USER, token="x", service="tg", country="0", max_price=None, chat_id=1)
     assert result.activation is not None
     clock.advance(301)
-    client.set_status_error = RateLimited("RATE_LIMIT", retry_after=5)
-    with pytest.raises(RateLimited):
+    client.set_status_error = error
+    with pytest.raises(type(error)):
         await orders.cancel(USER, result.activation.id)
 
 

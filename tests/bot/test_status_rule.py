@@ -86,7 +86,7 @@ ANSWERS: dict[str, Answer | None] = {
     "ok(old)": Answer("ok", OLD),
     "ok(new)": Answer("ok", NEW),
     "cancel": Answer("cancel"),
-    "unknown state": Answer("no_information"),
+    "unknown state": Answer("unknown"),  # "STATUS_OK:" with no code: nothing usable
     "no answer": None,
 }
 
@@ -200,7 +200,7 @@ class _ScriptedClient:
 class _Factory:
     client_: _ScriptedClient
 
-    def client(self, base_url: str, api_key: str) -> _ScriptedClient:
+    def client(self, base_url: str, api_key: str, **options: Any) -> _ScriptedClient:
         return self.client_
 
 
