@@ -21,7 +21,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.metrics import METRICS, PREFIX, MetricFamily, Metrics, render
+from bot.metrics import METRICS, PREFIX, MetricFamily, Metrics, error_label, render
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,17 @@ def _label_name(stat: str) -> str:
     return "code" if "error" in stat else "key"
 
 
+def _counts_by_label(counts: Mapping[Any, Any], label: str) -> list[tuple[str, float]]:
+    """A stats dict as (label value, count), sorted; error codes are bounded by `error_label`
+    (whatever filled the dict, an unknown code is never a series of its own)."""
+    merged: dict[str, float] = {}
+    for key, count in counts.items():
+        if isinstance(count, int | float) and not isinstance(count, bool):
+            value = error_label(str(key)) if label == "code" else str(key)
+            merged[value] = merged.get(value, 0.0) + float(count)
+    return sorted(merged.items())
+
+
 def tracker_families(services: Any) -> list[MetricFamily]:
     """The tracker's counters: numbers as they are, dicts (e.g. errors by code) as labels."""
     tracker = getattr(services, "extra", {}).get("tracker")
@@ -272,9 +283,8 @@ def tracker_families(services: Any) -> list[MetricFamily]:
                 name += "_total"
             family = MetricFamily(name, "counter", f"Tracker: {stat}.")
             label = _label_name(stat)
-            for key, count in sorted(value.items(), key=lambda item: str(item[0])):
-                if isinstance(count, int | float) and not isinstance(count, bool):
-                    family.add(float(count), ((label, str(key)),))
+            for key, count in _counts_by_label(value, label):
+                family.add(count, ((label, key),))
             families.append(family)
     return families
 

@@ -350,3 +350,62 @@ def test_compose_passes_every_setting_to_the_bot() -> None:
     assert {name.upper() for name in Settings.model_fields} <= passed
     assert 'profiles: ["sandbox"]' in text
     assert "SANDBOX_URL" in passed
+
+
+def _label_values(text: str, metric: str, label: str) -> set[str]:
+    pattern = re.compile(rf'^{metric}\{{.*?{label}="([^"]*)"', re.M)
+    return set(pattern.findall(text))
+
+
+def test_unknown_provider_error_codes_count_under_other() -> None:
+    registry = Metrics()
+    for n in range(500):  # a provider inventing a new code per answer
+        registry.observe_provider_call("getStatus", 0.1, f"WEIRD_CODE_{n}")
+    for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "HTTP_999", "ACK_MISMATCH"):
+        registry.observe_provider_call("getStatus", 0.1, code)
+    assert registry.counter("provider_errors_total", code="other") == 501  # + HTTP_999
+    for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"):
+        assert registry.counter("provider_errors_total", code=code) == 1
+    codes = _label_values(registry.render(), "smsbot_provider_errors_total", "code")
+    assert codes == {"other", "NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"}
+
+
+def test_every_series_set_is_bounded_with_an_other_bucket() -> None:
+    registry = Metrics(max_series=10)
+    for n in range(100):
+        registry.inc("custom_total", kind=f"k{n}")
+        registry.observe_provider_call(f"action{n}", 0.1)
+    text = registry.render()
+    assert len(_label_values(text, "smsbot_custom_total", "kind")) <= 10
+    assert registry.counter("custom_total", kind="other") == 100 - 9
+    assert registry.counter("custom_total", kind="k0") == 1  # the first ones keep their labels
+    actions = _label_values(text, "smsbot_provider_request_duration_seconds_count", "action")
+    assert len(actions) <= 10 and "other" in actions
+    assert len(_label_values(text, "smsbot_provider_requests_total", "action")) <= 10
+    assert registry.latency_count("other") == 100 - 9
+
+
+def test_tracker_counts_unknown_error_codes_under_other() -> None:
+    from types import SimpleNamespace
+
+    from bot.provider.errors import ProviderError
+    from bot.tracker import Tracker, new_stats
+    from bot.web import tracker_families
+
+    tracker: Any = SimpleNamespace(stats=new_stats())
+    for n in range(300):
+        Tracker._count_error(tracker, ProviderError(f"STRANGE_{n}"))
+    Tracker._count_error(tracker, ProviderError("NO_BALANCE"))
+    assert dict(tracker.stats["provider_errors"]) == {"other": 300, "NO_BALANCE": 1}
+
+    # /metrics applies the same rule to whatever a tracker's stats hold.
+    services = SimpleNamespace(extra={"tracker": SimpleNamespace(stats={"provider_errors": {
+        **{f"ODD_{n}": 1 for n in range(50)}, "BAD_KEY": 2}})})  # fmt: skip
+    from bot.metrics import render
+
+    text = render(tracker_families(services))
+    assert 'smsbot_tracker_provider_errors_total{code="other"} 50' in text.splitlines()
+    assert _label_values(text, "smsbot_tracker_provider_errors_total", "code") == {
+        "other",
+        "BAD_KEY",
+    }
