@@ -1,8 +1,9 @@
 """Middlewares on the dispatcher, and the bot's command list in each language.
 
 Order (outermost first): throttling of one user's floods (cheap, before any database work),
-the allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler.
+the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the allowlist (refused
+users leave no row behind), then registration, which injects `user`, `lang`, `t` and the
+per-update `active_key` loader for every handler.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from handlers.common import ActiveKeyLoader
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+# Updates handled at once, in polling and webhook mode alike (aiogram starts a task for every
+# update it receives). Past this many, an update waits for a free slot before any database,
+# provider or Telegram work: a burst of thousands of taps costs a bounded amount of memory.
+UPDATES_IN_FLIGHT = 32
 
 COMMANDS: tuple[str, ...] = (
     "start",
@@ -127,6 +133,32 @@ class ThrottleMiddleware(BaseMiddleware):
         return None
 
 
+class InFlightMiddleware(BaseMiddleware):
+    """At most `limit` updates are handled at once; the others wait their turn, in order.
+
+    It sits inside the throttle, so a dropped flood never takes a slot and input paced by the
+    throttle does not hold one while it waits."""
+
+    def __init__(self, limit: int = UPDATES_IN_FLIGHT) -> None:
+        self.limit = max(1, limit)
+        self._slots = asyncio.Semaphore(self.limit)
+        self.running = 0  # updates inside the handlers right now
+        self.waiting = 0  # updates waiting for a slot
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await handler(event, data)
+        finally:
+            self.running -= 1
+            self._slots.release()
+
+
 class AllowlistMiddleware(BaseMiddleware):
     """When ALLOWED_USERS is set, only those users (and the admins) may use the bot."""
 
@@ -190,6 +222,7 @@ def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
     rate = float(getattr(settings, "throttle_rate", 0) or 0)
     admins = list(getattr(settings, "admin_ids", []) or [])
     dp.update.outer_middleware(ThrottleMiddleware(rate))
+    dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(
         AllowlistMiddleware(list(getattr(settings, "allowed_users", []) or []), admins)
     )

@@ -7,12 +7,19 @@ is logged as an error.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import tracemalloc
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiogram import Dispatcher, F
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import Chat, Message, Update, User
 
+from bot.app import build_dispatcher
 from tests.handlers.test_callback_sizes import FACTORIES, LARGEST
 from tests.harness import ChatDriver
 
@@ -87,3 +94,153 @@ async def test_the_out_of_date_answer_is_localised(services: Any, bot: Any, dp: 
     await ru.send("/start")
     answer = await ru.tap_data("a1:open:99999999999999999999")
     assert answer is not None and "устарела" in (answer.text or "")
+
+
+# --- the in-flight cap ----------------------------------------------------------------------
+
+
+class _Slow:
+    """A handler that holds every update until `gate` opens; counts how many run at once."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.running = 0
+        self.peak = 0
+        self.handled = 0
+
+    async def handle(self, message: Message) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+            self.handled += 1
+
+
+async def _until(condition: Any) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout=20)
+
+
+def _limiter(dp: Dispatcher) -> Any:
+    from handlers.middlewares import InFlightMiddleware
+
+    return next(m for m in dp.update.outer_middleware[:] if isinstance(m, InFlightMiddleware))
+
+
+def _message_update(update_id: int, user_id: int, text: str) -> Update:
+    user = User(id=user_id, is_bot=False, first_name="U", language_code="en")
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(tz=UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text=text,
+    )
+    return Update(update_id=update_id, message=message)
+
+
+def test_the_dispatcher_caps_updates_in_flight_inside_the_throttle(dp: Dispatcher) -> None:
+    from handlers.middlewares import UPDATES_IN_FLIGHT, ThrottleMiddleware
+
+    kinds = [type(m).__name__ for m in dp.update.outer_middleware[:]]
+    assert kinds.index("ThrottleMiddleware") < kinds.index("InFlightMiddleware")
+    assert kinds.index("InFlightMiddleware") < kinds.index("RegistrationMiddleware")
+    assert _limiter(dp).limit == UPDATES_IN_FLIGHT
+    assert ThrottleMiddleware  # the throttle drops floods before they queue for a slot
+
+
+async def test_n_plus_one_slow_updates_run_at_most_n_at_once(
+    services: Any, bot: Any, monkeypatch: Any
+) -> None:
+    from handlers import middlewares
+
+    limit = 3
+    monkeypatch.setattr(middlewares, "UPDATES_IN_FLIGHT", limit)
+    dp = build_dispatcher(services, bot, with_tracker=False)
+    slow = _Slow()
+    dp.message.register(slow.handle, F.text == "slow")  # the dispatcher's own handlers come first
+    limiter = _limiter(dp)
+
+    updates = [_message_update(n + 1, 9100 + n, "slow") for n in range(limit + 1)]
+    tasks = [asyncio.create_task(dp.feed_update(bot, update)) for update in updates]
+    await _until(lambda: slow.running == limit and limiter.waiting == 1)
+    assert slow.running == limit  # the (N+1)th waits for a slot, before any database work
+    slow.gate.set()
+    await asyncio.gather(*tasks)
+    assert (slow.peak, slow.handled) == (limit, limit + 1)
+    assert (limiter.running, limiter.waiting) == (0, 0)
+
+
+async def test_webhook_updates_share_the_same_cap(
+    services: Any, bot: Any, monkeypatch: Any
+) -> None:
+    """The webhook feeds each update to the dispatcher in a task of its own: same cap."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import build_web_app
+    from handlers import middlewares
+
+    limit = 2
+    monkeypatch.setattr(middlewares, "UPDATES_IN_FLIGHT", limit)
+    services.settings = services.settings.model_copy(
+        update={"webhook_url": "https://bot.example/webhook", "webhook_secret": "s3cret"}
+    )
+    dp = build_dispatcher(services, bot, with_tracker=False)
+    slow = _Slow()
+    dp.message.register(slow.handle, F.text == "slow")
+    limiter = _limiter(dp)
+    app = build_web_app(bot, dp, services, webhook=True)
+    app.on_startup.clear()  # no setWebhook, no tracker: only the request handler matters
+    app.on_shutdown.clear()
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for n in range(limit + 3):
+            body = _message_update(n + 1, 9200 + n, "slow").model_dump(mode="json")
+            response = await client.post(
+                "/webhook", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            )
+            assert response.status == 200
+        await _until(lambda: slow.running == limit and limiter.waiting == 3)
+        slow.gate.set()
+        await _until(lambda: slow.handled == limit + 3)
+        assert slow.peak == limit
+    finally:
+        slow.gate.set()
+        await client.close()
+
+
+async def test_memory_of_a_burst_is_released(bot: Any) -> None:
+    from handlers.middlewares import InFlightMiddleware
+
+    limit, burst = 4, 2000
+    dp = Dispatcher()
+    limiter = InFlightMiddleware(limit)
+    dp.update.outer_middleware(limiter)
+    slow = _Slow()
+    dp.message.register(slow.handle)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tasks = [
+            asyncio.create_task(dp.feed_update(bot, _message_update(n + 1, 5000 + n, "tap")))
+            for n in range(burst)
+        ]
+        await _until(lambda: slow.running == limit and limiter.waiting == burst - limit)
+        during = tracemalloc.get_traced_memory()[0] - baseline
+        slow.gate.set()
+        await asyncio.gather(*tasks)
+        del tasks
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert (slow.peak, slow.handled) == (limit, burst)
+    assert after < during / 10, f"{after} bytes still held after a burst that took {during}"
