@@ -21,6 +21,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.app import UPDATES_ALIVE
 from bot.metrics import METRICS, PREFIX, MetricFamily, Metrics, error_label, render
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def build_web_app(bot: Bot, dp: Dispatcher, services: Any, *, webhook: bool) -> 
     if webhook:
         settings = services.settings
         secret = webhook_secret(services)
-        SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        BoundedRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
             app, path=settings.webhook_path
         )
         setup_application(app, dp, bot=bot)
@@ -81,6 +82,32 @@ def build_web_app(bot: Bot, dp: Dispatcher, services: Any, *, webhook: bool) -> 
         # After setup_application's startup hook: the tracker runs before updates arrive.
         app.on_startup.append(set_webhook)
     return app
+
+
+class BoundedRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, with at most `limit` updates alive at once.
+
+    Each update is handled in a task of its own after Telegram got its answer; with `limit`
+    tasks alive, the next request waits for one to finish before it is read, so Telegram
+    (which keeps at most its max_connections requests open) slows down instead of the bot
+    piling updates up in memory. Polling has the same bound (`bot.app.run_polling`)."""
+
+    def __init__(self, *args: Any, limit: int = UPDATES_ALIVE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._alive = asyncio.Semaphore(max(1, limit))
+
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        await self._alive.acquire()
+        try:
+            update = await request.json(loads=bot.session.json_loads)
+        except BaseException:
+            self._alive.release()
+            raise
+        task = asyncio.create_task(self._background_feed_update(bot=bot, update=update))
+        self._background_feed_update_tasks.add(task)
+        task.add_done_callback(self._background_feed_update_tasks.discard)
+        task.add_done_callback(lambda _: self._alive.release())
+        return web.json_response({}, dumps=bot.session.json_dumps)
 
 
 def webhook_url(base: str, path: str) -> str:
