@@ -47,6 +47,7 @@ from bot.activation_status import (
     is_previous_code,
     store_decision,
 )
+from bot.metrics import error_label
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
     ActionNotSupported,
@@ -417,7 +418,8 @@ class Tracker:
         return result
 
     def _count_error(self, error: ProviderError) -> None:
-        self.stats["provider_errors"][error.code] += 1
+        # Counted under a bounded label: a provider may invent a new code on every answer.
+        self.stats["provider_errors"][error_label(error.code)] += 1
         log.info("tracker: provider answered %s", error)
 
     def _back_off(self, state: _KeyState, retry_after: float | None) -> None:

@@ -23,7 +23,7 @@ from bot.formatting import format_duration, format_money
 from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
-from handlers.common import menu_button
+from handlers.common import CallbackId, menu_button
 from handlers.errors import error_text
 from storage import Activation, Database, User
 
@@ -38,7 +38,7 @@ class ActivationCb(CallbackData, prefix="a1"):
     """open, sms (status 1), more (status 3), done (6), cancel (8), refresh, fav, again."""
 
     action: str
-    id: int
+    id: CallbackId
 
 
 def _lang_of(t: Translate) -> str:
