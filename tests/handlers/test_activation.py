@@ -294,8 +294,11 @@ async def test_cancel_refused_in_every_language(
         await services.accounts.add_key(
             user_id, base_url=sandbox.url, api_key=sandbox_key, label="test"
         )
+        token = await services.orders.offer_token(
+            user_id, service="tg", country="0", max_price=None
+        )
         a = await services.orders.buy(
-            user_id, token=f"t{user_id}", service="tg", country="0", max_price=None, chat_id=user_id
+            user_id, token=token, service="tg", country="0", max_price=None, chat_id=user_id
         )
         assert a.activation is not None
         sandbox.state.deliver_sms(a.activation.provider_id, "code 1234")
