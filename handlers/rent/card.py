@@ -58,8 +58,11 @@ class _Ctx:
         self.rentals, self.catalog, self.clock = rentals, catalog, clock
         self.user_id = callback.from_user.id
 
-    async def show_card(self, rental: Rental, notice: str | None = None) -> None:
-        """Edit the tapped message into the card; it becomes the card the tracker updates."""
+    async def show_card(
+        self, rental: Rental, notice: str | None = None, *, alert: bool = False
+    ) -> None:
+        """Edit the tapped message into the card (it becomes the card the tracker updates),
+        then answer the tap once, with `notice` (as an alert when `alert`)."""
         fresh = await self.rentals.get(self.user_id, rental.id)
         text, markup = await card_parts(
             fresh,
@@ -74,10 +77,13 @@ class _Ctx:
         shown = await edit(self.callback, text, markup)
         if shown is not None:
             await self.rentals.db.rentals.set_card(fresh.id, shown.chat.id, shown.message_id)
-        await answer(self.callback, notice)
+        await answer(self.callback, notice, alert=alert)
 
     async def refuse(self, exc: BaseException, rental_id: int | None = None) -> None:
-        """Say why, as an alert; redraw the card when its state may have moved on."""
+        """Say why, as an alert; redraw the card when its state may have moved on.
+
+        Telegram takes ONE answer per tap (a second is refused as "query is too old"), so
+        the alert travels in the answer that also ends the redraw."""
         text = self.text_of(exc)
         if rental_id is not None and not isinstance(exc, NotFound):
             try:
@@ -85,7 +91,8 @@ class _Ctx:
             except NotFound:
                 rental = None
             if rental is not None:
-                await self.show_card(rental, None)
+                await self.show_card(rental, text, alert=True)
+                return
         await answer(self.callback, text, alert=True)
 
     def text_of(self, exc: BaseException) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.flags import country_flag
 from bot.i18n import Translate
 from bot.rentals import RentalService
+from handlers.common import answer_quietly
 from handlers.rent.keyboards import rental_card_keyboard
 from handlers.rent.views import parse_tz, render_rental_card
 from storage.models import KeyProfile, Rental
@@ -59,9 +59,9 @@ async def edit(
 
 
 async def answer(callback: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
-    """Answer a callback once; a second answer (already answered) is harmless."""
-    with contextlib.suppress(TelegramBadRequest):
-        await callback.answer(text, show_alert=alert)
+    """Answer a tap. Call it ONCE per tap, last, with whatever the user must read: Telegram
+    refuses a second answer, so an alert sent after a plain answer would never be seen."""
+    await answer_quietly(callback, text, alert=alert)
 
 
 async def show_screen(

@@ -470,3 +470,48 @@ async def test_tracker_pushes_rental_sms_onto_the_card(
     assert card.text.count("pushed 4242") == 1
     _, total = await services.db.rentals.list_sms(USER, rental.id)
     assert total == 1
+
+
+# ------------------------------------------------------------------ one answer per tap (item 11)
+
+
+async def _one_answer(chat: Any, label: str, card: ChatMessage) -> Any:
+    """Tap `label` and return the tap's only callback answer (Telegram takes one per query)."""
+    before = len(chat.session.callback_answers)
+    await chat.tap(label, card)
+    answers = chat.session.callback_answers[before:]
+    assert len(answers) == 1, [(a.text, a.show_alert) for a in answers]
+    return answers[0]
+
+
+async def test_cancel_refusal_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "hello 777")
+    answer = await _one_answer(chat, "Cancel", card)
+    assert answer.show_alert and answer.text == _t(services)("rent-cancel-reason-sms")
+    assert "hello 777" in card.text  # the card was redrawn too
+
+
+async def test_finish_twice_refusal_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await chat.tap("Finish", card)
+    confirm = chat.find_button("Yes, finish", card)[1]
+    await chat.tap("Yes, finish", card)
+    before = len(chat.session.callback_answers)
+    await chat.tap_data(confirm.callback_data or "", card)  # the same button again
+    answers = chat.session.callback_answers[before:]
+    assert len(answers) == 1 and answers[0].show_alert
+    assert answers[0].text == _t(services)("error-stale")
+
+
+async def test_failed_history_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.inject_fault("http500", action="getRentHistory", count=5)
+    answer = await _one_answer(chat, "History", card)
+    assert answer.show_alert and answer.text == _t(services)("error-provider-down")
