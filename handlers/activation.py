@@ -25,6 +25,7 @@ from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from handlers.common import menu_button
 from handlers.errors import error_text
+from handlers.names import names_of
 from storage import Activation, Database, User
 
 log = logging.getLogger(__name__)
@@ -134,27 +135,16 @@ def activation_card_keyboard(a: Activation, t: Translate, now: float) -> InlineK
 async def card_names(
     db: Database, catalog: CatalogService, a: Activation, lang: str
 ) -> tuple[str, str, str]:
-    """(service name, country name in `lang`, flag) from the catalog cache; codes on failure."""
-    key = await db.keys.get_any(a.key_id)
-    service_name, country_name, flag = a.service, a.country, "🌐"
-    if key is None:
-        return service_name, country_name, flag
-    try:
-        names = await catalog.service_names(key, lang)
-        countries = await catalog.countries(key)
-    except ProviderError as exc:  # names are a nicety: the card still shows the number
-        log.debug("catalog names unavailable: %s", exc.code)
-        return service_name, country_name, flag
-    service_name = names.get(a.service, a.service)
-    country = countries.get(a.country)
-    if country is not None:
-        country_name, flag = country.name(lang), country_flag(country.name("en"))
-    return service_name, country_name, flag
+    """(service name, country name in `lang`, flag); the codes and 🌐 when unknown."""
+    names = await names_of(db, catalog, a, lang)
+    return names.service, names.country, names.flag
 
 
 async def render_card(
     a: Activation, *, t: Translate, lang: str, db: Database, catalog: CatalogService, now: float
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """THE getter of the activation card: the tap handlers and the tracker's notifier both
+    draw it through here, so a card looks the same whoever redraws it."""
     service_name, country_name, flag = await card_names(db, catalog, a, lang)
     text = render_activation_card(
         a, t, now, country_name=country_name, service_name=service_name, flag=flag

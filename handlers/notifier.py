@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, tzinfo
 from html import escape
 from typing import Any
 
@@ -28,6 +27,9 @@ from aiogram.types import InlineKeyboardMarkup, Message
 
 from bot.formatting import format_duration, format_money
 from bot.i18n import Translate, Translator
+from handlers.activation import render_card
+from handlers.names import names_of
+from handlers.rent.shared import rental_card
 from storage.models import Activation, ActivationCode, PendingPurchase, Rental, RentalSms
 
 log = logging.getLogger(__name__)
@@ -169,14 +171,9 @@ class TelegramNotifier:
 
     async def _activation_view(self, a: Activation) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(a.user_id)
-        service, country = await self._names(a.key_id, a, lang)
-        now = self.clock()
-        try:
-            from handlers.activation import activation_card_keyboard, render_activation_card
-        except ImportError:  # the buy flow's views are not there: a plain card still informs
-            return _plain_activation_card(a, t, service, country), None
-        text = render_activation_card(a, t, now, country_name=country, service_name=service)
-        return text, activation_card_keyboard(a, t, now)
+        return await render_card(
+            a, t=t, lang=lang, db=self.db, catalog=self.catalog, now=self.clock()
+        )
 
     async def _show_activation_card(self, a: Activation) -> None:
         text, markup = await self._activation_view(a)
@@ -188,21 +185,9 @@ class TelegramNotifier:
 
     async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(r.user_id)
-        service, country = await self._names(r.key_id, r, lang)
-        now = self.clock()
-        latest_page, _total = await self.db.rentals.list_sms(r.user_id, r.id, 0, 1)
-        latest = latest_page[0] if latest_page else None
-        try:
-            from handlers.rent.keyboards import rental_card_keyboard
-            from handlers.rent.views import parse_tz, render_rental_card
-        except ImportError:
-            return _plain_rental_card(r, t, service, country), None
-        user = await self.db.users.get(r.user_id)
-        tz: tzinfo = parse_tz(user.timezone) if user is not None else UTC
-        text = render_rental_card(
-            r, t, now, tz, latest_sms=latest, country_name=country, service_name=service
+        return await rental_card(
+            r, t=t, lang=lang, db=self.db, catalog=self.catalog, now=self.clock()
         )
-        return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
 
     async def _show_rental_card(self, r: Rental) -> None:
         text, markup = await self._rental_view(r)
@@ -312,57 +297,9 @@ class TelegramNotifier:
 
     async def _names(self, key_id: int, item: Any, lang: str) -> tuple[str, str]:
         """(service name, country name) in the user's language; raw codes when unknown."""
-        service, country = str(item.service), str(item.country)
-        if self.catalog is None:
-            return service, country
-        try:
-            key = await self.db.keys.get_any(key_id)
-            if key is None:
-                return service, country
-            async with asyncio.timeout(_NAME_TIMEOUT):
-                services = await self.catalog.services(key, lang)
-                countries = await self.catalog.countries(key)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # names are a nicety; the code matters more
-            return service, country
-        for known in services or []:
-            if known.code == service:
-                service = known.name
-                break
-        found = (countries or {}).get(country)
-        if found is not None:
-            country = found.name(lang)
-        return service, country
+        names = await names_of(self.db, self.catalog, item, lang)
+        return names.service, names.country
 
 
 def _chat(item: Activation | Rental) -> int:
     return item.chat_id if item.chat_id is not None else item.user_id
-
-
-def _plain_activation_card(a: Activation, t: Translate, service: str, country: str) -> str:
-    lines = [
-        t(
-            "tracker-card",
-            phone=escape(phone_text(a.phone)),
-            service=escape(service),
-            country=escape(country),
-        ),
-        t("tracker-card-status", status=t(f"tracker-status-{a.status}")),
-    ]
-    lines += [f"<code>{escape(c.code)}</code>" for c in a.codes]
-    return "\n".join(lines)
-
-
-def _plain_rental_card(r: Rental, t: Translate, service: str, country: str) -> str:
-    return "\n".join(
-        [
-            t(
-                "tracker-card",
-                phone=escape(phone_text(r.phone)),
-                service=escape(service),
-                country=escape(country),
-            ),
-            t("tracker-card-status", status=t(f"tracker-status-{r.status}")),
-        ]
-    )

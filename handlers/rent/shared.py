@@ -12,6 +12,7 @@ from bot.flags import country_flag
 from bot.i18n import Translate
 from bot.rentals import RentalService
 from handlers.common import answer_quietly
+from handlers.names import names_of
 from handlers.rent.keyboards import rental_card_keyboard
 from handlers.rent.views import parse_tz, render_rental_card
 from storage.models import KeyProfile, Rental
@@ -83,6 +84,28 @@ def user_tz(user: Any) -> Any:
     return parse_tz(getattr(user, "timezone", None))
 
 
+async def rental_card(
+    r: Rental, *, t: Translate, lang: str, db: Any, catalog: Any, now: float
+) -> tuple[str, InlineKeyboardMarkup]:
+    """THE getter of the rental card: the tap handlers and the tracker's notifier both draw it
+    through here (names, flag, the owner's time zone, the latest SMS), so it looks the same
+    whoever redraws it. `r` must already be known to be its owner's."""
+    names = await names_of(db, catalog, r, lang)
+    owner = await db.users.get(r.user_id)
+    latest_page, _total = await db.rentals.list_sms(r.user_id, r.id, 0, 1)
+    latest = latest_page[0] if latest_page else None
+    text = render_rental_card(
+        r,
+        t,
+        now,
+        user_tz(owner),
+        latest_sms=latest,
+        country_name=names.country_with_flag,
+        service_name=names.service,
+    )
+    return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
+
+
 async def card_parts(
     r: Rental,
     *,
@@ -94,18 +117,6 @@ async def card_parts(
     catalog: Any,
     now: float,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """The card's text and keyboard for the user's own rental."""
-    key = await rentals.key_of(user_id, r)
-    services = await service_names(catalog, key, lang)
-    countries = await country_names(catalog, key, lang)
-    latest = await rentals.latest_sms(user_id, r.id)
-    text = render_rental_card(
-        r,
-        t,
-        now,
-        user_tz(user),
-        latest_sms=latest,
-        country_name=countries.get(r.country, r.country),
-        service_name=services.get(r.service, r.service),
-    )
-    return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
+    """The card's text and keyboard for the user's own rental (ownership checked here)."""
+    await rentals.key_of(user_id, r)
+    return await rental_card(r, t=t, lang=lang, db=rentals.db, catalog=catalog, now=now)
