@@ -77,7 +77,7 @@ def render_activation_card(
             country=html.escape(country_name),
         ),
         t("act-card-number", phone=f"<code>+{html.escape(a.phone)}</code>"),
-        t("act-card-price", price=format_money(a.cost, a.currency)),
+        t("act-card-price", price=html.escape(format_money(a.cost, a.currency))),
         t("act-card-status", status=_status_line(a, t)),
     ]
     if a.live:

@@ -28,8 +28,9 @@ from handlers.rent.keyboards import (
 from handlers.rent.shared import answer, card_parts, edit, show_screen, user_tz, wake_tracker
 from handlers.rent.views import (
     format_at,
-    phone_text,
+    render_extend_choose,
     render_extend_confirm,
+    render_finish_confirm,
     render_history,
     render_sms_page,
 )
@@ -161,7 +162,7 @@ async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
             ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id)
         )
         return
-    text = ctx.t("rent-extend-choose", phone=phone_text(rental.phone))
+    text = render_extend_choose(ctx.t, rental)
     markup = extend_options_keyboard(ctx.t, rental.id, options, key.currency)
     await show_screen(ctx.callback, text, markup)
 
@@ -184,7 +185,7 @@ async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
 
 async def _finish_ask(ctx: _Ctx, data: RentalCb) -> None:
     rental = await _live(ctx, data.id)
-    text = ctx.t("rent-finish-confirm", phone=phone_text(rental.phone))
+    text = render_finish_confirm(ctx.t, rental)
     await show_screen(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
 
 

@@ -40,6 +40,7 @@ from handlers.rent.views import (
     render_confirm,
     render_countries,
     render_durations,
+    render_no_countries,
     render_services,
 )
 
@@ -132,7 +133,7 @@ async def countries_page(
         return
     service_name = (await service_names(catalog, key, lang)).get(service, service)
     if not found:
-        text = t("rent-no-countries", service=service_name)
+        text = render_no_countries(t, service_name)
         await show_screen(callback, text, flow_error_keyboard(t, back))
         return
     names = await country_names(catalog, key, lang)

@@ -130,6 +130,10 @@ def render_countries(t: Translate, service_name: str) -> str:
     return t("rent-choose-country", service=escape(service_name))
 
 
+def render_no_countries(t: Translate, service_name: str) -> str:
+    return t("rent-no-countries", service=escape(service_name))
+
+
 def render_durations(t: Translate, service_name: str, country_name: str) -> str:
     return t("rent-choose-duration", service=escape(service_name), country=escape(country_name))
 
@@ -169,6 +173,14 @@ def render_extend_confirm(
     if balance < option.cost:
         text += "\n\n" + t("rent-low-balance")
     return text
+
+
+def render_extend_choose(t: Translate, r: Rental) -> str:
+    return t("rent-extend-choose", phone=escape(phone_text(r.phone)))
+
+
+def render_finish_confirm(t: Translate, r: Rental) -> str:
+    return t("rent-finish-confirm", phone=escape(phone_text(r.phone)))
 
 
 def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
