@@ -271,18 +271,30 @@ class RentalService:
             created_at=started,
             ends_at=ends_at,
             chat_id=chat_id,
+            currency=key.currency,
         )
         return RentResult(rental)
 
-    async def extend(self, user_id: int, rental_id: int, *, token: str, hours: int) -> ExtendResult:
-        """Extend a live rental under a one-time token; never retried."""
+    async def extend(
+        self,
+        user_id: int,
+        rental_id: int,
+        *,
+        token: str,
+        hours: int,
+        cost: Decimal | None = None,
+    ) -> ExtendResult:
+        """Extend a live rental under a one-time token; never retried. `cost`: the price the
+        user confirmed (the provider's answer carries none), recorded as the period's price."""
         rental = await self._live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         if not await self.db.tokens.claim(token, user_id):
             return ExtendResult(None, duplicate=True)
         answer = await self._client(key).continue_rent_number(rental.provider_id, int(hours))
         ends_at = answer.ends_at if answer.ends_at else rental.ends_at + int(hours) * 3600
-        await self.db.rentals.extend(rental.id, ends_at, int(hours))
+        await self.db.rentals.extend(
+            rental.id, ends_at, int(hours), cost=cost, currency=key.currency
+        )
         return ExtendResult(await self.get(user_id, rental.id))
 
     # ------------------------------------------------------------------ SMS

@@ -26,6 +26,7 @@ from bot.i18n import Translate
 from handlers.activation import ActivationCb
 from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
 from handlers.rent.callbacks import RentalCb
+from handlers.rent.views import paid_text
 from storage import Activation, Database, Rental, User
 
 router = Router(name=__name__)
@@ -190,7 +191,8 @@ async def history_screen(
         lines.append(t("numbers-history-empty"))
     for item in items:
         when = _when(item.created_at, user)
-        cost = format_money(item.cost)
+        # A rental shows what all its periods cost (rent + extensions), each one listed.
+        cost = paid_text(item) if isinstance(item, Rental) else format_money(item.cost)
         if isinstance(item, Activation):
             line = activation_line(t, item, now, lang, names)
             data: CallbackData = ActivationCb(action="open", id=item.id)

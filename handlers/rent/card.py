@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.errors import NotFound, Stale, UseCaseError
@@ -25,7 +26,16 @@ from handlers.rent.keyboards import (
     history_keyboard,
     sms_keyboard,
 )
-from handlers.rent.shared import answer, card_parts, edit, show_screen, user_tz, wake_tracker
+from handlers.rent.shared import (
+    answer,
+    card_parts,
+    confirmed_price,
+    edit,
+    remember_price,
+    show_screen,
+    user_tz,
+    wake_tracker,
+)
 from handlers.rent.views import (
     format_at,
     render_extend_choose,
@@ -54,9 +64,11 @@ class _Ctx:
         rentals: RentalService,
         catalog: Any,
         clock: Callable[[], float],
+        state: FSMContext | None = None,
     ) -> None:
         self.callback, self.t, self.lang, self.user = callback, t, lang, user
         self.rentals, self.catalog, self.clock = rentals, catalog, clock
+        self.state = state
         self.user_id = callback.from_user.id
 
     async def show_card(
@@ -113,8 +125,9 @@ async def rental_action(
     catalog: Any,
     clock: Callable[[], float],
     tracker: Any = None,
+    state: FSMContext | None = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state)
     handler = _ACTIONS.get(callback_data.action)
     if handler is None:
         await answer(callback, t("error-stale"))
@@ -179,6 +192,7 @@ async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
     balance = await ctx.rentals.key_balance(ctx.user_id, key)
     text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
     token = secrets.token_urlsafe(8)
+    await remember_price(ctx.state, "extend", token, option.cost)
     markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
     await show_screen(ctx.callback, text, markup)
 
@@ -230,11 +244,17 @@ async def extend(
     catalog: Any,
     clock: Callable[[], float],
     tracker: Any = None,
+    state: FSMContext | None = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state)
+    cost = await confirmed_price(state, "extend", callback_data.token)
     try:
         result = await rentals.extend(
-            ctx.user_id, callback_data.id, token=callback_data.token, hours=callback_data.hours
+            ctx.user_id,
+            callback_data.id,
+            token=callback_data.token,
+            hours=callback_data.hours,
+            cost=cost,
         )
     except (ProviderError, UseCaseError) as exc:
         await ctx.refuse(exc, callback_data.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest
@@ -71,6 +72,25 @@ async def show_screen(
     """A screen for a tap: edit it into the tapped message, then stop the button spinning."""
     await edit(callback, text, markup)
     await answer(callback)
+
+
+async def remember_price(state: Any, kind: str, token: str, price: Decimal) -> None:
+    """Remember the price a confirmation screen showed, under its one-time token: callback data
+    carries ids only, and the provider's purchase answers carry no price, so this is where the
+    price of what the tap pays for is known. `kind`: "rent" or "extend"."""
+    if state is not None:
+        await state.update_data({f"{kind}_costs": {token: str(price)}})
+
+
+async def confirmed_price(state: Any, kind: str, token: str) -> Decimal | None:
+    """The price the confirmation screen of `token` showed, when this chat still knows it."""
+    if state is None:
+        return None
+    raw = ((await state.get_data()).get(f"{kind}_costs") or {}).get(token)
+    try:
+        return Decimal(raw) if raw is not None else None
+    except InvalidOperation:
+        return None
 
 
 def wake_tracker(tracker: Any) -> None:

@@ -78,6 +78,33 @@ def money(amount: Decimal | None, currency: str | None = None) -> str:
 # ------------------------------------------------------------------ the rental card
 
 
+def _period_currency(r: Rental) -> str | None:
+    return next((p.currency for p in r.periods if p.currency), None)
+
+
+def paid_text(r: Rental) -> str:
+    """What the rental cost, escaped: `32.00 ₽`, over several periods `32.00 ₽ (8.00 + 24.00)`;
+    a period whose price was never known shows as `?` (and the total as `32.00 + ?`)."""
+    currency = _period_currency(r)
+    total = r.paid_total
+    text = money(total, currency) if total is not None else "?"
+    if total is not None and not r.paid_known:
+        text += " + ?"
+    if len(r.periods) > 1:
+        parts = " + ".join(money(p.cost) if p.cost is not None else "?" for p in r.periods)
+        text += f" ({parts})"
+    return text
+
+
+def paid_line(t: Translate, r: Rental) -> str | None:
+    """The card's price line: the rent price, or the total once the rental was extended."""
+    if len(r.periods) > 1:
+        return t("rent-card-paid", total=paid_text(r))
+    if r.paid_total is None:
+        return None
+    return t("rent-card-price", price=paid_text(r))
+
+
 def render_rental_card(
     r: Rental,
     t: Translate,
@@ -95,8 +122,9 @@ def render_rental_card(
         t("rent-card-service", service=escape(service_name)),
         t("rent-card-country", country=escape(country_name)),
     ]
-    if r.cost is not None:
-        lines.append(t("rent-card-price", price=money(r.cost)))
+    paid = paid_line(t, r)
+    if paid:
+        lines.append(paid)
     if r.live:
         span = format_duration(max(0.0, r.ends_at - now), lang_of(t))
         relative = t("rent-card-relative", span=span)

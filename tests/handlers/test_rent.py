@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.provider.errors import ProviderError
 from handlers.common import MenuCb
 from handlers.errors import error_text
+from handlers.numbers import NumbersCb
 from handlers.rent.callbacks import RentalCb, RentBuyCb, RentExtendCb, RentFlowCb
 from tests.harness import ChatMessage
 
@@ -515,3 +516,29 @@ async def test_failed_history_is_the_alert_of_the_one_answer(
     sandbox.state.inject_fault("http500", action="getRentHistory", count=5)
     answer = await _one_answer(chat, "History", card)
     assert answer.show_alert and answer.text == _t(services)("error-provider-down")
+
+
+# ------------------------------------------------------------------ what was paid (item 8)
+
+
+async def test_card_and_history_show_what_every_period_cost(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)  # 4 h for 8.00
+    assert "Rent price: 8.00" in card.text
+    await chat.tap("Extend", card)
+    await chat.tap("12 h", card)
+    await chat.tap("Extend for", card)  # 12 h for 24.00
+    assert sandbox.state.balance(sandbox_key) == 100 - 8 - 24
+    stored = await _stored(services)
+    assert [(p.kind, p.hours, p.cost) for p in stored.periods] == [
+        ("rent", 4, Decimal("8")),
+        ("extend", 12, Decimal("24")),
+    ]
+    assert "32.00" in card.text and "8.00 + 24.00" in card.text
+
+    # the ended rental in "My numbers" history: the total and each period
+    await chat.tap("Finish", card)
+    await chat.tap("Yes, finish", card)
+    await chat.tap_data(NumbersCb(action="hist", kind="r").pack(), _screen(chat))
+    assert "32.00" in chat.last_text and "8.00 + 24.00" in chat.last_text
