@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,6 +68,48 @@ def format_duration(seconds: float, lang: str = "en") -> str:
         if len(parts) == 2:
             break
     return ("" if lang == "zh" else " ").join(parts)
+
+
+# Fluent renders a value longer than this as "{???}", and Telegram refuses a message longer than
+# MESSAGE_LIMIT: anything remote is cut (or split) AFTER escaping, which can grow it fivefold.
+PLACEABLE_LIMIT = 2500
+MESSAGE_LIMIT = 4096
+CUT_MARK = "…"
+_LONGEST_ENTITY = len("&quot;")
+
+
+def _safe_cut(escaped: str, at: int) -> int:
+    """`at`, moved back to the start of an entity (`&amp;`) that would be cut in two."""
+    amp = escaped.rfind("&", max(0, at - _LONGEST_ENTITY + 1), at)
+    if amp != -1 and escaped.find(";", amp, at) == -1:
+        return amp
+    return at
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """`text` HTML-escaped, then cut to at most `limit` characters with a "…" at the end,
+    never inside an entity. A text that fits is only escaped."""
+    escaped = html.escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    return escaped[: _safe_cut(escaped, max(0, limit - len(CUT_MARK)))] + CUT_MARK
+
+
+def split_escaped(text: str, limit: int) -> list[str]:
+    """`text` HTML-escaped in pieces of at most `limit` characters (at least one piece), none
+    splitting an entity; joined and unescaped they give back `text` exactly."""
+    escaped = html.escape(text)
+    pieces: list[str] = []
+    while len(escaped) > limit:
+        cut = _safe_cut(escaped, limit) or limit
+        # A line break (or a space) near the end of the piece is a kinder place to cut.
+        soft = max(escaped.rfind("\n", limit // 2, cut), escaped.rfind(" ", limit // 2, cut))
+        if soft > 0:
+            cut = soft + 1
+        pieces.append(escaped[:cut])
+        escaped = escaped[cut:]
+    pieces.append(escaped)
+    return pieces
 
 
 def mask_key(api_key: str) -> str:

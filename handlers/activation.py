@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.catalog import CatalogService
 from bot.errors import NotFound
 from bot.flags import country_flag
-from bot.formatting import format_duration, format_money
+from bot.formatting import clip_escaped, format_duration, format_money
 from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
@@ -31,6 +31,8 @@ from storage import Activation, Database, User
 log = logging.getLogger(__name__)
 
 router = Router(name=__name__)
+
+_CODE_LIMIT = 300  # escaped characters of one code on the card (a card holds every round)
 
 STATUS_ACTIONS = frozenset({"sms", "more", "done", "cancel", "refresh"})
 
@@ -94,7 +96,8 @@ def render_activation_card(
     if a.codes:
         lines.append(t("act-card-codes"))
         for code in sorted(a.codes, key=lambda c: c.round):
-            lines.append(f"  {code.round + 1}. <code>{html.escape(code.code)}</code>")
+            # Cut after escaping: a provider's "code" may be any length, the card may not.
+            lines.append(f"  {code.round + 1}. <code>{clip_escaped(code.code, _CODE_LIMIT)}</code>")
     elif a.live:
         lines.append(t("act-card-no-code"))
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from storage.models import KeyProfile
 log = logging.getLogger(__name__)
 
 NAME_TIMEOUT = 2.0  # a slow catalog must not hold a card or a code back
+NAME_LIMIT = 100  # characters of a provider's name: enough for any real one, and bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +52,9 @@ async def names_for(
     service_name = next((s.name for s in services or [] if s.code == service), str(service))
     found = (countries or {}).get(country)
     if found is None:
-        return Names(service_name, str(country), FALLBACK_FLAG)
-    return Names(service_name, found.name(lang), country_flag(found.name("en")))
+        return Names(service_name[:NAME_LIMIT], str(country), FALLBACK_FLAG)
+    flag = country_flag(found.name("en"))
+    return Names(service_name[:NAME_LIMIT], found.name(lang)[:NAME_LIMIT], flag)
 
 
 async def names_of(db: Any, catalog: Any, item: Any, lang: str) -> Names:

@@ -25,7 +25,13 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup, Message
 
-from bot.formatting import format_duration, format_money
+from bot.formatting import (
+    MESSAGE_LIMIT,
+    clip_escaped,
+    format_duration,
+    format_money,
+    split_escaped,
+)
 from bot.i18n import Translate, Translator
 from handlers.activation import render_card
 from handlers.names import names_of
@@ -35,6 +41,8 @@ from storage.models import Activation, ActivationCode, PendingPurchase, Rental, 
 log = logging.getLogger(__name__)
 
 _NAME_TIMEOUT = 2.0  # a slow catalog must not hold a code back: fall back to the raw code
+_CODE_LIMIT = 1500  # escaped characters of a code in its message
+_SMS_LIMIT = 1800  # escaped characters of the SMS text under a code
 _CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
 
@@ -68,14 +76,16 @@ class TelegramNotifier:
         lang, t = await self._language(activation.user_id)
         service, _country = await self._names(activation.key_id, activation, lang)
         key = "tracker-code-next" if code.round > 0 else "tracker-code"
+        # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
+        # messages over 4,096; the code keeps the larger share.
         text = t(
             key,
-            code=escape(code.code),
+            code=clip_escaped(code.code, _CODE_LIMIT),
             service=escape(service),
             phone=escape(phone_text(activation.phone)),
         )
         if code.text and code.text.strip() and code.text.strip() != code.code:
-            text += "\n" + t("tracker-code-sms", text=escape(code.text.strip()[:1000]))
+            text += "\n" + t("tracker-code-sms", text=clip_escaped(code.text.strip(), _SMS_LIMIT))
         sent = await self._send(activation.user_id, _chat(activation), text, notify=True)
         if sent is None:
             return False
@@ -121,15 +131,28 @@ class TelegramNotifier:
     # ------------------------------------------------------------------ rentals
 
     async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
+        """The SMS as one message, or, when too long for one, as several that together carry
+        every character (a rented number may receive anything). True only when Telegram took
+        every part: otherwise the tracker sends it again later."""
         _lang, t = await self._language(rental.user_id)
-        text = t(
-            "tracker-rental-sms",
-            phone=escape(phone_text(rental.phone)),
-            sender=escape(sms.phone_from or "?"),
-            text=escape(sms.text[:3500]),
+        phone = escape(phone_text(rental.phone))
+        head = t(
+            "tracker-rental-sms-head", phone=phone, sender=clip_escaped(sms.phone_from or "?", 200)
         )
-        sent = await self._send(rental.user_id, _chat(rental), text, notify=True)
-        return sent is not None
+        more = t("tracker-rental-sms-more", phone=phone, part="99", parts="99")
+        room = MESSAGE_LIMIT - max(len(head), len(more)) - 1
+        pieces = split_escaped(sms.text, room)
+        for number, piece in enumerate(pieces, start=1):
+            if number > 1:
+                head = t(
+                    "tracker-rental-sms-more", phone=phone, part=str(number), parts=str(len(pieces))
+                )
+            sent = await self._send(
+                rental.user_id, _chat(rental), f"{head}\n{piece}", notify=number == 1
+            )
+            if sent is None:
+                return False
+        return True
 
     async def rental_changed(self, rental: Rental) -> None:
         fresh = await self.db.rentals.get_any(rental.id) or rental

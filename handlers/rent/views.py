@@ -8,14 +8,20 @@ from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.formatting import format_duration, format_money
+from bot.formatting import clip_escaped, format_duration, format_money
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
 from bot.rentals import RentOption, SmsPage
 from storage.models import Rental, RentalSms
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-_SMS_TEXT_LIMIT = 600  # one SMS on a card or a list page; Telegram's limit is 4096 in total
+# Escaped characters, cut after escaping (see bot.formatting.clip_escaped): the whole text of
+# every SMS arrives in its own message(s); the card and the list show a preview within
+# Telegram's 4,096 characters (a list page holds up to five SMS).
+_CARD_SMS_LIMIT = 1500
+_LIST_SMS_LIMIT = 600
+_SENDER_LIMIT = 100
+_DATE_LIMIT = 64
 
 
 def parse_tz(name: str | None) -> tzinfo:
@@ -64,11 +70,6 @@ def duration_label(t: Translate, hours: int) -> str:
 
 def phone_text(phone: str) -> str:
     return "+" + phone.lstrip("+")
-
-
-def _clip(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _SMS_TEXT_LIMIT else text[: _SMS_TEXT_LIMIT - 1] + "…"
 
 
 def money(amount: Decimal | None, currency: str | None = None) -> str:
@@ -139,11 +140,14 @@ def render_rental_card(
         lines.append(
             t(
                 "rent-card-latest",
-                sender=escape(latest_sms.phone_from or "—"),
-                date=escape(latest_sms.date or format_at(latest_sms.received_at, tz)),
+                sender=clip_escaped(latest_sms.phone_from or "—", _SENDER_LIMIT),
+                date=clip_escaped(
+                    latest_sms.date or format_at(latest_sms.received_at, tz), _DATE_LIMIT
+                ),
             )
         )
-        lines.append(f"<blockquote>{escape(_clip(latest_sms.text))}</blockquote>")
+        text = clip_escaped(latest_sms.text.strip(), _CARD_SMS_LIMIT)
+        lines.append(f"<blockquote>{text}</blockquote>")
     return "\n".join(lines)
 
 
@@ -227,11 +231,11 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
         lines.append(
             t(
                 "rent-sms-item",
-                date=escape(item.date or format_at(item.received_at, tz)),
-                sender=escape(item.phone_from or "—"),
+                date=clip_escaped(item.date or format_at(item.received_at, tz), _DATE_LIMIT),
+                sender=clip_escaped(item.phone_from or "—", _SENDER_LIMIT),
             )
         )
-        lines.append(f"<blockquote>{escape(_clip(item.text))}</blockquote>")
+        lines.append(f"<blockquote>{clip_escaped(item.text.strip(), _LIST_SMS_LIMIT)}</blockquote>")
     return "\n".join(lines)
 
 

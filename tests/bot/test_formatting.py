@@ -68,3 +68,39 @@ def test_utc_offsets_round_trip() -> None:
     assert user_timezone("UTC+05:30").utcoffset(None) == timedelta(hours=5, minutes=30)
     assert user_timezone("UTC") is UTC
     assert user_timezone("Nowhere/City") is UTC
+
+
+# ------------------------------------------------------------------ long texts (item 30)
+
+_HOSTILE_LONG = "&<" * 2500  # 5,000 characters that grow fivefold when escaped
+
+
+def _entities_whole(piece: str) -> bool:
+    """Every `&` in `piece` starts a complete entity (nothing cut in the middle)."""
+    import re
+
+    return all(
+        re.match(r"&(amp|lt|gt|quot|#x27);", piece[i:]) for i, ch in enumerate(piece) if ch == "&"
+    )
+
+
+@pytest.mark.parametrize("limit", [7, 100, 2500, 4000])
+def test_clip_escaped_cuts_after_escaping_never_inside_an_entity(limit: int) -> None:
+    from bot.formatting import clip_escaped
+
+    clipped = clip_escaped(_HOSTILE_LONG, limit)
+    assert len(clipped) <= limit and clipped.endswith("…")
+    assert _entities_whole(clipped)
+    assert clip_escaped("a&b", limit) == "a&amp;b"  # short texts are only escaped
+
+
+@pytest.mark.parametrize("limit", [10, 999, 4000])
+def test_split_escaped_keeps_every_character(limit: int) -> None:
+    import html
+
+    from bot.formatting import split_escaped
+
+    pieces = split_escaped(_HOSTILE_LONG + "end", limit)
+    assert all(0 < len(piece) <= limit and _entities_whole(piece) for piece in pieces)
+    assert html.unescape("".join(pieces)) == _HOSTILE_LONG + "end"
+    assert split_escaped("", limit) == [""]

@@ -108,3 +108,43 @@ async def test_rental_card_is_the_same_from_the_handler_and_the_tracker(
     stored = await services.db.rentals.get_any(r.id)
     await tracker.notifier.rental_changed(stored)
     _same(by_handler, _last_edit(chat))
+
+
+# ------------------------------------------------------------------ long texts (item 30)
+
+LONG = "&<" * 2500  # 5,000 characters, 22,500 once escaped
+
+
+def _fits(text: str) -> None:
+    assert "{???}" not in text and len(text) <= 4096
+    assert "…" in text  # what was cut says so
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "zh"])
+def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
+    from datetime import UTC
+
+    from bot.i18n import Translator
+    from bot.rentals import SmsPage
+    from handlers.activation import render_activation_card
+    from handlers.rent.views import render_rental_card, render_sms_page
+    from storage.models import Activation, ActivationCode, Rental, RentalSms
+
+    t = Translator().bind(lang)
+    rental = Rental(
+        1, USER, 1, "9", "tg", "6", "62812", 4, Decimal("8"), "active", 0.0, 14400.0, USER,
+        None, frozenset(), 0.0, None,
+    )  # fmt: skip
+    sms = [RentalSms(n, 1, f"k{n}", LONG, LONG, LONG, 0.0, False) for n in range(5)]
+    _fits(
+        render_rental_card(
+            rental, t, 0.0, UTC, latest_sms=sms[0], country_name=LONG[:100], service_name="tg"
+        )
+    )
+    _fits(render_sms_page(t, rental, SmsPage(sms, 5, 0, 1), UTC))
+    codes = [ActivationCode(n, LONG, LONG, 0.0, False) for n in range(5)]
+    a = Activation(
+        1, USER, 1, "9", "tg", "0", "7900", Decimal("1"), "RUB", "received", False, 4, codes,
+        0.0, 1200.0, 120.0, False, None, USER, None, 0.0, None, False,
+    )  # fmt: skip
+    _fits(render_activation_card(a, t, 0.0, country_name="Russia", service_name="tg", flag=""))
