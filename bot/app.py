@@ -105,7 +105,12 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
     from handlers.notifier import TelegramNotifier
 
     notifier = TelegramNotifier(
-        bot, services.db, services.translator, services.catalog, clock=services.clock
+        bot,
+        services.db,
+        services.translator,
+        services.catalog,
+        clock=services.clock,
+        settings=services.settings,
     )
     tracker = Tracker(
         services.db,

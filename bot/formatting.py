@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, timedelta, timezone, tzinfo
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -163,3 +164,55 @@ def user_timezone(value: str | None) -> tzinfo:
         return ZoneInfo(value or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+# ------------------------------------------------------------------ times
+
+
+def zone_label(tz: tzinfo, moment: datetime) -> str:
+    """How a time's zone is named next to it: the IANA name, or `UTC+03:00`, or `UTC`."""
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    offset = moment.utcoffset() or timedelta(0)
+    return utc_offset_label(int(offset.total_seconds() // 60))
+
+
+def format_time(at: float | datetime, tz: tzinfo) -> str:
+    """THE way a moment is shown: in the user's zone `tz`, labelled (`2026-11-30 14:03 UTC`).
+    `at`: epoch seconds, or an aware datetime (a provider's time, see parse_provider_time)."""
+    moment = datetime.fromtimestamp(at, tz) if isinstance(at, int | float) else at.astimezone(tz)
+    return f"{moment:%Y-%m-%d %H:%M} {zone_label(tz, moment)}"
+
+
+# `2023-10-26 11:03:39` (and Grizzly's BANNED form `2026-1-2 3-4-5`): no zone of their own.
+_NAIVE_TIME = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})[:-](\d{1,2})(?:[:-](\d{1,2}))?$"
+)
+_EPOCH = re.compile(r"^\d{9,11}(?:\.\d+)?$")
+
+
+def parse_provider_time(raw: str | None, provider_tz: tzinfo) -> datetime | None:
+    """A provider's timestamp as an aware datetime: with its own offset when it carries one
+    (`2025-08-22T08:54:25+00:00`), else read in `provider_tz`, the zone the provider's clock
+    keeps (protocol.md §10: Moscow for the sms-activate family). None when unreadable."""
+    text = (raw or "").strip().strip("'\"").strip()
+    if not text:
+        return None
+    if _EPOCH.match(text):
+        return datetime.fromtimestamp(float(text), UTC)
+    match = _NAIVE_TIME.match(text)
+    try:
+        if match:
+            parts = [int(part) for part in match.groups(default="0")]
+            return datetime(*parts, tzinfo=provider_tz)  # type: ignore[misc]
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=provider_tz)
+
+
+def format_provider_time(raw: str | None, provider_tz: tzinfo, user_tz: tzinfo) -> str | None:
+    """A provider's timestamp shown as every other time is (format_time, in the user's zone,
+    labelled); None when it cannot be read (the caller shows the raw text, escaped)."""
+    moment = parse_provider_time(raw, provider_tz)
+    return format_time(moment, user_tz) if moment is not None else None

@@ -61,6 +61,7 @@ class TelegramNotifier:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_retry_after: float = 30.0,
+        settings: Any = None,
     ) -> None:
         self.bot = bot
         self.db = db
@@ -69,6 +70,7 @@ class TelegramNotifier:
         self.clock = clock
         self._sleep = sleep
         self._max_retry_after = max_retry_after
+        self.settings = settings  # which zone each provider's timestamps are in
 
     # ------------------------------------------------------------------ activations
 
@@ -209,7 +211,13 @@ class TelegramNotifier:
     async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(r.user_id)
         return await rental_card(
-            r, t=t, lang=lang, db=self.db, catalog=self.catalog, now=self.clock()
+            r,
+            t=t,
+            lang=lang,
+            db=self.db,
+            catalog=self.catalog,
+            now=self.clock(),
+            settings=self.settings,
         )
 
     async def _show_rental_card(self, r: Rental) -> None:

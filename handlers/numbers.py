@@ -21,7 +21,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
-from bot.formatting import format_duration, format_money, user_timezone
+from bot.formatting import format_duration, format_money, format_time, user_timezone
 from bot.i18n import Translate
 from handlers.activation import ActivationCb
 from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
@@ -199,7 +199,8 @@ async def history_screen(
         else:
             line = rental_line(t, item, now, lang, names)
             data = RentalCb(action="open", id=item.id)
-        lines.append(f"{when} · {cost}\n{line}")
+        labelled = format_time(item.created_at, user_timezone(user.timezone))
+        lines.append(f"{labelled} · {cost}\n{line}")
         service = names.get(item.service, item.service)
         rows.append([_button(f"{when} · {_phone(item.phone)} · {service}", data)])
     pager = _pager(kind, page, pages)

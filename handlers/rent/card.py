@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery
 
 from bot.errors import NotFound, Stale, UseCaseError
 from bot.i18n import Translate
+from bot.presets import provider_zone
 from bot.provider.errors import ProviderError
 from bot.rentals import CancelRefused, RentalService
 from handlers.common import page_of
@@ -65,10 +66,11 @@ class _Ctx:
         catalog: Any,
         clock: Callable[[], float],
         state: FSMContext | None = None,
+        settings: Any = None,
     ) -> None:
         self.callback, self.t, self.lang, self.user = callback, t, lang, user
         self.rentals, self.catalog, self.clock = rentals, catalog, clock
-        self.state = state
+        self.state, self.settings = state, settings
         self.user_id = callback.from_user.id
 
     async def show_card(
@@ -86,6 +88,7 @@ class _Ctx:
             rentals=self.rentals,
             catalog=self.catalog,
             now=self.clock(),
+            settings=self.settings,
         )
         shown = await edit(self.callback, text, markup)
         if shown is not None:
@@ -97,21 +100,26 @@ class _Ctx:
 
         Telegram takes ONE answer per tap (a second is refused as "query is too old"), so
         the alert travels in the answer that also ends the redraw."""
-        text = self.text_of(exc)
+        rental: Rental | None = None
         if rental_id is not None and not isinstance(exc, NotFound):
             try:
                 rental = await self.rentals.get(self.user_id, rental_id)
             except NotFound:
                 rental = None
-            if rental is not None:
-                await self.show_card(rental, text, alert=True)
-                return
+        text = await self.text_of(exc, rental)
+        if rental is not None:
+            await self.show_card(rental, text, alert=True)
+            return
         await answer(self.callback, text, alert=True)
 
-    def text_of(self, exc: BaseException) -> str:
+    async def text_of(self, exc: BaseException, rental: Rental | None) -> str:
         if isinstance(exc, CancelRefused):
             return self.t(f"rent-cancel-reason-{exc.reason}")
-        return error_text(self.t, exc)
+        provider_tz = None
+        if rental is not None:
+            key = await self.rentals.db.keys.get_any(rental.key_id)
+            provider_tz = provider_zone(key.base_url, self.settings) if key else None
+        return error_text(self.t, exc, provider_tz=provider_tz, user_tz=user_tz(self.user))
 
 
 @router.callback_query(RentalCb.filter())
@@ -126,8 +134,9 @@ async def rental_action(
     clock: Callable[[], float],
     tracker: Any = None,
     state: FSMContext | None = None,
+    settings: Any = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
     handler = _ACTIONS.get(callback_data.action)
     if handler is None:
         await answer(callback, t("error-stale"))
@@ -154,7 +163,9 @@ async def _sms(ctx: _Ctx, data: RentalCb) -> None:
     page = await ctx.rentals.sms(ctx.user_id, rental.id, data.page)
     if page.page >= page.pages and page.total:
         page = await ctx.rentals.sms(ctx.user_id, rental.id, page.pages - 1)
-    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user))
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    provider_tz = provider_zone(key.base_url, ctx.settings)
+    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user), provider_tz)
     await show_screen(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
 
 
@@ -245,8 +256,9 @@ async def extend(
     clock: Callable[[], float],
     tracker: Any = None,
     state: FSMContext | None = None,
+    settings: Any = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
     cost = await confirmed_price(state, "extend", callback_data.token)
     try:
         result = await rentals.extend(

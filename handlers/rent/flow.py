@@ -232,6 +232,7 @@ async def buy(
     clock: Callable[[], float],
     state: FSMContext,
     tracker: Any = None,
+    settings: Any = None,
 ) -> None:
     user_id = callback.from_user.id
     data = callback_data
@@ -271,6 +272,7 @@ async def buy(
         rentals=rentals,
         catalog=catalog,
         now=clock(),
+        settings=settings,
     )
     await edit(callback, t("rent-done"), None)
     if callback.bot is not None:

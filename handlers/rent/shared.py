@@ -11,9 +11,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.flags import country_flag
 from bot.i18n import Translate
+from bot.presets import provider_zone
 from bot.rentals import RentalService
 from handlers.common import answer_quietly
-from handlers.names import names_of
+from handlers.names import names_for
 from handlers.rent.keyboards import rental_card_keyboard
 from handlers.rent.views import parse_tz, render_rental_card
 from storage.models import KeyProfile, Rental
@@ -105,12 +106,20 @@ def user_tz(user: Any) -> Any:
 
 
 async def rental_card(
-    r: Rental, *, t: Translate, lang: str, db: Any, catalog: Any, now: float
+    r: Rental,
+    *,
+    t: Translate,
+    lang: str,
+    db: Any,
+    catalog: Any,
+    now: float,
+    settings: Any = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """THE getter of the rental card: the tap handlers and the tracker's notifier both draw it
-    through here (names, flag, the owner's time zone, the latest SMS), so it looks the same
-    whoever redraws it. `r` must already be known to be its owner's."""
-    names = await names_of(db, catalog, r, lang)
+    through here (names, flag, the owner's and the provider's time zones, the latest SMS), so
+    it looks the same whoever redraws it. `r` must already be known to be its owner's."""
+    key = await db.keys.get_any(r.key_id)
+    names = await names_for(catalog, key, lang, r.service, r.country)
     owner = await db.users.get(r.user_id)
     latest_page, _total = await db.rentals.list_sms(r.user_id, r.id, 0, 1)
     latest = latest_page[0] if latest_page else None
@@ -122,6 +131,7 @@ async def rental_card(
         latest_sms=latest,
         country_name=names.country_with_flag,
         service_name=names.service,
+        provider_tz=provider_zone(key.base_url if key else "", settings),
     )
     return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
 
@@ -136,7 +146,10 @@ async def card_parts(
     rentals: RentalService,
     catalog: Any,
     now: float,
+    settings: Any = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The card's text and keyboard for the user's own rental (ownership checked here)."""
     await rentals.key_of(user_id, r)
-    return await rental_card(r, t=t, lang=lang, db=rentals.db, catalog=catalog, now=now)
+    return await rental_card(
+        r, t=t, lang=lang, db=rentals.db, catalog=catalog, now=now, settings=settings
+    )

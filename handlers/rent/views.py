@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import tzinfo
 from decimal import Decimal
 from html import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.formatting import clip_escaped, format_duration, format_money
+from bot.formatting import (
+    clip_escaped,
+    format_duration,
+    format_money,
+    format_provider_time,
+    format_time,
+    user_timezone,
+)
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
 from bot.rentals import RentOption, SmsPage
 from storage.models import Rental, RentalSms
 
-_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 # Escaped characters, cut after escaping (see bot.formatting.clip_escaped): the whole text of
 # every SMS arrives in its own message(s); the card and the list show a preview within
 # Telegram's 4,096 characters (a list page holds up to five SMS).
@@ -26,34 +30,22 @@ _DATE_LIMIT = 64
 
 def parse_tz(name: str | None) -> tzinfo:
     """A user's time zone setting ("UTC", "+03:00", "UTC-5", "Europe/Moscow") as a tzinfo."""
-    raw = (name or "").strip()
-    if not raw or raw.upper() in ("UTC", "GMT", "Z"):
-        return UTC
-    match = _OFFSET.match(raw)
-    if match:
-        sign = -1 if match.group(1) == "-" else 1
-        delta = timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
-        return timezone(sign * delta)
-    try:
-        return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
-def _tz_label(tz: tzinfo, moment: datetime) -> str:
-    if isinstance(tz, ZoneInfo):
-        return tz.key
-    offset = moment.utcoffset() or timedelta(0)
-    if not offset:
-        return "UTC"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return user_timezone(name)
 
 
 def format_at(at: float, tz: tzinfo) -> str:
-    moment = datetime.fromtimestamp(at, tz)
-    return f"{moment:%Y-%m-%d %H:%M} {_tz_label(tz, moment)}"
+    return format_time(at, tz)
+
+
+def sms_time(sms: RentalSms, provider_tz: tzinfo, tz: tzinfo) -> str:
+    """When an SMS came, escaped: the provider's date (read in its zone) in the user's zone,
+    labelled; the raw date when unreadable; when the bot saw it when the provider gave none."""
+    shown = format_provider_time(sms.date, provider_tz, tz)
+    if shown is not None:
+        return escape(shown)
+    if sms.date and sms.date.strip():
+        return clip_escaped(sms.date.strip(), _DATE_LIMIT)
+    return escape(format_time(sms.received_at, tz))
 
 
 def lang_of(t: Translate) -> str:
@@ -115,8 +107,10 @@ def render_rental_card(
     latest_sms: RentalSms | None,
     country_name: str,
     service_name: str,
+    provider_tz: tzinfo,
 ) -> str:
-    """The one message a rental lives in; the tracker re-renders it on every change."""
+    """The one message a rental lives in; the tracker re-renders it on every change.
+    `tz`: the user's zone; `provider_tz`: the zone of the provider's SMS dates."""
     lines = [
         t("rent-card-title"),
         f"📞 <code>{escape(phone_text(r.phone))}</code>",
@@ -141,9 +135,7 @@ def render_rental_card(
             t(
                 "rent-card-latest",
                 sender=clip_escaped(latest_sms.phone_from or "—", _SENDER_LIMIT),
-                date=clip_escaped(
-                    latest_sms.date or format_at(latest_sms.received_at, tz), _DATE_LIMIT
-                ),
+                date=sms_time(latest_sms, provider_tz, tz),
             )
         )
         text = clip_escaped(latest_sms.text.strip(), _CARD_SMS_LIMIT)
@@ -215,7 +207,7 @@ def render_finish_confirm(t: Translate, r: Rental) -> str:
     return t("rent-finish-confirm", phone=escape(phone_text(r.phone)))
 
 
-def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
+def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo, provider_tz: tzinfo) -> str:
     lines = [
         t(
             "rent-sms-title",
@@ -231,7 +223,7 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
         lines.append(
             t(
                 "rent-sms-item",
-                date=clip_escaped(item.date or format_at(item.received_at, tz), _DATE_LIMIT),
+                date=sms_time(item, provider_tz, tz),
                 sender=clip_escaped(item.phone_from or "—", _SENDER_LIMIT),
             )
         )

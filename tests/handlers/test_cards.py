@@ -138,10 +138,17 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
     sms = [RentalSms(n, 1, f"k{n}", LONG, LONG, LONG, 0.0, False) for n in range(5)]
     _fits(
         render_rental_card(
-            rental, t, 0.0, UTC, latest_sms=sms[0], country_name=LONG[:100], service_name="tg"
+            rental,
+            t,
+            0.0,
+            UTC,
+            latest_sms=sms[0],
+            country_name=LONG[:100],
+            service_name="tg",
+            provider_tz=UTC,
         )
     )
-    _fits(render_sms_page(t, rental, SmsPage(sms, 5, 0, 1), UTC))
+    _fits(render_sms_page(t, rental, SmsPage(sms, 5, 0, 1), UTC, UTC))
     codes = [ActivationCode(n, LONG, LONG, 0.0, False) for n in range(5)]
     a = Activation(
         1, USER, 1, "9", "tg", "0", "7900", Decimal("1"), "RUB", "received", False, 4, codes,

@@ -94,11 +94,11 @@ def test_every_rent_view_escapes(lang: str) -> None:
     texts = [
         views.render_rental_card(
             _rental(), t, 1000.0, UTC, latest_sms=_sms(), country_name=HOSTILE,
-            service_name=HOSTILE,
+            service_name=HOSTILE, provider_tz=UTC,
         ),
         views.render_rental_card(
             _rental(status="finished", ended_at=2000.0), t, 3000.0, UTC, latest_sms=None,
-            country_name=HOSTILE, service_name=HOSTILE,
+            country_name=HOSTILE, service_name=HOSTILE, provider_tz=UTC,
         ),
         views.render_countries(t, HOSTILE),
         views.render_durations(t, HOSTILE, HOSTILE),
@@ -107,7 +107,7 @@ def test_every_rent_view_escapes(lang: str) -> None:
             balance=Decimal("1"), currency=HOSTILE,
         ),
         views.render_extend_confirm(t, _rental(), option, Decimal("1"), HOSTILE),
-        views.render_sms_page(t, _rental(), SmsPage([_sms()], 1, 0, 1), UTC),
+        views.render_sms_page(t, _rental(), SmsPage([_sms()], 1, 0, 1), UTC, UTC),
         views.render_history(
             t, _rental(),
             [RentHistoryItem(id="9", phone=HOSTILE, date=HOSTILE, cost=Decimal("1"),

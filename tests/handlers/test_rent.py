@@ -542,3 +542,60 @@ async def test_card_and_history_show_what_every_period_cost(
     await chat.tap("Yes, finish", card)
     await chat.tap_data(NumbersCb(action="hist", kind="r").pack(), _screen(chat))
     assert "32.00" in chat.last_text and "8.00 + 24.00" in chat.last_text
+    assert " UTC · 32.00" in chat.last_text  # its time labelled with the user's zone
+
+
+# ------------------------------------------------------------------ provider times (item 9)
+
+
+async def test_sms_times_show_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any, tracker: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await _with_key(services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    card = await _rent_via_ui(chat, "4 h")
+    rental = await _stored(services)
+    clock.advance(60)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "code 5150", phone_from="Shop")
+    arrived = datetime.fromtimestamp(clock(), UTC)
+    provider_said = sandbox.state.fmt_time(clock())  # the provider's own clock, no zone
+    local = f"{arrived + timedelta(hours=5):%Y-%m-%d %H:%M} UTC+05:00"
+
+    await chat.tap("SMS", card)
+    assert local in card.text and provider_said not in card.text
+    await chat.tap("Back to the number", card)
+    assert "Latest SMS from Shop" in card.text and local in card.text
+    clock.advance(60)
+    await tracker.tick()  # the tracker's redraw shows it the same way
+    assert local in card.text and provider_said not in card.text
+
+
+async def test_provider_times_are_read_in_the_providers_zone(services: Any) -> None:
+    from datetime import UTC
+
+    from bot.presets import provider_zone
+    from handlers.rent.views import render_sms_page
+    from storage.models import Rental, RentalSms
+
+    grizzly = provider_zone("https://api.grizzlysms.com/stubs/handler_api.php", None)
+    r = Rental(
+        1, USER, 1, "9", "tg", "6", "62812", 4, None, "active", 0.0, 1.0, USER, None,
+        frozenset(), 0.0, None,
+    )  # fmt: skip
+    sms = RentalSms(1, 1, "k", "Shop", "hi", "2026-11-30 14:03:00", 0.0, False)
+    from bot.rentals import SmsPage
+
+    text = render_sms_page(_t(services), r, SmsPage([sms], 1, 0, 1), UTC, grizzly)
+    assert "2026-11-30 11:03 UTC" in text  # Moscow time read as such, shown in UTC
+
+
+async def test_a_ban_date_shows_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    sandbox.state.ban(sandbox_key, until="2030-1-1 12-0-0")  # the sandbox's clock keeps UTC
+    answer = await _one_answer(chat, "Refresh", card)
+    assert answer.show_alert and "2030-01-01 17:00 UTC+05:00" in (answer.text or "")
