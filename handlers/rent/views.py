@@ -16,14 +16,14 @@ from bot.formatting import (
 )
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
-from bot.rentals import RentOption, SmsPage
+from bot.rentals import SMS_PREVIEW_LIMIT, RentOption, SmsPage
 from storage.models import Rental, RentalSms
 
 # Escaped characters, cut after escaping (see bot.formatting.clip_escaped): the whole text of
 # every SMS arrives in its own message(s); the card and the list show a preview within
 # Telegram's 4,096 characters (a list page holds up to five SMS).
 _CARD_SMS_LIMIT = 1500
-_LIST_SMS_LIMIT = 600
+_LIST_SMS_LIMIT = SMS_PREVIEW_LIMIT  # one rule: what is cut here is pushed by the tracker
 _SENDER_LIMIT = 100
 _DATE_LIMIT = 64
 

@@ -599,3 +599,21 @@ async def test_a_ban_date_shows_in_the_users_zone_labelled(
     sandbox.state.ban(sandbox_key, until="2030-1-1 12-0-0")  # the sandbox's clock keeps UTC
     answer = await _one_answer(chat, "Refresh", card)
     assert answer.show_alert and "2030-01-01 17:00 UTC+05:00" in (answer.text or "")
+
+
+async def test_a_long_sms_seen_cut_in_the_list_still_arrives_whole(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any, tracker: Any
+) -> None:
+    import html
+
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    long_text = "&<" * 2500
+    sandbox.state.deliver_rent_sms(rental.provider_id, long_text, phone_from="Bank")
+    await chat.tap("SMS", card)  # the list shows it cut, marked with …
+    assert "…" in card.text and len(card.text) <= 4096
+    clock.advance(120)
+    await tracker.tick()
+    pushed = [t for t in chat.texts() if t.startswith("📨")]
+    assert pushed, "the whole SMS never reached the chat"
+    assert all(len(text) <= 4096 for text in pushed)
+    assert html.unescape("".join(t.split("\n", 1)[1] for t in pushed)) == long_text
