@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.orders import OrderService
+from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.tracker import Tracker, TrackerConfig
@@ -71,7 +72,9 @@ async def build_services(
     db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
     metrics = Metrics()
     providers = providers or ProviderFactory(
-        timeout=settings.provider_timeout, trace_configs=[metrics.trace_config()]
+        timeout=settings.provider_timeout,
+        trace_configs=[metrics.trace_config()],
+        address_policy=address_policy(settings),
     )
     catalog = CatalogService(providers, clock=clock)
     return Services(

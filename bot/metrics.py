@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.provider.parsing import dropped_items
+
 PREFIX = "smsbot_"
 # Seconds; provider answers take from tens of milliseconds to the 15 s timeout.
 DEFAULT_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
@@ -164,6 +166,7 @@ class Metrics:
                 latency.add(histogram.total, _labels(action=action), "_sum")
                 latency.add(histogram.count, _labels(action=action), "_count")
             families.append(latency)
+            families.append(_dropped_items_family())
             return families
 
     def render(self) -> str:
@@ -207,6 +210,19 @@ class Metrics:
         config.on_request_end.append(on_end)
         config.on_request_exception.append(on_exception)
         return config
+
+
+def _dropped_items_family() -> MetricFamily:
+    """Malformed items the provider parsers dropped from list answers (the parsers count them
+    process-wide, per action from a fixed set: the label set stays bounded)."""
+    family = MetricFamily(
+        PREFIX + "provider_dropped_items_total",
+        "counter",
+        "Malformed items dropped from provider list answers, by action.",
+    )
+    for action, count in sorted(dropped_items().items()):
+        family.add(count, _labels(action=action))
+    return family
 
 
 # The process-wide registry; tests make their own.

@@ -352,7 +352,7 @@ class Tracker:
                 if key is None:
                     log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
                     return
-                client = self.providers.client(key.base_url, key.api_key)
+                client = self.providers.client(key.base_url, key.api_key, background=True)
                 await self._key_job(key, client, state, work, now)
         except _KeyDown:
             pass
@@ -902,7 +902,7 @@ class Tracker:
         """Adopt the numbers the provider has and the database does not (the user is told);
         close the ones the database has live and the provider no longer lists, once getStatus
         confirms."""
-        client = self.providers.client(key.base_url, key.api_key)
+        client = self.providers.client(key.base_url, key.api_key, background=True)
         state = self._key_state(key.id)
         listing = await self._list_active(state, client)
         if listing is None:

@@ -248,8 +248,8 @@ async def on_custom_url(
     if base_url is None:
         await message.answer(t("keys-bad-url"), reply_markup=only_cancel(t))
         return
-    # Local addresses only in sandbox mode (the sandbox itself lives on 127.0.0.1).
-    if is_internal_address(base_url) and not getattr(settings, "sandbox", False):
+    # Loopback only in sandbox mode (the sandbox itself lives on 127.0.0.1).
+    if is_internal_address(base_url, settings):
         await message.answer(t("keys-internal-url"), reply_markup=only_cancel(t))
         return
     await ask_for_key(message, state, t, base_url, preset_name(base_url, settings))

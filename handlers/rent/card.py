@@ -173,7 +173,9 @@ async def _history(ctx: _Ctx, data: RentalCb) -> None:
     rental = await ctx.rentals.get(ctx.user_id, data.id)
     items = await ctx.rentals.rental_history(ctx.user_id, rental.id)
     page, pages, shown = page_of(items, data.page, HISTORY_PER_PAGE)
-    text = render_history(ctx.t, rental, shown, page, pages)
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    zones = {"tz": user_tz(ctx.user), "provider_tz": provider_zone(key.base_url, ctx.settings)}
+    text = render_history(ctx.t, rental, shown, page, pages, **zones)
     await show_screen(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
 
 

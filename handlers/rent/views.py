@@ -40,12 +40,9 @@ def format_at(at: float, tz: tzinfo) -> str:
 def sms_time(sms: RentalSms, provider_tz: tzinfo, tz: tzinfo) -> str:
     """When an SMS came, escaped: the provider's date (read in its zone) in the user's zone,
     labelled; the raw date when unreadable; when the bot saw it when the provider gave none."""
-    shown = format_provider_time(sms.date, provider_tz, tz)
-    if shown is not None:
-        return escape(shown)
-    if sms.date and sms.date.strip():
-        return clip_escaped(sms.date.strip(), _DATE_LIMIT)
-    return escape(format_time(sms.received_at, tz))
+    if not (sms.date and sms.date.strip()):
+        return escape(format_time(sms.received_at, tz))
+    return provider_date(sms.date, provider_tz, tz)
 
 
 def lang_of(t: Translate) -> str:
@@ -231,23 +228,37 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo, provider_
     return "\n".join(lines)
 
 
+def provider_date(raw: str | None, provider_tz: tzinfo, tz: tzinfo) -> str:
+    """A provider's date, escaped, in the user's zone and labelled; as sent when unreadable."""
+    shown = format_provider_time(raw, provider_tz, tz)
+    if shown is not None:
+        return escape(shown)
+    return clip_escaped(raw.strip(), _DATE_LIMIT) if raw and raw.strip() else "—"
+
+
 def render_history(
-    t: Translate, r: Rental, items: list[RentHistoryItem], page: int, pages: int
+    t: Translate,
+    r: Rental,
+    items: list[RentHistoryItem],
+    page: int,
+    pages: int,
+    *,
+    tz: tzinfo,
+    provider_tz: tzinfo,
 ) -> str:
-    lines = [t("rent-history-title", page=str(page + 1), pages=str(pages))]
+    """The rental's periods as the provider lists them: the first rent and each extension."""
+    phone = escape(phone_text(r.phone))
+    lines = [t("rent-periods-title", phone=phone, page=str(page + 1), pages=str(pages))]
     if not items:
-        lines.append(t("rent-history-empty"))
+        lines.append(t("rent-periods-empty"))
     for item in items:
-        mark = "📍 " if item.id == r.provider_id else ""
+        duration = format_duration(item.hours * 3600, lang_of(t)) if item.hours else "—"
         lines.append(
-            mark
-            + t(
-                "rent-history-item",
-                phone=escape(phone_text(item.phone)) if item.phone else "—",
-                date=escape(item.date or "—"),
-                cost=money(item.cost),
-                status=escape(item.status or "—"),
-                count=str(len(item.sms)),
+            t(
+                "rent-period-item",
+                date=provider_date(item.date, provider_tz, tz),
+                duration=escape(duration),
+                price=money(item.price),
             )
         )
     return "\n".join(lines)

@@ -110,9 +110,8 @@ def test_every_rent_view_escapes(lang: str) -> None:
         views.render_sms_page(t, _rental(), SmsPage([_sms()], 1, 0, 1), UTC, UTC),
         views.render_history(
             t, _rental(),
-            [RentHistoryItem(id="9", phone=HOSTILE, date=HOSTILE, cost=Decimal("1"),
-                             status=HOSTILE, sms=[HOSTILE])],
-            0, 1,
+            [RentHistoryItem(date=HOSTILE, price=Decimal("1"), hours=4)],
+            0, 1, tz=UTC, provider_tz=UTC,
         ),
         views.render_no_countries(t, HOSTILE),
         views.render_extend_choose(t, _rental()),

@@ -115,9 +115,12 @@ async def test_whole_rent_path(
     assert extended.ends_at == pytest.approx(rental.ends_at + 12 * 3600)
     assert "in 1 d 11 h" in card.text  # 36 h from the start less the 1 min passed
 
-    # history
+    # history: this rental's periods (the seed's getRentHistory&id=), extension first
     await chat.tap("History", card)
-    assert purchase["phone"] in card.text and "Rent history" in card.text
+    assert purchase["phone"] in card.text and "each extension" in card.text
+    assert _actions(sandbox, "getRentHistory")[0]["params"]["id"] == purchase["id"]
+    assert "12 h · 24.00" in card.text and "1 d · 48.00" in card.text
+    assert card.text.index("12 h") < card.text.index("1 d ·")  # the provider's order
     await chat.tap("Back to the number", card)
 
     # refresh, then finish after a confirmation
@@ -617,3 +620,15 @@ async def test_a_long_sms_seen_cut_in_the_list_still_arrives_whole(
     assert pushed, "the whole SMS never reached the chat"
     assert all(len(text) <= 4096 for text in pushed)
     assert html.unescape("".join(t.split("\n", 1)[1] for t in pushed)) == long_text
+
+
+async def test_history_periods_show_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    await chat.tap("History", card)
+    rented = datetime.fromtimestamp(clock(), UTC) + timedelta(hours=5)
+    assert f"{rented:%Y-%m-%d %H:%M} UTC+05:00" in card.text
