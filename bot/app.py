@@ -29,6 +29,12 @@ from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
 
+# Updates alive in the process at once: handled, waiting for one of the dispatcher's
+# UPDATES_IN_FLIGHT slots, or paced by the throttle. Past this many, polling fetches nothing
+# and the webhook answers nothing until one finishes: Telegram keeps the rest, so a burst of
+# thousands of taps never piles up in memory (each waiting update holds ~25 KB).
+UPDATES_ALIVE = 500
+
 
 @dataclass
 class Services:
@@ -138,6 +144,11 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         dp.startup.register(start_tracker)
         dp.shutdown.register(stop_tracker)
     return dp
+
+
+async def run_polling(bot: Bot, dp: Dispatcher) -> None:
+    """Long polling, with at most UPDATES_ALIVE updates taken from Telegram and not finished."""
+    await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=UPDATES_ALIVE)
 
 
 def build_bot(settings: Settings) -> Bot:

@@ -27,6 +27,7 @@ from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
+    CallbackId,
     MenuCb,
     answer_quietly,
     answer_tap,
@@ -45,7 +46,7 @@ class KeyCb(CallbackData, prefix="k1"):
     """action: list | add | pre (p = preset id) | url | open | use | ren | del | delok"""
 
     action: str
-    id: int = 0
+    id: CallbackId = 0
     p: str = ""
 
 
