@@ -10,6 +10,7 @@ before anyone is told about it. An unknown outcome leaves the open intent (kind 
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ RENT_DURATIONS: tuple[int, ...] = (4, 12, 24, 72, 168, 336, 720)
 # The provider lets a rent be cancelled (refunded) only this long after renting, before any SMS.
 CANCEL_WINDOW = 1200.0
 SMS_PAGE_SIZE = 5
+# A list page shows at most this many characters of an SMS (counted once HTML-escaped, as a
+# message carries them); a longer one shown cut has not reached the chat: the tracker pushes it.
+SMS_PREVIEW_LIMIT = 600
 # The cheapest duration: used to list which services and countries can be rented at all.
 _LISTING_HOURS = RENT_DURATIONS[0]
 
@@ -98,6 +102,11 @@ class SmsPage:
     total: int
     page: int
     pages: int
+
+
+def shown_whole(text: str) -> bool:
+    """True when an SMS list page shows all of `text` (not cut at SMS_PREVIEW_LIMIT)."""
+    return len(html.escape(text.strip())) <= SMS_PREVIEW_LIMIT
 
 
 def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
@@ -309,6 +318,7 @@ class RentalService:
             created_at=started,
             ends_at=ends_at,
             chat_id=chat_id,
+            currency=key.currency,
             intent_id=intent.id,
         )
         return RentResult(rental)
@@ -355,7 +365,14 @@ class RentalService:
             await self.db.pending.resolve(intent.id, "not_bought")
             raise
         ends_at = answer.ends_at if answer.ends_at else rental.ends_at + int(hours) * 3600
-        await self.db.rentals.extend(rental.id, ends_at, int(hours), intent_id=intent.id)
+        await self.db.rentals.extend(
+            rental.id,
+            ends_at,
+            int(hours),
+            cost=cost if cost is not None else intent.expected_cost,
+            currency=key.currency,
+            intent_id=intent.id,
+        )
         return ExtendResult(await self.get(user_id, rental.id))
 
     # ------------------------------------------------------------------ SMS
@@ -394,9 +411,9 @@ class RentalService:
         items, total = await self.db.rentals.list_sms(
             user_id, rental.id, offset=page * per_page, limit=per_page
         )
-        # What this page shows has reached the chat: the tracker need not push it again.
+        # What this page shows whole has reached the chat: the tracker need not push it again.
         for item in items:
-            if item.id in fresh:
+            if item.id in fresh and shown_whole(item.text):
                 await self.db.rentals.mark_sms_delivered(item.id)
         pages = max(1, -(-total // per_page))
         return SmsPage(items, total, page, pages)

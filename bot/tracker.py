@@ -1030,18 +1030,25 @@ class Tracker:
         if intent.kind == "activation" or not _charged(intent, now_balance):
             return False  # something else moved the balance: keep looking
         if intent.kind == "extend":
-            return await self._record_extension(intent)
+            return await self._record_extension(key, intent)
         await self._close_intent(intent, "bought")
         return True
 
-    async def _record_extension(self, intent: PendingPurchase) -> bool:
+    async def _record_extension(self, key: KeyProfile, intent: PendingPurchase) -> bool:
         rental = (
             None if intent.rental_id is None else await self.db.rentals.get_any(intent.rental_id)
         )
         if rental is None or not intent.hours:
             return False
         ends_at = rental.ends_at + int(intent.hours) * 3600
-        await self.db.rentals.extend(rental.id, ends_at, int(intent.hours), intent_id=intent.id)
+        await self.db.rentals.extend(
+            rental.id,
+            ends_at,
+            int(intent.hours),
+            cost=intent.expected_cost,  # the balance dropped by this price
+            currency=key.currency,
+            intent_id=intent.id,
+        )
         fresh = await self.db.rentals.get_any(rental.id)
         if fresh is None:
             return True

@@ -77,6 +77,7 @@ rent-cancel-reason-sms = Cancelling is no longer possible: an SMS has already ar
 rent-stale = This button is out of date: nothing was rented. Open the rent menu again.
 rent-pending-unlisted = ⏳ The provider did not say whether the number was rented, and it offers no list of rentals to look it up in. I am watching your balance and will tell you the result here. Do not rent again until then.
 rent-extend-pending = ⏳ The provider did not say whether the rental was extended. I am checking and will tell you the result here. Do not extend again until then.
+rent-card-paid = Paid in total: { $total }
 
 rent-periods-title = 📜 <b>History of { $phone }</b>: the first rent and each extension (page { $page } of { $pages })
 rent-periods-empty = The provider lists no rent periods for this number yet.

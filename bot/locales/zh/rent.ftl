@@ -77,6 +77,7 @@ rent-cancel-reason-sms = 已无法取消：已经收到短信。请改用“结�
 rent-stale = 此按钮已过期：未租用任何号码。请重新打开租用菜单。
 rent-pending-unlisted = ⏳ 服务商没有说明号码是否已租用，而且它不提供可供查找的租用列表。我正在关注您的余额，结果会在这里告诉您。在此之前请不要再次租用。
 rent-extend-pending = ⏳ 服务商没有说明租用是否已延长。我正在核实，结果会在这里告诉您。在此之前请不要再次延长。
+rent-card-paid = 共支付：{ $total }
 
 rent-periods-title = 📜 <b>{ $phone } 的历史</b>：首次租用及每次续租（第 { $page } / { $pages } 页）
 rent-periods-empty = 服务商暂未列出此号码的租用时段。
