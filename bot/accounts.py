@@ -6,7 +6,10 @@ becomes a profile. Every method takes the user id and only touches that user's k
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.errors import NoActiveKey, NotFound
+from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from storage import Database, KeyProfile
 
@@ -68,6 +71,22 @@ class AccountService:
 
     async def list_keys(self, user_id: int) -> list[KeyProfile]:
         return await self._db.keys.list(user_id)
+
+    async def with_known_balance(self, key: KeyProfile) -> KeyProfile:
+        """The key with a true balance. Whatever the bot spends or gets back makes the stored
+        balance unknown (storage does it where the money movement is recorded); it is asked
+        again here, when next shown. A provider that does not answer leaves it unknown ("—")
+        rather than showing a figure that is no longer true."""
+        if key.balance is not None or key.deleted:
+            return key
+        try:
+            return await self.refresh_balance(key.user_id, key.id)
+        except (ProviderError, NotFound):
+            return key
+
+    async def list_keys_with_balances(self, user_id: int) -> list[KeyProfile]:
+        keys = await self.list_keys(user_id)
+        return list(await asyncio.gather(*(self.with_known_balance(key) for key in keys)))
 
     async def get_key(self, user_id: int, key_id: int) -> KeyProfile:
         return await self._require(user_id, key_id)
