@@ -113,6 +113,7 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         clock=services.clock,
     )
     services.extra["tracker"] = tracker
+    services.extra["notifier"] = notifier  # a returning user's cards are sent through it
     dp = Dispatcher(storage=MemoryStorage(), **services.workflow_data())
     setup_middlewares(dp, services.settings)
     dp.include_routers(*get_routers())

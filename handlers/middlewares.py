@@ -151,7 +151,10 @@ class RegistrationMiddleware(BaseMiddleware):
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
         t = self._t(translator, lang)
-        if user.blocked and tg_user.id not in self.admins:
+        # The bot's own membership changing (blocked / unblocked) is recorded for everyone;
+        # its handlers decide what it means.
+        membership = isinstance(event, Update) and event.my_chat_member is not None
+        if user.suspended and tg_user.id not in self.admins and not membership:
             if isinstance(event, Update):
                 await _answer(event, t("notice-blocked"))
             return None
@@ -159,7 +162,29 @@ class RegistrationMiddleware(BaseMiddleware):
         data["lang"] = lang
         data["t"] = t
         data["active_key"] = ActiveKeyLoader(db, user.id)
-        return await handler(event, data)
+        if not user.blocked or membership:
+            return await handler(event, data)
+        # An update from a user marked "blocked the bot": they are back. Their update is
+        # answered first, then the cards of their live numbers follow.
+        try:
+            return await handler(event, data)
+        finally:
+            await welcome_back(db, data.get("notifier"), user.id)
+
+
+async def welcome_back(db: Any, notifier: Any, user_id: int) -> None:
+    """The user who blocked the bot is back (any update from them, or the bot unblocked):
+    clear the mark once, and send a fresh card for each live number (the tracker delivers
+    the codes it kept back). Concurrent updates of a returning user resend the cards once."""
+    if not await db.users.clear_blocked(user_id):
+        return
+    log.info("user %s is back: their live numbers' cards are sent again", user_id)
+    if notifier is None:
+        return
+    try:
+        await notifier.resend_cards(user_id)
+    except Exception as exc:  # the cards are a courtesy; the numbers are tracked regardless
+        log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
 def setup_middlewares(dp: Dispatcher, settings: Any) -> None:

@@ -1,19 +1,23 @@
-"""/start, the main menu, /cancel (leaves any input state) and the menu's "main" action."""
+"""/start, the main menu, /cancel (leaves any input state), the menu's "main" action, and the
+bot's membership in a private chat (the user blocked or unblocked it)."""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.enums import ChatType
+from aiogram.filters import KICKED, MEMBER, ChatMemberUpdatedFilter, Command, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 from bot.accounts import AccountService
 from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.presets import preset_name
 from handlers.common import MenuCb, answer_quietly, main_menu_keyboard, show
+from handlers.middlewares import welcome_back
 from storage import Database, User
 
 router = Router(name=__name__)
@@ -113,3 +117,19 @@ async def on_main_menu(
         callback, await main_menu_text(t, db, user, settings, accounts), main_menu_keyboard(t)
     )
     await answer_quietly(callback)
+
+
+# --- the user blocks or unblocks the bot (its membership in their private chat) ---------------
+
+PRIVATE = F.chat.type == ChatType.PRIVATE
+
+
+@router.my_chat_member(PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED))
+async def on_bot_blocked(event: ChatMemberUpdated, db: Database) -> None:
+    # Nothing can be sent now; the tracker keeps tracking (and cancelling) their numbers.
+    await db.users.set_blocked(event.from_user.id, True)
+
+
+@router.my_chat_member(PRIVATE, ChatMemberUpdatedFilter(member_status_changed=MEMBER))
+async def on_bot_unblocked(event: ChatMemberUpdated, db: Database, notifier: Any = None) -> None:
+    await welcome_back(db, notifier, event.from_user.id)

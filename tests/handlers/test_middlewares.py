@@ -1,4 +1,4 @@
-"""Registration (language from Telegram), allowlist, blocked users, throttling, setMyCommands."""
+"""Registration (language from Telegram), allowlist, suspended users, throttling, setMyCommands."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ async def test_allowlist_refuses_others_and_lets_admins_in(services: Any, bot: A
         assert "Main menu" in friend.last_text
 
 
-async def test_a_blocked_user_is_refused(chat: ChatDriver, services: Any) -> None:
-    await services.db.users.set_blocked(chat.user.id, True)
+async def test_a_suspended_user_is_refused(chat: ChatDriver, services: Any) -> None:
+    await services.db.users.set_suspended(chat.user.id, True)
     await chat.send("/start")
     assert "suspended" in chat.last_text
     answer = await chat.tap_data("m1:main")
