@@ -7,6 +7,7 @@ becomes a profile. Every method takes the user id and only touches that user's k
 from __future__ import annotations
 
 import asyncio
+import re
 
 from bot.errors import NoActiveKey, NotFound
 from bot.provider.errors import ProviderError
@@ -35,6 +36,26 @@ def looks_like_key(text: str) -> bool:
         and key.isprintable()
         and not any(ch.isspace() for ch in key)
     )
+
+
+# A provider API key as people paste it: one long run of letters and digits (and - or _),
+# e.g. 32 hex characters. Long and mixed, so that words, phone numbers, prices and labels a
+# screen asks for are never taken for one.
+_API_KEY_RUN = re.compile(r"[A-Za-z0-9_-]{24,}")
+_MAX_API_KEY = 128
+
+
+def looks_like_api_key(text: str) -> bool:
+    """Does this message carry an API key, alone, among words or inside a URL (api_key=...)?
+    A message that does is deleted wherever it arrives: a key must not stay in the chat."""
+    for run in _API_KEY_RUN.findall(text or ""):
+        if (
+            len(run) <= _MAX_API_KEY
+            and sum(ch.isdigit() for ch in run) >= 4
+            and sum(ch.isalpha() for ch in run) >= 4
+        ):
+            return True
+    return False
 
 
 class AccountService:

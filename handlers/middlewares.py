@@ -1,8 +1,10 @@
 """Middlewares on the dispatcher, and the bot's command list in each language.
 
-Order (outermost first): throttling of one user's floods (cheap, before any database work),
-the allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler.
+Order (outermost first): the key guard (a message carrying an API key is deleted wherever it
+arrives, unless the "send your key" screen awaits it), throttling of one user's floods (cheap,
+before any database work), the allowlist (refused users leave no row behind), then
+registration, which injects `user`, `lang`, `t` and the per-update `active_key` loader for
+every handler.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Update
+from aiogram.types import BotCommand, BotCommandScopeDefault, Message, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator, pick_language
@@ -187,10 +189,64 @@ async def welcome_back(db: Any, notifier: Any, user_id: int) -> None:
         log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
+class KeyGuardMiddleware(BaseMiddleware):
+    """A message (or an edit) that carries an API key is deleted wherever it arrives, and the
+    user is told why. Only the "send your key" screen takes one in; its handler deletes it.
+
+    Outermost, so no other rule (throttling, the allowlist, a suspension) leaves a key in the
+    chat."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        from bot.accounts import looks_like_api_key
+
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        message = event.message or event.edited_message
+        if message is None or not looks_like_api_key(message.text or message.caption or ""):
+            return await handler(event, data)
+        if event.message is not None and await _awaiting_key(data):
+            return await handler(event, data)
+        await _delete_key_message(message, data)
+        return None
+
+
+async def _awaiting_key(data: dict[str, Any]) -> bool:
+    from handlers.keys import AddKey
+
+    state = data.get("state")
+    return state is not None and await state.get_state() == AddKey.key.state
+
+
+async def _delete_key_message(message: Message, data: dict[str, Any]) -> None:
+    from handlers.keys import delete_quietly
+
+    bot: Bot | None = data.get("bot")
+    deleted = bot is not None and await delete_quietly(bot, message)
+    user = _telegram_user(data)
+    if user is None:
+        return
+    t = await _user_t(data, user)
+    notice = t("keys-unasked-deleted") if deleted else t("keys-delete-yourself")
+    try:
+        await message.answer(notice)
+    except Exception as exc:  # the notice is a courtesy; the message is handled either way
+        log.warning("could not send a middleware notice: %s", type(exc).__name__)
+
+
+async def _user_t(data: dict[str, Any], user: TelegramUser) -> Callable[..., str]:
+    """The user's language as they chose it in Settings, else Telegram's."""
+    translator: Translator = data["translator"]
+    stored = await data["db"].users.get(user.id)
+    if stored is not None and stored.language in translator.languages:
+        return translator.bind(stored.language)
+    return _fallback_t(data, user)
+
+
 def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
     """Attach the middlewares once, on the dispatcher's update observer (every event type)."""
     rate = float(getattr(settings, "throttle_rate", 0) or 0)
     admins = list(getattr(settings, "admin_ids", []) or [])
+    dp.update.outer_middleware(KeyGuardMiddleware())
     dp.update.outer_middleware(ThrottleMiddleware(rate))
     dp.update.outer_middleware(
         AllowlistMiddleware(list(getattr(settings, "allowed_users", []) or []), admins)

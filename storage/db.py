@@ -14,6 +14,7 @@ import aiosqlite
 from storage.activations import ActivationRepo
 from storage.base import Store
 from storage.crypto import KeyCipher, SecretMismatch
+from storage.fsm import FsmRepo
 from storage.keys import KeyRepo
 from storage.migrations import migrate
 from storage.pending import PendingRepo
@@ -64,6 +65,7 @@ class Database:
     rentals: RentalRepo
     picks: PickRepo
     pending: PendingRepo
+    fsm: FsmRepo
 
     def __init__(
         self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
@@ -78,6 +80,7 @@ class Database:
         self.rentals = RentalRepo(self._store)
         self.picks = PickRepo(self._store)
         self.pending = PendingRepo(self._store)
+        self.fsm = FsmRepo(self._store)
 
     @classmethod
     async def open(
