@@ -136,7 +136,7 @@ class _Sql:
         return [sql for sql in self.statements if fragment in sql]
 
 
-async def test_a_page_tap_reads_user_and_key_once_and_writes_nothing(
+async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_change(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
 ) -> None:
     from handlers.buy import BuyCb
@@ -150,11 +150,14 @@ async def test_a_page_tap_reads_user_and_key_once_and_writes_nothing(
     await chat.tap_data(BuyCb(action="sp", p=0).pack())
     await chat.tap_data(BuyCb(action="cp", s="tg", p=1).pack())
     writes = [s for s in sql.statements if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
-    assert writes == []
+    # The only writes: the dialogue state, once per tap that changes the screen (services ->
+    # countries), so that a restart keeps it. It is never read again (the storage keeps it).
+    assert len(writes) == 2 and all("INTO fsm_states" in w for w in writes)
+    assert sql.matching("FROM fsm_states") == []
     assert len(sql.matching("FROM users")) == 2  # one per update
     assert len(sql.matching("FROM api_keys")) == 2
     assert len(sql.matching("FROM favourites")) == 1  # favourites and recents together
-    assert sql.hops == 5
+    assert sql.hops == 5 + 2 * len(writes)  # a write: the statement, then its cursor closed
 
 
 async def test_registration_reuses_one_bound_translator_per_language() -> None:

@@ -21,26 +21,18 @@ async def test_state_and_data_survive_a_reopen(
     db_path: Path, cipher: KeyCipher, clock: Any
 ) -> None:
     db = await Database.open(db_path, cipher, clock=clock)
-    await db.fsm.set_state(KEY, "AddKey:key")
-    await db.fsm.set_data(KEY, {"base_url": "https://p.test", "prompt": 7})
-    assert await db.fsm.update_data(KEY, {"provider": "P"}) == {
-        "base_url": "https://p.test",
-        "prompt": 7,
-        "provider": "P",
-    }
+    await db.fsm.put(KEY, "AddKey:key", {"base_url": "https://p.test", "prompt": 7})
     await db.close()
 
     db = await Database.open(db_path, cipher, clock=clock)
     try:
-        assert await db.fsm.get_state(KEY) == "AddKey:key"
-        assert (await db.fsm.get_data(KEY))["prompt"] == 7
+        assert await db.fsm.get(KEY) == ("AddKey:key", {"base_url": "https://p.test", "prompt": 7})
         # Another chat, thread or destiny is another record.
-        assert await db.fsm.get_state((42, 111, 111, 5, "", "default")) is None
-        # Cleared (state None, no data): no row left behind.
-        await db.fsm.set_state(KEY, None)
-        assert await db.fsm.get_data(KEY) != {}
-        await db.fsm.set_data(KEY, {})
+        assert await db.fsm.get((42, 111, 111, 5, "", "default")) == (None, {})
+        await db.fsm.put(KEY, None, {"q": "tele"})
+        assert await db.fsm.get(KEY) == (None, {"q": "tele"})
+        # Cleared (no state, no data): no row left behind.
+        await db.fsm.put(KEY, None, {})
         assert await _rows(db) == 0
-        assert await db.fsm.get_data(KEY) == {}
     finally:
         await db.close()
