@@ -122,12 +122,12 @@ async def run(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.sandbox and not settings.sandbox_url:
             settings = await _start_inner_sandbox(settings, stack)
-        services = await open_services(settings)
-        stack.push_async_callback(services.close)
         bot = build_bot(settings)
         stack.push_async_callback(bot.session.close)
+        await check_telegram(bot, settings)  # before the database: a wrong token creates nothing
+        services = await open_services(settings)
+        stack.push_async_callback(services.close)
         dp = build_dispatcher(services, bot)
-        await check_telegram(bot, settings)
 
         from handlers import set_commands
 

@@ -87,6 +87,7 @@ async def test_unreachable_telegram_names_the_address(tmp_path: Path) -> None:
     assert "127.0.0.1" in line and address.rsplit(":", 1)[1] in line
     assert "TELEGRAM_API_URL" in line
     assert TEST_TOKEN not in line
+    assert not (tmp_path / "data" / "bot.db").exists()  # checked before anything was built
 
 
 async def test_rejected_token_names_the_setting(tmp_path: Path) -> None:
@@ -102,3 +103,20 @@ async def test_rejected_token_names_the_setting(tmp_path: Path) -> None:
     line = _one_line(code, stderr)
     assert "BOT_TOKEN" in line and other_token not in line
     assert [method for method, _ in telegram.errors] == ["getMe"]  # asked once, then stopped
+    assert not (tmp_path / "data" / "bot.db").exists()
+
+
+async def test_an_unusable_database_path_is_one_line(tmp_path: Path) -> None:
+    telegram = FakeTelegram(TEST_TOKEN)
+    await telegram.start()
+    try:  # a directory where the database file should be
+        code, _, stderr = await _run_bot(
+            tmp_path,
+            BOT_TOKEN=TEST_TOKEN,
+            TELEGRAM_API_URL=telegram.url,
+            DATABASE_PATH=str(tmp_path),
+        )
+    finally:
+        await telegram.stop()
+    line = _one_line(code, stderr)
+    assert "DATABASE_PATH" in line and str(tmp_path) in line
