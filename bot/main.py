@@ -115,7 +115,7 @@ async def open_services(settings: Settings) -> Any:
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import build_bot, build_dispatcher
+    from bot.app import build_bot, build_dispatcher, run_polling
 
     # Everything built is closed on the way out, whatever failed after it (an open database
     # keeps a thread alive: the process would hang instead of exiting).
@@ -145,7 +145,7 @@ async def run(settings: Settings) -> None:
             stack.push_async_callback(health.cleanup)
         await bot.delete_webhook(drop_pending_updates=False)
         log.info("long polling started")
-        await dp.start_polling(bot, handle_signals=False)
+        await run_polling(bot, dp)
 
 
 async def _start_inner_sandbox(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:

@@ -261,7 +261,14 @@ V4: tuple[str, ...] = ()
 V5: tuple[str, ...] = ()
 
 # Version 6: spare, for whatever else the hardening needs.
-V6: tuple[str, ...] = ()
+V6: tuple[str, ...] = (
+    # A status change whose answer was lost ("cancel", "another"): the card says "checking"
+    # until the tracker's next answer settles it.
+    "ALTER TABLE activations ADD COLUMN pending_change TEXT",
+    # A number with a code is never cancelled: drop cancels once scheduled next to a code.
+    "UPDATE activations SET cancel_requested = 0 WHERE cancel_requested = 1"
+    " AND EXISTS (SELECT 1 FROM activation_codes c WHERE c.activation_id = activations.id)",
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)
 LATEST_VERSION = len(MIGRATIONS)

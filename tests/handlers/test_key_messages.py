@@ -29,9 +29,8 @@ async def test_a_key_pasted_after_a_restart_is_taken_and_deleted(
     settings: Any, clock: Any, bot: Any, sandbox: Any, sandbox_key: str
 ) -> None:
     from bot.app import build_dispatcher, build_services
-    from bot.provider.factory import ProviderFactory
 
-    before = await build_services(settings, clock=clock, providers=ProviderFactory(timeout=5))
+    before = await build_services(settings, clock=clock)
     chat = ChatDriver(build_dispatcher(before, bot, with_tracker=False), bot)
     await chat.send("/keys")
     await chat.tap("Add a key")
@@ -39,7 +38,7 @@ async def test_a_key_pasted_after_a_restart_is_taken_and_deleted(
     assert "send" in chat.last_text.lower()
     await before.close()  # the bot restarts while the prompt waits
 
-    after = await build_services(settings, clock=clock, providers=ProviderFactory(timeout=5))
+    after = await build_services(settings, clock=clock)
     try:
         chat = ChatDriver(build_dispatcher(after, bot, with_tracker=False), bot)
         await chat.send(sandbox_key)
