@@ -186,7 +186,11 @@ V4: tuple[str, ...] = ()
 V5: tuple[str, ...] = ()
 
 # Version 6: spare, for whatever else the hardening needs.
-V6: tuple[str, ...] = ()
+V6: tuple[str, ...] = (
+    # A key the provider stopped accepting (BAD_KEY): when the tracker first saw it, so the
+    # user is told once, across restarts; cleared when the key works again.
+    "ALTER TABLE api_keys ADD COLUMN revoked_at REAL",
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)
 LATEST_VERSION = len(MIGRATIONS)
