@@ -28,7 +28,14 @@ from aiogram.types import InlineKeyboardMarkup, Message
 
 from bot.formatting import format_duration, format_money
 from bot.i18n import Translate, Translator
-from storage.models import Activation, ActivationCode, PendingPurchase, Rental, RentalSms
+from storage.models import (
+    Activation,
+    ActivationCode,
+    KeyProfile,
+    PendingPurchase,
+    Rental,
+    RentalSms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +171,13 @@ class TelegramNotifier:
         text = t(key, service=escape(service), country=escape(country))
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
         await self._send(pending.user_id, chat_id, text, notify=True)
+
+    # ------------------------------------------------------------------ keys
+
+    async def key_revoked(self, key: KeyProfile) -> None:
+        _lang, t = await self._language(key.user_id)
+        text = t("tracker-key-revoked", label=escape(key.label))
+        await self._send(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ cards
 

@@ -23,3 +23,4 @@ tracker-status-finished = finished
 tracker-status-cancelled = cancelled
 tracker-status-expired = expired
 tracker-status-active = active
+tracker-key-revoked = 🔑 Your provider no longer accepts the API key «{ $label }»: it was probably changed or revoked on the provider's site. Until it works again I cannot check the numbers bought with it, and their codes cannot reach you here. I will try the key again every few minutes and carry on by myself once it works; if you enter it again in 🔑 API keys, I carry on at once.

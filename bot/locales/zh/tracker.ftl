@@ -23,3 +23,4 @@ tracker-status-finished = 已完成
 tracker-status-cancelled = 已取消
 tracker-status-expired = 已过期
 tracker-status-active = 租用中
+tracker-key-revoked = 🔑 服务商已不再接受 API 密钥「{ $label }」：它可能已在服务商网站上被更换或吊销。在它恢复之前，我无法查询用它购买的号码，这些号码的验证码也无法发送到这里。我会每隔几分钟重试一次该密钥，一旦可用便自动继续；如果你在 🔑 API 密钥 中重新输入它，我会立即继续。
