@@ -60,3 +60,18 @@ def test_tracker_quick(tmp_path: Path) -> None:
     assert modes["batched"]["by_action"].get("getActiveActivations", 0) > 0
     assert "getActiveActivations" not in modes["per_id"]["by_action"]
     assert {row["mode"] for row in data["comparison"]} == {"batched", "per_id"}
+
+
+def test_storage_quick(tmp_path: Path) -> None:
+    from benchmarks import storage
+
+    out = tmp_path / "storage.json"
+    storage.main(["--quick", "--output", str(out)])
+    steps = {row["step"]: row for row in _load(out)["steps"]}
+    assert set(steps) == {
+        "due_for_poll, a tenth due",
+        "due_for_poll, all due",
+        "set_next_poll_each, all live",
+    }
+    for row in steps.values():
+        assert row["live"] == 500 and row["best_ms"] >= 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -189,7 +188,9 @@ def _big_table() -> str:
     return json.dumps(table)
 
 
-def test_big_price_table_indexes_fast_and_pages_render_fast() -> None:
+def test_big_price_table_indexes_every_service_and_renders_a_page() -> None:
+    """200 countries × 500 services: every service's rows come out sorted by price (cheapest
+    first, more stock first on a tie). How fast is a figure of `python -m benchmarks.catalog`."""
     from handlers.buy import render_countries_page
 
     raw = _big_table()
@@ -200,35 +201,22 @@ def test_big_price_table_indexes_fast_and_pages_render_fast() -> None:
     }
     countries = {str(c): Country(str(c), {"eng": f"Country {c}"}) for c in range(200)}
 
-    def index_every_service() -> None:
-        index = index_prices(prices)
-        for s in range(500):
-            index.service_rows(f"s{s:03d}")
-
-    # Even sorting all 500 services (the worst case) stays well under the 150 ms budget.
-    best = min(_timed(index_every_service) for _ in range(3))
-    assert best < 0.150, f"indexing took {best * 1000:.1f} ms"
-    one = min(_timed(lambda: index_prices(prices).service_rows("s001")) for _ in range(3))
-    assert one < 0.005, f"one service took {one * 1000:.2f} ms"
     index = index_prices(prices)
+    for s in (0, 1, 123, 499):
+        service = f"s{s:03d}"
+        expected = sorted(
+            (row[service].cost, -row[service].count, country)
+            for country, row in prices.items()
+            if row[service].count > 0
+        )
+        assert index.service_rows(service) == expected
     offers = index.offers("s123", countries)
     assert len(offers) > 150 and [o.cost for o in offers] == sorted(o.cost for o in offers)
 
     t = Translator().bind("en")
     key = KeyProfile(1, 1, "k", "http://x", "secret", True, Decimal("5"), "RUB", 0.0)
-    render = min(
-        _timed(lambda: render_countries_page(t, "en", key, "s123", "Svc", offers, 7))
-        for _ in range(20)
-    )
-    assert render < 0.002, f"a page took {render * 1000:.2f} ms"
     text, markup = render_countries_page(t, "en", key, "s123", "Svc", offers, 7)
     assert len(markup.inline_keyboard) > 8 and "Svc" in text
-
-
-def _timed(work: Any) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
 
 
 def test_country_offer_without_names_shows_the_id() -> None:

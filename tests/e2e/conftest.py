@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
@@ -109,6 +112,38 @@ class BotProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+_TICKS = re.compile(r"^smsbot_tracker_ticks_total (\S+)$", re.MULTILINE)
+
+
+async def _tracker_ticks(http: aiohttp.ClientSession, port: str) -> int | None:
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            found = _TICKS.search(await response.text())
+    except aiohttp.ClientError:
+        return None
+    return int(float(found.group(1))) if found else None
+
+
+async def tracker_passes(process: BotProcess, passes: int = 3, guard: float = 30.0) -> None:
+    """Wait until the bot's tracker has started `passes` more passes: whatever it was going to
+    send by itself (a duplicate code, say) is in the chat by then. Read from /metrics, so a slow
+    machine only takes longer; `guard` stops a hang, it is no budget."""
+    port = process.env["HEALTH_PORT"]
+    async with aiohttp.ClientSession() as http, asyncio.timeout(guard):
+        start = await _tracker_ticks(http, port)
+        while start is None:
+            await asyncio.sleep(0.05)
+            start = await _tracker_ticks(http, port)
+        while (await _tracker_ticks(http, port) or 0) < start + passes:
+            await asyncio.sleep(0.05)
+
+
 def bot_env(tmp_path: Path, telegram: FakeTelegram, provider: Any) -> dict[str, str]:
     env = {
         key: value
@@ -135,6 +170,8 @@ def bot_env(tmp_path: Path, telegram: FakeTelegram, provider: Any) -> dict[str, 
             "PROVIDER_TIMEOUT": "5",
             "THROTTLE_RATE": "0",
             "LOG_LEVEL": "INFO",
+            # /metrics tells the tests how many passes the tracker made (see tracker_passes).
+            "HEALTH_PORT": str(free_port()),
         }
     )
     return env

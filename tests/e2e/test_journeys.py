@@ -8,11 +8,10 @@ the bot sent (no unparseable HTML, no edit of a vanished message, no double answ
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
-from tests.e2e.conftest import BotProcess, User, wait_until_polling
+from tests.e2e.conftest import BotProcess, User, tracker_passes, wait_until_polling
 from tests.e2e.fake_telegram import FakeTelegram
 
 ALICE = 1001
@@ -102,7 +101,7 @@ async def test_first_start_key_balance_buy_two_codes_done(
 
     alice.tap("Done")
     await alice.wait_text("Status: done")
-    await asyncio.sleep(1.0)  # any duplicate delivery would show by now
+    await tracker_passes(bot_process)  # any duplicate delivery would show by now
     assert alice.count("12345") == 2  # one code message + the card
     assert alice.count("Code for Telegram") == 1
     assert alice.count("New code for Telegram") == 1
@@ -180,7 +179,7 @@ async def test_rent_sms_extend_finish(
     alice.tap("Yes, finish", message_id=card)
     await alice.wait_screen(card, "finished")
     assert provider.state.rentals[rent_id].status == "finished"
-    await asyncio.sleep(1.0)
+    await tracker_passes(bot_process)
     assert alice.count("Hello from the rented number 4242") >= 1
     sms_messages = [m for m in alice.tg.bot_messages(alice.id) if m.text.startswith("📨 SMS to")]
     assert len(sms_messages) == 1  # delivered once
@@ -222,13 +221,12 @@ async def test_kill_9_while_waiting_then_restart_delivers_the_code_once(
 
     await bot_process.kill()  # kill -9: no shutdown at all
     provider.state.deliver_sms(activation, "Your code is 55555")
-    await asyncio.sleep(0.5)
     assert alice.count("55555") == 0  # nobody is there to deliver it
 
     bot_process.start()
     await wait_until_polling(telegram, bot_process)
     await alice.wait_text("Code for Telegram", timeout=15)
-    await asyncio.sleep(1.5)  # a second delivery would show by now
+    await tracker_passes(bot_process)  # a second delivery would show by now
     code_messages = [m for m in alice.tg.bot_messages(alice.id) if "Code for Telegram" in m.text]
     assert len(code_messages) == 1
     assert "55555" in code_messages[0].text
@@ -286,7 +284,7 @@ async def test_random_text_and_tampered_callbacks_are_answered_politely(
     # Nothing lost: the code still arrives, once.
     provider.state.deliver_sms(activation, "Code 424242")
     await alice.wait_text("Code for Telegram")
-    await asyncio.sleep(1.0)
+    await tracker_passes(bot_process)
     assert alice.count("Code for Telegram") == 1
     assert bob.count("424242") == 0
     assert len(provider.state.purchases) == 1

@@ -87,5 +87,5 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def client(fake: FakeProvider, session: aiohttp.ClientSession) -> ProviderClient:
     return ProviderClient(
-        fake.url, API_KEY, session, timeout=0.5, read_retries=2, retry_delay=0.001
+        fake.url, API_KEY, session, timeout=5.0, read_retries=2, retry_delay=0.001
     )
