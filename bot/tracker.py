@@ -485,17 +485,15 @@ class Tracker:
             return None
         try:
             listing = await self._call(state, client.get_active_activations, fault_stops_key=False)
-        except ProviderUnavailable as error:
+        except ProviderError as error:  # a fault, or a definite error of the listing alone
             self._listing_failed(state, error, now)
-            return None
-        except ProviderError:
             return None
         state.listing_failures = 0
         return listing
 
     def _listing_failed(self, state: _KeyState, error: ProviderError, now: float) -> None:
-        """A garbled listing, or several failed ones in a row: poll the key's numbers one by
-        one for listing_retry seconds before the listing is tried again."""
+        """A garbled listing, or several failed ones in a row (whatever they answered): poll
+        the key's numbers one by one for listing_retry seconds, then try the listing again."""
         state.listing_failures += 1
         if error.code == "GARBLED" or state.listing_failures >= self.config.listing_failures:
             state.listing_retry_at = now + self.config.listing_retry

@@ -4,9 +4,11 @@ keeps failing, a key the provider no longer accepts, and error storms that end."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.accounts import AccountService
 from bot.provider.factory import ProviderFactory
@@ -94,6 +96,65 @@ async def test_a_listing_fault_alone_never_stops_the_keys_codes(
     sandbox.state.inject_fault("html502", action="getActiveActivations", count=1)
     await tracker.tick()
     assert notes.codes() == ["313131"]
+
+
+@pytest.fixture
+async def sql_error_listing() -> AsyncIterator[dict[str, Any]]:
+    """A provider whose listing always answers ERROR_SQL; getStatus answers `status`."""
+    seen: dict[str, Any] = {"actions": [], "status": "STATUS_WAIT_CODE"}
+
+    async def handle(request: web.Request) -> web.Response:
+        action = request.query.get("action", "")
+        seen["actions"].append(action)
+        if action == "getActiveActivations":
+            return web.Response(text="ERROR_SQL")
+        return web.Response(text=seen["status"])
+
+    app = web.Application()
+    app.router.add_get("/stubs/handler_api.php", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    seen["url"] = f"http://127.0.0.1:{port}/stubs/handler_api.php"
+    yield seen
+    await runner.cleanup()
+
+
+async def test_a_listing_refused_again_and_again_is_asked_only_now_and_then(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    clock: Any,
+    notes: RecordingNotifier,
+    sql_error_listing: dict[str, Any],
+) -> None:
+    await tdb.users.get_or_create(USER, "en")
+    key = await tdb.keys.add(
+        USER, label="sql", base_url=sql_error_listing["url"], api_key="sql-key-123456"
+    )
+    await tdb.activations.add(
+        user_id=USER,
+        key_id=key.id,
+        provider_id="555",
+        service="tg",
+        country="0",
+        phone="70000000555",
+        cost=Decimal("10"),
+        currency="RUB",
+        created_at=clock(),
+        ends_at=clock() + 1200,
+        cancel_allowed_at=clock() + 120,
+    )
+    tracker = make_tracker()
+    await run_for(tracker, clock, 120)
+    asked = sql_error_listing["actions"]
+    listings = asked.count("getActiveActivations")
+    assert FAST.listing_failures <= listings <= FAST.listing_failures + 2
+    assert asked.count("getStatus") >= 120 // (FAST.poll_fast + STEP)  # polled all along
+    sql_error_listing["status"] = "STATUS_OK:515253"
+    took = await run_until(tracker, clock, lambda: notes.codes() == ["515253"])
+    assert took <= FAST.poll_slow + STEP
 
 
 # --------------------------------------------------------------------------- item 28
