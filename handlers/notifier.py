@@ -162,6 +162,13 @@ class TelegramNotifier:
         )
         await self._send(rental.user_id, _chat(rental), text, notify=False)
 
+    # ------------------------------------------------------------------ keys
+
+    async def key_revoked(self, key: KeyProfile) -> None:
+        _lang, t = await self._language(key.user_id)
+        text = t("tracker-key-revoked", label=escape(key.label))
+        await self._send(key.user_id, key.user_id, text, notify=True)
+
     # ------------------------------------------------------------------ reconciliation
 
     async def pending_unresolved(self, pending: PendingPurchase) -> None:
@@ -171,13 +178,6 @@ class TelegramNotifier:
         text = t(key, service=escape(service), country=escape(country))
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
         await self._send(pending.user_id, chat_id, text, notify=True)
-
-    # ------------------------------------------------------------------ keys
-
-    async def key_revoked(self, key: KeyProfile) -> None:
-        _lang, t = await self._language(key.user_id)
-        text = t("tracker-key-revoked", label=escape(key.label))
-        await self._send(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ cards
 
