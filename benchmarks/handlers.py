@@ -153,6 +153,7 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
 
     from bot.app import build_dispatcher, build_services
     from bot.config import load_settings
+    from bot.presets import address_policy
     from bot.provider.factory import ProviderFactory
     from handlers.activation import ActivationCb
     from handlers.buy import BuyCb
@@ -179,7 +180,8 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
             throttle_rate=0,  # the benchmark is one very fast user: no anti-flood pauses
             provider_timeout=5,
         )
-        services = await build_services(settings, providers=ProviderFactory(timeout=5))
+        providers = ProviderFactory(timeout=5, address_policy=address_policy(settings))
+        services = await build_services(settings, providers=providers)
         bot = Bot(
             TOKEN,
             session=RecordingSession(),

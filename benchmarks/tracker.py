@@ -205,6 +205,7 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
     from cryptography.fernet import Fernet
 
     from bot.provider.factory import ProviderFactory
+    from bot.provider.guard import AddressPolicy
     from bot.tracker import Tracker, TrackerConfig
     from storage import Database, KeyCipher
 
@@ -213,7 +214,8 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
     proc, base = await asyncio.to_thread(_start_sandbox)
     tmp = tempfile.TemporaryDirectory(prefix="bench-tracker-")
     control = aiohttp.ClientSession()
-    providers = ProviderFactory(timeout=15.0)
+    # The sandbox runs on this machine: loopback allowed, as in sandbox mode.
+    providers = ProviderFactory(timeout=15.0, address_policy=AddressPolicy(allow_loopback=True))
     notifier = RecordingNotifier()
     tracker: Any = None
     naive: NaivePoller | None = None

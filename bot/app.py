@@ -21,12 +21,19 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.orders import OrderService
+from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
+
+# Updates alive in the process at once: handled, waiting for one of the dispatcher's
+# UPDATES_IN_FLIGHT slots, or paced by the throttle. Past this many, polling fetches nothing
+# and the webhook answers nothing until one finishes: Telegram keeps the rest, so a burst of
+# thousands of taps never piles up in memory (each waiting update holds ~25 KB).
+UPDATES_ALIVE = 500
 
 
 @dataclass
@@ -71,7 +78,9 @@ async def build_services(
     db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
     metrics = Metrics()
     providers = providers or ProviderFactory(
-        timeout=settings.provider_timeout, trace_configs=[metrics.trace_config()]
+        timeout=settings.provider_timeout,
+        trace_configs=[metrics.trace_config()],
+        address_policy=address_policy(settings),
     )
     catalog = CatalogService(providers, clock=clock)
     return Services(
@@ -128,6 +137,11 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         dp.startup.register(start_tracker)
         dp.shutdown.register(stop_tracker)
     return dp
+
+
+async def run_polling(bot: Bot, dp: Dispatcher) -> None:
+    """Long polling, with at most UPDATES_ALIVE updates taken from Telegram and not finished."""
+    await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=UPDATES_ALIVE)
 
 
 def build_bot(settings: Settings) -> Bot:

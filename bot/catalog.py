@@ -11,8 +11,10 @@ serves every service of such an answer, so the next service's page needs no requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -22,6 +24,10 @@ from storage.models import KeyProfile
 
 # getServicesList's `lang` values differ from the bot's language codes.
 _SERVICE_LANG = {"en": "en", "ru": "ru", "zh": "cn"}
+
+# Cached answers kept at most. Per provider address: names in 3 languages, the countries and the
+# prices of the services people look at; a whole-table price answer is one entry.
+DEFAULT_MAX_ENTRIES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +64,10 @@ class PriceIndex:
                 if info is not None and info.count > 0:
                     found.append((info.cost, -info.count, country))
             found.sort()
-            self.rows[service] = found
+            if found:
+                # Only services in stock are memoised: a service code comes from callback
+                # data, and made-up codes must not grow the index.
+                self.rows[service] = found
         return found
 
     def covers_many_services(self) -> bool:
@@ -92,27 +101,58 @@ class _Entry:
 
 
 @dataclass(slots=True)
+class _Fetch:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass(slots=True)
 class _Cache:
-    """A tiny TTL cache with one in-flight fetch per key (a burst of taps makes one request)."""
+    """A tiny bounded TTL cache with one in-flight fetch per key (a burst of taps makes one
+    request).
+
+    Keys carry what callback data names (a service code), so anyone can make up new ones: the
+    cache holds at most `max_entries` (the least recently used go first), expired entries are
+    dropped whenever one is added, and a key's lock exists only while a fetch uses it."""
 
     clock: Callable[[], float]
-    entries: dict[object, _Entry] = field(default_factory=dict)
-    locks: dict[object, asyncio.Lock] = field(default_factory=dict)
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    entries: OrderedDict[object, _Entry] = field(default_factory=OrderedDict)
+    locks: dict[object, _Fetch] = field(default_factory=dict)
 
     def fresh(self, key: object) -> object | None:
         entry = self.entries.get(key)
         if entry is not None and entry.expires_at > self.clock():
+            self.entries.move_to_end(key)
             return entry.value
         return None
 
     def put(self, key: object, value: object, ttl: float) -> None:
-        self.entries[key] = _Entry(value, self.clock() + ttl)
+        now = self.clock()
+        self.entries[key] = _Entry(value, now + ttl)
+        self.entries.move_to_end(key)
+        self._drop_expired(now)
+        while len(self.entries) > max(1, self.max_entries):
+            self.entries.popitem(last=False)
 
-    def lock(self, key: object) -> asyncio.Lock:
-        lock = self.locks.get(key)
-        if lock is None:
-            lock = self.locks[key] = asyncio.Lock()
-        return lock
+    def _drop_expired(self, now: float) -> None:
+        for stale in [k for k, entry in self.entries.items() if entry.expires_at <= now]:
+            del self.entries[stale]
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: object) -> AsyncIterator[None]:
+        """Hold the one fetch of `key`; the lock is forgotten when nobody holds or awaits it."""
+        fetch = self.locks.get(key)
+        if fetch is None:
+            fetch = self.locks[key] = _Fetch()
+        fetch.users += 1
+        try:
+            async with fetch.lock:
+                yield
+        finally:
+            fetch.users -= 1
+            if fetch.users == 0:
+                del self.locks[key]
 
 
 class CatalogService:
@@ -122,12 +162,13 @@ class CatalogService:
         clock: Callable[[], float] = time.time,
         names_ttl: float = 3600,
         prices_ttl: float = 60,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self._providers = providers
         self._clock = clock
         self._names_ttl = names_ttl
         self._prices_ttl = prices_ttl
-        self._cache = _Cache(clock)
+        self._cache = _Cache(clock, max_entries)
 
     @staticmethod
     def _base(key: KeyProfile) -> str:

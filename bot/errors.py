@@ -17,3 +17,7 @@ class NoActiveKey(UseCaseError):
 
 class Stale(UseCaseError):
     """A button from an old message: the state it was drawn for has moved on."""
+
+
+class CodeReceived(UseCaseError):
+    """The number already got a code: it is paid for and can no longer be cancelled."""

@@ -49,7 +49,7 @@ def setup_logging(level: str) -> None:
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import build_bot, build_dispatcher, build_services
+    from bot.app import build_bot, build_dispatcher, build_services, run_polling
 
     sandbox_server = None
     if settings.sandbox and not settings.sandbox_url:
@@ -86,7 +86,7 @@ async def run(settings: Settings) -> None:
                 )
             await bot.delete_webhook(drop_pending_updates=False)
             log.info("long polling started")
-            await dp.start_polling(bot, handle_signals=False)
+            await run_polling(bot, dp)
     finally:
         if health is not None:
             await health.cleanup()

@@ -15,16 +15,42 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 
+from bot.provider.errors import CLIENT_CODES, KNOWN_CODES
+from bot.provider.parsing import dropped_items
+
 PREFIX = "smsbot_"
 # Seconds; provider answers take from tens of milliseconds to the 15 s timeout.
 DEFAULT_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+# Label values that would make a new series past the limits below are counted under this one.
+OTHER = "other"
+# Series per metric (label sets per counter, actions in the latency histogram): far more than
+# the bot makes itself; a bound on what a remote answer or a crafted URL could add.
+DEFAULT_MAX_SERIES = 200
 
 Labels = tuple[tuple[str, str], ...]
+
+_HTTP_STATUSES = frozenset(status.value for status in HTTPStatus)
+
+
+def error_label(code: str | None) -> str:
+    """The label (or stats key) a provider error code is counted under.
+
+    Known protocol codes, the client's own codes and the standard HTTP statuses keep their
+    name; anything else is "other": a provider can answer a new code every time, and each
+    would otherwise become a series (and a dict key) for the life of the process."""
+    code = code or ""
+    if code in KNOWN_CODES or code in CLIENT_CODES:
+        return code
+    status = code.removeprefix("HTTP_")
+    if status != code and status.isdigit() and len(status) == 3 and int(status) in _HTTP_STATUSES:
+        return code
+    return OTHER
 
 
 def _labels(**labels: str) -> Labels:
@@ -95,8 +121,11 @@ class _Histogram:
 class Metrics:
     """Counters and the provider-latency histogram of one bot process."""
 
-    def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
+    def __init__(
+        self, buckets: tuple[float, ...] = DEFAULT_BUCKETS, max_series: int = DEFAULT_MAX_SERIES
+    ) -> None:
         self.buckets = tuple(sorted(buckets))
+        self.max_series = max(1, max_series)
         self._lock = threading.Lock()  # cheap; keeps render() consistent if read from a thread
         self._counters: dict[str, dict[Labels, float]] = defaultdict(dict)
         self._help: dict[str, str] = {}
@@ -109,6 +138,9 @@ class Metrics:
         key = _labels(**labels)
         with self._lock:
             series = self._counters[name]
+            if key not in series and len(series) >= self.max_series - 1:
+                # The last series left is the "other" bucket every further label set shares.
+                key = _labels(**dict.fromkeys(labels, OTHER))
             series[key] = series.get(key, 0.0) + amount
             if help:
                 self._help.setdefault(name, help)
@@ -119,6 +151,8 @@ class Metrics:
         """One provider request: its action, how long it took, and its error code if it failed."""
         action = action or "unknown"
         with self._lock:
+            if action not in self._latency and len(self._latency) >= self.max_series - 1:
+                action = OTHER
             histogram = self._latency.get(action)
             if histogram is None:
                 histogram = _Histogram(self.buckets, [0] * len(self.buckets))
@@ -128,7 +162,7 @@ class Metrics:
         if error_code:
             self.inc(
                 "provider_errors_total",
-                code=error_code,
+                code=error_label(error_code),
                 help="Provider errors by code (transport faults and protocol error answers).",
             )
 
@@ -164,6 +198,7 @@ class Metrics:
                 latency.add(histogram.total, _labels(action=action), "_sum")
                 latency.add(histogram.count, _labels(action=action), "_count")
             families.append(latency)
+            families.append(_dropped_items_family())
             return families
 
     def render(self) -> str:
@@ -207,6 +242,19 @@ class Metrics:
         config.on_request_end.append(on_end)
         config.on_request_exception.append(on_exception)
         return config
+
+
+def _dropped_items_family() -> MetricFamily:
+    """Malformed items the provider parsers dropped from list answers (the parsers count them
+    process-wide, per action from a fixed set: the label set stays bounded)."""
+    family = MetricFamily(
+        PREFIX + "provider_dropped_items_total",
+        "counter",
+        "Malformed items dropped from provider list answers, by action.",
+    )
+    for action, count in sorted(dropped_items().items()):
+        family.add(count, _labels(action=action))
+    return family
 
 
 # The process-wide registry; tests make their own.

@@ -13,8 +13,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from bot.errors import NoActiveKey, NotFound
+from bot.activation_status import (
+    CODE_ARRIVED,
+    GONE,
+    PENDING_ANOTHER,
+    PENDING_CANCEL,
+    StatusAnswer,
+    Stored,
+    answer_from_error,
+    decide,
+    outcome_unknown,
+    store_decision,
+)
+from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ActivationStatus
@@ -38,6 +51,7 @@ class BuyResult:
 class CancelResult:
     activation: Activation
     scheduled: bool  # inside the early-cancel lock: the tracker cancels when it opens
+    checking: bool = False  # the answer was lost: the tracker's next poll tells what happened
 
 
 class OrderService:
@@ -128,35 +142,58 @@ class OrderService:
         return stored
 
     async def mark_sms_sent(self, user_id: int, activation_id: int) -> Activation:
-        """setStatus 1: the user asked the service to send the SMS."""
+        """setStatus 1: the user asked the service to send the SMS. Only a hint to the provider:
+        when its answer is lost the number is marked all the same (nothing rides on it)."""
         activation, key = await self._live(user_id, activation_id)
         client = self._providers.client(key.base_url, key.api_key)
-        await client.set_status(activation.provider_id, 1)
+        try:
+            await client.set_status(activation.provider_id, 1)
+        except ProviderError as error:
+            if not outcome_unknown(error):
+                raise
+            log.info("setStatus 1 outcome unknown (%s): marked all the same", error.code)
         await self._db.activations.set_sms_sent(activation.id)
         return await self._reload(activation.id)
 
     async def request_another(self, user_id: int, activation_id: int) -> Activation:
-        """setStatus 3: one more code on the same number (a new round)."""
+        """setStatus 3: one more code on the same number (a new round). A lost answer leaves
+        the number "checking": the tracker's next getStatus tells whether the round began."""
         activation, key = await self._live(user_id, activation_id)
         if not activation.codes or activation.can_get_another_sms is False:
             raise NotFound()
         client = self._providers.client(key.base_url, key.api_key)
-        await client.set_status(activation.provider_id, 3)
+        try:
+            await client.set_status(activation.provider_id, 3)
+        except ProviderError as error:
+            if not outcome_unknown(error):
+                raise
+            await self._check_later(activation, PENDING_ANOTHER)
+            return await self._reload(activation.id)
         await self._db.activations.start_retry(activation.id)
         return await self._reload(activation.id)
 
     async def finish(self, user_id: int, activation_id: int) -> Activation:
-        """setStatus 6: the user is done with the number."""
+        """setStatus 6: the user is done with the number. A lost answer finishes it here all
+        the same: its code is paid for either way and the provider completes it at expiry."""
         activation, key = await self._live(user_id, activation_id)
         client = self._providers.client(key.base_url, key.api_key)
-        await client.set_status(activation.provider_id, 6)
+        try:
+            await client.set_status(activation.provider_id, 6)
+        except ProviderError as error:
+            if not outcome_unknown(error):
+                raise
+            log.info("setStatus 6 outcome unknown (%s): finished here", error.code)
         await self._db.activations.set_status(activation.id, "finished", ended_at=self._clock())
         return await self._reload(activation.id)
 
     async def cancel(self, user_id: int, activation_id: int) -> CancelResult:
-        """setStatus 8 (refund). Inside the early-cancel lock, or when the provider still says
-        EARLY_CANCEL_DENIED, the cancel is scheduled for the tracker instead of failing."""
+        """setStatus 8 (refund). A number with a code is never cancelled (CodeReceived). Inside
+        the early-cancel lock, or when the provider still says EARLY_CANCEL_DENIED, the cancel
+        is scheduled for the tracker instead of failing; when the answer is lost the number is
+        "checking" and the tracker's next poll settles it (never "provider down")."""
         activation, key = await self._live(user_id, activation_id)
+        if activation.codes:
+            raise CodeReceived()
         if self._clock() < activation.cancel_allowed_at:
             return await self._schedule_cancel(user_id, activation)
         client = self._providers.client(key.base_url, key.api_key)
@@ -165,45 +202,69 @@ class OrderService:
         except ProviderError as error:
             if error.code == "EARLY_CANCEL_DENIED":
                 return await self._schedule_cancel(user_id, activation)
+            if outcome_unknown(error):
+                return await self._cancel_unknown(user_id, activation)
+            if error.code in CODE_ARRIVED or error.code in GONE:
+                return await self._cancel_refused(user_id, activation, client, error)
             raise
         await self._db.activations.set_status(activation.id, "cancelled", ended_at=self._clock())
         return CancelResult(await self._reload(activation.id), scheduled=False)
 
     async def _schedule_cancel(self, user_id: int, activation: Activation) -> CancelResult:
-        await self._db.activations.request_cancel(user_id, activation.id)
+        if not await self._db.activations.request_cancel(user_id, activation.id):
+            fresh = await self._reload(activation.id)
+            if fresh.codes:
+                raise CodeReceived()  # a code came in meanwhile: too late to cancel
+            raise NotFound()
         return CancelResult(await self._reload(activation.id), scheduled=True)
+
+    async def _cancel_unknown(self, user_id: int, activation: Activation) -> CancelResult:
+        """The cancel may have happened: the user's wish stands (the tracker cancels again if
+        it did not) and the number is checked at the next poll."""
+        await self._db.activations.request_cancel(user_id, activation.id)
+        await self._check_later(activation, PENDING_CANCEL)
+        return CancelResult(await self._reload(activation.id), scheduled=False, checking=True)
+
+    async def _cancel_refused(
+        self, user_id: int, activation: Activation, client: Any, error: ProviderError
+    ) -> CancelResult:
+        """The provider refuses the cancel because a code came in or the number ended: its
+        getStatus says which, stored through the one rule."""
+        try:
+            status: StatusAnswer | None = await client.get_status(activation.provider_id)
+        except ProviderError as status_error:
+            status = answer_from_error(status_error.code)
+            if status is None:
+                return await self._cancel_unknown(user_id, activation)
+        await self._store(activation, status)
+        fresh = await self._reload(activation.id)
+        if fresh.codes:
+            raise CodeReceived()
+        if not fresh.live:
+            return CancelResult(fresh, scheduled=False)
+        raise error
+
+    async def _check_later(self, activation: Activation, change: str) -> None:
+        await self._db.activations.set_pending_change(activation.id, change)
 
     async def refresh(self, user_id: int, activation_id: int) -> Activation:
         """getStatus now, storing what it says (a new code, or the end)."""
         activation, key = await self._live(user_id, activation_id)
         client = self._providers.client(key.base_url, key.api_key)
-        status = await client.get_status(activation.provider_id)
-        await self.apply_status(activation, status)
+        try:
+            status: StatusAnswer | None = await client.get_status(activation.provider_id)
+        except ProviderError as error:
+            status = answer_from_error(error.code)
+            if status is None:
+                raise
+        await self._store(activation, status)
         return await self._reload(activation.id)
 
     async def apply_status(self, activation: Activation, status: ActivationStatus) -> bool:
         """Store what a getStatus answer means; True when a new code was stored."""
-        if status.state == "cancel":
-            await self._db.activations.set_status(
-                activation.id, "cancelled", ended_at=self._clock()
-            )
-            return False
-        if status.state != "ok" or not status.code:
-            # wait_code / wait_resend: nothing new. wait_retry carries the OLD code, which is
-            # never stored as the new round's code.
-            return False
-        if self._is_previous_code(activation, status.code):
-            return False
-        stored = await self._db.activations.add_code(
-            activation.id, activation.round, status.code, None, self._clock()
-        )
-        await self._db.activations.set_status(activation.id, "received")
-        return stored
+        return (await self._store(activation, status)).code
 
-    @staticmethod
-    def _is_previous_code(activation: Activation, code: str) -> bool:
-        """In a retry round, a STATUS_OK still showing the previous round's code is stale."""
-        if activation.status != "retry":
-            return False
-        earlier = [c for c in activation.codes if c.round < activation.round]
-        return bool(earlier) and max(earlier, key=lambda c: c.round).code == code
+    async def _store(self, activation: Activation, status: StatusAnswer | None) -> Stored:
+        now = self._clock()
+        decision = decide(activation, status, now)
+        return await store_decision(self._db.activations, activation, decision, text=None, now=now)

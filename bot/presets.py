@@ -6,12 +6,12 @@ Preset ids travel in callback data, so they stay at most 8 characters.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import DEFAULT_PROVIDER_URL
+from bot.provider.guard import AddressPolicy
 
 HANDLER_PATH = "/stubs/handler_api.php"
 SANDBOX_ID = "sandbox"
@@ -82,18 +82,27 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
     return host or base_url
 
 
-def is_internal_address(base_url: str) -> bool:
-    """True for loopback, private, link-local or unnamed hosts: a custom provider there would let
-    a chat user make the bot call the operator's internal services. Names that resolve inward
-    later are not caught here; an operator who needs that runs with ALLOWED_USERS."""
-    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
-    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host  # a bare name ("db", "redis") is an internal one
-    return not address.is_global
+def address_policy(settings: Any | None) -> AddressPolicy:
+    """Where provider requests may go. Loopback only in sandbox mode (the sandbox itself lives on
+    127.0.0.1); the operator's own SANDBOX_URL, and a PROVIDER_URL other than GrizzlySMS's
+    public one, are trusted wherever they point. Everything else, the built-in presets
+    included, passes the guard."""
+    sandbox = bool(getattr(settings, "sandbox", False))
+    trusted: list[str | None] = []
+    provider_url = getattr(settings, "provider_url", None)
+    if provider_url and not _same_url(provider_url, DEFAULT_PROVIDER_URL):
+        trusted.append(provider_url)
+    if sandbox:
+        trusted.append(getattr(settings, "sandbox_url", None))
+    return AddressPolicy.trusting(trusted, allow_loopback=sandbox)
+
+
+def is_internal_address(base_url: str, settings: Any | None = None) -> bool:
+    """True when a custom provider at this address would be refused as inside the server's
+    network. The early, friendly form of the guard every connection passes
+    (bot.provider.guard), with the same rule; names that resolve inward are caught when
+    connecting."""
+    return address_policy(settings).refuses_url(base_url)
 
 
 def normalize_base_url(text: str) -> str | None:
@@ -107,11 +116,17 @@ def normalize_base_url(text: str) -> str | None:
     if "://" not in raw:
         raw = "https://" + raw
     parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:  # "host:abc", or an IPv6 address without its brackets
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.hostname
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address keeps its brackets
+    if port:
+        host = f"{host}:{port}"
     path = parts.path.rstrip("/")
     if not path.endswith(".php"):
         path = path + HANDLER_PATH

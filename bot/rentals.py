@@ -339,18 +339,12 @@ class RentalService:
             await self.sync_sms(user_id, rental_id)
         return rental
 
-    async def history(self, user_id: int, key: KeyProfile | None = None) -> list[RentHistoryItem]:
-        """The provider's rent history of a key of this user (the active one by default)."""
-        if key is None:
-            key = await self.active_key(user_id)
-        elif key.user_id != user_id:
-            raise NotFound()
-        return await self._client(key).get_rent_history()
-
     async def rental_history(self, user_id: int, rental_id: int) -> list[RentHistoryItem]:
-        """The rent history of the key a rental was bought with."""
+        """The provider's history of one rental: its periods (first rent, then extensions),
+        asked of the key the rental was bought with (getRentHistory needs the rental's id)."""
         rental = await self.get(user_id, rental_id)
-        return await self.history(user_id, await self.key_of(user_id, rental))
+        key = await self.key_of(user_id, rental)
+        return await self._client(key).get_rent_history(rental.provider_id)
 
     # ------------------------------------------------------------------ ending
 

@@ -37,6 +37,17 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from bot.activation_status import (
+    CODE_ARRIVED,
+    GONE,
+    StatusDecision,
+    answer_from_error,
+    decide,
+    ended_status,
+    is_previous_code,
+    store_decision,
+)
+from bot.metrics import error_label
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
     ProviderError,
@@ -59,10 +70,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MISSING = object()  # "not in the cache", where None means "no such user"
 
-# setStatus 8 answers meaning "a code is already there, a cancel is no longer possible".
-_CODE_ARRIVED = frozenset({"BAD_STATUS", "OTP_RECEIVED", "STATUS_ALREADY_CHANGED"})
-# setStatus 8 answers meaning "the provider no longer has it live": ask getStatus what happened.
-_GONE = frozenset({"NO_ACTIVATION", "ACTIVATION_NOT_ACTIVE", "WRONG_ACTIVATION_ID", "NOT_FOUND"})
 _RENT_GONE = frozenset({"NO_ID_RENT", "INVALID_PHONE", "RENT_DIE"})
 # activationStatus values of list endpoints that mean "ended" (confirm with getStatus).
 _LIST_ENDED = frozenset({"6", "8", "10"})
@@ -248,7 +255,7 @@ class Tracker:
         # What each number looked like when last scheduled: a woken pass polls early only the
         # numbers a handler changed since ("SMS sent", "Another code", a cancel asked), not
         # every number of every key (a wake follows each purchase).
-        self._seen: dict[int, tuple[str, int, bool, bool]] = {}
+        self._seen: dict[int, tuple[str, int, bool, bool, str | None]] = {}
         # Caches (re-read after cache_ttl; a blocked flag and a cancel are always read fresh):
         self._users: dict[int, tuple[float, User | None]] = {}
         self._key_profiles: dict[int, tuple[float, KeyProfile | None]] = {}
@@ -373,7 +380,7 @@ class Tracker:
                 if key is None:
                     log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
                     return
-                client = self.providers.client(key.base_url, key.api_key)
+                client = self.providers.client(key.base_url, key.api_key, background=True)
                 if state.revoked is not False and not await self._key_accepted(
                     key, client, state, now
                 ):
@@ -454,7 +461,8 @@ class Tracker:
                 self.stats["provider_latency_count"] += 1
 
     def _count_error(self, error: ProviderError) -> None:
-        self.stats["provider_errors"][error.code] += 1
+        # Counted under a bounded label: a provider may invent a new code on every answer.
+        self.stats["provider_errors"][error_label(error.code)] += 1
         log.info("tracker: provider answered %s", error)
 
     def _back_off(self, state: _KeyState, retry_after: float | None) -> None:
@@ -554,9 +562,8 @@ class Tracker:
                 state, lambda: client.get_status(activation.provider_id)
             )
         except ProviderError as error:
-            if error.code in _GONE:
-                return _Observation("cancel")
-            return None
+            gone = answer_from_error(error.code)
+            return None if gone is None else _Observation(gone.state, gone.code)
         return _Observation(status.state, status.code)
 
     # ------------------------------------------------------------------ activations
@@ -639,6 +646,8 @@ class Tracker:
     ) -> bool:
         if observation is None or observation.state == "cancel":
             return False
+        if activation.pending_change is not None:
+            return False  # a change being checked: this answer settles it
         if observation.state == "ok" and not any(
             c.round == activation.round for c in activation.codes
         ):
@@ -654,8 +663,7 @@ class Tracker:
     def _ambiguous(activation: Activation, observation: _Observation) -> bool:
         if observation.state != "ok" or activation.round == 0:
             return False
-        previous = _previous_code(activation)
-        return previous is not None and previous.code == observation.code
+        return is_previous_code(activation, observation.code)
 
     async def _process(
         self,
@@ -668,16 +676,14 @@ class Tracker:
         """Apply what the provider said, deliver, expire, cancel, and schedule the next poll
         (returned; None when the number ended or its schedule is already set)."""
         self._note_poke(activation, now)
-        if observation is not None and observation.state == "cancel":
-            await self._end(activation, now)
-            return None
-        # The row loaded for this pass plus what this pass changed stands for the number: a
-        # re-read per poll is what made the tracker CPU-bound. What a handler changed meanwhile
-        # is seen next poll; a cancel re-reads before it acts.
+        # The row loaded for this pass stands for the number unless the answer changes it (a
+        # re-read per poll is what made the tracker CPU-bound). What a handler changed
+        # meanwhile is seen next poll; a cancel re-reads before it acts.
         fresh: Activation | None = activation
         stored: ActivationCode | None = None
-        if observation is not None and observation.state == "ok":
-            fresh, stored = await self._record_code(activation, observation, now)
+        decision = decide(activation, observation, now)
+        if not decision.changes_nothing:
+            fresh, stored = await self._apply(activation, decision, observation, now)
         if fresh is None or not fresh.live:
             return None
         fresh = await self._deliver_codes(fresh, stored)
@@ -695,37 +701,40 @@ class Tracker:
         if scheduled is not None and activation.next_poll_at < scheduled - 1e-6:
             self._fast_until[activation.id] = now + self.config.fast_window
 
-    async def _record_code(
-        self, activation: Activation, observation: _Observation, now: float
+    async def _apply(
+        self,
+        activation: Activation,
+        decision: StatusDecision,
+        observation: _Observation | None,
+        now: float,
     ) -> tuple[Activation | None, ActivationCode | None]:
-        """Store a new code for the current round; the old code after "another code" never
-        counts as new. Returns the activation as it now stands (None: gone) and the code this
-        call stored (None: nothing new)."""
-        code = observation.code
-        if not code or any(c.round == activation.round for c in activation.codes):
-            return activation, None
-        previous = _previous_code(activation)
-        if previous is not None and previous.code == code:
-            return activation, None
-        added = await self.db.activations.add_code(
-            activation.id, activation.round, code, observation.text, now
-        )
-        if not added or not await self.db.activations.set_status(activation.id, "received"):
-            # A card refresh stored it meanwhile, or the number ended: the database knows.
+        """Store what the one status rule decided (the same writer a card's Refresh uses).
+        Returns the activation as it now stands (None: ended or gone) and the code this call
+        stored (None: nothing new)."""
+        text = observation.text if observation is not None else None
+        result = await store_decision(self.db.activations, activation, decision, text=text, now=now)
+        if decision.end_as is not None:
+            if result.ended:
+                await self._announce_end(activation.id)
+            return None, None
+        started = activation.round + 1 if decision.start_round else activation.round
+        if result.round != started or (decision.new_code is not None and not result.code):
+            # A card's tap or Refresh changed it meanwhile, or it ended: the database knows.
             return await self.db.activations.get_any(activation.id), None
-        if activation.cancel_requested:
-            # Too late to cancel: the code is here (and paid for).
-            await self.db.activations.request_cancel(activation.user_id, activation.id, False)
-        stored = ActivationCode(activation.round, code, observation.text, now, False)
-        return (
-            replace(
-                activation,
-                status="received",
-                codes=[*activation.codes, stored],
-                cancel_requested=False,
-            ),
-            stored,
-        )
+        # What was just written, applied to the loaded row (no re-read on the common path).
+        fresh = activation
+        if decision.start_round:
+            fresh = replace(fresh, round=started, status="retry")
+        if decision.settled:
+            fresh = replace(fresh, pending_change=None)
+        if result.code and decision.new_code is not None:
+            stored = ActivationCode(started, decision.new_code, text, now, False)
+            codes = [*fresh.codes, stored]
+            fresh = replace(fresh, status="received", codes=codes, cancel_requested=False)
+            return fresh, stored  # the code message redraws the card too
+        # "Checking…" is over (or a new round began): the card shows what is known now.
+        await self._notify(fresh.user_id, partial(self.notifier.activation_changed, fresh))
+        return fresh, None
 
     async def _deliver_codes(
         self, activation: Activation, stored: ActivationCode | None = None
@@ -756,21 +765,18 @@ class Tracker:
         return _with_delivered(activation, delivered)
 
     async def _end(self, activation: Activation, now: float, *, status: str | None = None) -> None:
-        if status is None:
-            if activation.codes:
-                status = "finished"
-            elif now >= activation.ends_at:
-                status = "expired"
-            else:
-                status = "cancelled"
+        status = status or ended_status(activation, now)
         if await self.db.activations.set_status(activation.id, status, ended_at=now):
-            self._forget(activation.id)
-            ended = await self.db.activations.get_any(activation.id)
-            if ended is not None:
-                refunded = not ended.codes
-                await self._notify(
-                    ended.user_id, partial(self.notifier.activation_ended, ended, refunded)
-                )
+            await self._announce_end(activation.id)
+
+    async def _announce_end(self, activation_id: int) -> None:
+        self._forget(activation_id)
+        ended = await self.db.activations.get_any(activation_id)
+        if ended is not None:
+            refunded = not ended.codes
+            await self._notify(
+                ended.user_id, partial(self.notifier.activation_ended, ended, refunded)
+            )
 
     def _forget(self, activation_id: int) -> None:
         self._scheduled.pop(activation_id, None)
@@ -839,15 +845,16 @@ class Tracker:
         error: ProviderError,
         now: float,
     ) -> bool:
-        if error.code in _CODE_ARRIVED or error.code in _GONE:
-            # A code came in, or the number already ended: getStatus tells which.
+        if error.code in CODE_ARRIVED or error.code in GONE:
+            # A code came in, or the number already ended: getStatus tells which, and the one
+            # status rule says what that means.
             observation = await self._get_status(state, client, activation)
-            if observation is not None and observation.state == "cancel":
-                await self._end(activation, now)
-                return True
-            if observation is not None and observation.state == "ok":
-                current, stored = await self._record_code(activation, observation, now)
-                if current is not None:
+            decision = decide(activation, observation, now)
+            if not decision.changes_nothing:
+                current, stored = await self._apply(activation, decision, observation, now)
+                if current is None or not current.live:
+                    return True
+                if stored is not None:
                     await self._deliver_codes(current, stored)
         # EARLY_CANCEL_DENIED (the lock is longer than we thought) or an unclear answer:
         # try again shortly. Never shown to the user as a failure.
@@ -1008,7 +1015,7 @@ class Tracker:
         """Adopt the numbers the provider has and the database does not (the user is told);
         close the ones the database has live and the provider no longer lists, once getStatus
         confirms."""
-        client = self.providers.client(key.base_url, key.api_key)
+        client = self.providers.client(key.base_url, key.api_key, background=True)
         state = self._key_state(key.id)
         listing = await self._list_active(state, client)
         if listing is None:
@@ -1135,13 +1142,14 @@ class Tracker:
             return False
 
 
-def _looks(activation: Activation) -> tuple[str, int, bool, bool]:
+def _looks(activation: Activation) -> tuple[str, int, bool, bool, str | None]:
     """What a handler may change of a live number (and wake the tracker for)."""
     return (
         activation.status,
         activation.round,
         activation.sms_sent,
         activation.cancel_requested,
+        activation.pending_change,
     )
 
 
@@ -1154,11 +1162,6 @@ def _with_delivered(activation: Activation, rounds: set[int]) -> Activation:
         return activation
     codes = [replace(c, delivered=True) if c.round in rounds else c for c in activation.codes]
     return replace(activation, codes=codes)
-
-
-def _previous_code(activation: Activation) -> ActivationCode | None:
-    earlier = [c for c in activation.codes if c.round < activation.round]
-    return max(earlier, key=lambda c: c.round) if earlier else None
 
 
 def _from_list(item: ActiveActivation) -> _Observation | None:

@@ -21,7 +21,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.metrics import METRICS, PREFIX, MetricFamily, Metrics, render
+from bot.app import UPDATES_ALIVE
+from bot.metrics import METRICS, PREFIX, MetricFamily, Metrics, error_label, render
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def build_web_app(bot: Bot, dp: Dispatcher, services: Any, *, webhook: bool) -> 
     if webhook:
         settings = services.settings
         secret = webhook_secret(services)
-        SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        BoundedRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
             app, path=settings.webhook_path
         )
         setup_application(app, dp, bot=bot)
@@ -81,6 +82,32 @@ def build_web_app(bot: Bot, dp: Dispatcher, services: Any, *, webhook: bool) -> 
         # After setup_application's startup hook: the tracker runs before updates arrive.
         app.on_startup.append(set_webhook)
     return app
+
+
+class BoundedRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, with at most `limit` updates alive at once.
+
+    Each update is handled in a task of its own after Telegram got its answer; with `limit`
+    tasks alive, the next request waits for one to finish before it is read, so Telegram
+    (which keeps at most its max_connections requests open) slows down instead of the bot
+    piling updates up in memory. Polling has the same bound (`bot.app.run_polling`)."""
+
+    def __init__(self, *args: Any, limit: int = UPDATES_ALIVE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._alive = asyncio.Semaphore(max(1, limit))
+
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        await self._alive.acquire()
+        try:
+            update = await request.json(loads=bot.session.json_loads)
+        except BaseException:
+            self._alive.release()
+            raise
+        task = asyncio.create_task(self._background_feed_update(bot=bot, update=update))
+        self._background_feed_update_tasks.add(task)
+        task.add_done_callback(self._background_feed_update_tasks.discard)
+        task.add_done_callback(lambda _: self._alive.release())
+        return web.json_response({}, dumps=bot.session.json_dumps)
 
 
 def webhook_url(base: str, path: str) -> str:
@@ -233,6 +260,17 @@ def _label_name(stat: str) -> str:
     return "code" if "error" in stat else "key"
 
 
+def _counts_by_label(counts: Mapping[Any, Any], label: str) -> list[tuple[str, float]]:
+    """A stats dict as (label value, count), sorted; error codes are bounded by `error_label`
+    (whatever filled the dict, an unknown code is never a series of its own)."""
+    merged: dict[str, float] = {}
+    for key, count in counts.items():
+        if isinstance(count, int | float) and not isinstance(count, bool):
+            value = error_label(str(key)) if label == "code" else str(key)
+            merged[value] = merged.get(value, 0.0) + float(count)
+    return sorted(merged.items())
+
+
 def tracker_families(services: Any) -> list[MetricFamily]:
     """The tracker's counters: numbers as they are, dicts (e.g. errors by code) as labels."""
     tracker = getattr(services, "extra", {}).get("tracker")
@@ -272,9 +310,8 @@ def tracker_families(services: Any) -> list[MetricFamily]:
                 name += "_total"
             family = MetricFamily(name, "counter", f"Tracker: {stat}.")
             label = _label_name(stat)
-            for key, count in sorted(value.items(), key=lambda item: str(item[0])):
-                if isinstance(count, int | float) and not isinstance(count, bool):
-                    family.add(float(count), ((label, str(key)),))
+            for key, count in _counts_by_label(value, label):
+                family.add(count, ((label, key),))
             families.append(family)
     return families
 

@@ -17,13 +17,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
-from bot.errors import NotFound
+from bot.errors import CodeReceived, NotFound
 from bot.flags import country_flag
 from bot.formatting import format_duration, format_money
 from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
-from handlers.common import menu_button
+from handlers.common import CallbackId, menu_button
 from handlers.errors import error_text
 from storage import Activation, Database, User
 
@@ -38,7 +38,7 @@ class ActivationCb(CallbackData, prefix="a1"):
     """open, sms (status 1), more (status 3), done (6), cancel (8), refresh, fav, again."""
 
     action: str
-    id: int
+    id: CallbackId
 
 
 def _lang_of(t: Translate) -> str:
@@ -81,7 +81,9 @@ def render_activation_card(
     ]
     if a.live:
         lines.append(t("act-card-time-left", left=_duration(a.ends_at - now, t)))
-        if a.cancel_requested:
+        if a.pending_change is not None:
+            lines.append(t("act-card-checking"))
+        elif a.cancel_requested and not a.codes:  # a number with a code is never cancelled
             wait = a.cancel_allowed_at - now
             lines.append(
                 t("act-card-cancel-scheduled", left=_duration(wait, t))
@@ -196,12 +198,15 @@ async def _run_status_action(
     if action == "sms":
         return await orders.mark_sms_sent(user_id, activation_id), t("act-notice-sms-sent")
     if action == "more":
-        return await orders.request_another(user_id, activation_id), t("act-notice-another")
+        a = await orders.request_another(user_id, activation_id)
+        return a, t("act-notice-checking") if a.pending_change else t("act-notice-another")
     if action == "done":
         return await orders.finish(user_id, activation_id), t("act-notice-done")
     if action == "cancel":
         result = await orders.cancel(user_id, activation_id)
         a = result.activation
+        if result.checking:
+            return a, t("act-notice-checking")
         if result.scheduled:
             wait = a.cancel_allowed_at - now
             notice = (
@@ -266,8 +271,18 @@ async def on_activation(
         await query.answer(t("act-ended"))
         await redraw(a)
         return
+    if action == "cancel" and a.codes:
+        # An older card of a number that got its code since: refused here, whichever card.
+        await query.answer(t("act-cancel-has-code"), show_alert=True)
+        await redraw(a)
+        return
     try:
         a, notice = await _run_status_action(action, orders, user.id, a.id, t, clock())
+    except CodeReceived:
+        # The code arrived while the cancel was on its way: refused, and the card shows it.
+        await query.answer(t("act-cancel-has-code"), show_alert=True)
+        await redraw(await db.activations.get(user.id, callback_data.id))
+        return
     except NotFound:
         # Ended between the read and the tap (or "another code" is not possible any more).
         fresh = await db.activations.get(user.id, callback_data.id)

@@ -34,6 +34,7 @@ from bot.provider.errors import ProviderError
 from bot.provider.models import Country, Service
 from handlers.common import (
     ActiveKeyLoader,
+    CallbackPage,
     MenuCb,
     back_button,
     load_active_key,
@@ -62,7 +63,7 @@ class BuyCb(CallbackData, prefix="b1"):
     # mx: ask max price, go: buy
     s: str = ""
     c: str = ""
-    p: int = 0
+    p: CallbackPage = 0
     tk: str = ""
     mx: str = ""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import Field
 
 from bot.i18n import Translate
 from storage import Database, KeyProfile
@@ -15,6 +16,16 @@ from storage import Database, KeyProfile
 MENU_ACTIONS = ("main", "buy", "rent", "numbers", "balance", "keys", "settings", "help")
 
 T = TypeVar("T")
+
+# The int fields of every CallbackData, range-checked when a tap is decoded. Callback data comes
+# back from the client and can be forged: a value outside these ranges (or not a number) fails
+# to decode, so no handler runs and the fallback router answers "this button is out of date".
+# A row id: SQLite's INTEGER range (a larger one raised OverflowError deep in storage).
+CallbackId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+# A page number: far more pages than any list has (page_of clamps within this range).
+CallbackPage = Annotated[int, Field(ge=0, le=9_999)]
+# A rental duration in hours: the protocol's maximum is 1344 (8 weeks); 0 means "none".
+CallbackHours = Annotated[int, Field(ge=0, le=1_344)]
 
 
 class MenuCb(CallbackData, prefix="m1"):

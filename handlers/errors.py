@@ -15,6 +15,7 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.provider.errors import (
     ActionNotSupported,
+    AddressRefused,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -97,6 +98,11 @@ def _provider_text(t: Translate, exc: ProviderError) -> str:
         return t("error-rate-limited")
     if isinstance(exc, ActionNotSupported):
         return t("error-not-supported")
+    if isinstance(exc, AddressRefused):
+        return t("error-internal-address")
+    if isinstance(exc, ProviderUnavailable) and exc.retry_after:
+        # The client gave up inside its deadline; the provider said when to come back.
+        return t("error-provider-busy-after", seconds=str(max(1, round(exc.retry_after))))
     if isinstance(exc, ProviderUnavailable) or code in _DOWN_CODES or code.startswith("HTTP_"):
         return t("error-provider-down")
     if code == "WRONG_MAX_PRICE":

@@ -27,6 +27,7 @@ from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
+    CallbackId,
     MenuCb,
     answer_quietly,
     answer_tap,
@@ -45,7 +46,7 @@ class KeyCb(CallbackData, prefix="k1"):
     """action: list | add | pre (p = preset id) | url | open | use | ren | del | delok"""
 
     action: str
-    id: int = 0
+    id: CallbackId = 0
     p: str = ""
 
 
@@ -248,8 +249,8 @@ async def on_custom_url(
     if base_url is None:
         await message.answer(t("keys-bad-url"), reply_markup=only_cancel(t))
         return
-    # Local addresses only in sandbox mode (the sandbox itself lives on 127.0.0.1).
-    if is_internal_address(base_url) and not getattr(settings, "sandbox", False):
+    # Loopback only in sandbox mode (the sandbox itself lives on 127.0.0.1).
+    if is_internal_address(base_url, settings):
         await message.answer(t("keys-internal-url"), reply_markup=only_cancel(t))
         return
     await ask_for_key(message, state, t, base_url, preset_name(base_url, settings))

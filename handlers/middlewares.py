@@ -1,12 +1,14 @@
 """Middlewares on the dispatcher, and the bot's command list in each language.
 
 Order (outermost first): throttling of one user's floods (cheap, before any database work),
-the allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler.
+the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the allowlist (refused
+users leave no row behind), then registration, which injects `user`, `lang`, `t` and the
+per-update `active_key` loader for every handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,11 @@ from handlers.common import ActiveKeyLoader
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+# Updates handled at once, in polling and webhook mode alike (aiogram starts a task for every
+# update it receives). Past this many, an update waits for a free slot before any database,
+# provider or Telegram work: a burst of thousands of taps costs a bounded amount of memory.
+UPDATES_IN_FLIGHT = 32
 
 COMMANDS: tuple[str, ...] = (
     "start",
@@ -63,29 +70,50 @@ async def _awaiting_input(data: dict[str, Any]) -> bool:
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """Drops a user's updates that come closer together than `rate` seconds.
+    """Paces each user's updates to one per `rate` seconds.
 
-    A dropped tap is still answered, so the button does not spin. Uses the monotonic clock:
-    throttling is about real time, not the provider's."""
+    A tap or a command that comes too soon is dropped (the tap is still answered, so the button
+    does not spin). Input a screen asked for (an API key above all: its message must reach the
+    handler that deletes it) is never dropped: it waits for the user's next free slot, so a
+    flood at the key prompt makes at most one key check per `rate` seconds. Uses the monotonic
+    clock: throttling is about real time, not the provider's."""
 
     def __init__(
-        self, rate: float, clock: Callable[[], float] = time.monotonic, max_users: int = 10000
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_users: int = 10000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.rate = rate
         self._clock = clock
+        self._sleep = sleep
+        # user id -> the time of their latest slot (in the future while inputs wait for one)
         self._last: dict[int, float] = {}
         self._max_users = max_users
+
+    def _forget_idle(self, now: float) -> None:
+        if len(self._last) >= self._max_users:
+            # Forget users idle for longer than the window so the table stays small.
+            self._last = {k: v for k, v in self._last.items() if now - v < self.rate}
 
     def _allowed(self, user_id: int) -> bool:
         now = self._clock()
         last = self._last.get(user_id)
         if last is not None and now - last < self.rate:
             return False
-        if len(self._last) >= self._max_users:
-            # Forget users idle for longer than the window so the table stays small.
-            self._last = {k: v for k, v in self._last.items() if now - v < self.rate}
+        self._forget_idle(now)
         self._last[user_id] = now
         return True
+
+    def _reserve(self, user_id: int) -> float:
+        """Book the user's next free slot; the seconds to wait for it (0 when one is free now)."""
+        now = self._clock()
+        last = self._last.get(user_id)
+        slot = now if last is None else max(now, last + self.rate)
+        self._forget_idle(now)
+        self._last[user_id] = slot
+        return slot - now
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = _telegram_user(data)
@@ -94,14 +122,41 @@ class ThrottleMiddleware(BaseMiddleware):
         if event.message is None and event.callback_query is None:
             return await handler(event, data)
         if event.message is not None and await _awaiting_input(data):
-            # Input a screen asked for (an API key above all: its message must reach the
-            # handler that deletes it) is never dropped.
+            delay = self._reserve(user.id)
+            if delay > 0:
+                await self._sleep(delay)
             return await handler(event, data)
         if self._allowed(user.id):
             return await handler(event, data)
         if event.callback_query is not None:
             await _answer(event, _fallback_t(data, user)("notice-throttled"))
         return None
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """At most `limit` updates are handled at once; the others wait their turn, in order.
+
+    It sits inside the throttle, so a dropped flood never takes a slot and input paced by the
+    throttle does not hold one while it waits."""
+
+    def __init__(self, limit: int = UPDATES_IN_FLIGHT) -> None:
+        self.limit = max(1, limit)
+        self._slots = asyncio.Semaphore(self.limit)
+        self.running = 0  # updates inside the handlers right now
+        self.waiting = 0  # updates waiting for a slot
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await handler(event, data)
+        finally:
+            self.running -= 1
+            self._slots.release()
 
 
 class AllowlistMiddleware(BaseMiddleware):
@@ -167,6 +222,7 @@ def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
     rate = float(getattr(settings, "throttle_rate", 0) or 0)
     admins = list(getattr(settings, "admin_ids", []) or [])
     dp.update.outer_middleware(ThrottleMiddleware(rate))
+    dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(
         AllowlistMiddleware(list(getattr(settings, "allowed_users", []) or []), admins)
     )

@@ -24,7 +24,14 @@ from bot.catalog import CatalogService
 from bot.formatting import format_duration, format_money, user_timezone
 from bot.i18n import Translate
 from handlers.activation import ActivationCb
-from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
+from handlers.common import (
+    CallbackPage,
+    MenuCb,
+    answer_quietly,
+    answer_tap,
+    menu_button,
+    show,
+)
 from handlers.rent.callbacks import RentalCb
 from storage import Activation, Database, Rental, User
 
@@ -42,7 +49,7 @@ class NumbersCb(CallbackData, prefix="n1"):
 
     action: str
     kind: str = "a"
-    page: int = 0
+    page: CallbackPage = 0
 
 
 def _button(text: str, data: CallbackData) -> InlineKeyboardButton:

@@ -144,6 +144,15 @@ class RentSmsRecord:
 
 
 @dataclass(slots=True)
+class RentPeriod:
+    """One paid period of a rental: the first rent or an extension."""
+
+    at: float
+    hours: int
+    cost: Decimal
+
+
+@dataclass(slots=True)
 class SandboxRental:
     id: str
     key: str
@@ -157,6 +166,7 @@ class SandboxRental:
     status: str = "active"  # active | finished | cancelled
     sms: list[RentSmsRecord] = field(default_factory=list)
     ended_at: float | None = None
+    periods: list[RentPeriod] = field(default_factory=list)  # what getRentHistory lists
 
     @property
     def live(self) -> bool:
@@ -913,6 +923,7 @@ class SandboxState:
             cost=cost,
             created_at=now,
             ends_at=now + hours * 3600,
+            periods=[RentPeriod(now, hours, cost)],
         )
         self._next_rental += 1
         self.rentals[rental.id] = rental
@@ -961,6 +972,7 @@ class SandboxState:
         self._schedule(rental.ends_at, "rent_end", rental.id)
         rental.hours += hours
         rental.cost += cost
+        rental.periods.append(RentPeriod(self.now(), hours, cost))
         self.extensions.append(
             {
                 "id": rental.id,
@@ -1024,22 +1036,23 @@ class SandboxState:
         return _json({"status": "success"})
 
     def _get_rent_history(self, account: Account, params: dict[str, str]) -> Reply:
-        items = []
-        for rental in sorted(self.rentals.values(), key=lambda r: int(r.id), reverse=True):
-            if rental.key != account.key:
-                continue
-            texts = [sms.text for sms in rental.sms]
-            items.append(
-                {
-                    "id": int(rental.id),
-                    "date": self.fmt_time(rental.created_at),
-                    "phone": rental.phone,
-                    "sms": _as_json(texts) if self.quirks else texts,
-                    "cost": _num(rental.cost),
-                    "status": rental.status,
-                }
-            )
-        return _json(items)
+        """The seed page's getRentHistory&id=: the periods of ONE rental (first rent and each
+        extension), newest first as in its example, keyed "1", "2", ...; the only error it
+        documents for a missing or wrong id is NO_ID_RENT."""
+        rent_id = params.get("id", "").strip()
+        rental = self.rentals.get(rent_id)
+        if rental is None or rental.key != account.key:
+            return self._rent_error("NO_ID_RENT")
+        if not rental.periods:
+            return _json({"status": "success", "values": [] if self.quirks else {}})
+        values: dict[str, dict[str, Any]] = {}
+        for index, period in enumerate(reversed(rental.periods), start=1):
+            date = self.fmt_time(period.at)
+            if self.quirks and index % 2 == 0:
+                date = " " + date  # the seed example's leading space inside a date
+            values[str(index)] = {"date": date, "price": _num(period.cost), "hours": period.hours}
+        quantity = str(len(rental.periods))
+        return _json({"status": "success", "quantity": quantity, "values": values})
 
     def _get_rent_prices(self, account: Account, params: dict[str, str]) -> Reply:
         hours = self._rent_hours(params)
@@ -1088,6 +1101,7 @@ class SandboxState:
             "cost": str(r.cost),
             "status": r.status,
             "sms": [{"phone_from": s.phone_from, "text": s.text, "at": s.at} for s in r.sms],
+            "periods": [{"at": p.at, "hours": p.hours, "cost": str(p.cost)} for p in r.periods],
             "created_at": r.created_at,
             "ends_at": r.ends_at,
             "ended_at": r.ended_at,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, id_list, money_in, opt_bool, sql_in
+from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_write
 from storage.models import (
     ACTIVATION_ENDED,
     ACTIVATION_LIVE,
@@ -19,7 +19,7 @@ from storage.users import ensure_user
 _COLUMNS = (
     "id, user_id, key_id, provider_id, service, country, phone, cost, currency, status,"
     " sms_sent, round, created_at, ends_at, cancel_allowed_at, cancel_requested,"
-    " can_get_another_sms, chat_id, message_id, next_poll_at, ended_at, adopted"
+    " can_get_another_sms, chat_id, message_id, next_poll_at, ended_at, adopted, pending_change"
 )
 _HAS_CODES = len(_COLUMNS.split(","))  # index of the extra "has codes" column
 _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
@@ -53,6 +53,7 @@ def _activation(row: Any, codes: list[ActivationCode]) -> Activation:
         row[19],
         row[20],
         bool(row[21]),
+        row[22],
     )
 
 
@@ -170,9 +171,17 @@ class ActivationRepo:
     async def request_cancel(
         self, user_id: int, activation_id: int, requested: bool = True
     ) -> bool:
+        """Schedule (or drop) a cancel. A number with a code is never cancellable: scheduling
+        one is refused in the same statement that would set it (False)."""
+        no_code = (
+            " AND NOT EXISTS (SELECT 1 FROM activation_codes c"
+            " WHERE c.activation_id = activations.id)"
+            if requested
+            else ""
+        )
         changed = await self._s.write(
             f"UPDATE activations SET cancel_requested = ?"
-            f" WHERE id = ? AND user_id = ? AND status IN {_LIVE}",
+            f" WHERE id = ? AND user_id = ? AND status IN {_LIVE}{no_code}",
             (int(requested), activation_id, user_id),
         )
         return changed == 1
@@ -195,16 +204,34 @@ class ActivationRepo:
         self, activation_id: int, status: str, *, ended_at: float | None = None
     ) -> bool:
         """Move a live activation to `status`; False if it had already ended (no resurrection).
-        Ending without `ended_at` stamps the clock's now."""
+        Ending without `ended_at` stamps the clock's now; an end also drops a scheduled cancel
+        and a change being checked (nothing is pending on an ended number)."""
         if status not in ACTIVATION_STATUSES:
             raise ValueError(f"unknown activation status {status!r}")
-        if status in ACTIVATION_ENDED and ended_at is None:
+        ending = status in ACTIVATION_ENDED
+        if ending and ended_at is None:
             ended_at = self._s.clock()
+        flags = ", cancel_requested = 0, pending_change = NULL" if ending else ""
         changed = await self._s.write(
-            f"UPDATE activations SET status = ?, ended_at = ? WHERE id = ? AND status IN {_LIVE}",
-            (status, ended_at if status in ACTIVATION_ENDED else None, activation_id),
+            f"UPDATE activations SET status = ?, ended_at = ?{flags}"
+            f" WHERE id = ? AND status IN {_LIVE}",
+            (status, ended_at if ending else None, activation_id),
         )
         return changed == 1
+
+    async def set_pending_change(self, activation_id: int, change: str | None) -> None:
+        """Mark a status change whose outcome is unknown (None: settled). Marking one also
+        makes the number due at once, so the tracker's next pass checks it."""
+        if change is None:
+            await self._s.write(
+                "UPDATE activations SET pending_change = NULL WHERE id = ?", (activation_id,)
+            )
+            return
+        await self._s.write(
+            f"UPDATE activations SET pending_change = ?, next_poll_at = MIN(next_poll_at, ?)"
+            f" WHERE id = ? AND status IN {_LIVE}",
+            (change, self._s.clock(), activation_id),
+        )
 
     async def set_sms_sent(self, activation_id: int) -> None:
         await self._s.write("UPDATE activations SET sms_sent = 1 WHERE id = ?", (activation_id,))
@@ -215,15 +242,20 @@ class ActivationRepo:
             (None if value is None else int(value), activation_id),
         )
 
-    async def start_retry(self, activation_id: int) -> int:
+    async def start_retry(self, activation_id: int, *, expected_round: int | None = None) -> int:
         """round += 1 and status = retry in ONE statement (no lost update); returns the round.
-        An ended activation is left alone and its current round is returned."""
+        An ended activation is left alone and its current round is returned; so is one whose
+        round is no longer `expected_round` (another path started the round already)."""
+        only_if = "" if expected_round is None else " AND round = ?"
+        params: tuple[Any, ...] = (activation_id,)
+        if expected_round is not None:
+            params += (expected_round,)
         async with (
             self._s.lock,
             self._s.conn.execute(
                 f"UPDATE activations SET round = round + 1, status = 'retry'"
-                f" WHERE id = ? AND status IN {_LIVE} RETURNING round",
-                (activation_id,),
+                f" WHERE id = ? AND status IN {_LIVE}{only_if} RETURNING round",
+                params,
             ) as cur,
         ):
             row = await cur.fetchone()
@@ -246,6 +278,30 @@ class ActivationRepo:
             (activation_id, round, code, text, received_at),
         )
         return changed == 1
+
+    async def store_code(
+        self, activation_id: int, round: int, code: str, text: str | None, received_at: float
+    ) -> bool:
+        """A code for a live number, in ONE transaction: the round's code, status "received",
+        and no cancel scheduled any more (a number with a code is never cancelled). False when
+        the round has a code already or the number ended: nothing is changed then."""
+        async with self._s.transaction() as conn:
+            changed = await tx_write(
+                conn,
+                f"UPDATE activations SET status = 'received', cancel_requested = 0"
+                f" WHERE id = ? AND round = ? AND status IN {_LIVE}"
+                f" AND NOT EXISTS (SELECT 1 FROM activation_codes c"
+                f" WHERE c.activation_id = activations.id AND c.round = ?)",
+                (activation_id, round, round),
+            )
+            if changed != 1:
+                return False
+            await conn.execute(
+                "INSERT INTO activation_codes(activation_id, round, code, text, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (activation_id, round, code, text, received_at),
+            )
+        return True
 
     async def mark_code_delivered(self, activation_id: int, round: int) -> None:
         await self._s.write(

@@ -187,6 +187,12 @@ V5: tuple[str, ...] = ()
 
 # Version 6: spare, for whatever else the hardening needs.
 V6: tuple[str, ...] = (
+    # A status change whose answer was lost ("cancel", "another"): the card says "checking"
+    # until the tracker's next answer settles it.
+    "ALTER TABLE activations ADD COLUMN pending_change TEXT",
+    # A number with a code is never cancelled: drop cancels once scheduled next to a code.
+    "UPDATE activations SET cancel_requested = 0 WHERE cancel_requested = 1"
+    " AND EXISTS (SELECT 1 FROM activation_codes c WHERE c.activation_id = activations.id)",
     # A key the provider stopped accepting (BAD_KEY): when the tracker first saw it, so the
     # user is told once, across restarts; cleared when the key works again.
     "ALTER TABLE api_keys ADD COLUMN revoked_at REAL",

@@ -96,6 +96,8 @@ class Activation:
     next_poll_at: float
     ended_at: float | None
     adopted: bool
+    # A status change sent whose outcome is unknown ("cancel", "another"): being checked.
+    pending_change: str | None = None
 
     @property
     def live(self) -> bool:

@@ -72,9 +72,12 @@ def settings(tmp_path: Path, sandbox: Any) -> Any:
 @pytest.fixture
 async def services(settings: Any, clock: FakeClock) -> AsyncIterator[Any]:
     from bot.app import build_services
+    from bot.presets import address_policy
     from bot.provider.factory import ProviderFactory
 
-    built = await build_services(settings, clock=clock, providers=ProviderFactory(timeout=5))
+    # The sandbox listens on 127.0.0.1: allowed as in sandbox mode.
+    providers = ProviderFactory(timeout=5, address_policy=address_policy(settings))
+    built = await build_services(settings, clock=clock, providers=providers)
     try:
         yield built
     finally:

@@ -354,3 +354,163 @@ def test_compose_passes_every_setting_to_the_bot() -> None:
     assert {name.upper() for name in Settings.model_fields} <= passed
     assert 'profiles: ["sandbox"]' in text
     assert "SANDBOX_URL" in passed
+
+
+def _label_values(text: str, metric: str, label: str) -> set[str]:
+    pattern = re.compile(rf'^{metric}\{{.*?{label}="([^"]*)"', re.M)
+    return set(pattern.findall(text))
+
+
+def test_unknown_provider_error_codes_count_under_other() -> None:
+    registry = Metrics()
+    for n in range(500):  # a provider inventing a new code per answer
+        registry.observe_provider_call("getStatus", 0.1, f"WEIRD_CODE_{n}")
+    for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "HTTP_999", "ACK_MISMATCH"):
+        registry.observe_provider_call("getStatus", 0.1, code)
+    assert registry.counter("provider_errors_total", code="other") == 501  # + HTTP_999
+    for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"):
+        assert registry.counter("provider_errors_total", code=code) == 1
+    codes = _label_values(registry.render(), "smsbot_provider_errors_total", "code")
+    assert codes == {"other", "NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"}
+
+
+def test_every_series_set_is_bounded_with_an_other_bucket() -> None:
+    registry = Metrics(max_series=10)
+    for n in range(100):
+        registry.inc("custom_total", kind=f"k{n}")
+        registry.observe_provider_call(f"action{n}", 0.1)
+    text = registry.render()
+    assert len(_label_values(text, "smsbot_custom_total", "kind")) <= 10
+    assert registry.counter("custom_total", kind="other") == 100 - 9
+    assert registry.counter("custom_total", kind="k0") == 1  # the first ones keep their labels
+    actions = _label_values(text, "smsbot_provider_request_duration_seconds_count", "action")
+    assert len(actions) <= 10 and "other" in actions
+    assert len(_label_values(text, "smsbot_provider_requests_total", "action")) <= 10
+    assert registry.latency_count("other") == 100 - 9
+
+
+def test_tracker_counts_unknown_error_codes_under_other() -> None:
+    from types import SimpleNamespace
+
+    from bot.provider.errors import ProviderError
+    from bot.tracker import Tracker, new_stats
+    from bot.web import tracker_families
+
+    tracker: Any = SimpleNamespace(stats=new_stats())
+    for n in range(300):
+        Tracker._count_error(tracker, ProviderError(f"STRANGE_{n}"))
+    Tracker._count_error(tracker, ProviderError("NO_BALANCE"))
+    assert dict(tracker.stats["provider_errors"]) == {"other": 300, "NO_BALANCE": 1}
+
+    # /metrics applies the same rule to whatever a tracker's stats hold.
+    services = SimpleNamespace(extra={"tracker": SimpleNamespace(stats={"provider_errors": {
+        **{f"ODD_{n}": 1 for n in range(50)}, "BAD_KEY": 2}})})  # fmt: skip
+    from bot.metrics import render
+
+    text = render(tracker_families(services))
+    assert 'smsbot_tracker_provider_errors_total{code="other"} 50' in text.splitlines()
+    assert _label_values(text, "smsbot_tracker_provider_errors_total", "code") == {
+        "other",
+        "BAD_KEY",
+    }
+
+
+class _Held:
+    """A message handler that holds every update until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.running = 0
+        self.peak = 0
+        self.handled = 0
+
+    async def handle(self, message: Any) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+            self.handled += 1
+
+
+async def _until(condition: Any) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout=20)
+
+
+async def test_polling_takes_no_more_updates_than_it_may_keep_alive(
+    fake: FakeTelegram, api_bot: Bot, monkeypatch: Any
+) -> None:
+    from aiogram import Dispatcher
+
+    from bot import app
+
+    monkeypatch.setattr(app, "UPDATES_ALIVE", 3)
+    dp = Dispatcher()
+    held = _Held()
+    dp.message.register(held.handle)
+    for n in range(7):
+        fake.send_text(USER + n, f"tap {n}")
+    polling = asyncio.create_task(app.run_polling(api_bot, dp))
+    try:
+        await _until(lambda: held.running == 3)
+        # The poller is parked until an update finishes: no fourth one is started meanwhile.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_until(lambda: held.running > 3), timeout=0.3)
+        held.gate.set()
+        await _until(lambda: held.handled == 7)
+        assert held.peak == 3
+    finally:
+        held.gate.set()
+        await dp.stop_polling()
+        await polling
+
+
+async def test_the_webhook_holds_requests_while_its_updates_are_alive(api_bot: Bot) -> None:
+    from aiogram import Dispatcher
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import BoundedRequestHandler
+
+    dp = Dispatcher()
+    held = _Held()
+    dp.message.register(held.handle)
+    app = web.Application()
+    BoundedRequestHandler(dispatcher=dp, bot=api_bot, secret_token=SECRET, limit=2).register(
+        app, path="/hook"
+    )
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+
+    async def post(n: int) -> int:
+        update = {
+            "update_id": n + 1,
+            "message": {
+                "message_id": n + 1,
+                "date": 0,
+                "chat": {"id": USER + n, "type": "private"},
+                "from": {"id": USER + n, "is_bot": False, "first_name": "U"},
+                "text": "tap",
+            },
+        }
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with client.post("/hook", json=update, headers=headers) as response:
+            return response.status
+
+    try:
+        requests = [asyncio.create_task(post(n)) for n in range(5)]
+        await _until(lambda: held.running == 2 and sum(r.done() for r in requests) == 2)
+        # Telegram's further requests get no answer until an update finishes.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_until(lambda: sum(r.done() for r in requests) > 2), 0.3)
+        held.gate.set()
+        assert await asyncio.gather(*requests) == [200] * 5
+        await _until(lambda: held.handled == 5)
+        assert held.peak == 2
+    finally:
+        held.gate.set()
+        await client.close()

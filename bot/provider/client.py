@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from bot.provider import parsing
 from bot.provider.errors import (
+    CLIENT_CODES,
     KNOWN_CODES,
     ActionNotSupported,
+    AddressRefused,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
     UnknownOutcome,
 )
+from bot.provider.guard import BlockedAddress
 from bot.provider.models import (
     ActivationStatus,
     ActiveActivation,
@@ -51,12 +55,32 @@ SET_STATUS_VALUES = frozenset({-1, 1, 3, 6, 8})
 RENT_STATUS_VALUES = frozenset({1, 2})
 
 
+# Longest answer read from a provider. The whole getPrices table of a big provider is a few
+# MB; a hostile custom provider must not be able to fill the bot's memory.
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+# Total time an interactive read may take, retries and waits included: a user is waiting.
+INTERACTIVE_DEADLINE = 10.0
+# Longest single pause for a Retry-After; a longer one is handed to the caller instead.
+MAX_RETRY_WAIT = 10.0
+# After Cloudflare's 1020 "access denied" nothing is asked again for at least this long.
+CLOUDFLARE_WAIT = 10.0
+_CHUNK = 64 * 1024
+# Errors that asking again cannot change.
+_FINAL_CODES = frozenset({"TOO_LARGE"})
+
+
 def _money(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
 
 
 class ProviderClient:
-    """One API key at one provider. Never logs or raises anything that contains the key."""
+    """One API key at one provider. Never logs or raises anything that contains the key.
+
+    Reads are retried (on timeouts, network faults, 5xx, 429 and Cloudflare 1020, waiting as
+    long as the provider asks, within ``read_deadline`` seconds in all); purchases and status
+    changes are sent once. ``rate_limit_waits=False`` hands a rate limit to the caller at once
+    (the tracker keeps its own per-key back-off and must not sit in long sleeps here).
+    """
 
     def __init__(
         self,
@@ -68,6 +92,11 @@ class ProviderClient:
         read_retries: int = 2,
         unsupported: set[str] | None = None,
         retry_delay: float = 0.5,
+        read_deadline: float | None = INTERACTIVE_DEADLINE,
+        rate_limit_waits: bool = True,
+        max_body: int = DEFAULT_MAX_BODY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url
         self._api_key = api_key
@@ -76,6 +105,11 @@ class ProviderClient:
         self._timeout = timeout
         self._read_retries = max(0, read_retries)
         self._retry_delay = retry_delay
+        self._read_deadline = read_deadline
+        self._rate_limit_waits = rate_limit_waits
+        self._max_body = max_body
+        self._sleep = sleep
+        self._clock = clock
         self._unsupported = unsupported if unsupported is not None else set()
         self._host = URL(base_url).host or "provider"
 
@@ -88,63 +122,126 @@ class ProviderClient:
 
     # ------------------------------------------------------------------ transport
 
-    async def _fetch(self, action: str, params: dict[str, str]) -> Reply:
+    async def _fetch(self, action: str, params: dict[str, str], budget: float) -> Reply:
         query = {"api_key": self._api_key, "action": action, **params}
         started = time.monotonic()
         try:
             async with self._session.get(
                 self.base_url,
                 params=query,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                timeout=aiohttp.ClientTimeout(total=budget),
                 allow_redirects=False,
             ) as response:
-                raw = await response.read()
-                reply = Reply(response.status, dict(response.headers), parsing.decode(raw))
+                raw = await self._read_capped(response, action)
+                # Case-insensitive: a provider may send 'retry-after' in lower case.
+                status, headers = response.status, CIMultiDict(response.headers)
+                charset = response.charset
         except TimeoutError:
             raise ProviderUnavailable("TIMEOUT", action=action) from None
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedAddress):
+                log.warning("provider %s: refused, its address is internal", self._host)
+                raise AddressRefused("ADDRESS_REFUSED", action=action) from None
             # Connecting failed: the request never left, so even a purchase did not happen.
             raise _NotSent("NETWORK", self._describe(exc), action=action) from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             # aiohttp exceptions carry the URL (and with it the key): keep a redacted summary.
             raise ProviderUnavailable("NETWORK", self._describe(exc), action=action) from None
+        try:
+            text = parsing.decode(raw, charset)
+        except ProviderError as error:
+            error.annotate(http_status=status)
+            raise
         log.debug(
             "provider %s %s -> HTTP %s, %d bytes in %.3fs",
             self._host,
             action,
-            reply.status,
-            len(reply.text),
+            status,
+            len(raw),
             time.monotonic() - started,
         )
-        return reply
+        return Reply(status, headers, text)
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, action: str) -> bytes:
+        """The body, read in chunks and abandoned once it passes ``max_body`` bytes."""
+        too_large = ProviderUnavailable(
+            "TOO_LARGE", f"over {self._max_body} bytes", action=action, http_status=response.status
+        )
+        if (response.content_length or 0) > self._max_body:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_body:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _describe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", self._api_key)[:200]
 
     async def _call(self, action: str, params: dict[str, Any], parse: Callable[[Body], T]) -> T:
         clean = {key: str(value) for key, value in params.items() if value is not None}
-        attempts = 1 if action in PURCHASES or action in WRITES else 1 + self._read_retries
-        for attempt in range(attempts):
+        if action in PURCHASES or action in WRITES:
+            # Sent once: a second try could buy a second number or repeat a status change.
+            return await self._once(action, clean, parse, self._timeout)
+        deadline = None if self._read_deadline is None else self._clock() + self._read_deadline
+        attempt = 0
+        while True:
+            budget = self._timeout
+            if deadline is not None:
+                budget = min(budget, max(deadline - self._clock(), 0.001))
             try:
-                return await self._once(action, clean, parse)
+                return await self._once(action, clean, parse, budget)
             except ProviderUnavailable as error:
-                if isinstance(error, RateLimited) or attempt + 1 >= attempts:
+                delay = self._retry_wait(error, attempt)
+                if delay is None:
                     raise
-                delay = self._retry_delay * (2**attempt)
+                if deadline is not None and self._clock() + delay >= deadline:
+                    # No time left for another try: the caller says "try again in N s".
+                    log.debug("provider %s %s: %s, giving up", self._host, action, error)
+                    raise
                 log.debug("provider %s %s: %s, retry in %.2fs", self._host, action, error, delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                await self._sleep(delay)
+                attempt += 1
 
-    async def _once(self, action: str, params: dict[str, str], parse: Callable[[Body], T]) -> T:
+    def _retry_wait(self, error: ProviderUnavailable, attempt: int) -> float | None:
+        """How long to wait before asking again, or None to give the error to the caller.
+
+        Sets ``error.retry_after`` to the provider's wish, so a caller that gives up can say
+        when to come back (at least CLOUDFLARE_WAIT after a 1020).
+        """
+        if _is_cloudflare_1020(error):
+            error.retry_after = max(error.retry_after or 0.0, CLOUDFLARE_WAIT)
+        if attempt >= self._read_retries or isinstance(error, AddressRefused):
+            return None
+        if error.code in _FINAL_CODES:
+            return None
+        if isinstance(error, RateLimited) and not self._rate_limit_waits:
+            return None
+        wanted = error.retry_after
+        if wanted is None:
+            return self._retry_delay * (2**attempt)
+        return wanted if wanted <= MAX_RETRY_WAIT else None
+
+    async def _once(
+        self, action: str, params: dict[str, str], parse: Callable[[Body], T], budget: float
+    ) -> T:
         status: int | None = None
         try:
-            reply = await self._fetch(action, params)
+            reply = await self._fetch(action, params, budget)
             status = reply.status
             return parse(parsing.screen(reply))
         except ProviderError as error:
             error.annotate(action=action, http_status=status, secret=self._api_key)
+            if isinstance(error, ProviderUnavailable) and error.retry_after is None and status:
+                # screen() reads Retry-After for 429 only; a 503 may carry one too.
+                error.retry_after = parsing.retry_after_seconds(reply.headers)
             if isinstance(error, ActionNotSupported):
                 self._unsupported.add(action)
+            if isinstance(error, AddressRefused):
+                raise  # nothing was sent: not an unknown outcome even for a purchase
             if action in PURCHASES:
                 raise _purchase_error(error) from None
             if isinstance(error, _NotSent):
@@ -272,8 +369,13 @@ class ProviderClient:
         params = {"id": rent_id, "status": status}
         await self._call("setRentStatus", params, parsing.parse_set_rent_status)
 
-    async def get_rent_history(self) -> list[RentHistoryItem]:
-        return await self._call("getRentHistory", {}, parsing.parse_rent_history)
+    async def get_rent_history(self, rent_id: str) -> list[RentHistoryItem]:
+        """The periods of one rental (first rent and extensions); the seed page needs `id`."""
+        return await self._call(
+            "getRentHistory",
+            {"id": rent_id},
+            lambda body: parsing.parse_rent_history(body, rent_id),
+        )
 
     async def get_rent_prices(
         self, service: str | None = None, country: str | None = None, hours: int = 4
@@ -294,6 +396,25 @@ def disable_silent_retries(session: aiohttp.ClientSession) -> None:
         session._retry_connection = False
 
 
+def _refused_by_4xx(error: ProviderError) -> bool:
+    """A 4xx whose body named an error (a code, or a problem JSON title): the provider refused
+    the request, nothing was bought. 408 and 429 say nothing of the outcome; HTML or an
+    unreadable 4xx body arrives here as ProviderUnavailable and stays unknown too."""
+    status = error.http_status
+    return (
+        status is not None
+        and 400 <= status < 500
+        and status not in (408, 429)
+        and not isinstance(error, ProviderUnavailable)
+        and error.code not in CLIENT_CODES
+    )
+
+
+def _is_cloudflare_1020(error: ProviderError) -> bool:
+    """screen() raises RateLimited for HTTP 429 and for Cloudflare's 1020 page only."""
+    return isinstance(error, RateLimited) and (error.payload == "1020" or error.http_status != 429)
+
+
 class _NotSent(ProviderUnavailable):
     """Internal: the connection failed before the request was sent."""
 
@@ -304,6 +425,8 @@ def _purchase_error(error: ProviderError) -> ProviderError:
         return ProviderUnavailable(
             error.code, error.payload, action=error.action, http_status=error.http_status
         )
+    if _refused_by_4xx(error):
+        return error
     if isinstance(error, ProviderUnavailable) or error.code not in KNOWN_CODES:
         return UnknownOutcome(
             error.code,

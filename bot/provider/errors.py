@@ -74,7 +74,16 @@ KNOWN_CODES: frozenset[str] = frozenset(
 
 # Codes this client produces itself (transport faults, unreadable answers, contract checks).
 CLIENT_CODES: frozenset[str] = frozenset(
-    {"NETWORK", "TIMEOUT", "HTML", "GARBLED", "ACK_MISMATCH", "UNRECOGNISED"}
+    {
+        "NETWORK",
+        "TIMEOUT",
+        "HTML",
+        "GARBLED",
+        "ACK_MISMATCH",
+        "UNRECOGNISED",
+        "ADDRESS_REFUSED",
+        "TOO_LARGE",
+    }
 )
 
 
@@ -155,6 +164,10 @@ class ProviderUnavailable(ProviderError):
 
 class RateLimited(ProviderUnavailable):
     """HTTP 429 or Cloudflare 1020; ``retry_after`` in seconds when the provider said so."""
+
+
+class AddressRefused(ProviderUnavailable):
+    """The provider's address is inside the server's own network: no request was sent."""
 
 
 class UnknownOutcome(ProviderError):

@@ -28,7 +28,9 @@ class Purchase:
     cancel_lock: float | None = None  # seconds, activationCancel - activationTime
 
 
-StatusState = Literal["wait_code", "wait_retry", "wait_resend", "ok", "cancel"]
+# "unknown": the answer said nothing usable (STATUS_OK with an empty code). It is neither a
+# code nor "still waiting": whoever reads it must conclude nothing from it.
+StatusState = Literal["wait_code", "wait_retry", "wait_resend", "ok", "cancel", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +139,11 @@ class RentStatus:
 
 @dataclass(frozen=True, slots=True)
 class RentHistoryItem:
-    id: str
-    date: str | None
-    phone: str | None
-    sms: list[str]
-    cost: Decimal | None
-    status: str | None
+    """One paid period of a rental: the first rent or an extension (getRentHistory&id=)."""
+
+    date: str | None  # as the provider wrote it (its local time when it has no zone)
+    price: Decimal | None
+    hours: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,17 @@ Every parser takes a screened :class:`Body` and returns a typed result or raises
 
 from __future__ import annotations
 
+import codecs
 import json
+import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from bot.provider.errors import (
     KNOWN_CODES,
@@ -43,6 +45,10 @@ from bot.provider.models import (
     StatusV2,
 )
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 # Human sentences some providers answer instead of a code (matched case-insensitively,
 # without a trailing full stop).
 SENTENCE_CODES: dict[str, str] = {
@@ -58,6 +64,22 @@ _CLOUDFLARE_1020 = re.compile(r"error\s*(code)?\s*:?\s*1020", re.IGNORECASE)
 _HTML_RE = re.compile(r"^<(!doctype|html|head|body|\?xml)|<html[\s>]", re.IGNORECASE)
 _PHONE_STRIP = re.compile(r"[\s+\-()]")
 _LANGUAGE_SKIP = {"id", "visible", "retry", "rent", "multiservice", "multi_service"}
+# A problem title written as words ("Not Found") reads as the code NOT_FOUND.
+_TITLE_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[ _-][A-Za-z0-9]+){0,5}")
+# Titles that only say "this is an error": the code is then in error/message/msg.
+_GENERIC_TITLES = frozenset({"ERROR", "FAIL", "FAILED", "FAILURE"})
+_ERROR_FIELDS = ("error", "message", "msg")
+
+# The list answers whose malformed items are dropped one by one (and counted here, for
+# /metrics): a fixed set, so the counter stays bounded whatever a provider sends.
+LIST_ACTIONS: tuple[str, ...] = (
+    "getActiveActivations",
+    "getRentStatus",
+    "getRentHistory",
+    "getServicesList",
+    "getCountries",
+)
+_dropped: dict[str, int] = dict.fromkeys(LIST_ACTIONS, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +103,20 @@ class Body:
 # --------------------------------------------------------------------------- basics
 
 
-def decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def decode(raw: bytes, charset: str | None = None) -> str:
+    """The body as text in the charset its Content-Type names (UTF-8 when none or unknown).
+
+    Bytes that do not decode make the answer garbled, never text with replacement characters
+    that a parser could still read as a code or a number.
+    """
+    try:
+        codec = codecs.lookup(charset).name if charset else "utf-8"
+    except LookupError:
+        codec = "utf-8"
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        raise garbled() from None
 
 
 def clean_text(text: str) -> str:
@@ -154,39 +188,81 @@ def text_error(text: str) -> ProviderError | None:
 
 
 def json_error(data: Any) -> ProviderError | None:
-    """A recognised error in a JSON body: hero problem, or {"status":"error", error|message|msg}."""
+    """A recognised error in a JSON body: a problem object (hero-sms, RFC 7807), or
+    {"status": "error" | false | 0 | an HTTP error status, error|message|msg}."""
     if not isinstance(data, dict):
         return None
     data = strip_keys(data)
-    title = data.get("title")
-    if isinstance(title, str) and ("details" in data or "info" in data):
-        return hero_problem(data)
+    if is_problem(data):
+        return problem_error(data)
     status = data.get("status")
-    failed = status in ("error", "false", False, 0, "0") or (
-        status is None and any(key in data for key in ("error", "message", "msg"))
+    failed = (
+        status in ("error", "false", False, 0, "0")
+        or _http_error_status(status)
+        or (status is None and any(key in data for key in _ERROR_FIELDS))
     )
     if not failed:
         return None
-    for key in ("error", "message", "msg"):
+    message = _error_field(data)
+    return error_from_message(message) if message else garbled()
+
+
+def _error_field(data: Mapping[str, Any]) -> str | None:
+    for key in _ERROR_FIELDS:
         value = data.get(key)
         if isinstance(value, str) and value.strip():
-            return error_from_message(value)
-    return garbled()
+            return value
+    return None
 
 
-def hero_problem(data: Mapping[str, Any]) -> ProviderError:
-    """hero-sms {"title": CODE, "details": ..., "info": {...}} (title is the code)."""
-    code = str(data["title"]).strip()
+def _http_error_status(status: Any) -> bool:
+    """RFC 7807 repeats the HTTP status in the body: 4xx/5xx there is an error."""
+    return type(status) is int and 400 <= status <= 599
+
+
+def _says_success(status: Any) -> bool:
+    if status is True:
+        return True
+    return isinstance(status, str) and status.strip().lower() in ("success", "ok")
+
+
+def is_problem(data: Mapping[str, Any]) -> bool:
+    """A problem object: a non-blank `title` (with or without detail/details/info, RFC 7807 or
+    hero-sms) in an answer that does not say it succeeded."""
+    title = data.get("title")
+    return isinstance(title, str) and bool(title.strip()) and not _says_success(data.get("status"))
+
+
+def _title_code(title: str) -> str | None:
+    """The code a problem title names: a code as is, a known sentence, or a few words
+    ("Not Found" -> NOT_FOUND); None for anything longer or stranger."""
+    if _CODE_RE.match(title):
+        return title
+    known = sentence_code(title)
+    if known:
+        return known
+    if _TITLE_WORDS.fullmatch(title):
+        return re.sub(r"[ -]", "_", title).upper()
+    return None
+
+
+def problem_error(data: Mapping[str, Any]) -> ProviderError:
+    """{"title": CODE, "details"|"detail": ..., "info": {...}}: the error the title names."""
+    title = str(data["title"]).strip()
+    code = _title_code(title)
+    if code in _GENERIC_TITLES and _error_field(data):
+        return error_from_message(_error_field(data) or "")
+    if code is None:
+        return error_from_message(title)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    detail = data.get("details", data.get("detail"))
     payload: str | None = None
     if code == "WRONG_MAX_PRICE" and info.get("min") is not None:
         payload = str(info["min"])
     elif code == "BANNED" and info.get("banned_until") is not None:
         payload = str(info["banned_until"])
-    elif isinstance(data.get("details"), str):
-        payload = data["details"].strip() or None
-    if not _CODE_RE.match(code):
-        return error_from_message(code)
+    elif isinstance(detail, str):
+        payload = detail.strip() or None
     return make_error(code, payload)
 
 
@@ -230,7 +306,10 @@ def screen(reply: Reply) -> Body:
     """
     status = reply.status
     text = reply.text.replace("\ufeff", "").strip()
-    cloudflare = text[:1] not in ("{", "[") and _CLOUDFLARE_1020.search(text[:2048])
+    # A JSON-looking body is never sniffed for HTML or Cloudflare: anyone can text a rented
+    # number "<html>" or "error code: 1020", and that must not make a listing a page.
+    json_like = text[:1] in ("{", "[")
+    cloudflare = not json_like and _CLOUDFLARE_1020.search(text[:2048])
     if status == 429 or cloudflare:
         code = f"HTTP_{status}" if status != 200 else "HTML"
         raise RateLimited(
@@ -239,7 +318,7 @@ def screen(reply: Reply) -> Body:
             http_status=status,
             retry_after=retry_after_seconds(reply.headers),
         )
-    if looks_html(text):
+    if not json_like and looks_html(text):
         code = "HTML" if 200 <= status < 300 else f"HTTP_{status}"
         raise ProviderUnavailable(code, "HTML page", http_status=status)
     if status >= 500:
@@ -303,6 +382,15 @@ def as_bool(value: Any) -> bool | None:
         if lowered in ("0", "false", "no"):
             return False
     return None
+
+
+def as_permission(data: Mapping[str, Any], key: str) -> bool | None:
+    """A yes/no field such as canGetAnotherSms: only a missing field (or null) is unknown;
+    "", "0", 0, false and anything else that is not a clear yes mean "not allowed"."""
+    value = data.get(key)
+    if value is None:
+        return None
+    return as_bool(value) is True
 
 
 def as_phone(value: Any) -> str | None:
@@ -374,6 +462,54 @@ def _index_order(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (1 << 62, key)
 
 
+def _list_value(value: Any) -> list[Any] | None:
+    """A list in any of PHP's forms, or None when the value is not a list at all.
+
+    null, {} and [] are empty; an object keyed by index strings is a list; hero-sms wraps rows
+    as {"rows": [...]} (or "row").
+    """
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict):
+        return None
+    keyed = strip_keys(value)
+    if not keyed:
+        return []
+    for inner in ("rows", "row"):
+        if isinstance(keyed.get(inner), list):
+            return keyed[inner]
+    if all(key.isdigit() for key in keyed):
+        return [keyed[key] for key in sorted(keyed, key=int)]
+    return None
+
+
+def dropped_items() -> dict[str, int]:
+    """Malformed list items dropped so far, per action (only actions that dropped some)."""
+    return {action: count for action, count in _dropped.items() if count}
+
+
+def _keep_readable(action: str, raws: list[Any], read: Callable[[Any], T | None]) -> list[T]:
+    """Every item `read` makes sense of; the others are dropped, logged and counted.
+
+    A non-empty list of which nothing was readable is GARBLED: "no information", never "none".
+    """
+    kept: list[T] = []
+    for raw in raws:
+        item = read(raw)
+        if item is not None:
+            kept.append(item)
+    dropped = len(raws) - len(kept)
+    if dropped:
+        _dropped[action] += dropped
+        # Never the item itself: it may hold a phone number or a message.
+        log.warning("provider %s: dropped %d malformed list item(s)", action, dropped)
+    if raws and not kept:
+        raise garbled()
+    return kept
+
+
 # --------------------------------------------------------------------------- activations
 
 
@@ -417,7 +553,7 @@ def parse_number_v2(body: Body) -> Purchase:
         cost=as_decimal(data.get("activationCost")),
         currency=as_str(data.get("currency")),
         country=as_str(data.get("countryCode")),
-        can_get_another_sms=as_bool(data.get("canGetAnotherSms")),
+        can_get_another_sms=as_permission(data, "canGetAnotherSms"),
         activation_time=started,
         activation_end=ends,
         activation_cancel=cancel,
@@ -444,6 +580,9 @@ def parse_status(body: Body) -> ActivationStatus:
         if code == "STATUS_WAIT_RETRY":
             return ActivationStatus("wait_retry", _code_or_none(payload))
         if code == "STATUS_OK":
+            if payload is None or not payload.strip():
+                # "OK" with no code says nothing usable: not a code, and not "still waiting".
+                return ActivationStatus("unknown")
             sms_code = _code_or_none(payload)
             return ActivationStatus("ok", sms_code) if sms_code else ActivationStatus("wait_code")
     fail(body)
@@ -492,26 +631,23 @@ def parse_set_status(body: Body, status: int) -> str:
 
 
 def _activation_list(data: Any) -> list[Any] | None:
-    """The list inside any known getActiveActivations shape, or None when none is there."""
-    if data is None:
-        return []
-    if isinstance(data, list):
-        return data
-    if not isinstance(data, dict):
-        return None
+    """The list inside any known getActiveActivations shape, or None when none is there.
+
+    PHP's empty forms ({}, [], null, {"activeActivations": {}}) are empty; a wrapper that
+    holds items wins over one that is empty (hero sends "data": [] beside the rows)."""
+    if not isinstance(data, dict) or not data:
+        return _list_value(data)
     data = strip_keys(data)
-    keys = ("activeActivations", "data", "activations")
-    for key in keys:
-        if isinstance(data.get(key), list):
-            return data[key]
-    for key in keys:  # hero: activeActivations {"rows": [...], "row": [...], ...}
-        wrapper = data.get(key)
-        if isinstance(wrapper, dict):
-            rows = strip_keys(wrapper)
-            for inner in ("rows", "row"):
-                if isinstance(rows.get(inner), list):
-                    return rows[inner]
-    return None
+    if all(key.isdigit() for key in data):
+        return _list_value(data)
+    found: list[Any] | None = None
+    for key in ("activeActivations", "data", "activations"):
+        if key in data:
+            items = _list_value(data[key])
+            if items:
+                return items
+            found = items if found is None else found
+    return found
 
 
 def _last_text(value: Any) -> str | None:
@@ -523,14 +659,15 @@ def _last_text(value: Any) -> str | None:
     return as_str(value)
 
 
-def _active_activation(item: Any) -> ActiveActivation:
+def _active_activation(item: Any) -> ActiveActivation | None:
+    """One listed activation, or None when it has no id or no phone (it is then dropped)."""
     if not isinstance(item, dict):
-        raise garbled()
+        return None
     item = strip_keys(item)
     activation_id = as_str(item.get("activationId") or item.get("id"))
     phone = as_phone(item.get("phoneNumber") or item.get("phone"))
     if not activation_id or not phone:
-        raise garbled()
+        return None
     return ActiveActivation(
         activation_id=activation_id,
         phone=phone,
@@ -541,7 +678,7 @@ def _active_activation(item: Any) -> ActiveActivation:
         code=_code_or_none(_last_text(item.get("smsCode"))),
         text=_last_text(item.get("smsText")),
         activation_time=as_str(item.get("activationTime")),
-        can_get_another_sms=as_bool(item.get("canGetAnotherSms")),
+        can_get_another_sms=as_permission(item, "canGetAnotherSms"),
     )
 
 
@@ -559,7 +696,7 @@ def parse_active_activations(body: Body) -> list[ActiveActivation]:
     items = _activation_list(body.data)
     if items is None:
         raise garbled()
-    return [_active_activation(item) for item in items]
+    return _keep_readable("getActiveActivations", items, _active_activation)
 
 
 # --------------------------------------------------------------------------- catalog
@@ -791,16 +928,18 @@ def parse_countries(body: Body) -> list[Country]:
     if error is not None:
         raise error
     data = body.data
-    entries: Iterable[tuple[str | None, Any]]
+    entries: list[tuple[str | None, Any]]
     if isinstance(data, list):
-        entries = ((None, item) for item in data)
+        entries = [(None, item) for item in data]
     elif isinstance(data, dict):
         data = strip_keys(data)
-        entries = [(None, data)] if _is_single_country(data) else data.items()
+        if _is_single_country(data):
+            entries = [(None, data)]
+        else:
+            entries = [(key, raw) for key, raw in data.items() if key != "status"]
     else:
         raise garbled()
-    countries = [_country(raw, key) for key, raw in entries]
-    return [country for country in countries if country is not None]
+    return _keep_readable("getCountries", entries, lambda entry: _country(entry[1], entry[0]))
 
 
 def parse_services(body: Body) -> list[Service]:
@@ -808,28 +947,31 @@ def parse_services(body: Body) -> list[Service]:
     if not body.is_json:
         fail(body)
     data = body.data
+    items: list[Any] | None
     if isinstance(data, dict):
         error = json_error(data)
         if error is not None:
             raise error
         data = strip_keys(data)
         if "services" in data:
-            data = data["services"]
-        elif "status" not in data and all(isinstance(value, str) for value in data.values()):
-            data = [{"code": code, "name": name} for code, name in data.items()]
-    if isinstance(data, dict):
-        data = _items(data)
-    if not isinstance(data, list):
+            items = _list_value(data["services"])
+        elif data and "status" not in data and all(isinstance(v, str) for v in data.values()):
+            items = [{"code": code, "name": name} for code, name in data.items()]
+        else:
+            items = _list_value(data)  # {} or keyed by index; anything else is no list
+    else:
+        items = _list_value(data)
+    if items is None:
         raise garbled()
-    services: list[Service] = []
-    for item in data:
-        if not isinstance(item, dict):
-            continue
-        item = strip_keys(item)
-        code = as_str(item.get("code"))
-        if code:
-            services.append(Service(code=code, name=as_str(item.get("name")) or code))
-    return services
+    return _keep_readable("getServicesList", items, _service)
+
+
+def _service(item: Any) -> Service | None:
+    if not isinstance(item, dict):
+        return None
+    item = strip_keys(item)
+    code = as_str(item.get("code"))
+    return Service(code=code, name=as_str(item.get("name")) or code) if code else None
 
 
 # --------------------------------------------------------------------------- rent
@@ -856,24 +998,24 @@ def parse_rent_status(body: Body) -> RentStatus:
         if error.code == "STATUS_WAIT_CODE":
             return RentStatus([], 0)
         raise
-    messages: list[RentSms] = []
-    for raw in _items(data.get("values")):
-        if not isinstance(raw, dict):
-            raise garbled()
-        raw = strip_keys(raw)
-        text = as_str(raw.get("text", raw.get("test")))
-        if text is None:
-            continue
-        messages.append(
-            RentSms(
-                phone_from=as_str(raw.get("phoneFrom")) or "",
-                text=text,
-                service=as_str(raw.get("service")),
-                date=as_str(raw.get("date")),
-            )
-        )
+    messages = _keep_readable("getRentStatus", _items(data.get("values")), _rent_sms)
     quantity = data.get("quantity")
     return RentStatus(messages, as_int(quantity, len(messages)) if quantity else len(messages))
+
+
+def _rent_sms(raw: Any) -> RentSms | None:
+    if not isinstance(raw, dict):
+        return None
+    raw = strip_keys(raw)
+    text = as_str(raw.get("text", raw.get("test")))
+    if text is None:
+        return None
+    return RentSms(
+        phone_from=as_str(raw.get("phoneFrom")) or "",
+        text=text,
+        service=as_str(raw.get("service")),
+        date=as_str(raw.get("date")),
+    )
 
 
 def parse_set_rent_status(body: Body) -> None:
@@ -882,56 +1024,54 @@ def parse_set_rent_status(body: Body) -> None:
         raise garbled()
 
 
-def _sms_list(value: Any) -> list[str]:
-    """sms as a list, a JSON-encoded list, or one string."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                return [text]
-        else:
-            return [text] if text else []
-    if isinstance(value, dict):
-        value = _items(value)
-    if isinstance(value, list):
-        texts = (as_str(item) for item in value if not isinstance(item, dict | list))
-        return [text for text in texts if text]
-    return []
+def _history_items(data: Any) -> list[Any] | None:
+    """The list inside a getRentHistory answer, or None when there is none."""
+    if not isinstance(data, dict):
+        return _list_value(data)
+    data = strip_keys(data)
+    for key in ("values", "history", "data"):
+        if key in data:
+            return _list_value(data[key])
+    return _list_value(data)  # {} or a bare object keyed by index
 
 
-def parse_rent_history(body: Body) -> list[RentHistoryItem]:
+def _names_other_rental(raw: Any, rent_id: str) -> bool:
+    return isinstance(raw, dict) and as_str(strip_keys(raw).get("id")) not in (None, rent_id)
+
+
+def _rent_period(raw: Any, *, needs_id: bool) -> RentHistoryItem | None:
+    """One period (date, price, hours); None when it has neither a date nor a price, or when
+    an entry of a key-wide list does not say which rental it is."""
+    if not isinstance(raw, dict):
+        return None
+    raw = strip_keys(raw)
+    if needs_id and as_str(raw.get("id")) is None:
+        return None
+    date = as_str(raw.get("date", raw.get("createdDate")))
+    price = as_decimal(raw.get("price", raw.get("cost")))
+    if date is None and price is None:
+        return None
+    return RentHistoryItem(date=date, price=price, hours=as_int(raw.get("hours")) or None)
+
+
+def parse_rent_history(body: Body, rent_id: str) -> list[RentHistoryItem]:
+    """The periods of ONE rental (the first rent and each extension), in the provider's order.
+
+    The seed page's {"status", "quantity", "values": {"1": {date, price, hours}}}; sms-activate's
+    {"history": {"0": {createdDate, price, hours}}}; or a key-wide list of rentals
+    [{id, date, phone, sms, cost, status}] (sms.online), of which the entry of `rent_id` is kept.
+    """
     if not body.is_json:
         fail(body)
     error = json_error(body.data)
     if error is not None:
         raise error
-    data = body.data
-    if isinstance(data, dict):
-        data = strip_keys(data)
-        inner = next((data[key] for key in ("values", "data", "history") if key in data), None)
-        data = _items(inner) if inner is not None or data.get("status") else _items(data)
-    items = _items(data)
-    history: list[RentHistoryItem] = []
-    for raw in items:
-        if not isinstance(raw, dict):
-            raise garbled()
-        raw = strip_keys(raw)
-        item_id = as_str(raw.get("id"))
-        if item_id is None:
-            raise garbled()
-        history.append(
-            RentHistoryItem(
-                id=item_id,
-                date=as_str(raw.get("date")),
-                phone=as_phone(raw.get("phone")),
-                sms=_sms_list(raw.get("sms")),
-                cost=as_decimal(raw.get("cost")),
-                status=as_str(raw.get("status")),
-            )
-        )
-    return history
+    items = _history_items(body.data)
+    if items is None:
+        raise garbled()
+    key_wide = isinstance(body.data, list)
+    ours = [raw for raw in items if not _names_other_rental(raw, rent_id)]
+    return _keep_readable("getRentHistory", ours, lambda raw: _rent_period(raw, needs_id=key_wide))
 
 
 def parse_rent_prices(body: Body) -> RentPrices:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
+from handlers.common import CallbackHours, CallbackId, CallbackPage
+
 
 class RentalCb(CallbackData, prefix="r1"):
     """An action on one rental. Actions: open (the card), ref (refresh), sms (list, `page`),
@@ -15,9 +17,9 @@ class RentalCb(CallbackData, prefix="r1"):
     finish), finy (finish), cnl (cancel)."""
 
     action: str
-    id: int = 0
-    page: int = 0
-    arg: int = 0
+    id: CallbackId = 0
+    page: CallbackPage = 0
+    arg: CallbackHours = 0  # hours (extq)
 
 
 class RentFlowCb(CallbackData, prefix="r1f"):
@@ -27,8 +29,8 @@ class RentFlowCb(CallbackData, prefix="r1f"):
     action: str
     service: str = ""
     country: str = ""
-    hours: int = 0
-    page: int = 0
+    hours: CallbackHours = 0
+    page: CallbackPage = 0
 
 
 class RentBuyCb(CallbackData, prefix="r1b"):
@@ -36,13 +38,13 @@ class RentBuyCb(CallbackData, prefix="r1b"):
 
     service: str
     country: str
-    hours: int
+    hours: CallbackHours
     token: str
 
 
 class RentExtendCb(CallbackData, prefix="r1e"):
     """The extension confirmation tap: extends once per `token`."""
 
-    id: int
-    hours: int
+    id: CallbackId
+    hours: CallbackHours
     token: str

@@ -198,20 +198,19 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
 def render_history(
     t: Translate, r: Rental, items: list[RentHistoryItem], page: int, pages: int
 ) -> str:
-    lines = [t("rent-history-title", page=str(page + 1), pages=str(pages))]
+    """The rental's periods as the provider lists them: the first rent and each extension."""
+    phone = escape(phone_text(r.phone))
+    lines = [t("rent-periods-title", phone=phone, page=str(page + 1), pages=str(pages))]
     if not items:
-        lines.append(t("rent-history-empty"))
+        lines.append(t("rent-periods-empty"))
     for item in items:
-        mark = "📍 " if item.id == r.provider_id else ""
+        duration = format_duration(item.hours * 3600, lang_of(t)) if item.hours else "—"
         lines.append(
-            mark
-            + t(
-                "rent-history-item",
-                phone=escape(phone_text(item.phone)) if item.phone else "—",
+            t(
+                "rent-period-item",
                 date=escape(item.date or "—"),
-                cost=money(item.cost),
-                status=escape(item.status or "—"),
-                count=str(len(item.sms)),
+                duration=escape(duration),
+                price=money(item.price),
             )
         )
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher
 from storage.models import (
@@ -24,6 +25,8 @@ from storage.models import (
 )
 
 USER = 111
+# The sandbox listens on 127.0.0.1: allowed as in sandbox mode.
+LOOPBACK_ALLOWED = AddressPolicy(allow_loopback=True)
 
 
 @dataclass
@@ -99,7 +102,9 @@ async def tdb(tmp_path: Path, clock: Any, secret: str) -> AsyncIterator[Database
 
 @pytest.fixture
 async def tproviders() -> AsyncIterator[ProviderFactory]:
-    factory = ProviderFactory(timeout=5, read_retries=0, retry_delay=0.0)
+    factory = ProviderFactory(
+        timeout=5, read_retries=0, retry_delay=0.0, address_policy=LOOPBACK_ALLOWED
+    )
     yield factory
     await factory.close()
 

@@ -247,3 +247,71 @@ def test_flag_fallbacks() -> None:
     assert country_flag(None) == FALLBACK_FLAG
     assert flag_from_iso("ZZZ") == FALLBACK_FLAG
     assert flag_from_iso("pl") == "🇵🇱"
+
+
+def _per_service_catalog(clock: Any, **options: Any) -> tuple[CatalogService, list[str | None]]:
+    """A catalog over a provider that honours the service filter (and refuses `bad*` codes)."""
+    from bot.provider.errors import ProviderError
+
+    asked: list[str | None] = []
+
+    class Client:
+        async def get_prices(self, service: str | None = None, country: str | None = None) -> Any:
+            asked.append(service)
+            if service is None or service.startswith("bad"):
+                raise ProviderError("BAD_SERVICE")
+            return {"1": {service: PriceInfo(Decimal("1"), 3)}}
+
+        async def get_countries(self) -> list[Country]:
+            return [Country("1", {"eng": "Ukraine"})]
+
+    class Factory:
+        def client(self, base_url: str, api_key: str) -> Client:
+            return Client()
+
+    return CatalogService(Factory(), clock=clock, **options), asked  # type: ignore[arg-type]
+
+
+async def test_the_cache_holds_a_bounded_number_of_entries_least_recent_out(
+    tkey: KeyProfile, clock: Any
+) -> None:
+    catalog, asked = _per_service_catalog(clock, max_entries=8)
+    for n in range(100):  # service codes come from callback data: anyone can make up more
+        await catalog.offers(tkey, f"s{n}")
+        await catalog.offers(tkey, "s0")  # used all along: never the least recent
+    assert len(catalog._cache.entries) <= 8
+    assert len(catalog._cache.locks) == 0  # a lock lives only while its fetch runs
+    asked.clear()
+    await catalog.offers(tkey, "s0")
+    await catalog.offers(tkey, "s99")
+    assert asked == []  # the most recently used are the ones kept
+    await catalog.offers(tkey, "s1")
+    assert asked == ["s1"]  # evicted long ago: asked again
+
+
+async def test_failed_fetches_leave_no_lock_behind(tkey: KeyProfile, clock: Any) -> None:
+    from bot.provider.errors import ProviderError
+
+    catalog, _ = _per_service_catalog(clock)
+    for n in range(200):
+        with pytest.raises(ProviderError):
+            await catalog.offers(tkey, f"bad{n}")
+    assert catalog._cache.locks == {} and catalog._cache.entries == {}
+
+
+async def test_expired_entries_are_dropped(tkey: KeyProfile, clock: Any) -> None:
+    catalog, _ = _per_service_catalog(clock, prices_ttl=60, names_ttl=3600)
+    for n in range(50):
+        await catalog.offers(tkey, f"s{n}")
+    clock.advance(61)  # every price expired, the country names did not
+    await catalog.offers(tkey, "fresh")
+    base = tkey.base_url.rstrip("/")
+    assert set(catalog._cache.entries) == {("countries", base), ("prices", base, "fresh")}
+
+
+def test_an_unknown_service_adds_nothing_to_the_price_index() -> None:
+    index = index_prices({"1": {"tg": PriceInfo(Decimal("3"), 5)}})
+    for n in range(100):
+        assert index.service_rows(f"forged{n}") == []
+    assert index.service_rows("tg") == [(Decimal("3"), -5, "1")]
+    assert set(index.rows) == {"tg"}

@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from bot.errors import NoActiveKey, NotFound
+from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.orders import OrderService
-from bot.provider.errors import ProviderError, UnknownOutcome
+from bot.provider.errors import (
+    AddressRefused,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UnknownOutcome,
+)
 from bot.provider.models import ActivationStatus, Purchase
 from storage import Database, KeyProfile
 
@@ -250,6 +256,7 @@ async def test_early_cancel_denied_schedules_instead_of_failing(scripted: Any, c
     cancel = await orders.cancel(USER, result.activation.id)
     assert cancel.scheduled and cancel.activation.cancel_requested and cancel.activation.live
     client.set_status_error = ProviderError("NO_ACTIVATION")
+    client.statuses = [ActivationStatus("wait_code")]  # yet getStatus says it is still live
     with pytest.raises(ProviderError):
         await orders.cancel(USER, result.activation.id)
 
@@ -277,7 +284,7 @@ async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
     a = await orders.refresh(USER, a.id)
     assert [(c.round, c.code) for c in a.codes] == [(0, "5555"), (1, "6666")]
     a = await orders.refresh(USER, a.id)
-    assert a.status == "cancelled"
+    assert a.status == "finished"  # it ended with codes: paid for, as the tracker stores it
 
 
 async def test_unknown_outcome_from_scripted_client(scripted: Any, tdb: Database) -> None:
@@ -287,3 +294,120 @@ async def test_unknown_outcome_from_scripted_client(scripted: Any, tdb: Database
     assert result.pending and len(await tdb.pending.list_all()) == 1
     again = await orders.buy(USER, token="s", service="tg", country="0", max_price=None, chat_id=1)
     assert again.duplicate and len(client.calls) == 1
+
+
+# ------------------------------------------------------------------ a number with a code
+
+
+async def _with_code(orders: OrderService, client: ScriptedClient, token: str) -> Any:
+    result = await orders.buy(
+        USER, token=token, service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert result.activation is not None
+    client.statuses = [ActivationStatus("ok", "9090")]
+    return await orders.refresh(USER, result.activation.id)
+
+
+@pytest.mark.parametrize("after_lock", [False, True])
+async def test_a_number_with_a_code_is_never_cancelled(
+    scripted: Any, clock: Any, tdb: Database, after_lock: bool
+) -> None:
+    orders, client, _key = scripted
+    a = await _with_code(orders, client, f"code-{after_lock}")
+    if after_lock:
+        clock.advance(301)
+    before = list(client.calls)
+    with pytest.raises(CodeReceived):
+        await orders.cancel(USER, a.id)
+    assert client.calls == before  # the provider is not even asked
+    stored = await tdb.activations.get(USER, a.id)
+    assert stored is not None and stored.live and not stored.cancel_requested
+    assert not await tdb.activations.request_cancel(USER, a.id)  # refused in storage too
+
+
+async def test_cancel_refused_because_a_code_just_came_stores_it(
+    scripted: Any, clock: Any, tdb: Database
+) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="u", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.activation is not None
+    clock.advance(301)
+    client.set_status_error = ProviderError("BAD_STATUS")  # the provider has a code already
+    client.statuses = [ActivationStatus("ok", "7171")]
+    with pytest.raises(CodeReceived):
+        await orders.cancel(USER, result.activation.id)
+    stored = await tdb.activations.get(USER, result.activation.id)
+    assert stored is not None and [c.code for c in stored.codes] == ["7171"]
+    assert stored.status == "received" and not stored.cancel_requested
+
+
+async def test_a_code_clears_a_scheduled_cancel_on_refresh(scripted: Any, tdb: Database) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="v", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.activation is not None
+    assert (await orders.cancel(USER, result.activation.id)).scheduled
+    client.statuses = [ActivationStatus("ok", "3030")]
+    a = await orders.refresh(USER, result.activation.id)
+    assert [c.code for c in a.codes] == ["3030"] and not a.cancel_requested
+
+
+# ------------------------------------------------------------------ lost answers
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProviderUnavailable("TIMEOUT"),
+        ProviderUnavailable("GARBLED"),
+        ProviderUnavailable("HTML", http_status=502),
+        ProviderError("ACK_MISMATCH", "ACCESS_READY"),
+    ],
+)
+async def test_cancel_whose_outcome_is_unknown_is_checking(
+    scripted: Any, clock: Any, tdb: Database, error: ProviderError
+) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="w", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.activation is not None
+    clock.advance(301)
+    client.set_status_error = error
+    cancel = await orders.cancel(USER, result.activation.id)
+    assert cancel.checking and not cancel.scheduled
+    a = cancel.activation
+    assert a.live and a.pending_change == "cancel" and a.cancel_requested
+    assert a.next_poll_at <= clock()  # the tracker looks at it on its next pass
+    # The next answer settles it, through the one rule.
+    client.statuses = [ActivationStatus("cancel")]
+    a = await orders.refresh(USER, a.id)
+    assert a.status == "cancelled" and a.pending_change is None and not a.cancel_requested
+
+
+@pytest.mark.parametrize(
+    "error", [RateLimited("RATE_LIMIT", retry_after=5), AddressRefused("ADDRESS_REFUSED")]
+)
+async def test_a_cancel_surely_not_made_is_a_plain_refusal(
+    scripted: Any, clock: Any, error: ProviderError
+) -> None:
+    orders, client, _key = scripted
+    result = await orders.buy(USER, token="x", service="tg", country="0", max_price=None, chat_id=1)
+    assert result.activation is not None
+    clock.advance(301)
+    client.set_status_error = error
+    with pytest.raises(type(error)):
+        await orders.cancel(USER, result.activation.id)
+
+
+async def test_other_changes_whose_outcome_is_unknown(scripted: Any, tdb: Database) -> None:
+    orders, client, _key = scripted
+    a = await _with_code(orders, client, "y")
+    await tdb.activations.set_can_get_another_sms(a.id, True)
+    client.set_status_error = ProviderUnavailable("TIMEOUT")
+    # "Another code": checking until the provider's state shows whether the round began.
+    a = await orders.request_another(USER, a.id)
+    assert (a.status, a.round, a.pending_change) == ("received", 0, "another")
+    client.statuses = [ActivationStatus("wait_retry", "9090")]
+    a = await orders.refresh(USER, a.id)
+    assert (a.status, a.round, a.pending_change) == ("retry", 1, None)
+    # "SMS sent" is a hint only, and "Done" is paid for either way: both are recorded.
+    assert (await orders.mark_sms_sent(USER, a.id)).sms_sent
+    assert (await orders.finish(USER, a.id)).status == "finished"

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from bot.errors import NotFound, Stale
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from bot.rentals import (
     CANCEL_WINDOW,
     RENT_DURATIONS,
@@ -39,7 +40,7 @@ async def db(tmp_path: Path, clock: Any) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def service(db: Database, clock: Any) -> AsyncIterator[RentalService]:
-    providers = ProviderFactory(timeout=5)
+    providers = ProviderFactory(timeout=5, address_policy=AddressPolicy(allow_loopback=True))
     try:
         yield RentalService(db, providers, clock=clock)
     finally:
@@ -227,10 +228,16 @@ async def test_finish_and_already_finished(
     assert stored is not None and stored.status == "finished"
 
 
-async def test_history_lists_key_rentals(service: RentalService, key: Any) -> None:
+async def test_history_lists_the_rental_periods(
+    service: RentalService, key: Any, sandbox: Any
+) -> None:
     rental = await _rent(service)
+    await _rent(service, token="tok-other")  # another rental of the same key: not listed
     items = await service.rental_history(USER, rental.id)
-    assert [item.id for item in items] == [rental.provider_id]
+    sent = [r for r in sandbox.state.requests if r["action"] == "getRentHistory"]
+    assert [r["params"]["id"] for r in sent] == [rental.provider_id]
+    paid = sandbox.state.rentals[rental.provider_id].cost
+    assert [(item.hours, item.price) for item in items] == [(4, paid)]
 
 
 async def test_foreign_rental_is_not_found(

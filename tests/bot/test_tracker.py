@@ -747,7 +747,7 @@ async def test_unchanged_numbers_cost_no_database_call_each(
     clock.advance(FAST.poll_fast)
     await tracker.tick()
     assert notes.codes() == ["313131"]
-    assert counting.calls["add_code"] == 1 and counting.calls.get("get_any", 0) == 0
+    assert counting.calls["store_code"] == 1 and counting.calls.get("get_any", 0) == 0
 
 
 class _Db:
@@ -802,3 +802,98 @@ async def test_wake_polls_early_only_the_numbers_a_handler_changed(
     tracker.wake()
     await tracker.tick()
     assert actions(sandbox, start) == ["getActiveActivations"]
+
+
+# --------------------------------------------------------------------------- lost answers
+
+
+async def test_cancel_whose_answer_was_lost_is_settled_by_the_next_poll(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    sandbox_key: str,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    """Not done at the provider (a 502 before it acted): the next poll sees the number still
+    waiting, drops "checking" and cancels it, once; the user is told of the refund."""
+    from bot.orders import OrderService
+
+    tracker = make_tracker()
+    orders = OrderService(tdb, tproviders, clock=clock)
+    before = sandbox.state.balance(sandbox_key)
+    a = await buy(tdb, tproviders, tkey, clock)
+    clock.advance(121)
+    sandbox.state.inject_fault("html502", action="setStatus")
+    result = await orders.cancel(USER, a.id)
+    assert result.checking and result.activation.pending_change == "cancel"
+    await tracker.tick()
+    ended = await tdb.activations.get_any(a.id)
+    assert ended is not None and ended.status == "cancelled" and ended.pending_change is None
+    assert sandbox.state.balance(sandbox_key) == before
+    [(_shown, refunded)] = notes.of("ended")
+    assert refunded
+    cancels = [r for r in sandbox.state.requests if r["action"] == "setStatus"]
+    assert len(cancels) == 2  # the lost one, and the tracker's
+
+
+async def test_code_arriving_while_a_cancel_is_checked_wins(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    """The cancel never reached the provider and a code came meanwhile: the code is stored and
+    delivered, the scheduled cancel and "checking" are gone, and no cancel is sent again."""
+    from bot.orders import OrderService
+
+    tracker = make_tracker()
+    orders = OrderService(tdb, tproviders, clock=clock)
+    a = await buy(tdb, tproviders, tkey, clock)
+    clock.advance(121)
+    sandbox.state.inject_fault("html502", action="setStatus")
+    assert (await orders.cancel(USER, a.id)).checking
+    sandbox.state.deliver_sms(a.provider_id, "code 646464")
+    await run_for(tracker, clock, 30, FAST.poll_fast)
+    stored = await tdb.activations.get_any(a.id)
+    assert stored is not None and stored.status == "received"
+    assert not stored.cancel_requested and stored.pending_change is None
+    assert notes.codes() == ["646464"] and notes.of("ended") == []
+    assert len([r for r in sandbox.state.requests if r["action"] == "setStatus"]) == 1
+
+
+@pytest.mark.parametrize("batch", [True, False])
+async def test_another_code_whose_answer_was_lost_starts_the_round(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+    batch: bool,
+) -> None:
+    from bot.orders import OrderService
+
+    tracker = make_tracker(config=TrackerConfig(**{**_fields(FAST), "batch": batch}))
+    orders = OrderService(tdb, tproviders, clock=clock)
+    a = await buy(tdb, tproviders, tkey, clock)
+    sandbox.state.deliver_sms(a.provider_id, "code 111222")
+    await tracker.tick()
+    # The provider starts the new round, but its answer arrives as noise.
+    sandbox.state.inject_fault("garbled", action="setStatus", process=True)
+    checking = await orders.request_another(USER, a.id)
+    assert checking.pending_change == "another" and checking.round == 0
+    await tracker.tick()
+    stored = await tdb.activations.get_any(a.id)
+    assert stored is not None and (stored.status, stored.round) == ("retry", 1)
+    assert stored.pending_change is None
+    assert [e for e in notes.of("changed") if e.id == a.id]  # the card is redrawn
+    sandbox.state.deliver_sms(a.provider_id, "code 333444")
+    await run_for(tracker, clock, 10, FAST.poll_fast)
+    assert notes.codes() == ["111222", "333444"]

@@ -15,7 +15,14 @@ from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker
 from storage import Database
 from storage.models import KeyProfile
-from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy
+from tests.bot.conftest import (
+    FAST,
+    LOOPBACK_ALLOWED,
+    USER,
+    RecordingNotifier,
+    actions,
+    buy,
+)
 
 MakeTracker = Callable[..., Tracker]
 STEP = 1.0  # fake seconds between passes
@@ -163,7 +170,9 @@ async def test_a_listing_refused_again_and_again_is_asked_only_now_and_then(
 @pytest.fixture
 async def retrying_providers() -> AsyncIterator[ProviderFactory]:
     """A client that retries each read twice itself, as in production (without the pauses)."""
-    factory = ProviderFactory(timeout=5, read_retries=2, retry_delay=0.0)
+    factory = ProviderFactory(
+        timeout=5, read_retries=2, retry_delay=0.0, address_policy=LOOPBACK_ALLOWED
+    )
     yield factory
     await factory.close()
 
@@ -171,7 +180,9 @@ async def retrying_providers() -> AsyncIterator[ProviderFactory]:
 @pytest.fixture
 async def impatient_providers() -> AsyncIterator[ProviderFactory]:
     """A client that gives up on an answer after 50 ms, so a storm of timeouts is quick."""
-    factory = ProviderFactory(timeout=0.05, read_retries=0, retry_delay=0.0)
+    factory = ProviderFactory(
+        timeout=0.05, read_retries=0, retry_delay=0.0, address_policy=LOOPBACK_ALLOWED
+    )
     yield factory
     await factory.close()
 

@@ -195,7 +195,7 @@ async def bot_process(
 
 
 async def wait_until_polling(
-    telegram: FakeTelegram, process: BotProcess, timeout: float = 20.0
+    telegram: FakeTelegram, process: BotProcess, timeout: float = 90.0
 ) -> None:
     """Wait until this start of the bot calls getUpdates (start-up is done)."""
     calls_before = _get_updates_calls(telegram)
@@ -235,7 +235,7 @@ class User:
     def tap_data(self, data: str, *, message_id: int | None = None) -> str:
         return self.tg.tap_data(self.id, data, message_id=message_id)
 
-    async def wait_text(self, fragment: str, timeout: float = 10.0) -> Any:
+    async def wait_text(self, fragment: str, timeout: float = 30.0) -> Any:
         """Wait until a visible bot message contains `fragment`; returns the newest such."""
 
         def found() -> Any:
@@ -244,21 +244,21 @@ class User:
 
         return await self.tg.wait_for(found, timeout)
 
-    async def wait_screen(self, message_id: int, fragment: str, timeout: float = 10.0) -> Any:
+    async def wait_screen(self, message_id: int, fragment: str, timeout: float = 30.0) -> Any:
         """Wait until this one message (a screen the bot edits in place) shows `fragment`."""
         messages = self.tg.messages[self.id]
         return await self.tg.wait_for(
             lambda: fragment in messages[message_id].text and messages[message_id], timeout
         )
 
-    async def wait_button(self, label: str, timeout: float = 10.0) -> None:
+    async def wait_button(self, label: str, timeout: float = 30.0) -> None:
         await self.tg.wait_for(lambda: self.tg.has_button(self.id, label), timeout)
 
-    async def tap_when_shown(self, label: str, timeout: float = 10.0) -> str:
+    async def tap_when_shown(self, label: str, timeout: float = 30.0) -> str:
         await self.wait_button(label, timeout)
         return self.tap(label)
 
-    async def answered(self, query_id: str, timeout: float = 10.0) -> Any:
+    async def answered(self, query_id: str, timeout: float = 30.0) -> Any:
         """Wait until the bot answered this callback query (the spinner stops)."""
 
         def answer() -> Any:

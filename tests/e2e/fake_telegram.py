@@ -418,7 +418,7 @@ class FakeTelegram:
             return False
         return True
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
         """Wait until `predicate()` is truthy (re-checked on every change); return its value."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._changed:

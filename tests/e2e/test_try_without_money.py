@@ -16,7 +16,7 @@ from tests.e2e.test_health import free_port
 from tests.e2e.test_journeys import open_main_menu
 
 
-async def demo_key(process: BotProcess, timeout: float = 10.0) -> str:
+async def demo_key(process: BotProcess, timeout: float = 90.0) -> str:
     for _ in range(int(timeout / 0.1)):
         match = re.search(r"demo API key: (\S+)", process.log())
         if match:
@@ -67,7 +67,7 @@ async def test_embedded_sandbox_from_key_to_code(
             ) as response,
         ):
             assert response.status < 300, await response.text()
-        await user.wait_text("123456", timeout=15)
+        await user.wait_text("123456", timeout=60)
         assert telegram.errors == [], telegram.describe()
     finally:
         await process.stop()

@@ -238,3 +238,153 @@ async def test_full_flow_from_start_with_the_real_key_flow(
     await chat.tap("Done", card)
     text = chat.session.messages[(chat.chat_id, card.message_id)].text
     assert "<code>777111</code>" in text and "done" in text
+
+
+# ------------------------------------------------------------------ a number with a code
+
+
+async def _open_twice(chat: Any, services: Any) -> tuple[Any, Any, Any]:
+    """Buy a number, then open it again from another message (as "My numbers" does): the
+    first card is now an older card of the same number."""
+    old_card = await buy_number(chat)
+    a = (await services.db.activations.list_live(chat.user.id))[0]
+    await chat.send("/start")
+    new_card = chat.last_bot_message()
+    await chat.tap_data(ActivationCb(action="open", id=a.id).pack(), new_card)
+    return a, old_card, new_card
+
+
+def _shown(chat: Any, card: Any) -> str:
+    return str(chat.session.messages[(chat.chat_id, card.message_id)].text)
+
+
+@pytest.mark.parametrize("after_lock", [False, True])
+async def test_cancel_on_an_older_card_after_the_code_is_refused(
+    buyer: Any, services: Any, sandbox: Any, clock: Any, tracker: Any, after_lock: bool
+) -> None:
+    a, old_card, new_card = await _open_twice(buyer, services)
+    if after_lock:
+        clock.advance(121)
+    sandbox.state.deliver_sms(a.provider_id, "code 515151")
+    await tracker.tick()  # the tracker stores the code and updates the card it knows
+    assert "<code>515151</code>" in _shown(buyer, new_card)
+    assert "Cancel" in " ".join(labels(old_card.markup))  # the older card still offers it
+    before = len(sandbox.state.requests)
+    answer = await buyer.tap("Cancel", old_card)
+    assert answer is not None and answer.show_alert
+    assert "already got its code" in (answer.text or "")
+    assert not [r for r in sandbox.state.requests[before:] if r["action"] == "setStatus"]
+    stored = await services.db.activations.get(buyer.user.id, a.id)
+    assert stored is not None and stored.live and not stored.cancel_requested
+    # The tapped card now shows the code, and nowhere a pending cancel.
+    redrawn = _shown(buyer, old_card)
+    assert "<code>515151</code>" in redrawn
+    for text in buyer.session.bot_texts(buyer.chat_id):
+        assert "Cancel scheduled" not in text and "Cancelling…" not in text
+
+
+async def test_cancel_refused_in_every_language(
+    services: Any, sandbox: Any, sandbox_key: str, dp: Any, bot: Any, tracker: Any
+) -> None:
+    from tests.harness import ChatDriver
+
+    for user_id, language in ((201, "ru"), (202, "zh")):
+        chat = ChatDriver(dp, bot, user_id=user_id, language=language)
+        await chat.send("/start")
+        await services.accounts.add_key(
+            user_id, base_url=sandbox.url, api_key=sandbox_key, label="test"
+        )
+        a = await services.orders.buy(
+            user_id, token=f"t{user_id}", service="tg", country="0", max_price=None, chat_id=user_id
+        )
+        assert a.activation is not None
+        sandbox.state.deliver_sms(a.activation.provider_id, "code 1234")
+        await tracker.tick()
+        answer = await chat.tap_data(
+            ActivationCb(action="cancel", id=a.activation.id).pack(), chat.last_bot_message()
+        )
+        t = TRANSLATOR.bind(language)
+        assert answer is not None and answer.text == t("act-cancel-has-code")
+
+
+async def test_a_code_clears_a_scheduled_cancel_on_refresh(
+    buyer: Any, services: Any, sandbox: Any
+) -> None:
+    card = await buy_number(buyer)
+    answer = await buyer.tap("Cancel", card)  # inside the lock: scheduled
+    assert answer is not None and "automatically" in (answer.text or "")
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    assert a.cancel_requested
+    sandbox.state.deliver_sms(a.provider_id, "code 8080")
+    await buyer.tap("Refresh", card)
+    stored = await services.db.activations.get(buyer.user.id, a.id)
+    assert stored is not None and not stored.cancel_requested and stored.status == "received"
+    shown = _shown(buyer, card)
+    assert "<code>8080</code>" in shown and "Cancel scheduled" not in shown
+
+
+def test_card_never_shows_a_pending_cancel_next_to_a_code() -> None:
+    t = TRANSLATOR.bind("en")
+    a = make_activation(
+        status="received", codes=[ActivationCode(0, "4444", None, NOW, True)], cancel_requested=True
+    )
+    for now in (NOW + 30, NOW + 300):
+        text = render_activation_card(a, t, now, country_name="Poland", service_name="Telegram")
+        assert "Cancel scheduled" not in text and "Cancelling" not in text
+        assert not any("Cancel" in b for b in labels(activation_card_keyboard(a, t, now)))
+
+
+# ------------------------------------------------------------------ lost answers
+
+
+async def test_cancel_whose_answer_is_lost_is_checked_then_shown_cancelled(
+    buyer: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any, tracker: Any
+) -> None:
+    card = await buy_number(buyer)
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    balance = sandbox.state.balance(sandbox_key)
+    clock.advance(121)
+    # The provider cancels (and refunds), but its answer arrives as noise.
+    sandbox.state.inject_fault("garbled", action="setStatus", process=True)
+    answer = await buyer.tap("Cancel", card)
+    assert sandbox.state.balance(sandbox_key) > balance  # it did cancel there
+    assert answer is not None and not answer.show_alert
+    assert "checking" in (answer.text or "")
+    assert "Checking with the provider" in _shown(buyer, card)
+    checking = await services.db.activations.get(buyer.user.id, a.id)
+    assert checking is not None and checking.live and checking.pending_change == "cancel"
+    await tracker.tick()  # the next poll settles it
+    ended = await services.db.activations.get(buyer.user.id, a.id)
+    assert ended is not None and ended.status == "cancelled" and ended.pending_change is None
+    shown = _shown(buyer, card)
+    assert "cancelled" in shown and "Checking" not in shown
+    texts = buyer.session.bot_texts(buyer.chat_id)
+    assert any("went back to your balance" in text for text in texts)
+    down = TRANSLATOR.bind("en")("error-provider-down")
+    assert not any(down in text for text in texts)
+    setstatus = [r for r in sandbox.state.requests if r["action"] == "setStatus"]
+    assert len(setstatus) == 1  # settled by asking, not by cancelling again
+
+
+def test_card_says_checking_while_a_change_is_unconfirmed() -> None:
+    for lang, words in (("en", "Checking"), ("ru", "Уточняю"), ("zh", "确认")):
+        t = TRANSLATOR.bind(lang)
+        a = make_activation(cancel_requested=True, pending_change="cancel")
+        text = render_activation_card(a, t, NOW + 200, country_name="X", service_name="Y")
+        assert words in text
+
+
+async def test_another_code_whose_answer_is_lost_is_checked(
+    buyer: Any, services: Any, sandbox: Any, tracker: Any
+) -> None:
+    card = await buy_number(buyer)
+    a = (await services.db.activations.list_live(buyer.user.id))[0]
+    sandbox.state.deliver_sms(a.provider_id, "code 1357")
+    await buyer.tap("Refresh", card)
+    sandbox.state.inject_fault("garbled", action="setStatus", process=True)
+    answer = await buyer.tap("Another code", card)
+    assert answer is not None and "checking" in (answer.text or "") and not answer.show_alert
+    assert "Checking with the provider" in _shown(buyer, card)
+    await tracker.tick()
+    shown = _shown(buyer, card)
+    assert "waiting for another code" in shown and "Checking" not in shown

@@ -96,3 +96,15 @@ def test_use_case_errors() -> None:
     assert "not available" in error_text(t, NotFound())
     assert "out of date" in error_text(t, Stale())
     assert "went wrong" in error_text(t, RuntimeError("x"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_busy_provider_and_refused_address_say_what_to_do(language: str) -> None:
+    from bot.provider.errors import AddressRefused
+
+    t = TRANSLATOR.bind(language)
+    busy = error_text(t, ProviderUnavailable("HTTP_503", retry_after=7.2))
+    assert "7" in busy and busy != error_text(t, ProviderUnavailable("HTTP_503"))
+    refused = error_text(t, AddressRefused("ADDRESS_REFUSED"))
+    assert refused not in (error_text(t, ProviderUnavailable("NETWORK")), t("error-generic"))
+    assert len(refused) <= 200 and len(busy) <= 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from aiogram.methods import SetMyCommands
@@ -108,7 +109,14 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
         throttle._last.clear()
         await chat.tap_data(data)
     assert "Send your" in chat.last_text
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:  # records the wait instead of sitting it out
+        waits.append(seconds)
+
+    throttle._sleep = no_sleep
     await chat.send(sandbox_key)  # right after the tap: still delivered, and deleted
+    assert len(waits) == 1 and 29 < waits[0] <= 30  # it waited for the window, not dropped
     assert "Key added" in chat.last_text
     key_message = next(m for m in chat.session.messages.values() if m.text == sandbox_key)
     assert key_message.deleted
@@ -191,3 +199,51 @@ async def test_active_key_loader_reads_once_until_forgotten() -> None:
     loader.forget()
     assert await loader() == "key-of-5-#2"
     assert db.keys.reads == [5, 5]
+
+
+async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
+    services: Any, bot: Any, sandbox_key: str, monkeypatch: Any
+) -> None:
+    import asyncio
+    import time
+
+    from bot.provider.client import ProviderClient
+
+    rate = 0.1
+    dp = _dispatcher(services, bot, throttle_rate=rate)
+    chat = ChatDriver(dp, bot, user_id=4008)
+    await chat.send("/keys")
+    throttle = next(m for m in dp.update.outer_middleware[:] if isinstance(m, ThrottleMiddleware))
+    for data in (KeyCb(action="add").pack(), KeyCb(action="pre", p="sandbox").pack()):
+        throttle._last.clear()
+        await chat.tap_data(data)
+    assert "Send your" in chat.last_text
+
+    checks: list[float] = []  # when each getBalance (the key check) was sent
+    original = ProviderClient.get_balance
+
+    async def timed(client: Any) -> Any:
+        checks.append(time.monotonic())
+        return await original(client)
+
+    monkeypatch.setattr(ProviderClient, "get_balance", timed)
+    keys = [*(f"wrong-key-{n:02d}-xxxxxxxx" for n in range(9)), sandbox_key]
+    await asyncio.gather(*(chat.send(text) for text in keys))
+
+    assert len(checks) == 10  # every message reached the key check: none was dropped
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(checks))]
+    # One check per throttle window (the loop may wake up a clock tick early).
+    assert min(gaps) >= rate - 0.02
+    assert any("Key added" in text for text in chat.texts())  # the last key still counted
+    sent = [m for m in chat.session.messages.values() if m.text in keys]
+    assert len(sent) == 10 and all(m.deleted for m in sent)
+
+
+async def test_booked_slots_follow_one_another() -> None:
+    now = [100.0]
+    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0])
+    assert [throttle._reserve(7) for _ in range(3)] == [0.0, 1.0, 2.0]
+    assert throttle._reserve(8) == 0.0  # another user has a window of their own
+    assert not throttle._allowed(7)  # a tap while inputs wait is still too fast
+    now[0] += 5.0
+    assert throttle._reserve(7) == 0.0

@@ -114,9 +114,12 @@ async def test_whole_rent_path(
     assert extended.ends_at == pytest.approx(rental.ends_at + 12 * 3600)
     assert "in 1 d 11 h" in card.text  # 36 h from the start less the 1 min passed
 
-    # history
+    # history: this rental's periods (the seed's getRentHistory&id=), extension first
     await chat.tap("History", card)
-    assert purchase["phone"] in card.text and "Rent history" in card.text
+    assert purchase["phone"] in card.text and "each extension" in card.text
+    assert _actions(sandbox, "getRentHistory")[0]["params"]["id"] == purchase["id"]
+    assert "12 h · 24.00" in card.text and "1 d · 48.00" in card.text
+    assert card.text.index("12 h") < card.text.index("1 d ·")  # the provider's order
     await chat.tap("Back to the number", card)
 
     # refresh, then finish after a confirmation

@@ -248,9 +248,10 @@ async def test_rent_lifecycle(state, key, api):
     assert await api.set_rent_status(rent.rent_id, 1) is None
     await expect_code("ALREADY_FINISH", api.set_rent_status(rent.rent_id, 1))
     await expect_code("RENT_DIE", api.continue_rent_number(rent.rent_id, 4))
-    [item] = await api.get_rent_history()
-    assert item.id == rent.rent_id and item.sms == ["hello 1111", "hello 2222"]
-    assert item.cost == state.rentals[rent.rent_id].cost
+    extension, first = await api.get_rent_history(rent.rent_id)
+    assert sent(state, "getRentHistory")[0]["params"]["id"] == rent.rent_id
+    assert (first.hours, extension.hours) == (4, 8)
+    assert first.price + extension.price == state.rentals[rent.rent_id].cost
 
 
 async def test_rent_cancel_refunds(state, key, api):
@@ -299,8 +300,8 @@ async def test_rent_quirks_and_message_key(state, api):
     assert status.quantity == 3
     assert sorted(m.text for m in status.messages) == ["one 111", "three 333", "two 222"]
     assert all(m.phone_from == "Service" for m in status.messages)
-    [item] = await api.get_rent_history()
-    assert item.sms == ["one 111", "two 222", "three 333"]
+    [period] = await api.get_rent_history(rent.rent_id)
+    assert period.hours == 4 and period.price == state.rentals[rent.rent_id].cost
     await expect_code("INVALID_PHONE", api.get_rent_status("123"))
 
 
@@ -367,15 +368,25 @@ async def test_read_gives_up_after_retries(state, api, kind, code):
     assert len(sent(state, "getActiveActivations")) == 3
 
 
-async def test_rate_limits(state, api):
-    state.inject_fault("rate_limit", action="getStatus", retry_after=7)
+async def test_rate_limits(state, server, key, session):
+    waits: list[float] = []
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:  # waits are recorded, never really slept
+        waits.append(seconds)
+        now[0] += seconds
+
+    api = make_client(server, key, session, sleep=sleep, clock=lambda: now[0])
+    state.inject_fault("rate_limit", action="getStatus", count=2, retry_after=7)
     with pytest.raises(RateLimited) as caught:
         await api.get_status("1")
-    assert caught.value.retry_after == 7.0
+    # Waited the 7 s asked once; a second wait would pass the 10 s an interactive read has.
+    assert caught.value.retry_after == 7.0 and waits == [7.0]
     state.inject_fault("cloudflare", action="getStatus")
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as caught:
         await api.get_status("1")
-    assert len(sent(state, "getStatus")) == 2
+    assert caught.value.retry_after == 10.0  # at least 10 s after a 1020
+    assert len(sent(state, "getStatus")) == 3
 
 
 async def test_key_never_logged_or_raised(state, server, key, session, caplog):
@@ -400,3 +411,23 @@ async def test_key_never_logged_or_raised(state, server, key, session, caplog):
     for error in errors:
         assert key not in str(error) and key not in repr(error)
         assert error.__cause__ is None
+
+
+async def test_rent_history_with_id_over_http(state, api):
+    """The seed page's getRentHistory&id=: one rental's periods, date, price and hours."""
+    rent = await api.get_rent_number("tg", "0", 4)
+    state.advance_clock(600)
+    await api.continue_rent_number(rent.rent_id, 12)
+    other = await api.get_rent_number("wa", "0", 4)
+    periods = await api.get_rent_history(rent.rent_id)
+    hour = state.offers[("0", "tg")].rent_hour
+    assert [(p.hours, p.price) for p in periods] == [(12, hour * 12), (4, hour * 4)]
+    assert periods[0].date == state.fmt_time(START + 600)
+    assert periods[1].date == state.fmt_time(START)
+    assert [p.hours for p in await api.get_rent_history(other.rent_id)] == [4]
+    await expect_code("NO_ID_RENT", api.get_rent_history("123"))
+    assert [r["params"]["id"] for r in sent(state, "getRentHistory")] == [
+        rent.rent_id,
+        other.rent_id,
+        "123",
+    ]

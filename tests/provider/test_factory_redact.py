@@ -6,6 +6,7 @@ import pytest
 
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from bot.provider.redact import redact
 
 
@@ -35,7 +36,9 @@ def test_error_text_is_redacted():
 
 
 async def test_factory_shares_session_and_unsupported_per_base_url(fake):
-    factory = ProviderFactory(timeout=1.0, read_retries=0)
+    factory = ProviderFactory(
+        timeout=1.0, read_retries=0, address_policy=AddressPolicy(allow_loopback=True)
+    )
     try:
         first = factory.client(fake.url, "key-one")
         second = factory.client(fake.url + "/", "key-two")

@@ -118,12 +118,11 @@ async def test_rent_history(fake, client):
         '"sms":"[\\"Your sms code\\"]","cost":100,"status":"4"},'
         '{"id":"2","date":null,"phone":"7999","sms":["a","b"],"cost":"1.5","status":null}]',
     )
-    first, second = await client.get_rent_history()
-    assert first.id == "635468024" and first.sms == ["Your sms code"]
-    assert first.cost == Decimal("100")
-    assert second.sms == ["a", "b"] and second.cost == Decimal("1.5")
+    [period] = await client.get_rent_history("2")
+    assert period.price == Decimal("1.5") and period.date is None and period.hours is None
+    assert fake.calls("getRentHistory")[0]["id"] == "2"
     fake.answer("getRentHistory", '{"status":"success","values":[]}')
-    assert await client.get_rent_history() == []
+    assert await client.get_rent_history("2") == []
 
 
 async def test_rent_prices(fake, client):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
@@ -16,6 +17,8 @@ from bot.provider.errors import (
     RateLimited,
     UnknownOutcome,
 )
+from bot.provider.factory import ProviderFactory
+from bot.provider.guard import AddressPolicy
 from tests.provider.conftest import API_KEY, Canned
 
 HTML_502 = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body></body></html>"
@@ -242,3 +245,221 @@ async def test_dropped_connection_on_read_uses_only_our_retries(fake, client):
         await client.get_balance()
     assert caught.value.code == "NETWORK"
     assert len(fake.calls("getBalance")) == 3
+
+
+# --------------------------------------------------------------------------- charset (item 17)
+
+
+async def test_charset_of_the_content_type_is_honoured(fake, client):
+    body = '{"sms":{"code":"1234","text":"Ваш код 1234"}}'.encode("cp1251")
+    cp1251 = {"Content-Type": "text/plain; charset=windows-1251"}
+    fake.answer("getStatusV2", Canned(body=body, headers=cp1251))
+    status = await client.get_status_v2("1")
+    assert status.code == "1234" and status.text == "Ваш код 1234"
+
+
+async def test_undecodable_body_is_an_error_never_a_code(fake, client):
+    fake.answer("getStatus", Canned(body=b"STATUS_OK:12\xff34"))
+    with pytest.raises(ProviderUnavailable) as caught:
+        await client.get_status("1")
+    assert caught.value.code == "GARBLED"
+    fake.answer("getNumber", Canned(body=b"ACCESS_NUMBER:5:7999\xfe\xff"))
+    with pytest.raises(UnknownOutcome):
+        await client.get_number("tg", "0")
+    assert len(fake.calls("getNumber")) == 1
+
+
+# --------------------------------------------------------------------------- retries (item 18)
+
+
+class FakeTime:
+    """A clock and a sleep that moves it: retry waits are recorded, never really slept."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+def timed_client(fake, session, fake_time: FakeTime, **options) -> ProviderClient:
+    settings = {"timeout": 0.5, "read_retries": 2, "retry_delay": 0.001, **options}
+    return ProviderClient(
+        fake.url, API_KEY, session, sleep=fake_time.sleep, clock=fake_time.clock, **settings
+    )
+
+
+async def test_429_read_is_retried_after_the_delay_the_provider_asked(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time)
+    fake.answer(
+        "getBalance", Canned(429, "Too Many Requests", {"Retry-After": "3"}), "ACCESS_BALANCE:5"
+    )
+    assert (await client.get_balance()).amount == Decimal("5")
+    assert fake_time.sleeps == [3.0]
+    assert len(fake.calls("getBalance")) == 2
+
+
+async def test_503_read_honours_retry_after(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time)
+    fake.answer(
+        "getCountries",
+        Canned(503, "Service Unavailable", {"Retry-After": "2"}),
+        '{"0":{"id":0,"eng":"Russia","visible":1}}',
+    )
+    await client.get_countries()
+    assert fake_time.sleeps == [2.0]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Retry-After": "3"}])
+async def test_cloudflare_1020_waits_at_least_ten_seconds(fake, session, fake_time, headers):
+    client = timed_client(fake, session, fake_time, read_deadline=60.0)
+    fake.answer("getBalance", Canned(403, "error code: 1020", headers), "ACCESS_BALANCE:5")
+    assert (await client.get_balance()).amount == Decimal("5")
+    assert fake_time.sleeps == [10.0]
+
+
+async def test_interactive_read_gives_up_within_ten_seconds_and_says_when(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time)  # the default deadline: 10 s
+    fake.answer("getBalance", Canned(429, "slow down", {"Retry-After": "7"}))
+    started = fake_time.now
+    with pytest.raises(RateLimited) as caught:
+        await client.get_balance()
+    assert fake_time.now - started <= 10.0
+    assert fake_time.sleeps == [7.0]  # a second wait of 7 s would pass the deadline
+    assert caught.value.retry_after == 7.0
+    assert len(fake.calls("getBalance")) == 2
+
+
+async def test_interactive_read_after_1020_gives_up_at_once_with_ten_seconds(
+    fake, session, fake_time
+):
+    client = timed_client(fake, session, fake_time)
+    fake.answer("getBalance", Canned(403, "error code: 1020"))
+    with pytest.raises(RateLimited) as caught:
+        await client.get_balance()
+    assert caught.value.retry_after == 10.0
+    assert fake_time.sleeps == []
+
+
+async def test_a_retry_after_beyond_the_cap_is_handed_to_the_caller(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time, read_deadline=None)
+    fake.answer("getBalance", Canned(429, "slow down", {"Retry-After": "3600"}))
+    with pytest.raises(RateLimited) as caught:
+        await client.get_balance()
+    assert caught.value.retry_after == 3600.0
+    assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "canned",
+    [
+        Canned(429, "slow down", {"Retry-After": "1"}),
+        Canned(503, "busy", {"Retry-After": "1"}),
+        Canned(403, "error code: 1020"),
+    ],
+)
+async def test_purchases_and_status_changes_are_never_retried(fake, session, fake_time, canned):
+    client = timed_client(fake, session, fake_time)
+    fake.answer("getNumber", canned)
+    fake.answer("setStatus", canned)
+    fake.answer("setRentStatus", canned)
+    with pytest.raises(UnknownOutcome):
+        await client.get_number("tg", "0")
+    with pytest.raises(ProviderUnavailable):
+        await client.set_status("1", 8)
+    with pytest.raises(ProviderUnavailable):
+        await client.set_rent_status("1", 2)
+    for action in ("getNumber", "setStatus", "setRentStatus"):
+        assert len(fake.calls(action)) == 1, action
+    assert fake_time.sleeps == []
+
+
+async def test_background_client_hands_rate_limits_back_at_once(fake, fake_time):
+    factory = ProviderFactory(
+        timeout=0.5, retry_delay=0.001, address_policy=AddressPolicy(allow_loopback=True)
+    )
+    try:
+        client = factory.client(fake.url, API_KEY, background=True)
+        client._sleep, client._clock = fake_time.sleep, fake_time.clock
+        fake.answer("getStatus", Canned(429, "slow down", {"Retry-After": "3"}))
+        with pytest.raises(RateLimited) as caught:
+            await client.get_status("1")
+        assert caught.value.retry_after == 3.0
+        fake.answer("getActiveActivations", Canned(403, "error code: 1020"))
+        with pytest.raises(RateLimited) as caught:
+            await client.get_active_activations()
+        assert caught.value.retry_after == 10.0  # the tracker's back-off waits at least this
+        assert fake_time.sleeps == []
+        assert len(fake.calls("getStatus")) == 1
+    finally:
+        await factory.close()
+
+
+# --------------------------------------------------------------------------- size cap (item 31)
+
+
+async def test_an_answer_over_the_size_cap_is_refused_and_not_retried(fake, session):
+    client = ProviderClient(fake.url, API_KEY, session, timeout=2.0, max_body=4096)
+    fake.answer("getPrices", Canned(body="{" + " " * 10_000 + "}"))
+    with pytest.raises(ProviderUnavailable) as caught:
+        await client.get_prices()
+    assert caught.value.code == "TOO_LARGE"
+    assert len(fake.calls("getPrices")) == 1
+    fake.answer("getPrices", '{"0":{"tg":{"cost":1,"count":2}}}')
+    assert "0" in await client.get_prices()  # under the cap: read as usual
+
+
+async def test_a_streamed_answer_is_abandoned_past_the_cap(session):
+    sent: list[int] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # chunked: no Content-Length to check up front
+        await response.prepare(request)
+        chunk = b"9" * 65536
+        for _ in range(256):  # 16 MiB, far past the cap
+            await response.write(chunk)
+            sent.append(len(chunk))
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/stubs/handler_api.php", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/stubs/handler_api.php"
+    try:
+        client = ProviderClient(url, API_KEY, session, timeout=5.0, max_body=200_000)
+        with pytest.raises(ProviderUnavailable) as caught:
+            await client.get_balance()
+        assert caught.value.code == "TOO_LARGE"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_factory_passes_its_size_cap_on(fake):
+    factory = ProviderFactory(max_body=1024, address_policy=AddressPolicy(allow_loopback=True))
+    try:
+        fake.answer("getBalance", Canned(body="ACCESS_BALANCE:" + "1" * 2000))
+        with pytest.raises(ProviderUnavailable) as caught:
+            await factory.client(fake.url, API_KEY).get_balance()
+        assert caught.value.code == "TOO_LARGE"
+    finally:
+        await factory.close()
+
+
+async def test_retry_after_is_read_whatever_its_case(fake, session, fake_time):
+    client = timed_client(fake, session, fake_time)
+    fake.answer("getBalance", Canned(503, "busy", {"retry-after": "4"}), "ACCESS_BALANCE:5")
+    assert (await client.get_balance()).amount == Decimal("5")
+    assert fake_time.sleeps == [4.0]

@@ -35,3 +35,6 @@ act-notice-done = ✅ Done.
 act-notice-cancel-scheduled = ⏳ Cancelling is possible in { $left }; it will be done automatically.
 act-notice-cancel-retry = ⏳ The provider is not ready to cancel yet; it will be done automatically.
 act-notice-cancelled = ✖️ Cancelled, the money is returned to your balance.
+act-cancel-has-code = This number already got its code, so it can no longer be cancelled (the code is paid for). Tap ✅ Done when you have finished with it.
+act-card-checking = ⏳ Checking with the provider whether your last action went through…
+act-notice-checking = ⏳ The provider's answer did not arrive; checking with it now. The card updates by itself.

@@ -37,3 +37,5 @@ error-no-active-key = You have no API key yet. Add one under API keys first.
 error-not-found = This is not available any more.
 error-stale = This button is out of date. Open the menu again.
 error-internal = Something went wrong on our side. Please try again.
+error-internal-address = This provider's address is inside the server's own network, so the bot does not connect to it. Use the provider's public address.
+error-provider-busy-after = The provider is busy. Try again in { $seconds } s.

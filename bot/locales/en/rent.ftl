@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>SMS to { $phone }</b> (page { $page } of { $pages })
 rent-sms-empty = No SMS yet. New ones also come to this chat by themselves.
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>Rent history of this API key</b> (page { $page } of { $pages })
-rent-history-empty = The provider has no rent history for this key yet.
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · SMS: { $count }
-
 rent-extend-choose = ⏳ Extend { $phone } by how long?
 rent-extend-none = The provider offers no extension for this number now. Try again later.
 rent-extend-confirm = ⏳ <b>Extend { $phone }</b>
@@ -78,3 +74,7 @@ rent-finished = The rent is finished.
 rent-cancelled = The rent is cancelled and the money is back on your balance.
 rent-cancel-reason-window = Cancelling is no longer possible: more than 20 minutes have passed since renting. Use Finish instead.
 rent-cancel-reason-sms = Cancelling is no longer possible: an SMS has already arrived. Use Finish instead.
+
+rent-periods-title = 📜 <b>History of { $phone }</b>: the first rent and each extension (page { $page } of { $pages })
+rent-periods-empty = The provider lists no rent periods for this number yet.
+rent-period-item = 🕒 { $date } · { $duration } · { $price }

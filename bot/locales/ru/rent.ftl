@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>SMS на { $phone }</b> (страница { $page } и�
 rent-sms-empty = SMS пока нет. Новые также придут в этот чат сами.
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>История аренды по этому API-ключу</b> (страница { $page } из { $pages })
-rent-history-empty = У провайдера пока нет истории аренды по этому ключу.
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · SMS: { $count }
-
 rent-extend-choose = ⏳ На сколько продлить { $phone }?
 rent-extend-none = Провайдер сейчас не предлагает продление этого номера. Попробуйте позже.
 rent-extend-confirm = ⏳ <b>Продление { $phone }</b>
@@ -78,3 +74,7 @@ rent-finished = Аренда завершена.
 rent-cancelled = Аренда отменена, деньги вернулись на баланс.
 rent-cancel-reason-window = Отменить уже нельзя: с начала аренды прошло больше 20 минут. Вместо этого нажмите «Завершить».
 rent-cancel-reason-sms = Отменить уже нельзя: SMS уже пришло. Вместо этого нажмите «Завершить».
+
+rent-periods-title = 📜 <b>История { $phone }</b>: первая аренда и каждое продление (страница { $page } из { $pages })
+rent-periods-empty = Провайдер пока не показывает периодов аренды этого номера.
+rent-period-item = 🕒 { $date } · { $duration } · { $price }

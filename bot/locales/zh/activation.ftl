@@ -35,3 +35,6 @@ act-notice-done = ✅ 已完成。
 act-notice-cancel-scheduled = ⏳ { $left } 后可以取消；届时将自动取消。
 act-notice-cancel-retry = ⏳ 服务商暂时不允许取消；稍后将自动取消。
 act-notice-cancelled = ✖️ 已取消，款项已退回您的余额。
+act-cancel-has-code = 该号码已收到验证码，因此无法再取消（验证码已计费）。用完后请点击 ✅ 完成。
+act-card-checking = ⏳ 正在向服务商确认您的上一个操作是否已完成…
+act-notice-checking = ⏳ 未收到服务商的回复，正在向其确认。卡片会自动更新。

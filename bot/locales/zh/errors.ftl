@@ -37,3 +37,5 @@ error-no-active-key = 您还没有 API 密钥。请先在“API 密钥”中添�
 error-not-found = 此内容已不可用。
 error-stale = 此按钮已过期。请重新打开菜单。
 error-internal = 我们这边出了点问题。请重试。
+error-internal-address = 该服务商的地址位于服务器内部网络，机器人不会连接它。请使用服务商的公网地址。
+error-provider-busy-after = 服务商繁忙。请在 { $seconds } 秒后重试。

@@ -58,10 +58,6 @@ rent-sms-title = 💬 <b>发送到 { $phone } 的短信</b>（第 { $page } / { 
 rent-sms-empty = 还没有短信。新短信也会自动发到此聊天。
 rent-sms-item = 🕒 { $date } · { $sender }
 
-rent-history-title = 📜 <b>此 API 密钥的租用历史</b>（第 { $page } / { $pages } 页）
-rent-history-empty = 服务商暂无此密钥的租用历史。
-rent-history-item = { $phone } · { $date } · { $cost } · { $status } · 短信：{ $count }
-
 rent-extend-choose = ⏳ { $phone } 续租多长时间？
 rent-extend-none = 服务商目前不提供此号码的续租。请稍后再试。
 rent-extend-confirm = ⏳ <b>续租 { $phone }</b>
@@ -78,3 +74,7 @@ rent-finished = 租用已结束。
 rent-cancelled = 租用已取消，费用已退回余额。
 rent-cancel-reason-window = 已无法取消：租用已超过 20 分钟。请改用“结束”。
 rent-cancel-reason-sms = 已无法取消：已经收到短信。请改用“结束”。
+
+rent-periods-title = 📜 <b>{ $phone } 的历史</b>：首次租用及每次续租（第 { $page } / { $pages } 页）
+rent-periods-empty = 服务商暂未列出此号码的租用时段。
+rent-period-item = 🕒 { $date } · { $duration } · { $price }
