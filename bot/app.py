@@ -113,7 +113,14 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
     from handlers import get_routers, setup_middlewares
     from handlers.notifier import TelegramNotifier
 
-    notifier = TelegramNotifier(bot, services.db, services.translator, services.catalog)
+    notifier = TelegramNotifier(
+        bot,
+        services.db,
+        services.translator,
+        services.catalog,
+        clock=services.clock,
+        settings=services.settings,
+    )
     tracker = Tracker(
         services.db,
         services.providers,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     sandbox: bool = False
     sandbox_url: str | None = None
     sandbox_port: int = Field(default=8081, ge=0, le=65535)
+    # The zone of a custom provider's timestamps (presets know their own): an IANA name or
+    # a UTC offset such as +03:00.
+    custom_provider_tz: str = "Europe/Moscow"
 
     allowed_users: Annotated[list[int], NoDecode] = Field(default_factory=list)
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta, timezone, tzinfo
+import html
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,6 +71,48 @@ def format_duration(seconds: float, lang: str = "en") -> str:
     return ("" if lang == "zh" else " ").join(parts)
 
 
+# Fluent renders a value longer than this as "{???}", and Telegram refuses a message longer than
+# MESSAGE_LIMIT: anything remote is cut (or split) AFTER escaping, which can grow it fivefold.
+PLACEABLE_LIMIT = 2500
+MESSAGE_LIMIT = 4096
+CUT_MARK = "…"
+_LONGEST_ENTITY = len("&quot;")
+
+
+def _safe_cut(escaped: str, at: int) -> int:
+    """`at`, moved back to the start of an entity (`&amp;`) that would be cut in two."""
+    amp = escaped.rfind("&", max(0, at - _LONGEST_ENTITY + 1), at)
+    if amp != -1 and escaped.find(";", amp, at) == -1:
+        return amp
+    return at
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """`text` HTML-escaped, then cut to at most `limit` characters with a "…" at the end,
+    never inside an entity. A text that fits is only escaped."""
+    escaped = html.escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    return escaped[: _safe_cut(escaped, max(0, limit - len(CUT_MARK)))] + CUT_MARK
+
+
+def split_escaped(text: str, limit: int) -> list[str]:
+    """`text` HTML-escaped in pieces of at most `limit` characters (at least one piece), none
+    splitting an entity; joined and unescaped they give back `text` exactly."""
+    escaped = html.escape(text)
+    pieces: list[str] = []
+    while len(escaped) > limit:
+        cut = _safe_cut(escaped, limit) or limit
+        # A line break (or a space) near the end of the piece is a kinder place to cut.
+        soft = max(escaped.rfind("\n", limit // 2, cut), escaped.rfind(" ", limit // 2, cut))
+        if soft > 0:
+            cut = soft + 1
+        pieces.append(escaped[:cut])
+        escaped = escaped[cut:]
+    pieces.append(escaped)
+    return pieces
+
+
 def mask_key(api_key: str) -> str:
     """Enough of a key to recognise it, never enough to use it: `••••1a2b`."""
     if len(api_key) <= 8:
@@ -120,3 +164,55 @@ def user_timezone(value: str | None) -> tzinfo:
         return ZoneInfo(value or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+# ------------------------------------------------------------------ times
+
+
+def zone_label(tz: tzinfo, moment: datetime) -> str:
+    """How a time's zone is named next to it: the IANA name, or `UTC+03:00`, or `UTC`."""
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    offset = moment.utcoffset() or timedelta(0)
+    return utc_offset_label(int(offset.total_seconds() // 60))
+
+
+def format_time(at: float | datetime, tz: tzinfo) -> str:
+    """THE way a moment is shown: in the user's zone `tz`, labelled (`2026-11-30 14:03 UTC`).
+    `at`: epoch seconds, or an aware datetime (a provider's time, see parse_provider_time)."""
+    moment = datetime.fromtimestamp(at, tz) if isinstance(at, int | float) else at.astimezone(tz)
+    return f"{moment:%Y-%m-%d %H:%M} {zone_label(tz, moment)}"
+
+
+# `2023-10-26 11:03:39` (and Grizzly's BANNED form `2026-1-2 3-4-5`): no zone of their own.
+_NAIVE_TIME = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})[:-](\d{1,2})(?:[:-](\d{1,2}))?$"
+)
+_EPOCH = re.compile(r"^\d{9,11}(?:\.\d+)?$")
+
+
+def parse_provider_time(raw: str | None, provider_tz: tzinfo) -> datetime | None:
+    """A provider's timestamp as an aware datetime: with its own offset when it carries one
+    (`2025-08-22T08:54:25+00:00`), else read in `provider_tz`, the zone the provider's clock
+    keeps (protocol.md §10: Moscow for the sms-activate family). None when unreadable."""
+    text = (raw or "").strip().strip("'\"").strip()
+    if not text:
+        return None
+    if _EPOCH.match(text):
+        return datetime.fromtimestamp(float(text), UTC)
+    match = _NAIVE_TIME.match(text)
+    try:
+        if match:
+            parts = [int(part) for part in match.groups(default="0")]
+            return datetime(*parts, tzinfo=provider_tz)  # type: ignore[misc]
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=provider_tz)
+
+
+def format_provider_time(raw: str | None, provider_tz: tzinfo, user_tz: tzinfo) -> str | None:
+    """A provider's timestamp shown as every other time is (format_time, in the user's zone,
+    labelled); None when it cannot be read (the caller shows the raw text, escaped)."""
+    moment = parse_provider_time(raw, provider_tz)
+    return format_time(moment, user_tz) if moment is not None else None

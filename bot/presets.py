@@ -7,10 +7,12 @@ Preset ids travel in callback data, so they stay at most 8 characters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import DEFAULT_PROVIDER_URL
+from bot.formatting import user_timezone
 from bot.provider.guard import AddressPolicy
 
 HANDLER_PATH = "/stubs/handler_api.php"
@@ -18,11 +20,19 @@ SANDBOX_ID = "sandbox"
 CUSTOM_ID = "custom"
 
 
+# protocol.md §10: timestamps without a zone (SMS dates, activation times, BANNED dates) are in
+# the provider's local time, Moscow for the sms-activate family unless a provider says otherwise.
+MOSCOW = "Europe/Moscow"
+# The in-process and external sandbox keep UTC unless started with another tz_offset_hours.
+SANDBOX_TZ = "UTC"
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     id: str  # <= 8 chars: it travels in callback data
     name: str
     base_url: str
+    tz: str = MOSCOW  # the zone of the provider's timestamps
 
 
 # protocol.md §6: providers serving the sms-activate handler_api.php protocol.
@@ -46,7 +56,7 @@ def grizzly(settings: Any | None = None) -> Preset:
 def sandbox_preset(settings: Any) -> Preset | None:
     if not getattr(settings, "sandbox", False) or not getattr(settings, "sandbox_url", None):
         return None
-    return Preset(SANDBOX_ID, "Sandbox", settings.sandbox_url)
+    return Preset(SANDBOX_ID, "Sandbox", settings.sandbox_url, SANDBOX_TZ)
 
 
 def presets(settings: Any) -> list[Preset]:
@@ -80,6 +90,20 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
         return "GrizzlySMS"
     host = urlsplit(base_url).netloc.rsplit("@", 1)[-1]
     return host or base_url
+
+
+def provider_zone(base_url: str, settings: Any | None = None) -> tzinfo:
+    """The zone a provider's own timestamps are in: its preset's, else (a custom address) the
+    operator's CUSTOM_PROVIDER_TZ setting, Moscow by default like the sms-activate family."""
+    known = [grizzly(settings), *COMPATIBLE]
+    if settings is not None:
+        box = sandbox_preset(settings)
+        if box is not None:
+            known.append(box)
+    for preset in known:
+        if _same_url(preset.base_url, base_url):
+            return user_timezone(preset.tz)
+    return user_timezone(getattr(settings, "custom_provider_tz", None) or MOSCOW)
 
 
 def address_policy(settings: Any | None) -> AddressPolicy:

@@ -9,6 +9,7 @@ PendingPurchase(kind="rental") for the tracker's reconciliation.
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ RENT_DURATIONS: tuple[int, ...] = (4, 12, 24, 72, 168, 336, 720)
 # The provider lets a rent be cancelled (refunded) only this long after renting, before any SMS.
 CANCEL_WINDOW = 1200.0
 SMS_PAGE_SIZE = 5
+# A list page shows at most this many characters of an SMS (counted once HTML-escaped, as a
+# message carries them); a longer one shown cut has not reached the chat: the tracker pushes it.
+SMS_PREVIEW_LIMIT = 600
 # The cheapest duration: used to list which services and countries can be rented at all.
 _LISTING_HOURS = RENT_DURATIONS[0]
 
@@ -90,6 +94,11 @@ class SmsPage:
     total: int
     page: int
     pages: int
+
+
+def shown_whole(text: str) -> bool:
+    """True when an SMS list page shows all of `text` (not cut at SMS_PREVIEW_LIMIT)."""
+    return len(html.escape(text.strip())) <= SMS_PREVIEW_LIMIT
 
 
 def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
@@ -271,18 +280,30 @@ class RentalService:
             created_at=started,
             ends_at=ends_at,
             chat_id=chat_id,
+            currency=key.currency,
         )
         return RentResult(rental)
 
-    async def extend(self, user_id: int, rental_id: int, *, token: str, hours: int) -> ExtendResult:
-        """Extend a live rental under a one-time token; never retried."""
+    async def extend(
+        self,
+        user_id: int,
+        rental_id: int,
+        *,
+        token: str,
+        hours: int,
+        cost: Decimal | None = None,
+    ) -> ExtendResult:
+        """Extend a live rental under a one-time token; never retried. `cost`: the price the
+        user confirmed (the provider's answer carries none), recorded as the period's price."""
         rental = await self._live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         if not await self.db.tokens.claim(token, user_id):
             return ExtendResult(None, duplicate=True)
         answer = await self._client(key).continue_rent_number(rental.provider_id, int(hours))
         ends_at = answer.ends_at if answer.ends_at else rental.ends_at + int(hours) * 3600
-        await self.db.rentals.extend(rental.id, ends_at, int(hours))
+        await self.db.rentals.extend(
+            rental.id, ends_at, int(hours), cost=cost, currency=key.currency
+        )
         return ExtendResult(await self.get(user_id, rental.id))
 
     # ------------------------------------------------------------------ SMS
@@ -321,9 +342,9 @@ class RentalService:
         items, total = await self.db.rentals.list_sms(
             user_id, rental.id, offset=page * per_page, limit=per_page
         )
-        # What this page shows has reached the chat: the tracker need not push it again.
+        # What this page shows whole has reached the chat: the tracker need not push it again.
         for item in items:
-            if item.id in fresh:
+            if item.id in fresh and shown_whole(item.text):
                 await self.db.rentals.mark_sms_delivered(item.id)
         pages = max(1, -(-total // per_page))
         return SmsPage(items, total, page, pages)

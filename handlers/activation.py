@@ -19,17 +19,20 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.catalog import CatalogService
 from bot.errors import CodeReceived, NotFound
 from bot.flags import country_flag
-from bot.formatting import format_duration, format_money
+from bot.formatting import clip_escaped, format_duration, format_money
 from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from handlers.common import CallbackId, menu_button
 from handlers.errors import error_text
+from handlers.names import names_of
 from storage import Activation, Database, User
 
 log = logging.getLogger(__name__)
 
 router = Router(name=__name__)
+
+_CODE_LIMIT = 300  # escaped characters of one code on the card (a card holds every round)
 
 STATUS_ACTIONS = frozenset({"sms", "more", "done", "cancel", "refresh"})
 
@@ -76,7 +79,7 @@ def render_activation_card(
             country=html.escape(country_name),
         ),
         t("act-card-number", phone=f"<code>+{html.escape(a.phone)}</code>"),
-        t("act-card-price", price=format_money(a.cost, a.currency)),
+        t("act-card-price", price=html.escape(format_money(a.cost, a.currency))),
         t("act-card-status", status=_status_line(a, t)),
     ]
     if a.live:
@@ -95,7 +98,8 @@ def render_activation_card(
     if a.codes:
         lines.append(t("act-card-codes"))
         for code in sorted(a.codes, key=lambda c: c.round):
-            lines.append(f"  {code.round + 1}. <code>{html.escape(code.code)}</code>")
+            # Cut after escaping: a provider's "code" may be any length, the card may not.
+            lines.append(f"  {code.round + 1}. <code>{clip_escaped(code.code, _CODE_LIMIT)}</code>")
     elif a.live:
         lines.append(t("act-card-no-code"))
     return "\n".join(lines)
@@ -136,27 +140,16 @@ def activation_card_keyboard(a: Activation, t: Translate, now: float) -> InlineK
 async def card_names(
     db: Database, catalog: CatalogService, a: Activation, lang: str
 ) -> tuple[str, str, str]:
-    """(service name, country name in `lang`, flag) from the catalog cache; codes on failure."""
-    key = await db.keys.get_any(a.key_id)
-    service_name, country_name, flag = a.service, a.country, "🌐"
-    if key is None:
-        return service_name, country_name, flag
-    try:
-        names = await catalog.service_names(key, lang)
-        countries = await catalog.countries(key)
-    except ProviderError as exc:  # names are a nicety: the card still shows the number
-        log.debug("catalog names unavailable: %s", exc.code)
-        return service_name, country_name, flag
-    service_name = names.get(a.service, a.service)
-    country = countries.get(a.country)
-    if country is not None:
-        country_name, flag = country.name(lang), country_flag(country.name("en"))
-    return service_name, country_name, flag
+    """(service name, country name in `lang`, flag); the codes and 🌐 when unknown."""
+    names = await names_of(db, catalog, a, lang)
+    return names.service, names.country, names.flag
 
 
 async def render_card(
     a: Activation, *, t: Translate, lang: str, db: Database, catalog: CatalogService, now: float
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """THE getter of the activation card: the tap handlers and the tracker's notifier both
+    draw it through here, so a card looks the same whoever redraws it."""
     service_name, country_name, flag = await card_names(db, catalog, a, lang)
     text = render_activation_card(
         a, t, now, country_name=country_name, service_name=service_name, flag=flag

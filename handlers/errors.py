@@ -8,11 +8,12 @@ enough for a callback answer (Telegram's limit is 200 characters).
 from __future__ import annotations
 
 import html
-import re
+from datetime import UTC, tzinfo
 
 from bot.errors import NoActiveKey, NotFound, Stale
-from bot.formatting import format_money
+from bot.formatting import format_money, format_provider_time, user_timezone
 from bot.i18n import Translate
+from bot.presets import MOSCOW
 from bot.provider.errors import (
     ActionNotSupported,
     AddressRefused,
@@ -76,19 +77,20 @@ CODE_KEYS: dict[str, str] = {
 # Codes the client gives transport faults and unreadable answers.
 _DOWN_CODES = frozenset({"NETWORK", "TIMEOUT", "HTML", "GARBLED", "UNRECOGNISED"})
 
-_BANNED_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})-(\d{1,2})-(\d{1,2})$")
+
+def format_banned_until(
+    raw: str, provider_tz: tzinfo | None = None, user_tz: tzinfo | None = None
+) -> str:
+    """Grizzly's `2026-1-2 3-4-5` is the provider's local time (Moscow unless its preset says
+    otherwise): shown like every other time, in the user's zone (UTC unless given), labelled.
+    Anything unreadable is shown as sent."""
+    shown = format_provider_time(raw, provider_tz or user_timezone(MOSCOW), user_tz or UTC)
+    return shown if shown is not None else raw.strip()
 
 
-def format_banned_until(raw: str) -> str:
-    """Grizzly's `2026-1-2 3-4-5` as `2026-01-02 03:04:05`; anything else as sent."""
-    match = _BANNED_DATE.match(raw.strip())
-    if not match:
-        return raw.strip()
-    y, mo, d, h, mi, s = (int(part) for part in match.groups())
-    return f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
-
-
-def _provider_text(t: Translate, exc: ProviderError) -> str:
+def _provider_text(
+    t: Translate, exc: ProviderError, provider_tz: tzinfo | None, user_tz: tzinfo | None
+) -> str:
     code = exc.code or ""
     if isinstance(exc, UnknownOutcome):
         return t("error-unknown-outcome")
@@ -113,7 +115,8 @@ def _provider_text(t: Translate, exc: ProviderError) -> str:
     if code == "BANNED":
         until = exc.banned_until
         if until:
-            return t("error-banned", until=html.escape(format_banned_until(until)))
+            shown = format_banned_until(until, provider_tz, user_tz)
+            return t("error-banned", until=html.escape(shown))
         return t("error-banned-no-date")
     key = CODE_KEYS.get(code)
     if key is not None:
@@ -121,10 +124,17 @@ def _provider_text(t: Translate, exc: ProviderError) -> str:
     return t("error-generic", code=html.escape(code[:40] or "?"))
 
 
-def error_text(t: Translate, exc: BaseException) -> str:
-    """One short localized sentence for any error a handler may catch."""
+def error_text(
+    t: Translate,
+    exc: BaseException,
+    *,
+    provider_tz: tzinfo | None = None,
+    user_tz: tzinfo | None = None,
+) -> str:
+    """One short localized sentence for any error a handler may catch. A time in it (a ban's
+    end) is read in `provider_tz` and shown in `user_tz` when the caller knows them."""
     if isinstance(exc, ProviderError):
-        return _provider_text(t, exc)
+        return _provider_text(t, exc, provider_tz, user_tz)
     if isinstance(exc, NoActiveKey):
         return t("error-no-active-key")
     if isinstance(exc, NotFound):

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, tzinfo
 from html import escape
 from typing import Any
 
@@ -26,8 +25,17 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup, Message
 
-from bot.formatting import format_duration, format_money
+from bot.formatting import (
+    MESSAGE_LIMIT,
+    clip_escaped,
+    format_duration,
+    format_money,
+    split_escaped,
+)
 from bot.i18n import Translate, Translator
+from handlers.activation import render_card
+from handlers.names import names_of
+from handlers.rent.shared import rental_card
 from storage.models import (
     Activation,
     ActivationCode,
@@ -40,6 +48,8 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 _NAME_TIMEOUT = 2.0  # a slow catalog must not hold a code back: fall back to the raw code
+_CODE_LIMIT = 1500  # escaped characters of a code in its message
+_SMS_LIMIT = 1800  # escaped characters of the SMS text under a code
 _CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
 
@@ -58,6 +68,7 @@ class TelegramNotifier:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_retry_after: float = 30.0,
+        settings: Any = None,
     ) -> None:
         self.bot = bot
         self.db = db
@@ -66,6 +77,7 @@ class TelegramNotifier:
         self.clock = clock
         self._sleep = sleep
         self._max_retry_after = max_retry_after
+        self.settings = settings  # which zone each provider's timestamps are in
 
     # ------------------------------------------------------------------ activations
 
@@ -73,14 +85,16 @@ class TelegramNotifier:
         lang, t = await self._language(activation.user_id)
         service, _country = await self._names(activation.key_id, activation, lang)
         key = "tracker-code-next" if code.round > 0 else "tracker-code"
+        # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
+        # messages over 4,096; the code keeps the larger share.
         text = t(
             key,
-            code=escape(code.code),
+            code=clip_escaped(code.code, _CODE_LIMIT),
             service=escape(service),
             phone=escape(phone_text(activation.phone)),
         )
         if code.text and code.text.strip() and code.text.strip() != code.code:
-            text += "\n" + t("tracker-code-sms", text=escape(code.text.strip()[:1000]))
+            text += "\n" + t("tracker-code-sms", text=clip_escaped(code.text.strip(), _SMS_LIMIT))
         sent = await self._send(activation.user_id, _chat(activation), text, notify=True)
         if sent is None:
             return False
@@ -126,15 +140,28 @@ class TelegramNotifier:
     # ------------------------------------------------------------------ rentals
 
     async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
+        """The SMS as one message, or, when too long for one, as several that together carry
+        every character (a rented number may receive anything). True only when Telegram took
+        every part: otherwise the tracker sends it again later."""
         _lang, t = await self._language(rental.user_id)
-        text = t(
-            "tracker-rental-sms",
-            phone=escape(phone_text(rental.phone)),
-            sender=escape(sms.phone_from or "?"),
-            text=escape(sms.text[:3500]),
+        phone = escape(phone_text(rental.phone))
+        head = t(
+            "tracker-rental-sms-head", phone=phone, sender=clip_escaped(sms.phone_from or "?", 200)
         )
-        sent = await self._send(rental.user_id, _chat(rental), text, notify=True)
-        return sent is not None
+        more = t("tracker-rental-sms-more", phone=phone, part="99", parts="99")
+        room = MESSAGE_LIMIT - max(len(head), len(more)) - 1
+        pieces = split_escaped(sms.text, room)
+        for number, piece in enumerate(pieces, start=1):
+            if number > 1:
+                head = t(
+                    "tracker-rental-sms-more", phone=phone, part=str(number), parts=str(len(pieces))
+                )
+            sent = await self._send(
+                rental.user_id, _chat(rental), f"{head}\n{piece}", notify=number == 1
+            )
+            if sent is None:
+                return False
+        return True
 
     async def rental_changed(self, rental: Rental) -> None:
         fresh = await self.db.rentals.get_any(rental.id) or rental
@@ -183,14 +210,9 @@ class TelegramNotifier:
 
     async def _activation_view(self, a: Activation) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(a.user_id)
-        service, country = await self._names(a.key_id, a, lang)
-        now = self.clock()
-        try:
-            from handlers.activation import activation_card_keyboard, render_activation_card
-        except ImportError:  # the buy flow's views are not there: a plain card still informs
-            return _plain_activation_card(a, t, service, country), None
-        text = render_activation_card(a, t, now, country_name=country, service_name=service)
-        return text, activation_card_keyboard(a, t, now)
+        return await render_card(
+            a, t=t, lang=lang, db=self.db, catalog=self.catalog, now=self.clock()
+        )
 
     async def _show_activation_card(self, a: Activation) -> None:
         text, markup = await self._activation_view(a)
@@ -202,21 +224,15 @@ class TelegramNotifier:
 
     async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(r.user_id)
-        service, country = await self._names(r.key_id, r, lang)
-        now = self.clock()
-        latest_page, _total = await self.db.rentals.list_sms(r.user_id, r.id, 0, 1)
-        latest = latest_page[0] if latest_page else None
-        try:
-            from handlers.rent.keyboards import rental_card_keyboard
-            from handlers.rent.views import parse_tz, render_rental_card
-        except ImportError:
-            return _plain_rental_card(r, t, service, country), None
-        user = await self.db.users.get(r.user_id)
-        tz: tzinfo = parse_tz(user.timezone) if user is not None else UTC
-        text = render_rental_card(
-            r, t, now, tz, latest_sms=latest, country_name=country, service_name=service
+        return await rental_card(
+            r,
+            t=t,
+            lang=lang,
+            db=self.db,
+            catalog=self.catalog,
+            now=self.clock(),
+            settings=self.settings,
         )
-        return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
 
     async def _show_rental_card(self, r: Rental) -> None:
         text, markup = await self._rental_view(r)
@@ -326,57 +342,9 @@ class TelegramNotifier:
 
     async def _names(self, key_id: int, item: Any, lang: str) -> tuple[str, str]:
         """(service name, country name) in the user's language; raw codes when unknown."""
-        service, country = str(item.service), str(item.country)
-        if self.catalog is None:
-            return service, country
-        try:
-            key = await self.db.keys.get_any(key_id)
-            if key is None:
-                return service, country
-            async with asyncio.timeout(_NAME_TIMEOUT):
-                services = await self.catalog.services(key, lang)
-                countries = await self.catalog.countries(key)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # names are a nicety; the code matters more
-            return service, country
-        for known in services or []:
-            if known.code == service:
-                service = known.name
-                break
-        found = (countries or {}).get(country)
-        if found is not None:
-            country = found.name(lang)
-        return service, country
+        names = await names_of(self.db, self.catalog, item, lang)
+        return names.service, names.country
 
 
 def _chat(item: Activation | Rental) -> int:
     return item.chat_id if item.chat_id is not None else item.user_id
-
-
-def _plain_activation_card(a: Activation, t: Translate, service: str, country: str) -> str:
-    lines = [
-        t(
-            "tracker-card",
-            phone=escape(phone_text(a.phone)),
-            service=escape(service),
-            country=escape(country),
-        ),
-        t("tracker-card-status", status=t(f"tracker-status-{a.status}")),
-    ]
-    lines += [f"<code>{escape(c.code)}</code>" for c in a.codes]
-    return "\n".join(lines)
-
-
-def _plain_rental_card(r: Rental, t: Translate, service: str, country: str) -> str:
-    return "\n".join(
-        [
-            t(
-                "tracker-card",
-                phone=escape(phone_text(r.phone)),
-                service=escape(service),
-                country=escape(country),
-            ),
-            t("tracker-card-status", status=t(f"tracker-status-{r.status}")),
-        ]
-    )

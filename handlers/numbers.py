@@ -21,7 +21,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
-from bot.formatting import format_duration, format_money, user_timezone
+from bot.formatting import format_duration, format_money, format_time, user_timezone
 from bot.i18n import Translate
 from handlers.activation import ActivationCb
 from handlers.common import (
@@ -33,6 +33,7 @@ from handlers.common import (
     show,
 )
 from handlers.rent.callbacks import RentalCb
+from handlers.rent.views import paid_text
 from storage import Activation, Database, Rental, User
 
 router = Router(name=__name__)
@@ -197,14 +198,16 @@ async def history_screen(
         lines.append(t("numbers-history-empty"))
     for item in items:
         when = _when(item.created_at, user)
-        cost = format_money(item.cost)
+        # A rental shows what all its periods cost (rent + extensions), each one listed.
+        cost = paid_text(item) if isinstance(item, Rental) else format_money(item.cost)
         if isinstance(item, Activation):
             line = activation_line(t, item, now, lang, names)
             data: CallbackData = ActivationCb(action="open", id=item.id)
         else:
             line = rental_line(t, item, now, lang, names)
             data = RentalCb(action="open", id=item.id)
-        lines.append(f"{when} · {cost}\n{line}")
+        labelled = format_time(item.created_at, user_timezone(user.timezone))
+        lines.append(f"{labelled} · {cost}\n{line}")
         service = names.get(item.service, item.service)
         rows.append([_button(f"{when} · {_phone(item.phone)} · {service}", data)])
     pager = _pager(kind, page, pages)

@@ -182,8 +182,27 @@ V3: tuple[str, ...] = ()
 # Version 4: purchase intents and offer-bound purchase tokens.
 V4: tuple[str, ...] = ()
 
-# Version 5: rental periods (what each period cost).
-V5: tuple[str, ...] = ()
+# Version 5: rental periods (what each period cost): the first rent and every extension, so a
+# card can show what was paid in total and the history what each period cost.
+V5: tuple[str, ...] = (
+    """
+    CREATE TABLE rental_periods (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,  -- larger id = later period
+        rental_id INTEGER NOT NULL REFERENCES rentals(id) ON DELETE CASCADE,
+        kind      TEXT    NOT NULL,  -- rent | extend
+        hours     INTEGER NOT NULL,
+        cost      TEXT,              -- NULL: the price was not known when it was paid
+        currency  TEXT,
+        paid_at   REAL    NOT NULL,
+        ends_at   REAL    NOT NULL   -- the rental's end once this period was paid
+    )
+    """,
+    "CREATE INDEX ix_rental_periods_rental ON rental_periods(rental_id, id)",
+    # Rentals from before: one period with what is known (extensions were not priced then).
+    "INSERT INTO rental_periods(rental_id, kind, hours, cost, currency, paid_at, ends_at)"
+    " SELECT r.id, 'rent', r.hours, r.cost, k.currency, r.created_at, r.ends_at"
+    " FROM rentals r LEFT JOIN api_keys k ON k.id = r.key_id",
+)
 
 # Version 6: spare, for whatever else the hardening needs.
 V6: tuple[str, ...] = (

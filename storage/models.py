@@ -104,6 +104,18 @@ class Activation:
         return self.status in ACTIVATION_LIVE
 
 
+@dataclass(frozen=True, slots=True)
+class RentalPeriod:
+    """One paid period of a rental: the first rent or an extension."""
+
+    kind: str  # rent | extend
+    hours: int
+    cost: Decimal | None  # None: the price was not known when it was paid
+    currency: str | None
+    paid_at: float
+    ends_at: float
+
+
 @dataclass(slots=True)
 class Rental:
     id: int
@@ -123,10 +135,27 @@ class Rental:
     reminders_sent: frozenset[str]
     next_poll_at: float
     ended_at: float | None
+    periods: tuple[RentalPeriod, ...] = ()  # oldest first
 
     @property
     def live(self) -> bool:
         return self.status in RENTAL_LIVE
+
+    @property
+    def paid_total(self) -> Decimal | None:
+        """What the known periods cost together (the rental's own price before any period
+        was recorded); None when no price is known at all."""
+        known = [p.cost for p in self.periods if p.cost is not None]
+        if not self.periods:
+            return self.cost
+        return sum(known, Decimal(0)) if known else None
+
+    @property
+    def paid_known(self) -> bool:
+        """Every period's price is known, so `paid_total` is the whole of what was paid."""
+        if not self.periods:
+            return self.cost is not None
+        return all(p.cost is not None for p in self.periods)
 
 
 @dataclass(slots=True)

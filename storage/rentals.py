@@ -6,20 +6,28 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, id_list, money_in, sql_in
-from storage.models import RENTAL_ENDED, RENTAL_LIVE, RENTAL_STATUSES, Rental, RentalSms
+from storage.base import Store, id_list, money_in, money_out, sql_in, tx_write
+from storage.models import (
+    RENTAL_ENDED,
+    RENTAL_LIVE,
+    RENTAL_STATUSES,
+    Rental,
+    RentalPeriod,
+    RentalSms,
+)
 from storage.users import ensure_user
 
 _COLUMNS = (
     "id, user_id, key_id, provider_id, service, country, phone, hours, cost, status,"
     " created_at, ends_at, chat_id, message_id, next_poll_at, ended_at"
 )
+_PERIOD_COLUMNS = "rental_id, kind, hours, cost, currency, paid_at, ends_at"
 _SMS_COLUMNS = "id, rental_id, dedup_key, phone_from, text, date, received_at, delivered"
 _LIVE = sql_in(RENTAL_LIVE)
 _ENDED = sql_in(RENTAL_ENDED)
 
 
-def _rental(row: Any, reminders: frozenset[str]) -> Rental:
+def _rental(row: Any, reminders: frozenset[str], periods: tuple[RentalPeriod, ...] = ()) -> Rental:
     return Rental(
         row[0],
         row[1],
@@ -38,7 +46,12 @@ def _rental(row: Any, reminders: frozenset[str]) -> Rental:
         reminders,
         row[14],
         row[15],
+        periods,
     )
+
+
+def _period(row: Any) -> RentalPeriod:
+    return RentalPeriod(row[1], int(row[2]), money_out(row[3]), row[4], row[5], row[6])
 
 
 def _sms(row: Any) -> RentalSms:
@@ -52,18 +65,30 @@ class RentalRepo:
     # ---- loading -------------------------------------------------------------------------
 
     async def _with_reminders(self, rows: list[Any]) -> list[Rental]:
-        """Attach reminder marks to a batch of rows with ONE query."""
+        """Attach reminder marks and paid periods to a batch of rows, ONE query each."""
         if not rows:
             return []
+        ids = id_list(row[0] for row in rows)
         marks: dict[int, set[str]] = defaultdict(set)
         mark_rows = await self._s.fetchall(
             "SELECT rental_id, mark FROM rental_reminders"
             " WHERE rental_id IN (SELECT value FROM json_each(?))",
-            (id_list(row[0] for row in rows),),
+            (ids,),
         )
         for rental_id, mark in mark_rows:
             marks[rental_id].add(mark)
-        return [_rental(row, frozenset(marks.get(row[0], ()))) for row in rows]
+        periods: dict[int, list[RentalPeriod]] = defaultdict(list)
+        period_rows = await self._s.fetchall(
+            f"SELECT {_PERIOD_COLUMNS} FROM rental_periods"
+            " WHERE rental_id IN (SELECT value FROM json_each(?)) ORDER BY rental_id, id",
+            (ids,),
+        )
+        for period_row in period_rows:
+            periods[period_row[0]].append(_period(period_row))
+        return [
+            _rental(row, frozenset(marks.get(row[0], ())), tuple(periods.get(row[0], ())))
+            for row in rows
+        ]
 
     async def _select(self, where: str, params: tuple[Any, ...] = ()) -> list[Rental]:
         rows = await self._s.fetchall(f"SELECT {_COLUMNS} FROM rentals {where}", params)
@@ -90,11 +115,13 @@ class RentalRepo:
         ends_at: float,
         chat_id: int | None = None,
         next_poll_at: float | None = None,
+        currency: str | None = None,
     ) -> Rental:
-        """Store a rented number; the same (key_id, provider_id) again returns the stored row."""
+        """Store a rented number with its first paid period (`cost` in `currency`); the same
+        (key_id, provider_id) again returns the stored row and records nothing new."""
         async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, created_at)
-            await conn.execute(
+            cur = await conn.execute(
                 "INSERT OR IGNORE INTO rentals(user_id, key_id, provider_id, service, country,"
                 " phone, hours, cost, status, created_at, ends_at, chat_id, next_poll_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
@@ -113,6 +140,14 @@ class RentalRepo:
                     created_at if next_poll_at is None else next_poll_at,
                 ),
             )
+            if cur.rowcount == 1:
+                await tx_write(
+                    conn,
+                    "INSERT INTO rental_periods(rental_id, kind, hours, cost, currency, paid_at,"
+                    " ends_at) VALUES (?, 'rent', ?, ?, ?, ?, ?)",
+                    (cur.lastrowid, int(hours), money_in(cost), currency, created_at, ends_at),
+                )
+            await cur.close()
         stored = await self.get_by_provider_id(key_id, str(provider_id))
         assert stored is not None
         return stored
@@ -182,13 +217,26 @@ class RentalRepo:
         )
         return changed == 1
 
-    async def extend(self, rental_id: int, ends_at: float, hours_added: int) -> None:
-        """Record a paid extension. Reminders are cleared because the end moved: the
-        "1 hour left" reminder is due again before the new end."""
+    async def extend(
+        self,
+        rental_id: int,
+        ends_at: float,
+        hours_added: int,
+        *,
+        cost: Decimal | None = None,
+        currency: str | None = None,
+    ) -> None:
+        """Record a paid extension and what it cost (None: not known). Reminders are cleared
+        because the end moved: the "1 hour left" reminder is due again before the new end."""
         async with self._s.transaction() as conn:
             await conn.execute(
                 "UPDATE rentals SET ends_at = ?, hours = hours + ? WHERE id = ?",
                 (ends_at, int(hours_added), rental_id),
+            )
+            await conn.execute(
+                "INSERT INTO rental_periods(rental_id, kind, hours, cost, currency, paid_at,"
+                " ends_at) VALUES (?, 'extend', ?, ?, ?, ?, ?)",
+                (rental_id, int(hours_added), money_in(cost), currency, self._s.clock(), ends_at),
             )
             await conn.execute("DELETE FROM rental_reminders WHERE rental_id = ?", (rental_id,))
 

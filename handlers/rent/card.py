@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.errors import NotFound, Stale, UseCaseError
 from bot.i18n import Translate
+from bot.presets import provider_zone
 from bot.provider.errors import ProviderError
 from bot.rentals import CancelRefused, RentalService
 from handlers.common import page_of
@@ -25,11 +27,21 @@ from handlers.rent.keyboards import (
     history_keyboard,
     sms_keyboard,
 )
-from handlers.rent.shared import answer, card_parts, edit, show_screen, user_tz, wake_tracker
+from handlers.rent.shared import (
+    answer,
+    card_parts,
+    confirmed_price,
+    edit,
+    remember_price,
+    show_screen,
+    user_tz,
+    wake_tracker,
+)
 from handlers.rent.views import (
     format_at,
-    phone_text,
+    render_extend_choose,
     render_extend_confirm,
+    render_finish_confirm,
     render_history,
     render_sms_page,
 )
@@ -53,13 +65,19 @@ class _Ctx:
         rentals: RentalService,
         catalog: Any,
         clock: Callable[[], float],
+        state: FSMContext | None = None,
+        settings: Any = None,
     ) -> None:
         self.callback, self.t, self.lang, self.user = callback, t, lang, user
         self.rentals, self.catalog, self.clock = rentals, catalog, clock
+        self.state, self.settings = state, settings
         self.user_id = callback.from_user.id
 
-    async def show_card(self, rental: Rental, notice: str | None = None) -> None:
-        """Edit the tapped message into the card; it becomes the card the tracker updates."""
+    async def show_card(
+        self, rental: Rental, notice: str | None = None, *, alert: bool = False
+    ) -> None:
+        """Edit the tapped message into the card (it becomes the card the tracker updates),
+        then answer the tap once, with `notice` (as an alert when `alert`)."""
         fresh = await self.rentals.get(self.user_id, rental.id)
         text, markup = await card_parts(
             fresh,
@@ -70,28 +88,38 @@ class _Ctx:
             rentals=self.rentals,
             catalog=self.catalog,
             now=self.clock(),
+            settings=self.settings,
         )
         shown = await edit(self.callback, text, markup)
         if shown is not None:
             await self.rentals.db.rentals.set_card(fresh.id, shown.chat.id, shown.message_id)
-        await answer(self.callback, notice)
+        await answer(self.callback, notice, alert=alert)
 
     async def refuse(self, exc: BaseException, rental_id: int | None = None) -> None:
-        """Say why, as an alert; redraw the card when its state may have moved on."""
-        text = self.text_of(exc)
+        """Say why, as an alert; redraw the card when its state may have moved on.
+
+        Telegram takes ONE answer per tap (a second is refused as "query is too old"), so
+        the alert travels in the answer that also ends the redraw."""
+        rental: Rental | None = None
         if rental_id is not None and not isinstance(exc, NotFound):
             try:
                 rental = await self.rentals.get(self.user_id, rental_id)
             except NotFound:
                 rental = None
-            if rental is not None:
-                await self.show_card(rental, None)
+        text = await self.text_of(exc, rental)
+        if rental is not None:
+            await self.show_card(rental, text, alert=True)
+            return
         await answer(self.callback, text, alert=True)
 
-    def text_of(self, exc: BaseException) -> str:
+    async def text_of(self, exc: BaseException, rental: Rental | None) -> str:
         if isinstance(exc, CancelRefused):
             return self.t(f"rent-cancel-reason-{exc.reason}")
-        return error_text(self.t, exc)
+        provider_tz = None
+        if rental is not None:
+            key = await self.rentals.db.keys.get_any(rental.key_id)
+            provider_tz = provider_zone(key.base_url, self.settings) if key else None
+        return error_text(self.t, exc, provider_tz=provider_tz, user_tz=user_tz(self.user))
 
 
 @router.callback_query(RentalCb.filter())
@@ -105,8 +133,10 @@ async def rental_action(
     catalog: Any,
     clock: Callable[[], float],
     tracker: Any = None,
+    state: FSMContext | None = None,
+    settings: Any = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
     handler = _ACTIONS.get(callback_data.action)
     if handler is None:
         await answer(callback, t("error-stale"))
@@ -133,7 +163,9 @@ async def _sms(ctx: _Ctx, data: RentalCb) -> None:
     page = await ctx.rentals.sms(ctx.user_id, rental.id, data.page)
     if page.page >= page.pages and page.total:
         page = await ctx.rentals.sms(ctx.user_id, rental.id, page.pages - 1)
-    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user))
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    provider_tz = provider_zone(key.base_url, ctx.settings)
+    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user), provider_tz)
     await show_screen(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
 
 
@@ -141,7 +173,9 @@ async def _history(ctx: _Ctx, data: RentalCb) -> None:
     rental = await ctx.rentals.get(ctx.user_id, data.id)
     items = await ctx.rentals.rental_history(ctx.user_id, rental.id)
     page, pages, shown = page_of(items, data.page, HISTORY_PER_PAGE)
-    text = render_history(ctx.t, rental, shown, page, pages)
+    key = await ctx.rentals.key_of(ctx.user_id, rental)
+    zones = {"tz": user_tz(ctx.user), "provider_tz": provider_zone(key.base_url, ctx.settings)}
+    text = render_history(ctx.t, rental, shown, page, pages, **zones)
     await show_screen(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
 
 
@@ -154,7 +188,7 @@ async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
             ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id)
         )
         return
-    text = ctx.t("rent-extend-choose", phone=phone_text(rental.phone))
+    text = render_extend_choose(ctx.t, rental)
     markup = extend_options_keyboard(ctx.t, rental.id, options, key.currency)
     await show_screen(ctx.callback, text, markup)
 
@@ -171,13 +205,14 @@ async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
     balance = await ctx.rentals.key_balance(ctx.user_id, key)
     text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
     token = secrets.token_urlsafe(8)
+    await remember_price(ctx.state, "extend", token, option.cost)
     markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
     await show_screen(ctx.callback, text, markup)
 
 
 async def _finish_ask(ctx: _Ctx, data: RentalCb) -> None:
     rental = await _live(ctx, data.id)
-    text = ctx.t("rent-finish-confirm", phone=phone_text(rental.phone))
+    text = render_finish_confirm(ctx.t, rental)
     await show_screen(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
 
 
@@ -222,11 +257,18 @@ async def extend(
     catalog: Any,
     clock: Callable[[], float],
     tracker: Any = None,
+    state: FSMContext | None = None,
+    settings: Any = None,
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock)
+    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
+    cost = await confirmed_price(state, "extend", callback_data.token)
     try:
         result = await rentals.extend(
-            ctx.user_id, callback_data.id, token=callback_data.token, hours=callback_data.hours
+            ctx.user_id,
+            callback_data.id,
+            token=callback_data.token,
+            hours=callback_data.hours,
+            cost=cost,
         )
     except (ProviderError, UseCaseError) as exc:
         await ctx.refuse(exc, callback_data.id)

@@ -40,6 +40,7 @@ from handlers.rent.views import (
     render_confirm,
     render_countries,
     render_durations,
+    render_no_countries,
     render_services,
 )
 
@@ -132,7 +133,7 @@ async def countries_page(
         return
     service_name = (await service_names(catalog, key, lang)).get(service, service)
     if not found:
-        text = t("rent-no-countries", service=service_name)
+        text = render_no_countries(t, service_name)
         await show_screen(callback, text, flow_error_keyboard(t, back))
         return
     names = await country_names(catalog, key, lang)
@@ -231,6 +232,7 @@ async def buy(
     clock: Callable[[], float],
     state: FSMContext,
     tracker: Any = None,
+    settings: Any = None,
 ) -> None:
     user_id = callback.from_user.id
     data = callback_data
@@ -270,6 +272,7 @@ async def buy(
         rentals=rentals,
         catalog=catalog,
         now=clock(),
+        settings=settings,
     )
     await edit(callback, t("rent-done"), None)
     if callback.bot is not None:

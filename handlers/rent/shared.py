@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest
@@ -11,7 +11,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.flags import country_flag
 from bot.i18n import Translate
+from bot.presets import provider_zone
 from bot.rentals import RentalService
+from handlers.common import answer_quietly
+from handlers.names import names_for
 from handlers.rent.keyboards import rental_card_keyboard
 from handlers.rent.views import parse_tz, render_rental_card
 from storage.models import KeyProfile, Rental
@@ -59,9 +62,9 @@ async def edit(
 
 
 async def answer(callback: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
-    """Answer a callback once; a second answer (already answered) is harmless."""
-    with contextlib.suppress(TelegramBadRequest):
-        await callback.answer(text, show_alert=alert)
+    """Answer a tap. Call it ONCE per tap, last, with whatever the user must read: Telegram
+    refuses a second answer, so an alert sent after a plain answer would never be seen."""
+    await answer_quietly(callback, text, alert=alert)
 
 
 async def show_screen(
@@ -70,6 +73,25 @@ async def show_screen(
     """A screen for a tap: edit it into the tapped message, then stop the button spinning."""
     await edit(callback, text, markup)
     await answer(callback)
+
+
+async def remember_price(state: Any, kind: str, token: str, price: Decimal) -> None:
+    """Remember the price a confirmation screen showed, under its one-time token: callback data
+    carries ids only, and the provider's purchase answers carry no price, so this is where the
+    price of what the tap pays for is known. `kind`: "rent" or "extend"."""
+    if state is not None:
+        await state.update_data({f"{kind}_costs": {token: str(price)}})
+
+
+async def confirmed_price(state: Any, kind: str, token: str) -> Decimal | None:
+    """The price the confirmation screen of `token` showed, when this chat still knows it."""
+    if state is None:
+        return None
+    raw = ((await state.get_data()).get(f"{kind}_costs") or {}).get(token)
+    try:
+        return Decimal(raw) if raw is not None else None
+    except InvalidOperation:
+        return None
 
 
 def wake_tracker(tracker: Any) -> None:
@@ -83,6 +105,37 @@ def user_tz(user: Any) -> Any:
     return parse_tz(getattr(user, "timezone", None))
 
 
+async def rental_card(
+    r: Rental,
+    *,
+    t: Translate,
+    lang: str,
+    db: Any,
+    catalog: Any,
+    now: float,
+    settings: Any = None,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """THE getter of the rental card: the tap handlers and the tracker's notifier both draw it
+    through here (names, flag, the owner's and the provider's time zones, the latest SMS), so
+    it looks the same whoever redraws it. `r` must already be known to be its owner's."""
+    key = await db.keys.get_any(r.key_id)
+    names = await names_for(catalog, key, lang, r.service, r.country)
+    owner = await db.users.get(r.user_id)
+    latest_page, _total = await db.rentals.list_sms(r.user_id, r.id, 0, 1)
+    latest = latest_page[0] if latest_page else None
+    text = render_rental_card(
+        r,
+        t,
+        now,
+        user_tz(owner),
+        latest_sms=latest,
+        country_name=names.country_with_flag,
+        service_name=names.service,
+        provider_tz=provider_zone(key.base_url if key else "", settings),
+    )
+    return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)
+
+
 async def card_parts(
     r: Rental,
     *,
@@ -93,19 +146,10 @@ async def card_parts(
     rentals: RentalService,
     catalog: Any,
     now: float,
+    settings: Any = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """The card's text and keyboard for the user's own rental."""
-    key = await rentals.key_of(user_id, r)
-    services = await service_names(catalog, key, lang)
-    countries = await country_names(catalog, key, lang)
-    latest = await rentals.latest_sms(user_id, r.id)
-    text = render_rental_card(
-        r,
-        t,
-        now,
-        user_tz(user),
-        latest_sms=latest,
-        country_name=countries.get(r.country, r.country),
-        service_name=services.get(r.service, r.service),
+    """The card's text and keyboard for the user's own rental (ownership checked here)."""
+    await rentals.key_of(user_id, r)
+    return await rental_card(
+        r, t=t, lang=lang, db=rentals.db, catalog=catalog, now=now, settings=settings
     )
-    return text, rental_card_keyboard(r, t, now, has_sms=latest is not None)

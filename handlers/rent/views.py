@@ -2,52 +2,47 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import tzinfo
 from decimal import Decimal
 from html import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.formatting import format_duration, format_money
+from bot.formatting import (
+    clip_escaped,
+    format_duration,
+    format_money,
+    format_provider_time,
+    format_time,
+    user_timezone,
+)
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
-from bot.rentals import RentOption, SmsPage
+from bot.rentals import SMS_PREVIEW_LIMIT, RentOption, SmsPage
 from storage.models import Rental, RentalSms
 
-_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-_SMS_TEXT_LIMIT = 600  # one SMS on a card or a list page; Telegram's limit is 4096 in total
+# Escaped characters, cut after escaping (see bot.formatting.clip_escaped): the whole text of
+# every SMS arrives in its own message(s); the card and the list show a preview within
+# Telegram's 4,096 characters (a list page holds up to five SMS).
+_CARD_SMS_LIMIT = 1500
+_LIST_SMS_LIMIT = SMS_PREVIEW_LIMIT  # one rule: what is cut here is pushed by the tracker
+_SENDER_LIMIT = 100
+_DATE_LIMIT = 64
 
 
 def parse_tz(name: str | None) -> tzinfo:
     """A user's time zone setting ("UTC", "+03:00", "UTC-5", "Europe/Moscow") as a tzinfo."""
-    raw = (name or "").strip()
-    if not raw or raw.upper() in ("UTC", "GMT", "Z"):
-        return UTC
-    match = _OFFSET.match(raw)
-    if match:
-        sign = -1 if match.group(1) == "-" else 1
-        delta = timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
-        return timezone(sign * delta)
-    try:
-        return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
-def _tz_label(tz: tzinfo, moment: datetime) -> str:
-    if isinstance(tz, ZoneInfo):
-        return tz.key
-    offset = moment.utcoffset() or timedelta(0)
-    if not offset:
-        return "UTC"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return user_timezone(name)
 
 
 def format_at(at: float, tz: tzinfo) -> str:
-    moment = datetime.fromtimestamp(at, tz)
-    return f"{moment:%Y-%m-%d %H:%M} {_tz_label(tz, moment)}"
+    return format_time(at, tz)
+
+
+def sms_time(sms: RentalSms, provider_tz: tzinfo, tz: tzinfo) -> str:
+    """When an SMS came, escaped: the provider's date (read in its zone) in the user's zone,
+    labelled; the raw date when unreadable; when the bot saw it when the provider gave none."""
+    if not (sms.date and sms.date.strip()):
+        return escape(format_time(sms.received_at, tz))
+    return provider_date(sms.date, provider_tz, tz)
 
 
 def lang_of(t: Translate) -> str:
@@ -66,16 +61,38 @@ def phone_text(phone: str) -> str:
     return "+" + phone.lstrip("+")
 
 
-def _clip(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _SMS_TEXT_LIMIT else text[: _SMS_TEXT_LIMIT - 1] + "…"
-
-
 def money(amount: Decimal | None, currency: str | None = None) -> str:
     return escape(format_money(amount, currency))
 
 
 # ------------------------------------------------------------------ the rental card
+
+
+def _period_currency(r: Rental) -> str | None:
+    return next((p.currency for p in r.periods if p.currency), None)
+
+
+def paid_text(r: Rental) -> str:
+    """What the rental cost, escaped: `32.00 ₽`, over several periods `32.00 ₽ (8.00 + 24.00)`;
+    a period whose price was never known shows as `?` (and the total as `32.00 + ?`)."""
+    currency = _period_currency(r)
+    total = r.paid_total
+    text = money(total, currency) if total is not None else "?"
+    if total is not None and not r.paid_known:
+        text += " + ?"
+    if len(r.periods) > 1:
+        parts = " + ".join(money(p.cost) if p.cost is not None else "?" for p in r.periods)
+        text += f" ({parts})"
+    return text
+
+
+def paid_line(t: Translate, r: Rental) -> str | None:
+    """The card's price line: the rent price, or the total once the rental was extended."""
+    if len(r.periods) > 1:
+        return t("rent-card-paid", total=paid_text(r))
+    if r.paid_total is None:
+        return None
+    return t("rent-card-price", price=paid_text(r))
 
 
 def render_rental_card(
@@ -87,16 +104,19 @@ def render_rental_card(
     latest_sms: RentalSms | None,
     country_name: str,
     service_name: str,
+    provider_tz: tzinfo,
 ) -> str:
-    """The one message a rental lives in; the tracker re-renders it on every change."""
+    """The one message a rental lives in; the tracker re-renders it on every change.
+    `tz`: the user's zone; `provider_tz`: the zone of the provider's SMS dates."""
     lines = [
         t("rent-card-title"),
         f"📞 <code>{escape(phone_text(r.phone))}</code>",
         t("rent-card-service", service=escape(service_name)),
         t("rent-card-country", country=escape(country_name)),
     ]
-    if r.cost is not None:
-        lines.append(t("rent-card-price", price=money(r.cost)))
+    paid = paid_line(t, r)
+    if paid:
+        lines.append(paid)
     if r.live:
         span = format_duration(max(0.0, r.ends_at - now), lang_of(t))
         relative = t("rent-card-relative", span=span)
@@ -111,11 +131,12 @@ def render_rental_card(
         lines.append(
             t(
                 "rent-card-latest",
-                sender=escape(latest_sms.phone_from or "—"),
-                date=escape(latest_sms.date or format_at(latest_sms.received_at, tz)),
+                sender=clip_escaped(latest_sms.phone_from or "—", _SENDER_LIMIT),
+                date=sms_time(latest_sms, provider_tz, tz),
             )
         )
-        lines.append(f"<blockquote>{escape(_clip(latest_sms.text))}</blockquote>")
+        text = clip_escaped(latest_sms.text.strip(), _CARD_SMS_LIMIT)
+        lines.append(f"<blockquote>{text}</blockquote>")
     return "\n".join(lines)
 
 
@@ -128,6 +149,10 @@ def render_services(t: Translate, page: int, pages: int) -> str:
 
 def render_countries(t: Translate, service_name: str) -> str:
     return t("rent-choose-country", service=escape(service_name))
+
+
+def render_no_countries(t: Translate, service_name: str) -> str:
+    return t("rent-no-countries", service=escape(service_name))
 
 
 def render_durations(t: Translate, service_name: str, country_name: str) -> str:
@@ -171,7 +196,15 @@ def render_extend_confirm(
     return text
 
 
-def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
+def render_extend_choose(t: Translate, r: Rental) -> str:
+    return t("rent-extend-choose", phone=escape(phone_text(r.phone)))
+
+
+def render_finish_confirm(t: Translate, r: Rental) -> str:
+    return t("rent-finish-confirm", phone=escape(phone_text(r.phone)))
+
+
+def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo, provider_tz: tzinfo) -> str:
     lines = [
         t(
             "rent-sms-title",
@@ -187,16 +220,31 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo) -> str:
         lines.append(
             t(
                 "rent-sms-item",
-                date=escape(item.date or format_at(item.received_at, tz)),
-                sender=escape(item.phone_from or "—"),
+                date=sms_time(item, provider_tz, tz),
+                sender=clip_escaped(item.phone_from or "—", _SENDER_LIMIT),
             )
         )
-        lines.append(f"<blockquote>{escape(_clip(item.text))}</blockquote>")
+        lines.append(f"<blockquote>{clip_escaped(item.text.strip(), _LIST_SMS_LIMIT)}</blockquote>")
     return "\n".join(lines)
 
 
+def provider_date(raw: str | None, provider_tz: tzinfo, tz: tzinfo) -> str:
+    """A provider's date, escaped, in the user's zone and labelled; as sent when unreadable."""
+    shown = format_provider_time(raw, provider_tz, tz)
+    if shown is not None:
+        return escape(shown)
+    return clip_escaped(raw.strip(), _DATE_LIMIT) if raw and raw.strip() else "—"
+
+
 def render_history(
-    t: Translate, r: Rental, items: list[RentHistoryItem], page: int, pages: int
+    t: Translate,
+    r: Rental,
+    items: list[RentHistoryItem],
+    page: int,
+    pages: int,
+    *,
+    tz: tzinfo,
+    provider_tz: tzinfo,
 ) -> str:
     """The rental's periods as the provider lists them: the first rent and each extension."""
     phone = escape(phone_text(r.phone))
@@ -208,7 +256,7 @@ def render_history(
         lines.append(
             t(
                 "rent-period-item",
-                date=escape(item.date or "—"),
+                date=provider_date(item.date, provider_tz, tz),
                 duration=escape(duration),
                 price=money(item.price),
             )

@@ -68,3 +68,81 @@ def test_utc_offsets_round_trip() -> None:
     assert user_timezone("UTC+05:30").utcoffset(None) == timedelta(hours=5, minutes=30)
     assert user_timezone("UTC") is UTC
     assert user_timezone("Nowhere/City") is UTC
+
+
+# ------------------------------------------------------------------ long texts (item 30)
+
+_HOSTILE_LONG = "&<" * 2500  # 5,000 characters that grow fivefold when escaped
+
+
+def _entities_whole(piece: str) -> bool:
+    """Every `&` in `piece` starts a complete entity (nothing cut in the middle)."""
+    import re
+
+    return all(
+        re.match(r"&(amp|lt|gt|quot|#x27);", piece[i:]) for i, ch in enumerate(piece) if ch == "&"
+    )
+
+
+@pytest.mark.parametrize("limit", [7, 100, 2500, 4000])
+def test_clip_escaped_cuts_after_escaping_never_inside_an_entity(limit: int) -> None:
+    from bot.formatting import clip_escaped
+
+    clipped = clip_escaped(_HOSTILE_LONG, limit)
+    assert len(clipped) <= limit and clipped.endswith("…")
+    assert _entities_whole(clipped)
+    assert clip_escaped("a&b", limit) == "a&amp;b"  # short texts are only escaped
+
+
+@pytest.mark.parametrize("limit", [10, 999, 4000])
+def test_split_escaped_keeps_every_character(limit: int) -> None:
+    import html
+
+    from bot.formatting import split_escaped
+
+    pieces = split_escaped(_HOSTILE_LONG + "end", limit)
+    assert all(0 < len(piece) <= limit and _entities_whole(piece) for piece in pieces)
+    assert html.unescape("".join(pieces)) == _HOSTILE_LONG + "end"
+    assert split_escaped("", limit) == [""]
+
+
+# ------------------------------------------------------------------ provider times (item 9)
+
+MOSCOW = "Europe/Moscow"
+
+
+@pytest.mark.parametrize(
+    ("raw", "utc"),
+    [
+        ("2023-10-26 11:03:39", "2023-10-26 08:03 UTC"),  # Grizzly: Moscow time, no zone
+        (" 2023-10-25 11:02:31", "2023-10-25 08:02 UTC"),  # the seed page's leading space
+        ("2026-1-2 3-4-5", "2026-01-02 00:04 UTC"),  # BANNED:'…'
+        ("'2026-1-2 3-4-5'", "2026-01-02 00:04 UTC"),
+        ("2025-08-22T08:54:25+00:00", "2025-08-22 08:54 UTC"),  # its own zone wins
+        ("2022-07-17T19:54:55+03:00", "2022-07-17 16:54 UTC"),
+        ("1800000000", "2027-01-15 08:00 UTC"),
+    ],
+)
+def test_provider_times_are_read_in_the_providers_zone(raw: str, utc: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.formatting import format_provider_time
+
+    assert format_provider_time(raw, ZoneInfo(MOSCOW), UTC) == utc
+
+
+def test_provider_times_show_in_the_users_zone_labelled() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.formatting import format_provider_time, format_time
+
+    moscow = ZoneInfo(MOSCOW)
+    assert format_provider_time("2023-10-26 11:03:39", moscow, user_timezone("+05:30")) == (
+        "2023-10-26 13:33 UTC+05:30"
+    )
+    assert format_provider_time("2023-10-26 11:03:39", moscow, moscow) == (
+        "2023-10-26 11:03 Europe/Moscow"
+    )
+    assert format_provider_time("yesterday", moscow, UTC) is None
+    assert format_provider_time(None, moscow, UTC) is None
+    assert format_time(1_800_000_000, user_timezone("UTC-3")) == "2027-01-15 05:00 UTC-03:00"

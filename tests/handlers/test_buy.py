@@ -209,7 +209,7 @@ async def test_provider_errors_shown_as_their_message(
     answer = await chat.tap("Buy for")
     t = services.translator.bind("en")
     if expected_key == "error-banned":
-        expected = t(expected_key, until="2030-01-02 03:04:05")
+        expected = t(expected_key, until="2030-01-02 00:04 UTC")  # Moscow time, labelled
     else:
         expected = t(expected_key)
     assert answer is not None and answer.text == expected[:200]

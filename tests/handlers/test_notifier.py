@@ -253,3 +253,69 @@ async def test_pending_unresolved_goes_to_its_chat(
     await notifier.pending_unresolved(pending)
     sent = bot.session.calls(SendMessage)[-1]
     assert int(sent.chat_id) == 4242 and "balance" in sent.text
+
+
+# ------------------------------------------------------------------ long texts (item 30)
+
+LONG = "&<" * 2500  # 5,000 characters, 22,500 once escaped
+
+
+def _fits(text: str) -> None:
+    assert "{???}" not in text  # Fluent's answer to a value over 2,500 characters
+    assert len(text) <= 4096
+
+
+async def test_a_long_rental_sms_arrives_whole_in_several_messages(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    import html
+
+    r = await _rental(ndb, clock)
+    sms = await ndb.rentals.add_sms(
+        r.id, dedup_key="long", phone_from=LONG, text=LONG, date=None, received_at=clock()
+    )
+    assert sms is not None
+    assert await notifier.rental_sms(r, sms)
+    texts = [m.text for m in bot.session.calls(SendMessage)]
+    assert len(texts) > 1
+    for text in texts:
+        _fits(text)
+    body = "".join(text.split("\n", 1)[1] for text in texts)
+    assert html.unescape(body) == LONG
+
+
+async def test_a_long_rental_sms_is_not_delivered_unless_every_part_was_taken(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    r = await _rental(ndb, clock)
+    sms = await ndb.rentals.add_sms(
+        r.id, dedup_key="long", phone_from="Bank", text=LONG, date=None, received_at=clock()
+    )
+    assert sms is not None
+    session = bot.session
+    answer = session._answer
+    sent: list[str] = []
+
+    def first_part_only(method: Any) -> Any:
+        if isinstance(method, SendMessage):
+            if sent:  # the second part is refused
+                raise TelegramBadRequest(method, "Bad Request: message is too long")
+            sent.append(method.text)
+        return answer(method)
+
+    session._answer = first_part_only
+    assert not await notifier.rental_sms(r, sms)  # the tracker will try again
+    assert len(sent) == 1
+
+
+async def test_a_long_code_and_its_sms_fit_the_message_and_the_card(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    code = ActivationCode(0, LONG, LONG, clock(), False)
+    assert await notifier.code_received(a, code)
+    sends = bot.session.calls(SendMessage)
+    assert len(sends) == 2  # the code, then the card
+    for method in sends:
+        _fits(method.text)
+    assert "&amp;&lt;&amp;&lt;" in sends[0].text  # the code is there, escaped

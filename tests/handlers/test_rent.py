@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.provider.errors import ProviderError
 from handlers.common import MenuCb
 from handlers.errors import error_text
+from handlers.numbers import NumbersCb
 from handlers.rent.callbacks import RentalCb, RentBuyCb, RentExtendCb, RentFlowCb
 from tests.harness import ChatMessage
 
@@ -473,3 +474,161 @@ async def test_tracker_pushes_rental_sms_onto_the_card(
     assert card.text.count("pushed 4242") == 1
     _, total = await services.db.rentals.list_sms(USER, rental.id)
     assert total == 1
+
+
+# ------------------------------------------------------------------ one answer per tap (item 11)
+
+
+async def _one_answer(chat: Any, label: str, card: ChatMessage) -> Any:
+    """Tap `label` and return the tap's only callback answer (Telegram takes one per query)."""
+    before = len(chat.session.callback_answers)
+    await chat.tap(label, card)
+    answers = chat.session.callback_answers[before:]
+    assert len(answers) == 1, [(a.text, a.show_alert) for a in answers]
+    return answers[0]
+
+
+async def test_cancel_refusal_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "hello 777")
+    answer = await _one_answer(chat, "Cancel", card)
+    assert answer.show_alert and answer.text == _t(services)("rent-cancel-reason-sms")
+    assert "hello 777" in card.text  # the card was redrawn too
+
+
+async def test_finish_twice_refusal_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await chat.tap("Finish", card)
+    confirm = chat.find_button("Yes, finish", card)[1]
+    await chat.tap("Yes, finish", card)
+    before = len(chat.session.callback_answers)
+    await chat.tap_data(confirm.callback_data or "", card)  # the same button again
+    answers = chat.session.callback_answers[before:]
+    assert len(answers) == 1 and answers[0].show_alert
+    assert answers[0].text == _t(services)("error-stale")
+
+
+async def test_failed_history_is_the_alert_of_the_one_answer(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    sandbox.state.inject_fault("http500", action="getRentHistory", count=5)
+    answer = await _one_answer(chat, "History", card)
+    assert answer.show_alert and answer.text == _t(services)("error-provider-down")
+
+
+# ------------------------------------------------------------------ what was paid (item 8)
+
+
+async def test_card_and_history_show_what_every_period_cost(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)  # 4 h for 8.00
+    assert "Rent price: 8.00" in card.text
+    await chat.tap("Extend", card)
+    await chat.tap("12 h", card)
+    await chat.tap("Extend for", card)  # 12 h for 24.00
+    assert sandbox.state.balance(sandbox_key) == 100 - 8 - 24
+    stored = await _stored(services)
+    assert [(p.kind, p.hours, p.cost) for p in stored.periods] == [
+        ("rent", 4, Decimal("8")),
+        ("extend", 12, Decimal("24")),
+    ]
+    assert "32.00" in card.text and "8.00 + 24.00" in card.text
+
+    # the ended rental in "My numbers" history: the total and each period
+    await chat.tap("Finish", card)
+    await chat.tap("Yes, finish", card)
+    await chat.tap_data(NumbersCb(action="hist", kind="r").pack(), _screen(chat))
+    assert "32.00" in chat.last_text and "8.00 + 24.00" in chat.last_text
+    assert " UTC · 32.00" in chat.last_text  # its time labelled with the user's zone
+
+
+# ------------------------------------------------------------------ provider times (item 9)
+
+
+async def test_sms_times_show_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any, tracker: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await _with_key(services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    card = await _rent_via_ui(chat, "4 h")
+    rental = await _stored(services)
+    clock.advance(60)
+    sandbox.state.deliver_rent_sms(rental.provider_id, "code 5150", phone_from="Shop")
+    arrived = datetime.fromtimestamp(clock(), UTC)
+    provider_said = sandbox.state.fmt_time(clock())  # the provider's own clock, no zone
+    local = f"{arrived + timedelta(hours=5):%Y-%m-%d %H:%M} UTC+05:00"
+
+    await chat.tap("SMS", card)
+    assert local in card.text and provider_said not in card.text
+    await chat.tap("Back to the number", card)
+    assert "Latest SMS from Shop" in card.text and local in card.text
+    clock.advance(60)
+    await tracker.tick()  # the tracker's redraw shows it the same way
+    assert local in card.text and provider_said not in card.text
+
+
+async def test_provider_times_are_read_in_the_providers_zone(services: Any) -> None:
+    from datetime import UTC
+
+    from bot.presets import provider_zone
+    from handlers.rent.views import render_sms_page
+    from storage.models import Rental, RentalSms
+
+    grizzly = provider_zone("https://api.grizzlysms.com/stubs/handler_api.php", None)
+    r = Rental(
+        1, USER, 1, "9", "tg", "6", "62812", 4, None, "active", 0.0, 1.0, USER, None,
+        frozenset(), 0.0, None,
+    )  # fmt: skip
+    sms = RentalSms(1, 1, "k", "Shop", "hi", "2026-11-30 14:03:00", 0.0, False)
+    from bot.rentals import SmsPage
+
+    text = render_sms_page(_t(services), r, SmsPage([sms], 1, 0, 1), UTC, grizzly)
+    assert "2026-11-30 11:03 UTC" in text  # Moscow time read as such, shown in UTC
+
+
+async def test_a_ban_date_shows_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    sandbox.state.ban(sandbox_key, until="2030-1-1 12-0-0")  # the sandbox's clock keeps UTC
+    answer = await _one_answer(chat, "Refresh", card)
+    assert answer.show_alert and "2030-01-01 17:00 UTC+05:00" in (answer.text or "")
+
+
+async def test_a_long_sms_seen_cut_in_the_list_still_arrives_whole(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any, tracker: Any
+) -> None:
+    import html
+
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    long_text = "&<" * 2500
+    sandbox.state.deliver_rent_sms(rental.provider_id, long_text, phone_from="Bank")
+    await chat.tap("SMS", card)  # the list shows it cut, marked with …
+    assert "…" in card.text and len(card.text) <= 4096
+    clock.advance(120)
+    await tracker.tick()
+    pushed = [t for t in chat.texts() if t.startswith("📨")]
+    assert pushed, "the whole SMS never reached the chat"
+    assert all(len(text) <= 4096 for text in pushed)
+    assert html.unescape("".join(t.split("\n", 1)[1] for t in pushed)) == long_text
+
+
+async def test_history_periods_show_in_the_users_zone_labelled(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    card, _rental = await _rented(chat, services, sandbox, sandbox_key)
+    await services.db.users.update(USER, timezone="+05:00")
+    await chat.tap("History", card)
+    rented = datetime.fromtimestamp(clock(), UTC) + timedelta(hours=5)
+    assert f"{rented:%Y-%m-%d %H:%M} UTC+05:00" in card.text

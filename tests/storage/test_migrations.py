@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,33 @@ async def test_failed_step_rolls_back_whole_step(db_path: Path, clock: Any) -> N
             r[0] for r in await (await conn.execute("SELECT name FROM sqlite_master")).fetchall()
         }
         assert "a" in names and "b" not in names
+
+
+async def test_v5_gives_every_existing_rental_its_first_period(
+    db_path: Path, cipher: KeyCipher, clock: Any
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    async with aiosqlite.connect(db_path, isolation_level=None) as conn:
+        await migrate(conn, target=4, clock=clock)
+        await conn.execute("INSERT INTO users(id, language, created_at) VALUES (42, 'ru', 1.0)")
+        await conn.execute(
+            "INSERT INTO api_keys(user_id, label, base_url, api_key_enc, active, currency,"
+            " created_at) VALUES (42, 'old', 'https://p.test', ?, 1, 'RUB', 2.0)",
+            (cipher.encrypt(API_KEY),),
+        )
+        await conn.execute(
+            "INSERT INTO rentals(user_id, key_id, provider_id, service, country, phone, hours,"
+            " cost, created_at, ends_at, next_poll_at) VALUES (42, 1, 'r1', 'tg', '0', '7999',"
+            " 4, '8.5', 10, 14410, 10)"
+        )
+    db = await Database.open(db_path, cipher, clock=clock)
+    try:
+        rental = await db.rentals.get(42, 1)
+        assert rental is not None
+        periods = [
+            (p.kind, p.hours, p.cost, p.currency, p.paid_at, p.ends_at) for p in rental.periods
+        ]
+        assert periods == [("rent", 4, Decimal("8.5"), "RUB", 10.0, 14410.0)]
+        assert rental.paid_total == Decimal("8.5") and rental.paid_known
+    finally:
+        await db.close()

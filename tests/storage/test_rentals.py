@@ -115,3 +115,45 @@ async def test_due_for_poll_and_lists(db: Database, key: Any) -> None:
     await db.rentals.set_next_poll_many([a.id, b.id], 1000.0)
     assert await db.rentals.due_for_poll(999.0) == []
     assert len(await db.rentals.due_for_poll(1000.0)) == 2
+
+
+# ------------------------------------------------------------------ what each period cost (item 8)
+
+
+async def test_each_paid_period_is_recorded_and_totalled(db: Database, key: Any) -> None:
+    r = await db.rentals.add(
+        user_id=1,
+        key_id=key.id,
+        provider_id="77",
+        service="tg",
+        country="6",
+        phone="628123",
+        hours=4,
+        cost=Decimal("8.00"),
+        currency="RUB",
+        created_at=10.0,
+        ends_at=14410.0,
+    )
+    assert [(p.kind, p.hours, p.cost, p.currency) for p in r.periods] == [
+        ("rent", 4, Decimal("8.00"), "RUB")
+    ]
+    await db.rentals.extend(r.id, 14410.0 + 12 * 3600, 12, cost=Decimal("24"), currency="RUB")
+    await db.rentals.extend(r.id, 14410.0 + 36 * 3600, 24, cost=None)  # price not known
+    got = await db.rentals.get(1, r.id)
+    assert got is not None
+    assert [(p.kind, p.hours, p.cost) for p in got.periods] == [
+        ("rent", 4, Decimal("8.00")),
+        ("extend", 12, Decimal("24")),
+        ("extend", 24, None),
+    ]
+    assert got.periods[1].ends_at == 14410.0 + 12 * 3600
+    assert got.paid_total == Decimal("32.00") and not got.paid_known
+    assert got.cost == Decimal("8.00")  # the first period's price stays what it was
+    # batch loads carry the periods too
+    assert [len(x.periods) for x in await db.rentals.list_live(1)] == [3]
+
+
+async def test_a_rental_re_added_records_one_period(db: Database, key: Any) -> None:
+    first = await add_rental(db, 1, key.id, "0042")
+    again = await add_rental(db, 1, key.id, "0042")
+    assert first.id == again.id and len(again.periods) == 1

@@ -74,6 +74,7 @@ rent-finished = The rent is finished.
 rent-cancelled = The rent is cancelled and the money is back on your balance.
 rent-cancel-reason-window = Cancelling is no longer possible: more than 20 minutes have passed since renting. Use Finish instead.
 rent-cancel-reason-sms = Cancelling is no longer possible: an SMS has already arrived. Use Finish instead.
+rent-card-paid = Paid in total: { $total }
 
 rent-periods-title = 📜 <b>History of { $phone }</b>: the first rent and each extension (page { $page } of { $pages })
 rent-periods-empty = The provider lists no rent periods for this number yet.

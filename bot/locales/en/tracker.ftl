@@ -7,9 +7,8 @@ tracker-expired-refunded = ⌛ The number { $phone } ({ $service }) expired with
 tracker-finished = ✅ The number { $phone } ({ $service }) is finished.
 tracker-cancelled = ✖️ The number { $phone } ({ $service }) was cancelled.
 tracker-adopted = ℹ️ Your provider account has a number the bot had not shown you: { $phone } ({ $service }, { $country }). It is tracked now; its code will arrive here.
-tracker-rental-sms =
-    📨 SMS to { $phone } from { $sender }:
-    { $text }
+tracker-rental-sms-head = 📨 SMS to { $phone } from { $sender }:
+tracker-rental-sms-more = 📨 SMS to { $phone }, part { $part } of { $parts }:
 tracker-rental-reminder = ⏰ The rental of { $phone } ({ $service }) ends in { $left }.
 tracker-rental-ended = 🏁 The rental of { $phone } ({ $service }) has ended.
 tracker-pending = ⚠️ The purchase of a { $service } number ({ $country }) could not be confirmed, and your provider account shows no such number. Most likely nothing was bought; please check your balance.

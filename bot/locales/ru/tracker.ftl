@@ -7,9 +7,8 @@ tracker-expired-refunded = ⌛ Срок номера { $phone } ({ $service }) �
 tracker-finished = ✅ Номер { $phone } ({ $service }) завершён.
 tracker-cancelled = ✖️ Номер { $phone } ({ $service }) отменён.
 tracker-adopted = ℹ️ В аккаунте провайдера нашёлся номер, который бот вам ещё не показывал: { $phone } ({ $service }, { $country }). Теперь он отслеживается, код придёт сюда.
-tracker-rental-sms =
-    📨 SMS на { $phone } от { $sender }:
-    { $text }
+tracker-rental-sms-head = 📨 SMS на { $phone } от { $sender }:
+tracker-rental-sms-more = 📨 SMS на { $phone }, часть { $part } из { $parts }:
 tracker-rental-reminder = ⏰ Аренда номера { $phone } ({ $service }) закончится через { $left }.
 tracker-rental-ended = 🏁 Аренда номера { $phone } ({ $service }) закончилась.
 tracker-pending = ⚠️ Покупку номера { $service } ({ $country }) не удалось подтвердить, и в аккаунте провайдера такого номера нет. Скорее всего, покупка не состоялась; проверьте баланс.

@@ -74,6 +74,7 @@ rent-finished = 租用已结束。
 rent-cancelled = 租用已取消，费用已退回余额。
 rent-cancel-reason-window = 已无法取消：租用已超过 20 分钟。请改用“结束”。
 rent-cancel-reason-sms = 已无法取消：已经收到短信。请改用“结束”。
+rent-card-paid = 共支付：{ $total }
 
 rent-periods-title = 📜 <b>{ $phone } 的历史</b>：首次租用及每次续租（第 { $page } / { $pages } 页）
 rent-periods-empty = 服务商暂未列出此号码的租用时段。
