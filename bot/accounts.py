@@ -6,7 +6,11 @@ becomes a profile. Every method takes the user id and only touches that user's k
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 from bot.errors import NoActiveKey, NotFound
+from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from storage import Database, KeyProfile
 
@@ -32,6 +36,26 @@ def looks_like_key(text: str) -> bool:
         and key.isprintable()
         and not any(ch.isspace() for ch in key)
     )
+
+
+# A provider API key as people paste it: one long run of letters and digits (and - or _),
+# e.g. 32 hex characters. Long and mixed, so that words, phone numbers, prices and labels a
+# screen asks for are never taken for one.
+_API_KEY_RUN = re.compile(r"[A-Za-z0-9_-]{24,}")
+_MAX_API_KEY = 128
+
+
+def looks_like_api_key(text: str) -> bool:
+    """Does this message carry an API key, alone, among words or inside a URL (api_key=...)?
+    A message that does is deleted wherever it arrives: a key must not stay in the chat."""
+    for run in _API_KEY_RUN.findall(text or ""):
+        if (
+            len(run) <= _MAX_API_KEY
+            and sum(ch.isdigit() for ch in run) >= 4
+            and sum(ch.isalpha() for ch in run) >= 4
+        ):
+            return True
+    return False
 
 
 class AccountService:
@@ -72,6 +96,22 @@ class AccountService:
 
     async def list_keys(self, user_id: int) -> list[KeyProfile]:
         return await self._db.keys.list(user_id)
+
+    async def with_known_balance(self, key: KeyProfile) -> KeyProfile:
+        """The key with a true balance. Whatever the bot spends or gets back makes the stored
+        balance unknown (storage does it where the money movement is recorded); it is asked
+        again here, when next shown. A provider that does not answer leaves it unknown ("—")
+        rather than showing a figure that is no longer true."""
+        if key.balance is not None or key.deleted:
+            return key
+        try:
+            return await self.refresh_balance(key.user_id, key.id)
+        except (ProviderError, NotFound):
+            return key
+
+    async def list_keys_with_balances(self, user_id: int) -> list[KeyProfile]:
+        keys = await self.list_keys(user_id)
+        return list(await asyncio.gather(*(self.with_known_balance(key) for key in keys)))
 
     async def get_key(self, user_id: int, key_id: int) -> KeyProfile:
         return await self._require(user_id, key_id)

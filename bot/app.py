@@ -13,7 +13,6 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
@@ -111,6 +110,7 @@ def tracker_config(settings: Settings) -> TrackerConfig:
 def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
     from handlers import get_routers, setup_middlewares
+    from handlers.fsm_storage import DatabaseStorage
     from handlers.notifier import TelegramNotifier
 
     notifier = TelegramNotifier(
@@ -129,7 +129,9 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         clock=services.clock,
     )
     services.extra["tracker"] = tracker
-    dp = Dispatcher(storage=MemoryStorage(), **services.workflow_data())
+    services.extra["notifier"] = notifier  # a returning user's cards are sent through it
+    # The dialogue state lives in the database: a restart keeps every screen awaiting input.
+    dp = Dispatcher(storage=DatabaseStorage(services.db), **services.workflow_data())
     setup_middlewares(dp, services.settings)
     dp.include_routers(*get_routers())
 

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
 DEFAULT_PROVIDER_URL = "https://api.grizzlysms.com/stubs/handler_api.php"
+# What @BotFather hands out: the bot's numeric id, a colon, then the secret part.
+BOT_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
 
 class SettingsError(Exception):
@@ -74,6 +76,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
         return value
 
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        # Checked here, not by aiogram when the Bot is built: by then the database is open.
+        # The message never repeats the value (it may be a real token with a typo).
+        if not BOT_TOKEN_SHAPE.fullmatch(value.strip()):
+            raise ValueError("expected the token from @BotFather, like 123456789:AAE...")
+        return value.strip()
+
     @field_validator("health_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -104,7 +115,8 @@ def load_settings(**overrides: object) -> Settings:
             raise SettingsError(
                 f"{name} is not set: put it in the environment or in .env"
             ) from None
-        raise SettingsError(f"{name} is malformed: {first.get('msg', 'invalid value')}") from None
+        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise SettingsError(f"{name} is malformed: {reason}") from None
     except _SourceError as exc:
         # pydantic-settings names the field in its message: 'error parsing value for field "x"'.
         match = re.search(r'field "([a-z_]+)"', str(exc))

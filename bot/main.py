@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
+from typing import Any
 
 from bot.config import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
+
+# Seconds for the first getMe: an address that swallows packets must not hold the start-up
+# for aiogram's default minute.
+TELEGRAM_CHECK_TIMEOUT = 10
 
 
 class RedactingFilter(logging.Filter):
@@ -48,27 +54,81 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-async def run(settings: Settings) -> None:
-    from bot.app import build_bot, build_dispatcher, build_services, run_polling
+class StartupError(Exception):
+    """The bot cannot start; the message names the cause (a setting or an address) in one line
+    and never contains a secret."""
 
-    sandbox_server = None
-    if settings.sandbox and not settings.sandbox_url:
-        # Try-without-money mode: the sandbox runs inside this process.
-        from sandbox.server import SandboxServer
-        from sandbox.state import SandboxState
 
-        state = SandboxState()
-        sandbox_server = SandboxServer(state, host="127.0.0.1", port=settings.sandbox_port)
-        await sandbox_server.start()
-        demo_key = state.create_key(balance="100")
-        settings = settings.model_copy(update={"sandbox_url": sandbox_server.url})
-        log.info("sandbox provider on %s, demo API key: %s", sandbox_server.base, demo_key)
+async def check_telegram(bot: Any, settings: Settings) -> None:
+    """Ask Telegram who we are before anything else talks to it: a rejected token or an
+    unreachable server ends the start-up here, with one line naming the cause."""
+    from aiogram.exceptions import (
+        ClientDecodeError,
+        TelegramAPIError,
+        TelegramNetworkError,
+        TelegramUnauthorizedError,
+    )
 
-    services = await build_services(settings)
-    health = None
-    bot = build_bot(settings)
-    dp = build_dispatcher(services, bot)
+    address = settings.telegram_api_url
     try:
+        await bot.get_me(request_timeout=TELEGRAM_CHECK_TIMEOUT)
+    except TelegramUnauthorizedError:
+        raise StartupError(
+            f"BOT_TOKEN was rejected by the Telegram Bot API at {address} (401 Unauthorized): "
+            "check the token @BotFather gave you"
+        ) from None
+    except TelegramNetworkError as exc:
+        cause = _one_line_cause(exc.message, settings.bot_token)
+        raise StartupError(
+            f"cannot reach the Telegram Bot API at {address} (TELEGRAM_API_URL): {cause}"
+        ) from None
+    except TelegramAPIError as exc:
+        cause = _one_line_cause(exc.message, settings.bot_token)
+        raise StartupError(
+            f"the Telegram Bot API at {address} (TELEGRAM_API_URL) refused getMe: {cause}"
+        ) from None
+    except ClientDecodeError:
+        raise StartupError(
+            f"{address} (TELEGRAM_API_URL) answered getMe with something that is not "
+            "the Telegram Bot API"
+        ) from None
+
+
+def _one_line_cause(message: str, token: str) -> str:
+    cleaned = message.removeprefix("HTTP Client says - ").replace(token, "***")
+    return " ".join(cleaned.split()) or "no answer"
+
+
+async def open_services(settings: Settings) -> Any:
+    """The database and the services; a file that cannot be opened is one line naming it."""
+    import sqlite3
+
+    from bot.app import build_services
+
+    try:
+        return await build_services(settings)
+    except (sqlite3.Error, OSError) as exc:
+        raise StartupError(
+            f"cannot open the database {settings.database_path} (DATABASE_PATH): "
+            f"{' '.join(str(exc).split())}"
+        ) from None
+
+
+async def run(settings: Settings) -> None:
+    from bot.app import build_bot, build_dispatcher, run_polling
+
+    # Everything built is closed on the way out, whatever failed after it (an open database
+    # keeps a thread alive: the process would hang instead of exiting).
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.sandbox and not settings.sandbox_url:
+            settings = await _start_inner_sandbox(settings, stack)
+        bot = build_bot(settings)
+        stack.push_async_callback(bot.session.close)
+        await check_telegram(bot, settings)  # before the database: a wrong token creates nothing
+        services = await open_services(settings)
+        stack.push_async_callback(services.close)
+        dp = build_dispatcher(services, bot)
+
         from handlers import set_commands
 
         await set_commands(bot, services.translator)
@@ -77,23 +137,35 @@ async def run(settings: Settings) -> None:
             from bot.web import run_webhook
 
             await run_webhook(bot, dp, services)
-        else:
-            if settings.health_port is not None:
-                from bot.web import start_health_server
+            return
+        if settings.health_port is not None:
+            from bot.web import start_health_server
 
-                health = await start_health_server(
-                    services, settings.listen_host, settings.health_port
-                )
-            await bot.delete_webhook(drop_pending_updates=False)
-            log.info("long polling started")
-            await run_polling(bot, dp)
-    finally:
-        if health is not None:
-            await health.cleanup()
-        await bot.session.close()
-        await services.close()
-        if sandbox_server is not None:
-            await sandbox_server.stop()
+            health = await start_health_server(services, settings.listen_host, settings.health_port)
+            stack.push_async_callback(health.cleanup)
+        await bot.delete_webhook(drop_pending_updates=False)
+        log.info("long polling started")
+        await run_polling(bot, dp)
+
+
+async def _start_inner_sandbox(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:
+    """Try-without-money mode: the sandbox runs inside this process."""
+    from sandbox.server import SandboxServer
+    from sandbox.state import SandboxState
+
+    state = SandboxState()
+    sandbox_server = SandboxServer(state, host="127.0.0.1", port=settings.sandbox_port)
+    try:
+        await sandbox_server.start()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot start the sandbox on 127.0.0.1:{settings.sandbox_port} (SANDBOX_PORT): "
+            f"{' '.join(str(exc).split())}"
+        ) from None
+    stack.push_async_callback(sandbox_server.stop)
+    demo_key = state.create_key(balance="100")
+    log.info("sandbox provider on %s, demo API key: %s", sandbox_server.base, demo_key)
+    return settings.model_copy(update={"sandbox_url": sandbox_server.url})
 
 
 def main() -> None:
@@ -122,3 +194,6 @@ def main() -> None:
         # Both messages name the setting or file and never contain the secret itself.
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

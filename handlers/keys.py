@@ -143,7 +143,7 @@ def only_cancel(t: Translate) -> InlineKeyboardMarkup:
 async def show_keys(
     target: Message | CallbackQuery, t: Translate, accounts: AccountService, user: User, settings
 ) -> None:
-    keys = await accounts.list_keys(user.id)
+    keys = await accounts.list_keys_with_balances(user.id)
     await show(target, keys_text(t, keys, settings), keys_keyboard(t, keys))
 
 
@@ -183,7 +183,7 @@ async def on_open(
     key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
     if key is None:
         return
-    await show_key_card(callback, t, key, settings)
+    await show_key_card(callback, t, await accounts.with_known_balance(key), settings)
     await answer_quietly(callback)
 
 

@@ -1,9 +1,10 @@
 """Middlewares on the dispatcher, and the bot's command list in each language.
 
-Order (outermost first): throttling of one user's floods (cheap, before any database work),
-the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the allowlist (refused
-users leave no row behind), then registration, which injects `user`, `lang`, `t` and the
-per-update `active_key` loader for every handler.
+Order (outermost first): the key guard (a message carrying an API key is deleted wherever it
+arrives, unless the "send your key" screen awaits it), throttling of one user's floods (cheap,
+before any database work), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at
+once), the allowlist (refused users leave no row behind), then registration, which injects
+`user`, `lang`, `t` and the per-update `active_key` loader for every handler.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Update
+from aiogram.types import BotCommand, BotCommandScopeDefault, Message, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator, pick_language
@@ -206,7 +207,10 @@ class RegistrationMiddleware(BaseMiddleware):
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
         t = self._t(translator, lang)
-        if user.blocked and tg_user.id not in self.admins:
+        # The bot's own membership changing (blocked / unblocked) is recorded for everyone;
+        # its handlers decide what it means.
+        membership = isinstance(event, Update) and event.my_chat_member is not None
+        if user.suspended and tg_user.id not in self.admins and not membership:
             if isinstance(event, Update):
                 await _answer(event, t("notice-blocked"))
             return None
@@ -214,13 +218,89 @@ class RegistrationMiddleware(BaseMiddleware):
         data["lang"] = lang
         data["t"] = t
         data["active_key"] = ActiveKeyLoader(db, user.id)
-        return await handler(event, data)
+        if not user.blocked or membership:
+            return await handler(event, data)
+        # An update from a user marked "blocked the bot": they are back. Their update is
+        # answered first, then the cards of their live numbers follow.
+        try:
+            return await handler(event, data)
+        finally:
+            await welcome_back(db, data.get("notifier"), user.id)
+
+
+async def welcome_back(db: Any, notifier: Any, user_id: int) -> None:
+    """The user who blocked the bot is back (any update from them, or the bot unblocked):
+    clear the mark once, and send a fresh card for each live number (the tracker delivers
+    the codes it kept back). Concurrent updates of a returning user resend the cards once."""
+    if not await db.users.clear_blocked(user_id):
+        return
+    log.info("user %s is back: their live numbers' cards are sent again", user_id)
+    if notifier is None:
+        return
+    try:
+        await notifier.resend_cards(user_id)
+    except Exception as exc:  # the cards are a courtesy; the numbers are tracked regardless
+        log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
+
+
+class KeyGuardMiddleware(BaseMiddleware):
+    """A message (or an edit) that carries an API key is deleted wherever it arrives, and the
+    user is told why. Only the "send your key" screen takes one in; its handler deletes it.
+
+    Outermost, so no other rule (throttling, the allowlist, a suspension) leaves a key in the
+    chat."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        from bot.accounts import looks_like_api_key
+
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        message = event.message or event.edited_message
+        if message is None or not looks_like_api_key(message.text or message.caption or ""):
+            return await handler(event, data)
+        if event.message is not None and await _awaiting_key(data):
+            return await handler(event, data)
+        await _delete_key_message(message, data)
+        return None
+
+
+async def _awaiting_key(data: dict[str, Any]) -> bool:
+    from handlers.keys import AddKey
+
+    state = data.get("state")
+    return state is not None and await state.get_state() == AddKey.key.state
+
+
+async def _delete_key_message(message: Message, data: dict[str, Any]) -> None:
+    from handlers.keys import delete_quietly
+
+    bot: Bot | None = data.get("bot")
+    deleted = bot is not None and await delete_quietly(bot, message)
+    user = _telegram_user(data)
+    if user is None:
+        return
+    t = await _user_t(data, user)
+    notice = t("keys-unasked-deleted") if deleted else t("keys-delete-yourself")
+    try:
+        await message.answer(notice)
+    except Exception as exc:  # the notice is a courtesy; the message is handled either way
+        log.warning("could not send a middleware notice: %s", type(exc).__name__)
+
+
+async def _user_t(data: dict[str, Any], user: TelegramUser) -> Callable[..., str]:
+    """The user's language as they chose it in Settings, else Telegram's."""
+    translator: Translator = data["translator"]
+    stored = await data["db"].users.get(user.id)
+    if stored is not None and stored.language in translator.languages:
+        return translator.bind(stored.language)
+    return _fallback_t(data, user)
 
 
 def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
     """Attach the middlewares once, on the dispatcher's update observer (every event type)."""
     rate = float(getattr(settings, "throttle_rate", 0) or 0)
     admins = list(getattr(settings, "admin_ids", []) or [])
+    dp.update.outer_middleware(KeyGuardMiddleware())
     dp.update.outer_middleware(ThrottleMiddleware(rate))
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(

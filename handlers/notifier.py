@@ -238,6 +238,15 @@ class TelegramNotifier:
         text, markup = await self._rental_view(r)
         await self._show_card(r.user_id, r.chat_id, r.message_id, text, markup, r, "rental")
 
+    async def resend_cards(self, user_id: int) -> None:
+        """A user who had blocked the bot is back: a fresh card for each live number, at the
+        bottom of the chat, remembered so that later changes edit it."""
+        for activation in await self.db.activations.list_live(user_id):
+            await self._send_activation_card(activation)
+        for rental in await self.db.rentals.list_live(user_id):
+            text, markup = await self._rental_view(rental)
+            await self._show_card(user_id, rental.chat_id, None, text, markup, rental, "rental")
+
     async def _show_card(
         self,
         user_id: int,

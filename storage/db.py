@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import aiosqlite
 from storage.activations import ActivationRepo
 from storage.base import Store
 from storage.crypto import KeyCipher, SecretMismatch
+from storage.fsm import FsmRepo
 from storage.keys import KeyRepo
 from storage.migrations import migrate
 from storage.pending import PendingRepo
@@ -42,6 +44,19 @@ async def _enable_wal(conn: aiosqlite.Connection) -> None:
         return
 
 
+def _make_private(path: Path) -> None:
+    """The database holds phone numbers and codes: owner-only (0600) from the moment it exists.
+
+    SQLite creates the -wal and -shm files with the database file's permissions, so creating
+    the file first, private, covers them; files an older version left world-readable are
+    tightened too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            os.chmod(file, 0o600)
+
+
 class Database:
     users: UserRepo
     keys: KeyRepo
@@ -50,6 +65,7 @@ class Database:
     rentals: RentalRepo
     picks: PickRepo
     pending: PendingRepo
+    fsm: FsmRepo
 
     def __init__(
         self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
@@ -64,6 +80,7 @@ class Database:
         self.rentals = RentalRepo(self._store)
         self.picks = PickRepo(self._store)
         self.pending = PendingRepo(self._store)
+        self.fsm = FsmRepo(self._store)
 
     @classmethod
     async def open(
@@ -75,12 +92,16 @@ class Database:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(path)
         # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await _enable_wal(conn)
             await conn.execute("PRAGMA foreign_keys=ON")
+            # Overwrite what is deleted (an erased key's ciphertext) instead of leaving it in
+            # free space of the file.
+            await conn.execute("PRAGMA secure_delete=ON")
             await conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster
             await migrate(conn, clock=clock)
             db = cls(conn, cipher, path, clock)

@@ -26,7 +26,8 @@ class KeyRepo:
             user_id=row[1],
             label=row[2],
             base_url=row[3],
-            api_key=self._cipher.decrypt(row[4]),
+            # A deleted key's ciphertext is erased once nothing live needs it: no secret left.
+            api_key=self._cipher.decrypt(row[4]) if row[4] else "",
             active=bool(row[5]),
             balance=money_out(row[6]),
             currency=row[7],
@@ -115,7 +116,9 @@ class KeyRepo:
         return changed == 1
 
     async def delete(self, user_id: int, key_id: int) -> bool:
-        """Soft delete: the row stays (its live numbers are still tracked) but is hidden.
+        """The row stays, hidden, for the history's labels; the ciphertext is erased at once,
+        or when the last live number bought with the key ends (the tracker still polls and
+        cancels with it until then): a trigger of schema version 3 holds that rule.
         Deleting the active key makes the newest remaining key active."""
         async with self._s.transaction() as conn:
             row = await tx_fetchone(
@@ -136,6 +139,10 @@ class KeyRepo:
                     " ORDER BY id DESC LIMIT 1)",
                     (user_id,),
                 )
+        if await self._s.scalar("SELECT length(api_key_enc) FROM api_keys WHERE id = ?", (key_id,)):
+            return True  # still needed by a live number: erased when that ends
+        # Erased: the old page may still sit in the write-ahead log; fold it in and empty it.
+        await self._s.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         return True
 
     async def update_balance(
@@ -181,6 +188,8 @@ class KeyRepo:
         return changed == 1
 
     async def first_encrypted(self) -> bytes | None:
-        """One stored ciphertext (deleted keys included), to check the secret at open."""
-        value = await self._s.scalar("SELECT api_key_enc FROM api_keys ORDER BY id LIMIT 1")
+        """One stored ciphertext (deleted keys' too, until erased), to check the secret."""
+        value = await self._s.scalar(
+            "SELECT api_key_enc FROM api_keys WHERE length(api_key_enc) > 0 ORDER BY id LIMIT 1"
+        )
         return None if value is None else bytes(value)

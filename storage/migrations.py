@@ -176,8 +176,83 @@ V2: tuple[str, ...] = (
 )
 
 # The hardening release: one version per part, so each lands on its own.
-# Version 3: users (blocked-the-bot apart from suspended), keys (ciphertext deleted).
-V3: tuple[str, ...] = ()
+# Version 3: users (blocked-the-bot apart from suspended), keys (ciphertext deleted, balance
+# forgotten when money moves), dialogue state that survives a restart.
+_KEY_LIVE_NUMBERS = (
+    # A key is still needed while a number bought with it is live or a purchase is unresolved:
+    # the tracker polls, cancels and reconciles with it.
+    "SELECT key_id FROM activations WHERE status IN ('waiting', 'retry', 'received')"
+    " UNION ALL SELECT key_id FROM rentals WHERE status IN ('active')"
+    " UNION ALL SELECT key_id FROM pending_purchases WHERE resolved_at IS NULL"
+)
+
+
+def _erase_retired_secret(key_id: str) -> str:
+    """The one rule for erasing a deleted key's ciphertext: once nothing live needs it.
+    The row stays (history shows its label); only the secret goes."""
+    return (
+        "UPDATE api_keys SET api_key_enc = X'' WHERE id = " + key_id + " AND deleted_at IS NOT NULL"
+        " AND length(api_key_enc) > 0 AND id NOT IN (SELECT key_id FROM key_in_use);"
+    )
+
+
+def _forget_balance(key_id: str) -> str:
+    """Money moved under this key: its stored balance is no longer true (shown as unknown and
+    asked again when next displayed)."""
+    return "UPDATE api_keys SET balance = NULL WHERE id = " + key_id + ";"
+
+
+V3: tuple[str, ...] = (
+    # 4. "Blocked the bot" (`blocked`: Telegram refused a message; cleared when the user is
+    # back) and "suspended" (the operator's decision) are two facts. Only a Forbidden answer
+    # ever set `blocked`, so what it holds keeps its meaning.
+    "ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0",
+    # 36. Deleting a key erases its ciphertext (at once, or when its last live number ends).
+    f"CREATE VIEW key_in_use(key_id) AS {_KEY_LIVE_NUMBERS}",
+    "CREATE TRIGGER erase_secret_on_delete AFTER UPDATE OF deleted_at ON api_keys"
+    " WHEN NEW.deleted_at IS NOT NULL BEGIN " + _erase_retired_secret("NEW.id") + " END",
+    "CREATE TRIGGER erase_secret_after_activation AFTER UPDATE OF status ON activations"
+    " WHEN NEW.status NOT IN ('waiting', 'retry', 'received') BEGIN "
+    + _erase_retired_secret("NEW.key_id")
+    + " END",
+    "CREATE TRIGGER erase_secret_after_rental AFTER UPDATE OF status ON rentals"
+    " WHEN NEW.status NOT IN ('active') BEGIN " + _erase_retired_secret("NEW.key_id") + " END",
+    "CREATE TRIGGER erase_secret_after_pending AFTER UPDATE OF resolved_at ON pending_purchases"
+    " WHEN NEW.resolved_at IS NOT NULL BEGIN " + _erase_retired_secret("NEW.key_id") + " END",
+    "UPDATE api_keys SET api_key_enc = X'' WHERE deleted_at IS NOT NULL"
+    " AND id NOT IN (SELECT key_id FROM key_in_use)",
+    # 7. Whatever the bot spends or gets back makes the stored balance unknown: a purchase, a
+    # rent, an extension, and every end of a number (a cancel or an expiry refunds).
+    "CREATE TRIGGER balance_after_purchase AFTER INSERT ON activations BEGIN "
+    + _forget_balance("NEW.key_id")
+    + " END",
+    "CREATE TRIGGER balance_after_activation_end AFTER UPDATE OF status ON activations"
+    " WHEN NEW.status IS NOT OLD.status"
+    " AND NEW.status NOT IN ('waiting', 'retry', 'received') BEGIN "
+    + _forget_balance("NEW.key_id")
+    + " END",
+    "CREATE TRIGGER balance_after_rent AFTER INSERT ON rentals BEGIN "
+    + _forget_balance("NEW.key_id")
+    + " END",
+    "CREATE TRIGGER balance_after_rental_change AFTER UPDATE OF status, ends_at ON rentals"
+    " WHEN NEW.status IS NOT OLD.status OR NEW.ends_at IS NOT OLD.ends_at BEGIN "
+    + _forget_balance("NEW.key_id")
+    + " END",
+    # 35. aiogram's dialogue state (which screen awaits input, and its data), per chat and user.
+    """
+    CREATE TABLE fsm_states (
+        bot_id    INTEGER NOT NULL,
+        chat_id   INTEGER NOT NULL,
+        user_id   INTEGER NOT NULL,
+        thread_id INTEGER NOT NULL DEFAULT 0,
+        business  TEXT    NOT NULL DEFAULT '',
+        destiny   TEXT    NOT NULL DEFAULT 'default',
+        state     TEXT,
+        data      TEXT    NOT NULL DEFAULT '{}',
+        PRIMARY KEY (bot_id, chat_id, user_id, thread_id, business, destiny)
+    ) WITHOUT ROWID
+    """,
+)
 
 # Version 4: purchase intents and offer-bound purchase tokens.
 V4: tuple[str, ...] = ()

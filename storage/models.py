@@ -30,8 +30,9 @@ class User:
     auto_cancel: bool
     auto_cancel_margin: int  # seconds before expiry at which a codeless number is cancelled
     timezone: str
-    blocked: bool
+    blocked: bool  # the user blocked the bot (Telegram refused a message); cleared on return
     created_at: float
+    suspended: bool = False  # the operator's decision: the bot refuses the user's updates
 
 
 @dataclass(slots=True, repr=False)

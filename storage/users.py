@@ -7,7 +7,7 @@ from typing import Any
 from storage.base import Params, Store
 from storage.models import User
 
-_COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at"
+_COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at, suspended"
 
 
 def _user(row: Any) -> User:
@@ -19,6 +19,7 @@ def _user(row: Any) -> User:
         timezone=row[4],
         blocked=bool(row[5]),
         created_at=row[6],
+        suspended=bool(row[7]),
     )
 
 
@@ -88,13 +89,30 @@ class UserRepo:
         return user
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        """The user blocked the bot (Telegram answered Forbidden), or unblocked it."""
+        await self._set_flag(user_id, "blocked", blocked)
+
+    async def clear_blocked(self, user_id: int) -> bool:
+        """The user is back (any update from them): True only for the call that found them
+        marked, so a return is acted on once however many updates arrive together."""
+        changed = await self._s.write(
+            "UPDATE users SET blocked = 0 WHERE id = ? AND blocked = 1", (user_id,)
+        )
+        return changed == 1
+
+    async def set_suspended(self, user_id: int, suspended: bool) -> None:
+        """The operator's decision: a suspended user's updates are refused with a notice."""
+        await self._set_flag(user_id, "suspended", suspended)
+
+    async def _set_flag(self, user_id: int, column: str, value: bool) -> None:
+        assert column in ("blocked", "suspended")
         async with self._s.transaction() as conn:
             await conn.execute(
                 "INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)",
                 (user_id, self._s.clock()),
             )
             await conn.execute(
-                "UPDATE users SET blocked = ? WHERE id = ?", (int(bool(blocked)), user_id)
+                f"UPDATE users SET {column} = ? WHERE id = ?", (int(bool(value)), user_id)
             )
 
 

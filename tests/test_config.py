@@ -45,6 +45,7 @@ def test_missing_token_names_it() -> None:
         ("provider_url", "ftp://example.com"),
         ("poll_fast", "0"),
         ("bot_token", "short"),
+        ("bot_token", "your-token"),
     ],
 )
 def test_malformed_values_name_the_setting(name: str, value: str) -> None:

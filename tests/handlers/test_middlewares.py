@@ -1,4 +1,4 @@
-"""Registration (language from Telegram), allowlist, blocked users, throttling, setMyCommands."""
+"""Registration (language from Telegram), allowlist, suspended users, throttling, setMyCommands."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ async def test_allowlist_refuses_others_and_lets_admins_in(services: Any, bot: A
         assert "Main menu" in friend.last_text
 
 
-async def test_a_blocked_user_is_refused(chat: ChatDriver, services: Any) -> None:
-    await services.db.users.set_blocked(chat.user.id, True)
+async def test_a_suspended_user_is_refused(chat: ChatDriver, services: Any) -> None:
+    await services.db.users.set_suspended(chat.user.id, True)
     await chat.send("/start")
     assert "suspended" in chat.last_text
     answer = await chat.tap_data("m1:main")
@@ -144,7 +144,7 @@ class _Sql:
         return [sql for sql in self.statements if fragment in sql]
 
 
-async def test_a_page_tap_reads_user_and_key_once_and_writes_nothing(
+async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_change(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
 ) -> None:
     from handlers.buy import BuyCb
@@ -158,11 +158,14 @@ async def test_a_page_tap_reads_user_and_key_once_and_writes_nothing(
     await chat.tap_data(BuyCb(action="sp", p=0).pack())
     await chat.tap_data(BuyCb(action="cp", s="tg", p=1).pack())
     writes = [s for s in sql.statements if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
-    assert writes == []
+    # The only writes: the dialogue state, once per tap that changes the screen (services ->
+    # countries), so that a restart keeps it. It is never read again (the storage keeps it).
+    assert len(writes) == 2 and all("INTO fsm_states" in w for w in writes)
+    assert sql.matching("FROM fsm_states") == []
     assert len(sql.matching("FROM users")) == 2  # one per update
     assert len(sql.matching("FROM api_keys")) == 2
     assert len(sql.matching("FROM favourites")) == 1  # favourites and recents together
-    assert sql.hops == 5
+    assert sql.hops == 5 + 2 * len(writes)  # a write: the statement, then its cursor closed
 
 
 async def test_registration_reuses_one_bound_translator_per_language() -> None:

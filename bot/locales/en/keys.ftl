@@ -35,3 +35,4 @@ keys-rename-prompt = Send a new name for <b>{ $label }</b>.
 keys-delete-confirm = Delete the key <b>{ $label }</b>? Numbers bought with it are still tracked until they end.
 keys-deleted = Key { $label } deleted.
 keys-now-active = { $label } is now active.
+keys-unasked-deleted = 🔒 That message looked like an API key, so I deleted it from the chat. To add a key: 🔑 API keys → ➕ Add a key.

@@ -35,3 +35,4 @@ keys-rename-prompt = 请发送 <b>{ $label }</b> 的新名称。
 keys-delete-confirm = 删除密钥 <b>{ $label }</b>？用它购买的号码在结束前仍会被跟踪。
 keys-deleted = 密钥 { $label } 已删除。
 keys-now-active = { $label } 现已启用。
+keys-unasked-deleted = 🔒 这条消息看起来像 API 密钥，所以我已将它从聊天中删除。要添加密钥：🔑 API 密钥 → ➕ 添加密钥。
