@@ -102,6 +102,9 @@ class RecordingNotifier:
     async def pending_unresolved(self, pending: Any) -> None:
         await self._other(pending)
 
+    async def key_revoked(self, key: Any) -> None:
+        await self._other(key)
+
 
 class NaivePoller:
     """The baseline: one task per activation, getStatus every 5 s until a code arrives."""

@@ -67,12 +67,14 @@ class AccountService:
         """Check the key with getBalance, then store it as the active key.
 
         ProviderError propagates (BAD_KEY, provider down, ...). The same key at the same
-        provider is not stored twice: the existing profile is refreshed and made active."""
+        provider is not stored twice: the existing profile is refreshed and made active (and,
+        had the provider refused it lately, the tracker resumes its numbers at once)."""
         api_key = api_key.strip()
         balance = await self._providers.client(base_url, api_key).get_balance()
         for existing in await self._db.keys.list(user_id):
             if existing.api_key == api_key and existing.base_url == base_url:
                 await self._db.keys.update_balance(user_id, existing.id, balance.amount, None)
+                await self._db.keys.clear_revoked(existing.id)
                 await self._db.keys.set_active(user_id, existing.id)
                 return await self._require(user_id, existing.id)
         return await self._db.keys.add(
@@ -84,10 +86,12 @@ class AccountService:
         )
 
     async def refresh_balance(self, user_id: int, key_id: int | None = None) -> KeyProfile:
-        """Ask the provider for the balance of a key (the active one by default) and store it."""
+        """Ask the provider for the balance of a key (the active one by default) and store it.
+        An answer proves the provider accepts the key: the tracker resumes it if it had not."""
         key = await self._key(user_id, key_id)
         balance = await self._providers.client(key.base_url, key.api_key).get_balance()
         await self._db.keys.update_balance(user_id, key.id, balance.amount, None)
+        await self._db.keys.clear_revoked(key.id)
         return await self._require(user_id, key.id)
 
     async def list_keys(self, user_id: int) -> list[KeyProfile]:

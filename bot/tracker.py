@@ -52,7 +52,6 @@ from bot.activation_status import (
 from bot.metrics import error_label
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
-    ActionNotSupported,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -76,6 +75,8 @@ _MISSING = object()  # "not in the cache", where None means "no such user"
 _RENT_GONE = frozenset({"NO_ID_RENT", "INVALID_PHONE", "RENT_DIE"})
 # activationStatus values of list endpoints that mean "ended" (confirm with getStatus).
 _LIST_ENDED = frozenset({"6", "8", "10"})
+# Answers meaning "the provider no longer accepts this key" (changed or revoked by its owner).
+_KEY_REFUSED = frozenset({"BAD_KEY"})
 
 
 class Notifier(Protocol):
@@ -88,6 +89,7 @@ class Notifier(Protocol):
     async def rental_reminder(self, rental: Rental, seconds_left: int) -> None: ...
     async def rental_ended(self, rental: Rental) -> None: ...
     async def pending_unresolved(self, pending: PendingPurchase) -> None: ...
+    async def key_revoked(self, key: KeyProfile) -> None: ...
 
 
 @dataclass(slots=True)
@@ -104,6 +106,9 @@ class TrackerConfig:
     batch: bool = True  # use getActiveActivations where the provider has it
     # --- beyond the contract ---
     key_timeout: float = 60.0  # one key's job in one pass, at most
+    # A key whose provider fails waits backoff_min, doubling, at most poll_slow: a code must
+    # not wait much longer than one slow interval once the provider is back. A Retry-After is
+    # the provider's own word and is honoured up to backoff_max.
     backoff_min: float = 2.0
     backoff_max: float = 60.0
     cancel_retry: float = 5.0  # after EARLY_CANCEL_DENIED or an unclear cancel answer
@@ -124,6 +129,9 @@ class TrackerConfig:
     intent_settle: float = 10.0
     clock_slack: float = 120.0  # tolerated skew between the provider's clock and ours
     cache_ttl: float = 30.0  # users and keys are re-read at least this often
+    listing_failures: int = 3  # failed listings in a row before the key is polled per id
+    listing_retry: float = 60.0  # meanwhile the listing is tried again this often
+    revoked_probe: float = 300.0  # a key answering BAD_KEY is checked (getBalance) this often
 
 
 def new_stats() -> dict[str, Any]:
@@ -176,6 +184,7 @@ class TokenBucket:
 @dataclass
 class _KeyState:
     bucket: TokenBucket
+    key_id: int = 0
     backoff_until: float = 0.0
     failures: int = 0
     task: asyncio.Task[None] | None = None
@@ -185,6 +194,16 @@ class _KeyState:
     # Provider ids the listing shows that the database has no live row for (ended here, still
     # listed there): they need no live_for_key look-up at every listing.
     foreign: frozenset[str] = frozenset()
+    # The listing alone failing (the rest of the key answers): the key's numbers are asked one
+    # by one with getStatus, and the listing is tried again at listing_retry_at.
+    listing_failures: int = 0
+    listing_retry_at: float = float("-inf")
+    # The provider refuses the key (BAD_KEY): its numbers are not polled. None until this
+    # process has looked at the stored mark. While revoked the key's job only runs at
+    # recheck_at (the user may have entered the key again) and asks getBalance at probe_at.
+    revoked: bool | None = None
+    recheck_at: float = float("-inf")
+    probe_at: float = float("-inf")
 
     @property
     def busy(self) -> bool:
@@ -335,7 +354,7 @@ class Tracker:
     def _key_state(self, key_id: int) -> _KeyState:
         state = self._keys.get(key_id)
         if state is None:
-            state = _KeyState(TokenBucket(self.config.rps_per_key))
+            state = _KeyState(TokenBucket(self.config.rps_per_key), key_id=key_id)
             self._keys[key_id] = state
         return state
 
@@ -364,6 +383,8 @@ class Tracker:
             state = self._key_state(key_id)
             if state.busy or now < state.backoff_until:
                 continue
+            if state.revoked and now < state.recheck_at:
+                continue  # the provider refuses the key: nothing to ask it yet
             state.task = asyncio.create_task(self._run_key(key_id, key_work, now))
             jobs.append(state.task)
         if wait and jobs:
@@ -378,6 +399,10 @@ class Tracker:
                     log.warning("tracker: key %s is gone; its numbers cannot be polled", key_id)
                     return
                 client = self.providers.client(key.base_url, key.api_key, background=True)
+                if state.revoked is not False and not await self._key_accepted(
+                    key, client, state, now
+                ):
+                    return
                 await self._key_job(key, client, state, work, now)
         except _KeyDown:
             pass
@@ -413,25 +438,43 @@ class Tracker:
 
     # ------------------------------------------------------------------ provider calls
 
-    async def _call(self, state: _KeyState, make: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, state: _KeyState, make: Callable[[], Awaitable[T]], *, fault_stops_key: bool = True
+    ) -> T:
+        """One request of a key's job. A refused key (BAD_KEY) or, with fault_stops_key, a
+        provider fault stops the job (_KeyDown) once the revocation or back-off is noted; a
+        rate limit always does. However many reads the client tried inside, one failed call
+        is one failure."""
+        try:
+            result = await self._request(state, make)
+        except ProviderUnavailable as error:
+            rate_limited = isinstance(error, RateLimited)
+            if not fault_stops_key and not rate_limited:
+                raise
+            self._back_off(state, error.retry_after if rate_limited else None)
+            raise _KeyDown from None
+        except ProviderError as error:
+            if error.code in _KEY_REFUSED:
+                await self._revoke(state)
+                raise _KeyDown from None
+            raise
+        state.failures = 0
+        return result
+
+    async def _request(self, state: _KeyState, make: Callable[[], Awaitable[T]]) -> T:
+        """One request through the key's token bucket and the global limit, counted."""
         await state.bucket.acquire()
         async with self._semaphore:
             started = time.monotonic()
             self.stats["provider_requests"] += 1
             try:
-                result = await make()
-            except ProviderUnavailable as error:
-                self._count_error(error)
-                self._back_off(state, error.retry_after if isinstance(error, RateLimited) else None)
-                raise _KeyDown from None
+                return await make()
             except ProviderError as error:
                 self._count_error(error)
                 raise
             finally:
                 self.stats["provider_latency_sum"] += time.monotonic() - started
                 self.stats["provider_latency_count"] += 1
-        state.failures = 0
-        return result
 
     def _count_error(self, error: ProviderError) -> None:
         # Counted under a bounded label: a provider may invent a new code on every answer.
@@ -439,28 +482,91 @@ class Tracker:
         log.info("tracker: provider answered %s", error)
 
     def _back_off(self, state: _KeyState, retry_after: float | None) -> None:
+        """The key's provider failed: leave the key alone for a while. Never longer than one
+        slow interval (a Retry-After: as asked, up to backoff_max), so a code waits at most
+        about that long once the provider is back."""
         state.failures += 1
         if retry_after is not None and retry_after > 0:
-            delay = min(retry_after, self.config.backoff_max * 5)
+            delay = min(retry_after, self.config.backoff_max)
         else:
-            delay = min(
-                self.config.backoff_max, self.config.backoff_min * 2 ** (state.failures - 1)
-            )
+            doubled = self.config.backoff_min * 2 ** min(state.failures - 1, 30)
+            delay = min(doubled, self.config.backoff_max, self.config.poll_slow)
         state.backoff_until = self.clock() + delay
+        # The whole provider failed, not the listing alone: try the listing first when back.
+        state.listing_failures = 0
+        state.listing_retry_at = float("-inf")
 
     async def _list_active(
         self, state: _KeyState, client: ProviderClient
     ) -> list[ActiveActivation] | None:
         """The key's live activations in one request; None when the provider has no such
-        action (or answers it with a definite error): then each id is asked on its own."""
+        action, answers it with a definite error or a fault, or the listing keeps failing
+        lately: then each id is asked on its own (a fault of the whole provider shows there)."""
         if not client.supports("getActiveActivations"):
             return None
+        now = self.clock()
+        if now < state.listing_retry_at:
+            return None
         try:
-            return await self._call(state, client.get_active_activations)
-        except ActionNotSupported:
+            listing = await self._call(state, client.get_active_activations, fault_stops_key=False)
+        except ProviderError as error:  # a fault, or a definite error of the listing alone
+            self._listing_failed(state, error, now)
             return None
-        except ProviderError:
-            return None
+        state.listing_failures = 0
+        return listing
+
+    def _listing_failed(self, state: _KeyState, error: ProviderError, now: float) -> None:
+        """A garbled listing, or several failed ones in a row (whatever they answered): poll
+        the key's numbers one by one for listing_retry seconds, then try the listing again."""
+        state.listing_failures += 1
+        if error.code == "GARBLED" or state.listing_failures >= self.config.listing_failures:
+            state.listing_retry_at = now + self.config.listing_retry
+            log.info(
+                "tracker: key %s listing failed (%s); polling its numbers one by one",
+                state.key_id,
+                error.code,
+            )
+
+    # ------------------------------------------------------------------ refused keys
+
+    async def _revoke(self, state: _KeyState) -> None:
+        """The provider refused the key (BAD_KEY): stop polling it, and tell its owner once
+        (the stored mark keeps "told" across restarts until the key works again)."""
+        now = self.clock()
+        state.revoked = True
+        state.recheck_at = now + self.config.poll_slow
+        if state.probe_at <= now:
+            state.probe_at = now + self.config.revoked_probe
+        if not await self.db.keys.mark_revoked(state.key_id, now):
+            return
+        log.warning("tracker: key %s is refused by its provider; polling it stops", state.key_id)
+        key = await self._key_profile(state.key_id)
+        if key is not None:
+            await self._notify(key.user_id, partial(self.notifier.key_revoked, key))
+
+    async def _key_accepted(
+        self, key: KeyProfile, client: ProviderClient, state: _KeyState, now: float
+    ) -> bool:
+        """May the key's numbers be polled? Not while the provider refuses the key: then only
+        the stored mark is looked at (cleared when the user enters the key again) and, every
+        revoked_probe seconds, getBalance asked (BAD_KEY again raises _KeyDown)."""
+        if await self.db.keys.revoked_at(key.id) is None:
+            if state.revoked:
+                log.info("tracker: key %s was entered again; polling it resumes", key.id)
+            state.revoked = False
+            return True
+        if state.revoked is None:  # marked before this process started: look now
+            state.revoked = True
+            state.probe_at = now
+        if now < state.probe_at:
+            state.recheck_at = now + self.config.poll_slow
+            return False
+        with contextlib.suppress(ProviderError):  # any other definite answer knows the key
+            await self._call(state, client.get_balance)
+        await self.db.keys.clear_revoked(key.id)
+        state.revoked = False
+        log.info("tracker: key %s is accepted again; polling it resumes", key.id)
+        return True
 
     async def _get_status(
         self, state: _KeyState, client: ProviderClient, activation: Activation

@@ -36,7 +36,14 @@ from bot.i18n import Translate, Translator
 from handlers.activation import render_card
 from handlers.names import names_of
 from handlers.rent.shared import rental_card
-from storage.models import Activation, ActivationCode, PendingPurchase, Rental, RentalSms
+from storage.models import (
+    Activation,
+    ActivationCode,
+    KeyProfile,
+    PendingPurchase,
+    Rental,
+    RentalSms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +181,13 @@ class TelegramNotifier:
             service=escape(service),
         )
         await self._send(rental.user_id, _chat(rental), text, notify=False)
+
+    # ------------------------------------------------------------------ keys
+
+    async def key_revoked(self, key: KeyProfile) -> None:
+        _lang, t = await self._language(key.user_id)
+        text = t("tracker-key-revoked", label=escape(key.label))
+        await self._send(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ reconciliation
 

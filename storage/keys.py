@@ -166,6 +166,27 @@ class KeyRepo:
         )
         return [self._key(row) for row in rows]
 
+    async def revoked_at(self, key_id: int) -> float | None:
+        """System: when the provider started refusing this key (BAD_KEY), or None."""
+        value = await self._s.scalar("SELECT revoked_at FROM api_keys WHERE id = ?", (key_id,))
+        return None if value is None else float(value)
+
+    async def mark_revoked(self, key_id: int, at: float) -> bool:
+        """System: note that the provider refuses the key; True only for the first note (the
+        user is told once, whatever restarts happen until the key works again)."""
+        changed = await self._s.write(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, key_id)
+        )
+        return changed == 1
+
+    async def clear_revoked(self, key_id: int) -> bool:
+        """System: the key works again; True when it had been marked."""
+        changed = await self._s.write(
+            "UPDATE api_keys SET revoked_at = NULL WHERE id = ? AND revoked_at IS NOT NULL",
+            (key_id,),
+        )
+        return changed == 1
+
     async def first_encrypted(self) -> bytes | None:
         """One stored ciphertext (deleted keys' too, until erased), to check the secret."""
         value = await self._s.scalar(

@@ -321,6 +321,9 @@ V6: tuple[str, ...] = (
     # A number with a code is never cancelled: drop cancels once scheduled next to a code.
     "UPDATE activations SET cancel_requested = 0 WHERE cancel_requested = 1"
     " AND EXISTS (SELECT 1 FROM activation_codes c WHERE c.activation_id = activations.id)",
+    # A key the provider stopped accepting (BAD_KEY): when the tracker first saw it, so the
+    # user is told once, across restarts; cleared when the key works again.
+    "ALTER TABLE api_keys ADD COLUMN revoked_at REAL",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)

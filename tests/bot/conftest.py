@@ -71,6 +71,9 @@ class RecordingNotifier:
     async def pending_unresolved(self, pending: PendingPurchase) -> None:
         self.events.append(("unresolved", pending))
 
+    async def key_revoked(self, key: KeyProfile) -> None:
+        self.events.append(("key_revoked", key))
+
 
 FAST = TrackerConfig(
     tick=0.01,

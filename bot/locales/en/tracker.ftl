@@ -26,3 +26,4 @@ tracker-not-bought = ❌ The purchase of a { $service } number ({ $country }) di
 tracker-not-rented = ❌ The rental of a { $service } number ({ $country }) did not go through: your balance is unchanged. Nothing was charged.
 tracker-not-extended = ❌ The extension of { $phone } did not go through: your balance is unchanged. Nothing was charged.
 tracker-rent-charged-unlisted = ⚠️ The provider charged { $amount } for the rental of a { $service } number ({ $country }), but it offers no way for the bot to look the rented number up. You will find it in your provider account.
+tracker-key-revoked = 🔑 Your provider no longer accepts the API key «{ $label }»: it was probably changed or revoked on the provider's site. Until it works again I cannot check the numbers bought with it, and their codes cannot reach you here. I will try the key again every few minutes and carry on by myself once it works; if you enter it again in 🔑 API keys, I carry on at once.
