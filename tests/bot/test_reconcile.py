@@ -114,7 +114,8 @@ async def test_not_bought_is_said_only_once_the_provider_proves_it(
     await run_for(tracker, clock, 30, 1)
     assert notes.of("unresolved") == [] and len(await tdb.pending.list_all()) == 1
     sandbox.state.clear_faults()
-    await run_for(tracker, clock, FAST.reconcile_max, 1)
+    # (After failed listings the tracker waits listing_retry before listing again.)
+    await run_for(tracker, clock, FAST.listing_retry + FAST.reconcile_max, 1)
     [closed] = notes.of("unresolved")
     assert (closed.id, closed.outcome, closed.message_id) == (intent.id, "not_bought", 42)
     assert sandbox.state.purchases == [] and await tdb.pending.list_all() == []
@@ -230,7 +231,9 @@ async def test_number_charged_just_before_a_crash_is_found_after_a_slow_restart(
     await tracker.idle()
     await tracker.stop()
     assert notes.of("adopted") == []
-    await run_for(tracker, clock, FAST.intent_settle + FAST.intent_in_flight + 60, 2)
+    await run_for(
+        tracker, clock, FAST.intent_in_flight + FAST.listing_retry + FAST.reconcile_max, 2
+    )
     [adopted] = notes.of("adopted")
     assert adopted.provider_id == sandbox.state.purchases[0]["id"]
     assert (adopted.chat_id, adopted.message_id) == (7, 9)
