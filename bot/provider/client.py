@@ -34,6 +34,7 @@ from bot.provider.models import (
     Prices,
     Purchase,
     RentHistoryItem,
+    RentListItem,
     RentPrices,
     RentPurchase,
     RentStatus,
@@ -376,6 +377,11 @@ class ProviderClient:
             {"id": rent_id},
             lambda body: parsing.parse_rent_history(body, rent_id),
         )
+
+    async def get_rent_list(self) -> list[RentListItem]:
+        """The key's rentals (sms-activate's getRentList; Grizzly has none: BAD_ACTION, which
+        is remembered, so it is asked once)."""
+        return await self._call("getRentList", {}, parsing.parse_rent_list)
 
     async def get_rent_prices(
         self, service: str | None = None, country: str | None = None, hours: int = 4

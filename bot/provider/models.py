@@ -124,6 +124,18 @@ class RentPurchase:
 
 
 @dataclass(frozen=True, slots=True)
+class RentListItem:
+    """One rental of the key as getRentList shows it (sms-activate, sms.online; not Grizzly)."""
+
+    rent_id: str
+    phone: str
+    end_date: str | None = None  # as the provider wrote it, when it says
+    ends_at: float | None = None  # epoch seconds when end_date carries a zone (or is numeric)
+    price: Decimal | None = None  # sms.online
+    hours: int | None = None  # sms.online
+
+
+@dataclass(frozen=True, slots=True)
 class RentSms:
     phone_from: str
     text: str

@@ -36,6 +36,7 @@ from bot.provider.models import (
     ProviderTier,
     Purchase,
     RentHistoryItem,
+    RentListItem,
     RentPrice,
     RentPrices,
     RentPurchase,
@@ -76,6 +77,7 @@ LIST_ACTIONS: tuple[str, ...] = (
     "getActiveActivations",
     "getRentStatus",
     "getRentHistory",
+    "getRentList",
     "getServicesList",
     "getCountries",
 )
@@ -1072,6 +1074,46 @@ def parse_rent_history(body: Body, rent_id: str) -> list[RentHistoryItem]:
     key_wide = isinstance(body.data, list)
     ours = [raw for raw in items if not _names_other_rental(raw, rent_id)]
     return _keep_readable("getRentHistory", ours, lambda raw: _rent_period(raw, needs_id=key_wide))
+
+
+def parse_rent_list(body: Body) -> list[RentListItem]:
+    """The key's rentals: sms-activate's {"status":"success","values":{"0":{id, phone}}} or
+    sms.online's "values" array of {id, phone, price, hours}; empty values ({} / [] / null, or
+    none at all next to "success") are no rentals; an item without an id or a phone is dropped."""
+    if not body.is_json:
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        raise error
+    data = body.data
+    if isinstance(data, dict):
+        data = strip_keys(data)
+        if "values" in data:
+            data = data["values"]
+        elif _says_success(data.get("status")):
+            data = None
+    items = _list_value(data)
+    if items is None:
+        raise garbled()
+    return _keep_readable("getRentList", items, _rent_list_item)
+
+
+def _rent_list_item(raw: Any) -> RentListItem | None:
+    if not isinstance(raw, dict):
+        return None
+    raw = strip_keys(raw)
+    rent_id, phone = as_str(raw.get("id")), as_phone(raw.get("phone", raw.get("number")))
+    if not rent_id or not phone:
+        return None
+    end_date = as_str(raw.get("endDate"))
+    return RentListItem(
+        rent_id=rent_id,
+        phone=phone,
+        end_date=end_date,
+        ends_at=epoch_if_zoned(end_date),
+        price=as_decimal(raw.get("price", raw.get("cost"))),
+        hours=as_int(raw.get("hours")) or None,
+    )
 
 
 def parse_rent_prices(body: Body) -> RentPrices:
