@@ -266,6 +266,7 @@ class SandboxState:
         ended_answer: str = "NO_ACTIVATION",
         rent_error_key: str = "error",
         rent_auto_cancel: bool = False,
+        rent_list: bool = False,
         max_requests: int | None = None,
     ) -> None:
         self.clock: Callable[[], float] = clock if clock is not None else Clock()
@@ -278,6 +279,9 @@ class SandboxState:
         self.ended_answer = ended_answer  # what setStatus answers for an ended activation
         self.rent_error_key = rent_error_key  # "error" (Grizzly) or "message" (sms-activate)
         self.rent_auto_cancel = rent_auto_cancel  # ONS rule: no SMS in the window -> refund
+        # getRentList is sms-activate's; the Grizzly seed page lists no such action, so by
+        # default it is BAD_ACTION like any unknown action.
+        self.rent_list = rent_list
         self.max_requests = max_requests  # keep at most about this many request records
         self._seed_catalog = seed_catalog
         self.reset(keep_keys=False)
@@ -557,6 +561,7 @@ class SandboxState:
             "getRentStatus": self._get_rent_status,
             "setRentStatus": self._set_rent_status,
             "getRentHistory": self._get_rent_history,
+            "getRentList": self._get_rent_list,
             "getRentPrices": self._get_rent_prices,
         }
 
@@ -1054,6 +1059,19 @@ class SandboxState:
         quantity = str(len(rental.periods))
         return _json({"status": "success", "quantity": quantity, "values": values})
 
+    def _get_rent_list(self, account: Account, params: dict[str, str]) -> Reply:
+        """sms-activate's getRentList (only with `rent_list` on): the key's active rentals,
+        oldest first, {"status":"success","values":{"0":{"id","phone"},...}}."""
+        if not self.rent_list:
+            return _text("BAD_ACTION")
+        mine = [r for r in self.rentals.values() if r.key == account.key and r.live]
+        mine.sort(key=lambda r: (r.created_at, int(r.id)))
+        values = {
+            str(index): {"id": int(rental.id), "phone": rental.phone}
+            for index, rental in enumerate(mine)
+        }
+        return _json({"status": "success", "values": values})
+
     def _get_rent_prices(self, account: Account, params: dict[str, str]) -> Reply:
         hours = self._rent_hours(params)
         if hours is None:
@@ -1172,6 +1190,7 @@ class SandboxState:
         "ended_answer",
         "rent_error_key",
         "rent_auto_cancel",
+        "rent_list",
         "tz_offset_hours",
     )
 
