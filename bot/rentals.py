@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ SMS_PAGE_SIZE = 5
 SMS_PREVIEW_LIMIT = 600
 # The cheapest duration: used to list which services and countries can be rented at all.
 _LISTING_HOURS = RENT_DURATIONS[0]
+# At most this many rental ids are kept as the snapshot before a rent; a key with more has no
+# snapshot (a cut list would make an old rental look new), and the balance alone decides.
+RENT_SNAPSHOT_LIMIT = 200
+
+log = logging.getLogger(__name__)
 
 
 class CancelRefused(UseCaseError):
@@ -85,6 +91,9 @@ class RentResult:
     pending: bool = False
     stale: bool = False  # the token was never issued for this user and offer, or expired
     intent: PendingPurchase | None = None
+    # pending: the key's rentals were listed just before, so reconciliation can find the
+    # number itself (else only the balance tells whether it was charged)
+    findable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,28 @@ def _in_stock(prices: RentPrices) -> Iterable[tuple[str, str, RentPrice]]:
         for service, price in services.items():
             if price.count > 0:
                 yield country, service, price
+
+
+async def note_rent_snapshot(db: Database, client: ProviderClient, intent: PendingPurchase) -> bool:
+    """Keep the key's rental ids, read just before a rent, on the intent: should the answer be
+    lost, the one id new since then is the rental bought (bot.tracker adopts it). False when
+    the provider lists no rentals (Grizzly: BAD_ACTION, asked once), the list failed, or it is
+    too long to keep."""
+    if not client.supports("getRentList"):
+        return False
+    try:
+        listed = await client.get_rent_list()
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # the rent goes on; reconciliation just knows less
+        log.info("rent list before renting unavailable (%s)", type(error).__name__)
+        return False
+    if len(listed) > RENT_SNAPSHOT_LIMIT:
+        return False
+    ids = tuple(item.rent_id for item in listed)
+    intent.rent_snapshot = ids
+    await db.pending.set_rent_snapshot(intent.id, ids)
+    return True
 
 
 class RentalService:
@@ -293,13 +324,14 @@ class RentalService:
             return RentResult(None, duplicate=claim == "used", stale=claim == "stale")
         client = self._client(key)
         await note_balance_before(self.db, client, intent)
+        findable = await note_rent_snapshot(self.db, client, intent)
         started = self.clock()
         try:
             bought = await client.get_rent_number(service, country, int(hours))
         except UnknownOutcome:
             # Maybe charged, maybe not: never retried; reconciliation finds out and tells.
             await self.db.pending.mark_unknown(intent.id)
-            return RentResult(None, pending=True, intent=intent)
+            return RentResult(None, pending=True, intent=intent, findable=findable)
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
             raise

@@ -52,11 +52,12 @@ from bot.activation_status import (
 from bot.metrics import error_label
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
+    ActionNotSupported,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
 )
-from bot.provider.models import ActivationStatus, ActiveActivation, RentSms
+from bot.provider.models import ActivationStatus, ActiveActivation, RentListItem, RentSms
 from storage.models import (
     Activation,
     ActivationCode,
@@ -204,6 +205,8 @@ class _KeyState:
     revoked: bool | None = None
     recheck_at: float = float("-inf")
     probe_at: float = float("-inf")
+    # The provider answered getRentList with BAD_ACTION: a lost rent is settled by the balance.
+    rent_list_missing: bool = False
 
     @property
     def busy(self) -> bool:
@@ -1095,8 +1098,17 @@ class Tracker:
                     balance.append(None)
             return balance[0]
 
+        rentals: list[list[RentListItem] | None] = []  # getRentList, likewise
+
+        async def read_rentals() -> list[RentListItem] | None:
+            if not rentals:
+                rentals.append(await self._list_rentals(state, client))
+            return rentals[0]
+
         for intent in open_ones:
-            if await self._settle_intent(key, intent, listing, listed_at, read_balance):
+            if await self._settle_intent(
+                key, intent, listing, listed_at, read_balance, read_rentals
+            ):
                 self._intent_next.pop(intent.id, None)
                 continue
             if listed_at - intent.created_at >= self.config.pending_timeout:
@@ -1111,17 +1123,19 @@ class Tracker:
         listing: list[ActiveActivation] | None,
         listed_at: float,
         read_balance: Callable[[], Awaitable[Decimal | None]],
+        read_rentals: Callable[[], Awaitable[list[RentListItem] | None]],
     ) -> bool:
         """Resolve an intent the listing did not match when the provider's answers prove the
         outcome; True when resolved.
 
         "Not bought" needs: a read after the outcome became unknown (plus the settle time)
         AND the balance unchanged since just before the purchase; for an activation also a
-        successful listing without it (the caller adopted every match). Rentals have no
-        listing in the protocol (Grizzly's getRentHistory needs a rent id; getRentList is
-        sms-activate's only), so the balance alone tells: unchanged = not charged; dropped by
-        the price shown = charged (an extension is then recorded; a new rent's number cannot
-        be looked up, and the user is told where to find it)."""
+        successful listing without it (the caller adopted every match). Grizzly lists no
+        rentals (its getRentHistory needs a rent id), so for a rental the balance tells:
+        unchanged = not charged; dropped by the price shown = charged (an extension is then
+        recorded). A new rent is looked up where the provider lists rentals (getRentList, with
+        a snapshot taken just before the purchase): the one new rental is adopted; else the
+        user is told the charge and where to find the number."""
         since = intent.unknown_at if intent.unknown_at is not None else intent.created_at
         if listed_at < since + self.config.intent_settle or intent.balance_before is None:
             return False
@@ -1137,8 +1151,102 @@ class Tracker:
             return False  # something else moved the balance: keep looking
         if intent.kind == "extend":
             return await self._record_extension(key, intent)
+        if intent.rent_snapshot is not None:
+            return await self._find_rental(key, intent, listed_at, read_rentals)
         await self._close_intent(intent, "bought")
         return True
+
+    async def _find_rental(
+        self,
+        key: KeyProfile,
+        intent: PendingPurchase,
+        now: float,
+        read_rentals: Callable[[], Awaitable[list[RentListItem] | None]],
+    ) -> bool:
+        """A rent charged the price shown and the key's rentals were listed just before it:
+        adopt the one rental new since then. Several new ones (the key rented elsewhere at the
+        same moment) are never guessed between: the user is told the charge, as where the
+        provider lists no rentals. A failed list: look again later."""
+        listed = await read_rentals()
+        if listed is None:
+            if self._key_state(key.id).rent_list_missing:
+                await self._close_intent(intent, "bought")  # no list after all: the balance
+                return True
+            return False
+        candidates = [item for item in listed if await self._may_be_the_rent(key, intent, item)]
+        if len(candidates) != 1:
+            await self._close_intent(intent, "bought")
+            return True
+        await self._adopt_rental(key, intent, candidates[0], now)
+        return True
+
+    async def _may_be_the_rent(
+        self, key: KeyProfile, intent: PendingPurchase, item: RentListItem
+    ) -> bool:
+        """Listed now, not before the purchase, not stored, and (where the list says) of the
+        hours and price the user confirmed."""
+        if intent.rent_snapshot is None or item.rent_id in intent.rent_snapshot:
+            return False
+        if item.hours is not None and intent.hours and item.hours != intent.hours:
+            return False
+        cost = intent.expected_cost
+        if item.price is not None and cost is not None and abs(item.price - cost) > cost / 100:
+            return False
+        return await self.db.rentals.get_by_provider_id(key.id, item.rent_id) is None
+
+    async def _adopt_rental(
+        self, key: KeyProfile, intent: PendingPurchase, item: RentListItem, now: float
+    ) -> None:
+        """Store the rental a lost rent answer bought and show its card in the intent's
+        "checking" message; from then on it is polled like any rental (its SMS delivered)."""
+        hours = int(intent.hours or 0)
+        # The rent happened after the intent was written: counting from the intent can only
+        # end the tracking early, never after the provider's end.
+        ends_at = item.ends_at if item.ends_at is not None else intent.created_at + hours * 3600
+        rental = await self.db.rentals.add(
+            user_id=intent.user_id,
+            key_id=key.id,
+            provider_id=item.rent_id,
+            service=intent.service,
+            country=intent.country,
+            phone=item.phone.lstrip("+"),
+            hours=hours,
+            cost=intent.expected_cost,  # the balance dropped by this price
+            created_at=intent.created_at,
+            ends_at=ends_at,
+            chat_id=intent.chat_id if intent.chat_id is not None else intent.user_id,
+            next_poll_at=now,
+            currency=key.currency,
+            intent_id=intent.id,
+        )
+        self._intent_next.pop(intent.id, None)
+        self.stats["adopted"] += 1
+        log.info("tracker: adopted rental %s of key %s", rental.id, key.id)
+        await self._show_in_checking_message(intent, rental)
+
+    async def _show_in_checking_message(self, intent: PendingPurchase, rental: Rental) -> None:
+        """The rental's card replaces the intent's "checking" message (when it has one)."""
+        if intent.message_id is not None:
+            chat = intent.chat_id if intent.chat_id is not None else intent.user_id
+            await self.db.rentals.set_card(rental.id, chat, intent.message_id)
+            rental.chat_id, rental.message_id = chat, intent.message_id
+        await self._notify(rental.user_id, partial(self.notifier.rental_changed, rental))
+
+    async def _list_rentals(
+        self, state: _KeyState, client: ProviderClient
+    ) -> list[RentListItem] | None:
+        """The key's rentals (getRentList); None when the provider has none (noted on the key
+        state) or the list failed now."""
+        if not client.supports("getRentList"):
+            state.rent_list_missing = True
+            return None
+        try:
+            return await self._call(state, client.get_rent_list, fault_stops_key=False)
+        except ActionNotSupported:
+            state.rent_list_missing = True
+            return None
+        except ProviderError:
+            return None
 
     async def _record_extension(self, key: KeyProfile, intent: PendingPurchase) -> bool:
         rental = (
@@ -1156,13 +1264,8 @@ class Tracker:
             intent_id=intent.id,
         )
         fresh = await self.db.rentals.get_any(rental.id)
-        if fresh is None:
-            return True
-        if intent.message_id is not None:
-            chat = intent.chat_id if intent.chat_id is not None else intent.user_id
-            await self.db.rentals.set_card(fresh.id, chat, intent.message_id)
-            fresh.chat_id, fresh.message_id = chat, intent.message_id
-        await self._notify(fresh.user_id, partial(self.notifier.rental_changed, fresh))
+        if fresh is not None:
+            await self._show_in_checking_message(intent, fresh)
         return True
 
     async def _close_intent(self, intent: PendingPurchase, outcome: str) -> None:

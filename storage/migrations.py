@@ -324,6 +324,9 @@ V6: tuple[str, ...] = (
     # A key the provider stopped accepting (BAD_KEY): when the tracker first saw it, so the
     # user is told once, across restarts; cleared when the key works again.
     "ALTER TABLE api_keys ADD COLUMN revoked_at REAL",
+    # A rent intent: the key's rental ids (JSON list) just before the purchase, where the
+    # provider lists rentals (getRentList); a lost answer is then found as the one new id.
+    "ALTER TABLE pending_purchases ADD COLUMN rent_snapshot TEXT",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)

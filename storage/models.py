@@ -196,6 +196,8 @@ class PendingPurchase:
     unknown_at: float | None = None  # the provider call ended without a clear answer
     outcome: str | None = None  # None while open; bought | not_bought | unknown
     provider_id: str | None = None  # what was bought, once known
+    # rent: the key's rental ids just before the purchase (None: the provider lists none)
+    rent_snapshot: tuple[str, ...] | None = None
 
 
 PurchaseIntent = PendingPurchase

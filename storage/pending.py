@@ -8,6 +8,8 @@ in one transaction too (`resolve_in`, called by the activation and rental reposi
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +23,7 @@ from storage.users import ensure_user
 _COLUMNS = (
     "id, user_id, key_id, service, country, chat_id, created_at, kind, max_price,"
     " expected_cost, hours, rental_id, message_id, balance_before, unknown_at, outcome,"
-    " provider_id"
+    " provider_id, rent_snapshot"
 )
 
 
@@ -44,7 +46,18 @@ def _pending(row: Any) -> PendingPurchase:
         unknown_at=row[14],
         outcome=row[15],
         provider_id=row[16],
+        rent_snapshot=_snapshot_out(row[17]),
     )
+
+
+def _snapshot_out(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        ids = json.loads(raw)
+    except ValueError:
+        return None  # unreadable: as if there were none (the balance alone decides)
+    return tuple(str(i) for i in ids) if isinstance(ids, list) else None
 
 
 async def resolve_in(
@@ -193,6 +206,14 @@ class PendingRepo:
         await self._s.write(
             "UPDATE pending_purchases SET balance_before = ? WHERE id = ?",
             (money_in(balance), intent_id),
+        )
+
+    async def set_rent_snapshot(self, intent_id: int, rent_ids: Iterable[str]) -> None:
+        """The key's rental ids just before a rent (getRentList): reconciliation of a lost
+        answer looks for the one id that is new since."""
+        await self._s.write(
+            "UPDATE pending_purchases SET rent_snapshot = ? WHERE id = ?",
+            (json.dumps([str(i) for i in rent_ids]), intent_id),
         )
 
     async def mark_unknown(self, intent_id: int) -> None:

@@ -264,9 +264,10 @@ async def buy(
         return
     wake_tracker(tracker)
     if result.rental is None:  # unknown outcome: reconciliation will tell the truth
-        # The protocol has no list of rentals to look the number up in: say so, and that the
-        # balance will tell (bot.tracker reconciles rent intents by the balance).
-        await edit(callback, t("rent-pending-unlisted"), flow_error_keyboard(t, None))
+        # Where the provider lists rentals, the tracker finds the number and shows its card
+        # here; where it does not (Grizzly), only the balance will tell: say so.
+        pending = "rent-pending" if result.findable else "rent-pending-unlisted"
+        await edit(callback, t(pending), flow_error_keyboard(t, None))
         await answer(callback, t("rent-pending"), alert=True)
         return
     rental = result.rental

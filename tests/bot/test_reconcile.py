@@ -374,3 +374,124 @@ async def test_rent_outcomes_replace_the_checking_message_in_the_chat(
     not_rented = translator.get("en", "tracker-not-rented", service="tg", country="0")
     assert edits[checking[1]] == not_rented
     assert sent == 2  # only the two "checking" messages: each result replaced its own
+
+
+async def _rent_lost(
+    rentals: RentalService, sandbox: Any, cost: Decimal, *, message_id: int = 50
+) -> Any:
+    """A rent confirm tap whose getRentNumber answer is lost after the charge."""
+    sandbox.state.inject_fault("drop_after_charge", action="getRentNumber")
+    token = await rentals.offer_token(USER, service="tg", country="0", hours=4, price=cost)
+    result = await rentals.rent(
+        USER, token=token, service="tg", country="0", hours=4, chat_id=USER, message_id=message_id
+    )
+    assert result.pending and result.intent is not None
+    return result
+
+
+async def test_lost_rent_is_found_in_the_rent_list_and_adopted_into_its_message(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    sandbox.state.configure(rent_list=True)
+    before = await rent(tdb, tproviders, tkey, clock)  # an older rental of the key: not it
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    result = await _rent_lost(rentals, sandbox, option.cost)
+    assert result.findable
+    bought = sandbox.state.rent_purchases[-1]
+    tracker = make_tracker()
+    await run_for(tracker, clock, FAST.intent_settle + FAST.reconcile_max, 5)
+    adopted = await tdb.rentals.get_by_provider_id(tkey.id, bought["id"])
+    assert adopted is not None and adopted.phone == bought["phone"]
+    assert (adopted.chat_id, adopted.message_id) == (USER, 50)  # the "checking" message
+    assert adopted.cost == option.cost and adopted.hours == 4
+    assert adopted.ends_at == result.intent.created_at + 4 * 3600
+    stored = await tdb.pending.get(result.intent.id)
+    assert stored is not None and (stored.outcome, stored.provider_id) == ("bought", bought["id"])
+    assert notes.of("unresolved") == []
+    assert any(r.id == adopted.id and r.message_id == 50 for r in notes.of("rental_changed"))
+    assert len(await tdb.rentals.list_live(USER)) == 2 and before.id != adopted.id
+    # From now on it is polled like any rental: its SMS reaches the chat, once.
+    sandbox.state.deliver_rent_sms(bought["id"], "found you 4321", phone_from="Shop")
+    await run_for(tracker, clock, 3 * FAST.poll_rental, 5)
+    delivered = [sms.text for rental, sms in notes.of("rental_sms") if rental.id == adopted.id]
+    assert delivered == ["found you 4321"]
+
+
+async def test_a_rental_bought_elsewhere_at_the_same_moment_is_never_adopted(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    sandbox.state.configure(rent_list=True)
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    result = await _rent_lost(rentals, sandbox, option.cost)
+    # The same key rents on the provider's website at the same moment.
+    await tproviders.client(tkey.base_url, tkey.api_key).get_rent_number("tg", "0", 4)
+    assert len(sandbox.state.rent_purchases) == 2
+    tracker = make_tracker(config=TrackerConfig(**{**_fields(FAST), "pending_timeout": 600.0}))
+    await run_for(tracker, clock, 610, 10)
+    assert await tdb.rentals.list_live(USER) == []  # neither was taken for the bot's
+    assert notes.of("rental_changed") == [] and notes.of("rental_sms") == []
+    [closed] = notes.of("unresolved")
+    assert (closed.id, closed.outcome) == (result.intent.id, "unknown")
+
+
+async def test_several_new_rentals_fall_back_to_the_balance_verdict(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    sandbox.state.configure(rent_list=True)
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    result = await _rent_lost(rentals, sandbox, option.cost)
+    await tproviders.client(tkey.base_url, tkey.api_key).get_rent_number("tg", "0", 4)
+    # ... and the balance shows one rent's price spent (say a refund of the other came in).
+    sandbox.state.set_balance(tkey.api_key, result.intent.balance_before - option.cost)
+    tracker = make_tracker()
+    await run_for(tracker, clock, FAST.intent_settle + FAST.reconcile_max, 5)
+    assert await tdb.rentals.list_live(USER) == []  # never a guess between the two
+    [closed] = notes.of("unresolved")
+    assert (closed.id, closed.kind, closed.outcome) == (result.intent.id, "rent", "bought")
+
+
+async def test_without_a_rent_list_the_list_is_asked_once_and_the_balance_decides(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    tracker = make_tracker()
+    lost = []
+    for message_id in (50, 51):
+        result = await _rent_lost(rentals, sandbox, option.cost, message_id=message_id)
+        assert not result.findable  # the handler says only the balance will tell
+        lost.append(result.intent.id)
+        await run_for(tracker, clock, FAST.intent_settle + FAST.reconcile_max, 5)
+    # Grizzly's answer (BAD_ACTION) is remembered: asked once, never again.
+    assert actions(sandbox).count("getRentList") == 1
+    assert await tdb.rentals.list_live(USER) == []
+    assert [(p.id, p.outcome) for p in notes.of("unresolved")] == [
+        (lost[0], "bought"),
+        (lost[1], "bought"),
+    ]
