@@ -1165,16 +1165,18 @@ class Tracker:
     ) -> bool:
         """A rent charged the price shown and the key's rentals were listed just before it:
         adopt the one rental new since then. Several new ones (the key rented elsewhere at the
-        same moment) are never guessed between: the user is told the charge, as where the
-        provider lists no rentals. A failed list: look again later."""
+        same moment) are never guessed between: the user is told the charge and where to find
+        the number. None yet, or a failed list: look again later."""
         listed = await read_rentals()
         if listed is None:
-            if self._key_state(key.id).rent_list_missing:
-                await self._close_intent(intent, "bought")  # no list after all: the balance
+            if self._key_state(key.id).rent_list_missing:  # no list after all: the balance
+                await self._close_intent(replace(intent, rent_snapshot=None), "bought")
                 return True
             return False
         candidates = [item for item in listed if await self._may_be_the_rent(key, intent, item)]
-        if len(candidates) != 1:
+        if not candidates:
+            return False  # charged, but not listed yet: look again (given up as "unknown")
+        if len(candidates) > 1:
             await self._close_intent(intent, "bought")
             return True
         await self._adopt_rental(key, intent, candidates[0], now)

@@ -193,7 +193,8 @@ class TelegramNotifier:
 
     async def pending_unresolved(self, pending: PendingPurchase) -> None:
         """A purchase intent closed without a number to show: it provably did not go through
-        (outcome "not_bought"), a rent charged but cannot be looked up ("bought"), or nobody
+        (outcome "not_bought"), a rent charged but not looked up or not told apart from
+        another one rented at the same moment ("bought"), or nobody
         can tell ("unknown"). The result replaces the "checking" message when there is one."""
         lang, t = await self._language(pending.user_id)
         service, country = await self._names(pending.key_id, pending, lang)
@@ -207,7 +208,12 @@ class TelegramNotifier:
                 text = t("tracker-not-bought", **args)
         elif pending.outcome == "bought":
             amount = format_money(pending.expected_cost, await self._currency(pending.key_id))
-            text = t("tracker-rent-charged-unlisted", amount=escape(amount), **args)
+            # With a snapshot the provider lists rentals: the number was not told apart.
+            unlisted = pending.rent_snapshot is None
+            message = (
+                "tracker-rent-charged-unlisted" if unlisted else "tracker-rent-charged-unmatched"
+            )
+            text = t(message, amount=escape(amount), **args)
         elif pending.kind == "activation":
             text = t("tracker-pending", **args)
         else:

@@ -469,6 +469,39 @@ async def test_several_new_rentals_fall_back_to_the_balance_verdict(
     assert await tdb.rentals.list_live(USER) == []  # never a guess between the two
     [closed] = notes.of("unresolved")
     assert (closed.id, closed.kind, closed.outcome) == (result.intent.id, "rent", "bought")
+    assert closed.rent_snapshot == ()  # the provider lists rentals: "not told apart"
+
+
+async def test_several_new_rentals_are_explained_in_the_checking_message(
+    make_tracker: Any,
+    rentals: RentalService,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    bot: Any,
+) -> None:
+    from aiogram.methods import EditMessageText
+
+    from bot.i18n import Translator
+    from handlers.notifier import TelegramNotifier
+
+    translator = Translator()
+    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))
+    sandbox.state.configure(rent_list=True)
+    [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
+    message_id = (await bot.send_message(USER, "checking…")).message_id
+    result = await _rent_lost(rentals, sandbox, option.cost, message_id=message_id)
+    await tproviders.client(tkey.base_url, tkey.api_key).get_rent_number("tg", "0", 4)
+    sandbox.state.set_balance(tkey.api_key, result.intent.balance_before - option.cost)
+    await run_for(tracker, clock, FAST.intent_settle + FAST.reconcile_max, 5)
+    edits = {m.message_id: m.text for m in bot.session.calls(EditMessageText)}
+    unmatched = translator.get(
+        "en", "tracker-rent-charged-unmatched", amount=f"{option.cost:.2f} ₽", service="tg",
+        country="0",
+    )  # fmt: skip
+    assert edits[message_id] == unmatched
 
 
 async def test_without_a_rent_list_the_list_is_asked_once_and_the_balance_decides(

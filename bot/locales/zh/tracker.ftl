@@ -27,3 +27,4 @@ tracker-not-rented = ❌ { $service } 号码（{ $country }）租用未成功：
 tracker-not-extended = ❌ { $phone } 的延期未成功：您的余额未变化。未扣任何费用。
 tracker-rent-charged-unlisted = ⚠️ 服务商为租用 { $service } 号码（{ $country }）扣了 { $amount }，但它不提供让机器人查找所租号码的方法。您可以在服务商账户中找到它。
 tracker-key-revoked = 🔑 服务商已不再接受 API 密钥「{ $label }」：它可能已在服务商网站上被更换或吊销。在它恢复之前，我无法查询用它购买的号码，这些号码的验证码也无法发送到这里。我会每隔几分钟重试一次该密钥，一旦可用便自动继续；如果你在 🔑 API 密钥 中重新输入它，我会立即继续。
+tracker-rent-charged-unmatched = ⚠️ 服务商为租用 { $service } 号码（{ $country }）扣了 { $amount }，但同一时刻用同一密钥还租用了另一个号码，机器人无法判断哪个是您的。您可以在服务商账户中找到它。
