@@ -39,7 +39,7 @@ async def run_for(tracker: Tracker, clock: Any, seconds: float) -> None:
 async def run_until(
     tracker: Tracker, clock: Any, done: Callable[[], bool], limit: float = 900.0
 ) -> float:
-    """Passes every STEP fake seconds until `done()`; the fake seconds it fake_wait."""
+    """Passes every STEP fake seconds until `done()`; the fake seconds it took."""
     started = clock()
     while not done():
         assert clock() - started < limit, "never happened"
