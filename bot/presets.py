@@ -76,16 +76,21 @@ def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
-def preset_name(base_url: str, settings: Any | None = None) -> str:
-    """'GrizzlySMS' for a known provider ('Sandbox' when `settings` say so); else the host."""
+def preset_of(base_url: str, settings: Any | None = None) -> Preset | None:
+    """The preset whose address `base_url` is (the sandbox's only when `settings` say so)."""
     known = [grizzly(settings), *COMPATIBLE]
     if settings is not None:
         box = sandbox_preset(settings)
         if box is not None:
             known.append(box)
-    for preset in known:
-        if _same_url(preset.base_url, base_url):
-            return preset.name
+    return next((preset for preset in known if _same_url(preset.base_url, base_url)), None)
+
+
+def preset_name(base_url: str, settings: Any | None = None) -> str:
+    """'GrizzlySMS' for a known provider ('Sandbox' when `settings` say so); else the host."""
+    preset = preset_of(base_url, settings)
+    if preset is not None:
+        return preset.name
     if _same_url(base_url, DEFAULT_PROVIDER_URL):
         return "GrizzlySMS"
     host = urlsplit(base_url).netloc.rsplit("@", 1)[-1]
@@ -95,14 +100,9 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
 def provider_zone(base_url: str, settings: Any | None = None) -> tzinfo:
     """The zone a provider's own timestamps are in: its preset's, else (a custom address) the
     operator's CUSTOM_PROVIDER_TZ setting, Moscow by default like the sms-activate family."""
-    known = [grizzly(settings), *COMPATIBLE]
-    if settings is not None:
-        box = sandbox_preset(settings)
-        if box is not None:
-            known.append(box)
-    for preset in known:
-        if _same_url(preset.base_url, base_url):
-            return user_timezone(preset.tz)
+    preset = preset_of(base_url, settings)
+    if preset is not None:
+        return user_timezone(preset.tz)
     return user_timezone(getattr(settings, "custom_provider_tz", None) or MOSCOW)
 
 

@@ -17,6 +17,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
+from bot.config import Settings
 from bot.errors import CodeReceived, NotFound
 from bot.flags import country_flag
 from bot.formatting import clip_escaped, format_duration, format_money
@@ -226,6 +227,7 @@ async def on_activation(
     state: Any = None,
     accounts: Any = None,
     tracker: Any = None,
+    settings: Settings | None = None,
 ) -> None:
     action = callback_data.action
     # Ownership first: a crafted id naming another user's number finds nothing.
@@ -283,7 +285,9 @@ async def on_activation(
         await redraw(fresh)
         return
     except ProviderError as exc:
-        await query.answer(error_text(t, exc)[:200], show_alert=True)
+        await query.answer(
+            error_text(t, exc, user=user, settings=settings)[:200], show_alert=True
+        )
         await redraw(await db.activations.get(user.id, callback_data.id))
         return
     await query.answer(notice)

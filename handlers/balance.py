@@ -11,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.accounts import AccountService
+from bot.config import Settings
 from bot.errors import NoActiveKey, NotFound
 from bot.formatting import format_money
 from bot.i18n import Translate
@@ -42,7 +43,7 @@ def no_key_keyboard(t: Translate) -> InlineKeyboardMarkup:
 
 
 async def balance_screen(
-    t: Translate, accounts: AccountService, user: User, settings: object
+    t: Translate, accounts: AccountService, user: User, settings: Settings | None
 ) -> tuple[str, InlineKeyboardMarkup, str | None]:
     """(text, keyboard, short notice for a tap). Asks the provider every time."""
     try:
@@ -51,7 +52,7 @@ async def balance_screen(
         return error_text(t, exc), no_key_keyboard(t), None
     except ProviderError as exc:
         # Show the last known figure, and why it could not be refreshed.
-        reason = error_text(t, exc)
+        reason = error_text(t, exc, user=user, settings=settings)
         try:
             stale = await accounts.active_key(user.id)
         except NoActiveKey:
@@ -81,7 +82,7 @@ async def on_balance(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     await state.clear()
     text, markup, notice = await balance_screen(t, accounts, user, settings)

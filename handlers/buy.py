@@ -770,7 +770,7 @@ async def on_buy(
         await _show(query, *_no_key_view(t))
         return
     except ProviderError as exc:
-        text = error_text(t, exc)
+        text = error_text(t, exc, user=ctx.user, settings=data.get("settings"))
         await query.answer(text[:200])
         if exc.code == "NO_NUMBERS":
             key = await ctx.key()

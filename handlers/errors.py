@@ -10,10 +10,11 @@ from __future__ import annotations
 import html
 from datetime import UTC, tzinfo
 
+from bot.config import Settings
 from bot.errors import NoActiveKey, NotFound, Stale
 from bot.formatting import format_money, format_provider_time, user_timezone
 from bot.i18n import Translate
-from bot.presets import MOSCOW
+from bot.presets import MOSCOW, provider_zone
 from bot.provider.errors import (
     ActionNotSupported,
     AddressRefused,
@@ -22,6 +23,7 @@ from bot.provider.errors import (
     RateLimited,
     UnknownOutcome,
 )
+from storage.models import User
 
 # provider code -> catalog key (codes sharing a meaning share a sentence)
 CODE_KEYS: dict[str, str] = {
@@ -128,13 +130,16 @@ def error_text(
     t: Translate,
     exc: BaseException,
     *,
-    provider_tz: tzinfo | None = None,
-    user_tz: tzinfo | None = None,
+    user: User | None = None,
+    settings: Settings | None = None,
 ) -> str:
     """One short localized sentence for any error a handler may catch. A time in it (a ban's
-    end) is read in `provider_tz` and shown in `user_tz` when the caller knows them."""
+    end) is read in the zone of the provider that answered (its preset's, see
+    `bot.presets.provider_zone`) and shown in `user`'s zone, labelled."""
     if isinstance(exc, ProviderError):
-        return _provider_text(t, exc, provider_tz, user_tz)
+        provider_tz = provider_zone(exc.base_url, settings) if exc.base_url else None
+        shown_tz = user_timezone(user.timezone) if user is not None else None
+        return _provider_text(t, exc, provider_tz, shown_tz)
     if isinstance(exc, NoActiveKey):
         return t("error-no-active-key")
     if isinstance(exc, NotFound):

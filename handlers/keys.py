@@ -21,6 +21,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.accounts import AccountService, clean_label, looks_like_key
+from bot.config import Settings
 from bot.errors import NotFound
 from bot.formatting import format_money, mask_key
 from bot.i18n import Translate
@@ -284,7 +285,7 @@ async def on_key_text(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     # The key must not stay in the chat history, whatever happens next.
     deleted = await delete_quietly(bot, message)
@@ -306,7 +307,8 @@ async def on_key_text(
     except ProviderError as exc:
         log.info("key check failed: %s", exc.code)
         await message.answer(
-            f"{error_text(t, exc)}\n\n{t('keys-try-again')}{warning}", reply_markup=only_cancel(t)
+            f"{error_text(t, exc, user=user, settings=settings)}\n\n{t('keys-try-again')}{warning}",
+            reply_markup=only_cancel(t),
         )
         return
     await state.set_state(AddKey.label)

@@ -235,7 +235,9 @@ class ProviderClient:
             status = reply.status
             return parse(parsing.screen(reply))
         except ProviderError as error:
-            error.annotate(action=action, http_status=status, secret=self._api_key)
+            error.annotate(
+                action=action, http_status=status, secret=self._api_key, base_url=self.base_url
+            )
             if isinstance(error, ProviderUnavailable) and error.retry_after is None and status:
                 # screen() reads Retry-After for 429 only; a 503 may carry one too.
                 error.retry_after = parsing.retry_after_seconds(reply.headers)

@@ -104,6 +104,9 @@ class ProviderError(Exception):
         self.action = action
         self.http_status = http_status
         self.retry_after = retry_after
+        # Which provider answered (its base URL, never the key): its preset tells the zone of
+        # the times in the payload (a BANNED date).
+        self.base_url: str | None = None
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -124,10 +127,17 @@ class ProviderError(Exception):
         return f"{type(self).__name__}({self._describe()!r})"
 
     def annotate(
-        self, *, action: str | None = None, http_status: int | None = None, secret: str = ""
+        self,
+        *,
+        action: str | None = None,
+        http_status: int | None = None,
+        secret: str = "",
+        base_url: str | None = None,
     ) -> None:
         """Fill in where the error happened, and mask a literal secret (the API key) wherever
         a remote payload may have echoed it."""
+        if self.base_url is None:
+            self.base_url = base_url
         if self.action is None:
             self.action = action
         if self.http_status is None:

@@ -105,20 +105,16 @@ class _Ctx:
                 rental = await self.rentals.get(self.user_id, rental_id)
             except NotFound:
                 rental = None
-        text = await self.text_of(exc, rental)
+        text = self.text_of(exc)
         if rental is not None:
             await self.show_card(rental, text, alert=True)
             return
         await answer(self.callback, text, alert=True)
 
-    async def text_of(self, exc: BaseException, rental: Rental | None) -> str:
+    def text_of(self, exc: BaseException) -> str:
         if isinstance(exc, CancelRefused):
             return self.t(f"rent-cancel-reason-{exc.reason}")
-        provider_tz = None
-        if rental is not None:
-            key = await self.rentals.db.keys.get_any(rental.key_id)
-            provider_tz = provider_zone(key.base_url, self.settings) if key else None
-        return error_text(self.t, exc, provider_tz=provider_tz, user_tz=user_tz(self.user))
+        return error_text(self.t, exc, user=self.user, settings=self.settings)
 
 
 @router.callback_query(RentalCb.filter())

@@ -11,6 +11,7 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot.config import Settings
 from bot.errors import UseCaseError
 from bot.i18n import Translate
 from bot.provider.errors import ProviderError
@@ -42,6 +43,7 @@ from handlers.rent.views import (
     render_no_countries,
     render_services,
 )
+from storage.models import User
 
 router = Router(name=__name__)
 log = logging.getLogger(__name__)
@@ -51,10 +53,17 @@ COUNTRIES_PER_PAGE = 8
 
 
 async def _fail(
-    callback: CallbackQuery, t: Translate, exc: BaseException, back: str | None
+    callback: CallbackQuery,
+    t: Translate,
+    exc: BaseException,
+    back: str | None,
+    *,
+    user: User | None = None,
+    settings: Settings | None = None,
 ) -> None:
-    """Show a refusal as its sentence in the screen, with a way back."""
-    text = error_text(t, exc)
+    """Show a refusal as its sentence in the screen, with a way back (a ban's end in the
+    user's zone when `user` is given)."""
+    text = error_text(t, exc, user=user, settings=settings)
     await edit(callback, text, flow_error_keyboard(t, back))
     await answer(callback, text, alert=True)
 
@@ -254,7 +263,7 @@ async def buy(
             message_id=message.message_id if isinstance(message, Message) else None,
         )
     except (ProviderError, UseCaseError) as exc:
-        await _fail(callback, t, exc, back)
+        await _fail(callback, t, exc, back, user=user, settings=settings)
         return
     if result.stale:  # a token never issued for this offer, or expired: nothing rented
         await answer(callback, t("rent-stale"), alert=True)

@@ -69,12 +69,12 @@ async def test_garbled_listing_falls_back_to_each_numbers_status(
     start = len(sandbox.state.requests)
     await tracker.tick()
     sandbox.state.deliver_sms(first.provider_id, "code 161616")
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["161616"])
-    assert took <= FAST.poll_fast + STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["161616"])
+    assert fake_wait <= FAST.poll_fast + STEP
     await run_for(tracker, clock, 180)
     sandbox.state.deliver_sms(second.provider_id, "code 262626")
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["161616", "262626"])
-    assert took <= FAST.poll_slow + STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["161616", "262626"])
+    assert fake_wait <= FAST.poll_slow + STEP
     asked = actions(sandbox, start)
     listings = asked.count("getActiveActivations")
     assert 2 <= listings <= 3 + 200 // FAST.listing_retry + 1  # now and then, not every pass
@@ -160,8 +160,8 @@ async def test_a_listing_refused_again_and_again_is_asked_only_now_and_then(
     assert FAST.listing_failures <= listings <= FAST.listing_failures + 2
     assert asked.count("getStatus") >= 120 // (FAST.poll_fast + STEP)  # polled all along
     sql_error_listing["status"] = "STATUS_OK:515253"
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["515253"])
-    assert took <= FAST.poll_slow + STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["515253"])
+    assert fake_wait <= FAST.poll_slow + STEP
 
 
 # --------------------------------------------------------------------------- item 28
@@ -210,8 +210,8 @@ async def test_code_arrives_within_one_slow_interval_after_a_storm(
     before = len(sandbox.state.requests)
     await run_until(tracker, clock, lambda: len(sandbox.state.requests) > before)
     sandbox.state.clear_faults()
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["282828"])
-    assert took <= FAST.poll_slow + STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["282828"])
+    assert fake_wait <= FAST.poll_slow + STEP
 
 
 async def test_rate_limit_is_honoured_but_not_beyond_the_cap(
@@ -233,14 +233,14 @@ async def test_rate_limit_is_honoured_but_not_beyond_the_cap(
     start = len(sandbox.state.requests)
     await run_for(tracker, clock, 29)
     assert actions(sandbox, start) == []
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["292929"])
-    assert took <= STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["292929"])
+    assert fake_wait <= STEP
     sandbox.state.inject_fault("rate_limit", count=1, retry_after=86400)
     clock.advance(FAST.poll_slow)
     await tracker.tick()
     start = len(sandbox.state.requests)
-    took = await run_until(tracker, clock, lambda: len(sandbox.state.requests) > start)
-    assert took <= FAST.backoff_max + STEP
+    fake_wait = await run_until(tracker, clock, lambda: len(sandbox.state.requests) > start)
+    assert fake_wait <= FAST.backoff_max + STEP
 
 
 # --------------------------------------------------------------------------- item 27
@@ -286,8 +286,8 @@ async def test_revoked_key_is_left_alone_the_user_told_once_and_it_resumes(
     # The key works again: the next probe notices and the code is delivered.
     restore(sandbox, sandbox_key, account)
     sandbox.state.deliver_sms(a.provider_id, "code 272727")
-    took = await run_until(again, clock, lambda: notes.codes() == ["272727"])
-    assert took <= FAST.revoked_probe + FAST.poll_slow + STEP
+    fake_wait = await run_until(again, clock, lambda: notes.codes() == ["272727"])
+    assert fake_wait <= FAST.revoked_probe + FAST.poll_slow + STEP
     assert await tdb.keys.revoked_at(tkey.id) is None
     # Revoked once more later: that is news again, told again.
     revoke(sandbox, sandbox_key)
@@ -323,8 +323,8 @@ async def test_a_revoked_key_the_user_shows_working_resumes_at_once(
     else:
         await accounts.refresh_balance(USER, tkey.id)
     assert await tdb.keys.revoked_at(tkey.id) is None
-    took = await run_until(tracker, clock, lambda: notes.codes() == ["373737"])
-    assert took <= FAST.poll_slow + STEP
+    fake_wait = await run_until(tracker, clock, lambda: notes.codes() == ["373737"])
+    assert fake_wait <= FAST.poll_slow + STEP
 
 
 async def test_revoked_key_message_reaches_the_chat_once(

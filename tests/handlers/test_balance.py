@@ -38,8 +38,8 @@ async def test_balance_without_a_key_offers_to_add_one(chat: ChatDriver) -> None
 @pytest.mark.parametrize(
     ("breakage", "sentence"),
     [
-        # the ban's end is the provider's (Moscow) time, shown labelled (item 9)
-        ("ban", "blocked this account until 2029-12-31 21:00 UTC"),
+        # the ban's end in the sandbox preset's zone (UTC), shown in the user's, labelled (item 9)
+        ("ban", "blocked this account until 2030-01-01 00:00 UTC"),
         ("geo", "not sold to your region"),
         ("revoke", "rejected this API key"),
         ("html502", "not answering right now"),

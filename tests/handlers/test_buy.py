@@ -209,7 +209,8 @@ async def test_provider_errors_shown_as_their_message(
     answer = await chat.tap("Buy for")
     t = services.translator.bind("en")
     if expected_key == "error-banned":
-        expected = t(expected_key, until="2030-01-02 00:04 UTC")  # Moscow time, labelled
+        # The sandbox's own time (its preset's zone: UTC), shown in the user's zone, labelled.
+        expected = t(expected_key, until="2030-01-02 03:04 UTC")
     else:
         expected = t(expected_key)
     assert answer is not None and answer.text == expected[:200]
@@ -440,3 +441,18 @@ async def test_lost_answer_that_charged_nothing_says_so_in_the_checking_message(
         "en", "tracker-not-bought", service="Telegram", country="Poland"
     )
     assert sandbox.state.purchases == [] and await services.db.pending.list_all() == []
+
+
+async def test_a_ban_end_shows_in_the_users_zone(
+    keyed: Any, sandbox: Any, sandbox_key: str, services: Any
+) -> None:
+    """Item 9: the BANNED date is the provider's time (the sandbox preset's zone, UTC) shown in
+    the user's own zone, labelled, on the buy screen as on the rental card."""
+    chat = keyed
+    await services.db.users.update(chat.user.id, timezone="+05:00")
+    await open_confirm(chat)
+    sandbox.state.ban(sandbox_key, "2030-1-2 3-4-5")
+    answer = await chat.tap("Buy for")
+    expected = services.translator.bind("en")("error-banned", until="2030-01-02 08:04 UTC+05:00")
+    assert answer is not None and answer.text == expected[:200]
+    assert sandbox.state.purchases == []
