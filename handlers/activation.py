@@ -285,9 +285,7 @@ async def on_activation(
         await redraw(fresh)
         return
     except ProviderError as exc:
-        await query.answer(
-            error_text(t, exc, user=user, settings=settings)[:200], show_alert=True
-        )
+        await query.answer(error_text(t, exc, user=user, settings=settings)[:200], show_alert=True)
         await redraw(await db.activations.get(user.id, callback_data.id))
         return
     await query.answer(notice)
