@@ -6,7 +6,6 @@ tracker-cancelled-refunded = ↩️ No code came to { $phone } ({ $service }), s
 tracker-expired-refunded = ⌛ The number { $phone } ({ $service }) expired without a code; { $amount } went back to your balance.
 tracker-finished = ✅ The number { $phone } ({ $service }) is finished.
 tracker-cancelled = ✖️ The number { $phone } ({ $service }) was cancelled.
-tracker-adopted = ℹ️ Your provider account has a number the bot had not shown you: { $phone } ({ $service }, { $country }). It is tracked now; its code will arrive here.
 tracker-rental-sms-head = 📨 SMS to { $phone } from { $sender }:
 tracker-rental-sms-more = 📨 SMS to { $phone }, part { $part } of { $parts }:
 tracker-rental-reminder = ⏰ The rental of { $phone } ({ $service }) ends in { $left }.

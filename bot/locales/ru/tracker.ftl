@@ -6,7 +6,6 @@ tracker-cancelled-refunded = ↩️ На номер { $phone } ({ $service }) к
 tracker-expired-refunded = ⌛ Срок номера { $phone } ({ $service }) истёк без кода; { $amount } вернулись на баланс.
 tracker-finished = ✅ Номер { $phone } ({ $service }) завершён.
 tracker-cancelled = ✖️ Номер { $phone } ({ $service }) отменён.
-tracker-adopted = ℹ️ В аккаунте провайдера нашёлся номер, который бот вам ещё не показывал: { $phone } ({ $service }, { $country }). Теперь он отслеживается, код придёт сюда.
 tracker-rental-sms-head = 📨 SMS на { $phone } от { $sender }:
 tracker-rental-sms-more = 📨 SMS на { $phone }, часть { $part } из { $parts }:
 tracker-rental-reminder = ⏰ Аренда номера { $phone } ({ $service }) закончится через { $left }.

@@ -6,7 +6,6 @@ tracker-cancelled-refunded = ↩️ 号码 { $phone }（{ $service }）没有收
 tracker-expired-refunded = ⌛ 号码 { $phone }（{ $service }）已过期且未收到验证码，{ $amount } 已退回余额。
 tracker-finished = ✅ 号码 { $phone }（{ $service }）已完成。
 tracker-cancelled = ✖️ 号码 { $phone }（{ $service }）已取消。
-tracker-adopted = ℹ️ 您的服务商账户中有一个机器人尚未显示的号码：{ $phone }（{ $service }，{ $country }）。现已开始跟踪，验证码会发到这里。
 tracker-rental-sms-head = 📨 发往 { $phone } 的短信，来自 { $sender }：
 tracker-rental-sms-more = 📨 发往 { $phone } 的短信，第 { $part } 部分，共 { $parts } 部分：
 tracker-rental-reminder = ⏰ 号码 { $phone }（{ $service }）的租用将在 { $left } 后结束。
