@@ -815,14 +815,11 @@ async def send_new_card(
     query: CallbackQuery, activation: Any, ctx: BuyContext, *, clock: Any
 ) -> None:
     """Send the activation card as a new message and remember where it is."""
-    from handlers.activation import activation_card_keyboard, card_names, render_activation_card
+    from handlers.activation import render_card
 
-    t = ctx.t
-    service_name, country_name, flag = await card_names(ctx.db, ctx.catalog, activation, ctx.lang)
-    text = render_activation_card(
-        activation, t, clock(), country_name=country_name, service_name=service_name, flag=flag
+    text, markup = await render_card(
+        activation, t=ctx.t, lang=ctx.lang, db=ctx.db, catalog=ctx.catalog, now=clock()
     )
-    markup = activation_card_keyboard(activation, t, clock())
     bot = query.bot
     chat_id = activation.chat_id or ctx.user.id
     if bot is None:
