@@ -8,8 +8,9 @@ as a user would: send text, tap a button by its label, read what the chat shows.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -274,3 +275,31 @@ class ChatDriver:
 
     def texts(self) -> list[str]:
         return [m.text for m in self.session.visible(self.chat_id) if m.from_bot]
+
+
+class HeldHandler:
+    """A message handler that holds every update until `gate` opens; counts how many run at
+    once (`running`, `peak`) and how many finished (`handled`)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.running = 0
+        self.peak = 0
+        self.handled = 0
+
+    async def handle(self, message: Any) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+            self.handled += 1
+
+
+async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
+    """Wait for a condition something running brings about. `guard` only stops a hang: it is
+    no budget (a slow machine just takes longer)."""
+    async with asyncio.timeout(guard):
+        while not condition():
+            await asyncio.sleep(0.005)

@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.metrics import Metrics, format_labels
 from tests.conftest import TEST_TOKEN
 from tests.e2e.fake_telegram import FakeTelegram
+from tests.harness import HeldHandler, until
 
 USER = 7001
 SECRET = "hook-secret_1"
@@ -415,33 +416,6 @@ def test_tracker_counts_unknown_error_codes_under_other() -> None:
     }
 
 
-class _Held:
-    """A message handler that holds every update until `gate` opens."""
-
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.running = 0
-        self.peak = 0
-        self.handled = 0
-
-    async def handle(self, message: Any) -> None:
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        try:
-            await self.gate.wait()
-        finally:
-            self.running -= 1
-            self.handled += 1
-
-
-async def _until(condition: Any) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout=20)
-
-
 async def test_polling_takes_no_more_updates_than_it_may_keep_alive(
     fake: FakeTelegram, api_bot: Bot, monkeypatch: Any
 ) -> None:
@@ -451,18 +425,18 @@ async def test_polling_takes_no_more_updates_than_it_may_keep_alive(
 
     monkeypatch.setattr(app, "UPDATES_ALIVE", 3)
     dp = Dispatcher()
-    held = _Held()
+    held = HeldHandler()
     dp.message.register(held.handle)
     for n in range(7):
         fake.send_text(USER + n, f"tap {n}")
     polling = asyncio.create_task(app.run_polling(api_bot, dp))
     try:
-        await _until(lambda: held.running == 3)
+        await until(lambda: held.running == 3)
         # The poller is parked until an update finishes: no fourth one is started meanwhile.
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(_until(lambda: held.running > 3), timeout=0.3)
+            await asyncio.wait_for(until(lambda: held.running > 3), timeout=0.3)
         held.gate.set()
-        await _until(lambda: held.handled == 7)
+        await until(lambda: held.handled == 7)
         assert held.peak == 3
     finally:
         held.gate.set()
@@ -477,7 +451,7 @@ async def test_the_webhook_holds_requests_while_its_updates_are_alive(api_bot: B
     from bot.web import BoundedRequestHandler
 
     dp = Dispatcher()
-    held = _Held()
+    held = HeldHandler()
     dp.message.register(held.handle)
     app = web.Application()
     BoundedRequestHandler(dispatcher=dp, bot=api_bot, secret_token=SECRET, limit=2).register(
@@ -503,13 +477,13 @@ async def test_the_webhook_holds_requests_while_its_updates_are_alive(api_bot: B
 
     try:
         requests = [asyncio.create_task(post(n)) for n in range(5)]
-        await _until(lambda: held.running == 2 and sum(r.done() for r in requests) == 2)
+        await until(lambda: held.running == 2 and sum(r.done() for r in requests) == 2)
         # Telegram's further requests get no answer until an update finishes.
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(_until(lambda: sum(r.done() for r in requests) > 2), 0.3)
+            await asyncio.wait_for(until(lambda: sum(r.done() for r in requests) > 2), 0.3)
         held.gate.set()
         assert await asyncio.gather(*requests) == [200] * 5
-        await _until(lambda: held.handled == 5)
+        await until(lambda: held.handled == 5)
         assert held.peak == 2
     finally:
         held.gate.set()

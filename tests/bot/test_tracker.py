@@ -17,16 +17,9 @@ from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher
 from storage.models import KeyProfile
 from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy, rent
+from tests.harness import until
 
 MakeTracker = Callable[..., Tracker]
-
-
-async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
-    """Wait for a condition the running tracker brings about. `guard` only stops a hang: it is
-    no budget (a slow machine just takes longer)."""
-    async with asyncio.timeout(guard):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def run_for(tracker: Tracker, clock: Any, seconds: float, step: float) -> None:

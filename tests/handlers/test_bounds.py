@@ -21,7 +21,7 @@ from aiogram.types import Chat, Message, Update, User
 
 from bot.app import build_dispatcher
 from tests.handlers.test_callback_sizes import FACTORIES, LARGEST
-from tests.harness import ChatDriver
+from tests.harness import ChatDriver, HeldHandler, until
 
 HOSTILE_INTS = ("99999999999999999999", str(2**63), "-1", "abc", "1e3", "0x10", "1.5")
 
@@ -99,33 +99,6 @@ async def test_the_out_of_date_answer_is_localised(services: Any, bot: Any, dp: 
 # --- the in-flight cap ----------------------------------------------------------------------
 
 
-class _Slow:
-    """A handler that holds every update until `gate` opens; counts how many run at once."""
-
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.running = 0
-        self.peak = 0
-        self.handled = 0
-
-    async def handle(self, message: Message) -> None:
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        try:
-            await self.gate.wait()
-        finally:
-            self.running -= 1
-            self.handled += 1
-
-
-async def _until(condition: Any) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout=20)
-
-
 def _limiter(dp: Dispatcher) -> Any:
     from handlers.middlewares import InFlightMiddleware
 
@@ -162,13 +135,13 @@ async def test_n_plus_one_slow_updates_run_at_most_n_at_once(
     limit = 3
     monkeypatch.setattr(middlewares, "UPDATES_IN_FLIGHT", limit)
     dp = build_dispatcher(services, bot, with_tracker=False)
-    slow = _Slow()
+    slow = HeldHandler()
     dp.message.register(slow.handle, F.text == "slow")  # the dispatcher's own handlers come first
     limiter = _limiter(dp)
 
     updates = [_message_update(n + 1, 9100 + n, "slow") for n in range(limit + 1)]
     tasks = [asyncio.create_task(dp.feed_update(bot, update)) for update in updates]
-    await _until(lambda: slow.running == limit and limiter.waiting == 1)
+    await until(lambda: slow.running == limit and limiter.waiting == 1)
     assert slow.running == limit  # the (N+1)th waits for a slot, before any database work
     slow.gate.set()
     await asyncio.gather(*tasks)
@@ -191,7 +164,7 @@ async def test_webhook_updates_share_the_same_cap(
         update={"webhook_url": "https://bot.example/webhook", "webhook_secret": "s3cret"}
     )
     dp = build_dispatcher(services, bot, with_tracker=False)
-    slow = _Slow()
+    slow = HeldHandler()
     dp.message.register(slow.handle, F.text == "slow")
     limiter = _limiter(dp)
     app = build_web_app(bot, dp, services, webhook=True)
@@ -206,9 +179,9 @@ async def test_webhook_updates_share_the_same_cap(
                 "/webhook", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
             )
             assert response.status == 200
-        await _until(lambda: slow.running == limit and limiter.waiting == 3)
+        await until(lambda: slow.running == limit and limiter.waiting == 3)
         slow.gate.set()
-        await _until(lambda: slow.handled == limit + 3)
+        await until(lambda: slow.handled == limit + 3)
         assert slow.peak == limit
     finally:
         slow.gate.set()
@@ -222,7 +195,7 @@ async def test_memory_of_a_burst_is_released(bot: Any) -> None:
     dp = Dispatcher()
     limiter = InFlightMiddleware(limit)
     dp.update.outer_middleware(limiter)
-    slow = _Slow()
+    slow = HeldHandler()
     dp.message.register(slow.handle)
 
     async def tap_burst() -> int:
@@ -231,7 +204,7 @@ async def test_memory_of_a_burst_is_released(bot: Any) -> None:
             asyncio.create_task(dp.feed_update(bot, _message_update(n + 1, 5000 + n % 10, "tap")))
             for n in range(burst)
         ]
-        await _until(lambda: slow.running == limit and limiter.waiting == burst - limit)
+        await until(lambda: slow.running == limit and limiter.waiting == burst - limit)
         held = tracemalloc.get_traced_memory()[0] - baseline
         slow.gate.set()
         await asyncio.gather(*tasks)
