@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from aiogram.exceptions import TelegramBadRequest
@@ -66,6 +67,23 @@ def page_of(items: list[T], page: int, per_page: int) -> tuple[int, int, list[T]
     pages = max(1, -(-len(items) // per_page))
     page = min(max(page, 0), pages - 1)
     return page, pages, items[page * per_page : (page + 1) * per_page]
+
+
+def pager_row(
+    t: Translate, page: int, pages: int, page_data: Callable[[int], CallbackData]
+) -> list[InlineKeyboardButton]:
+    """The one pager of every list: ‹ page/pages ›, nothing when everything fits on one page.
+    `page_data(n)` is the callback data that shows page n (the middle button redraws this one)."""
+    if pages <= 1:
+        return []
+    row: list[InlineKeyboardButton] = []
+    if page > 0:
+        row.append(InlineKeyboardButton(text="‹", callback_data=page_data(page - 1).pack()))
+    label = t("page-of", page=str(page + 1), pages=str(pages))
+    row.append(InlineKeyboardButton(text=label, callback_data=page_data(page).pack()))
+    if page + 1 < pages:
+        row.append(InlineKeyboardButton(text="›", callback_data=page_data(page + 1).pack()))
+    return row
 
 
 def _not_modified(exc: TelegramBadRequest) -> bool:

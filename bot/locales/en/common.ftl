@@ -1,1 +1,3 @@
 app-name = SMS activation bot
+
+page-of = { $page }/{ $pages }

@@ -1,1 +1,3 @@
 app-name = Бот SMS-активаций
+
+page-of = { $page }/{ $pages }
