@@ -16,6 +16,7 @@ from aiogram.enums import ParseMode
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
+from bot.changes import Changes
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
@@ -45,6 +46,8 @@ class Services:
     orders: OrderService
     rentals: RentalService
     translator: Translator
+    changes: Changes
+    metrics: Metrics
     clock: Callable[[], float] = time.time
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +62,7 @@ class Services:
             "rentals": self.rentals,
             "translator": self.translator,
             "clock": self.clock,
+            "metrics": self.metrics,
             **self.extra,
         }
 
@@ -82,17 +86,19 @@ async def build_services(
         address_policy=address_policy(settings),
     )
     catalog = CatalogService(providers, clock=clock)
+    changes = Changes()
     return Services(
         settings=settings,
         db=db,
         providers=providers,
         catalog=catalog,
         accounts=AccountService(db, providers),
-        orders=OrderService(db, providers, clock=clock),
-        rentals=RentalService(db, providers, clock=clock),
+        orders=OrderService(db, providers, clock=clock, changes=changes),
+        rentals=RentalService(db, providers, clock=clock, changes=changes),
         translator=Translator(),
         clock=clock,
-        extra={"metrics": metrics},
+        changes=changes,
+        metrics=metrics,
     )
 
 
@@ -127,6 +133,8 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         notifier,
         tracker_config(services.settings),
         clock=services.clock,
+        changes=services.changes,
+        metrics=services.metrics,
     )
     services.extra["tracker"] = tracker
     services.extra["notifier"] = notifier  # a returning user's cards are sent through it

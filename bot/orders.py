@@ -30,6 +30,7 @@ from bot.activation_status import (
     outcome_unknown,
     store_decision,
 )
+from bot.changes import Changes
 from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
@@ -77,11 +78,17 @@ async def note_balance_before(db: Database, client: Any, intent: PendingPurchase
 
 class OrderService:
     def __init__(
-        self, db: Database, providers: ProviderFactory, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        providers: ProviderFactory,
+        clock: Callable[[], float] = time.time,
+        *,
+        changes: Changes | None = None,
     ) -> None:
         self._db = db
         self._providers = providers
         self._clock = clock
+        self._changes = changes or Changes()  # tells the tracker what changed
 
     # ------------------------------------------------------------------ buying
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot.changes import Changes
 from bot.orders import note_balance_before
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
@@ -162,10 +163,13 @@ class RentalService:
         db: Database,
         providers: ProviderFactory,
         clock: Callable[[], float] = time.time,
+        *,
+        changes: Changes | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
         self.clock = clock
+        self._changes = changes or Changes()  # tells the tracker what changed
 
     # ------------------------------------------------------------------ keys and lookups
 

@@ -33,7 +33,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 def metrics_of(services: Any) -> Metrics:
     """The registry the composition root put in `services.extra["metrics"]`, else the global."""
-    registry = getattr(services, "extra", {}).get("metrics")
+    registry = getattr(services, "metrics", None)
     return registry if isinstance(registry, Metrics) else METRICS
 
 

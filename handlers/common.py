@@ -86,7 +86,8 @@ def pager_row(
     return row
 
 
-def _not_modified(exc: TelegramBadRequest) -> bool:
+def is_not_modified(exc: TelegramBadRequest) -> bool:
+    """Telegram's "message is not modified": the chat already shows it, which is no error."""
     return "message is not modified" in str(exc).lower()
 
 
@@ -106,7 +107,7 @@ async def show(
                 edited = await message.edit_text(text, reply_markup=markup)
                 return edited if isinstance(edited, Message) else message
             except TelegramBadRequest as exc:
-                if _not_modified(exc):
+                if is_not_modified(exc):
                     return message
             return await message.answer(text, reply_markup=markup)
         if target.from_user is not None and target.bot is not None:

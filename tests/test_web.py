@@ -194,7 +194,7 @@ async def test_metrics_show_live_numbers_and_tracker_counters(
     registry.observe_provider_call("getStatus", 0.2, None)
     registry.observe_provider_call("getNumberV2", 3.0, "NO_NUMBERS")
     services.extra["tracker"] = FakeTracker()
-    services.extra["metrics"] = registry
+    services.metrics = registry
     server = await serve(build_web_app(None, None, services, webhook=False), free_port())  # type: ignore[arg-type]
     try:
         async with aiohttp.ClientSession() as http, http.get(f"{server.base}/metrics") as response:

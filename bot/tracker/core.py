@@ -49,7 +49,8 @@ from bot.activation_status import (
     is_previous_code,
     store_decision,
 )
-from bot.metrics import error_label
+from bot.changes import Changes
+from bot.metrics import Metrics, error_label
 from bot.provider.client import ProviderClient
 from bot.provider.errors import (
     ActionNotSupported,
@@ -256,8 +257,12 @@ class Tracker:
         notifier: Notifier,
         config: TrackerConfig | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        changes: Changes | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics or Metrics()
         self.providers = providers
         self.notifier = notifier
         self.config = config or TrackerConfig()
@@ -284,6 +289,8 @@ class Tracker:
         self._woken = False
         # Open purchase intents: (checks so far, next check not before) — back-off per intent.
         self._intent_next: dict[int, tuple[int, float]] = {}
+        if changes is not None:
+            changes.listen(self.wake)
 
     # ------------------------------------------------------------------ lifecycle
 
