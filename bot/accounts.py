@@ -116,8 +116,12 @@ class AccountService:
     async def get_key(self, user_id: int, key_id: int) -> KeyProfile:
         return await self._require(user_id, key_id)
 
+    async def find_active(self, user_id: int) -> KeyProfile | None:
+        """The user's active key, or None when they have none yet."""
+        return await self._db.keys.get_active(user_id)
+
     async def active_key(self, user_id: int) -> KeyProfile:
-        key = await self._db.keys.get_active(user_id)
+        key = await self.find_active(user_id)
         if key is None:
             raise NoActiveKey()
         return key

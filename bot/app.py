@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TypedDict
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -20,11 +20,16 @@ from bot.changes import Changes
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
+from bot.numbers import NumbersService
 from bot.orders import OrderService
 from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
+from bot.settings import UserSettingsService
 from bot.tracker import Tracker, TrackerConfig
+from handlers import build_router, setup_middlewares
+from handlers.fsm_storage import DatabaseStorage
+from handlers.notifier import TelegramNotifier
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,25 @@ log = logging.getLogger(__name__)
 UPDATES_ALIVE = 500
 
 
+class WorkflowData(TypedDict):
+    """What every handler may ask for by name (aiogram injects it), with its real type."""
+
+    settings: Settings
+    db: Database
+    providers: ProviderFactory
+    catalog: CatalogService
+    accounts: AccountService
+    orders: OrderService
+    rentals: RentalService
+    user_settings: UserSettingsService
+    numbers: NumbersService
+    translator: Translator
+    clock: Callable[[], float]
+    metrics: Metrics
+    tracker: Tracker | None  # None before build_dispatcher
+    notifier: TelegramNotifier | None  # a returning user's cards are sent through it
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -45,26 +69,35 @@ class Services:
     accounts: AccountService
     orders: OrderService
     rentals: RentalService
+    user_settings: UserSettingsService
+    numbers: NumbersService
     translator: Translator
     changes: Changes
     metrics: Metrics
     clock: Callable[[], float] = time.time
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
+    tracker: Tracker | None = None
+    notifier: TelegramNotifier | None = None
+    # WEBHOOK_SECRET, or one made up for this run by bot.web when it is not set.
+    webhook_secret: str | None = None
 
-    def workflow_data(self) -> dict[str, Any]:
-        return {
-            "settings": self.settings,
-            "db": self.db,
-            "providers": self.providers,
-            "catalog": self.catalog,
-            "accounts": self.accounts,
-            "orders": self.orders,
-            "rentals": self.rentals,
-            "translator": self.translator,
-            "clock": self.clock,
-            "metrics": self.metrics,
-            **self.extra,
-        }
+    def workflow_data(self) -> WorkflowData:
+        return WorkflowData(
+            settings=self.settings,
+            db=self.db,
+            providers=self.providers,
+            catalog=self.catalog,
+            accounts=self.accounts,
+            orders=self.orders,
+            rentals=self.rentals,
+            user_settings=self.user_settings,
+            numbers=self.numbers,
+            translator=self.translator,
+            clock=self.clock,
+            metrics=self.metrics,
+            tracker=self.tracker,
+            notifier=self.notifier,
+        )
 
     async def close(self) -> None:
         await self.providers.close()
@@ -95,6 +128,8 @@ async def build_services(
         accounts=AccountService(db, providers),
         orders=OrderService(db, providers, clock=clock, changes=changes),
         rentals=RentalService(db, providers, clock=clock, changes=changes),
+        user_settings=UserSettingsService(db),
+        numbers=NumbersService(db),
         translator=Translator(),
         clock=clock,
         changes=changes,
@@ -115,10 +150,6 @@ def tracker_config(settings: Settings) -> TrackerConfig:
 
 def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
-    from handlers import get_routers, setup_middlewares
-    from handlers.fsm_storage import DatabaseStorage
-    from handlers.notifier import TelegramNotifier
-
     notifier = TelegramNotifier(
         bot,
         services.db,
@@ -136,12 +167,12 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         changes=services.changes,
         metrics=services.metrics,
     )
-    services.extra["tracker"] = tracker
-    services.extra["notifier"] = notifier  # a returning user's cards are sent through it
+    services.tracker = tracker
+    services.notifier = notifier
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db), **services.workflow_data())
     setup_middlewares(dp, services.settings)
-    dp.include_routers(*get_routers())
+    dp.include_router(build_router(services.settings))
 
     if with_tracker:
 

@@ -203,8 +203,10 @@ def parse_provider_time(raw: str | None, provider_tz: tzinfo) -> datetime | None
     match = _NAIVE_TIME.match(text)
     try:
         if match:
-            parts = [int(part) for part in match.groups(default="0")]
-            return datetime(*parts, tzinfo=provider_tz)  # type: ignore[misc]
+            year, month, day, hour, minute, second = (
+                int(part) for part in match.groups(default="0")
+            )
+            return datetime(year, month, day, hour, minute, second, tzinfo=provider_tz)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None

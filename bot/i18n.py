@@ -55,7 +55,8 @@ class Translator:
                 if message.value is None:
                     continue
                 text, _errors = bundle.format_pattern(message.value, kwargs)
-                return text
+                if isinstance(text, str):  # always, for a message that has a value
+                    return text
         return key
 
     def bind(self, lang: str) -> Translate:

@@ -32,7 +32,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def metrics_of(services: Any) -> Metrics:
-    """The registry the composition root put in `services.extra["metrics"]`, else the global."""
+    """The registry the composition root put in `services.metrics`, else the global."""
     registry = getattr(services, "metrics", None)
     return registry if isinstance(registry, Metrics) else METRICS
 
@@ -41,11 +41,11 @@ def webhook_secret(services: Any) -> str:
     """The configured secret, or one made up for this run (Telegram is told it in setWebhook)."""
     secret = services.settings.webhook_secret
     if not secret:
-        secret = services.extra.get("webhook_secret")
+        secret = services.webhook_secret
         if not secret:
             # Telegram allows 1-256 characters of A-Z a-z 0-9 _ -.
             secret = secrets.token_urlsafe(32)
-            services.extra["webhook_secret"] = secret
+            services.webhook_secret = secret
             log.warning("WEBHOOK_SECRET is not set: using a random secret for this run")
     return str(secret)
 
@@ -157,7 +157,7 @@ async def db_reachable(services: Any) -> bool:
 
 def tracker_running(services: Any) -> bool | None:
     """True/False when there is a tracker; None when this process has none."""
-    tracker = getattr(services, "extra", {}).get("tracker")
+    tracker = getattr(services, "tracker", None)
     if tracker is None:
         return None
     running = getattr(tracker, "running", None)
@@ -273,7 +273,7 @@ def _counts_by_label(counts: Mapping[Any, Any], label: str) -> list[tuple[str, f
 
 def tracker_families(services: Any) -> list[MetricFamily]:
     """The tracker's counters: numbers as they are, dicts (e.g. errors by code) as labels."""
-    tracker = getattr(services, "extra", {}).get("tracker")
+    tracker = getattr(services, "tracker", None)
     stats = getattr(tracker, "stats", None)
     if callable(stats):
         stats = stats()

@@ -1,53 +1,78 @@
-"""The Telegram face of the bot: one router per feature, collected by `get_routers()`."""
+"""The Telegram face of the bot: one router per feature, built fresh by `build_router()`.
+
+Every feature module has `create_router() -> Router`; the root router built here carries the
+middlewares that read handler flags (key input, throttling) and includes every feature's fresh
+router, so each dispatcher (a test builds many) gets routers of its own.
+"""
 
 from __future__ import annotations
 
 from aiogram import Router
 
-from handlers.middlewares import set_commands, setup_middlewares
+from bot.config import Settings
+from handlers import (
+    activation,
+    admin,
+    balance,
+    buy,
+    fallback,
+    help,
+    keys,
+    numbers,
+    rent,
+    settings,
+    start,
+)
+from handlers.middlewares import (
+    KeyInputMiddleware,
+    ThrottleMiddleware,
+    set_commands,
+    setup_middlewares,
+)
 
-__all__ = ["get_routers", "set_commands", "setup_middlewares"]
+__all__ = ["build_router", "set_commands", "setup_middlewares"]
 
 
-def get_routers() -> list[Router]:
-    # Order matters: feature routers first, the catch-all fallback last.
-    from handlers import (
-        activation,
-        admin,
-        balance,
-        buy,
-        fallback,
-        help,
-        keys,
-        numbers,
-        settings,
-        start,
+def build_router(config: Settings) -> Router:
+    """The root router: the per-handler middlewares, then every feature's router. Order
+    matters: feature routers first, the catch-all fallback last."""
+    root = Router(name=__name__)
+    key_input = KeyInputMiddleware()
+    throttle = ThrottleMiddleware(config.throttle_rate)
+    # Inner middlewares see the handler the update reached, so its flags decide. The key
+    # input check comes first: a key message a handler does not take is never throttled.
+    root.message.middleware(key_input)
+    root.message.middleware(throttle)
+    root.callback_query.middleware(throttle)
+    root.include_routers(
+        admin.create_router(),
+        start.create_router(),
+        keys.create_router(),
+        balance.create_router(),
+        _fresh_copy(buy.router),
+        _fresh_copy(activation.router),
+        _fresh_copy(rent.router),
+        numbers.create_router(),
+        settings.create_router(),
+        help.create_router(),
+        fallback.create_router(),
     )
-    from handlers.rent import router as rent_router
-
-    routers = [
-        admin.router,
-        start.router,
-        keys.router,
-        balance.router,
-        buy.router,
-        activation.router,
-        rent_router,
-        numbers.router,
-        settings.router,
-        help.router,
-        fallback.router,
-    ]
-    # Routers are module singletons, but a process may build more than one dispatcher (tests,
-    # a restart in place): release them from the previous one so they can be included again.
-    for router in routers:
-        _detach(router)
-    return routers
+    return root
 
 
-def _detach(router: Router) -> None:
-    parent = router.parent_router
-    if parent is not None:
-        if router in parent.sub_routers:
-            parent.sub_routers.remove(router)
-        router._parent_router = None
+def _fresh_copy(legacy: Router) -> Router:
+    """ADAPTER, until buy/activation and rent have `create_router()`: a fresh router holding
+    the handlers of a module-level one (and of its sub-routers, in order), so a module-level
+    router is never attached to a dispatcher and never needs detaching."""
+    fresh = Router(name=legacy.name)
+    for source in (legacy, *_descendants(legacy)):
+        for event_name, observer in source.observers.items():
+            fresh.observers[event_name].handlers.extend(observer.handlers)
+    return fresh
+
+
+def _descendants(router: Router) -> list[Router]:
+    found: list[Router] = []
+    for sub in router.sub_routers:
+        found.extend((sub, *_descendants(sub)))
+    return found

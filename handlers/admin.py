@@ -5,17 +5,14 @@ For anybody else the command does not exist: the fallback router answers it like
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram import Router
 from aiogram.filters import Command, Filter
 from aiogram.types import Message
 
 from bot.config import Settings
 from bot.i18n import Translate
-from storage import Database
-
-router = Router(name=__name__)
+from bot.numbers import NumbersService
+from bot.tracker import Tracker
 
 
 class IsAdmin(Filter):
@@ -23,18 +20,27 @@ class IsAdmin(Filter):
         return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
-@router.message(Command("stats"), IsAdmin())
-async def on_stats(message: Message, t: Translate, db: Database, tracker: Any = None) -> None:
-    stats: dict[str, Any] = dict(getattr(tracker, "stats", {}) or {})
+async def on_stats(
+    message: Message, t: Translate, numbers: NumbersService, tracker: Tracker | None = None
+) -> None:
+    overview = await numbers.overview()
+    # This process's counters (a web replica has no tracker: zeros).
+    stats = tracker.stats if tracker is not None else {}
     await message.answer(
         t(
             "admin-stats",
-            live_activations=str(await db.activations.count_live()),
-            live_rentals=str(await db.rentals.count_live()),
-            pending=str(len(await db.pending.list_all())),
+            live_activations=str(overview.live_activations),
+            live_rentals=str(overview.live_rentals),
+            pending=str(overview.pending_purchases),
             codes=str(stats.get("codes_delivered", 0)),
             rental_sms=str(stats.get("rental_sms_delivered", 0)),
             auto_cancels=str(stats.get("auto_cancels", 0)),
             errors=str(sum((stats.get("provider_errors") or {}).values())),
         )
     )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(on_stats, Command("stats"), IsAdmin())
+    return router

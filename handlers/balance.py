@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from enum import StrEnum
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -17,28 +18,34 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.presets import preset_name
 from bot.provider.errors import ProviderError
-from handlers.common import MenuCb, answer_tap, menu_button, show
+from handlers.common import MenuAction, MenuCb, answer_tap, menu_button, show
 from handlers.errors import error_text
-from handlers.keys import KeyCb
+from handlers.keys import KeyAction, KeyCb
 from storage import User
 
-router = Router(name=__name__)
+
+class BalanceAction(StrEnum):
+    REFRESH = "refresh"
 
 
 class BalanceCb(CallbackData, prefix="bl1"):
-    action: str  # refresh
+    action: BalanceAction
 
 
 def balance_keyboard(t: Translate) -> InlineKeyboardMarkup:
     refresh = InlineKeyboardButton(
-        text=t("btn-balance-refresh"), callback_data=BalanceCb(action="refresh").pack()
+        text=t("btn-balance-refresh"), callback_data=BalanceCb(action=BalanceAction.REFRESH).pack()
     )
-    keys = InlineKeyboardButton(text=t("menu-keys"), callback_data=KeyCb(action="list").pack())
+    keys = InlineKeyboardButton(
+        text=t("menu-keys"), callback_data=KeyCb(action=KeyAction.LIST).pack()
+    )
     return InlineKeyboardMarkup(inline_keyboard=[[refresh], [keys, menu_button(t)]])
 
 
 def no_key_keyboard(t: Translate) -> InlineKeyboardMarkup:
-    add = InlineKeyboardButton(text=t("btn-key-add"), callback_data=KeyCb(action="add").pack())
+    add = InlineKeyboardButton(
+        text=t("btn-key-add"), callback_data=KeyCb(action=KeyAction.ADD).pack()
+    )
     return InlineKeyboardMarkup(inline_keyboard=[[add], [menu_button(t)]])
 
 
@@ -73,9 +80,6 @@ async def balance_screen(
     return text, balance_keyboard(t), t("balance-updated")
 
 
-@router.message(Command("balance"))
-@router.callback_query(MenuCb.filter(F.action == "balance"))
-@router.callback_query(BalanceCb.filter(F.action == "refresh"))
 async def on_balance(
     event: Message | CallbackQuery,
     state: FSMContext,
@@ -88,3 +92,11 @@ async def on_balance(
     text, markup, notice = await balance_screen(t, accounts, user, settings)
     await show(event, text, markup)
     await answer_tap(event, notice)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(on_balance, Command("balance"))
+    router.callback_query.register(on_balance, MenuCb.filter(F.action == MenuAction.BALANCE))
+    router.callback_query.register(on_balance, BalanceCb.filter(F.action == BalanceAction.REFRESH))
+    return router

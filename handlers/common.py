@@ -1,20 +1,59 @@
-"""Pieces every feature router shares: the main-menu callback, the menu keyboard, navigation."""
+"""Pieces every feature router shares: the main-menu callback, the menu keyboard, navigation,
+the one edit-or-send helper, the one callback-answer helper, the one pager, and the handler
+flags the middlewares read."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from enum import StrEnum
+from typing import Annotated, Final, TypeVar
 
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
 
+from bot.accounts import AccountService
 from bot.i18n import Translate
 from storage import Database, KeyProfile
 
-MENU_ACTIONS = ("main", "buy", "rent", "numbers", "balance", "keys", "settings", "help")
+log = logging.getLogger(__name__)
+
+
+class MenuAction(StrEnum):
+    """The main menu's buttons; each feature router handles its own (values are wire data)."""
+
+    MAIN = "main"
+    BUY = "buy"
+    RENT = "rent"
+    NUMBERS = "numbers"
+    BALANCE = "balance"
+    KEYS = "keys"
+    SETTINGS = "settings"
+    HELP = "help"
+
+
+MENU_ACTIONS: tuple[MenuAction, ...] = tuple(MenuAction)
+
+
+# --- handler flags: per-handler policy the middlewares read with aiogram's get_flag ----------
+
+THROTTLE: Final = "throttle"  # flag name; its value is a Throttle
+TAKES_API_KEY: Final = "takes_api_key"  # flag name: this handler is where an API key belongs
+
+
+class Throttle(StrEnum):
+    """How the throttle treats a handler's updates that come faster than the user's rate."""
+
+    DROP = "drop"  # the default: a tap or a command that comes too soon is dropped
+    PACE = "pace"  # input a screen asked for: it waits for the user's next slot, never dropped
+
+
+# Every message handler of an input screen declares this: what the user typed is never lost.
+INPUT_FLAGS: Final = {THROTTLE: Throttle.PACE}
 
 T = TypeVar("T")
 
@@ -32,11 +71,11 @@ CallbackHours = Annotated[int, Field(ge=0, le=1_344)]
 class MenuCb(CallbackData, prefix="m1"):
     """Main-menu navigation; each feature router handles its own action."""
 
-    action: str
+    action: MenuAction
 
 
-def menu_button(t: Translate, action: str = "main") -> InlineKeyboardButton:
-    label = t("btn-main-menu") if action == "main" else t(f"menu-{action}")
+def menu_button(t: Translate, action: MenuAction = MenuAction.MAIN) -> InlineKeyboardButton:
+    label = t("btn-main-menu") if action == MenuAction.MAIN else t(f"menu-{action}")
     return InlineKeyboardButton(text=label, callback_data=MenuCb(action=action).pack())
 
 
@@ -58,7 +97,9 @@ def only_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
 
 def cancel_button(t: Translate) -> InlineKeyboardButton:
     """Leaves an input state: the main-menu handler clears any FSM state."""
-    return InlineKeyboardButton(text=t("btn-cancel"), callback_data=MenuCb(action="main").pack())
+    return InlineKeyboardButton(
+        text=t("btn-cancel"), callback_data=MenuCb(action=MenuAction.MAIN).pack()
+    )
 
 
 def page_of(items: list[T], page: int, per_page: int) -> tuple[int, int, list[T]]:
@@ -133,37 +174,44 @@ async def answer_tap(event: Message | CallbackQuery, text: str | None = None) ->
         await answer_quietly(event, text)
 
 
+async def delete_quietly(bot: Bot, message: Message) -> bool:
+    """Delete a user's message (one that carried an API key). Failing is logged without the
+    text: the caller tells the user to delete it themselves."""
+    try:
+        await bot.delete_message(message.chat.id, message.message_id)
+        return True
+    except TelegramAPIError as exc:
+        log.warning("could not delete a key message: %s", type(exc).__name__)
+        return False
+
+
 class ActiveKeyLoader:
-    """The user's active key, read from the database at most once per update.
+    """The user's active key, read at most once per update.
 
     The registration middleware puts one into every update's data as `active_key`; a handler
     and the screens it calls share it instead of each querying the key again. It lives for one
     update only, so a key switched by another tap is seen on the next one."""
 
-    __slots__ = ("_db", "_key", "_loaded", "_user_id")
+    __slots__ = ("_accounts", "_key", "_loaded", "_user_id")
 
-    def __init__(self, db: Database, user_id: int) -> None:
-        self._db = db
+    def __init__(self, accounts: AccountService, user_id: int) -> None:
+        self._accounts = accounts
         self._user_id = user_id
         self._key: KeyProfile | None = None
         self._loaded = False
 
     async def __call__(self) -> KeyProfile | None:
         if not self._loaded:
-            self._key = await self._db.keys.get_active(self._user_id)
+            self._key = await self._accounts.find_active(self._user_id)
             self._loaded = True
         return self._key
-
-    def forget(self) -> None:
-        """After this update changed the user's keys: the next call reads them again."""
-        self._loaded = False
-        self._key = None
 
 
 async def load_active_key(
     db: Database, user_id: int, active_key: ActiveKeyLoader | None = None
 ) -> KeyProfile | None:
-    """The active key through the update's loader when there is one (a direct call has none)."""
+    """The active key through the update's loader when there is one (a direct call has none).
+    Kept for the buy flow until it takes `active_key: ActiveKeyLoader` by name."""
     if active_key is not None:
         return await active_key()
     return await db.keys.get_active(user_id)

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
 
 from aiogram import Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translate, Translator, pick_language
 from bot.provider.redact import redact
 from handlers.common import answer_quietly, main_menu_keyboard, only_menu_keyboard
 
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
-@router.message()
 async def on_unexpected_message(message: Message, state: FSMContext, t: Translate) -> None:
     if await state.get_state() is not None:
         # An input screen is open but this was not the input it wants (e.g. a photo).
@@ -33,7 +31,6 @@ async def on_unexpected_message(message: Message, state: FSMContext, t: Translat
     await message.answer(t("fallback-hint"), reply_markup=main_menu_keyboard(t))
 
 
-@router.callback_query()
 async def on_unhandled_callback(callback: CallbackQuery, t: Translate) -> None:
     await answer_quietly(callback, t("fallback-stale-button"))
 
@@ -47,20 +44,22 @@ def _where(exc: BaseException) -> str:
     return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
 
 
-def _translator_for(event: ErrorEvent, data: dict[str, Any]) -> Translate:
-    t = data.get("t")
-    if callable(t):
+def _translator_for(
+    t: Translate | None, translator: Translator | None, user: TelegramUser | None
+) -> Translate:
+    """The user's translator when registration ran, else the language Telegram reports."""
+    if t is not None:
         return t
-    translator = data.get("translator")
-    user = data.get("event_from_user")
-    lang = pick_language(getattr(user, "language_code", None))
-    if isinstance(translator, Translator):
-        return translator.bind(lang)
-    return Translator().bind(lang)
+    lang = pick_language(user.language_code if user is not None else None)
+    return (translator or Translator()).bind(lang)
 
 
-@router.errors()
-async def on_error(event: ErrorEvent, **data: Any) -> bool:
+async def on_error(
+    event: ErrorEvent,
+    t: Translate | None = None,
+    translator: Translator | None = None,
+    event_from_user: TelegramUser | None = None,
+) -> bool:
     exc = event.exception
     # redact() masks api_key=... in whatever text the exception carries (a URL, a body).
     log.error(
@@ -69,7 +68,7 @@ async def on_error(event: ErrorEvent, **data: Any) -> bool:
         _where(exc),
         redact(str(exc))[:300],
     )
-    t = _translator_for(event, data)
+    t = _translator_for(t, translator, event_from_user)
     update = event.update
     try:
         if update.callback_query is not None:
@@ -79,3 +78,11 @@ async def on_error(event: ErrorEvent, **data: Any) -> bool:
     except TelegramAPIError as notice_exc:
         log.warning("could not tell the user about an error: %s", type(notice_exc).__name__)
     return True
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(on_unexpected_message)
+    router.callback_query.register(on_unhandled_callback)
+    router.errors.register(on_error)
+    return router

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable
+from enum import StrEnum
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -28,11 +29,15 @@ from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
+    INPUT_FLAGS,
+    TAKES_API_KEY,
     CallbackId,
+    MenuAction,
     MenuCb,
     answer_quietly,
     answer_tap,
     cancel_button,
+    delete_quietly,
     menu_button,
     show,
 )
@@ -40,13 +45,22 @@ from handlers.errors import error_text
 from storage import KeyProfile, User
 
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
+
+
+class KeyAction(StrEnum):
+    LIST = "list"
+    ADD = "add"
+    PRESET = "pre"  # p: the preset's id
+    URL = "url"  # a custom provider URL
+    OPEN = "open"
+    USE = "use"
+    RENAME = "ren"
+    DELETE = "del"  # asks to confirm
+    DELETE_CONFIRMED = "delok"
 
 
 class KeyCb(CallbackData, prefix="k1"):
-    """action: list | add | pre (p = preset id) | url | open | use | ren | del | delok"""
-
-    action: str
+    action: KeyAction
     id: CallbackId = 0
     p: str = ""
 
@@ -68,7 +82,7 @@ NOT_COMMAND = F.text & ~F.text.startswith("/")
 # --- views ---------------------------------------------------------------------------------
 
 
-def key_line(t: Translate, key: KeyProfile, settings: object) -> str:
+def key_line(t: Translate, key: KeyProfile, settings: Settings | None) -> str:
     return t(
         "keys-line",
         marker="✅" if key.active else "▫️",
@@ -79,7 +93,7 @@ def key_line(t: Translate, key: KeyProfile, settings: object) -> str:
     )
 
 
-def keys_text(t: Translate, keys: list[KeyProfile], settings: object) -> str:
+def keys_text(t: Translate, keys: list[KeyProfile], settings: Settings | None) -> str:
     if not keys:
         return f"{t('keys-title')}\n\n{t('keys-empty')}"
     lines = "\n".join(key_line(t, key, settings) for key in keys)
@@ -90,14 +104,16 @@ def keys_keyboard(t: Translate, keys: list[KeyProfile]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for key in keys:
         marker = "✅ " if key.active else ""
-        builder.button(text=f"{marker}{key.label}", callback_data=KeyCb(action="open", id=key.id))
-    builder.button(text=t("btn-key-add"), callback_data=KeyCb(action="add"))
+        builder.button(
+            text=f"{marker}{key.label}", callback_data=KeyCb(action=KeyAction.OPEN, id=key.id)
+        )
+    builder.button(text=t("btn-key-add"), callback_data=KeyCb(action=KeyAction.ADD))
     builder.adjust(1)
     builder.row(menu_button(t))
     return builder.as_markup()
 
 
-def key_card_text(t: Translate, key: KeyProfile, settings: object) -> str:
+def key_card_text(t: Translate, key: KeyProfile, settings: Settings | None) -> str:
     return t(
         "key-card",
         label=html.escape(key.label),
@@ -111,12 +127,12 @@ def key_card_text(t: Translate, key: KeyProfile, settings: object) -> str:
 def key_card_keyboard(t: Translate, key: KeyProfile) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if not key.active:
-        rows.append(_button(t("btn-key-use"), KeyCb(action="use", id=key.id)))
+        rows.append(_button(t("btn-key-use"), KeyCb(action=KeyAction.USE, id=key.id)))
     rows.append(
-        _button(t("btn-key-rename"), KeyCb(action="ren", id=key.id))
-        + _button(t("btn-key-delete"), KeyCb(action="del", id=key.id))
+        _button(t("btn-key-rename"), KeyCb(action=KeyAction.RENAME, id=key.id))
+        + _button(t("btn-key-delete"), KeyCb(action=KeyAction.DELETE, id=key.id))
     )
-    rows.append(_button(t("btn-keys-back"), KeyCb(action="list")))
+    rows.append(_button(t("btn-keys-back"), KeyCb(action=KeyAction.LIST)))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -124,13 +140,15 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
-def presets_keyboard(t: Translate, settings: object) -> InlineKeyboardMarkup:
+def presets_keyboard(t: Translate, settings: Settings | None) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for preset in presets(settings):
-        builder.button(text=preset.name, callback_data=KeyCb(action="pre", p=preset.id))
-    builder.button(text=t("btn-custom-url"), callback_data=KeyCb(action="url"))
+        builder.button(text=preset.name, callback_data=KeyCb(action=KeyAction.PRESET, p=preset.id))
+    builder.button(text=t("btn-custom-url"), callback_data=KeyCb(action=KeyAction.URL))
     builder.adjust(2)
-    builder.row(InlineKeyboardButton(text=t("btn-back"), callback_data=KeyCb(action="list").pack()))
+    builder.row(
+        InlineKeyboardButton(text=t("btn-back"), callback_data=KeyCb(action=KeyAction.LIST).pack())
+    )
     return builder.as_markup()
 
 
@@ -142,35 +160,35 @@ def only_cancel(t: Translate) -> InlineKeyboardMarkup:
 
 
 async def show_keys(
-    target: Message | CallbackQuery, t: Translate, accounts: AccountService, user: User, settings
+    target: Message | CallbackQuery,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: Settings | None,
 ) -> None:
     keys = await accounts.list_keys_with_balances(user.id)
     await show(target, keys_text(t, keys, settings), keys_keyboard(t, keys))
 
 
 async def show_key_card(
-    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: object
+    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings | None
 ) -> None:
     await show(target, key_card_text(t, key, settings), key_card_keyboard(t, key))
 
 
-@router.message(Command("keys"))
-@router.callback_query(MenuCb.filter(F.action == "keys"))
-@router.callback_query(KeyCb.filter(F.action == "list"))
 async def on_keys(
     event: Message | CallbackQuery,
     state: FSMContext,
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     await state.clear()
     await show_keys(event, t, accounts, user, settings)
     await answer_tap(event)
 
 
-@router.callback_query(KeyCb.filter(F.action == "open"))
 async def on_open(
     callback: CallbackQuery,
     callback_data: KeyCb,
@@ -178,7 +196,7 @@ async def on_open(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     await state.clear()
     key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
@@ -210,22 +228,20 @@ async def _delete_key(accounts: AccountService, user: User, key_id: int) -> KeyP
 # --- adding a key --------------------------------------------------------------------------
 
 
-@router.callback_query(KeyCb.filter(F.action == "add"))
 async def on_add(
-    callback: CallbackQuery, state: FSMContext, t: Translate, settings: object
+    callback: CallbackQuery, state: FSMContext, t: Translate, settings: Settings | None
 ) -> None:
     await state.clear()
     await show(callback, t("keys-choose-provider"), presets_keyboard(t, settings))
     await answer_quietly(callback)
 
 
-@router.callback_query(KeyCb.filter(F.action == "pre"))
 async def on_preset(
     callback: CallbackQuery,
     callback_data: KeyCb,
     state: FSMContext,
     t: Translate,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     preset = preset_by_id(settings, callback_data.p)
     if preset is None:  # a tampered id, or the sandbox switched off since
@@ -235,16 +251,14 @@ async def on_preset(
     await answer_quietly(callback)
 
 
-@router.callback_query(KeyCb.filter(F.action == "url"))
 async def on_custom(callback: CallbackQuery, state: FSMContext, t: Translate) -> None:
     await state.set_state(AddKey.url)
     await show(callback, t("keys-send-url"), only_cancel(t))
     await answer_quietly(callback)
 
 
-@router.message(AddKey.url, NOT_COMMAND)
 async def on_custom_url(
-    message: Message, state: FSMContext, t: Translate, settings: object
+    message: Message, state: FSMContext, t: Translate, settings: Settings | None
 ) -> None:
     base_url = normalize_base_url(message.text or "")
     if base_url is None:
@@ -267,17 +281,6 @@ async def ask_for_key(
     )
 
 
-async def delete_quietly(bot: Bot, message: Message) -> bool:
-    """Delete the user's message that carried a key. Failing is logged without the text."""
-    try:
-        await bot.delete_message(message.chat.id, message.message_id)
-        return True
-    except TelegramAPIError as exc:
-        log.warning("could not delete a key message: %s", type(exc).__name__)
-        return False
-
-
-@router.message(AddKey.key, NOT_COMMAND)
 async def on_key_text(
     message: Message,
     bot: Bot,
@@ -315,7 +318,7 @@ async def on_key_text(
     await state.set_data({"key_id": key.id})
     await _retire_prompt(bot, message.chat.id, data.get("prompt"))
     done = InlineKeyboardMarkup(
-        inline_keyboard=[_button(t("btn-keep-label"), KeyCb(action="open", id=key.id))]
+        inline_keyboard=[_button(t("btn-keep-label"), KeyCb(action=KeyAction.OPEN, id=key.id))]
     )
     await message.answer(
         t(
@@ -328,7 +331,7 @@ async def on_key_text(
     )
 
 
-async def _retire_prompt(bot: Bot, chat_id: int, prompt_id: object) -> None:
+async def _retire_prompt(bot: Bot, chat_id: int, prompt_id: int | None) -> None:
     """The "send your key" prompt loses its Cancel button once the key is in: nothing to cancel."""
     if not isinstance(prompt_id, int):
         return
@@ -349,15 +352,13 @@ async def _default_label(accounts: AccountService, user: User, provider: str) ->
     return clean_label(label)
 
 
-@router.message(AddKey.label, NOT_COMMAND)
-@router.message(RenameKey.label, NOT_COMMAND)
 async def on_label_text(
     message: Message,
     state: FSMContext,
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     label = clean_label(message.text or "")
     if not label:
@@ -380,14 +381,13 @@ async def on_label_text(
 # --- managing keys -------------------------------------------------------------------------
 
 
-@router.callback_query(KeyCb.filter(F.action == "use"))
 async def on_use(
     callback: CallbackQuery,
     callback_data: KeyCb,
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     key = await _key_or_notice(callback, t, accounts.set_active(user.id, callback_data.id))
     if key is None:
@@ -396,7 +396,6 @@ async def on_use(
     await answer_quietly(callback, t("keys-now-active", label=key.label))
 
 
-@router.callback_query(KeyCb.filter(F.action == "ren"))
 async def on_rename(
     callback: CallbackQuery,
     callback_data: KeyCb,
@@ -414,7 +413,6 @@ async def on_rename(
     await answer_quietly(callback)
 
 
-@router.callback_query(KeyCb.filter(F.action == "del"))
 async def on_delete(
     callback: CallbackQuery,
     callback_data: KeyCb,
@@ -427,25 +425,48 @@ async def on_delete(
         return
     confirm = InlineKeyboardMarkup(
         inline_keyboard=[
-            _button(t("btn-key-delete-yes"), KeyCb(action="delok", id=key.id))
-            + _button(t("btn-key-delete-no"), KeyCb(action="open", id=key.id))
+            _button(t("btn-key-delete-yes"), KeyCb(action=KeyAction.DELETE_CONFIRMED, id=key.id))
+            + _button(t("btn-key-delete-no"), KeyCb(action=KeyAction.OPEN, id=key.id))
         ]
     )
     await show(callback, t("keys-delete-confirm", label=html.escape(key.label)), confirm)
     await answer_quietly(callback)
 
 
-@router.callback_query(KeyCb.filter(F.action == "delok"))
 async def on_delete_confirmed(
     callback: CallbackQuery,
     callback_data: KeyCb,
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: object,
+    settings: Settings | None,
 ) -> None:
     key = await _key_or_notice(callback, t, _delete_key(accounts, user, callback_data.id))
     if key is None:
         return
     await show_keys(callback, t, accounts, user, settings)
     await answer_quietly(callback, t("keys-deleted", label=key.label))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    cb = router.callback_query
+    router.message.register(on_keys, Command("keys"))
+    cb.register(on_keys, MenuCb.filter(F.action == MenuAction.KEYS))
+    cb.register(on_keys, KeyCb.filter(F.action == KeyAction.LIST))
+    cb.register(on_open, KeyCb.filter(F.action == KeyAction.OPEN))
+    cb.register(on_add, KeyCb.filter(F.action == KeyAction.ADD))
+    cb.register(on_preset, KeyCb.filter(F.action == KeyAction.PRESET))
+    cb.register(on_custom, KeyCb.filter(F.action == KeyAction.URL))
+    cb.register(on_use, KeyCb.filter(F.action == KeyAction.USE))
+    cb.register(on_rename, KeyCb.filter(F.action == KeyAction.RENAME))
+    cb.register(on_delete, KeyCb.filter(F.action == KeyAction.DELETE))
+    cb.register(on_delete_confirmed, KeyCb.filter(F.action == KeyAction.DELETE_CONFIRMED))
+    router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=INPUT_FLAGS)
+    # The one place an API key is welcome: this handler deletes its message itself.
+    router.message.register(
+        on_key_text, AddKey.key, NOT_COMMAND, flags={**INPUT_FLAGS, TAKES_API_KEY: True}
+    )
+    router.message.register(on_label_text, AddKey.label, NOT_COMMAND, flags=INPUT_FLAGS)
+    router.message.register(on_label_text, RenameKey.label, NOT_COMMAND, flags=INPUT_FLAGS)
+    return router

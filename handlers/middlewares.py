@@ -1,26 +1,50 @@
-"""Middlewares on the dispatcher, and the bot's command list in each language.
+"""Middlewares, and the bot's command list in each language.
 
-Order (outermost first): the key guard (a message carrying an API key is deleted wherever it
-arrives, unless the "send your key" screen awaits it), throttling of one user's floods (cheap,
-before any database work), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at
-once), the allowlist (refused users leave no row behind), then registration, which injects
-`user`, `lang`, `t` and the per-update `active_key` loader for every handler.
+On every update (outer, outermost first): the key guard (a message carrying an API key never
+stays in the chat), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the
+allowlist (refused users leave no row behind), then registration, which injects `user`,
+`lang`, `t` and the per-update `active_key` loader for every handler.
+
+Around each message and tap handler (inner, on the root router, so the handler is known and its
+flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
+carries a key), then throttling of one user's floods (a handler flagged Throttle.PACE has its
+input paced, never dropped).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.types import BotCommand, BotCommandScopeDefault, Message, TelegramObject, Update
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    Message,
+    TelegramObject,
+    Update,
+)
 from aiogram.types import User as TelegramUser
 
-from bot.i18n import Translator, pick_language
-from handlers.common import ActiveKeyLoader
+from bot.accounts import AccountService, looks_like_api_key
+from bot.config import Settings
+from bot.i18n import Translate, Translator, pick_language
+from bot.settings import UserSettingsService
+from handlers.common import (
+    TAKES_API_KEY,
+    THROTTLE,
+    ActiveKeyLoader,
+    Throttle,
+    answer_quietly,
+    delete_quietly,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +54,10 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 # update it receives). Past this many, an update waits for a free slot before any database,
 # provider or Telegram work: a burst of thousands of taps costs a bounded amount of memory.
 UPDATES_IN_FLIGHT = 32
+
+# Keys of the update's data the middlewares share.
+IN_FLIGHT = "in_flight"  # the InFlightMiddleware holding this update's slot
+KEY_MESSAGE = "key_message"  # a KeyMessage, when the update's message carries an API key
 
 COMMANDS: tuple[str, ...] = (
     "start",
@@ -43,15 +71,27 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
+class CardResender(Protocol):
+    """What welcome_back needs of the Telegram notifier."""
+
+    async def resend_cards(self, user_id: int) -> None: ...
+
+
 def _telegram_user(data: dict[str, Any]) -> TelegramUser | None:
     user = data.get("event_from_user")
     return user if isinstance(user, TelegramUser) else None
 
 
-def _fallback_t(data: dict[str, Any], user: TelegramUser) -> Callable[..., str]:
+def _fallback_t(data: dict[str, Any], user: TelegramUser) -> Translate:
     """A translator before registration: the language Telegram reports."""
     translator: Translator = data["translator"]
     return translator.bind(pick_language(user.language_code))
+
+
+def _t(data: dict[str, Any], user: TelegramUser) -> Translate:
+    """The user's translator once registration ran, else Telegram's language."""
+    t = data.get("t")
+    return t if callable(t) else _fallback_t(data, user)
 
 
 async def _answer(update: Update, text: str) -> None:
@@ -65,17 +105,13 @@ async def _answer(update: Update, text: str) -> None:
         log.warning("could not send a middleware notice: %s", type(exc).__name__)
 
 
-async def _awaiting_input(data: dict[str, Any]) -> bool:
-    state = data.get("state")
-    return state is not None and await state.get_state() is not None
-
-
 class ThrottleMiddleware(BaseMiddleware):
-    """Paces each user's updates to one per `rate` seconds.
+    """Paces each user's updates to one per `rate` seconds (inner: the handler's flag decides).
 
     A tap or a command that comes too soon is dropped (the tap is still answered, so the button
-    does not spin). Input a screen asked for (an API key above all: its message must reach the
-    handler that deletes it) is never dropped: it waits for the user's next free slot, so a
+    does not spin). A handler flagged `Throttle.PACE` (input a screen asked for, an API key
+    above all: its message must reach the handler that deletes it) never has its input
+    dropped: it waits for the user's next free slot, without holding an in-flight slot, so a
     flood at the key prompt makes at most one key check per `rate` seconds. Uses the monotonic
     clock: throttling is about real time, not the provider's."""
 
@@ -118,27 +154,33 @@ class ThrottleMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = _telegram_user(data)
-        if self.rate <= 0 or user is None or not isinstance(event, Update):
+        if self.rate <= 0 or user is None:
             return await handler(event, data)
-        if event.message is None and event.callback_query is None:
-            return await handler(event, data)
-        if event.message is not None and await _awaiting_input(data):
+        if get_flag(data, THROTTLE, default=Throttle.DROP) == Throttle.PACE:
             delay = self._reserve(user.id)
             if delay > 0:
-                await self._sleep(delay)
+                await self._wait(delay, data.get(IN_FLIGHT))
             return await handler(event, data)
         if self._allowed(user.id):
             return await handler(event, data)
-        if event.callback_query is not None:
-            await _answer(event, _fallback_t(data, user)("notice-throttled"))
+        if isinstance(event, CallbackQuery):
+            await answer_quietly(event, _t(data, user)("notice-throttled"))
         return None
+
+    async def _wait(self, delay: float, in_flight: object) -> None:
+        """Wait for the user's slot; the update's in-flight slot is free for others meanwhile."""
+        if isinstance(in_flight, InFlightMiddleware):
+            async with in_flight.stepped_out():
+                await self._sleep(delay)
+        else:
+            await self._sleep(delay)
 
 
 class InFlightMiddleware(BaseMiddleware):
     """At most `limit` updates are handled at once; the others wait their turn, in order.
 
-    It sits inside the throttle, so a dropped flood never takes a slot and input paced by the
-    throttle does not hold one while it waits."""
+    An update that waits for something else (input paced by the throttle) steps out of its
+    slot meanwhile (`stepped_out`), so a paced flood never holds the slots of others."""
 
     def __init__(self, limit: int = UPDATES_IN_FLIGHT) -> None:
         self.limit = max(1, limit)
@@ -146,18 +188,34 @@ class InFlightMiddleware(BaseMiddleware):
         self.running = 0  # updates inside the handlers right now
         self.waiting = 0  # updates waiting for a slot
 
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def _enter(self) -> None:
         self.waiting += 1
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
         self.running += 1
+
+    def _leave(self) -> None:
+        self.running -= 1
+        self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def stepped_out(self) -> AsyncIterator[None]:
+        """Give the slot up while waiting; take one again (in turn) before going on."""
+        self._leave()
+        try:
+            yield
+        finally:
+            await self._enter()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        await self._enter()
+        data[IN_FLIGHT] = self
         try:
             return await handler(event, data)
         finally:
-            self.running -= 1
-            self._slots.release()
+            self._leave()
 
 
 class AllowlistMiddleware(BaseMiddleware):
@@ -188,9 +246,9 @@ class RegistrationMiddleware(BaseMiddleware):
         self.admins = set(admins)
         # One bound `t` per (translator, language) for the life of the bot, not one per
         # update: binding is cheap, but a stable `t` lets screens cache what they render.
-        self._bound: dict[tuple[Translator, str], Callable[..., str]] = {}
+        self._bound: dict[tuple[Translator, str], Translate] = {}
 
-    def _t(self, translator: Translator, lang: str) -> Callable[..., str]:
+    def _t(self, translator: Translator, lang: str) -> Translate:
         t = self._bound.get((translator, lang))
         if t is None:
             t = self._bound[(translator, lang)] = translator.bind(lang)
@@ -200,10 +258,11 @@ class RegistrationMiddleware(BaseMiddleware):
         tg_user = _telegram_user(data)
         if tg_user is None or tg_user.is_bot:
             return await handler(event, data)
-        db = data["db"]
+        user_settings: UserSettingsService = data["user_settings"]
+        accounts: AccountService = data["accounts"]
         translator: Translator = data["translator"]
         # The first language is Telegram's; the user may change it in Settings.
-        user = await db.users.get_or_create(tg_user.id, pick_language(tg_user.language_code))
+        user = await user_settings.register(tg_user.id, pick_language(tg_user.language_code))
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
         t = self._t(translator, lang)
@@ -217,7 +276,7 @@ class RegistrationMiddleware(BaseMiddleware):
         data["user"] = user
         data["lang"] = lang
         data["t"] = t
-        data["active_key"] = ActiveKeyLoader(db, user.id)
+        data["active_key"] = ActiveKeyLoader(accounts, user.id)
         if not user.blocked or membership:
             return await handler(event, data)
         # An update from a user marked "blocked the bot": they are back. Their update is
@@ -225,14 +284,16 @@ class RegistrationMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         finally:
-            await welcome_back(db, data.get("notifier"), user.id)
+            await welcome_back(user_settings, data.get("notifier"), user.id)
 
 
-async def welcome_back(db: Any, notifier: Any, user_id: int) -> None:
+async def welcome_back(
+    user_settings: UserSettingsService, notifier: CardResender | None, user_id: int
+) -> None:
     """The user who blocked the bot is back (any update from them, or the bot unblocked):
     clear the mark once, and send a fresh card for each live number (the tracker delivers
     the codes it kept back). Concurrent updates of a returning user resend the cards once."""
-    if not await db.users.clear_blocked(user_id):
+    if not await user_settings.clear_blocked(user_id):
         return
     log.info("user %s is back: their live numbers' cards are sent again", user_id)
     if notifier is None:
@@ -243,37 +304,56 @@ async def welcome_back(db: Any, notifier: Any, user_id: int) -> None:
         log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
-class KeyGuardMiddleware(BaseMiddleware):
-    """A message (or an edit) that carries an API key is deleted wherever it arrives, and the
-    user is told why. Only the "send your key" screen takes one in; its handler deletes it.
+@dataclass(slots=True)
+class KeyMessage:
+    """A message that carries an API key, on its way through the middlewares. Settled once a
+    handler flagged TAKES_API_KEY took it, or once it was deleted."""
 
-    Outermost, so no other rule (throttling, the allowlist, a suspension) leaves a key in the
-    chat."""
+    message: Message
+    settled: bool = False
+
+
+class KeyGuardMiddleware(BaseMiddleware):
+    """A message (or an edit) that carries an API key never stays in the chat: unless the
+    handler it reaches is flagged TAKES_API_KEY (the "send your key" screen, which deletes it
+    itself), it is deleted and the user is told why.
+
+    Outermost, so no other rule (the allowlist, a suspension, no handler at all) leaves a key in
+    the chat: what the inner check (`KeyInputMiddleware`) did not settle is deleted here."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        from bot.accounts import looks_like_api_key
-
         if not isinstance(event, Update):
             return await handler(event, data)
         message = event.message or event.edited_message
         if message is None or not looks_like_api_key(message.text or message.caption or ""):
             return await handler(event, data)
-        if event.message is not None and await _awaiting_key(data):
+        if event.message is None:  # an edit is never input: no handler takes it
+            await _delete_key_message(message, data)
+            return None
+        ticket = data[KEY_MESSAGE] = KeyMessage(message)
+        try:
             return await handler(event, data)
-        await _delete_key_message(message, data)
+        finally:
+            if not ticket.settled:
+                await _delete_key_message(message, data)
+
+
+class KeyInputMiddleware(BaseMiddleware):
+    """Inner, around message handlers: a message carrying an API key reaches only a handler
+    flagged TAKES_API_KEY; any other handler never sees it (it is deleted instead)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        ticket = data.get(KEY_MESSAGE)
+        if not isinstance(ticket, KeyMessage) or ticket.settled:
+            return await handler(event, data)
+        ticket.settled = True
+        if get_flag(data, TAKES_API_KEY, default=False):
+            return await handler(event, data)
+        await _delete_key_message(ticket.message, data)
         return None
 
 
-async def _awaiting_key(data: dict[str, Any]) -> bool:
-    from handlers.keys import AddKey
-
-    state = data.get("state")
-    return state is not None and await state.get_state() == AddKey.key.state
-
-
 async def _delete_key_message(message: Message, data: dict[str, Any]) -> None:
-    from handlers.keys import delete_quietly
-
     bot: Bot | None = data.get("bot")
     deleted = bot is not None and await delete_quietly(bot, message)
     user = _telegram_user(data)
@@ -287,25 +367,26 @@ async def _delete_key_message(message: Message, data: dict[str, Any]) -> None:
         log.warning("could not send a middleware notice: %s", type(exc).__name__)
 
 
-async def _user_t(data: dict[str, Any], user: TelegramUser) -> Callable[..., str]:
+async def _user_t(data: dict[str, Any], user: TelegramUser) -> Translate:
     """The user's language as they chose it in Settings, else Telegram's."""
+    t = data.get("t")
+    if callable(t):  # registration ran: the user's own
+        return t
     translator: Translator = data["translator"]
-    stored = await data["db"].users.get(user.id)
+    user_settings: UserSettingsService = data["user_settings"]
+    stored = await user_settings.get(user.id)
     if stored is not None and stored.language in translator.languages:
         return translator.bind(stored.language)
     return _fallback_t(data, user)
 
 
-def setup_middlewares(dp: Dispatcher, settings: Any) -> None:
-    """Attach the middlewares once, on the dispatcher's update observer (every event type)."""
-    rate = float(getattr(settings, "throttle_rate", 0) or 0)
-    admins = list(getattr(settings, "admin_ids", []) or [])
+def setup_middlewares(dp: Dispatcher, settings: Settings) -> None:
+    """Attach the update middlewares once, on the dispatcher's update observer (every event
+    type). The per-handler ones sit on the root router (`handlers.build_router`)."""
+    admins = list(settings.admin_ids)
     dp.update.outer_middleware(KeyGuardMiddleware())
-    dp.update.outer_middleware(ThrottleMiddleware(rate))
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
-    dp.update.outer_middleware(
-        AllowlistMiddleware(list(getattr(settings, "allowed_users", []) or []), admins)
-    )
+    dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))
     dp.update.outer_middleware(RegistrationMiddleware(admins))
 
 

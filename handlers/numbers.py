@@ -12,6 +12,7 @@ import html
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from types import MappingProxyType
 
 from aiogram import F, Router
@@ -20,36 +21,41 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.formatting import format_duration, format_money, format_time, user_timezone
 from bot.i18n import Translate
+from bot.numbers import NumberKind, NumbersService
 from handlers.activation import ActivationCb
 from handlers.common import (
     CallbackPage,
+    MenuAction,
     MenuCb,
     answer_quietly,
     answer_tap,
     menu_button,
+    pager_row,
     show,
 )
 from handlers.rent.callbacks import RentalCb
 from handlers.rent.views import paid_text
-from storage import Activation, Database, Rental, User
+from storage import Activation, Rental, User
 
-router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
-KINDS = ("a", "r")  # a: one-time activations, r: rentals
 # Without the provider's names, service codes stand in for them.
 NO_NAMES: Mapping[str, str] = MappingProxyType({})
 
 
-class NumbersCb(CallbackData, prefix="n1"):
-    """action: live | hist (kind a|r, page)."""
+class NumbersAction(StrEnum):
+    LIVE = "live"
+    HISTORY = "hist"  # kind, page
 
-    action: str
-    kind: str = "a"
+
+class NumbersCb(CallbackData, prefix="n1"):
+    action: NumbersAction
+    kind: NumberKind = NumberKind.ACTIVATIONS
     page: CallbackPage = 0
 
 
@@ -66,12 +72,12 @@ def _when(moment: float, user: User) -> str:
 
 
 async def service_names(
-    catalog: CatalogService, db: Database, user: User, lang: str
+    catalog: CatalogService, accounts: AccountService, user: User, lang: str
 ) -> Mapping[str, str]:
     """Service names of the active key's provider, when they come quickly (usually cached);
     a list of numbers is never held up by a slow catalog: codes stand in for names then."""
     try:
-        key = await db.keys.get_active(user.id)
+        key = await accounts.find_active(user.id)
         if key is None:
             return {}
         return await asyncio.wait_for(catalog.service_names(key, lang), timeout=2.0)
@@ -113,14 +119,14 @@ def rental_line(
 
 async def live_screen(
     t: Translate,
-    db: Database,
+    numbers: NumbersService,
     user: User,
     now: float,
     lang: str,
     names: Mapping[str, str] = NO_NAMES,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    activations = await db.activations.list_live(user.id)
-    rentals = await db.rentals.list_live(user.id)
+    live = await numbers.live(user.id)
+    activations, rentals = live.activations, live.rentals
     rows: list[list[InlineKeyboardButton]] = []
     lines: list[str] = [t("numbers-title")]
     if not activations and not rentals:
@@ -133,27 +139,25 @@ async def live_screen(
         lines.append(rental_line(t, r, now, lang, names))
         label = f"🏠 {_phone(r.phone)} · {names.get(r.service, r.service)}"
         rows.append([_button(label, RentalCb(action="open", id=r.id))])
-    rows.append([_button(t("btn-numbers-history"), NumbersCb(action="hist", kind="a"))])
+    rows.append([_button(t("btn-numbers-history"), NumbersCb(action=NumbersAction.HISTORY))])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-@router.message(Command("numbers"))
-@router.callback_query(MenuCb.filter(F.action == "numbers"))
-@router.callback_query(NumbersCb.filter(F.action == "live"))
 async def on_numbers(
     event: Message | CallbackQuery,
     state: FSMContext,
     t: Translate,
-    db: Database,
+    numbers: NumbersService,
+    accounts: AccountService,
     user: User,
     lang: str,
     clock: Callable[[], float],
     catalog: CatalogService,
 ) -> None:
     await state.clear()
-    names = await service_names(catalog, db, user, lang)
-    text, markup = await live_screen(t, db, user, clock(), lang, names)
+    names = await service_names(catalog, accounts, user, lang)
+    text, markup = await live_screen(t, numbers, user, clock(), lang, names)
     await show(event, text, markup)
     await answer_tap(event)
 
@@ -161,42 +165,25 @@ async def on_numbers(
 # --- history -------------------------------------------------------------------------------
 
 
-def _pager(kind: str, page: int, pages: int) -> list[InlineKeyboardButton]:
-    buttons: list[InlineKeyboardButton] = []
-    if page > 0:
-        buttons.append(_button("◀️", NumbersCb(action="hist", kind=kind, page=page - 1)))
-    if pages > 1:
-        buttons.append(
-            _button(f"{page + 1}/{pages}", NumbersCb(action="hist", kind=kind, page=page))
-        )
-    if page + 1 < pages:
-        buttons.append(_button("▶️", NumbersCb(action="hist", kind=kind, page=page + 1)))
-    return buttons
-
-
 async def history_screen(
     t: Translate,
-    db: Database,
+    numbers: NumbersService,
     user: User,
-    kind: str,
+    kind: NumberKind,
     page: int,
     lang: str,
     now: float,
     names: Mapping[str, str] = NO_NAMES,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    page = max(0, page)
-    repo = db.activations if kind == "a" else db.rentals
-    items, total = await repo.list_ended(user.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
-    if page >= pages:  # an old or crafted page number: show the last page instead
-        page = pages - 1
-        items, total = await repo.list_ended(user.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
-    title = t("numbers-history-activations") if kind == "a" else t("numbers-history-rentals")
+    # An old or crafted page number shows the last page instead.
+    found = await numbers.history(user.id, kind, page, PAGE_SIZE)
+    activations = kind == NumberKind.ACTIVATIONS
+    title = t("numbers-history-activations") if activations else t("numbers-history-rentals")
     lines = [title]
     rows: list[list[InlineKeyboardButton]] = []
-    if not items:
+    if not found.items:
         lines.append(t("numbers-history-empty"))
-    for item in items:
+    for item in found.items:
         when = _when(item.created_at, user)
         # A rental shows what all its periods cost (rent + extensions), each one listed.
         cost = paid_text(item) if isinstance(item, Rental) else format_money(item.cost)
@@ -210,33 +197,45 @@ async def history_screen(
         lines.append(f"{labelled} · {cost}\n{line}")
         service = names.get(item.service, item.service)
         rows.append([_button(f"{when} · {_phone(item.phone)} · {service}", data)])
-    pager = _pager(kind, page, pages)
+    pager = pager_row(
+        t,
+        found.page,
+        found.pages,
+        lambda n: NumbersCb(action=NumbersAction.HISTORY, kind=kind, page=n),
+    )
     if pager:
         rows.append(pager)
-    other = "r" if kind == "a" else "a"
-    switch = t("btn-numbers-rentals") if kind == "a" else t("btn-numbers-activations")
-    rows.append([_button(switch, NumbersCb(action="hist", kind=other))])
-    rows.append([_button(t("btn-numbers-live"), NumbersCb(action="live")), menu_button(t)])
+    other = NumberKind.RENTALS if activations else NumberKind.ACTIVATIONS
+    switch = t("btn-numbers-rentals") if activations else t("btn-numbers-activations")
+    rows.append([_button(switch, NumbersCb(action=NumbersAction.HISTORY, kind=other))])
+    live = NumbersCb(action=NumbersAction.LIVE)
+    rows.append([_button(t("btn-numbers-live"), live), menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-@router.callback_query(NumbersCb.filter(F.action == "hist"))
 async def on_history(
     callback: CallbackQuery,
     callback_data: NumbersCb,
     t: Translate,
-    db: Database,
+    numbers: NumbersService,
+    accounts: AccountService,
     user: User,
     lang: str,
     clock: Callable[[], float],
     catalog: CatalogService,
 ) -> None:
-    if callback_data.kind not in KINDS:
-        await answer_quietly(callback, t("error-stale"))
-        return
-    names = await service_names(catalog, db, user, lang)
+    names = await service_names(catalog, accounts, user, lang)
     text, markup = await history_screen(
-        t, db, user, callback_data.kind, callback_data.page, lang, clock(), names
+        t, numbers, user, callback_data.kind, callback_data.page, lang, clock(), names
     )
     await show(callback, text, markup)
     await answer_quietly(callback)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(on_numbers, Command("numbers"))
+    router.callback_query.register(on_numbers, MenuCb.filter(F.action == MenuAction.NUMBERS))
+    router.callback_query.register(on_numbers, NumbersCb.filter(F.action == NumbersAction.LIVE))
+    router.callback_query.register(on_history, NumbersCb.filter(F.action == NumbersAction.HISTORY))
+    return router

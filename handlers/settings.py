@@ -1,10 +1,14 @@
 """Settings: language, auto-cancel and its margin, time zone (a UTC offset).
 
-Every value a callback carries is checked against the choices offered, so a crafted callback
-cannot store anything the keyboard would not have produced.
+The values a callback carries are checked by the settings use case against the choices offered
+(`bot.settings`), so a crafted callback cannot store anything the keyboard would not have
+produced: it is answered "out of date".
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable
+from enum import StrEnum
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -13,29 +17,36 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.errors import Stale
 from bot.formatting import format_duration, parse_utc_offset, utc_offset_label
 from bot.i18n import LANGUAGES, Translate, Translator
-from handlers.common import MenuCb, answer_quietly, answer_tap, menu_button, show
-from storage import Database, User
+from bot.settings import MARGINS, TZ_OFFSETS, UserSettingsService
+from handlers.common import MenuAction, MenuCb, answer_quietly, answer_tap, menu_button, show
+from handlers.errors import error_text
+from storage import User
 
-router = Router(name=__name__)
+__all__ = ["MARGINS", "TZ_OFFSETS", "SettingsAction", "SettingsCb", "create_router"]
 
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский", "zh": "🇨🇳 中文"}
-MARGINS: tuple[int, ...] = (30, 60, 120, 180, 300)  # seconds before expiry
-# Whole hours from UTC-12 to UTC+14, and the half/quarter-hour zones in use.
-TZ_OFFSETS: tuple[int, ...] = tuple(
-    sorted({h * 60 for h in range(-12, 15)} | {-210, 210, 270, 330, 345, 390, 525, 570, 630})
-)
+
+
+class SettingsAction(StrEnum):
+    OPEN = "open"
+    LANGUAGES = "lang"  # the language picker
+    SET_LANGUAGE = "setlang"  # v: a language code
+    AUTO_CANCEL = "auto"  # v: "1" on, "0" off
+    MARGINS = "margin"  # the margin picker
+    SET_MARGIN = "setmargin"  # v: seconds
+    TIMEZONES = "tz"  # the time zone picker
+    SET_TIMEZONE = "settz"  # v: minutes from UTC
 
 
 class SettingsCb(CallbackData, prefix="s1"):
-    """action: open | lang | setlang | auto | margin | setmargin | tz | settz; v: the value."""
-
-    action: str
+    action: SettingsAction
     v: str = ""
 
 
-def _cb(action: str, v: str = "") -> str:
+def _cb(action: SettingsAction, v: str = "") -> str:
     return SettingsCb(action=action, v=v).pack()
 
 
@@ -55,24 +66,27 @@ def settings_keyboard(t: Translate, user: User) -> InlineKeyboardMarkup:
     toggle = t("btn-auto-off") if user.auto_cancel else t("btn-auto-on")
     flip = "0" if user.auto_cancel else "1"
     rows = [
-        [InlineKeyboardButton(text=t("btn-language"), callback_data=_cb("lang"))],
-        [InlineKeyboardButton(text=toggle, callback_data=_cb("auto", flip))],
-        [InlineKeyboardButton(text=t("btn-margin"), callback_data=_cb("margin"))],
-        [InlineKeyboardButton(text=t("btn-timezone"), callback_data=_cb("tz"))],
+        [InlineKeyboardButton(text=t("btn-language"), callback_data=_cb(SettingsAction.LANGUAGES))],
+        [InlineKeyboardButton(text=toggle, callback_data=_cb(SettingsAction.AUTO_CANCEL, flip))],
+        [InlineKeyboardButton(text=t("btn-margin"), callback_data=_cb(SettingsAction.MARGINS))],
+        [InlineKeyboardButton(text=t("btn-timezone"), callback_data=_cb(SettingsAction.TIMEZONES))],
         [menu_button(t)],
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def back_to_settings(t: Translate) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=t("btn-back"), callback_data=_cb("open"))
+    return InlineKeyboardButton(text=t("btn-back"), callback_data=_cb(SettingsAction.OPEN))
 
 
 def language_keyboard(t: Translate, current: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for code in LANGUAGES:
         mark = "✅ " if code == current else ""
-        builder.button(text=f"{mark}{LANGUAGE_NAMES[code]}", callback_data=_cb("setlang", code))
+        builder.button(
+            text=f"{mark}{LANGUAGE_NAMES[code]}",
+            callback_data=_cb(SettingsAction.SET_LANGUAGE, code),
+        )
     builder.adjust(1)
     builder.row(back_to_settings(t))
     return builder.as_markup()
@@ -84,7 +98,7 @@ def margin_keyboard(t: Translate, user: User, lang: str) -> InlineKeyboardMarkup
         mark = "✅ " if seconds == user.auto_cancel_margin else ""
         builder.button(
             text=f"{mark}{format_duration(seconds, lang)}",
-            callback_data=_cb("setmargin", str(seconds)),
+            callback_data=_cb(SettingsAction.SET_MARGIN, str(seconds)),
         )
     builder.adjust(3)
     builder.row(back_to_settings(t))
@@ -97,7 +111,8 @@ def timezone_keyboard(t: Translate, user: User) -> InlineKeyboardMarkup:
     for minutes in TZ_OFFSETS:
         mark = "✅" if minutes == current else ""
         builder.button(
-            text=f"{mark}{utc_offset_label(minutes)}", callback_data=_cb("settz", str(minutes))
+            text=f"{mark}{utc_offset_label(minutes)}",
+            callback_data=_cb(SettingsAction.SET_TIMEZONE, str(minutes)),
         )
     builder.adjust(4)
     builder.row(back_to_settings(t))
@@ -111,17 +126,33 @@ async def _show_settings(
 
 
 async def _save(
-    callback: CallbackQuery, t: Translate, db: Database, user: User, lang: str, **changes: object
+    callback: CallbackQuery,
+    t: Translate,
+    lang: str,
+    saving: Awaitable[User],
+    *,
+    saved_t: Translate | None = None,
 ) -> None:
-    """Store the changed settings and show the settings screen with them."""
-    updated = await db.users.update(user.id, **changes)
-    await _show_settings(callback, t, updated, lang)
-    await answer_quietly(callback, t("settings-saved"))
+    """Store a change through the use case and show the settings screen with it (in `saved_t`
+    when the change was the language); a value the keyboards never offered is answered "out
+    of date" and changes nothing."""
+    try:
+        updated = await saving
+    except Stale as exc:
+        await answer_quietly(callback, error_text(t, exc))
+        return
+    shown_t = saved_t or t
+    await _show_settings(callback, shown_t, updated, lang)
+    await answer_quietly(callback, shown_t("settings-saved"))
 
 
-@router.message(Command("settings"))
-@router.callback_query(MenuCb.filter(F.action == "settings"))
-@router.callback_query(SettingsCb.filter(F.action == "open"))
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 async def on_settings(
     event: Message | CallbackQuery, state: FSMContext, t: Translate, user: User, lang: str
 ) -> None:
@@ -130,85 +161,91 @@ async def on_settings(
     await answer_tap(event)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "lang"))
 async def on_language_picker(callback: CallbackQuery, t: Translate, lang: str) -> None:
     await show(callback, t("settings-choose-language"), language_keyboard(t, lang))
     await answer_quietly(callback)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "setlang"))
 async def on_set_language(
     callback: CallbackQuery,
     callback_data: SettingsCb,
     t: Translate,
     user: User,
-    db: Database,
+    user_settings: UserSettingsService,
     translator: Translator,
 ) -> None:
-    if callback_data.v not in LANGUAGES:
-        await answer_quietly(callback, t("error-stale"))
-        return
-    new_t = translator.bind(callback_data.v)  # the answer is already in the new language
-    await _save(callback, new_t, db, user, callback_data.v, language=callback_data.v)
+    language = callback_data.v
+    saving = user_settings.set_language(user.id, language)
+    # The answer is already in the new language.
+    await _save(callback, t, language, saving, saved_t=translator.bind(language))
 
 
-@router.callback_query(SettingsCb.filter(F.action == "auto"))
 async def on_toggle_auto(
     callback: CallbackQuery,
     callback_data: SettingsCb,
     t: Translate,
     user: User,
     lang: str,
-    db: Database,
+    user_settings: UserSettingsService,
 ) -> None:
-    if callback_data.v not in ("0", "1"):
-        await answer_quietly(callback, t("error-stale"))
+    if callback_data.v not in ("0", "1"):  # the two values the toggle button carries
+        await answer_quietly(callback, error_text(t, Stale()))
         return
-    await _save(callback, t, db, user, lang, auto_cancel=callback_data.v == "1")
+    enabled = callback_data.v == "1"
+    await _save(callback, t, lang, user_settings.set_auto_cancel(user.id, enabled))
 
 
-@router.callback_query(SettingsCb.filter(F.action == "margin"))
 async def on_margin_picker(callback: CallbackQuery, t: Translate, user: User, lang: str) -> None:
     await show(callback, t("settings-choose-margin"), margin_keyboard(t, user, lang))
     await answer_quietly(callback)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "setmargin"))
 async def on_set_margin(
     callback: CallbackQuery,
     callback_data: SettingsCb,
     t: Translate,
     user: User,
     lang: str,
-    db: Database,
+    user_settings: UserSettingsService,
 ) -> None:
-    seconds = int(callback_data.v) if callback_data.v.isdigit() else -1
-    if seconds not in MARGINS:
-        await answer_quietly(callback, t("error-stale"))
+    seconds = _int_or_none(callback_data.v)
+    if seconds is None:
+        await answer_quietly(callback, error_text(t, Stale()))
         return
-    await _save(callback, t, db, user, lang, auto_cancel_margin=seconds)
+    await _save(callback, t, lang, user_settings.set_margin(user.id, seconds))
 
 
-@router.callback_query(SettingsCb.filter(F.action == "tz"))
 async def on_timezone_picker(callback: CallbackQuery, t: Translate, user: User) -> None:
     await show(callback, t("settings-choose-timezone"), timezone_keyboard(t, user))
     await answer_quietly(callback)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "settz"))
 async def on_set_timezone(
     callback: CallbackQuery,
     callback_data: SettingsCb,
     t: Translate,
     user: User,
     lang: str,
-    db: Database,
+    user_settings: UserSettingsService,
 ) -> None:
-    try:
-        minutes = int(callback_data.v)
-    except ValueError:
-        minutes = None
-    if minutes not in TZ_OFFSETS:
-        await answer_quietly(callback, t("error-stale"))
+    minutes = _int_or_none(callback_data.v)
+    if minutes is None:
+        await answer_quietly(callback, error_text(t, Stale()))
         return
-    await _save(callback, t, db, user, lang, timezone=utc_offset_label(minutes))
+    await _save(callback, t, lang, user_settings.set_timezone(user.id, minutes))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    cb = router.callback_query
+    router.message.register(on_settings, Command("settings"))
+    cb.register(on_settings, MenuCb.filter(F.action == MenuAction.SETTINGS))
+    cb.register(on_settings, SettingsCb.filter(F.action == SettingsAction.OPEN))
+    cb.register(on_language_picker, SettingsCb.filter(F.action == SettingsAction.LANGUAGES))
+    cb.register(on_set_language, SettingsCb.filter(F.action == SettingsAction.SET_LANGUAGE))
+    cb.register(on_toggle_auto, SettingsCb.filter(F.action == SettingsAction.AUTO_CANCEL))
+    cb.register(on_margin_picker, SettingsCb.filter(F.action == SettingsAction.MARGINS))
+    cb.register(on_set_margin, SettingsCb.filter(F.action == SettingsAction.SET_MARGIN))
+    cb.register(on_timezone_picker, SettingsCb.filter(F.action == SettingsAction.TIMEZONES))
+    cb.register(on_set_timezone, SettingsCb.filter(F.action == SettingsAction.SET_TIMEZONE))
+    return router

@@ -117,4 +117,4 @@ def chat(dp: Any, bot: Any) -> Any:
 @pytest.fixture
 def tracker(services: Any, dp: Any) -> Any:
     """The tracker wired by build_dispatcher (not started: tests call tick())."""
-    return services.extra["tracker"]
+    return services.tracker

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
@@ -38,6 +38,21 @@ from aiogram.types import (
 )
 
 BOT_USER = User(id=42, is_bot=True, first_name="SMS bot", username="sms_test_bot")
+
+M = TypeVar("M")
+
+
+def find_middleware(dp: Dispatcher, kind: type[M]) -> M:
+    """The dispatcher's middleware of this class: on the update observer (outer), or around the
+    message/tap handlers of the root router (inner)."""
+    managers = [dp.update.outer_middleware]
+    for router in (dp, *dp.sub_routers):
+        managers += [router.message.middleware, router.callback_query.middleware]
+    for manager in managers:
+        for middleware in manager[:]:
+            if isinstance(middleware, kind):
+                return middleware
+    raise AssertionError(f"no {kind.__name__} on the dispatcher")
 
 
 @dataclass

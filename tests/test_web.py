@@ -193,7 +193,7 @@ async def test_metrics_show_live_numbers_and_tracker_counters(
     registry = Metrics()
     registry.observe_provider_call("getStatus", 0.2, None)
     registry.observe_provider_call("getNumberV2", 3.0, "NO_NUMBERS")
-    services.extra["tracker"] = FakeTracker()
+    services.tracker = FakeTracker()
     services.metrics = registry
     server = await serve(build_web_app(None, None, services, webhook=False), free_port())  # type: ignore[arg-type]
     try:
@@ -223,7 +223,7 @@ async def test_healthz_fails_when_the_tracker_stopped_or_db_is_closed(services: 
     class StoppedTracker:
         running = False
 
-    services.extra["tracker"] = StoppedTracker()
+    services.tracker = StoppedTracker()
     port = free_port()
     runner = await start_health_server(services, "127.0.0.1", port)
     try:
@@ -231,7 +231,7 @@ async def test_healthz_fails_when_the_tracker_stopped_or_db_is_closed(services: 
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 503
                 assert (await response.json())["tracker"] is False
-            services.extra.pop("tracker")
+            services.tracker = None
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
             await services.db.close()
@@ -404,8 +404,8 @@ def test_tracker_counts_unknown_error_codes_under_other() -> None:
     assert dict(tracker.stats["provider_errors"]) == {"other": 300, "NO_BALANCE": 1}
 
     # /metrics applies the same rule to whatever a tracker's stats hold.
-    services = SimpleNamespace(extra={"tracker": SimpleNamespace(stats={"provider_errors": {
-        **{f"ODD_{n}": 1 for n in range(50)}, "BAD_KEY": 2}})})  # fmt: skip
+    services = SimpleNamespace(tracker=SimpleNamespace(stats={"provider_errors": {
+        **{f"ODD_{n}": 1 for n in range(50)}, "BAD_KEY": 2}}))  # fmt: skip
     from bot.metrics import render
 
     text = render(tracker_families(services))

@@ -21,7 +21,7 @@ from aiogram.types import Chat, Message, Update, User
 
 from bot.app import build_dispatcher
 from tests.handlers.test_callback_sizes import FACTORIES, LARGEST
-from tests.harness import ChatDriver, HeldHandler, until
+from tests.harness import ChatDriver, HeldHandler, find_middleware, until
 
 HOSTILE_INTS = ("99999999999999999999", str(2**63), "-1", "abc", "1e3", "0x10", "1.5")
 
@@ -117,14 +117,18 @@ def _message_update(update_id: int, user_id: int, text: str) -> Update:
     return Update(update_id=update_id, message=message)
 
 
-def test_the_dispatcher_caps_updates_in_flight_inside_the_throttle(dp: Dispatcher) -> None:
+def test_the_dispatcher_caps_updates_in_flight_and_throttles_around_handlers(
+    dp: Dispatcher,
+) -> None:
     from handlers.middlewares import UPDATES_IN_FLIGHT, ThrottleMiddleware
 
     kinds = [type(m).__name__ for m in dp.update.outer_middleware[:]]
-    assert kinds.index("ThrottleMiddleware") < kinds.index("InFlightMiddleware")
+    assert kinds.index("KeyGuardMiddleware") < kinds.index("InFlightMiddleware")
     assert kinds.index("InFlightMiddleware") < kinds.index("RegistrationMiddleware")
     assert _limiter(dp).limit == UPDATES_IN_FLIGHT
-    assert ThrottleMiddleware  # the throttle drops floods before they queue for a slot
+    # The throttle sits around the handlers, where a handler's flags decide its policy.
+    assert "ThrottleMiddleware" not in kinds
+    assert find_middleware(dp, ThrottleMiddleware)
 
 
 async def test_n_plus_one_slow_updates_run_at_most_n_at_once(

@@ -8,9 +8,9 @@ from typing import Any
 from aiogram.methods import SetMyCommands
 
 from bot.app import build_dispatcher
-from handlers.keys import KeyCb
+from handlers.keys import KeyAction, KeyCb
 from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
-from tests.harness import ChatDriver
+from tests.harness import ChatDriver, find_middleware
 
 
 def _dispatcher(services: Any, bot: Any, **changes: Any) -> Any:
@@ -104,8 +104,11 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
     chat = ChatDriver(dp, bot, user_id=4006)
     await chat.send("/keys")
     # Taps inside the window would be dropped: open the window again before each one.
-    throttle = next(m for m in dp.update.outer_middleware[:] if isinstance(m, ThrottleMiddleware))
-    for data in (KeyCb(action="add").pack(), KeyCb(action="pre", p="sandbox").pack()):
+    throttle = find_middleware(dp, ThrottleMiddleware)
+    for data in (
+        KeyCb(action=KeyAction.ADD).pack(),
+        KeyCb(action=KeyAction.PRESET, p="sandbox").pack(),
+    ):
         throttle._last.clear()
         await chat.tap_data(data)
     assert "Send your" in chat.last_text
@@ -180,28 +183,25 @@ async def test_registration_reuses_one_bound_translator_per_language() -> None:
     assert middleware._t(first, "ru")("btn-back") == first.bind("ru")("btn-back")
 
 
-async def test_active_key_loader_reads_once_until_forgotten() -> None:
+async def test_active_key_loader_reads_once_per_update() -> None:
     from handlers.common import ActiveKeyLoader
 
-    class Keys:
+    class Accounts:
         def __init__(self) -> None:
             self.reads: list[int] = []
 
-        async def get_active(self, user_id: int) -> Any:
+        async def find_active(self, user_id: int) -> Any:
             self.reads.append(user_id)
             return f"key-of-{user_id}-#{len(self.reads)}"
 
-    class Db:
-        keys = Keys()
-
-    db: Any = Db()
-    loader = ActiveKeyLoader(db, 5)
+    accounts: Any = Accounts()
+    loader = ActiveKeyLoader(accounts, 5)
     assert await loader() == "key-of-5-#1"
     assert await loader() == "key-of-5-#1"
-    assert db.keys.reads == [5]
-    loader.forget()
-    assert await loader() == "key-of-5-#2"
-    assert db.keys.reads == [5, 5]
+    assert accounts.reads == [5]
+    # The next update gets a loader of its own: a key switched meanwhile is seen.
+    assert await ActiveKeyLoader(accounts, 5)() == "key-of-5-#2"
+    assert accounts.reads == [5, 5]
 
 
 async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
@@ -216,8 +216,11 @@ async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
     dp = _dispatcher(services, bot, throttle_rate=rate)
     chat = ChatDriver(dp, bot, user_id=4008)
     await chat.send("/keys")
-    throttle = next(m for m in dp.update.outer_middleware[:] if isinstance(m, ThrottleMiddleware))
-    for data in (KeyCb(action="add").pack(), KeyCb(action="pre", p="sandbox").pack()):
+    throttle = find_middleware(dp, ThrottleMiddleware)
+    for data in (
+        KeyCb(action=KeyAction.ADD).pack(),
+        KeyCb(action=KeyAction.PRESET, p="sandbox").pack(),
+    ):
         throttle._last.clear()
         await chat.tap_data(data)
     assert "Send your" in chat.last_text
