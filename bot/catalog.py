@@ -178,12 +178,12 @@ class CatalogService:
         """Service names in `lang` where the provider has them; cached per base_url + lang."""
         cache_key = ("services", self._base(key), lang)
         cached = self._cache.fresh(cache_key)
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        if isinstance(cached, list):  # what this method put there
+            return cached
         async with self._cache.lock(cache_key):
             cached = self._cache.fresh(cache_key)
-            if cached is not None:
-                return cached  # type: ignore[return-value]
+            if isinstance(cached, list):
+                return cached
             client = self._providers.client(key.base_url, key.api_key)
             found = await client.get_services_list(lang=_SERVICE_LANG.get(lang, "en"))
             self._cache.put(cache_key, found, self._names_ttl)
@@ -200,12 +200,12 @@ class CatalogService:
         """Country id → Country (names in every language the provider has); cached per base_url."""
         cache_key = ("countries", self._base(key))
         cached = self._cache.fresh(cache_key)
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        if isinstance(cached, dict):  # what this method put there
+            return cached
         async with self._cache.lock(cache_key):
             cached = self._cache.fresh(cache_key)
-            if cached is not None:
-                return cached  # type: ignore[return-value]
+            if isinstance(cached, dict):
+                return cached
             client = self._providers.client(key.base_url, key.api_key)
             found = {country.id: country for country in await client.get_countries()}
             self._cache.put(cache_key, found, self._names_ttl)

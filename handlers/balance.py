@@ -28,7 +28,7 @@ class BalanceAction(StrEnum):
     REFRESH = "refresh"
 
 
-class BalanceCb(CallbackData, prefix="bl1"):
+class BalanceCb(CallbackData, prefix="bl1"):  # type: ignore[explicit-any]  # BaseModel's Any
     action: BalanceAction
 
 

@@ -68,7 +68,7 @@ CallbackPage = Annotated[int, Field(ge=0, le=9_999)]
 CallbackHours = Annotated[int, Field(ge=0, le=1_344)]
 
 
-class MenuCb(CallbackData, prefix="m1"):
+class MenuCb(CallbackData, prefix="m1"):  # type: ignore[explicit-any]  # BaseModel's Any
     """Main-menu navigation; each feature router handles its own action."""
 
     action: MenuAction

@@ -59,7 +59,7 @@ class KeyAction(StrEnum):
     DELETE_CONFIRMED = "delok"
 
 
-class KeyCb(CallbackData, prefix="k1"):
+class KeyCb(CallbackData, prefix="k1"):  # type: ignore[explicit-any]  # BaseModel's Any
     action: KeyAction
     id: CallbackId = 0
     p: str = ""

@@ -53,7 +53,7 @@ class NumbersAction(StrEnum):
     HISTORY = "hist"  # kind, page
 
 
-class NumbersCb(CallbackData, prefix="n1"):
+class NumbersCb(CallbackData, prefix="n1"):  # type: ignore[explicit-any]  # BaseModel's Any
     action: NumbersAction
     kind: NumberKind = NumberKind.ACTIVATIONS
     page: CallbackPage = 0

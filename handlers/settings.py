@@ -41,7 +41,7 @@ class SettingsAction(StrEnum):
     SET_TIMEZONE = "settz"  # v: minutes from UTC
 
 
-class SettingsCb(CallbackData, prefix="s1"):
+class SettingsCb(CallbackData, prefix="s1"):  # type: ignore[explicit-any]  # BaseModel's Any
     action: SettingsAction
     v: str = ""
 

@@ -110,3 +110,24 @@ async def test_ordinary_messages_stay(chat: ChatDriver) -> None:
 )
 def test_what_looks_like_an_api_key(text: str, expected: bool) -> None:
     assert looks_like_api_key(text) is expected
+
+
+async def test_a_key_pasted_at_another_input_screen_is_deleted_not_taken(
+    chat: ChatDriver, sandbox_key: str, services: Any
+) -> None:
+    from tests.handlers.conftest import add_sandbox_key
+
+    await add_sandbox_key(chat, sandbox_key)
+    await chat.tap("Rename")  # a screen that awaits text, but not a key
+    await chat.send(GRIZZLY_LIKE)
+    assert _user_message(chat, GRIZZLY_LIKE).deleted
+    assert "looked like an API key" in chat.last_text
+    [key] = await services.db.keys.list(chat.user.id)
+    assert key.label != GRIZZLY_LIKE
+
+
+async def test_a_suspended_users_key_is_deleted_too(chat: ChatDriver, services: Any) -> None:
+    await services.db.users.set_suspended(chat.user.id, True)
+    await chat.send(GRIZZLY_LIKE)  # refused before any handler: the guard still deletes it
+    assert _user_message(chat, GRIZZLY_LIKE).deleted
+    assert "looked like an API key" in chat.last_text

@@ -253,3 +253,89 @@ async def test_booked_slots_follow_one_another() -> None:
     assert not throttle._allowed(7)  # a tap while inputs wait is still too fast
     now[0] += 5.0
     assert throttle._reserve(7) == 0.0
+
+
+def _text_update(update_id: int, user_id: int, text: str) -> Any:
+    from datetime import UTC, datetime
+
+    from aiogram.types import Chat, Message, Update, User
+
+    user = User(id=user_id, is_bot=False, first_name="U", language_code="en")
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(tz=UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text=text,
+    )
+    return Update(update_id=update_id, message=message)
+
+
+async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: Any) -> None:
+    from aiogram import Dispatcher, F
+
+    from handlers.common import INPUT_FLAGS
+
+    now = [100.0]
+    waits: list[float] = []
+
+    async def record_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    dp = Dispatcher()
+    dp.message.middleware(ThrottleMiddleware(1.0, clock=lambda: now[0], sleep=record_wait))
+    handled: list[str] = []
+
+    async def handle(message: Any) -> None:
+        handled.append(message.text)
+
+    dp.message.register(handle, F.text == "input", flags=INPUT_FLAGS)
+    dp.message.register(handle, F.text == "command")
+
+    for n in range(3):  # three commands within one window: the first one only
+        await dp.feed_update(bot, _text_update(n + 1, 7, "command"))
+    assert handled == ["command"]
+    for n in range(3):  # three inputs within the same window: each waits for its slot
+        await dp.feed_update(bot, _text_update(n + 10, 7, "input"))
+    assert handled == ["command", "input", "input", "input"]
+    assert waits == [1.0, 2.0, 3.0]
+
+
+async def test_paced_input_gives_its_in_flight_slot_up_while_it_waits(bot: Any) -> None:
+    import asyncio
+
+    from aiogram import Dispatcher, F
+
+    from handlers.common import INPUT_FLAGS
+    from handlers.middlewares import InFlightMiddleware
+
+    limiter = InFlightMiddleware(1)
+    waiting = asyncio.Event()
+    released = asyncio.Event()
+
+    async def held_wait(seconds: float) -> None:
+        waiting.set()
+        await released.wait()
+
+    throttle = ThrottleMiddleware(30.0, sleep=held_wait)
+    dp = Dispatcher()
+    dp.update.outer_middleware(limiter)
+    dp.message.middleware(throttle)
+    handled: list[tuple[int, str]] = []
+
+    async def handle(message: Any) -> None:
+        handled.append((message.from_user.id, message.text))
+
+    dp.message.register(handle, F.text == "input", flags=INPUT_FLAGS)
+    dp.message.register(handle)
+
+    await dp.feed_update(bot, _text_update(1, 7, "input"))  # takes user 7's window
+    paced = asyncio.create_task(dp.feed_update(bot, _text_update(2, 7, "input")))
+    await waiting.wait()  # the second input waits for user 7's next window...
+    assert (limiter.running, limiter.waiting) == (0, 0)  # ...holding no slot
+    await dp.feed_update(bot, _text_update(3, 8, "hello"))  # the only slot serves another user
+    assert handled == [(7, "input"), (8, "hello")]
+    released.set()
+    await paced
+    assert handled[-1] == (7, "input")
+    assert (limiter.running, limiter.waiting) == (0, 0)
