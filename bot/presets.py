@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.config import DEFAULT_PROVIDER_URL
+from bot.config import DEFAULT_PROVIDER_URL, Settings
 from bot.formatting import user_timezone
 from bot.provider.guard import AddressPolicy
 
@@ -47,19 +46,19 @@ COMPATIBLE: tuple[Preset, ...] = (
 )
 
 
-def grizzly(settings: Any | None = None) -> Preset:
+def grizzly(settings: Settings | None = None) -> Preset:
     """GrizzlySMS, at PROVIDER_URL when the operator pointed it elsewhere."""
-    url = getattr(settings, "provider_url", None) or DEFAULT_PROVIDER_URL
+    url = (settings.provider_url if settings is not None else None) or DEFAULT_PROVIDER_URL
     return Preset("grizzly", "GrizzlySMS", url)
 
 
-def sandbox_preset(settings: Any) -> Preset | None:
-    if not getattr(settings, "sandbox", False) or not getattr(settings, "sandbox_url", None):
+def sandbox_preset(settings: Settings | None) -> Preset | None:
+    if settings is None or not settings.sandbox or not settings.sandbox_url:
         return None
     return Preset(SANDBOX_ID, "Sandbox", settings.sandbox_url, SANDBOX_TZ)
 
 
-def presets(settings: Any) -> list[Preset]:
+def presets(settings: Settings | None) -> list[Preset]:
     """GrizzlySMS first; the sandbox only when SANDBOX is on."""
     found = [grizzly(settings), *COMPATIBLE]
     box = sandbox_preset(settings)
@@ -68,7 +67,7 @@ def presets(settings: Any) -> list[Preset]:
     return found
 
 
-def preset_by_id(settings: Any, preset_id: str) -> Preset | None:
+def preset_by_id(settings: Settings | None, preset_id: str) -> Preset | None:
     return next((p for p in presets(settings) if p.id == preset_id), None)
 
 
@@ -76,7 +75,7 @@ def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
-def preset_of(base_url: str, settings: Any | None = None) -> Preset | None:
+def preset_of(base_url: str, settings: Settings | None = None) -> Preset | None:
     """The preset whose address `base_url` is (the sandbox's only when `settings` say so)."""
     known = [grizzly(settings), *COMPATIBLE]
     if settings is not None:
@@ -86,7 +85,7 @@ def preset_of(base_url: str, settings: Any | None = None) -> Preset | None:
     return next((preset for preset in known if _same_url(preset.base_url, base_url)), None)
 
 
-def preset_name(base_url: str, settings: Any | None = None) -> str:
+def preset_name(base_url: str, settings: Settings | None = None) -> str:
     """'GrizzlySMS' for a known provider ('Sandbox' when `settings` say so); else the host."""
     preset = preset_of(base_url, settings)
     if preset is not None:
@@ -97,31 +96,33 @@ def preset_name(base_url: str, settings: Any | None = None) -> str:
     return host or base_url
 
 
-def provider_zone(base_url: str, settings: Any | None = None) -> tzinfo:
+def provider_zone(base_url: str, settings: Settings | None = None) -> tzinfo:
     """The zone a provider's own timestamps are in: its preset's, else (a custom address) the
     operator's CUSTOM_PROVIDER_TZ setting, Moscow by default like the sms-activate family."""
     preset = preset_of(base_url, settings)
     if preset is not None:
         return user_timezone(preset.tz)
-    return user_timezone(getattr(settings, "custom_provider_tz", None) or MOSCOW)
+    custom = settings.custom_provider_tz if settings is not None else None
+    return user_timezone(custom or MOSCOW)
 
 
-def address_policy(settings: Any | None) -> AddressPolicy:
+def address_policy(settings: Settings | None) -> AddressPolicy:
     """Where provider requests may go. Loopback only in sandbox mode (the sandbox itself lives on
     127.0.0.1); the operator's own SANDBOX_URL, and a PROVIDER_URL other than GrizzlySMS's
     public one, are trusted wherever they point. Everything else, the built-in presets
     included, passes the guard."""
-    sandbox = bool(getattr(settings, "sandbox", False))
+    if settings is None:
+        return AddressPolicy.trusting([], allow_loopback=False)
+    sandbox = settings.sandbox
     trusted: list[str | None] = []
-    provider_url = getattr(settings, "provider_url", None)
-    if provider_url and not _same_url(provider_url, DEFAULT_PROVIDER_URL):
-        trusted.append(provider_url)
+    if settings.provider_url and not _same_url(settings.provider_url, DEFAULT_PROVIDER_URL):
+        trusted.append(settings.provider_url)
     if sandbox:
-        trusted.append(getattr(settings, "sandbox_url", None))
+        trusted.append(settings.sandbox_url)
     return AddressPolicy.trusting(trusted, allow_loopback=sandbox)
 
 
-def is_internal_address(base_url: str, settings: Any | None = None) -> bool:
+def is_internal_address(base_url: str, settings: Settings | None = None) -> bool:
     """True when a custom provider at this address would be refused as inside the server's
     network. The early, friendly form of the guard every connection passes
     (bot.provider.guard), with the same rule; names that resolve inward are caught when

@@ -86,7 +86,7 @@ async def on_balance(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     await state.clear()
     text, markup, notice = await balance_screen(t, accounts, user, settings)

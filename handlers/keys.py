@@ -164,14 +164,14 @@ async def show_keys(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     keys = await accounts.list_keys_with_balances(user.id)
     await show(target, keys_text(t, keys, settings), keys_keyboard(t, keys))
 
 
 async def show_key_card(
-    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings | None
+    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings
 ) -> None:
     await show(target, key_card_text(t, key, settings), key_card_keyboard(t, key))
 
@@ -182,7 +182,7 @@ async def on_keys(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     await state.clear()
     await show_keys(event, t, accounts, user, settings)
@@ -196,7 +196,7 @@ async def on_open(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     await state.clear()
     key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
@@ -229,7 +229,7 @@ async def _delete_key(accounts: AccountService, user: User, key_id: int) -> KeyP
 
 
 async def on_add(
-    callback: CallbackQuery, state: FSMContext, t: Translate, settings: Settings | None
+    callback: CallbackQuery, state: FSMContext, t: Translate, settings: Settings
 ) -> None:
     await state.clear()
     await show(callback, t("keys-choose-provider"), presets_keyboard(t, settings))
@@ -241,7 +241,7 @@ async def on_preset(
     callback_data: KeyCb,
     state: FSMContext,
     t: Translate,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     preset = preset_by_id(settings, callback_data.p)
     if preset is None:  # a tampered id, or the sandbox switched off since
@@ -258,7 +258,7 @@ async def on_custom(callback: CallbackQuery, state: FSMContext, t: Translate) ->
 
 
 async def on_custom_url(
-    message: Message, state: FSMContext, t: Translate, settings: Settings | None
+    message: Message, state: FSMContext, t: Translate, settings: Settings
 ) -> None:
     base_url = normalize_base_url(message.text or "")
     if base_url is None:
@@ -288,7 +288,7 @@ async def on_key_text(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     # The key must not stay in the chat history, whatever happens next.
     deleted = await delete_quietly(bot, message)
@@ -358,7 +358,7 @@ async def on_label_text(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     label = clean_label(message.text or "")
     if not label:
@@ -387,7 +387,7 @@ async def on_use(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     key = await _key_or_notice(callback, t, accounts.set_active(user.id, callback_data.id))
     if key is None:
@@ -439,7 +439,7 @@ async def on_delete_confirmed(
     t: Translate,
     accounts: AccountService,
     user: User,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     key = await _key_or_notice(callback, t, _delete_key(accounts, user, callback_data.id))
     if key is None:
