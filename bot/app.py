@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypedDict
+from dataclasses import dataclass, fields
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -40,24 +39,7 @@ log = logging.getLogger(__name__)
 # thousands of taps never piles up in memory (each waiting update holds ~25 KB).
 UPDATES_ALIVE = 500
 
-
-class WorkflowData(TypedDict):
-    """What every handler may ask for by name (aiogram injects it), with its real type."""
-
-    settings: Settings
-    db: Database
-    providers: ProviderFactory
-    catalog: CatalogService
-    accounts: AccountService
-    orders: OrderService
-    rentals: RentalService
-    user_settings: UserSettingsService
-    numbers: NumbersService
-    translator: Translator
-    clock: Callable[[], float]
-    metrics: Metrics
-    tracker: Tracker | None  # None before build_dispatcher
-    notifier: TelegramNotifier | None  # a returning user's cards are sent through it
+_NOT_FOR_HANDLERS = frozenset({"changes", "webhook_secret"})
 
 
 @dataclass
@@ -81,23 +63,15 @@ class Services:
     # WEBHOOK_SECRET, or one made up for this run by bot.web when it is not set.
     webhook_secret: str | None = None
 
-    def workflow_data(self) -> WorkflowData:
-        return WorkflowData(
-            settings=self.settings,
-            db=self.db,
-            providers=self.providers,
-            catalog=self.catalog,
-            accounts=self.accounts,
-            orders=self.orders,
-            rentals=self.rentals,
-            user_settings=self.user_settings,
-            numbers=self.numbers,
-            translator=self.translator,
-            clock=self.clock,
-            metrics=self.metrics,
-            tracker=self.tracker,
-            notifier=self.notifier,
-        )
+    def workflow_data(self) -> dict[str, object]:
+        """What handlers may ask for by name (aiogram injects it): every field, each with the
+        real type declared above, but the Changes port (use cases tell the tracker, handlers
+        never do) and the webhook secret."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in fields(self)
+            if field.name not in _NOT_FOR_HANDLERS
+        }
 
     async def close(self) -> None:
         await self.providers.close()
@@ -170,7 +144,8 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
     services.tracker = tracker
     services.notifier = notifier
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
-    dp = Dispatcher(storage=DatabaseStorage(services.db), **services.workflow_data())
+    dp = Dispatcher(storage=DatabaseStorage(services.db))
+    dp.workflow_data.update(services.workflow_data())
     setup_middlewares(dp, services.settings)
     dp.include_router(build_router(services.settings))
 

@@ -94,12 +94,14 @@ def _t(data: dict[str, Any], user: TelegramUser) -> Translate:
     return t if callable(t) else _fallback_t(data, user)
 
 
-async def _answer(update: Update, text: str) -> None:
+async def _answer(update: TelegramObject, text: str) -> None:
     """Tell the user something without any handler: answer the tap, or reply to the text."""
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=False)
-        elif update.message is not None:
+        if isinstance(update, CallbackQuery):
+            await answer_quietly(update, text)
+        elif isinstance(update, Update) and update.callback_query is not None:
+            await answer_quietly(update.callback_query, text)
+        elif isinstance(update, Update) and update.message is not None:
             await update.message.answer(text)
     except Exception as exc:  # the notice is a courtesy; never let it break the pipeline
         log.warning("could not send a middleware notice: %s", type(exc).__name__)
@@ -163,8 +165,8 @@ class ThrottleMiddleware(BaseMiddleware):
             return await handler(event, data)
         if self._allowed(user.id):
             return await handler(event, data)
-        if isinstance(event, CallbackQuery):
-            await answer_quietly(event, _t(data, user)("notice-throttled"))
+        if isinstance(event, CallbackQuery):  # the button stops spinning; a text goes unanswered
+            await _answer(event, _t(data, user)("notice-throttled"))
         return None
 
     async def _wait(self, delay: float, in_flight: object) -> None:

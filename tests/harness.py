@@ -292,6 +292,19 @@ class ChatDriver:
         return [m.text for m in self.session.visible(self.chat_id) if m.from_bot]
 
 
+def message_update(update_id: int, user_id: int, text: str) -> Update:
+    """A text from a user in their private chat, as Telegram would send it."""
+    user = User(id=user_id, is_bot=False, first_name="U", language_code="en")
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(tz=UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text=text,
+    )
+    return Update(update_id=update_id, message=message)
+
+
 class HeldHandler:
     """A message handler that holds every update until `gate` opens; counts how many run at
     once (`running`, `peak`) and how many finished (`handled`)."""

@@ -11,17 +11,16 @@ import asyncio
 import gc
 import logging
 import tracemalloc
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiogram import Dispatcher, F
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import Chat, Message, Update, User
+from aiogram.types import Update
 
 from bot.app import build_dispatcher
 from tests.handlers.test_callback_sizes import FACTORIES, LARGEST
-from tests.harness import ChatDriver, HeldHandler, find_middleware, until
+from tests.harness import ChatDriver, HeldHandler, find_middleware, message_update, until
 
 HOSTILE_INTS = ("99999999999999999999", str(2**63), "-1", "abc", "1e3", "0x10", "1.5")
 
@@ -102,19 +101,7 @@ async def test_the_out_of_date_answer_is_localised(services: Any, bot: Any, dp: 
 def _limiter(dp: Dispatcher) -> Any:
     from handlers.middlewares import InFlightMiddleware
 
-    return next(m for m in dp.update.outer_middleware[:] if isinstance(m, InFlightMiddleware))
-
-
-def _message_update(update_id: int, user_id: int, text: str) -> Update:
-    user = User(id=user_id, is_bot=False, first_name="U", language_code="en")
-    message = Message(
-        message_id=update_id,
-        date=datetime.now(tz=UTC),
-        chat=Chat(id=user_id, type="private"),
-        from_user=user,
-        text=text,
-    )
-    return Update(update_id=update_id, message=message)
+    return find_middleware(dp, InFlightMiddleware)
 
 
 def test_the_dispatcher_caps_updates_in_flight_and_throttles_around_handlers(
@@ -143,7 +130,7 @@ async def test_n_plus_one_slow_updates_run_at_most_n_at_once(
     dp.message.register(slow.handle, F.text == "slow")  # the dispatcher's own handlers come first
     limiter = _limiter(dp)
 
-    updates = [_message_update(n + 1, 9100 + n, "slow") for n in range(limit + 1)]
+    updates = [message_update(n + 1, 9100 + n, "slow") for n in range(limit + 1)]
     tasks = [asyncio.create_task(dp.feed_update(bot, update)) for update in updates]
     await until(lambda: slow.running == limit and limiter.waiting == 1)
     assert slow.running == limit  # the (N+1)th waits for a slot, before any database work
@@ -178,7 +165,7 @@ async def test_webhook_updates_share_the_same_cap(
     await client.start_server()
     try:
         for n in range(limit + 3):
-            body = _message_update(n + 1, 9200 + n, "slow").model_dump(mode="json")
+            body = message_update(n + 1, 9200 + n, "slow").model_dump(mode="json")
             response = await client.post(
                 "/webhook", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
             )
@@ -205,7 +192,7 @@ async def test_memory_of_a_burst_is_released(bot: Any) -> None:
     async def tap_burst() -> int:
         """2000 taps from 10 users at once; the bytes they hold while waiting for slots."""
         tasks = [
-            asyncio.create_task(dp.feed_update(bot, _message_update(n + 1, 5000 + n % 10, "tap")))
+            asyncio.create_task(dp.feed_update(bot, message_update(n + 1, 5000 + n % 10, "tap")))
             for n in range(burst)
         ]
         await until(lambda: slow.running == limit and limiter.waiting == burst - limit)

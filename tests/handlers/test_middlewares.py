@@ -10,7 +10,7 @@ from aiogram.methods import SetMyCommands
 from bot.app import build_dispatcher
 from handlers.keys import KeyAction, KeyCb
 from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
-from tests.harness import ChatDriver, find_middleware
+from tests.harness import ChatDriver, find_middleware, message_update
 
 
 def _dispatcher(services: Any, bot: Any, **changes: Any) -> Any:
@@ -255,22 +255,6 @@ async def test_booked_slots_follow_one_another() -> None:
     assert throttle._reserve(7) == 0.0
 
 
-def _text_update(update_id: int, user_id: int, text: str) -> Any:
-    from datetime import UTC, datetime
-
-    from aiogram.types import Chat, Message, Update, User
-
-    user = User(id=user_id, is_bot=False, first_name="U", language_code="en")
-    message = Message(
-        message_id=update_id,
-        date=datetime.now(tz=UTC),
-        chat=Chat(id=user_id, type="private"),
-        from_user=user,
-        text=text,
-    )
-    return Update(update_id=update_id, message=message)
-
-
 async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: Any) -> None:
     from aiogram import Dispatcher, F
 
@@ -293,10 +277,10 @@ async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: A
     dp.message.register(handle, F.text == "command")
 
     for n in range(3):  # three commands within one window: the first one only
-        await dp.feed_update(bot, _text_update(n + 1, 7, "command"))
+        await dp.feed_update(bot, message_update(n + 1, 7, "command"))
     assert handled == ["command"]
     for n in range(3):  # three inputs within the same window: each waits for its slot
-        await dp.feed_update(bot, _text_update(n + 10, 7, "input"))
+        await dp.feed_update(bot, message_update(n + 10, 7, "input"))
     assert handled == ["command", "input", "input", "input"]
     assert waits == [1.0, 2.0, 3.0]
 
@@ -329,11 +313,11 @@ async def test_paced_input_gives_its_in_flight_slot_up_while_it_waits(bot: Any) 
     dp.message.register(handle, F.text == "input", flags=INPUT_FLAGS)
     dp.message.register(handle)
 
-    await dp.feed_update(bot, _text_update(1, 7, "input"))  # takes user 7's window
-    paced = asyncio.create_task(dp.feed_update(bot, _text_update(2, 7, "input")))
+    await dp.feed_update(bot, message_update(1, 7, "input"))  # takes user 7's window
+    paced = asyncio.create_task(dp.feed_update(bot, message_update(2, 7, "input")))
     await waiting.wait()  # the second input waits for user 7's next window...
     assert (limiter.running, limiter.waiting) == (0, 0)  # ...holding no slot
-    await dp.feed_update(bot, _text_update(3, 8, "hello"))  # the only slot serves another user
+    await dp.feed_update(bot, message_update(3, 8, "hello"))  # the only slot serves another user
     assert handled == [(7, "input"), (8, "hello")]
     released.set()
     await paced
