@@ -52,8 +52,15 @@ class Throttle(StrEnum):
     PACE = "pace"  # input a screen asked for: it waits for the user's next slot, never dropped
 
 
-# Every message handler of an input screen declares this: what the user typed is never lost.
-INPUT_FLAGS: Final = {THROTTLE: Throttle.PACE}
+def input_flags(*, takes_api_key: bool = False) -> dict[str, object]:
+    """The flags of a message handler of an input screen: what the user typed is never lost
+    to the throttle (and, for the key screen, an API key may arrive). A fresh dict each time:
+    aiogram lets filters add their own flags to the dict a handler is registered with."""
+    flags: dict[str, object] = {THROTTLE: Throttle.PACE}
+    if takes_api_key:
+        flags[TAKES_API_KEY] = True
+    return flags
+
 
 T = TypeVar("T")
 

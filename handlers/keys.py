@@ -29,8 +29,6 @@ from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
-    INPUT_FLAGS,
-    TAKES_API_KEY,
     CallbackId,
     MenuAction,
     MenuCb,
@@ -38,6 +36,7 @@ from handlers.common import (
     answer_tap,
     cancel_button,
     delete_quietly,
+    input_flags,
     menu_button,
     show,
 )
@@ -462,11 +461,11 @@ def create_router() -> Router:
     cb.register(on_rename, KeyCb.filter(F.action == KeyAction.RENAME))
     cb.register(on_delete, KeyCb.filter(F.action == KeyAction.DELETE))
     cb.register(on_delete_confirmed, KeyCb.filter(F.action == KeyAction.DELETE_CONFIRMED))
-    router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=INPUT_FLAGS)
+    router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=input_flags())
     # The one place an API key is welcome: this handler deletes its message itself.
     router.message.register(
-        on_key_text, AddKey.key, NOT_COMMAND, flags={**INPUT_FLAGS, TAKES_API_KEY: True}
+        on_key_text, AddKey.key, NOT_COMMAND, flags=input_flags(takes_api_key=True)
     )
-    router.message.register(on_label_text, AddKey.label, NOT_COMMAND, flags=INPUT_FLAGS)
-    router.message.register(on_label_text, RenameKey.label, NOT_COMMAND, flags=INPUT_FLAGS)
+    router.message.register(on_label_text, AddKey.label, NOT_COMMAND, flags=input_flags())
+    router.message.register(on_label_text, RenameKey.label, NOT_COMMAND, flags=input_flags())
     return router

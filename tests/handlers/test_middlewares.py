@@ -258,7 +258,7 @@ async def test_booked_slots_follow_one_another() -> None:
 async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: Any) -> None:
     from aiogram import Dispatcher, F
 
-    from handlers.common import INPUT_FLAGS
+    from handlers.common import input_flags
 
     now = [100.0]
     waits: list[float] = []
@@ -273,7 +273,7 @@ async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: A
     async def handle(message: Any) -> None:
         handled.append(message.text)
 
-    dp.message.register(handle, F.text == "input", flags=INPUT_FLAGS)
+    dp.message.register(handle, F.text == "input", flags=input_flags())
     dp.message.register(handle, F.text == "command")
 
     for n in range(3):  # three commands within one window: the first one only
@@ -290,7 +290,7 @@ async def test_paced_input_gives_its_in_flight_slot_up_while_it_waits(bot: Any) 
 
     from aiogram import Dispatcher, F
 
-    from handlers.common import INPUT_FLAGS
+    from handlers.common import input_flags
     from handlers.middlewares import InFlightMiddleware
 
     limiter = InFlightMiddleware(1)
@@ -310,7 +310,7 @@ async def test_paced_input_gives_its_in_flight_slot_up_while_it_waits(bot: Any) 
     async def handle(message: Any) -> None:
         handled.append((message.from_user.id, message.text))
 
-    dp.message.register(handle, F.text == "input", flags=INPUT_FLAGS)
+    dp.message.register(handle, F.text == "input", flags=input_flags())
     dp.message.register(handle)
 
     await dp.feed_update(bot, message_update(1, 7, "input"))  # takes user 7's window
