@@ -376,7 +376,11 @@ async def _user_t(data: dict[str, Any], user: TelegramUser) -> Translate:
         return t
     translator: Translator = data["translator"]
     user_settings: UserSettingsService = data["user_settings"]
-    stored = await user_settings.get(user.id)
+    try:
+        stored = await user_settings.get(user.id)
+    except Exception as exc:  # the key is deleted regardless; the notice falls back
+        log.warning("could not read the user's language: %s", type(exc).__name__)
+        stored = None
     if stored is not None and stored.language in translator.languages:
         return translator.bind(stored.language)
     return _fallback_t(data, user)
