@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.changes import Changes
+from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
 from bot.orders import note_balance_before
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
@@ -26,23 +27,6 @@ from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
 # The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
 from bot.tracker import rental_sms_keys
 from storage.tokens import offer_key
-
-try:  # bot/errors.py belongs to another engineer; keep working while it is being written.
-    from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
-except ImportError:  # pragma: no cover - only while the tree is under construction
-
-    class UseCaseError(Exception):  # type: ignore[no-redef]
-        pass
-
-    class NotFound(UseCaseError):  # type: ignore[no-redef]
-        pass
-
-    class NoActiveKey(UseCaseError):  # type: ignore[no-redef]
-        pass
-
-    class Stale(UseCaseError):  # type: ignore[no-redef]
-        pass
-
 
 if TYPE_CHECKING:
     from bot.provider.client import ProviderClient
@@ -335,6 +319,7 @@ class RentalService:
         except UnknownOutcome:
             # Maybe charged, maybe not: never retried; reconciliation finds out and tells.
             await self.db.pending.mark_unknown(intent.id)
+            self._changes.purchase_unknown(intent.id)
             return RentResult(None, pending=True, intent=intent, findable=findable)
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
@@ -357,6 +342,7 @@ class RentalService:
             currency=key.currency,
             intent_id=intent.id,
         )
+        self._changes.rental_changed(rental.id)  # stored first, then the tracker watches it
         return RentResult(rental)
 
     async def extend(
@@ -396,6 +382,7 @@ class RentalService:
             answer = await client.continue_rent_number(rental.provider_id, int(hours))
         except UnknownOutcome:
             await self.db.pending.mark_unknown(intent.id)
+            self._changes.purchase_unknown(intent.id)
             return ExtendResult(None, pending=True, intent=intent)
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
@@ -409,7 +396,16 @@ class RentalService:
             currency=key.currency,
             intent_id=intent.id,
         )
+        self._changes.rental_changed(rental.id)
         return ExtendResult(await self.get(user_id, rental.id))
+
+    # ------------------------------------------------------------------ the card
+
+    async def card_shown(self, rental_id: int, chat_id: int, message_id: int) -> None:
+        """The message `message_id` in `chat_id` is now the rental's card: every later change
+        (an SMS, the end, a reconciled extension) edits that message instead of sending one.
+        Called once the chat has it, by the tap that drew it or by the tracker's notifier."""
+        await self.db.rentals.set_card(rental_id, chat_id, message_id)
 
     # ------------------------------------------------------------------ SMS
 
@@ -462,6 +458,8 @@ class RentalService:
         """Sync SMS now (for the Refresh button); returns the rental."""
         rental = await self.get(user_id, rental_id)
         if rental.live:
+            # Asked for a fresh look: the tracker looks too, whatever the sync below finds.
+            self._changes.rental_changed(rental.id)
             await self.sync_sms(user_id, rental_id)
         return rental
 
@@ -484,6 +482,7 @@ class RentalService:
             await self._note_already_ended(rental, error)
             raise
         await self.db.rentals.set_status(rental.id, "finished", ended_at=self.clock())
+        self._changes.rental_changed(rental.id)
         return await self.get(user_id, rental.id)
 
     async def cancel(self, user_id: int, rental_id: int) -> Rental:
@@ -504,6 +503,7 @@ class RentalService:
             await self._note_already_ended(rental, error)
             raise
         await self.db.rentals.set_status(rental.id, "cancelled", ended_at=self.clock())
+        self._changes.rental_changed(rental.id)
         return await self.get(user_id, rental.id)
 
     async def has_sms(self, user_id: int, rental_id: int) -> bool:
@@ -518,3 +518,4 @@ class RentalService:
         )
         if ended is not None:
             await self.db.rentals.set_status(rental.id, ended, ended_at=self.clock())
+            self._changes.rental_changed(rental.id)
