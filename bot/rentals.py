@@ -173,7 +173,9 @@ class RentalService:
             raise NotFound()
         return rental
 
-    async def _live(self, user_id: int, rental_id: int) -> Rental:
+    async def live(self, user_id: int, rental_id: int) -> Rental:
+        """This user's rental while it lasts; Stale once it ended (a button of a live rental,
+        tapped after its end, is out of date)."""
         rental = await self.get(user_id, rental_id)
         if not rental.live:
             raise Stale()
@@ -252,12 +254,12 @@ class RentalService:
 
     async def extend_options(self, user_id: int, rental_id: int) -> list[RentOption]:
         """Extension prices: the rent prices of the rental's service and country."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         return await self._options(key, rental.service, rental.country)
 
     async def extend_option(self, user_id: int, rental_id: int, hours: int) -> RentOption | None:
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         prices = await self._client(key).get_rent_prices(rental.service, rental.country, hours)
         price = prices.get(rental.country, {}).get(rental.service)
@@ -276,7 +278,7 @@ class RentalService:
         self, user_id: int, rental_id: int, *, hours: int, price: Decimal | None
     ) -> str:
         """A one-time token for the extension confirm screen of this rental and duration."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         offer = offer_key("extend", rental_id=rental.id, hours=hours)
         return await self.db.tokens.issue(user_id, offer, price=price)
 
@@ -358,7 +360,7 @@ class RentalService:
     ) -> ExtendResult:
         """Extend a live rental under a token issued for exactly this rental and duration;
         never retried; an unknown outcome leaves the open intent to reconcile."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         claim, intent = await self.db.pending.open(
             token=token,
@@ -411,7 +413,7 @@ class RentalService:
 
     async def sync_sms(self, user_id: int, rental_id: int) -> list[RentalSms]:
         """Ask the provider for the rental's SMS and store the new ones (each exactly once)."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         status = await self._client(key).get_rent_status(rental.provider_id)
         # Oldest first (as the tracker sorts), so the newest SMS gets the highest id and
@@ -474,7 +476,7 @@ class RentalService:
 
     async def finish(self, user_id: int, rental_id: int) -> Rental:
         """setRentStatus 1: the rent ends now (paid time is not refunded)."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         try:
             await self._client(key).set_rent_status(rental.provider_id, 1)
@@ -487,7 +489,7 @@ class RentalService:
 
     async def cancel(self, user_id: int, rental_id: int) -> Rental:
         """setRentStatus 2 (refund), only within the window and before any SMS."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         try:
             # An SMS the tracker has not seen yet would make the provider refuse: look first.

@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 
 from bot.catalog import CatalogService
 from bot.config import Settings
-from bot.errors import NotFound, Stale, UseCaseError
+from bot.errors import NotFound, UseCaseError
 from bot.formatting import format_time, user_timezone
 from bot.i18n import Translate
 from bot.presets import provider_zone
@@ -45,7 +45,7 @@ from handlers.rent.views import (
     render_history,
     render_sms_page,
 )
-from storage.models import Rental, User
+from storage.models import User
 
 HISTORY_PER_PAGE = 5
 
@@ -109,13 +109,6 @@ class CardTap:
         if isinstance(exc, CancelRefused):
             return self.t(f"rent-cancel-reason-{exc.reason}")
         return error_text(self.t, exc, user=self.user, settings=self.settings)
-
-    async def live(self, rental_id: int) -> Rental:
-        """The user's rental, refused as Stale once it ended (its buttons are out of date)."""
-        rental = await self.rentals.get(self.user.id, rental_id)
-        if not rental.live:
-            raise Stale()
-        return rental
 
     @asynccontextmanager
     async def refusals(self, rental_id: int) -> AsyncIterator[None]:
@@ -193,7 +186,7 @@ async def on_history(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) ->
 
 async def on_extend(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
     async with tap.refusals(callback_data.id):
-        rental = await tap.live(callback_data.id)
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
         options = await tap.rentals.extend_options(tap.user.id, rental.id)
         if not options:
             await tap.screen(tap.t("rent-extend-none"), card_only_keyboard(tap.t, rental.id))
@@ -207,7 +200,7 @@ async def on_extend_quote(
     _: CallbackQuery, callback_data: RentalCb, tap: CardTap, state: FSMContext
 ) -> None:
     async with tap.refusals(callback_data.id):
-        rental = await tap.live(callback_data.id)
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
         option = await tap.rentals.extend_option(tap.user.id, rental.id, callback_data.arg)
         if option is None:
             await tap.screen(tap.t("rent-price-unknown"), card_only_keyboard(tap.t, rental.id))
@@ -226,7 +219,7 @@ async def on_extend_quote(
 
 async def on_finish_ask(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
     async with tap.refusals(callback_data.id):
-        rental = await tap.live(callback_data.id)
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
         await tap.screen(
             render_finish_confirm(tap.t, rental), finish_confirm_keyboard(tap.t, rental.id)
         )

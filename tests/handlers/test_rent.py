@@ -552,6 +552,39 @@ async def test_card_and_history_show_what_every_period_cost(
     assert " UTC · 32.00" in chat.last_text  # its time labelled with the user's zone
 
 
+async def test_sms_and_history_pages_through_the_pager(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    for n in range(7):
+        clock.advance(1)
+        sandbox.state.deliver_rent_sms(rental.provider_id, f"code {n}")
+    await chat.tap("SMS", card)
+    assert "code 6" in card.text and "code 2" in card.text and "code 1" not in card.text
+    labels = [b.text for b in card.buttons()]
+    assert "1/2" in labels and "›" in labels and "‹" not in labels
+    await chat.tap("›", card)  # older SMS
+    assert "code 1" in card.text and "code 0" in card.text and "code 2" not in card.text
+    assert "‹" in [b.text for b in card.buttons()]
+    await chat.tap("‹", card)
+    assert "code 6" in card.text
+    await chat.tap("Back to the number", card)
+    assert "code 6" in card.text  # the latest SMS on the card
+
+    for _ in range(5):  # five extensions: six periods, more than a history page holds
+        await chat.tap("Extend", card)
+        await chat.tap("4 h", card)
+        await chat.tap("Extend for", card)
+    assert len(sandbox.state.extensions) == 5
+    await chat.tap("History", card)
+    assert "1/2" in [b.text for b in card.buttons()]
+    first_page = card.text
+    await chat.tap("›", card)
+    assert card.text != first_page and "2/2" in [b.text for b in card.buttons()]
+    await chat.tap("Back to the number", card)
+    assert (await _stored(services)).message_id == card.message_id  # still the one card
+
+
 # ------------------------------------------------------------------ provider times (item 9)
 
 
