@@ -14,9 +14,9 @@ from aiogram.filters.callback_data import CallbackData
 
 from handlers.common import CallbackHours, CallbackId, CallbackPage
 
-# Each factory below carries `type: ignore[explicit-any]`: aiogram's CallbackData is a pydantic
-# model whose class keywords (`prefix=`) are typed `Any`, which mypy counts as an explicit Any
-# in every subclass. Nothing of ours is Any.
+# Each factory below carries `type: ignore[explicit-any]`: mypy reports an explicit Any on every
+# subclass of aiogram's CallbackData (a pydantic model typed with Any inside, e.g. its
+# `__init_subclass__(**kwargs: Any)`), even an empty one. No field of ours is Any.
 
 
 class RentalAction(StrEnum):
@@ -52,6 +52,8 @@ class RentFlowAction(StrEnum):
 
 
 class RentFlowCb(CallbackData, prefix="r1f"):  # type: ignore[explicit-any]
+    """A step of the rent flow, with what was chosen so far."""
+
     action: RentFlowAction
     service: str = ""
     country: str = ""
