@@ -50,9 +50,7 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
         {"action": "sp", "s": SERVICE, "c": COUNTRY, "p": PAGE, "tk": TOKEN, "mx": "99999.9999"}
     ],
     # Enum actions: the longest member is the largest value a keyboard can put in.
-    "RentalCb": [
-        {"action": max(RentalAction, key=len), "id": BIG_ID, "page": PAGE, "arg": HOURS}
-    ],
+    "RentalCb": [{"action": max(RentalAction, key=len), "id": BIG_ID, "page": PAGE, "arg": HOURS}],
     "RentFlowCb": [
         {
             "action": max(RentFlowAction, key=len),
