@@ -21,8 +21,8 @@ from handlers.activation import render_activation_card
 from handlers.common import MenuCb
 from handlers.names import Names
 from handlers.rent import views
-from handlers.rent.presenter import RentalCardData, render_rental_card
 from handlers.rent.callbacks import RentalCb, RentFlowCb
+from handlers.rent.presenter import RentalCardData, render_rental_card
 from storage.models import Activation, ActivationCode, Rental, RentalSms
 from tests.harness import ChatMessage
 
