@@ -51,7 +51,7 @@ def build_router(config: Settings) -> Router:
         balance.create_router(),
         _fresh_copy(buy.router),
         _fresh_copy(activation.router),
-        _fresh_copy(rent.router),
+        rent.create_router(),
         numbers.create_router(),
         settings.create_router(),
         help.create_router(),
@@ -61,7 +61,7 @@ def build_router(config: Settings) -> Router:
 
 
 def _fresh_copy(legacy: Router) -> Router:
-    """ADAPTER, until buy/activation and rent have `create_router()`: a fresh router holding
+    """ADAPTER, until buy/activation has `create_router()`: a fresh router holding
     the handlers of a module-level one (and of its sub-routers, in order), so a module-level
     router is never attached to a dispatcher and never needs detaching."""
     fresh = Router(name=legacy.name)

@@ -37,7 +37,7 @@ from handlers.common import (
     pager_row,
     show,
 )
-from handlers.rent.callbacks import RentalCb
+from handlers.rent.callbacks import RentalAction, RentalCb
 from handlers.rent.views import paid_text
 from storage import Activation, Rental, User
 
@@ -138,7 +138,7 @@ async def live_screen(
     for r in rentals:
         lines.append(rental_line(t, r, now, lang, names))
         label = f"🏠 {_phone(r.phone)} · {names.get(r.service, r.service)}"
-        rows.append([_button(label, RentalCb(action="open", id=r.id))])
+        rows.append([_button(label, RentalCb(action=RentalAction.OPEN, id=r.id))])
     rows.append([_button(t("btn-numbers-history"), NumbersCb(action=NumbersAction.HISTORY))])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
@@ -192,7 +192,7 @@ async def history_screen(
             data: CallbackData = ActivationCb(action="open", id=item.id)
         else:
             line = rental_line(t, item, now, lang, names)
-            data = RentalCb(action="open", id=item.id)
+            data = RentalCb(action=RentalAction.OPEN, id=item.id)
         labelled = format_time(item.created_at, user_timezone(user.timezone))
         lines.append(f"{labelled} · {cost}\n{line}")
         service = names.get(item.service, item.service)
