@@ -52,6 +52,25 @@ T = TypeVar("T")
 PURCHASES = frozenset({"getNumber", "getNumberV2", "getRentNumber", "continueRentNumber"})
 # Actions that change state without spending: not retried, but failures are plain errors.
 WRITES = frozenset({"setStatus", "setRentStatus"})
+# Actions that only read: retried on transport faults and rate limits.
+READS = frozenset(
+    {
+        "getBalance",
+        "getStatus",
+        "getStatusV2",
+        "getActiveActivations",
+        "getPrices",
+        "getPricesV3",
+        "getCountries",
+        "getServicesList",
+        "getRentStatus",
+        "getRentHistory",
+        "getRentList",
+        "getRentPrices",
+    }
+)
+# Every action this client sends: a closed set (metrics label requests by it).
+ACTIONS = PURCHASES | WRITES | READS
 SET_STATUS_VALUES = frozenset({-1, 1, 3, 6, 8})
 RENT_STATUS_VALUES = frozenset({1, 2})
 
