@@ -133,6 +133,8 @@ class BoundedRequestHandler:
                 # A handler returned a method as its answer: there is no request left to
                 # carry it back, so it is called.
                 await self.dispatcher.silent_call_request(self.bot, result)
+        except Exception:  # the task has no awaiter: say it here, not at garbage collection
+            log.exception("webhook: an update failed")
         finally:
             self._alive.release()
 
