@@ -11,8 +11,8 @@ from aiogram.types import Message
 
 from bot.config import Settings
 from bot.i18n import Translate
+from bot.metrics import PREFIX, Metrics
 from bot.numbers import NumbersService
-from bot.tracker import Tracker
 
 
 class IsAdmin(Filter):
@@ -20,22 +20,31 @@ class IsAdmin(Filter):
         return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
+def since_start(metrics: Metrics, name: str) -> int:
+    """What one of this process's counters (`smsbot_<name>_total`) counted since it started,
+    summed over its labels: read through the registry, the library's public way."""
+    family_name = PREFIX + name
+    total = 0.0
+    for family in metrics.registry.collect():
+        if family.name == family_name:
+            total += sum(s.value for s in family.samples if s.name == f"{family_name}_total")
+    return int(total)
+
+
 async def on_stats(
-    message: Message, t: Translate, numbers: NumbersService, tracker: Tracker | None = None
+    message: Message, t: Translate, numbers: NumbersService, metrics: Metrics
 ) -> None:
     overview = await numbers.overview()
-    # This process's counters (a web replica has no tracker: zeros).
-    stats = tracker.stats if tracker is not None else {}
     await message.answer(
         t(
             "admin-stats",
             live_activations=str(overview.live_activations),
             live_rentals=str(overview.live_rentals),
             pending=str(overview.pending_purchases),
-            codes=str(stats.get("codes_delivered", 0)),
-            rental_sms=str(stats.get("rental_sms_delivered", 0)),
-            auto_cancels=str(stats.get("auto_cancels", 0)),
-            errors=str(sum((stats.get("provider_errors") or {}).values())),
+            codes=str(since_start(metrics, "tracker_codes_delivered")),
+            rental_sms=str(since_start(metrics, "tracker_rental_sms_delivered")),
+            auto_cancels=str(since_start(metrics, "tracker_auto_cancels")),
+            errors=str(since_start(metrics, "tracker_provider_errors")),
         )
     )
 

@@ -29,6 +29,24 @@ async def test_stats_for_an_admin(chat: ChatDriver, services: Any, sandbox: Any)
     await chat.send("/stats")
     assert "Bot status" in chat.last_text
     assert "Live activations: 1" in chat.last_text and "Live rentals: 0" in chat.last_text
+    assert "0 codes and 0 rental SMS delivered, 0 auto-cancels, 0 provider errors" in (
+        chat.last_text
+    )
+
+
+async def test_stats_show_what_the_tracker_counted_since_start(
+    chat: ChatDriver, services: Any
+) -> None:
+    metrics = services.metrics
+    metrics.codes_delivered.inc(3)
+    metrics.rental_sms_delivered.inc(2)
+    metrics.auto_cancels.inc()
+    metrics.tracker_provider_errors.labels(code="NO_BALANCE").inc(2)
+    metrics.tracker_provider_errors.labels(code="other").inc(3)
+    await chat.send("/stats")
+    assert "3 codes and 2 rental SMS delivered, 1 auto-cancels, 5 provider errors" in (
+        chat.last_text
+    )
 
 
 async def test_stats_is_not_there_for_others(dp: Any, bot: Any) -> None:
