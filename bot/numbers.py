@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from storage import Activation, Database, Rental
+from storage.models import DatabaseCounts
 
 
 class NumberKind(StrEnum):
@@ -29,13 +30,6 @@ class HistoryPage:
     items: list[Activation] | list[Rental]
     page: int  # clamped into range: an old or crafted page number shows the last page
     pages: int
-
-
-@dataclass(frozen=True, slots=True)
-class Overview:
-    live_activations: int
-    live_rentals: int
-    pending_purchases: int
 
 
 class NumbersService:
@@ -67,9 +61,6 @@ class NumbersService:
             return await self._db.activations.list_ended(user_id, offset=offset, limit=limit)
         return await self._db.rentals.list_ended(user_id, offset=offset, limit=limit)
 
-    async def overview(self) -> Overview:
-        return Overview(
-            live_activations=await self._db.activations.count_live(),
-            live_rentals=await self._db.rentals.count_live(),
-            pending_purchases=len(await self._db.pending.list_all()),
-        )
+    async def overview(self) -> DatabaseCounts:
+        """The whole bot's numbers (live, open intents, delivered), in one read."""
+        return await self._db.counts()
