@@ -7,11 +7,9 @@ number changes nothing. The card the user taps becomes the one the tracker keeps
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -28,11 +26,9 @@ from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
 from handlers.activation.flow import BuyContext, show_confirm
 from handlers.activation.presenter import activation_card_data, render_activation_card
-from handlers.common import ActiveKeyLoader, answer_quietly, is_not_modified
+from handlers.common import ActiveKeyLoader, answer_quietly, show
 from handlers.errors import error_text
 from storage import Activation, User
-
-log = logging.getLogger(__name__)
 
 
 class CardTap:
@@ -52,24 +48,20 @@ class CardTap:
         self.catalog, self.orders, self.clock = catalog, orders, clock
 
     async def redraw(self, activation: Activation | None) -> bool:
-        """Edit the tapped message into this number's card as of now; True when the chat now
-        shows it (it is then the card the tracker keeps up to date)."""
-        message = self.query.message
-        if activation is None or not isinstance(message, Message):
-            return False  # gone between the read and the tap, or nothing to edit
+        """Show this number's card as of now in the tapped message (or, when that cannot be
+        edited any more, in a new one); True when the chat shows it. The message showing it
+        becomes the card the tracker keeps up to date."""
+        if activation is None or not isinstance(self.query.message, Message):
+            return False  # gone between the read and the tap, or no message to draw in
         to = Recipient(user=self.user, key=await self.orders.key_of(activation))
         data = await activation_card_data(
             activation, to, lang=self.lang, catalog=self.catalog, now=self.clock()
         )
-        text, markup = render_activation_card(data, self.t)
-        try:
-            await message.edit_text(text, reply_markup=markup)
-        except TelegramBadRequest as error:
-            if not is_not_modified(error):
-                log.debug("card edit failed: %s", error)
-                return False
-        if (activation.chat_id, activation.message_id) != (message.chat.id, message.message_id):
-            await self.orders.card_shown(activation.id, message.chat.id, message.message_id)
+        shown = await show(self.query, *render_activation_card(data, self.t))
+        if shown is None:
+            return False
+        if (activation.chat_id, activation.message_id) != (shown.chat.id, shown.message_id):
+            await self.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
         return True
 
     async def reload(self, activation_id: int) -> Activation | None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.i18n import Translator
 from bot.flags import country_flag
+from bot.i18n import Translator
 from handlers.activation import ActivationCb
 from handlers.activation.presenter import card_data, card_keyboard, card_text
 from handlers.names import Names
