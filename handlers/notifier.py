@@ -40,7 +40,7 @@ from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
 from handlers.activation.presenter import activation_card_data, render_activation_card
 from handlers.common import is_not_modified
-from handlers.names import Names, names_for
+from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.shared import rental_card
 from storage.models import (
@@ -99,7 +99,7 @@ class TelegramNotifier:
         self, activation: Activation, code: ActivationCode, to: Recipient
     ) -> bool:
         lang, t = self._language(to)
-        names = await self._names(to, lang, activation.service, activation.country)
+        names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         key = "tracker-code-next" if code.round > 0 else "tracker-code"
         # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
         # messages over 4,096; the code keeps the larger share.
@@ -123,7 +123,7 @@ class TelegramNotifier:
     async def activation_ended(self, activation: Activation, refunded: bool, to: Recipient) -> None:
         await self._show_activation_card(activation, to)
         lang, t = self._language(to)
-        names = await self._names(to, lang, activation.service, activation.country)
+        names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         args = {"phone": escape(phone_text(activation.phone)), "service": escape(names.service)}
         if refunded:
             amount = format_money(activation.cost, activation.currency)
@@ -176,7 +176,7 @@ class TelegramNotifier:
 
     async def rental_reminder(self, rental: Rental, seconds_left: int, to: Recipient) -> None:
         lang, t = self._language(to)
-        names = await self._names(to, lang, rental.service, rental.country)
+        names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         text = t(
             "tracker-rental-reminder",
             phone=escape(phone_text(rental.phone)),
@@ -188,7 +188,7 @@ class TelegramNotifier:
     async def rental_ended(self, rental: Rental, to: Recipient) -> None:
         await self._show_rental_card(rental, to)
         lang, t = self._language(to)
-        names = await self._names(to, lang, rental.service, rental.country)
+        names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         text = t(
             "tracker-rental-ended",
             phone=escape(phone_text(rental.phone)),
@@ -370,17 +370,13 @@ class TelegramNotifier:
         log.info("notifier: user %s blocked the bot; their numbers stay tracked", user_id)
         await self._on_blocked(user_id)
 
-    # ------------------------------------------------------------------ language and names
+    # ------------------------------------------------------------------ language
 
     def _language(self, to: Recipient) -> tuple[str, Translate]:
         lang = (to.user.language if to.user is not None else None) or "en"
         if lang not in self.translator.languages:
             lang = "en"
         return lang, self.translator.bind(lang)
-
-    async def _names(self, to: Recipient, lang: str, service: str, country: str) -> Names:
-        """The names in the user's language by the event's key; raw codes when unknown."""
-        return await names_for(self.catalog, to.key, lang, service, country)
 
 
 def _chat(item: Activation | Rental) -> int:
