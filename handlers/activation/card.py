@@ -8,6 +8,7 @@ number changes nothing. The card the user taps becomes the one the tracker keeps
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
@@ -31,21 +32,17 @@ from handlers.errors import error_text
 from storage import Activation, User
 
 
+@dataclass(frozen=True, slots=True)
 class CardTap:
-    """One tap on a card: the owner's number (ownership checked) and how to redraw it."""
+    """One tap on a card: who tapped, in which language, and the use cases it goes through."""
 
-    def __init__(
-        self,
-        query: CallbackQuery,
-        user: User,
-        lang: str,
-        t: Translate,
-        catalog: CatalogService,
-        orders: OrderService,
-        clock: Callable[[], float],
-    ) -> None:
-        self.query, self.user, self.lang, self.t = query, user, lang, t
-        self.catalog, self.orders, self.clock = catalog, orders, clock
+    query: CallbackQuery
+    user: User
+    lang: str
+    t: Translate
+    catalog: CatalogService
+    orders: OrderService
+    clock: Callable[[], float]
 
     async def redraw(self, activation: Activation | None) -> bool:
         """Show this number's card as of now in the tapped message (or, when that cannot be
