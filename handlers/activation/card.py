@@ -193,15 +193,11 @@ async def _status_tap(
         await answer_quietly(query, t("act-ended"))
         await tap.redraw(a)
         return
-    if callback_data.action == ActivationAction.CANCEL and a.codes:
-        # An older card of a number that got its code since: refused here, whichever card.
-        await answer_quietly(query, t("act-cancel-has-code"), alert=True)
-        await tap.redraw(a)
-        return
     try:
         a, notice = await call(tap, a, tap.clock())
     except CodeReceived:
-        # The code arrived while the cancel was on its way: refused, and the card shows it.
+        # Cancel on a number with a code (an older card, or the code arrived while the cancel
+        # was on its way): refused by the use case, and the card shows the code.
         await answer_quietly(query, t("act-cancel-has-code"), alert=True)
         await tap.redraw(await tap.reload(callback_data.id))
         return
