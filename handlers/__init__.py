@@ -22,7 +22,7 @@ def get_routers() -> list[Router]:
         settings,
         start,
     )
-    from handlers.rent import router as rent_router
+    from handlers.rent import create_router as create_rent_router
 
     routers = [
         admin.router,
@@ -30,7 +30,7 @@ def get_routers() -> list[Router]:
         keys.router,
         balance.router,
         activation.create_router(),
-        rent_router,
+        create_rent_router(),
         numbers.router,
         settings.router,
         help.router,

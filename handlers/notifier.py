@@ -42,7 +42,7 @@ from handlers.activation.presenter import activation_card_data, render_activatio
 from handlers.common import is_not_modified
 from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
-from handlers.rent.shared import rental_card
+from handlers.rent.presenter import render_rental_card, rental_card_data
 from storage.models import (
     Activation,
     ActivationCode,
@@ -251,24 +251,23 @@ class TelegramNotifier:
 
     async def _rental_view(self, r: Rental, to: Recipient) -> tuple[str, InlineKeyboardMarkup]:
         lang, t = self._language(to)
-        # Part R: switch to rental_card_data(r, to, ...) + render_rental_card(data, t).
-        return await rental_card(
+        data = await rental_card_data(
             r,
-            t=t,
+            to,
             lang=lang,
-            db=self.rentals.db,
+            rentals=self.rentals,
             catalog=self.catalog,
-            now=self.clock(),
             settings=self.settings,
+            now=self.clock(),
         )
+        return render_rental_card(data, t)
 
     async def _show_rental_card(self, r: Rental, to: Recipient, *, anew: bool = False) -> None:
         text, markup = await self._rental_view(r, to)
         message_id = None if anew else r.message_id
         shown = await self._show_card(r.user_id, r.chat_id, message_id, text, markup)
         if shown is not None:
-            # Part R: switch to self.rentals.card_shown(r.id, _chat(r), shown).
-            await self.rentals.db.rentals.set_card(r.id, _chat(r), shown)
+            await self.rentals.card_shown(r.id, _chat(r), shown)
             r.chat_id, r.message_id = _chat(r), shown
 
     async def resend_cards(self, user_id: int) -> None:
@@ -281,7 +280,7 @@ class TelegramNotifier:
             sent = await self._show_card(user_id, activation.chat_id, None, text, markup)
             if sent is not None:
                 await self.orders.card_shown(activation.id, _chat(activation), sent)
-        # Part R: switch to the rentals use case's list of live rentals.
+        # RentalService lists no user's live rentals yet: its repository is read directly.
         for rental in await self.rentals.db.rentals.list_live(user_id):
             key = await self.rentals.key_of(user_id, rental)
             await self._show_rental_card(rental, Recipient(user=user, key=key), anew=True)
