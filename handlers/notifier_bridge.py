@@ -4,7 +4,8 @@ Today's tracker calls the notifier without a `Recipient` and may hand over a row
 the change. `StoredRecipients` is the Telegram notifier with the old call shape on top: it reads
 the fresh row, the owner and the key, then calls the new protocol. When the tracker passes `to`
 itself, `bot/app.build_dispatcher` constructs `TelegramNotifier` directly and this file goes
-(the tests that import it switch to `handlers.notifier.TelegramNotifier`).
+(the tests that build it through `tests.harness.stored_recipients` switch to
+`handlers.notifier.TelegramNotifier`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from bot.catalog import CatalogService
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.orders import OrderService
-from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
 from handlers.notifier import TelegramNotifier
@@ -41,14 +41,12 @@ class StoredRecipients(TelegramNotifier):
         translator: Translator,
         catalog: CatalogService | None,
         *,
-        orders: OrderService | None = None,
-        rentals: RentalService | None = None,
+        orders: OrderService,
+        rentals: RentalService,
         clock: Callable[[], float] = time.time,
         settings: Settings | None = None,
         max_retry_after: float = 30.0,
     ) -> None:
-        providers = ProviderFactory()  # never asked for a client: only storage is read here
-
         async def on_blocked(user_id: int) -> None:
             await db.users.set_blocked(user_id, True)
 
@@ -56,8 +54,8 @@ class StoredRecipients(TelegramNotifier):
             bot,
             translator,
             catalog,
-            orders=orders or OrderService(db, providers, clock),
-            rentals=rentals or RentalService(db, providers, clock),
+            orders=orders,
+            rentals=rentals,
             on_blocked=on_blocked,
             clock=clock,
             max_retry_after=max_retry_after,
