@@ -17,6 +17,7 @@ from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.changes import Changes
 from bot.config import Settings
+from bot.favourites import FavouritesService
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.numbers import NumbersService
@@ -29,6 +30,7 @@ from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.notifier import TelegramNotifier
+from handlers.notifier_bridge import StoredRecipients
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Services:
     rentals: RentalService
     user_settings: UserSettingsService
     numbers: NumbersService
+    favourites: FavouritesService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -104,6 +107,7 @@ async def build_services(
         rentals=RentalService(db, providers, clock=clock, changes=changes),
         user_settings=UserSettingsService(db),
         numbers=NumbersService(db),
+        favourites=FavouritesService(db),
         translator=Translator(),
         clock=clock,
         changes=changes,
@@ -124,14 +128,15 @@ def tracker_config(settings: Settings) -> TrackerConfig:
 
 def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
-    notifier = TelegramNotifier(
+    notifier = StoredRecipients(
         bot,
         services.db,
         services.translator,
         services.catalog,
+        orders=services.orders,
+        rentals=services.rentals,
         clock=services.clock,
         settings=services.settings,
-        rentals=services.rentals,
     )
     tracker = Tracker(
         services.db,

@@ -14,7 +14,6 @@ from handlers import (
     activation,
     admin,
     balance,
-    buy,
     fallback,
     help,
     keys,
@@ -49,8 +48,7 @@ def build_router(config: Settings) -> Router:
         start.create_router(),
         keys.create_router(),
         balance.create_router(),
-        _fresh_copy(buy.router),
-        _fresh_copy(activation.router),
+        activation.create_router(),
         rent.create_router(),
         numbers.create_router(),
         settings.create_router(),
@@ -58,21 +56,3 @@ def build_router(config: Settings) -> Router:
         fallback.create_router(),
     )
     return root
-
-
-def _fresh_copy(legacy: Router) -> Router:
-    """ADAPTER, until buy/activation has `create_router()`: a fresh router holding
-    the handlers of a module-level one (and of its sub-routers, in order), so a module-level
-    router is never attached to a dispatcher and never needs detaching."""
-    fresh = Router(name=legacy.name)
-    for source in (legacy, *_descendants(legacy)):
-        for event_name, observer in source.observers.items():
-            fresh.observers[event_name].handlers.extend(observer.handlers)
-    return fresh
-
-
-def _descendants(router: Router) -> list[Router]:
-    found: list[Router] = []
-    for sub in router.sub_routers:
-        found.extend((sub, *_descendants(sub)))
-    return found

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from bot.accounts import AccountService
 from bot.i18n import Translate
-from storage import Database, KeyProfile
+from storage import KeyProfile
 
 log = logging.getLogger(__name__)
 
@@ -212,13 +212,3 @@ class ActiveKeyLoader:
             self._key = await self._accounts.find_active(self._user_id)
             self._loaded = True
         return self._key
-
-
-async def load_active_key(
-    db: Database, user_id: int, active_key: ActiveKeyLoader | None = None
-) -> KeyProfile | None:
-    """The active key through the update's loader when there is one (a direct call has none).
-    Kept for the buy flow until it takes `active_key: ActiveKeyLoader` by name."""
-    if active_key is not None:
-        return await active_key()
-    return await db.keys.get_active(user_id)
