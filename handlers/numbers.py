@@ -26,7 +26,7 @@ from bot.catalog import CatalogService
 from bot.formatting import format_duration, format_money, format_time, user_timezone
 from bot.i18n import Translate
 from bot.numbers import NumberKind, NumbersService
-from handlers.activation import ActivationCb
+from handlers.activation import ActivationAction, ActivationCb
 from handlers.common import (
     CallbackPage,
     MenuAction,
@@ -134,7 +134,7 @@ async def live_screen(
     for a in activations:
         lines.append(activation_line(t, a, now, lang, names))
         label = f"📱 {_phone(a.phone)} · {names.get(a.service, a.service)}"
-        rows.append([_button(label, ActivationCb(action="open", id=a.id))])
+        rows.append([_button(label, ActivationCb(action=ActivationAction.OPEN, id=a.id))])
     for r in rentals:
         lines.append(rental_line(t, r, now, lang, names))
         label = f"🏠 {_phone(r.phone)} · {names.get(r.service, r.service)}"
@@ -189,7 +189,7 @@ async def history_screen(
         cost = paid_text(item) if isinstance(item, Rental) else format_money(item.cost)
         if isinstance(item, Activation):
             line = activation_line(t, item, now, lang, names)
-            data: CallbackData = ActivationCb(action="open", id=item.id)
+            data: CallbackData = ActivationCb(action=ActivationAction.OPEN, id=item.id)
         else:
             line = rental_line(t, item, now, lang, names)
             data = RentalCb(action=RentalAction.OPEN, id=item.id)
