@@ -12,13 +12,14 @@ different module paths). Runs alternate between the trees, and each round swaps 
 first (old, new, then new, old, ...), so a drift in the machine's load falls on both alike.
 
 Figures come from the JSON file each benchmark writes (`--output`, an option the old commit's
-benchmarks already take, so the old tree needs no change), plus the peak RSS of the catalog and
-handlers processes, read from the kernel's accounting of the finished child (the tracker reports
-its workers' own). Per figure: the range over the rounds for each tree, and new/old of each
-tree's best round (load from elsewhere only ever makes a run worse); a figure worse by more than
-10 % (`--threshold`) is flagged (updates/s is better higher, every other figure lower). Short
-timings on a shared machine are noisy: read the ranges before the flags, and re-run with more
-rounds where they overlap.
+benchmarks already take, so the old tree needs no change), plus the peak RSS and CPU seconds of
+the catalog and handlers processes, read from the kernel's accounting of the finished child (the
+tracker reports its workers' own). Per figure: the range over the rounds for each tree, and
+new/old of each tree's best round (load from elsewhere only ever makes a run worse); a figure
+worse by more than 10 % (`--threshold`) is flagged (updates/s is better higher, every other
+figure lower). Wall-clock timings on a shared machine are noisy: read the ranges before the
+flags, look at the exact figures (database round trips, provider requests) and the CPU seconds,
+and re-run with more rounds, or on a quiet machine, where the ranges overlap.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -63,7 +65,9 @@ class Benchmark:
     full_args: tuple[str, ...]
     quick_args: tuple[str, ...]
     figures: Callable[[JsonObject], list[Figure]]
-    process_rss: bool  # the process's own peak RSS is a figure (not for the tracker's orchestrator)
+    # The process's own peak RSS and CPU seconds are figures (not for the tracker's orchestrator,
+    # whose workers report their own).
+    process_figures: bool
 
 
 def _figure(name: str, value: object, *, higher_is_better: bool = False) -> list[Figure]:
@@ -116,14 +120,14 @@ def tracker_figures(data: JsonObject) -> list[Figure]:
 # comparison leaves it out (add `--modes batched,per_id,naive` to --tracker-args for a control).
 TRACKED_MODES = ("--modes", "batched,per_id")
 BENCHMARKS: dict[str, Benchmark] = {
-    "catalog": Benchmark("catalog", (), ("--quick",), catalog_figures, process_rss=True),
-    "handlers": Benchmark("handlers", (), ("--quick",), handlers_figures, process_rss=True),
+    "catalog": Benchmark("catalog", (), ("--quick",), catalog_figures, process_figures=True),
+    "handlers": Benchmark("handlers", (), ("--quick",), handlers_figures, process_figures=True),
     "tracker": Benchmark(
         "tracker",
         ("--scenarios", "1000x10,1000x100,10000x1000", "--window", "30", *TRACKED_MODES),
         ("--quick", *TRACKED_MODES),
         tracker_figures,
-        process_rss=False,
+        process_figures=False,
     ),
 }
 
@@ -362,9 +366,19 @@ def run_benchmark(
             f"{benchmark.name} failed in the {tree.side} tree ({process.returncode}):\n{tail}"
         )
     figures = benchmark.figures(json.loads(output.read_text()))
-    if benchmark.process_rss:
-        figures.append(Figure("process peak RSS MB", round(usage.ru_maxrss / 1024, 1)))
+    if benchmark.process_figures:
+        figures += process_figures(usage)
     return figures
+
+
+def process_figures(usage: resource.struct_rusage) -> list[Figure]:
+    """What the kernel counted for a finished run: its peak memory, and the CPU seconds it used
+    (the whole run, start-up included). CPU time is the figure a busy machine disturbs least:
+    waiting for a core is not counted, unlike in the benchmark's own wall-clock timings."""
+    return [
+        Figure("process peak RSS MB", round(usage.ru_maxrss / 1024, 1)),
+        Figure("process CPU s", round(usage.ru_utime + usage.ru_stime, 2)),
+    ]
 
 
 def measure(

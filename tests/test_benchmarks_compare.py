@@ -4,6 +4,7 @@ ratios and flags. No benchmark runs here (benchmarks are figures, not tests)."""
 from __future__ import annotations
 
 import argparse
+import resource
 
 import pytest
 
@@ -19,6 +20,7 @@ from benchmarks.compare import (
     format_range,
     handlers_figures,
     parse_only,
+    process_figures,
     run_order,
     tracker_figures,
 )
@@ -190,3 +192,12 @@ def test_only_and_arguments() -> None:
         "--window",
         "5",
     ]
+
+
+def test_process_figures_from_the_kernels_account() -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures = _named(process_figures(usage))
+    assert set(figures) == {"process peak RSS MB", "process CPU s"}
+    assert figures["process peak RSS MB"].value == round(usage.ru_maxrss / 1024, 1) > 0
+    assert figures["process CPU s"].value == round(usage.ru_utime + usage.ru_stime, 2)
+    assert not any(figure.higher_is_better for figure in figures.values())
