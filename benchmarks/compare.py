@@ -67,7 +67,7 @@ class Benchmark:
     figures: Callable[[JsonObject], list[Figure]]
     # The process's own peak RSS and CPU seconds are figures (not for the tracker's orchestrator,
     # whose workers report their own).
-    process_figures: bool
+    counts_process: bool
 
 
 def _figure(name: str, value: object, *, higher_is_better: bool = False) -> list[Figure]:
@@ -120,14 +120,14 @@ def tracker_figures(data: JsonObject) -> list[Figure]:
 # comparison leaves it out (add `--modes batched,per_id,naive` to --tracker-args for a control).
 TRACKED_MODES = ("--modes", "batched,per_id")
 BENCHMARKS: dict[str, Benchmark] = {
-    "catalog": Benchmark("catalog", (), ("--quick",), catalog_figures, process_figures=True),
-    "handlers": Benchmark("handlers", (), ("--quick",), handlers_figures, process_figures=True),
+    "catalog": Benchmark("catalog", (), ("--quick",), catalog_figures, counts_process=True),
+    "handlers": Benchmark("handlers", (), ("--quick",), handlers_figures, counts_process=True),
     "tracker": Benchmark(
         "tracker",
         ("--scenarios", "1000x10,1000x100,10000x1000", "--window", "30", *TRACKED_MODES),
         ("--quick", *TRACKED_MODES),
         tracker_figures,
-        process_figures=False,
+        counts_process=False,
     ),
 }
 
@@ -366,7 +366,7 @@ def run_benchmark(
             f"{benchmark.name} failed in the {tree.side} tree ({process.returncode}):\n{tail}"
         )
     figures = benchmark.figures(json.loads(output.read_text()))
-    if benchmark.process_figures:
+    if benchmark.counts_process:
         figures += process_figures(usage)
     return figures
 
@@ -395,6 +395,24 @@ def measure(
                 log_progress(f"{benchmark.name}: round {index}/{rounds}, {side} ({tree.label})…")
                 figures = run_benchmark(python, tree, benchmark, args, scratch, str(index))
                 tree.runs.setdefault(benchmark.name, []).append(figures)
+
+
+def measure_trees(
+    python: str, old: str, plan: Sequence[tuple[Benchmark, Sequence[str]]], rounds: int
+) -> dict[str, Tree]:
+    """Both trees measured: the old commit in a temporary worktree, this tree in place."""
+    old_commit = git(ROOT, "rev-parse", "--verify", "--short", f"{old}^{{commit}}")
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch_name:
+        scratch = Path(scratch_name)
+        with old_worktree(ROOT, old_commit, scratch) as old_root:
+            trees = {
+                "old": Tree("old", old_root, old_commit),
+                "new": Tree("new", ROOT, current_label(ROOT)),
+            }
+            for tree in trees.values():
+                prepare(python, tree)
+            measure(python, trees, plan, rounds, scratch)
+    return trees
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,17 +464,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         for name in args.only
     ]
-    old_commit = git(ROOT, "rev-parse", "--verify", "--short", f"{args.old}^{{commit}}")
-    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch_name:
-        scratch = Path(scratch_name)
-        with old_worktree(ROOT, old_commit, scratch) as old_root:
-            trees = {
-                "old": Tree("old", old_root, old_commit),
-                "new": Tree("new", ROOT, current_label(ROOT)),
-            }
-            for tree in trees.values():
-                prepare(args.python, tree)
-            measure(args.python, trees, plan, args.rounds, scratch)
+    try:
+        trees = measure_trees(args.python, args.old, plan, args.rounds)
+    except BenchmarkFailed as failure:
+        raise SystemExit(f"benchmarks.compare: {failure}") from failure
 
     results: dict[str, Any] = {}
     flagged: list[str] = []
