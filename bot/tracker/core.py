@@ -372,6 +372,7 @@ class Tracker:
         await self._flush_next_polls()
         now = self.clock()
         self.stats["ticks"] += 1
+        self.metrics.tracker_ticks.inc()
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
         woken, self._woken = self._woken, False
         horizon = now + self.config.poll_slow if woken else now
