@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from bot.provider.errors import CLIENT_CODES, KNOWN_CODES
 from bot.provider.parsing import dropped_items
@@ -130,6 +131,51 @@ class Metrics:
         self._counters: dict[str, dict[Labels, float]] = defaultdict(dict)
         self._help: dict[str, str] = {}
         self._latency: dict[str, _Histogram] = {}
+        # The tracker's instruments (part T increments them where things happen).
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.tracker_ticks = Counter(
+            "smsbot_tracker_ticks", "Tracker passes.", registry=self.registry
+        )
+        self.tracker_polls = Counter(
+            "smsbot_tracker_polls",
+            "Tracker polls (listings and getStatus).",
+            registry=self.registry,
+        )
+        self.tracker_provider_requests = Counter(
+            "smsbot_tracker_provider_requests",
+            "Provider requests made by the tracker.",
+            registry=self.registry,
+        )
+        self.tracker_provider_errors = Counter(
+            "smsbot_tracker_provider_errors",
+            "Provider errors seen by the tracker, by code (bounded by error_label).",
+            ["code"],
+            registry=self.registry,
+        )
+        self.tracker_provider_latency = Histogram(
+            "smsbot_tracker_provider_latency_seconds",
+            "Latency of the tracker's provider requests.",
+            buckets=self.buckets,
+            registry=self.registry,
+        )
+        self.codes_delivered = Counter(
+            "smsbot_tracker_codes_delivered", "Codes delivered to a chat.", registry=self.registry
+        )
+        self.rental_sms_delivered = Counter(
+            "smsbot_tracker_rental_sms_delivered",
+            "Rental SMS delivered to a chat.",
+            registry=self.registry,
+        )
+        self.auto_cancels = Counter(
+            "smsbot_tracker_auto_cancels",
+            "Numbers cancelled by the tracker.",
+            registry=self.registry,
+        )
+        self.adopted = Counter(
+            "smsbot_tracker_adopted",
+            "Numbers adopted from purchases with an unknown outcome.",
+            registry=self.registry,
+        )
 
     # --- recording ---
 

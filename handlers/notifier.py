@@ -33,6 +33,7 @@ from bot.formatting import (
     split_escaped,
 )
 from bot.i18n import Translate, Translator
+from bot.tracker.notifier import Recipient
 from handlers.activation import render_card
 from handlers.names import names_of
 from handlers.rent.shared import rental_card
@@ -81,7 +82,9 @@ class TelegramNotifier:
 
     # ------------------------------------------------------------------ activations
 
-    async def code_received(self, activation: Activation, code: ActivationCode) -> bool:
+    async def code_received(
+        self, activation: Activation, code: ActivationCode, to: Recipient | None = None
+    ) -> bool:
         lang, t = await self._language(activation.user_id)
         service, _country = await self._names(activation.key_id, activation, lang)
         key = "tracker-code-next" if code.round > 0 else "tracker-code"
@@ -101,11 +104,13 @@ class TelegramNotifier:
         await self.activation_changed(activation)
         return True
 
-    async def activation_changed(self, activation: Activation) -> None:
+    async def activation_changed(self, activation: Activation, to: Recipient | None = None) -> None:
         fresh = await self.db.activations.get_any(activation.id) or activation
         await self._show_activation_card(fresh)
 
-    async def activation_ended(self, activation: Activation, refunded: bool) -> None:
+    async def activation_ended(
+        self, activation: Activation, refunded: bool, to: Recipient | None = None
+    ) -> None:
         await self._show_activation_card(activation)
         lang, t = await self._language(activation.user_id)
         service, _country = await self._names(activation.key_id, activation, lang)
@@ -124,7 +129,7 @@ class TelegramNotifier:
             text = t("tracker-cancelled", **args)
         await self._send(activation.user_id, _chat(activation), text, notify=refunded)
 
-    async def activation_adopted(self, activation: Activation) -> None:
+    async def activation_adopted(self, activation: Activation, to: Recipient | None = None) -> None:
         """A purchase whose answer was lost went through: the "checking" message (the card's
         message id, set from the intent) becomes the normal number card — price, countdown,
         buttons. Without that message a new card is sent."""
@@ -132,7 +137,7 @@ class TelegramNotifier:
 
     # ------------------------------------------------------------------ rentals
 
-    async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
+    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient | None = None) -> bool:
         """The SMS as one message, or, when too long for one, as several that together carry
         every character (a rented number may receive anything). True only when Telegram took
         every part: otherwise the tracker sends it again later."""
@@ -156,11 +161,13 @@ class TelegramNotifier:
                 return False
         return True
 
-    async def rental_changed(self, rental: Rental) -> None:
+    async def rental_changed(self, rental: Rental, to: Recipient | None = None) -> None:
         fresh = await self.db.rentals.get_any(rental.id) or rental
         await self._show_rental_card(fresh)
 
-    async def rental_reminder(self, rental: Rental, seconds_left: int) -> None:
+    async def rental_reminder(
+        self, rental: Rental, seconds_left: int, to: Recipient | None = None
+    ) -> None:
         lang, t = await self._language(rental.user_id)
         service, _country = await self._names(rental.key_id, rental, lang)
         text = t(
@@ -171,7 +178,7 @@ class TelegramNotifier:
         )
         await self._send(rental.user_id, _chat(rental), text, notify=True)
 
-    async def rental_ended(self, rental: Rental) -> None:
+    async def rental_ended(self, rental: Rental, to: Recipient | None = None) -> None:
         await self._show_rental_card(rental)
         lang, t = await self._language(rental.user_id)
         service, _country = await self._names(rental.key_id, rental, lang)
@@ -184,14 +191,16 @@ class TelegramNotifier:
 
     # ------------------------------------------------------------------ keys
 
-    async def key_revoked(self, key: KeyProfile) -> None:
+    async def key_revoked(self, key: KeyProfile, to: Recipient | None = None) -> None:
         _lang, t = await self._language(key.user_id)
         text = t("tracker-key-revoked", label=escape(key.label))
         await self._send(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def pending_unresolved(self, pending: PendingPurchase) -> None:
+    async def pending_unresolved(
+        self, pending: PendingPurchase, to: Recipient | None = None
+    ) -> None:
         """A purchase intent closed without a number to show: it provably did not go through
         (outcome "not_bought"), a rent charged but not looked up or not told apart from
         another one rented at the same moment ("bought"), or nobody

@@ -20,7 +20,7 @@ from bot.rentals import (
     CancelRefused,
     RentalService,
 )
-from bot.tracker import rental_sms_keys
+from bot.rental_sms import rental_sms_keys
 from storage import Database, KeyCipher
 
 USER = 501
