@@ -34,6 +34,13 @@ T = TypeVar("T")
 KEY_REFUSED = frozenset({"BAD_KEY"})
 
 
+def count_error(metrics: Metrics, error: ProviderError) -> None:
+    """Count a provider error under a bounded label: a provider may invent a new code on every
+    answer, and each would otherwise become a series for the life of the process."""
+    metrics.tracker_provider_errors.labels(code=error_label(error.code)).inc()
+    log.info("tracker: provider answered %s", error)
+
+
 class TokenBucket:
     """At most `rate` requests per second (bursts up to `burst`), in real time: it paces real
     requests, whatever clock the rest of the tracker runs on."""
@@ -164,15 +171,10 @@ class KeyScheduler:
             try:
                 return await make()
             except ProviderError as error:
-                self.count_error(error)
+                count_error(self._metrics, error)
                 raise
             finally:
                 self._metrics.tracker_provider_latency.observe(time.monotonic() - started)
-
-    def count_error(self, error: ProviderError) -> None:
-        # Counted under a bounded label: a provider may invent a new code on every answer.
-        self._metrics.tracker_provider_errors.labels(code=error_label(error.code)).inc()
-        log.info("tracker: provider answered %s", error)
 
     def back_off(self, state: KeyState, retry_after: float | None) -> None:
         """The key's provider failed: leave the key alone for a while. Never longer than one
