@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +116,39 @@ async def test_undelivered_code_is_retried_next_tick(
     await tracker.tick()
     assert notes.codes() == ["5555", "5555"]  # one failed attempt, one delivery, no more
     assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
+
+
+async def test_events_carry_the_owner_the_key_and_the_stored_row(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    """Whoever draws the message reads neither the owner, the key nor the number again."""
+    await tdb.users.update(USER, auto_cancel_margin=300)
+    tracker = make_tracker()
+    a = await buy(tdb, tproviders, tkey, clock)
+    r = await rent(tdb, tproviders, tkey, clock)
+    sandbox.state.deliver_sms(a.provider_id, "code 575757")
+    sandbox.state.deliver_rent_sms(r.provider_id, "hello", phone_from="Bank")
+    await tracker.tick()
+    for kind in ("code", "rental_sms"):
+        [to] = notes.recipients(kind)
+        assert to.user is not None and to.user.id == USER and to.user.auto_cancel_margin == 300
+        assert to.key is not None and to.key.id == tkey.id
+    [(shown, code)] = notes.of("code")
+    stored = await tdb.activations.get_any(a.id)
+    assert stored is not None and shown.status == stored.status == "received"
+    assert [c.code for c in shown.codes] == [code.code] == ["575757"]
+    # The rental handed over after its SMS is the row as stored then (its next poll is
+    # written after the event).
+    [changed] = notes.of("rental_changed")
+    now_stored = await tdb.rentals.get_any(r.id)
+    assert now_stored is not None
+    assert replace(changed, next_poll_at=now_stored.next_poll_at) == now_stored
 
 
 # --------------------------------------------------------------------------- cancel
