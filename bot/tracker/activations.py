@@ -24,6 +24,7 @@ from bot.activation_status import (
     decide,
     ended_status,
     is_previous_code,
+    refunded,
     store_decision,
 )
 from bot.metrics import Metrics
@@ -301,11 +302,10 @@ class ActivationWatcher:
         self._timing.forget(activation_id)
         ended = await self._repo.get_any(activation_id)
         if ended is not None:
-            refunded = not ended.codes
             await self._outbox.tell(
                 ended.user_id,
                 ended.key_id,
-                lambda to: self._outbox.notifier.activation_ended(ended, refunded, to),
+                lambda to: self._outbox.notifier.activation_ended(ended, refunded(ended), to),
             )
 
     async def _cancel_at(self, activation: Activation) -> float | None:
