@@ -14,7 +14,7 @@ bot is still tracked and auto-cancelled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from bot.activation_status import (
     CODE_ARRIVED,
@@ -23,7 +23,6 @@ from bot.activation_status import (
     answer_from_error,
     decide,
     ended_status,
-    is_previous_code,
     refunded,
     store_decision,
 )
@@ -33,35 +32,12 @@ from bot.provider.errors import ProviderError
 from bot.provider.models import ActivationStatus, ActiveActivation
 from bot.tracker.config import TrackerConfig
 from bot.tracker.directory import Directory
+from bot.tracker.observation import Observation, listed_code_is_stale, observation_from_listing
 from bot.tracker.outbox import Outbox
 from bot.tracker.scheduler import KeyScheduler, KeyState
 from bot.tracker.timing import ActivationTiming, with_delivered
 from storage.activations import ActivationRepo
 from storage.models import Activation, ActivationCode, KeyProfile, User
-
-# activationStatus values of list endpoints that mean "ended" (confirm with getStatus).
-_LIST_ENDED = frozenset({"6", "8", "10"})
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What the provider says of one activation, whichever action said it."""
-
-    state: str  # wait_code | wait_retry | wait_resend | ok | cancel
-    code: str | None = None
-    text: str | None = None
-
-
-def observation_from_listing(item: ActiveActivation) -> Observation | None:
-    """Read one getActiveActivations entry; None when it needs a getStatus to be sure."""
-    status = (item.status or "").strip()
-    if status in _LIST_ENDED:
-        return None
-    if status == "3":
-        return Observation("wait_retry", item.code, item.text)
-    if item.code:
-        return Observation("ok", item.code, item.text)
-    return Observation("wait_code")
 
 
 class ActivationWatcher:
@@ -137,7 +113,7 @@ class ActivationWatcher:
             seen: Observation | None = None
             if activation.provider_id in listed:
                 seen = observation_from_listing(listed[activation.provider_id])
-                if seen is not None and _ambiguous(activation, seen):
+                if seen is not None and listed_code_is_stale(activation, seen):
                     seen = None  # an old code the list does not mark as old: ask
             if seen is None:
                 seen = await self.get_status(state, client, activation)
@@ -370,10 +346,3 @@ class ActivationWatcher:
         return self._timing.schedule(
             activation, now, await self._directory.user(activation.user_id)
         )
-
-
-def _ambiguous(activation: Activation, observation: Observation) -> bool:
-    """A listed code equal to the previous round's: the list may not mark it as old."""
-    if observation.state != "ok" or activation.round == 0:
-        return False
-    return is_previous_code(activation, observation.code)
