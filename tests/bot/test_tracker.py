@@ -149,6 +149,14 @@ async def test_events_carry_the_owner_the_key_and_the_stored_row(
     now_stored = await tdb.rentals.get_any(r.id)
     assert now_stored is not None
     assert replace(changed, next_poll_at=now_stored.next_poll_at) == now_stored
+    # /metrics counts what happened (every request is timed once).
+    requests = sample(tracker, "smsbot_tracker_provider_requests_total")
+    assert sample(tracker, "smsbot_tracker_ticks_total") == 1
+    assert sample(tracker, "smsbot_tracker_polls_total") == 2  # the listing and the rental
+    assert requests == 2
+    assert sample(tracker, "smsbot_tracker_provider_latency_seconds_count") == requests
+    assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
+    assert sample(tracker, "smsbot_tracker_rental_sms_delivered_total") == 1
 
 
 # --------------------------------------------------------------------------- cancel
@@ -612,6 +620,7 @@ async def test_dropped_purchase_is_adopted_and_shown(
     await tracker.tick()
     adopted = notes.of("adopted")
     assert len(adopted) == 1
+    assert sample(tracker, "smsbot_tracker_adopted_total") == 1
     a = adopted[0]
     assert a.adopted and a.provider_id == sandbox.state.purchases[0]["id"]
     assert a.chat_id == 5555 and a.user_id == USER
