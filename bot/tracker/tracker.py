@@ -50,6 +50,9 @@ class _KeyWork:
 
 
 class Tracker:
+    """The background work of one process: start/stop own the loop, tick runs one whole pass
+    (tests), wake asks for an early one (the Changes port calls it)."""
+
     def __init__(
         self,
         db: Database,
