@@ -126,6 +126,7 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
         services.catalog,
         clock=services.clock,
         settings=services.settings,
+        rentals=services.rentals,
     )
     tracker = Tracker(
         services.db,

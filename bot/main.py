@@ -7,10 +7,25 @@ import contextlib
 import gc
 import logging
 import signal
+import sqlite3
 import sys
-from typing import Any
 
+from aiogram import Bot
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
+
+from bot.app import Services, build_bot, build_dispatcher, build_services, run_polling
 from bot.config import Settings, SettingsError, load_settings
+from bot.provider.redact import redact
+from bot.web import run_webhook, start_health_server
+from handlers import set_commands
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
+from storage import SecretKeyError, SecretMismatch
 
 log = logging.getLogger("bot")
 
@@ -23,8 +38,6 @@ class RedactingFilter(logging.Filter):
     """Masks API keys in every log record, whatever logged it (aiohttp, aiogram, ours)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from bot.provider.redact import redact
-
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
@@ -59,16 +72,9 @@ class StartupError(Exception):
     and never contains a secret."""
 
 
-async def check_telegram(bot: Any, settings: Settings) -> None:
+async def check_telegram(bot: Bot, settings: Settings) -> None:
     """Ask Telegram who we are before anything else talks to it: a rejected token or an
     unreachable server ends the start-up here, with one line naming the cause."""
-    from aiogram.exceptions import (
-        ClientDecodeError,
-        TelegramAPIError,
-        TelegramNetworkError,
-        TelegramUnauthorizedError,
-    )
-
     address = settings.telegram_api_url
     try:
         await bot.get_me(request_timeout=TELEGRAM_CHECK_TIMEOUT)
@@ -99,12 +105,8 @@ def _one_line_cause(message: str, token: str) -> str:
     return " ".join(cleaned.split()) or "no answer"
 
 
-async def open_services(settings: Settings) -> Any:
+async def open_services(settings: Settings) -> Services:
     """The database and the services; a file that cannot be opened is one line naming it."""
-    import sqlite3
-
-    from bot.app import build_services
-
     try:
         return await build_services(settings)
     except (sqlite3.Error, OSError) as exc:
@@ -115,8 +117,6 @@ async def open_services(settings: Settings) -> Any:
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import build_bot, build_dispatcher, run_polling
-
     # Everything built is closed on the way out, whatever failed after it (an open database
     # keeps a thread alive: the process would hang instead of exiting).
     async with contextlib.AsyncExitStack() as stack:
@@ -128,19 +128,12 @@ async def run(settings: Settings) -> None:
         services = await open_services(settings)
         stack.push_async_callback(services.close)
         dp = build_dispatcher(services, bot)
-
-        from handlers import set_commands
-
         await set_commands(bot, services.translator)
         freeze_startup_heap()
         if settings.webhook_mode:
-            from bot.web import run_webhook
-
             await run_webhook(bot, dp, services)
             return
         if settings.health_port is not None:
-            from bot.web import start_health_server
-
             health = await start_health_server(services, settings.listen_host, settings.health_port)
             stack.push_async_callback(health.cleanup)
         await bot.delete_webhook(drop_pending_updates=False)
@@ -150,9 +143,6 @@ async def run(settings: Settings) -> None:
 
 async def _start_inner_sandbox(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:
     """Try-without-money mode: the sandbox runs inside this process."""
-    from sandbox.server import SandboxServer
-    from sandbox.state import SandboxState
-
     state = SandboxState()
     sandbox_server = SandboxServer(state, host="127.0.0.1", port=settings.sandbox_port)
     try:
@@ -185,8 +175,6 @@ def main() -> None:
             await task
         except asyncio.CancelledError:
             log.info("stopped")
-
-    from storage import SecretKeyError, SecretMismatch
 
     try:
         asyncio.run(runner())

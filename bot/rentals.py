@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.changes import Changes
+from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
 from bot.orders import note_balance_before
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
@@ -26,23 +27,6 @@ from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
 # The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
 from bot.rental_sms import rental_sms_keys
 from storage.tokens import offer_key
-
-try:  # bot/errors.py belongs to another engineer; keep working while it is being written.
-    from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
-except ImportError:  # pragma: no cover - only while the tree is under construction
-
-    class UseCaseError(Exception):  # type: ignore[no-redef]
-        pass
-
-    class NotFound(UseCaseError):  # type: ignore[no-redef]
-        pass
-
-    class NoActiveKey(UseCaseError):  # type: ignore[no-redef]
-        pass
-
-    class Stale(UseCaseError):  # type: ignore[no-redef]
-        pass
-
 
 if TYPE_CHECKING:
     from bot.provider.client import ProviderClient
@@ -189,7 +173,9 @@ class RentalService:
             raise NotFound()
         return rental
 
-    async def _live(self, user_id: int, rental_id: int) -> Rental:
+    async def live(self, user_id: int, rental_id: int) -> Rental:
+        """This user's rental while it lasts; Stale once it ended (a button of a live rental,
+        tapped after its end, is out of date)."""
         rental = await self.get(user_id, rental_id)
         if not rental.live:
             raise Stale()
@@ -268,12 +254,12 @@ class RentalService:
 
     async def extend_options(self, user_id: int, rental_id: int) -> list[RentOption]:
         """Extension prices: the rent prices of the rental's service and country."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         return await self._options(key, rental.service, rental.country)
 
     async def extend_option(self, user_id: int, rental_id: int, hours: int) -> RentOption | None:
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         prices = await self._client(key).get_rent_prices(rental.service, rental.country, hours)
         price = prices.get(rental.country, {}).get(rental.service)
@@ -292,7 +278,7 @@ class RentalService:
         self, user_id: int, rental_id: int, *, hours: int, price: Decimal | None
     ) -> str:
         """A one-time token for the extension confirm screen of this rental and duration."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         offer = offer_key("extend", rental_id=rental.id, hours=hours)
         return await self.db.tokens.issue(user_id, offer, price=price)
 
@@ -335,6 +321,7 @@ class RentalService:
         except UnknownOutcome:
             # Maybe charged, maybe not: never retried; reconciliation finds out and tells.
             await self.db.pending.mark_unknown(intent.id)
+            self._changes.purchase_unknown(intent.id)
             return RentResult(None, pending=True, intent=intent, findable=findable)
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
@@ -357,6 +344,7 @@ class RentalService:
             currency=key.currency,
             intent_id=intent.id,
         )
+        self._changes.rental_changed(rental.id)  # stored first, then the tracker watches it
         return RentResult(rental)
 
     async def extend(
@@ -372,7 +360,7 @@ class RentalService:
     ) -> ExtendResult:
         """Extend a live rental under a token issued for exactly this rental and duration;
         never retried; an unknown outcome leaves the open intent to reconcile."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         claim, intent = await self.db.pending.open(
             token=token,
@@ -396,6 +384,7 @@ class RentalService:
             answer = await client.continue_rent_number(rental.provider_id, int(hours))
         except UnknownOutcome:
             await self.db.pending.mark_unknown(intent.id)
+            self._changes.purchase_unknown(intent.id)
             return ExtendResult(None, pending=True, intent=intent)
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
@@ -409,13 +398,22 @@ class RentalService:
             currency=key.currency,
             intent_id=intent.id,
         )
+        self._changes.rental_changed(rental.id)
         return ExtendResult(await self.get(user_id, rental.id))
+
+    # ------------------------------------------------------------------ the card
+
+    async def card_shown(self, rental_id: int, chat_id: int, message_id: int) -> None:
+        """The message `message_id` in `chat_id` is now the rental's card: every later change
+        (an SMS, the end, a reconciled extension) edits that message instead of sending one.
+        Called once the chat has it, by the tap that drew it or by the tracker's notifier."""
+        await self.db.rentals.set_card(rental_id, chat_id, message_id)
 
     # ------------------------------------------------------------------ SMS
 
     async def sync_sms(self, user_id: int, rental_id: int) -> list[RentalSms]:
         """Ask the provider for the rental's SMS and store the new ones (each exactly once)."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         status = await self._client(key).get_rent_status(rental.provider_id)
         # Oldest first (as the tracker sorts), so the newest SMS gets the highest id and
@@ -462,6 +460,8 @@ class RentalService:
         """Sync SMS now (for the Refresh button); returns the rental."""
         rental = await self.get(user_id, rental_id)
         if rental.live:
+            # Asked for a fresh look: the tracker looks too, whatever the sync below finds.
+            self._changes.rental_changed(rental.id)
             await self.sync_sms(user_id, rental_id)
         return rental
 
@@ -476,7 +476,7 @@ class RentalService:
 
     async def finish(self, user_id: int, rental_id: int) -> Rental:
         """setRentStatus 1: the rent ends now (paid time is not refunded)."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         try:
             await self._client(key).set_rent_status(rental.provider_id, 1)
@@ -484,11 +484,12 @@ class RentalService:
             await self._note_already_ended(rental, error)
             raise
         await self.db.rentals.set_status(rental.id, "finished", ended_at=self.clock())
+        self._changes.rental_changed(rental.id)
         return await self.get(user_id, rental.id)
 
     async def cancel(self, user_id: int, rental_id: int) -> Rental:
         """setRentStatus 2 (refund), only within the window and before any SMS."""
-        rental = await self._live(user_id, rental_id)
+        rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         try:
             # An SMS the tracker has not seen yet would make the provider refuse: look first.
@@ -504,6 +505,7 @@ class RentalService:
             await self._note_already_ended(rental, error)
             raise
         await self.db.rentals.set_status(rental.id, "cancelled", ended_at=self.clock())
+        self._changes.rental_changed(rental.id)
         return await self.get(user_id, rental.id)
 
     async def has_sms(self, user_id: int, rental_id: int) -> bool:
@@ -518,3 +520,4 @@ class RentalService:
         )
         if ended is not None:
             await self.db.rentals.set_status(rental.id, ended, ended_at=self.clock())
+            self._changes.rental_changed(rental.id)

@@ -23,7 +23,7 @@ def get_routers() -> list[Router]:
         settings,
         start,
     )
-    from handlers.rent import router as rent_router
+    from handlers.rent import create_router as create_rent_router
 
     routers = [
         admin.router,
@@ -32,7 +32,7 @@ def get_routers() -> list[Router]:
         balance.router,
         buy.router,
         activation.router,
-        rent_router,
+        create_rent_router(),
         numbers.router,
         settings.router,
         help.router,

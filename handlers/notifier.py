@@ -33,10 +33,12 @@ from bot.formatting import (
     split_escaped,
 )
 from bot.i18n import Translate, Translator
+from bot.provider.factory import ProviderFactory
+from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
 from handlers.activation import render_card
 from handlers.names import names_of
-from handlers.rent.shared import rental_card
+from handlers.rent.presenter import render_rental_card, rental_card_data
 from storage.models import (
     Activation,
     ActivationCode,
@@ -70,8 +72,12 @@ class TelegramNotifier:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_retry_after: float = 30.0,
         settings: Any = None,
+        rentals: RentalService | None = None,
     ) -> None:
         self.bot = bot
+        # The rental card reads its latest SMS through the rentals use case (part R: a test
+        # notifier without one gets one on the same database; it never calls a provider).
+        self.rentals = rentals or RentalService(db, ProviderFactory())
         self.db = db
         self.translator = translator
         self.catalog = catalog
@@ -262,15 +268,19 @@ class TelegramNotifier:
 
     async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
         lang, t = await self._language(r.user_id)
-        return await rental_card(
+        # Part R's presenter. Part A's notifier takes the Recipient from the tracker's event.
+        owner = await self.db.users.get(r.user_id)
+        to = Recipient(user=owner, key=await self.db.keys.get_any(r.key_id))
+        data = await rental_card_data(
             r,
-            t=t,
+            to,
             lang=lang,
-            db=self.db,
+            rentals=self.rentals,
             catalog=self.catalog,
-            now=self.clock(),
             settings=self.settings,
+            now=self.clock(),
         )
+        return render_rental_card(data, t)
 
     async def _show_rental_card(self, r: Rental) -> None:
         text, markup = await self._rental_view(r)

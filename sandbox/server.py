@@ -86,9 +86,7 @@ class SandboxServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # the one chosen when asked for port 0
 
     async def stop(self) -> None:
         self._stopping.set()  # wakes requests parked by a "timeout" fault

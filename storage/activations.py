@@ -241,12 +241,6 @@ class ActivationRepo:
     async def set_sms_sent(self, activation_id: int) -> None:
         await self._s.write("UPDATE activations SET sms_sent = 1 WHERE id = ?", (activation_id,))
 
-    async def set_can_get_another_sms(self, activation_id: int, value: bool | None) -> None:
-        await self._s.write(
-            "UPDATE activations SET can_get_another_sms = ? WHERE id = ?",
-            (None if value is None else int(value), activation_id),
-        )
-
     async def start_retry(self, activation_id: int, *, expected_round: int | None = None) -> int:
         """round += 1 and status = retry in ONE statement (no lost update); returns the round.
         An ended activation is left alone and its current round is returned; so is one whose

@@ -87,10 +87,6 @@ def id_list(ids: Iterable[int]) -> str:
     return json.dumps(list(ids))
 
 
-def placeholders(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
 def sql_in(constants: Sequence[str]) -> str:
     """A literal IN list of fixed identifiers (never user input), e.g. "('a', 'b')".
     Literals rather than bound parameters let the planner use the (status, ...) indexes."""

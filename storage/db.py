@@ -12,11 +12,12 @@ from pathlib import Path
 import aiosqlite
 
 from storage.activations import ActivationRepo
-from storage.base import Store
+from storage.base import Store, sql_in
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.fsm import FsmRepo
 from storage.keys import KeyRepo
 from storage.migrations import migrate
+from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
@@ -24,6 +25,18 @@ from storage.tokens import TokenRepo
 from storage.users import UserRepo
 
 BUSY_TIMEOUT_MS = 5000
+# One statement, one round trip: the counts are read at every /metrics scrape.
+_COUNTS_SQL = f"""
+SELECT
+    (SELECT COUNT(*) FROM activations WHERE status IN {sql_in(ACTIVATION_LIVE)}),
+    (SELECT COUNT(*) FROM rentals WHERE status IN {sql_in(RENTAL_LIVE)}),
+    (SELECT COUNT(*) FROM users),
+    (SELECT COUNT(*) FROM pending_purchases WHERE outcome IS NULL),
+    (SELECT COUNT(*) FROM activation_codes WHERE delivered = 1),
+    (SELECT COUNT(*) FROM rental_sms WHERE delivered = 1),
+    (SELECT COUNT(*) FROM activations),
+    (SELECT COUNT(*) FROM rentals)
+"""
 WAL_ATTEMPTS = 50
 
 
@@ -130,6 +143,12 @@ class Database:
     async def schema_version(self) -> int:
         value = await self._store.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         return int(value or 0)
+
+    async def counts(self) -> DatabaseCounts:
+        """How many numbers are live, users known, codes delivered, ... (for /metrics)."""
+        row = await self._store.fetchone(_COUNTS_SQL)
+        assert row is not None  # a SELECT without FROM always returns its one row
+        return DatabaseCounts(*(int(value or 0) for value in row))
 
     @property
     def connection(self) -> aiosqlite.Connection:

@@ -15,6 +15,10 @@ _COLUMNS = (
 )
 
 
+# Spelled out of the class: inside it, `list` names the method below.
+KeyProfiles = list[KeyProfile]
+
+
 class KeyRepo:
     def __init__(self, store: Store, cipher: KeyCipher) -> None:
         self._s = store
@@ -69,7 +73,7 @@ class KeyRepo:
             created_at=now,
         )
 
-    async def list(self, user_id: int) -> list[KeyProfile]:
+    async def list(self, user_id: int) -> KeyProfiles:
         rows = await read_rows(
             self._s,
             f"SELECT {_COLUMNS} FROM api_keys WHERE user_id = ? AND deleted_at IS NULL ORDER BY id",
@@ -159,7 +163,7 @@ class KeyRepo:
         row = await read_row(self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
         return None if row is None else self._key(row)
 
-    async def list_all(self) -> list[KeyProfile]:
+    async def list_all(self) -> KeyProfiles:
         """System: every key not deleted, whatever its owner's blocked flag."""
         rows = await read_rows(
             self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE deleted_at IS NULL ORDER BY id"

@@ -201,3 +201,17 @@ class PendingPurchase:
 
 
 PurchaseIntent = PendingPurchase
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseCounts:
+    """Numbers of the whole database, for monitoring: what is live now, and what only grows."""
+
+    live_activations: int
+    live_rentals: int
+    users: int
+    pending_purchases: int  # intents still open: a purchase in flight or being reconciled
+    codes_delivered: int
+    rental_sms_delivered: int
+    activations_bought: int
+    rentals_bought: int

@@ -303,3 +303,30 @@ async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
     async with asyncio.timeout(guard):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+class SqlTrace:
+    """Every SQL statement the database runs from now on, through sqlite3's trace callback
+    (public in aiosqlite): what a code path costs in statements, and which ones."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @classmethod
+    async def start(cls, db: Any) -> SqlTrace:
+        trace = cls()
+        await db.connection.set_trace_callback(trace._record)
+        return trace
+
+    def _record(self, sql: str) -> None:
+        # Called on aiosqlite's thread as each statement runs; lines starting "--" are
+        # SQLite's notes on a trigger starting, not statements.
+        if not sql.lstrip().startswith("--"):
+            self.statements.append(" ".join(sql.split()))
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def matching(self, fragment: str) -> list[str]:
+        return [sql for sql in self.statements if fragment in sql]

@@ -21,8 +21,10 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import Metrics, format_labels
+from bot.metrics import OTHER, Metrics, error_label
+from bot.provider.client import ACTIONS
 from tests.conftest import TEST_TOKEN
 from tests.e2e.fake_telegram import FakeTelegram
 from tests.harness import HeldHandler, until
@@ -35,6 +37,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_page(text: str) -> tuple[dict[str, str], Samples]:
+    """A /metrics page read as Prometheus reads it: each family's type, and every sample by
+    (name, labels). A page the parser refuses fails the test here."""
+    kinds: dict[str, str] = {}
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        kinds[family.name] = family.type
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return kinds, samples
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def label_values(samples: Samples, name: str, label: str) -> set[str]:
+    return {dict(labels)[label] for (found, labels) in samples if found == name}
 
 
 @pytest.fixture
@@ -161,9 +186,11 @@ async def test_healthz_and_metrics_on_the_webhook_server(webhook_server: WebServ
     assert body["db"] is True
     assert body["status"] == "ok"
     assert body["mode"] == "webhook"
-    assert "smsbot_live_activations 0" in text
-    assert "# TYPE smsbot_codes_delivered_total counter" in text
-    assert "smsbot_rental_sms_delivered_total 0" in text
+    kinds, samples = parse_page(text)
+    assert sample(samples, "smsbot_live_activations") == 0
+    assert kinds["smsbot_codes_delivered"] == "counter"
+    assert sample(samples, "smsbot_rental_sms_delivered_total") == 0
+    assert kinds["smsbot_provider_request_duration_seconds"] == "histogram"
 
 
 async def test_metrics_show_live_numbers_and_tracker_counters(
@@ -181,20 +208,21 @@ async def test_metrics_show_live_numbers_and_tracker_counters(
     await services.db.activations.add_code(activation.id, 0, "12345", "code 12345", 5.0)
     await services.db.activations.mark_code_delivered(activation.id, 0)
 
-    class FakeTracker:
+    class RunningTracker:
         running = True
-        stats = {
-            "codes_delivered": 3,
-            "provider_errors": {"NO_BALANCE": 2, "HTTP_502": 1},
-            "provider_latency_sum": 1.5,
-            "provider_latency_count": 6,
-        }
 
-    registry = Metrics()
-    registry.observe_provider_call("getStatus", 0.2, None)
-    registry.observe_provider_call("getNumberV2", 3.0, "NO_NUMBERS")
-    services.extra["tracker"] = FakeTracker()
-    services.metrics = registry
+    metrics: Metrics = services.metrics
+    # What the tracker counts where things happen:
+    metrics.tracker_ticks.inc(4)
+    metrics.codes_delivered.inc(3)
+    metrics.tracker_provider_errors.labels(code="NO_BALANCE").inc(2)
+    metrics.tracker_provider_errors.labels(code="HTTP_502").inc()
+    for seconds in (0.25, 0.25, 0.25, 0.25, 0.25, 0.25):
+        metrics.tracker_provider_latency.observe(seconds)
+    # What the provider session's trace config reports:
+    metrics.observe_provider_call("getStatus", 0.2, None)
+    metrics.observe_provider_call("getNumberV2", 3.0, "NO_NUMBERS")
+    services.extra["tracker"] = RunningTracker()
     server = await serve(build_web_app(None, None, services, webhook=False), free_port())  # type: ignore[arg-type]
     try:
         async with aiohttp.ClientSession() as http, http.get(f"{server.base}/metrics") as response:
@@ -203,18 +231,48 @@ async def test_metrics_show_live_numbers_and_tracker_counters(
             health = await response.json()
     finally:
         await server.runner.cleanup()
-    lines = set(text.splitlines())
-    assert "smsbot_live_activations 1" in lines
-    assert "smsbot_codes_delivered_total 1" in lines
-    assert "smsbot_tracker_codes_delivered_total 3" in lines
-    assert 'smsbot_tracker_provider_errors_total{code="NO_BALANCE"} 2' in lines
-    assert 'smsbot_tracker_provider_errors_total{code="HTTP_502"} 1' in lines
-    assert "smsbot_tracker_provider_latency_seconds_sum 1.5" in lines
-    assert "smsbot_tracker_provider_latency_seconds_count 6" in lines
-    assert "smsbot_tracker_running 1" in lines
-    assert 'smsbot_provider_errors_total{code="NO_NUMBERS"} 1' in lines
-    assert 'smsbot_provider_request_duration_seconds_count{action="getStatus"} 1' in lines
+    kinds, samples = parse_page(text)
+    assert sample(samples, "smsbot_live_activations") == 1
+    assert sample(samples, "smsbot_users") == 1
+    assert sample(samples, "smsbot_activations_bought_total") == 1
+    assert sample(samples, "smsbot_codes_delivered_total") == 1
+    assert sample(samples, "smsbot_pending_purchases") == 0
+    assert sample(samples, "smsbot_tracker_ticks_total") == 4
+    assert sample(samples, "smsbot_tracker_codes_delivered_total") == 3
+    assert sample(samples, "smsbot_tracker_provider_errors_total", code="NO_BALANCE") == 2
+    assert sample(samples, "smsbot_tracker_provider_errors_total", code="HTTP_502") == 1
+    assert sample(samples, "smsbot_tracker_provider_latency_seconds_sum") == 1.5
+    assert sample(samples, "smsbot_tracker_provider_latency_seconds_count") == 6
+    assert sample(samples, "smsbot_tracker_running") == 1
+    assert sample(samples, "smsbot_provider_errors_total", code="NO_NUMBERS") == 1
+    assert (
+        sample(samples, "smsbot_provider_request_duration_seconds_count", action="getStatus") == 1
+    )
+    assert kinds["smsbot_live_activations"] == "gauge"
+    assert kinds["smsbot_tracker_ticks"] == "counter"
     assert health == {"status": "ok", "db": True, "tracker": True, "mode": "polling"}
+
+
+async def test_metrics_survive_an_unreadable_database(services: Any) -> None:
+    """The database's numbers are left out, the rest of the page stays."""
+    from bot.web import start_health_server
+
+    services.metrics.tracker_ticks.inc()
+    port = free_port()
+    runner = await start_health_server(services, "127.0.0.1", port)
+    try:
+        await services.db.close()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            assert response.status == 200
+            _, samples = parse_page(await response.text())
+    finally:
+        await runner.cleanup()
+        services.db = _ClosedDb()
+    assert sample(samples, "smsbot_tracker_ticks_total") == 1
+    assert sample(samples, "smsbot_live_activations") is None
 
 
 async def test_healthz_fails_when_the_tracker_stopped_or_db_is_closed(services: Any) -> None:
@@ -249,39 +307,40 @@ class _ClosedDb:
 
 
 def test_registry_histogram_and_counters() -> None:
-    registry = Metrics(buckets=(0.1, 1.0))
-    registry.observe_provider_call("getBalance", 0.05)
-    registry.observe_provider_call("getBalance", 0.5, "BAD_KEY")
-    registry.observe_provider_call("getBalance", 5.0, "TIMEOUT")
-    registry.inc("custom_total", 2, kind="x")
-    text = registry.render()
-    lines = text.splitlines()
-    assert (
-        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="0.1"} 1' in lines
-    )
-    assert (
-        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="1.0"} 2' in lines
-    )
-    assert (
-        'smsbot_provider_request_duration_seconds_bucket{action="getBalance",le="+Inf"} 3' in lines
-    )
-    assert 'smsbot_provider_request_duration_seconds_sum{action="getBalance"} 5.55' in lines
-    assert 'smsbot_provider_requests_total{action="getBalance"} 3' in lines
-    assert 'smsbot_provider_errors_total{code="BAD_KEY"} 1' in lines
-    assert 'smsbot_custom_total{kind="x"} 2' in lines
-    assert "# TYPE smsbot_provider_request_duration_seconds histogram" in lines
-    assert registry.counter("provider_errors_total", code="TIMEOUT") == 1
+    metrics = Metrics(buckets=(0.1, 1.0))
+    metrics.observe_provider_call("getBalance", 0.05)
+    metrics.observe_provider_call("getBalance", 0.5, "BAD_KEY")
+    metrics.observe_provider_call("getBalance", 5.0, "TIMEOUT")
+    kinds, samples = parse_page(generate_page(metrics))
+    duration = "smsbot_provider_request_duration_seconds"
+    assert sample(samples, f"{duration}_bucket", action="getBalance", le="0.1") == 1
+    assert sample(samples, f"{duration}_bucket", action="getBalance", le="1.0") == 2
+    assert sample(samples, f"{duration}_bucket", action="getBalance", le="+Inf") == 3
+    assert sample(samples, f"{duration}_sum", action="getBalance") == 5.55
+    assert sample(samples, "smsbot_provider_requests_total", action="getBalance") == 3
+    assert sample(samples, "smsbot_provider_errors_total", code="BAD_KEY") == 1
+    assert sample(samples, "smsbot_provider_errors_total", code="TIMEOUT") == 1
+    assert kinds[duration] == "histogram"
 
 
-def test_label_values_are_escaped() -> None:
-    assert format_labels({"code": 'a"b\\c\nd'}) == '{code="a\\"b\\\\c\\nd"}'
+def test_each_metrics_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()
+    first.tracker_ticks.inc()
+    assert first.registry.get_sample_value("smsbot_tracker_ticks_total") == 1
+    assert second.registry.get_sample_value("smsbot_tracker_ticks_total") == 0
+
+
+def generate_page(metrics: Metrics) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(metrics.registry).decode()
 
 
 async def test_trace_config_times_requests_without_keeping_the_url(
     sandbox: Any, sandbox_key: str
 ) -> None:
-    registry = Metrics()
-    async with aiohttp.ClientSession(trace_configs=[registry.trace_config()]) as http:
+    metrics = Metrics()
+    async with aiohttp.ClientSession(trace_configs=[metrics.trace_config()]) as http:
         params = {"api_key": sandbox_key, "action": "getBalance"}
         async with http.get(sandbox.url, params=params) as response:
             await response.read()
@@ -290,9 +349,11 @@ async def test_trace_config_times_requests_without_keeping_the_url(
                 f"http://127.0.0.1:{free_port()}/x", params={"action": "getStatus"}
             ):
                 pass
-    assert registry.latency_count("getBalance") == 1
-    assert registry.counter("provider_errors_total", code="NETWORK") == 1
-    assert sandbox_key not in registry.render()
+    registry = metrics.registry
+    count = "smsbot_provider_request_duration_seconds_count"
+    assert registry.get_sample_value(count, {"action": "getBalance"}) == 1
+    assert registry.get_sample_value("smsbot_provider_errors_total", {"code": "NETWORK"}) == 1
+    assert sandbox_key not in generate_page(metrics)
 
 
 async def test_container_health_check_uses_healthz_or_the_database(
@@ -357,56 +418,49 @@ def test_compose_passes_every_setting_to_the_bot() -> None:
     assert "SANDBOX_URL" in passed
 
 
-def _label_values(text: str, metric: str, label: str) -> set[str]:
-    pattern = re.compile(rf'^{metric}\{{.*?{label}="([^"]*)"', re.M)
-    return set(pattern.findall(text))
-
-
 def test_unknown_provider_error_codes_count_under_other() -> None:
-    registry = Metrics()
+    metrics = Metrics()
     for n in range(500):  # a provider inventing a new code per answer
-        registry.observe_provider_call("getStatus", 0.1, f"WEIRD_CODE_{n}")
+        metrics.observe_provider_call("getStatus", 0.1, f"WEIRD_CODE_{n}")
     for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "HTTP_999", "ACK_MISMATCH"):
-        registry.observe_provider_call("getStatus", 0.1, code)
-    assert registry.counter("provider_errors_total", code="other") == 501  # + HTTP_999
+        metrics.observe_provider_call("getStatus", 0.1, code)
+    _, samples = parse_page(generate_page(metrics))
+    errors = "smsbot_provider_errors_total"
+    assert sample(samples, errors, code=OTHER) == 501  # + HTTP_999
     for code in ("NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"):
-        assert registry.counter("provider_errors_total", code=code) == 1
-    codes = _label_values(registry.render(), "smsbot_provider_errors_total", "code")
-    assert codes == {"other", "NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"}
+        assert sample(samples, errors, code=code) == 1
+    codes = label_values(samples, errors, "code")
+    assert codes == {OTHER, "NO_BALANCE", "TIMEOUT", "NETWORK", "HTTP_503", "ACK_MISMATCH"}
 
 
-def test_every_series_set_is_bounded_with_an_other_bucket() -> None:
-    registry = Metrics(max_series=10)
+def test_actions_outside_the_protocol_count_under_other() -> None:
+    """The action label comes from the request's URL: only the client's own actions keep
+    their name, so a crafted URL (a quote, a newline, a new word per request) adds nothing."""
+    metrics = Metrics()
     for n in range(100):
-        registry.inc("custom_total", kind=f"k{n}")
-        registry.observe_provider_call(f"action{n}", 0.1)
-    text = registry.render()
-    assert len(_label_values(text, "smsbot_custom_total", "kind")) <= 10
-    assert registry.counter("custom_total", kind="other") == 100 - 9
-    assert registry.counter("custom_total", kind="k0") == 1  # the first ones keep their labels
-    actions = _label_values(text, "smsbot_provider_request_duration_seconds_count", "action")
-    assert len(actions) <= 10 and "other" in actions
-    assert len(_label_values(text, "smsbot_provider_requests_total", "action")) <= 10
-    assert registry.latency_count("other") == 100 - 9
+        metrics.observe_provider_call(f"action{n}", 0.1)
+    metrics.observe_provider_call('get"Status\n\\', 0.1)
+    metrics.observe_provider_call(None, 0.1)
+    metrics.observe_provider_call("getStatus", 0.1)
+    _, samples = parse_page(generate_page(metrics))
+    count = "smsbot_provider_request_duration_seconds_count"
+    assert label_values(samples, count, "action") == {OTHER, "getStatus"}
+    assert sample(samples, count, action=OTHER) == 102
+    requests = label_values(samples, "smsbot_provider_requests_total", "action")
+    assert requests == {OTHER, "getStatus"}
+    assert requests <= ACTIONS | {OTHER}
 
 
-def test_tracker_counts_unknown_error_codes_under_other() -> None:
-    from types import SimpleNamespace
-
-    from bot.web import tracker_families
-
-    # (The tracker's own counting: tests/bot/test_tracker_faults.py.)
-    # /metrics applies the same rule to whatever a tracker's stats hold.
-    services = SimpleNamespace(extra={"tracker": SimpleNamespace(stats={"provider_errors": {
-        **{f"ODD_{n}": 1 for n in range(50)}, "BAD_KEY": 2}})})  # fmt: skip
-    from bot.metrics import render
-
-    text = render(tracker_families(services))
-    assert 'smsbot_tracker_provider_errors_total{code="other"} 50' in text.splitlines()
-    assert _label_values(text, "smsbot_tracker_provider_errors_total", "code") == {
-        "other",
-        "BAD_KEY",
-    }
+def test_tracker_error_codes_on_the_page_are_bounded() -> None:
+    """The tracker counts its errors through error_label (bot/tracker): the page then holds at
+    most the known codes plus "other", whatever a provider answers."""
+    metrics = Metrics()
+    for code in [f"STRANGE_{n}" for n in range(300)] + ["NO_BALANCE", "HTTP_502", "HTTP_999"]:
+        metrics.tracker_provider_errors.labels(code=error_label(code)).inc()
+    _, samples = parse_page(generate_page(metrics))
+    errors = "smsbot_tracker_provider_errors_total"
+    assert sample(samples, errors, code=OTHER) == 301
+    assert label_values(samples, errors, "code") == {OTHER, "NO_BALANCE", "HTTP_502"}
 
 
 async def test_polling_takes_no_more_updates_than_it_may_keep_alive(

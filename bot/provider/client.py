@@ -52,6 +52,25 @@ T = TypeVar("T")
 PURCHASES = frozenset({"getNumber", "getNumberV2", "getRentNumber", "continueRentNumber"})
 # Actions that change state without spending: not retried, but failures are plain errors.
 WRITES = frozenset({"setStatus", "setRentStatus"})
+# Actions that only read: retried on transport faults and rate limits.
+READS = frozenset(
+    {
+        "getBalance",
+        "getStatus",
+        "getStatusV2",
+        "getActiveActivations",
+        "getPrices",
+        "getPricesV3",
+        "getCountries",
+        "getServicesList",
+        "getRentStatus",
+        "getRentHistory",
+        "getRentList",
+        "getRentPrices",
+    }
+)
+# Every action this client sends: a closed set (metrics label requests by it).
+ACTIONS = PURCHASES | WRITES | READS
 SET_STATUS_VALUES = frozenset({-1, 1, 3, 6, 8})
 RENT_STATUS_VALUES = frozenset({1, 2})
 
@@ -81,6 +100,9 @@ class ProviderClient:
     long as the provider asks, within ``read_deadline`` seconds in all); purchases and status
     changes are sent once. ``rate_limit_waits=False`` hands a rate limit to the caller at once
     (the tracker keeps its own per-key back-off and must not sit in long sleeps here).
+
+    ``session`` comes from ``bot.provider.factory.provider_session``: it sends each request
+    once, which is what keeps a purchase from being sent twice.
     """
 
     def __init__(
@@ -102,7 +124,6 @@ class ProviderClient:
         self.base_url = base_url
         self._api_key = api_key
         self._session = session
-        disable_silent_retries(session)
         self._timeout = timeout
         self._read_retries = max(0, read_retries)
         self._retry_delay = retry_delay
@@ -390,18 +411,6 @@ class ProviderClient:
     ) -> RentPrices:
         params = {"service": service, "country": country, "rent_time": hours}
         return await self._call("getRentPrices", params, parsing.parse_rent_prices)
-
-
-def disable_silent_retries(session: aiohttp.ClientSession) -> None:
-    """Stop aiohttp from silently re-sending a GET when the server drops the connection.
-
-    aiohttp (>= 3.10) retries "idempotent" methods once on a disconnect; our GET purchases are
-    not idempotent, so that retry could buy a second number. This client does its own retries
-    (reads only). The switch is private in aiohttp (its own test utilities flip it the same
-    way); on versions without it this is a harmless no-op.
-    """
-    if getattr(session, "_retry_connection", False):
-        session._retry_connection = False
 
 
 def _refused_by_4xx(error: ProviderError) -> bool:

@@ -2,10 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp
 
 from bot.provider.client import DEFAULT_MAX_BODY, INTERACTIVE_DEADLINE, ProviderClient
 from bot.provider.guard import AddressPolicy
+
+USER_AGENT = "sms-activation-bot/0.1"
+
+
+class ConnectionLost(aiohttp.ClientConnectionError):
+    """The connection broke after it was made: the request may have reached the provider."""
+
+
+async def send_once(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A client middleware that stops aiohttp from silently re-sending a request.
+
+    aiohttp (>= 3.10) sends an "idempotent" method such as GET a second time when the
+    connection breaks (ClientOSError, ServerDisconnectedError raised through the middleware
+    chain). The protocol buys numbers with GET: that second send could buy a second number.
+    Raised as ConnectionLost instead, the failure leaves aiohttp at once and reaches the client,
+    which retries reads itself and turns a broken purchase into an unknown outcome. A failure
+    to connect (the request never left) stays what it is: the client reports it as "nothing
+    was sent". tests/provider/test_transport.py checks that a dropped purchase is sent once.
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise ConnectionLost(f"{type(exc).__name__}: {exc}") from exc
+
+
+def provider_session(
+    connector: aiohttp.BaseConnector | None = None,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+) -> aiohttp.ClientSession:
+    """The only way a session for provider requests is made: every request it sends goes out
+    once (see send_once). A session given to ProviderFactory or ProviderClient comes from here.
+    """
+    return aiohttp.ClientSession(
+        headers={"User-Agent": USER_AGENT},
+        connector=connector,
+        trace_configs=list(trace_configs) or None,
+        middlewares=(send_once,),
+    )
 
 
 class ProviderFactory:
@@ -15,7 +59,8 @@ class ProviderFactory:
     Every connection the factory's own session makes passes the address guard of
     ``address_policy`` (by default nothing inside the server's network is reached); the
     origins the policy trusts (the operator's configured URLs) go through a second session
-    without it. A borrowed ``session`` is used as it is: its owner chose its connector.
+    without it. A borrowed ``session`` is used as it is: its owner chose its connector (and
+    made it with ``provider_session``).
     """
 
     def __init__(
@@ -52,11 +97,7 @@ class ProviderFactory:
         connector = aiohttp.TCPConnector(
             limit=100, socket_factory=self._policy.socket_factory if guarded else None
         )
-        return aiohttp.ClientSession(
-            headers={"User-Agent": "sms-activation-bot/0.1"},
-            connector=connector,
-            trace_configs=self._trace_configs or None,
-        )
+        return provider_session(connector, self._trace_configs)
 
     def _session_for(self, base_url: str) -> aiohttp.ClientSession:
         if not self._owns_session and self._session is not None:

@@ -256,7 +256,8 @@ def problem_error(data: Mapping[str, Any]) -> ProviderError:
         return error_from_message(_error_field(data) or "")
     if code is None:
         return error_from_message(title)
-    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    raw_info = data.get("info")
+    info: Mapping[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     detail = data.get("details", data.get("detail"))
     payload: str | None = None
     if code == "WRONG_MAX_PRICE" and info.get("min") is not None:
@@ -773,9 +774,9 @@ class ServicePrices(Mapping[str, PriceInfo]):
             entry = self._raw.get(service, _MISSING)
             found = None if entry is _MISSING else _price_info(entry)
             self._converted[service] = found
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # _MISSING was replaced just above
 
-    def get(self, service: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, service: str, default: Any = None) -> Any:
         # _lookup inlined: this is the index's inner loop (one call per country per service).
         found = self._converted.get(service, _MISSING)
         if found is _MISSING:

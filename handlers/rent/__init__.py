@@ -1,15 +1,21 @@
-"""Renting numbers: the rent flow and the rental card."""
+"""Renting numbers: the rent flow (flow.py) and the rental card's buttons (card.py).
+
+The rental card itself is drawn by presenter.py, for the tap handlers and for the tracker's
+Telegram notifier alike.
+"""
 
 from __future__ import annotations
 
 from aiogram import Router
 
 from handlers.rent import card, flow
-from handlers.rent.callbacks import RentalCb
-from handlers.rent.keyboards import rental_card_keyboard
-from handlers.rent.views import render_rental_card
 
-router = Router(name=__name__)
-router.include_routers(flow.router, card.router)
 
-__all__ = ["RentalCb", "render_rental_card", "rental_card_keyboard", "router"]
+def create_router() -> Router:
+    """A fresh router with the rent flow and the card's buttons (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.include_routers(flow.create_router(), card.create_router())
+    return router
+
+
+__all__ = ["create_router"]

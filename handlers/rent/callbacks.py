@@ -1,39 +1,67 @@
 """Callback data of the rent flow and the rental card: short versioned prefixes, ids only.
 
 Everything a callback names is re-checked against the tapping user on arrival: the data is
-only a request, never a proof of ownership.
+only a request, never a proof of ownership. The actions' values are what buttons already in
+chats carry, so they never change; an unknown one fails to decode (the fallback router answers
+"this button is out of date").
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
 from handlers.common import CallbackHours, CallbackId, CallbackPage
 
+# Each factory below carries `type: ignore[explicit-any]`: mypy reports an explicit Any on every
+# subclass of aiogram's CallbackData (a pydantic model typed with Any inside, e.g. its
+# `__init_subclass__(**kwargs: Any)`), even an empty one. No field of ours is Any.
 
-class RentalCb(CallbackData, prefix="r1"):
-    """An action on one rental. Actions: open (the card), ref (refresh), sms (list, `page`),
-    hist (history, `page`), ext (choose hours), extq (price of `arg` hours), fin (ask to
-    finish), finy (finish), cnl (cancel)."""
 
-    action: str
+class RentalAction(StrEnum):
+    """What a button on (or under) a rental card asks for; one handler each in card.py."""
+
+    OPEN = "open"  # show the card (also "back to the card")
+    REFRESH = "ref"  # sync the SMS now and redraw
+    SMS = "sms"  # the SMS list, `page`
+    HISTORY = "hist"  # the provider's periods, `page`
+    EXTEND = "ext"  # choose how many hours to add
+    EXTEND_QUOTE = "extq"  # the price of `arg` more hours, with the confirm button
+    FINISH_ASK = "fin"  # "finish the rent?"
+    FINISH = "finy"  # finish it
+    CANCEL = "cnl"  # cancel it (refunded, within the provider's window)
+
+
+class RentalCb(CallbackData, prefix="r1"):  # type: ignore[explicit-any]
+    """An action on one rental."""
+
+    action: RentalAction
     id: CallbackId = 0
     page: CallbackPage = 0
-    arg: CallbackHours = 0  # hours (extq)
+    arg: CallbackHours = 0  # hours (EXTEND_QUOTE)
 
 
-class RentFlowCb(CallbackData, prefix="r1f"):
-    """The rent flow: svc (services page) -> cty (countries of a service) -> dur (durations)
-    -> cfm (confirm one duration)."""
+class RentFlowAction(StrEnum):
+    """The steps of the rent flow, in order; one handler each in flow.py."""
 
-    action: str
+    SERVICES = "svc"  # a page of rentable services
+    COUNTRIES = "cty"  # the countries of a service
+    DURATIONS = "dur"  # the durations with their prices
+    CONFIRM = "cfm"  # the confirmation of one duration
+
+
+class RentFlowCb(CallbackData, prefix="r1f"):  # type: ignore[explicit-any]
+    """A step of the rent flow, with what was chosen so far."""
+
+    action: RentFlowAction
     service: str = ""
     country: str = ""
     hours: CallbackHours = 0
     page: CallbackPage = 0
 
 
-class RentBuyCb(CallbackData, prefix="r1b"):
+class RentBuyCb(CallbackData, prefix="r1b"):  # type: ignore[explicit-any]
     """The confirmation tap: rents one number; `token` is claimed once in storage."""
 
     service: str
@@ -42,7 +70,7 @@ class RentBuyCb(CallbackData, prefix="r1b"):
     token: str
 
 
-class RentExtendCb(CallbackData, prefix="r1e"):
+class RentExtendCb(CallbackData, prefix="r1e"):  # type: ignore[explicit-any]
     """The extension confirmation tap: extends once per `token`."""
 
     id: CallbackId

@@ -1,23 +1,32 @@
-"""The rental card and its buttons: SMS list, extend, history, finish, cancel, refresh."""
+"""The rental card's buttons: refresh, SMS list, history, extend, finish, cancel.
+
+One handler per `RentalAction`. Each tap is re-checked against the tapping user by the use case
+(another user's rental is NotFound). A refusal (the provider's or the use case's) is the alert
+of the tap's one answer, and the card is redrawn when its state may have moved on.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 
-from bot.errors import NotFound, Stale, UseCaseError
+from bot.catalog import CatalogService
+from bot.config import Settings
+from bot.errors import NotFound, UseCaseError
+from bot.formatting import format_time, user_timezone
 from bot.i18n import Translate
 from bot.presets import provider_zone
 from bot.provider.errors import ProviderError
 from bot.rentals import CancelRefused, RentalService
-from handlers.common import page_of
+from bot.tracker.notifier import Recipient
+from handlers.common import answer_quietly, page_of, show
 from handlers.errors import error_text
-from handlers.rent.callbacks import RentalCb, RentExtendCb
+from handlers.rent.callbacks import RentalAction, RentalCb, RentExtendCb
 from handlers.rent.keyboards import (
     card_only_keyboard,
     extend_confirm_keyboard,
@@ -26,263 +35,247 @@ from handlers.rent.keyboards import (
     history_keyboard,
     sms_keyboard,
 )
-from handlers.rent.shared import (
-    answer,
-    card_parts,
-    confirmed_price,
-    edit,
-    remember_price,
-    show_screen,
-    user_tz,
-    wake_tracker,
-)
+from handlers.rent.outcome import show_checking
+from handlers.rent.presenter import render_rental_card, rental_card_data
+from handlers.rent.prices import Confirming, confirmed_price, remember_price
 from handlers.rent.views import (
-    format_at,
     render_extend_choose,
     render_extend_confirm,
     render_finish_confirm,
     render_history,
     render_sms_page,
 )
-from storage.models import Rental
-
-router = Router(name=__name__)
-log = logging.getLogger(__name__)
+from storage.models import User
 
 HISTORY_PER_PAGE = 5
 
+# What a tap may be refused with: said as an alert, never raised to the dispatcher.
+REFUSALS = (ProviderError, UseCaseError)
 
-class _Ctx:
-    """What every card handler needs, gathered once."""
 
-    def __init__(
-        self,
-        callback: CallbackQuery,
-        t: Translate,
-        lang: str,
-        user: Any,
-        rentals: RentalService,
-        catalog: Any,
-        clock: Callable[[], float],
-        state: FSMContext | None = None,
-        settings: Any = None,
-    ) -> None:
-        self.callback, self.t, self.lang, self.user = callback, t, lang, user
-        self.rentals, self.catalog, self.clock = rentals, catalog, clock
-        self.state, self.settings = state, settings
-        self.user_id = callback.from_user.id
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """A tap on (or under) a rental card, with what drawing the card needs."""
+
+    callback: CallbackQuery
+    t: Translate
+    lang: str
+    user: User
+    rentals: RentalService
+    catalog: CatalogService
+    settings: Settings
+    clock: Callable[[], float]
+
+    async def screen(self, text: str, markup: InlineKeyboardMarkup) -> None:
+        """A screen under the card, in the tapped message; the tap answered without a word."""
+        await show(self.callback, text, markup)
+        await answer_quietly(self.callback)
 
     async def show_card(
-        self, rental: Rental, notice: str | None = None, *, alert: bool = False
+        self, rental_id: int, notice: str | None = None, *, alert: bool = False
     ) -> None:
-        """Edit the tapped message into the card (it becomes the card the tracker updates),
-        then answer the tap once, with `notice` (as an alert when `alert`)."""
-        fresh = await self.rentals.get(self.user_id, rental.id)
-        text, markup = await card_parts(
-            fresh,
-            user_id=self.user_id,
-            user=self.user,
-            t=self.t,
+        """Draw the rental's card, as stored now, into the tapped message (which becomes the
+        card the tracker edits), then answer the tap once, with `notice`."""
+        rental = await self.rentals.get(self.user.id, rental_id)
+        key = await self.rentals.key_of(self.user.id, rental)
+        data = await rental_card_data(
+            rental,
+            Recipient(user=self.user, key=key),
             lang=self.lang,
             rentals=self.rentals,
             catalog=self.catalog,
-            now=self.clock(),
             settings=self.settings,
+            now=self.clock(),
         )
-        shown = await edit(self.callback, text, markup)
+        shown = await show(self.callback, *render_rental_card(data, self.t))
         if shown is not None:
-            await self.rentals.db.rentals.set_card(fresh.id, shown.chat.id, shown.message_id)
-        await answer(self.callback, notice, alert=alert)
+            await self.rentals.card_shown(rental.id, shown.chat.id, shown.message_id)
+        await answer_quietly(self.callback, notice, alert=alert)
 
-    async def refuse(self, exc: BaseException, rental_id: int | None = None) -> None:
-        """Say why, as an alert; redraw the card when its state may have moved on.
-
-        Telegram takes ONE answer per tap (a second is refused as "query is too old"), so
-        the alert travels in the answer that also ends the redraw."""
-        rental: Rental | None = None
-        if rental_id is not None and not isinstance(exc, NotFound):
-            try:
-                rental = await self.rentals.get(self.user_id, rental_id)
-            except NotFound:
-                rental = None
+    async def refuse(self, exc: BaseException, rental_id: int) -> None:
+        """Say why, as an alert; redraw the card when its state may have moved on (a rental
+        found ended, an SMS that blocks the cancel). Telegram takes ONE answer per tap, so the
+        alert travels in the answer that also ends the redraw."""
         text = self.text_of(exc)
-        if rental is not None:
-            await self.show_card(rental, text, alert=True)
-            return
-        await answer(self.callback, text, alert=True)
+        if not isinstance(exc, NotFound):
+            try:
+                await self.show_card(rental_id, text, alert=True)
+                return
+            except NotFound:
+                pass
+        await answer_quietly(self.callback, text, alert=True)
 
     def text_of(self, exc: BaseException) -> str:
         if isinstance(exc, CancelRefused):
             return self.t(f"rent-cancel-reason-{exc.reason}")
         return error_text(self.t, exc, user=self.user, settings=self.settings)
 
+    @asynccontextmanager
+    async def refusals(self, rental_id: int) -> AsyncIterator[None]:
+        """Run a tap's work; a refusal inside becomes the tap's alert (see `refuse`)."""
+        try:
+            yield
+        except REFUSALS as exc:
+            await self.refuse(exc, rental_id)
 
-@router.callback_query(RentalCb.filter())
-async def rental_action(
+
+async def card_tap(
     callback: CallbackQuery,
-    callback_data: RentalCb,
     t: Translate,
     lang: str,
-    user: Any,
+    user: User,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    settings: Settings,
     clock: Callable[[], float],
-    tracker: Any = None,
-    state: FSMContext | None = None,
-    settings: Any = None,
-) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
-    handler = _ACTIONS.get(callback_data.action)
-    if handler is None:
-        await answer(callback, t("error-stale"))
-        return
-    try:
-        await handler(ctx, callback_data)
-    except (ProviderError, UseCaseError) as exc:
-        await ctx.refuse(exc, callback_data.id)
-    if callback_data.action in ("finy", "cnl", "ref"):
-        wake_tracker(tracker)
+) -> dict[str, CardTap]:
+    """A filter that always passes and hands the handler its `tap` (aiogram merges a filter's
+    dict into the handler's arguments): the dependencies are named, with their types, once."""
+    return {"tap": CardTap(callback, t, lang, user, rentals, catalog, settings, clock)}
 
 
-async def _open(ctx: _Ctx, data: RentalCb) -> None:
-    await ctx.show_card(await ctx.rentals.get(ctx.user_id, data.id))
+# ------------------------------------------------------------------ one handler per action
 
 
-async def _refresh(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await ctx.rentals.refresh(ctx.user_id, data.id)
-    await ctx.show_card(rental, ctx.t("rent-refreshed"))
+async def on_open(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        await tap.show_card(callback_data.id)
 
 
-async def _sms(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await ctx.rentals.get(ctx.user_id, data.id)
-    page = await ctx.rentals.sms(ctx.user_id, rental.id, data.page)
-    if page.page >= page.pages and page.total:
-        page = await ctx.rentals.sms(ctx.user_id, rental.id, page.pages - 1)
-    key = await ctx.rentals.key_of(ctx.user_id, rental)
-    provider_tz = provider_zone(key.base_url, ctx.settings)
-    text = render_sms_page(ctx.t, rental, page, user_tz(ctx.user), provider_tz)
-    await show_screen(ctx.callback, text, sms_keyboard(ctx.t, rental.id, page.page, page.pages))
+async def on_refresh(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.refresh(tap.user.id, callback_data.id)
+        await tap.show_card(rental.id, tap.t("rent-refreshed"))
 
 
-async def _history(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await ctx.rentals.get(ctx.user_id, data.id)
-    items = await ctx.rentals.rental_history(ctx.user_id, rental.id)
-    page, pages, shown = page_of(items, data.page, HISTORY_PER_PAGE)
-    key = await ctx.rentals.key_of(ctx.user_id, rental)
-    zones = {"tz": user_tz(ctx.user), "provider_tz": provider_zone(key.base_url, ctx.settings)}
-    text = render_history(ctx.t, rental, shown, page, pages, **zones)
-    await show_screen(ctx.callback, text, history_keyboard(ctx.t, rental.id, page, pages))
-
-
-async def _extend_choose(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await _live(ctx, data.id)
-    options = await ctx.rentals.extend_options(ctx.user_id, rental.id)
-    key = await ctx.rentals.key_of(ctx.user_id, rental)
-    if not options:
-        await show_screen(
-            ctx.callback, ctx.t("rent-extend-none"), card_only_keyboard(ctx.t, rental.id)
+async def on_sms(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.get(tap.user.id, callback_data.id)
+        page = await tap.rentals.sms(tap.user.id, rental.id, callback_data.page)
+        if page.page >= page.pages and page.total:  # past the last page: show the last one
+            page = await tap.rentals.sms(tap.user.id, rental.id, page.pages - 1)
+        key = await tap.rentals.key_of(tap.user.id, rental)
+        text = render_sms_page(
+            tap.t,
+            rental,
+            page,
+            user_timezone(tap.user.timezone),
+            provider_zone(key.base_url, tap.settings),
         )
-        return
-    text = render_extend_choose(ctx.t, rental)
-    markup = extend_options_keyboard(ctx.t, rental.id, options, key.currency)
-    await show_screen(ctx.callback, text, markup)
+        await tap.screen(text, sms_keyboard(tap.t, rental.id, page.page, page.pages))
 
 
-async def _extend_quote(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await _live(ctx, data.id)
-    option = await ctx.rentals.extend_option(ctx.user_id, rental.id, data.arg)
-    if option is None:
-        await show_screen(
-            ctx.callback, ctx.t("rent-price-unknown"), card_only_keyboard(ctx.t, rental.id)
+async def on_history(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.get(tap.user.id, callback_data.id)
+        items = await tap.rentals.rental_history(tap.user.id, rental.id)
+        page, pages, shown = page_of(items, callback_data.page, HISTORY_PER_PAGE)
+        key = await tap.rentals.key_of(tap.user.id, rental)
+        text = render_history(
+            tap.t,
+            rental,
+            shown,
+            page,
+            pages,
+            lang=tap.lang,
+            tz=user_timezone(tap.user.timezone),
+            provider_tz=provider_zone(key.base_url, tap.settings),
         )
-        return
-    key = await ctx.rentals.key_of(ctx.user_id, rental)
-    balance = await ctx.rentals.key_balance(ctx.user_id, key)
-    text = render_extend_confirm(ctx.t, rental, option, balance, key.currency)
-    token = await ctx.rentals.extend_token(
-        ctx.user_id, rental.id, hours=option.hours, price=option.cost
-    )
-    await remember_price(ctx.state, "extend", token, option.cost)
-    markup = extend_confirm_keyboard(ctx.t, rental.id, option, token, key.currency)
-    await show_screen(ctx.callback, text, markup)
+        await tap.screen(text, history_keyboard(tap.t, rental.id, page, pages))
 
 
-async def _finish_ask(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await _live(ctx, data.id)
-    text = render_finish_confirm(ctx.t, rental)
-    await show_screen(ctx.callback, text, finish_confirm_keyboard(ctx.t, rental.id))
+async def on_extend(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
+        options = await tap.rentals.extend_options(tap.user.id, rental.id)
+        if not options:
+            await tap.screen(tap.t("rent-extend-none"), card_only_keyboard(tap.t, rental.id))
+            return
+        key = await tap.rentals.key_of(tap.user.id, rental)
+        markup = extend_options_keyboard(tap.t, rental.id, options, key.currency)
+        await tap.screen(render_extend_choose(tap.t, rental), markup)
 
 
-async def _finish(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await ctx.rentals.finish(ctx.user_id, data.id)
-    await ctx.show_card(rental, ctx.t("rent-finished"))
-
-
-async def _cancel(ctx: _Ctx, data: RentalCb) -> None:
-    rental = await ctx.rentals.cancel(ctx.user_id, data.id)
-    await ctx.show_card(rental, ctx.t("rent-cancelled"))
-
-
-async def _live(ctx: _Ctx, rental_id: int) -> Rental:
-    rental = await ctx.rentals.get(ctx.user_id, rental_id)
-    if not rental.live:
-        raise Stale()
-    return rental
-
-
-_ACTIONS = {
-    "open": _open,
-    "ref": _refresh,
-    "sms": _sms,
-    "hist": _history,
-    "ext": _extend_choose,
-    "extq": _extend_quote,
-    "fin": _finish_ask,
-    "finy": _finish,
-    "cnl": _cancel,
-}
-
-
-@router.callback_query(RentExtendCb.filter())
-async def extend(
-    callback: CallbackQuery,
-    callback_data: RentExtendCb,
-    t: Translate,
-    lang: str,
-    user: Any,
-    rentals: RentalService,
-    catalog: Any,
-    clock: Callable[[], float],
-    tracker: Any = None,
-    state: FSMContext | None = None,
-    settings: Any = None,
+async def on_extend_quote(
+    _: CallbackQuery, callback_data: RentalCb, tap: CardTap, state: FSMContext
 ) -> None:
-    ctx = _Ctx(callback, t, lang, user, rentals, catalog, clock, state, settings)
-    cost = await confirmed_price(state, "extend", callback_data.token)
-    try:
-        result = await rentals.extend(
-            ctx.user_id,
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
+        option = await tap.rentals.extend_option(tap.user.id, rental.id, callback_data.arg)
+        if option is None:
+            await tap.screen(tap.t("rent-price-unknown"), card_only_keyboard(tap.t, rental.id))
+            return
+        key = await tap.rentals.key_of(tap.user.id, rental)
+        balance = await tap.rentals.key_balance(tap.user.id, key)
+        text = render_extend_confirm(tap.t, rental, option, balance, key.currency)
+        # A fresh one-time token per confirmation screen: the tap on it extends at most once.
+        token = await tap.rentals.extend_token(
+            tap.user.id, rental.id, hours=option.hours, price=option.cost
+        )
+        await remember_price(state, Confirming.EXTEND, token, option.cost)
+        markup = extend_confirm_keyboard(tap.t, rental.id, option, token, key.currency)
+        await tap.screen(text, markup)
+
+
+async def on_finish_ask(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.live(tap.user.id, callback_data.id)
+        await tap.screen(
+            render_finish_confirm(tap.t, rental), finish_confirm_keyboard(tap.t, rental.id)
+        )
+
+
+async def on_finish(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.finish(tap.user.id, callback_data.id)
+        await tap.show_card(rental.id, tap.t("rent-finished"))
+
+
+async def on_cancel(_: CallbackQuery, callback_data: RentalCb, tap: CardTap) -> None:
+    async with tap.refusals(callback_data.id):
+        rental = await tap.rentals.cancel(tap.user.id, callback_data.id)
+        await tap.show_card(rental.id, tap.t("rent-cancelled"))
+
+
+async def on_extend_confirmed(
+    callback: CallbackQuery, callback_data: RentExtendCb, tap: CardTap, state: FSMContext
+) -> None:
+    """The extension's confirm button: extends once per token, at the price the screen showed."""
+    async with tap.refusals(callback_data.id):
+        result = await tap.rentals.extend(
+            tap.user.id,
             callback_data.id,
             token=callback_data.token,
             hours=callback_data.hours,
-            # The card shows "checking" if the answer is lost: reconciliation edits it back.
-            message_id=callback.message.message_id if callback.message else None,
-            cost=cost,
+            # The message that says "checking" if the answer is lost: reconciliation edits it.
+            message_id=callback.message.message_id if callback.message is not None else None,
+            cost=await confirmed_price(state, Confirming.EXTEND, callback_data.token),
         )
-    except (ProviderError, UseCaseError) as exc:
-        await ctx.refuse(exc, callback_data.id)
-        return
-    if result.stale:  # a token never issued for this extension, or expired: nothing bought
-        await answer(callback, t("rent-stale"), alert=True)
-        return
-    if result.pending:
-        wake_tracker(tracker)
-        await edit(callback, t("rent-extend-pending"), card_only_keyboard(t, callback_data.id))
-        await answer(callback, t("rent-extend-pending"), alert=True)
-        return
-    if result.duplicate or result.rental is None:
-        await answer(callback, t("rent-duplicate"))
-        return
-    wake_tracker(tracker)
-    notice = t("rent-extended", at=format_at(result.rental.ends_at, user_tz(user)))
-    await ctx.show_card(result.rental, notice)
+        if result.stale:  # a token never issued for this extension, or expired: nothing bought
+            await answer_quietly(callback, tap.t("rent-stale"), alert=True)
+        elif result.pending:
+            await show_checking(callback, tap.t, rental_id=callback_data.id)
+        elif result.duplicate or result.rental is None:
+            await answer_quietly(callback, tap.t("rent-duplicate"))
+        else:
+            ends = format_time(result.rental.ends_at, user_timezone(tap.user.timezone))
+            await tap.show_card(result.rental.id, tap.t("rent-extended", at=ends))
+
+
+# ------------------------------------------------------------------ the router
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    on = router.callback_query.register
+    on(on_open, RentalCb.filter(F.action == RentalAction.OPEN), card_tap)
+    on(on_refresh, RentalCb.filter(F.action == RentalAction.REFRESH), card_tap)
+    on(on_sms, RentalCb.filter(F.action == RentalAction.SMS), card_tap)
+    on(on_history, RentalCb.filter(F.action == RentalAction.HISTORY), card_tap)
+    on(on_extend, RentalCb.filter(F.action == RentalAction.EXTEND), card_tap)
+    on(on_extend_quote, RentalCb.filter(F.action == RentalAction.EXTEND_QUOTE), card_tap)
+    on(on_finish_ask, RentalCb.filter(F.action == RentalAction.FINISH_ASK), card_tap)
+    on(on_finish, RentalCb.filter(F.action == RentalAction.FINISH), card_tap)
+    on(on_cancel, RentalCb.filter(F.action == RentalAction.CANCEL), card_tap)
+    on(on_extend_confirmed, RentExtendCb.filter(), card_tap)
+    return router

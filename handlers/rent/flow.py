@@ -1,40 +1,43 @@
-"""The rent flow: service -> country -> duration with its price -> confirm -> the rental card."""
+"""The rent flow: service -> country -> duration with its price -> confirm -> the rental card.
+
+One handler per `RentFlowAction`, and one for the confirming tap (`RentBuyCb`), which rents at
+most one number: its token was issued with the confirm screen and is claimed once in storage.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot.catalog import CatalogService
 from bot.config import Settings
 from bot.errors import UseCaseError
+from bot.flags import country_flag
 from bot.i18n import Translate
 from bot.provider.errors import ProviderError
 from bot.rentals import RentalService
-from handlers.common import MenuCb, page_of
+from bot.tracker.notifier import Recipient
+from handlers.common import MenuCb, answer_quietly, page_of, show
 from handlers.errors import error_text
-from handlers.rent.callbacks import RentBuyCb, RentFlowCb
+from handlers.names import names_for
+from handlers.rent.callbacks import RentBuyCb, RentFlowAction, RentFlowCb
 from handlers.rent.keyboards import (
     confirm_keyboard,
+    countries_data,
     countries_keyboard,
+    durations_data,
     durations_keyboard,
     flow_error_keyboard,
+    services_data,
     services_keyboard,
 )
-from handlers.rent.shared import (
-    answer,
-    card_parts,
-    country_names,
-    edit,
-    service_names,
-    show_screen,
-    wake_tracker,
-)
+from handlers.rent.outcome import show_checking
+from handlers.rent.presenter import render_rental_card, rental_card_data
+from handlers.rent.prices import Confirming, confirmed_price, remember_price
 from handlers.rent.views import (
     money,
     render_confirm,
@@ -43,13 +46,15 @@ from handlers.rent.views import (
     render_no_countries,
     render_services,
 )
-from storage.models import User
+from storage.models import KeyProfile, User
 
-router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 SERVICES_PER_PAGE = 12
 COUNTRIES_PER_PAGE = 8
+
+# What a step may be refused with: said in the screen, with a way back.
+REFUSALS = (ProviderError, UseCaseError)
 
 
 async def _fail(
@@ -64,34 +69,58 @@ async def _fail(
     """Show a refusal as its sentence in the screen, with a way back (a ban's end in the
     user's zone when `user` is given)."""
     text = error_text(t, exc, user=user, settings=settings)
-    await edit(callback, text, flow_error_keyboard(t, back))
-    await answer(callback, text, alert=True)
+    await show(callback, text, flow_error_keyboard(t, back))
+    await answer_quietly(callback, text, alert=True)
 
 
-async def _names(catalog: Any, key: Any, lang: str, service: str, country: str) -> tuple[str, str]:
-    """(service name, country name) for the screens; the codes stand in when names fail."""
-    service_name = (await service_names(catalog, key, lang)).get(service, service)
-    country_name = (await country_names(catalog, key, lang)).get(country, country)
-    return service_name, country_name
+async def _service_names(catalog: CatalogService, key: KeyProfile, lang: str) -> dict[str, str]:
+    """Service code -> name for a whole list; names are cosmetic, so the codes stand in when
+    the catalog fails."""
+    try:
+        return await catalog.service_names(key, lang)
+    except Exception as error:  # a missing name must never block renting
+        log.info("service names unavailable: %s", type(error).__name__)
+        return {}
 
 
-@router.callback_query(MenuCb.filter(F.action == "rent"))
-async def rent_menu(
-    callback: CallbackQuery, t: Translate, lang: str, rentals: RentalService, catalog: Any
+async def _country_labels(catalog: CatalogService, key: KeyProfile, lang: str) -> dict[str, str]:
+    """Country id -> flag and name, as the buy flow lists countries; the ids stand in when the
+    catalog fails."""
+    try:
+        countries = await catalog.countries(key)
+    except Exception as error:  # names are cosmetic
+        log.info("country names unavailable: %s", type(error).__name__)
+        return {}
+    return {
+        cid: f"{country_flag(country.name('en'))} {country.name(lang)}"
+        for cid, country in countries.items()
+    }
+
+
+# ------------------------------------------------------------------ one handler per step
+
+
+async def on_rent_menu(
+    callback: CallbackQuery,
+    t: Translate,
+    lang: str,
+    rentals: RentalService,
+    catalog: CatalogService,
+    user: User,
 ) -> None:
-    await _show_services(callback, t, lang, rentals, catalog, page=0)
+    await _show_services(callback, t, lang, rentals, catalog, user, page=0)
 
 
-@router.callback_query(RentFlowCb.filter(F.action == "svc"))
-async def services_page(
+async def on_services(
     callback: CallbackQuery,
     callback_data: RentFlowCb,
     t: Translate,
     lang: str,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    user: User,
 ) -> None:
-    await _show_services(callback, t, lang, rentals, catalog, page=callback_data.page)
+    await _show_services(callback, t, lang, rentals, catalog, user, page=callback_data.page)
 
 
 async def _show_services(
@@ -99,210 +128,205 @@ async def _show_services(
     t: Translate,
     lang: str,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    user: User,
     *,
     page: int,
 ) -> None:
-    user_id = callback.from_user.id
     try:
-        key = await rentals.active_key(user_id)
-        codes = await rentals.rentable_services(user_id)
-    except (ProviderError, UseCaseError) as exc:
+        key = await rentals.active_key(user.id)
+        codes = await rentals.rentable_services(user.id)
+    except REFUSALS as exc:
         await _fail(callback, t, exc, None)
         return
     if not codes:
-        await show_screen(callback, t("rent-no-services"), flow_error_keyboard(t, None))
+        await show(callback, t("rent-no-services"), flow_error_keyboard(t, None))
+        await answer_quietly(callback)
         return
-    names = await service_names(catalog, key, lang)
+    names = await _service_names(catalog, key, lang)
     named = sorted(((c, names.get(c, c)) for c in codes), key=lambda item: item[1].lower())
     page, pages, shown = page_of(named, page, SERVICES_PER_PAGE)
-    await show_screen(
-        callback, render_services(t, page, pages), services_keyboard(t, shown, page, pages)
-    )
+    await show(callback, render_services(t, page, pages), services_keyboard(t, shown, page, pages))
+    await answer_quietly(callback)
 
 
-@router.callback_query(RentFlowCb.filter(F.action == "cty"))
-async def countries_page(
+async def on_countries(
     callback: CallbackQuery,
     callback_data: RentFlowCb,
     t: Translate,
     lang: str,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    user: User,
 ) -> None:
-    user_id = callback.from_user.id
     service = callback_data.service
-    back = RentFlowCb(action="svc").pack()
+    back = services_data()
     try:
-        key = await rentals.active_key(user_id)
-        found = await rentals.rentable_countries(user_id, service)
-    except (ProviderError, UseCaseError) as exc:
+        key = await rentals.active_key(user.id)
+        found = await rentals.rentable_countries(user.id, service)
+    except REFUSALS as exc:
         await _fail(callback, t, exc, back)
         return
-    service_name = (await service_names(catalog, key, lang)).get(service, service)
+    service_name = (await _service_names(catalog, key, lang)).get(service, service)
     if not found:
-        text = render_no_countries(t, service_name)
-        await show_screen(callback, text, flow_error_keyboard(t, back))
+        await show(callback, render_no_countries(t, service_name), flow_error_keyboard(t, back))
+        await answer_quietly(callback)
         return
-    names = await country_names(catalog, key, lang)
+    labels = await _country_labels(catalog, key, lang)
     page, pages, shown = page_of(found, callback_data.page, COUNTRIES_PER_PAGE)
     rows = [
-        (cid, names.get(cid, cid), money(price.cost, key.currency), price.count)
+        (cid, labels.get(cid, cid), money(price.cost, key.currency), price.count)
         for cid, price in shown
     ]
-    await show_screen(
-        callback,
-        render_countries(t, service_name),
-        countries_keyboard(t, service, rows, page, pages),
-    )
+    markup = countries_keyboard(t, service, rows, page, pages)
+    await show(callback, render_countries(t, service_name), markup)
+    await answer_quietly(callback)
 
 
-@router.callback_query(RentFlowCb.filter(F.action == "dur"))
-async def durations(
+async def on_durations(
     callback: CallbackQuery,
     callback_data: RentFlowCb,
     t: Translate,
     lang: str,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    user: User,
 ) -> None:
-    user_id = callback.from_user.id
     service, country = callback_data.service, callback_data.country
-    back = RentFlowCb(action="cty", service=service).pack()
+    back = countries_data(service)
     try:
-        key = await rentals.active_key(user_id)
-        options = await rentals.options(user_id, service, country)
-    except (ProviderError, UseCaseError) as exc:
+        key = await rentals.active_key(user.id)
+        options = await rentals.options(user.id, service, country)
+    except REFUSALS as exc:
         await _fail(callback, t, exc, back)
         return
     if not options:
-        await show_screen(callback, t("rent-no-durations"), flow_error_keyboard(t, back))
+        await show(callback, t("rent-no-durations"), flow_error_keyboard(t, back))
+        await answer_quietly(callback)
         return
-    service_name, country_name = await _names(catalog, key, lang, service, country)
-    await show_screen(
+    names = await names_for(catalog, key, lang, service, country)
+    await show(
         callback,
-        render_durations(t, service_name, country_name),
+        render_durations(t, names.service, names.country_with_flag),
         durations_keyboard(t, service, country, options, key.currency),
     )
+    await answer_quietly(callback)
 
 
-@router.callback_query(RentFlowCb.filter(F.action == "cfm"))
-async def confirm(
+async def on_confirm(
     callback: CallbackQuery,
     callback_data: RentFlowCb,
     t: Translate,
     lang: str,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
+    user: User,
     state: FSMContext,
 ) -> None:
-    user_id = callback.from_user.id
     service, country, hours = callback_data.service, callback_data.country, callback_data.hours
-    back = RentFlowCb(action="dur", service=service, country=country).pack()
+    back = durations_data(service, country)
     try:
-        key = await rentals.active_key(user_id)
-        option = await rentals.option(user_id, service, country, hours)
-        balance, currency = await rentals.balance(user_id)
-    except (ProviderError, UseCaseError) as exc:
+        key = await rentals.active_key(user.id)
+        option = await rentals.option(user.id, service, country, hours)
+        balance, currency = await rentals.balance(user.id)
+    except REFUSALS as exc:
         await _fail(callback, t, exc, back)
         return
     if option is None:
-        await show_screen(callback, t("rent-price-unknown"), flow_error_keyboard(t, back))
+        await show(callback, t("rent-price-unknown"), flow_error_keyboard(t, back))
+        await answer_quietly(callback)
         return
-    service_name, country_name = await _names(catalog, key, lang, service, country)
+    names = await names_for(catalog, key, lang, service, country)
     text = render_confirm(
         t,
-        service_name=service_name,
-        country_name=country_name,
+        service_name=names.service,
+        country_name=names.country_with_flag,
         option=option,
         balance=balance,
         currency=currency,
     )
     # A fresh one-time token per confirmation screen: the tap on it rents at most one number.
     token = await rentals.offer_token(
-        user_id, service=service, country=country, hours=hours, price=option.cost
+        user.id, service=service, country=country, hours=hours, price=option.cost
     )
     # The price shown is remembered with the token (callback data carries ids only), so the
     # rental card can show what was paid: the provider's rent answer carries no price.
-    await state.update_data(rent_costs={token: str(option.cost)})
-    await show_screen(
-        callback, text, confirm_keyboard(t, service, country, option, token, currency)
-    )
+    await remember_price(state, Confirming.RENT, token, option.cost)
+    await show(callback, text, confirm_keyboard(t, service, country, option, token, currency))
+    await answer_quietly(callback)
 
 
-@router.callback_query(RentBuyCb.filter())
-async def buy(
+async def on_rent(
     callback: CallbackQuery,
     callback_data: RentBuyCb,
     t: Translate,
     lang: str,
-    user: Any,
+    user: User,
     rentals: RentalService,
-    catalog: Any,
+    catalog: CatalogService,
     clock: Callable[[], float],
     state: FSMContext,
-    tracker: Any = None,
-    settings: Any = None,
+    settings: Settings,
 ) -> None:
-    user_id = callback.from_user.id
+    """The confirming tap: rents one number, stores it, then shows its card."""
     data = callback_data
-    cost = _confirmed_cost(await state.get_data(), data.token)
-    back = RentFlowCb(action="dur", service=data.service, country=data.country).pack()
-    message = callback.message
-    chat_id = message.chat.id if isinstance(message, Message) else user_id
+    message = callback.message if isinstance(callback.message, Message) else None
+    chat_id = message.chat.id if message is not None else user.id
     try:
         result = await rentals.rent(
-            user_id,
+            user.id,
             token=data.token,
             service=data.service,
             country=data.country,
             hours=data.hours,
             chat_id=chat_id,
-            cost=cost,
+            cost=await confirmed_price(state, Confirming.RENT, data.token),
             # The message that will say "checking": reconciliation edits it with the result.
-            message_id=message.message_id if isinstance(message, Message) else None,
+            message_id=message.message_id if message is not None else None,
         )
-    except (ProviderError, UseCaseError) as exc:
+    except REFUSALS as exc:
+        back = durations_data(data.service, data.country)
         await _fail(callback, t, exc, back, user=user, settings=settings)
         return
     if result.stale:  # a token never issued for this offer, or expired: nothing rented
-        await answer(callback, t("rent-stale"), alert=True)
+        await answer_quietly(callback, t("rent-stale"), alert=True)
         return
     if result.duplicate:
-        await answer(callback, t("rent-duplicate"))
+        await answer_quietly(callback, t("rent-duplicate"))
         return
-    wake_tracker(tracker)
     if result.rental is None:  # unknown outcome: reconciliation will tell the truth
-        # Where the provider lists rentals, the tracker finds the number and shows its card
-        # here; where it does not (Grizzly), only the balance will tell: say so.
-        pending = "rent-pending" if result.findable else "rent-pending-unlisted"
-        await edit(callback, t(pending), flow_error_keyboard(t, None))
-        await answer(callback, t("rent-pending"), alert=True)
+        await show_checking(callback, t, rental_id=None, findable=result.findable)
         return
     rental = result.rental
     # The rental is stored; now tell: the card is its own message, the confirm screen closes.
-    text, markup = await card_parts(
+    key = await rentals.key_of(user.id, rental)
+    card = await rental_card_data(
         rental,
-        user_id=user_id,
-        user=user,
-        t=t,
+        Recipient(user=user, key=key),
         lang=lang,
         rentals=rentals,
         catalog=catalog,
-        now=clock(),
         settings=settings,
+        now=clock(),
     )
-    await edit(callback, t("rent-done"), None)
+    text, markup = render_rental_card(card, t)
+    await show(callback, t("rent-done"), None)
     if callback.bot is not None:
         sent = await callback.bot.send_message(chat_id, text, reply_markup=markup)
-        await rentals.db.rentals.set_card(rental.id, sent.chat.id, sent.message_id)
-    await answer(callback, t("rent-done"))
+        await rentals.card_shown(rental.id, sent.chat.id, sent.message_id)
+    await answer_quietly(callback, t("rent-done"))
 
 
-def _confirmed_cost(data: dict[str, Any], token: str) -> Decimal | None:
-    """The price shown on the confirm screen of this token, when this process still knows it."""
-    raw = (data.get("rent_costs") or {}).get(token)
-    try:
-        return Decimal(raw) if raw is not None else None
-    except InvalidOperation:
-        return None
+# ------------------------------------------------------------------ the router
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    on = router.callback_query.register
+    on(on_rent_menu, MenuCb.filter(F.action == "rent"))
+    on(on_services, RentFlowCb.filter(F.action == RentFlowAction.SERVICES))
+    on(on_countries, RentFlowCb.filter(F.action == RentFlowAction.COUNTRIES))
+    on(on_durations, RentFlowCb.filter(F.action == RentFlowAction.DURATIONS))
+    on(on_confirm, RentFlowCb.filter(F.action == RentFlowAction.CONFIRM))
+    on(on_rent, RentBuyCb.filter())
+    return router

@@ -2,85 +2,76 @@
 
 from __future__ import annotations
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate
-from bot.rentals import RentOption, cancel_block
-from handlers.common import back_button, menu_button
-from handlers.rent.callbacks import RentalCb, RentBuyCb, RentExtendCb, RentFlowCb
+from bot.rentals import RentOption
+from handlers.common import back_button, menu_button, pager_row
+from handlers.rent.callbacks import (
+    RentalAction,
+    RentalCb,
+    RentBuyCb,
+    RentExtendCb,
+    RentFlowAction,
+    RentFlowCb,
+)
 from handlers.rent.views import duration_label, money
-from storage.models import Rental
 
 Row = list[InlineKeyboardButton]
 
 
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data)
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def _pairs(buttons: list[InlineKeyboardButton]) -> list[Row]:
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
-def _nav(t: Translate, page: int, pages: int, make: object) -> Row:
-    """Prev/next buttons; `make(page)` packs the callback data of a page."""
-    row: Row = []
-    if page > 0:
-        row.append(_button(t("rent-btn-prev"), make(page - 1)))  # type: ignore[operator]
-    if page + 1 < pages:
-        row.append(_button(t("rent-btn-next"), make(page + 1)))  # type: ignore[operator]
-    return row
+def _rows(*rows: Row) -> InlineKeyboardMarkup:
+    """A markup of the rows that have buttons (an empty pager is left out)."""
+    return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
+
+
+def _on(rental_id: int, action: RentalAction, **fields: int) -> RentalCb:
+    return RentalCb(action=action, id=rental_id, **fields)
 
 
 # ------------------------------------------------------------------ the rental card
 
 
 def rental_card_keyboard(
-    r: Rental, t: Translate, now: float, *, has_sms: bool = False
+    t: Translate, rental_id: int, *, live: bool, can_cancel: bool
 ) -> InlineKeyboardMarkup:
-    """Buttons of the rental card. Cancel shows only while the provider would allow it."""
-    cb = RentalCb
-    if not r.live:
-        rows: list[Row] = [
-            [
-                _button(t("rent-btn-sms"), cb(action="sms", id=r.id).pack()),
-                _button(t("rent-btn-history"), cb(action="hist", id=r.id).pack()),
-            ],
-            [menu_button(t)],
-        ]
-        return InlineKeyboardMarkup(inline_keyboard=rows)
-    ending: Row = [_button(t("rent-btn-finish"), cb(action="fin", id=r.id).pack())]
-    if cancel_block(r, now, has_sms=has_sms) is None:
-        ending.append(_button(t("rent-btn-cancel"), cb(action="cnl", id=r.id).pack()))
-    rows = [
-        [
-            _button(t("rent-btn-sms"), cb(action="sms", id=r.id).pack()),
-            _button(t("rent-btn-extend"), cb(action="ext", id=r.id).pack()),
-        ],
-        [
-            _button(t("rent-btn-history"), cb(action="hist", id=r.id).pack()),
-            _button(t("rent-btn-refresh"), cb(action="ref", id=r.id).pack()),
-        ],
+    """Buttons of the rental card; Cancel shows only while the provider would allow it."""
+    sms = _button(t("rent-btn-sms"), _on(rental_id, RentalAction.SMS))
+    history = _button(t("rent-btn-history"), _on(rental_id, RentalAction.HISTORY))
+    if not live:
+        return _rows([sms, history], [menu_button(t)])
+    ending: Row = [_button(t("rent-btn-finish"), _on(rental_id, RentalAction.FINISH_ASK))]
+    if can_cancel:
+        ending.append(_button(t("rent-btn-cancel"), _on(rental_id, RentalAction.CANCEL)))
+    return _rows(
+        [sms, _button(t("rent-btn-extend"), _on(rental_id, RentalAction.EXTEND))],
+        [history, _button(t("rent-btn-refresh"), _on(rental_id, RentalAction.REFRESH))],
         ending,
         [menu_button(t)],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 def back_to_card(t: Translate, rental_id: int) -> InlineKeyboardButton:
-    return _button(t("rent-btn-card"), RentalCb(action="open", id=rental_id).pack())
+    return _button(t("rent-btn-card"), _on(rental_id, RentalAction.OPEN))
 
 
 def sms_keyboard(t: Translate, rental_id: int, page: int, pages: int) -> InlineKeyboardMarkup:
-    nav = _nav(t, page, pages, lambda p: RentalCb(action="sms", id=rental_id, page=p).pack())
-    rows = [row for row in (nav, [back_to_card(t, rental_id)], [menu_button(t)]) if row]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    pager = pager_row(t, page, pages, lambda p: _on(rental_id, RentalAction.SMS, page=p))
+    return _rows(pager, [back_to_card(t, rental_id)], [menu_button(t)])
 
 
 def history_keyboard(t: Translate, rental_id: int, page: int, pages: int) -> InlineKeyboardMarkup:
-    nav = _nav(t, page, pages, lambda p: RentalCb(action="hist", id=rental_id, page=p).pack())
-    rows = [row for row in (nav, [back_to_card(t, rental_id)], [menu_button(t)]) if row]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    pager = pager_row(t, page, pages, lambda p: _on(rental_id, RentalAction.HISTORY, page=p))
+    return _rows(pager, [back_to_card(t, rental_id)], [menu_button(t)])
 
 
 def extend_options_keyboard(
@@ -89,36 +80,33 @@ def extend_options_keyboard(
     buttons = [
         _button(
             t("rent-option", duration=duration_label(t, o.hours), price=money(o.cost, currency)),
-            RentalCb(action="extq", id=rental_id, arg=o.hours).pack(),
+            _on(rental_id, RentalAction.EXTEND_QUOTE, arg=o.hours),
         )
         for o in options
     ]
-    rows = [*_pairs(buttons), [back_to_card(t, rental_id)], [menu_button(t)]]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return _rows(*_pairs(buttons), [back_to_card(t, rental_id)], [menu_button(t)])
 
 
 def extend_confirm_keyboard(
     t: Translate, rental_id: int, option: RentOption, token: str, currency: str | None
 ) -> InlineKeyboardMarkup:
-    confirm = RentExtendCb(id=rental_id, hours=option.hours, token=token).pack()
-    rows = [
+    confirm = RentExtendCb(id=rental_id, hours=option.hours, token=token)
+    return _rows(
         [_button(t("rent-btn-extend-confirm", price=money(option.cost, currency)), confirm)],
-        [back_button(t, RentalCb(action="ext", id=rental_id).pack())],
+        [back_button(t, _on(rental_id, RentalAction.EXTEND).pack())],
         [back_to_card(t, rental_id)],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 def finish_confirm_keyboard(t: Translate, rental_id: int) -> InlineKeyboardMarkup:
-    rows = [
-        [_button(t("rent-btn-finish-yes"), RentalCb(action="finy", id=rental_id).pack())],
-        [_button(t("rent-btn-finish-no"), RentalCb(action="open", id=rental_id).pack())],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return _rows(
+        [_button(t("rent-btn-finish-yes"), _on(rental_id, RentalAction.FINISH))],
+        [_button(t("rent-btn-finish-no"), _on(rental_id, RentalAction.OPEN))],
+    )
 
 
 def card_only_keyboard(t: Translate, rental_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[back_to_card(t, rental_id)], [menu_button(t)]])
+    return _rows([back_to_card(t, rental_id)], [menu_button(t)])
 
 
 # ------------------------------------------------------------------ the rent flow
@@ -129,11 +117,11 @@ def services_keyboard(
 ) -> InlineKeyboardMarkup:
     """`services`: (code, name) of one page."""
     buttons = [
-        _button(name, RentFlowCb(action="cty", service=code).pack()) for code, name in services
+        _button(name, RentFlowCb(action=RentFlowAction.COUNTRIES, service=code))
+        for code, name in services
     ]
-    nav = _nav(t, page, pages, lambda p: RentFlowCb(action="svc", page=p).pack())
-    rows = [*_pairs(buttons), *([nav] if nav else []), [menu_button(t)]]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    pager = pager_row(t, page, pages, lambda p: RentFlowCb(action=RentFlowAction.SERVICES, page=p))
+    return _rows(*_pairs(buttons), pager, [menu_button(t)])
 
 
 def countries_keyboard(
@@ -148,19 +136,23 @@ def countries_keyboard(
         [
             _button(
                 t("rent-country-option", country=name, price=price, count=str(count)),
-                RentFlowCb(action="dur", service=service, country=cid).pack(),
+                RentFlowCb(action=RentFlowAction.DURATIONS, service=service, country=cid),
             )
         ]
         for cid, name, price, count in countries
     ]
-    nav = _nav(t, page, pages, lambda p: RentFlowCb(action="cty", service=service, page=p).pack())
-    rows = [
+    pager = pager_row(
+        t,
+        page,
+        pages,
+        lambda p: RentFlowCb(action=RentFlowAction.COUNTRIES, service=service, page=p),
+    )
+    return _rows(
         *buttons,
-        *([nav] if nav else []),
-        [back_button(t, RentFlowCb(action="svc").pack())],
+        pager,
+        [back_button(t, services_data())],
         [menu_button(t)],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 def durations_keyboard(
@@ -169,16 +161,17 @@ def durations_keyboard(
     buttons = [
         _button(
             t("rent-option", duration=duration_label(t, o.hours), price=money(o.cost, currency)),
-            RentFlowCb(action="cfm", service=service, country=country, hours=o.hours).pack(),
+            RentFlowCb(
+                action=RentFlowAction.CONFIRM, service=service, country=country, hours=o.hours
+            ),
         )
         for o in options
     ]
-    rows = [
+    return _rows(
         *_pairs(buttons),
-        [back_button(t, RentFlowCb(action="cty", service=service).pack())],
+        [back_button(t, countries_data(service))],
         [menu_button(t)],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 def confirm_keyboard(
@@ -189,18 +182,29 @@ def confirm_keyboard(
     token: str,
     currency: str | None,
 ) -> InlineKeyboardMarkup:
-    buy = RentBuyCb(service=service, country=country, hours=option.hours, token=token).pack()
-    rows = [
+    buy = RentBuyCb(service=service, country=country, hours=option.hours, token=token)
+    return _rows(
         [_button(t("rent-btn-confirm", price=money(option.cost, currency)), buy)],
-        [back_button(t, RentFlowCb(action="dur", service=service, country=country).pack())],
+        [back_button(t, durations_data(service, country))],
         [menu_button(t)],
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 def flow_error_keyboard(t: Translate, back_data: str | None) -> InlineKeyboardMarkup:
-    rows: list[Row] = []
-    if back_data:
-        rows.append([back_button(t, back_data)])
-    rows.append([menu_button(t)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    """A refusal's way out: back one step (when there is one), and the main menu."""
+    return _rows([back_button(t, back_data)] if back_data else [], [menu_button(t)])
+
+
+# The packed "back" targets of the flow's steps (a refusal's keyboard leads back through them).
+
+
+def services_data() -> str:
+    return RentFlowCb(action=RentFlowAction.SERVICES).pack()
+
+
+def countries_data(service: str) -> str:
+    return RentFlowCb(action=RentFlowAction.COUNTRIES, service=service).pack()
+
+
+def durations_data(service: str, country: str) -> str:
+    return RentFlowCb(action=RentFlowAction.DURATIONS, service=service, country=country).pack()

@@ -1,4 +1,5 @@
-"""Texts of the rent flow and the rental card (HTML; every remote or user text escaped)."""
+"""Texts of the rent flow and the screens under a rental card (HTML; every remote or user text
+escaped). The card itself is drawn by presenter.py, from the pieces here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from bot.formatting import (
     format_money,
     format_provider_time,
     format_time,
-    user_timezone,
 )
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
@@ -28,27 +28,12 @@ _SENDER_LIMIT = 100
 _DATE_LIMIT = 64
 
 
-def parse_tz(name: str | None) -> tzinfo:
-    """A user's time zone setting ("UTC", "+03:00", "UTC-5", "Europe/Moscow") as a tzinfo."""
-    return user_timezone(name)
-
-
-def format_at(at: float, tz: tzinfo) -> str:
-    return format_time(at, tz)
-
-
 def sms_time(sms: RentalSms, provider_tz: tzinfo, tz: tzinfo) -> str:
     """When an SMS came, escaped: the provider's date (read in its zone) in the user's zone,
     labelled; the raw date when unreadable; when the bot saw it when the provider gave none."""
     if not (sms.date and sms.date.strip()):
         return escape(format_time(sms.received_at, tz))
     return provider_date(sms.date, provider_tz, tz)
-
-
-def lang_of(t: Translate) -> str:
-    """The language a bound translator speaks (each catalog names itself in `rent-lang`)."""
-    lang = t("rent-lang")
-    return lang if lang in ("en", "ru", "zh") else "en"
 
 
 def duration_label(t: Translate, hours: int) -> str:
@@ -72,10 +57,11 @@ def _period_currency(r: Rental) -> str | None:
     return next((p.currency for p in r.periods if p.currency), None)
 
 
-def paid_text(r: Rental) -> str:
+def paid_text(r: Rental, currency: str | None = None) -> str:
     """What the rental cost, escaped: `32.00 ₽`, over several periods `32.00 ₽ (8.00 + 24.00)`;
-    a period whose price was never known shows as `?` (and the total as `32.00 + ?`)."""
-    currency = _period_currency(r)
+    a period whose price was never known shows as `?` (and the total as `32.00 + ?`). In the
+    currency the periods were paid in, else `currency` (the key's)."""
+    currency = _period_currency(r) or currency
     total = r.paid_total
     text = money(total, currency) if total is not None else "?"
     if total is not None and not r.paid_known:
@@ -86,58 +72,27 @@ def paid_text(r: Rental) -> str:
     return text
 
 
-def paid_line(t: Translate, r: Rental) -> str | None:
+def paid_line(t: Translate, r: Rental, currency: str | None = None) -> str | None:
     """The card's price line: the rent price, or the total once the rental was extended."""
     if len(r.periods) > 1:
-        return t("rent-card-paid", total=paid_text(r))
+        return t("rent-card-paid", total=paid_text(r, currency))
     if r.paid_total is None:
         return None
-    return t("rent-card-price", price=paid_text(r))
+    return t("rent-card-price", price=paid_text(r, currency))
 
 
-def render_rental_card(
-    r: Rental,
-    t: Translate,
-    now: float,
-    tz: tzinfo,
-    *,
-    latest_sms: RentalSms | None,
-    country_name: str,
-    service_name: str,
-    provider_tz: tzinfo,
-) -> str:
-    """The one message a rental lives in; the tracker re-renders it on every change.
-    `tz`: the user's zone; `provider_tz`: the zone of the provider's SMS dates."""
-    lines = [
-        t("rent-card-title"),
-        f"📞 <code>{escape(phone_text(r.phone))}</code>",
-        t("rent-card-service", service=escape(service_name)),
-        t("rent-card-country", country=escape(country_name)),
+def latest_sms_lines(
+    t: Translate, sms: RentalSms | None, *, live: bool, tz: tzinfo, provider_tz: tzinfo
+) -> list[str]:
+    """The card's last lines: the latest SMS (sender, time, a preview), or that none came."""
+    if sms is None:
+        return [t("rent-card-no-sms") if live else t("rent-card-no-sms-ended")]
+    sender = clip_escaped(sms.phone_from or "—", _SENDER_LIMIT)
+    text = clip_escaped(sms.text.strip(), _CARD_SMS_LIMIT)
+    return [
+        t("rent-card-latest", sender=sender, date=sms_time(sms, provider_tz, tz)),
+        f"<blockquote>{text}</blockquote>",
     ]
-    paid = paid_line(t, r)
-    if paid:
-        lines.append(paid)
-    if r.live:
-        span = format_duration(max(0.0, r.ends_at - now), lang_of(t))
-        relative = t("rent-card-relative", span=span)
-        lines.append(t("rent-card-ends", at=format_at(r.ends_at, tz), relative=relative))
-    else:
-        lines.append(t("rent-card-ended-at", at=format_at(r.ended_at or r.ends_at, tz)))
-    lines.append(t("rent-card-status", status=t(f"rent-status-{r.status}")))
-    lines.append("")
-    if latest_sms is None:
-        lines.append(t("rent-card-no-sms") if r.live else t("rent-card-no-sms-ended"))
-    else:
-        lines.append(
-            t(
-                "rent-card-latest",
-                sender=clip_escaped(latest_sms.phone_from or "—", _SENDER_LIMIT),
-                date=sms_time(latest_sms, provider_tz, tz),
-            )
-        )
-        text = clip_escaped(latest_sms.text.strip(), _CARD_SMS_LIMIT)
-        lines.append(f"<blockquote>{text}</blockquote>")
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ flow screens
@@ -243,6 +198,7 @@ def render_history(
     page: int,
     pages: int,
     *,
+    lang: str,
     tz: tzinfo,
     provider_tz: tzinfo,
 ) -> str:
@@ -252,7 +208,7 @@ def render_history(
     if not items:
         lines.append(t("rent-periods-empty"))
     for item in items:
-        duration = format_duration(item.hours * 3600, lang_of(t)) if item.hours else "—"
+        duration = format_duration(item.hours * 3600, lang) if item.hours else "—"
         lines.append(
             t(
                 "rent-period-item",

@@ -292,6 +292,13 @@ async def test_early_cancel_denied_schedules_instead_of_failing(scripted: Any, c
         await orders.cancel(USER, result.activation.id)
 
 
+async def _allow_another_sms(db: Database, activation_id: int) -> None:
+    """The provider said another SMS may be asked for (the scripted purchase says it may not)."""
+    await db.connection.execute(
+        "UPDATE activations SET can_get_another_sms = 1 WHERE id = ?", (activation_id,)
+    )
+
+
 async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
     scripted: Any, tdb: Database
 ) -> None:
@@ -303,7 +310,7 @@ async def test_stale_ok_with_the_previous_code_is_not_a_new_code(
     assert a is not None
     client.statuses = [ActivationStatus("ok", "5555")]
     a = await orders.refresh(USER, a.id)
-    await tdb.activations.set_can_get_another_sms(a.id, True)
+    await _allow_another_sms(tdb, a.id)
     a = await orders.request_another(USER, a.id)
     client.statuses = [
         ActivationStatus("ok", "5555"),  # a provider still showing the old code
@@ -469,7 +476,7 @@ async def test_a_cancel_surely_not_made_is_a_plain_refusal(
 async def test_other_changes_whose_outcome_is_unknown(scripted: Any, tdb: Database) -> None:
     orders, client, _key = scripted
     a = await _with_code(orders, client)
-    await tdb.activations.set_can_get_another_sms(a.id, True)
+    await _allow_another_sms(tdb, a.id)
     client.set_status_error = ProviderUnavailable("TIMEOUT")
     # "Another code": checking until the provider's state shows whether the round began.
     a = await orders.request_another(USER, a.id)

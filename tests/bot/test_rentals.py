@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.changes import Changes
 from bot.errors import NotFound, Stale
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
@@ -297,3 +298,95 @@ async def test_rent_and_extend_only_with_a_token_issued_for_that_offer(
     clock.advance(3601)  # expired
     assert (await service.extend(USER, rental.id, token=longer, hours=12)).stale
     assert len(sandbox.state.rent_purchases) == 1 and sandbox.state.extensions == []
+
+
+# ------------------------------------------------------------------ the card and the tracker
+
+
+class RecordingChanges(Changes):
+    """The Changes port, remembering what each use case told the tracker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[tuple[str, int]] = []
+
+    def rental_changed(self, rental_id: int) -> None:
+        self.told.append(("rental", rental_id))
+        super().rental_changed(rental_id)
+
+    def purchase_unknown(self, pending_id: int) -> None:
+        self.told.append(("unknown", pending_id))
+        super().purchase_unknown(pending_id)
+
+
+@pytest.fixture
+async def told(db: Database, clock: Any) -> AsyncIterator[tuple[RentalService, RecordingChanges]]:
+    providers = ProviderFactory(timeout=5, address_policy=AddressPolicy(allow_loopback=True))
+    changes = RecordingChanges()
+    try:
+        yield RentalService(db, providers, clock=clock, changes=changes), changes
+    finally:
+        await providers.close()
+
+
+async def test_card_shown_remembers_the_message_the_tracker_edits(
+    service: RentalService, key: Any, db: Database
+) -> None:
+    rental = await _rent(service)
+    assert rental.message_id is None
+    await service.card_shown(rental.id, chat_id=USER, message_id=4242)
+    stored = await service.get(USER, rental.id)
+    assert (stored.chat_id, stored.message_id) == (USER, 4242)
+    await service.card_shown(rental.id, chat_id=USER, message_id=4243)  # sent again: the new one
+    assert (await service.get(USER, rental.id)).message_id == 4243
+
+
+async def test_each_stored_change_is_told_to_the_tracker(
+    told: tuple[RentalService, RecordingChanges], key: Any, sandbox: Any
+) -> None:
+    service, changes = told
+    rental = await _rent(service)
+    assert changes.told == [("rental", rental.id)]  # after it was stored: the result has it
+    token = await service.extend_token(USER, rental.id, hours=12, price=None)
+    await service.extend(USER, rental.id, token=token, hours=12)
+    await service.refresh(USER, rental.id)
+    await service.finish(USER, rental.id)
+    assert changes.told == [("rental", rental.id)] * 4
+    await service.refresh(USER, rental.id)  # ended: nothing to look at
+    assert len(changes.told) == 4
+
+
+async def test_unknown_outcomes_start_reconciliation(
+    told: tuple[RentalService, RecordingChanges], key: Any, sandbox: Any, db: Database
+) -> None:
+    service, changes = told
+    rental = await _rent(service)
+    sandbox.state.inject_fault("http500", action="continueRentNumber")
+    token = await service.extend_token(USER, rental.id, hours=12, price=None)
+    extended = await service.extend(USER, rental.id, token=token, hours=12)
+    sandbox.state.inject_fault("http500", action="getRentNumber")
+    rented = await service.rent(
+        USER, token=await _token(service), service="tg", country="0", hours=4, chat_id=USER
+    )
+    assert extended.pending and rented.pending
+    assert extended.intent is not None and rented.intent is not None
+    assert changes.told == [
+        ("rental", rental.id),
+        ("unknown", extended.intent.id),
+        ("unknown", rented.intent.id),
+    ]
+
+
+async def test_a_rental_found_ended_by_the_provider_is_told(
+    told: tuple[RentalService, RecordingChanges], key: Any, sandbox: Any
+) -> None:
+    service, changes = told
+    rental = await _rent(service)
+    sandbox.state.rentals[rental.provider_id].status = "finished"  # ended at the provider
+    changes.told.clear()
+    with pytest.raises(ProviderError):
+        await service.finish(USER, rental.id)
+    assert changes.told == [("rental", rental.id)]  # stored as ended: the card is redrawn
+    with pytest.raises(Stale):
+        await service.finish(USER, rental.id)
+    assert changes.told == [("rental", rental.id)]  # refused before anything changed

@@ -18,6 +18,7 @@ from aiogram.filters.callback_data import CallbackData
 import handlers
 from bot.i18n import LANGUAGES
 from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
+from handlers.rent.callbacks import RentalAction, RentFlowAction
 from handlers.settings import MARGINS, TZ_OFFSETS
 
 LIMIT = 64
@@ -48,9 +49,16 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "BuyCb": [
         {"action": "sp", "s": SERVICE, "c": COUNTRY, "p": PAGE, "tk": TOKEN, "mx": "99999.9999"}
     ],
-    "RentalCb": [{"action": ACTION, "id": BIG_ID, "page": PAGE, "arg": HOURS}],
+    # Enum actions: the longest member is the largest value a keyboard can put in.
+    "RentalCb": [{"action": max(RentalAction, key=len), "id": BIG_ID, "page": PAGE, "arg": HOURS}],
     "RentFlowCb": [
-        {"action": ACTION, "service": SERVICE, "country": COUNTRY, "hours": HOURS, "page": PAGE}
+        {
+            "action": max(RentFlowAction, key=len),
+            "service": SERVICE,
+            "country": COUNTRY,
+            "hours": HOURS,
+            "page": PAGE,
+        }
     ],
     "RentBuyCb": [{"service": SERVICE, "country": COUNTRY, "hours": HOURS, "token": TOKEN}],
     "RentExtendCb": [{"id": BIG_ID, "hours": HOURS, "token": TOKEN}],

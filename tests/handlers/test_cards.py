@@ -127,7 +127,9 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
     from bot.i18n import Translator
     from bot.rentals import SmsPage
     from handlers.activation import render_activation_card
-    from handlers.rent.views import render_rental_card, render_sms_page
+    from handlers.names import Names
+    from handlers.rent.presenter import RentalCardData, render_rental_card
+    from handlers.rent.views import render_sms_page
     from storage.models import Activation, ActivationCode, Rental, RentalSms
 
     t = Translator().bind(lang)
@@ -138,15 +140,19 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
     sms = [RentalSms(n, 1, f"k{n}", LONG, LONG, LONG, 0.0, False) for n in range(5)]
     _fits(
         render_rental_card(
-            rental,
+            RentalCardData(
+                rental=rental,
+                names=Names("tg", LONG[:100], ""),
+                lang=lang,
+                tz=UTC,
+                provider_tz=UTC,
+                currency=None,
+                latest_sms=sms[0],
+                now=0.0,
+                can_cancel=True,
+            ),
             t,
-            0.0,
-            UTC,
-            latest_sms=sms[0],
-            country_name=LONG[:100],
-            service_name="tg",
-            provider_tz=UTC,
-        )
+        )[0]
     )
     _fits(render_sms_page(t, rental, SmsPage(sms, 5, 0, 1), UTC, UTC))
     codes = [ActivationCode(n, LONG, LONG, 0.0, False) for n in range(5)]

@@ -19,8 +19,10 @@ from bot.provider.models import Country, RentHistoryItem, Service
 from bot.rentals import RentOption, SmsPage
 from handlers.activation import render_activation_card
 from handlers.common import MenuCb
+from handlers.names import Names
 from handlers.rent import views
 from handlers.rent.callbacks import RentalCb, RentFlowCb
+from handlers.rent.presenter import RentalCardData, render_rental_card
 from storage.models import Activation, ActivationCode, Rental, RentalSms
 from tests.harness import ChatMessage
 
@@ -85,6 +87,16 @@ def _sms() -> RentalSms:
     return RentalSms(1, 1, "k", HOSTILE, HOSTILE, HOSTILE, 1000.0, False)
 
 
+def _rental_card(r: Rental, t: Any, lang: str, now: float, sms: RentalSms | None) -> str:
+    from datetime import UTC
+
+    data = RentalCardData(
+        rental=r, names=Names(HOSTILE, HOSTILE, HOSTILE), lang=lang, tz=UTC, provider_tz=UTC,
+        currency=HOSTILE, latest_sms=sms, now=now, can_cancel=True,
+    )  # fmt: skip
+    return render_rental_card(data, t)[0]
+
+
 @pytest.mark.parametrize("lang", ["en", "ru", "zh"])
 def test_every_rent_view_escapes(lang: str) -> None:
     t = _t(lang)
@@ -92,14 +104,8 @@ def test_every_rent_view_escapes(lang: str) -> None:
     from datetime import UTC
 
     texts = [
-        views.render_rental_card(
-            _rental(), t, 1000.0, UTC, latest_sms=_sms(), country_name=HOSTILE,
-            service_name=HOSTILE, provider_tz=UTC,
-        ),
-        views.render_rental_card(
-            _rental(status="finished", ended_at=2000.0), t, 3000.0, UTC, latest_sms=None,
-            country_name=HOSTILE, service_name=HOSTILE, provider_tz=UTC,
-        ),
+        _rental_card(_rental(), t, lang, 1000.0, _sms()),
+        _rental_card(_rental(status="finished", ended_at=2000.0), t, lang, 3000.0, None),
         views.render_countries(t, HOSTILE),
         views.render_durations(t, HOSTILE, HOSTILE),
         views.render_confirm(
@@ -111,7 +117,7 @@ def test_every_rent_view_escapes(lang: str) -> None:
         views.render_history(
             t, _rental(),
             [RentHistoryItem(date=HOSTILE, price=Decimal("1"), hours=4)],
-            0, 1, tz=UTC, provider_tz=UTC,
+            0, 1, lang=lang, tz=UTC, provider_tz=UTC,
         ),
         views.render_no_countries(t, HOSTILE),
         views.render_extend_choose(t, _rental()),

@@ -10,7 +10,7 @@ from aiogram.methods import SetMyCommands
 from bot.app import build_dispatcher
 from handlers.keys import KeyCb
 from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
-from tests.harness import ChatDriver
+from tests.harness import ChatDriver, SqlTrace
 
 
 def _dispatcher(services: Any, bot: Any, **changes: Any) -> Any:
@@ -122,28 +122,6 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
     assert key_message.deleted
 
 
-class _Sql:
-    """Records the SQL every round trip to aiosqlite's worker thread runs."""
-
-    def __init__(self, monkeypatch: Any) -> None:
-        import aiosqlite
-
-        self.hops = 0
-        self.statements: list[str] = []
-        original = aiosqlite.Connection._execute
-
-        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            self.hops += 1
-            if args and isinstance(args[0], str):
-                self.statements.append(" ".join(args[0].split()))
-            return await original(conn, fn, *args, **kwargs)
-
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-
-    def matching(self, fragment: str) -> list[str]:
-        return [sql for sql in self.statements if fragment in sql]
-
-
 async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_change(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
 ) -> None:
@@ -154,7 +132,7 @@ async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_chang
     )
     await chat.send("/buy")  # warms the catalog: the taps below ask the provider nothing
     await chat.tap_data(BuyCb(action="s", s="tg").pack())
-    sql = _Sql(monkeypatch)
+    sql = await SqlTrace.start(services.db)
     await chat.tap_data(BuyCb(action="sp", p=0).pack())
     await chat.tap_data(BuyCb(action="cp", s="tg", p=1).pack())
     writes = [s for s in sql.statements if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
@@ -165,7 +143,7 @@ async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_chang
     assert len(sql.matching("FROM users")) == 2  # one per update
     assert len(sql.matching("FROM api_keys")) == 2
     assert len(sql.matching("FROM favourites")) == 1  # favourites and recents together
-    assert sql.hops == 5 + 2 * len(writes)  # a write: the statement, then its cursor closed
+    assert sql.count == 5 + len(writes)
 
 
 async def test_registration_reuses_one_bound_translator_per_language() -> None:

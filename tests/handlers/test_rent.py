@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +14,12 @@ import pytest
 from aiohttp import web
 
 from bot.provider.errors import ProviderError
+from bot.tracker.notifier import Recipient
 from handlers.common import MenuCb
 from handlers.errors import error_text
 from handlers.numbers import NumbersCb
 from handlers.rent.callbacks import RentalCb, RentBuyCb, RentExtendCb, RentFlowCb
+from handlers.rent.presenter import render_rental_card, rental_card_data
 from tests.harness import ChatMessage
 
 USER = 111
@@ -550,6 +554,75 @@ async def test_card_and_history_show_what_every_period_cost(
     await chat.tap_data(NumbersCb(action="hist", kind="r").pack(), _screen(chat))
     assert "32.00" in chat.last_text and "8.00 + 24.00" in chat.last_text
     assert " UTC · 32.00" in chat.last_text  # its time labelled with the user's zone
+
+
+async def test_sms_and_history_pages_through_the_pager(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    for n in range(7):
+        clock.advance(1)
+        sandbox.state.deliver_rent_sms(rental.provider_id, f"code {n}")
+    await chat.tap("SMS", card)
+    assert "code 6" in card.text and "code 2" in card.text and "code 1" not in card.text
+    labels = [b.text for b in card.buttons()]
+    assert "1/2" in labels and "›" in labels and "‹" not in labels
+    await chat.tap("›", card)  # older SMS
+    assert "code 1" in card.text and "code 0" in card.text and "code 2" not in card.text
+    assert "‹" in [b.text for b in card.buttons()]
+    await chat.tap("‹", card)
+    assert "code 6" in card.text
+    await chat.tap("Back to the number", card)
+    assert "code 6" in card.text  # the latest SMS on the card
+
+    for _ in range(5):  # five extensions: six periods, more than a history page holds
+        await chat.tap("Extend", card)
+        await chat.tap("4 h", card)
+        await chat.tap("Extend for", card)
+    assert len(sandbox.state.extensions) == 5
+    await chat.tap("History", card)
+    assert "1/2" in [b.text for b in card.buttons()]
+    first_page = card.text
+    await chat.tap("›", card)
+    assert card.text != first_page and "2/2" in [b.text for b in card.buttons()]
+    await chat.tap("Back to the number", card)
+    assert (await _stored(services)).message_id == card.message_id  # still the one card
+
+
+async def test_the_card_getter_uses_what_the_recipient_holds(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    card, rental = await _rented(chat, services, sandbox, sandbox_key)
+    owner = replace(await services.db.users.get(USER), timezone="+03:00")
+    key = await services.db.keys.get_any(rental.key_id)
+
+    async def gather(to: Recipient) -> Any:
+        return await rental_card_data(
+            await services.rentals.get(USER, rental.id),
+            to,
+            lang="en",
+            rentals=services.rentals,
+            catalog=services.catalog,
+            settings=services.settings,
+            now=clock(),
+        )
+
+    data = await gather(Recipient(user=owner, key=key))
+    assert (data.names.service, data.names.country) == ("Telegram", "Indonesia")
+    assert data.tz.utcoffset(None) == timedelta(hours=3) and data.currency == key.currency
+    assert data.latest_sms is None and data.can_cancel
+    text, _markup = render_rental_card(data, _t(services))
+    assert "UTC+03:00" in text and "UTC+03:00" not in card.text  # the zone given, not stored
+
+    sandbox.state.deliver_rent_sms(rental.provider_id, "hello 42")
+    await services.rentals.refresh(USER, rental.id)
+    gone = await gather(Recipient(user=None, key=None))  # both rows gone: defaults
+    assert (gone.names.service, gone.names.country) == ("tg", "6")
+    assert gone.tz.utcoffset(None) == timedelta(0)
+    assert gone.latest_sms is not None and gone.latest_sms.text == "hello 42"
+    assert not gone.can_cancel  # an SMS came: the provider would refuse
+    markup = render_rental_card(gone, _t(services))[1]
+    assert "Cancel" not in " ".join(b.text for row in markup.inline_keyboard for b in row)
 
 
 # ------------------------------------------------------------------ provider times (item 9)

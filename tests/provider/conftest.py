@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.provider.client import ProviderClient
+from bot.provider.factory import provider_session
 
 API_KEY = "SECRETKEY0123456789abcdef"
 
@@ -80,7 +81,7 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as shared:
+    async with provider_session() as shared:
         yield shared
 
 

@@ -239,6 +239,21 @@ async def test_dropped_connection_on_purchase_is_sent_once(fake, client):
     assert len(fake.calls("getNumber")) == 1
 
 
+async def test_the_factory_session_sends_a_dropped_purchase_once(fake):
+    # The bot's own sessions are made by the factory: the same guarantee holds there.
+    factory = ProviderFactory(
+        timeout=5.0, retry_delay=0.001, address_policy=AddressPolicy(allow_loopback=True)
+    )
+    try:
+        fake.answer("getNumber", Canned(drop=True), "ACCESS_NUMBER:2:79990001122")
+        with pytest.raises(UnknownOutcome) as caught:
+            await factory.client(fake.url, API_KEY).get_number("tg", "0")
+        assert caught.value.code == "NETWORK"
+        assert len(fake.calls("getNumber")) == 1
+    finally:
+        await factory.close()
+
+
 async def test_dropped_connection_on_read_uses_only_our_retries(fake, client):
     fake.answer("getBalance", Canned(drop=True))
     with pytest.raises(ProviderUnavailable) as caught:

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.provider.factory import provider_session
 from sandbox.server import SandboxServer
 from sandbox.state import Clock, SandboxState
 
@@ -75,9 +76,8 @@ def state(fake_clock: Clock) -> SandboxState:
 async def api(state: SandboxState) -> AsyncIterator[Api]:
     server = SandboxServer(state)
     await server.start()
-    # force_close and no automatic retry: every call is exactly one request, as a test needs.
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-    session._retry_connection = False
+    # force_close and no silent re-send: every call is exactly one request, as a test needs.
+    session = provider_session(aiohttp.TCPConnector(force_close=True))
     try:
         yield Api(server, session, state.create_key(balance="100"))
     finally:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from bot.provider.factory import ConnectionLost
 from sandbox.state import SandboxError, SandboxState
 from tests.sandbox.conftest import Api
 
@@ -71,8 +72,9 @@ async def test_garbled_after_processing(api: Api) -> None:
 
 async def test_drop_after_charge_closes_connection_after_debit(api: Api) -> None:
     api.state.inject_fault("drop_after_charge")
-    with pytest.raises(aiohttp.ServerDisconnectedError):
+    with pytest.raises(ConnectionLost) as caught:  # sent once: aiohttp did not send it again
         await api.text("getNumberV2", service="tg", country="0")
+    assert isinstance(caught.value.__cause__, aiohttp.ServerDisconnectedError)
     assert await api.balance() == Decimal("82")
     (purchase,) = api.state.purchases
     active = await api.json("getActiveActivations")

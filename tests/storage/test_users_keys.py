@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from storage import Database
+from tests.harness import SqlTrace
 from tests.storage.helpers import add_activation, add_key
 
 
@@ -115,46 +116,27 @@ async def test_list_all_includes_blocked_owners(db: Database) -> None:
     assert [k.id for k in await db.keys.list_all()] == [a.id, b.id]
 
 
-class _Hops:
-    """Counts round trips to aiosqlite's worker thread and the SQL they ran."""
-
-    def __init__(self, monkeypatch: Any) -> None:
-        import aiosqlite
-
-        self.count = 0
-        self.sql: list[str] = []
-        original = aiosqlite.Connection._execute
-
-        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            if args and isinstance(args[0], str):
-                self.sql.append(args[0])
-            return await original(conn, fn, *args, **kwargs)
-
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-
-
-async def test_known_user_costs_one_read_and_no_write(db: Database, monkeypatch: Any) -> None:
+async def test_known_user_costs_one_read_and_no_write(db: Database) -> None:
     created = await db.users.get_or_create(7, "ru")
-    hops = _Hops(monkeypatch)
+    hops = await SqlTrace.start(db)
     again = await db.users.get_or_create(7, "en")  # a later language never overwrites
     assert again == created and again.language == "ru"
     assert hops.count == 1
-    assert all(sql.lstrip().upper().startswith("SELECT") for sql in hops.sql)
+    assert all(sql.lstrip().upper().startswith("SELECT") for sql in hops.statements)
 
 
-async def test_first_contact_still_creates_the_user(db: Database, monkeypatch: Any) -> None:
-    hops = _Hops(monkeypatch)
+async def test_first_contact_still_creates_the_user(db: Database) -> None:
+    hops = await SqlTrace.start(db)
     user = await db.users.get_or_create(8, "zh")
     assert user.id == 8 and user.language == "zh"
-    assert any("INSERT" in sql for sql in hops.sql)
+    assert any("INSERT" in sql for sql in hops.statements)
     assert await db.users.get(8) == user
 
 
-async def test_page_path_reads_take_one_round_trip_each(db: Database, monkeypatch: Any) -> None:
+async def test_page_path_reads_take_one_statement_each(db: Database) -> None:
     key = await add_key(db, 9)
     await db.users.get_or_create(9)
-    hops = _Hops(monkeypatch)
+    hops = await SqlTrace.start(db)
     assert (await db.users.get(9)) is not None
     assert (await db.keys.get_active(9)) == key
     assert (await db.keys.get(9, key.id)) == key

@@ -1,5 +1,4 @@
 # Renting numbers: the rent flow and the rental card.
-rent-lang = en
 
 rent-choose-service = 🏠 <b>Rent a number</b> for hours or days, to receive many SMS.
     Choose a service (page { $page } of { $pages }):
@@ -50,8 +49,6 @@ rent-btn-refresh = 🔄 Refresh
 rent-btn-finish = 🏁 Finish
 rent-btn-cancel = ✖️ Cancel
 rent-btn-card = « Back to the number
-rent-btn-prev = ‹ Previous
-rent-btn-next = Next ›
 rent-refreshed = Updated.
 
 rent-sms-title = 💬 <b>SMS to { $phone }</b> (page { $page } of { $pages })

@@ -1,5 +1,4 @@
 # Аренда номеров: выбор и карточка аренды.
-rent-lang = ru
 
 rent-choose-service = 🏠 <b>Аренда номера</b> на часы или дни, чтобы получать много SMS.
     Выберите сервис (страница { $page } из { $pages }):
@@ -50,8 +49,6 @@ rent-btn-refresh = 🔄 Обновить
 rent-btn-finish = 🏁 Завершить
 rent-btn-cancel = ✖️ Отменить
 rent-btn-card = « К номеру
-rent-btn-prev = ‹ Назад
-rent-btn-next = Далее ›
 rent-refreshed = Обновлено.
 
 rent-sms-title = 💬 <b>SMS на { $phone }</b> (страница { $page } из { $pages })

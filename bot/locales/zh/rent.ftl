@@ -1,5 +1,4 @@
 # 租用号码：租用流程和租用卡片。
-rent-lang = zh
 
 rent-choose-service = 🏠 <b>租用号码</b>（按小时或天），可接收多条短信。
     请选择服务（第 { $page } / { $pages } 页）：
@@ -50,8 +49,6 @@ rent-btn-refresh = 🔄 刷新
 rent-btn-finish = 🏁 结束
 rent-btn-cancel = ✖️ 取消
 rent-btn-card = « 返回号码
-rent-btn-prev = ‹ 上一页
-rent-btn-next = 下一页 ›
 rent-refreshed = 已更新。
 
 rent-sms-title = 💬 <b>发送到 { $phone } 的短信</b>（第 { $page } / { $pages } 页）
