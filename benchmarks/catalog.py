@@ -10,7 +10,7 @@ per-service ordering a page needs (`PriceIndex.service_rows`), measured for the 
 (what one tap costs) and for every service, each run on a freshly parsed table (parse_prices
 converts entries lazily, so an index step pays the Decimal/PriceInfo conversions of the rows it
 reads). "filtered answer" is the same pipeline on the ~200-entry answer a provider that honours
-the `service` filter sends. Pages are `handlers.buy.render_services_page` and
+the `service` filter sends. Pages are `handlers.activation.views.render_services_page` and
 `render_countries_page`, fed from an indexed cache, with the English translator.
 """
 
@@ -92,7 +92,7 @@ def run(countries: int, services: int, repeat: int) -> dict[str, Any]:
     from bot.i18n import Translator
     from bot.provider import parsing
     from bot.provider.models import Country, Service
-    from handlers.buy import render_countries_page, render_services_page
+    from handlers.activation.views import render_countries_page, render_services_page
     from storage.models import KeyProfile
 
     text, codes = generate_prices(countries, services)

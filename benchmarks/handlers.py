@@ -155,8 +155,7 @@ async def run(updates: int, refreshes: int, seed: int, freeze_gc: bool = True) -
     from bot.config import load_settings
     from bot.presets import address_policy
     from bot.provider.factory import ProviderFactory
-    from handlers.activation import ActivationCb
-    from handlers.buy import BuyCb
+    from handlers.activation import ActivationCb, BuyCb
     from sandbox.server import SandboxServer
     from sandbox.state import SandboxState
     from tests.harness import ChatDriver, RecordingSession

@@ -18,6 +18,7 @@ from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.changes import Changes
 from bot.config import Settings
+from bot.favourites import FavouritesService
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.orders import OrderService
@@ -45,6 +46,7 @@ class Services:
     accounts: AccountService
     orders: OrderService
     rentals: RentalService
+    favourites: FavouritesService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -60,6 +62,7 @@ class Services:
             "accounts": self.accounts,
             "orders": self.orders,
             "rentals": self.rentals,
+            "favourites": self.favourites,
             "translator": self.translator,
             "clock": self.clock,
             "metrics": self.metrics,
@@ -95,6 +98,7 @@ async def build_services(
         accounts=AccountService(db, providers),
         orders=OrderService(db, providers, clock=clock, changes=changes),
         rentals=RentalService(db, providers, clock=clock, changes=changes),
+        favourites=FavouritesService(db),
         translator=Translator(),
         clock=clock,
         changes=changes,
@@ -117,16 +121,17 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
     from handlers import get_routers, setup_middlewares
     from handlers.fsm_storage import DatabaseStorage
-    from handlers.notifier import TelegramNotifier
+    from handlers.notifier_bridge import StoredRecipients
 
-    notifier = TelegramNotifier(
+    notifier = StoredRecipients(
         bot,
         services.db,
         services.translator,
         services.catalog,
+        orders=services.orders,
+        rentals=services.rentals,
         clock=services.clock,
         settings=services.settings,
-        rentals=services.rentals,
     )
     tracker = Tracker(
         services.db,

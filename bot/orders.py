@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from bot.activation_status import (
     CODE_ARRIVED,
@@ -32,10 +31,11 @@ from bot.activation_status import (
 )
 from bot.changes import Changes
 from bot.errors import CodeReceived, NoActiveKey, NotFound
+from bot.provider.client import ProviderClient
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ActivationStatus
-from storage import Activation, Database, KeyProfile, PendingPurchase
+from storage import Activation, Database, KeyProfile, PendingPurchase, User
 from storage.tokens import offer_key
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ class CancelResult:
     checking: bool = False  # the answer was lost: the tracker's next poll tells what happened
 
 
-async def note_balance_before(db: Database, client: Any, intent: PendingPurchase) -> None:
+async def note_balance_before(
+    db: Database, client: ProviderClient, intent: PendingPurchase
+) -> None:
     """Read the key's balance just before a purchase and keep it on the intent: only an
     unchanged balance (with listings that do not show the number) proves that a purchase with
     an unknown outcome charged nothing. Without it the bot can never say "not charged"."""
@@ -149,6 +151,7 @@ class OrderService:
         except UnknownOutcome as error:
             log.warning("purchase outcome unknown for user %s (%s)", user_id, error.code)
             await self._db.pending.mark_unknown(intent.id)
+            self._changes.purchase_unknown(intent.id)
             return BuyResult(None, pending=True, intent=intent)
         except ProviderError:
             await self._db.pending.resolve(intent.id, "not_bought")
@@ -180,7 +183,43 @@ class OrderService:
             await self._db.picks.add_recent(user_id, service, country)
         except Exception:  # a convenience list must never hide a bought number
             log.exception("could not remember the recent pick")
+        self._changes.activation_changed(activation.id)
         return BuyResult(activation)
+
+    # ------------------------------------------------------------------ reads and the card
+
+    async def get(self, user_id: int, activation_id: int) -> Activation | None:
+        """The user's own number; None when it is not theirs (a crafted id finds nothing)."""
+        return await self._db.activations.get(user_id, activation_id)
+
+    async def live(self, user_id: int) -> list[Activation]:
+        """The user's numbers still running, newest first."""
+        return await self._db.activations.list_live(user_id)
+
+    async def key_of(self, activation: Activation) -> KeyProfile | None:
+        """The key the number was bought with (its provider names the service and country);
+        None once the key is deleted."""
+        return await self._db.keys.get_any(activation.key_id)
+
+    async def owner(self, user_id: int) -> User | None:
+        """The owner of numbers as stored (language, time zone), for cards drawn outside a tap
+        (a returning user's resent cards)."""
+        return await self._db.users.get(user_id)
+
+    async def card_shown(self, activation_id: int, chat_id: int, message_id: int) -> None:
+        """The chat now shows this number's card in that message: the tracker edits it there."""
+        await self._db.activations.set_card(activation_id, chat_id, message_id)
+
+    async def code_delivered(self, activation_id: int, round: int) -> None:
+        """The code of `round` reached the chat (on the card or in its own message): the
+        tracker must not send it again."""
+        await self._db.activations.mark_code_delivered(activation_id, round)
+
+    async def codes_shown(self, activation: Activation) -> None:
+        """Every code the card of `activation` shows has reached the chat."""
+        for code in activation.codes:
+            if not code.delivered:
+                await self.code_delivered(activation.id, code.round)
 
     # ------------------------------------------------------------------ status changes
 
@@ -198,6 +237,12 @@ class OrderService:
         assert stored is not None
         return stored
 
+    async def _changed(self, activation_id: int) -> Activation:
+        """The stored number after a button changed it; the tracker takes a fresh look soon."""
+        stored = await self._reload(activation_id)
+        self._changes.activation_changed(activation_id)
+        return stored
+
     async def mark_sms_sent(self, user_id: int, activation_id: int) -> Activation:
         """setStatus 1: the user asked the service to send the SMS. Only a hint to the provider:
         when its answer is lost the number is marked all the same (nothing rides on it)."""
@@ -210,7 +255,7 @@ class OrderService:
                 raise
             log.info("setStatus 1 outcome unknown (%s): marked all the same", error.code)
         await self._db.activations.set_sms_sent(activation.id)
-        return await self._reload(activation.id)
+        return await self._changed(activation.id)
 
     async def request_another(self, user_id: int, activation_id: int) -> Activation:
         """setStatus 3: one more code on the same number (a new round). A lost answer leaves
@@ -225,9 +270,9 @@ class OrderService:
             if not outcome_unknown(error):
                 raise
             await self._check_later(activation, PENDING_ANOTHER)
-            return await self._reload(activation.id)
+            return await self._changed(activation.id)
         await self._db.activations.start_retry(activation.id)
-        return await self._reload(activation.id)
+        return await self._changed(activation.id)
 
     async def finish(self, user_id: int, activation_id: int) -> Activation:
         """setStatus 6: the user is done with the number. A lost answer finishes it here all
@@ -241,7 +286,7 @@ class OrderService:
                 raise
             log.info("setStatus 6 outcome unknown (%s): finished here", error.code)
         await self._db.activations.set_status(activation.id, "finished", ended_at=self._clock())
-        return await self._reload(activation.id)
+        return await self._changed(activation.id)
 
     async def cancel(self, user_id: int, activation_id: int) -> CancelResult:
         """setStatus 8 (refund). A number with a code is never cancelled (CodeReceived). Inside
@@ -265,7 +310,7 @@ class OrderService:
                 return await self._cancel_refused(user_id, activation, client, error)
             raise
         await self._db.activations.set_status(activation.id, "cancelled", ended_at=self._clock())
-        return CancelResult(await self._reload(activation.id), scheduled=False)
+        return CancelResult(await self._changed(activation.id), scheduled=False)
 
     async def _schedule_cancel(self, user_id: int, activation: Activation) -> CancelResult:
         if not await self._db.activations.request_cancel(user_id, activation.id):
@@ -273,17 +318,17 @@ class OrderService:
             if fresh.codes:
                 raise CodeReceived()  # a code came in meanwhile: too late to cancel
             raise NotFound()
-        return CancelResult(await self._reload(activation.id), scheduled=True)
+        return CancelResult(await self._changed(activation.id), scheduled=True)
 
     async def _cancel_unknown(self, user_id: int, activation: Activation) -> CancelResult:
         """The cancel may have happened: the user's wish stands (the tracker cancels again if
         it did not) and the number is checked at the next poll."""
         await self._db.activations.request_cancel(user_id, activation.id)
         await self._check_later(activation, PENDING_CANCEL)
-        return CancelResult(await self._reload(activation.id), scheduled=False, checking=True)
+        return CancelResult(await self._changed(activation.id), scheduled=False, checking=True)
 
     async def _cancel_refused(
-        self, user_id: int, activation: Activation, client: Any, error: ProviderError
+        self, user_id: int, activation: Activation, client: ProviderClient, error: ProviderError
     ) -> CancelResult:
         """The provider refuses the cancel because a code came in or the number ended: its
         getStatus says which, stored through the one rule."""
@@ -294,7 +339,7 @@ class OrderService:
             if status is None:
                 return await self._cancel_unknown(user_id, activation)
         await self._store(activation, status)
-        fresh = await self._reload(activation.id)
+        fresh = await self._changed(activation.id)
         if fresh.codes:
             raise CodeReceived()
         if not fresh.live:
@@ -315,7 +360,7 @@ class OrderService:
             if status is None:
                 raise
         await self._store(activation, status)
-        return await self._reload(activation.id)
+        return await self._changed(activation.id)
 
     async def apply_status(self, activation: Activation, status: ActivationStatus) -> bool:
         """Store what a getStatus answer means; True when a new code was stored."""

@@ -158,12 +158,3 @@ class ActiveKeyLoader:
         """After this update changed the user's keys: the next call reads them again."""
         self._loaded = False
         self._key = None
-
-
-async def load_active_key(
-    db: Database, user_id: int, active_key: ActiveKeyLoader | None = None
-) -> KeyProfile | None:
-    """The active key through the update's loader when there is one (a direct call has none)."""
-    if active_key is not None:
-        return await active_key()
-    return await db.keys.get_active(user_id)

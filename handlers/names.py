@@ -1,6 +1,6 @@
-"""Names on cards and messages: a service's and a country's name in the user's language and
-the country's flag, gathered in ONE place so that every path drawing a card (a tap handler, the
-tracker's notifier) shows the same thing.
+"""Names on cards and screens: a service's and a country's name in the user's language and the
+country's flag, made in ONE place so that every path drawing a card or a list (a tap handler,
+the tracker's notifier, the buy flow's lists) shows the same thing.
 
 Names are a nicety: the catalog may be slow or down, and a card or a code must never wait for
 it long or fail because of it, so every failure falls back to the raw codes and 🌐.
@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from bot.catalog import CatalogService
 from bot.flags import FALLBACK_FLAG, country_flag
+from bot.provider.models import Country
 from storage.models import KeyProfile
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,15 @@ class Names:
         return f"{self.flag} {self.country}"
 
 
+def country_label(country: Country | None, country_id: str, lang: str) -> tuple[str, str]:
+    """(flag, name in `lang` where the provider has it); 🌐 and the raw id when unknown."""
+    if country is None:
+        return FALLBACK_FLAG, country_id
+    return country_flag(country.name("en")), country.name(lang)[:NAME_LIMIT]
+
+
 async def names_for(
-    catalog: Any, key: KeyProfile | None, lang: str, service: str, country: str
+    catalog: CatalogService | None, key: KeyProfile | None, lang: str, service: str, country: str
 ) -> Names:
     """The names of one (service, country) pair as `key`'s provider spells them in `lang`."""
     fallback = Names(str(service), str(country), FALLBACK_FLAG)
@@ -50,14 +58,5 @@ async def names_for(
         log.debug("catalog names unavailable: %s", type(error).__name__)
         return fallback
     service_name = next((s.name for s in services or [] if s.code == service), str(service))
-    found = (countries or {}).get(country)
-    if found is None:
-        return Names(service_name[:NAME_LIMIT], str(country), FALLBACK_FLAG)
-    flag = country_flag(found.name("en"))
-    return Names(service_name[:NAME_LIMIT], found.name(lang)[:NAME_LIMIT], flag)
-
-
-async def names_of(db: Any, catalog: Any, item: Any, lang: str) -> Names:
-    """The names of a stored activation, rental or pending purchase (by its key)."""
-    key = await db.keys.get_any(item.key_id)
-    return await names_for(catalog, key, lang, str(item.service), str(item.country))
+    flag, country_name = country_label((countries or {}).get(country), str(country), lang)
+    return Names(service_name[:NAME_LIMIT], country_name, flag)

@@ -1,10 +1,15 @@
 """The Telegram face of the tracker: codes, rental SMS, reminders and ended numbers in the chat.
 
-Implements `bot.tracker.Notifier`. Delivery returns True only when Telegram took the message,
-so the tracker marks it delivered only then (and retries on its next pass otherwise).
-Telegram errors: RetryAfter is honoured (one wait, one retry); a user who blocked the bot is
-marked blocked (the tracker keeps tracking and cancelling their numbers); "message is not
-modified" is ignored; a card that cannot be edited any more is sent again and remembered.
+Implements `bot.tracker.notifier.Notifier`. Every event names its `Recipient` (the owner and
+the key, as the tracker holds them) and hands over the stored row as it is after the change,
+so nothing is read again here: the language comes from `to.user`, the names from `to.key`.
+Cards are drawn by the card presenters, the same the tap handlers use.
+
+Delivery returns True only when Telegram took the message, so the tracker marks it delivered
+only then (and retries on its next pass otherwise). Telegram errors: RetryAfter is honoured
+(one wait, one retry); a user who blocked the bot is reported through `on_blocked` (the tracker
+keeps tracking and cancelling their numbers); "message is not modified" is no error; a card
+that cannot be edited any more is sent again and remembered through the use case.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from html import escape
-from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -25,19 +30,18 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup, Message
 
-from bot.formatting import (
-    MESSAGE_LIMIT,
-    clip_escaped,
-    format_duration,
-    format_money,
-    split_escaped,
-)
+from bot.catalog import CatalogService
+from bot.config import Settings
+from bot.errors import UseCaseError
+from bot.formatting import MESSAGE_LIMIT, clip_escaped, format_duration, format_money, split_escaped
 from bot.i18n import Translate, Translator
-from bot.provider.factory import ProviderFactory
+from bot.orders import OrderService
 from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
-from handlers.activation import render_card
-from handlers.names import names_of
+from handlers.activation.presenter import activation_card_data, render_activation_card
+from handlers.common import is_not_modified
+from handlers.names import names_for
+from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
 from storage.models import (
     Activation,
@@ -50,38 +54,41 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-_NAME_TIMEOUT = 2.0  # a slow catalog must not hold a code back: fall back to the raw code
-_CODE_LIMIT = 1500  # escaped characters of a code in its message
-_SMS_LIMIT = 1800  # escaped characters of the SMS text under a code
-_CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+CODE_LIMIT = 1500  # escaped characters of a code in its message
+SMS_LIMIT = 1800  # escaped characters of the SMS text under a code
+CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+OnBlocked = Callable[[int], Awaitable[None]]  # the user (id) blocked the bot
 
 
-def phone_text(phone: str) -> str:
-    return phone if phone.startswith("+") else f"+{phone}"
+class Edit(StrEnum):
+    OK = "ok"  # the chat shows the text (edited, or it already did)
+    GONE = "gone"  # the message cannot be edited any more: send a new one
+    FAILED = "failed"  # leave it (a later change edits it again)
 
 
 class TelegramNotifier:
     def __init__(
         self,
         bot: Bot,
-        db: Any,
         translator: Translator,
-        catalog: Any,
+        catalog: CatalogService | None,
         *,
+        orders: OrderService,
+        rentals: RentalService,
+        on_blocked: OnBlocked,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_retry_after: float = 30.0,
-        settings: Any = None,
-        rentals: RentalService | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.bot = bot
-        # The rental card reads its latest SMS through the rentals use case (part R: a test
-        # notifier without one gets one on the same database; it never calls a provider).
-        self.rentals = rentals or RentalService(db, ProviderFactory())
-        self.db = db
         self.translator = translator
         self.catalog = catalog
+        self.orders = orders
+        self.rentals = rentals
         self.clock = clock
+        self._on_blocked = on_blocked
         self._sleep = sleep
         self._max_retry_after = max_retry_after
         self.settings = settings  # which zone each provider's timestamps are in
@@ -89,38 +96,35 @@ class TelegramNotifier:
     # ------------------------------------------------------------------ activations
 
     async def code_received(
-        self, activation: Activation, code: ActivationCode, to: Recipient | None = None
+        self, activation: Activation, code: ActivationCode, to: Recipient
     ) -> bool:
-        lang, t = await self._language(activation.user_id)
-        service, _country = await self._names(activation.key_id, activation, lang)
+        lang, t = self._language(to)
+        names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         key = "tracker-code-next" if code.round > 0 else "tracker-code"
         # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
         # messages over 4,096; the code keeps the larger share.
         text = t(
             key,
-            code=clip_escaped(code.code, _CODE_LIMIT),
-            service=escape(service),
+            code=clip_escaped(code.code, CODE_LIMIT),
+            service=escape(names.service),
             phone=escape(phone_text(activation.phone)),
         )
         if code.text and code.text.strip() and code.text.strip() != code.code:
-            text += "\n" + t("tracker-code-sms", text=clip_escaped(code.text.strip(), _SMS_LIMIT))
+            text += "\n" + t("tracker-code-sms", text=clip_escaped(code.text.strip(), SMS_LIMIT))
         sent = await self._send(activation.user_id, _chat(activation), text, notify=True)
         if sent is None:
             return False
-        await self.activation_changed(activation)
+        await self._show_activation_card(activation, to)
         return True
 
-    async def activation_changed(self, activation: Activation, to: Recipient | None = None) -> None:
-        fresh = await self.db.activations.get_any(activation.id) or activation
-        await self._show_activation_card(fresh)
+    async def activation_changed(self, activation: Activation, to: Recipient) -> None:
+        await self._show_activation_card(activation, to)
 
-    async def activation_ended(
-        self, activation: Activation, refunded: bool, to: Recipient | None = None
-    ) -> None:
-        await self._show_activation_card(activation)
-        lang, t = await self._language(activation.user_id)
-        service, _country = await self._names(activation.key_id, activation, lang)
-        args = {"phone": escape(phone_text(activation.phone)), "service": escape(service)}
+    async def activation_ended(self, activation: Activation, refunded: bool, to: Recipient) -> None:
+        await self._show_activation_card(activation, to)
+        lang, t = self._language(to)
+        names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
+        args = {"phone": escape(phone_text(activation.phone)), "service": escape(names.service)}
         if refunded:
             amount = format_money(activation.cost, activation.currency)
             key = (
@@ -135,19 +139,19 @@ class TelegramNotifier:
             text = t("tracker-cancelled", **args)
         await self._send(activation.user_id, _chat(activation), text, notify=refunded)
 
-    async def activation_adopted(self, activation: Activation, to: Recipient | None = None) -> None:
+    async def activation_adopted(self, activation: Activation, to: Recipient) -> None:
         """A purchase whose answer was lost went through: the "checking" message (the card's
         message id, set from the intent) becomes the normal number card — price, countdown,
         buttons. Without that message a new card is sent."""
-        await self._show_activation_card(activation)
+        await self._show_activation_card(activation, to)
 
     # ------------------------------------------------------------------ rentals
 
-    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient | None = None) -> bool:
+    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient) -> bool:
         """The SMS as one message, or, when too long for one, as several that together carry
         every character (a rented number may receive anything). True only when Telegram took
         every part: otherwise the tracker sends it again later."""
-        _lang, t = await self._language(rental.user_id)
+        _lang, t = self._language(to)
         phone = escape(phone_text(rental.phone))
         head = t(
             "tracker-rental-sms-head", phone=phone, sender=clip_escaped(sms.phone_from or "?", 200)
@@ -167,110 +171,86 @@ class TelegramNotifier:
                 return False
         return True
 
-    async def rental_changed(self, rental: Rental, to: Recipient | None = None) -> None:
-        fresh = await self.db.rentals.get_any(rental.id) or rental
-        await self._show_rental_card(fresh)
+    async def rental_changed(self, rental: Rental, to: Recipient) -> None:
+        await self._show_rental_card(rental, to)
 
-    async def rental_reminder(
-        self, rental: Rental, seconds_left: int, to: Recipient | None = None
-    ) -> None:
-        lang, t = await self._language(rental.user_id)
-        service, _country = await self._names(rental.key_id, rental, lang)
+    async def rental_reminder(self, rental: Rental, seconds_left: int, to: Recipient) -> None:
+        lang, t = self._language(to)
+        names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         text = t(
             "tracker-rental-reminder",
             phone=escape(phone_text(rental.phone)),
-            service=escape(service),
+            service=escape(names.service),
             left=format_duration(seconds_left, lang),
         )
         await self._send(rental.user_id, _chat(rental), text, notify=True)
 
-    async def rental_ended(self, rental: Rental, to: Recipient | None = None) -> None:
-        await self._show_rental_card(rental)
-        lang, t = await self._language(rental.user_id)
-        service, _country = await self._names(rental.key_id, rental, lang)
+    async def rental_ended(self, rental: Rental, to: Recipient) -> None:
+        await self._show_rental_card(rental, to)
+        lang, t = self._language(to)
+        names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         text = t(
             "tracker-rental-ended",
             phone=escape(phone_text(rental.phone)),
-            service=escape(service),
+            service=escape(names.service),
         )
         await self._send(rental.user_id, _chat(rental), text, notify=False)
 
     # ------------------------------------------------------------------ keys
 
-    async def key_revoked(self, key: KeyProfile, to: Recipient | None = None) -> None:
-        _lang, t = await self._language(key.user_id)
+    async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
+        _lang, t = self._language(to)
         text = t("tracker-key-revoked", label=escape(key.label))
         await self._send(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def pending_unresolved(
-        self, pending: PendingPurchase, to: Recipient | None = None
-    ) -> None:
-        """A purchase intent closed without a number to show: it provably did not go through
-        (outcome "not_bought"), a rent charged but not looked up or not told apart from
-        another one rented at the same moment ("bought"), or nobody
-        can tell ("unknown"). The result replaces the "checking" message when there is one."""
-        lang, t = await self._language(pending.user_id)
-        service, country = await self._names(pending.key_id, pending, lang)
-        args = {"service": escape(service), "country": escape(country)}
-        if pending.outcome == "not_bought":
-            if pending.kind == "extend":
-                text = t("tracker-not-extended", phone=escape(await self._rental_phone(pending)))
-            elif pending.kind == "rent":
-                text = t("tracker-not-rented", **args)
-            else:
-                text = t("tracker-not-bought", **args)
-        elif pending.outcome == "bought":
-            amount = format_money(pending.expected_cost, await self._currency(pending.key_id))
-            # With a snapshot the provider lists rentals: the number was not told apart.
-            unlisted = pending.rent_snapshot is None
-            message = (
-                "tracker-rent-charged-unlisted" if unlisted else "tracker-rent-charged-unmatched"
-            )
-            text = t(message, amount=escape(amount), **args)
-        elif pending.kind == "activation":
-            text = t("tracker-pending", **args)
-        else:
-            text = t("tracker-pending-rental", **args)
+    async def pending_unresolved(self, pending: PendingPurchase, to: Recipient) -> None:
+        """A purchase intent closed without a number to show: the unknown-outcome presenter
+        says what happened, replacing the "checking" message when there is one."""
+        lang, t = self._language(to)
+        data = await outcome_data(
+            pending,
+            to,
+            lang=lang,
+            catalog=self.catalog,
+            rental_phone=await self._rental_phone(pending),
+        )
+        text = render_outcome(data, t)
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
         if pending.message_id is not None:
             outcome = await self._edit(pending.user_id, chat_id, pending.message_id, text, None)
-            if outcome == "ok":
+            if outcome is Edit.OK:
                 return
         await self._send(pending.user_id, chat_id, text, notify=True)
 
-    async def _rental_phone(self, pending: PendingPurchase) -> str:
-        rental = None
-        if pending.rental_id is not None:
-            rental = await self.db.rentals.get_any(pending.rental_id)
-        return phone_text(rental.phone) if rental is not None else "?"
-
-    async def _currency(self, key_id: int) -> str | None:
-        key = await self.db.keys.get_any(key_id)
-        return key.currency if key is not None else None
+    async def _rental_phone(self, pending: PendingPurchase) -> str | None:
+        """The phone of the rental an extension was for (extensions only)."""
+        if pending.rental_id is None:
+            return None
+        try:
+            return (await self.rentals.get(pending.user_id, pending.rental_id)).phone
+        except UseCaseError:
+            return None
 
     # ------------------------------------------------------------------ cards
 
-    async def _activation_view(self, a: Activation) -> tuple[str, InlineKeyboardMarkup | None]:
-        lang, t = await self._language(a.user_id)
-        return await render_card(
-            a, t=t, lang=lang, db=self.db, catalog=self.catalog, now=self.clock()
-        )
+    async def _activation_view(
+        self, a: Activation, to: Recipient
+    ) -> tuple[str, InlineKeyboardMarkup]:
+        lang, t = self._language(to)
+        data = await activation_card_data(a, to, lang=lang, catalog=self.catalog, now=self.clock())
+        return render_activation_card(data, t)
 
-    async def _show_activation_card(self, a: Activation) -> None:
-        text, markup = await self._activation_view(a)
-        await self._show_card(a.user_id, a.chat_id, a.message_id, text, markup, a, "activation")
+    async def _show_activation_card(self, a: Activation, to: Recipient) -> None:
+        text, markup = await self._activation_view(a, to)
+        message_id = await self._show_card(a.user_id, a.chat_id, a.message_id, text, markup)
+        if message_id is not None:
+            await self.orders.card_shown(a.id, _chat(a), message_id)
+            a.chat_id, a.message_id = _chat(a), message_id
 
-    async def _send_activation_card(self, a: Activation) -> None:
-        text, markup = await self._activation_view(a)
-        await self._show_card(a.user_id, a.chat_id, None, text, markup, a, "activation")
-
-    async def _rental_view(self, r: Rental) -> tuple[str, InlineKeyboardMarkup | None]:
-        lang, t = await self._language(r.user_id)
-        # Part R's presenter. Part A's notifier takes the Recipient from the tracker's event.
-        owner = await self.db.users.get(r.user_id)
-        to = Recipient(user=owner, key=await self.db.keys.get_any(r.key_id))
+    async def _rental_view(self, r: Rental, to: Recipient) -> tuple[str, InlineKeyboardMarkup]:
+        lang, t = self._language(to)
         data = await rental_card_data(
             r,
             to,
@@ -282,18 +262,28 @@ class TelegramNotifier:
         )
         return render_rental_card(data, t)
 
-    async def _show_rental_card(self, r: Rental) -> None:
-        text, markup = await self._rental_view(r)
-        await self._show_card(r.user_id, r.chat_id, r.message_id, text, markup, r, "rental")
+    async def _show_rental_card(self, r: Rental, to: Recipient, *, anew: bool = False) -> None:
+        text, markup = await self._rental_view(r, to)
+        message_id = None if anew else r.message_id
+        shown = await self._show_card(r.user_id, r.chat_id, message_id, text, markup)
+        if shown is not None:
+            await self.rentals.card_shown(r.id, _chat(r), shown)
+            r.chat_id, r.message_id = _chat(r), shown
 
     async def resend_cards(self, user_id: int) -> None:
         """A user who had blocked the bot is back: a fresh card for each live number, at the
         bottom of the chat, remembered so that later changes edit it."""
-        for activation in await self.db.activations.list_live(user_id):
-            await self._send_activation_card(activation)
-        for rental in await self.db.rentals.list_live(user_id):
-            text, markup = await self._rental_view(rental)
-            await self._show_card(user_id, rental.chat_id, None, text, markup, rental, "rental")
+        user = await self.orders.owner(user_id)
+        for activation in await self.orders.live(user_id):
+            to = Recipient(user=user, key=await self.orders.key_of(activation))
+            text, markup = await self._activation_view(activation, to)
+            sent = await self._show_card(user_id, activation.chat_id, None, text, markup)
+            if sent is not None:
+                await self.orders.card_shown(activation.id, _chat(activation), sent)
+        # RentalService lists no user's live rentals yet: its repository is read directly.
+        for rental in await self.rentals.db.rentals.list_live(user_id):
+            key = await self.rentals.key_of(user_id, rental)
+            await self._show_rental_card(rental, Recipient(user=user, key=key), anew=True)
 
     async def _show_card(
         self,
@@ -302,24 +292,17 @@ class TelegramNotifier:
         message_id: int | None,
         text: str,
         markup: InlineKeyboardMarkup | None,
-        owner: Activation | Rental,
-        kind: str,
-    ) -> None:
-        """Edit the card in place; when there is none (or it is gone) send a new one and
-        remember its message id."""
+    ) -> int | None:
+        """Edit the card in place; when there is none (or it is gone) send a new one. Returns
+        the id of a NEW message (the caller remembers it), None when the card stayed put or
+        could not be sent."""
         chat = chat_id if chat_id is not None else user_id
         if message_id is not None:
             outcome = await self._edit(user_id, chat, message_id, text, markup)
-            if outcome != "gone":
-                return
+            if outcome is not Edit.GONE:
+                return None
         sent = await self._send(user_id, chat, text, markup, notify=False)
-        if sent is None:
-            return
-        if kind == "activation":
-            await self.db.activations.set_card(owner.id, chat, sent.message_id)
-        else:
-            await self.db.rentals.set_card(owner.id, chat, sent.message_id)
-        owner.chat_id, owner.message_id = chat, sent.message_id
+        return sent.message_id if sent is not None else None
 
     # ------------------------------------------------------------------ Telegram calls
 
@@ -342,7 +325,7 @@ class TelegramNotifier:
                     return None  # not delivered: the tracker retries on a later pass
                 await self._sleep(error.retry_after)
             except TelegramForbiddenError:
-                await self._mark_blocked(user_id)
+                await self._blocked(user_id)
                 return None
             except TelegramAPIError as error:
                 log.warning("notifier: sendMessage failed: %s", type(error).__name__)
@@ -356,51 +339,43 @@ class TelegramNotifier:
         message_id: int,
         text: str,
         markup: InlineKeyboardMarkup | None,
-    ) -> str:
-        """ "ok", "gone" (send a new card) or "failed" (leave it)."""
+    ) -> Edit:
         for attempt in range(2):
             try:
                 await self.bot.edit_message_text(
                     text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
                 )
-                return "ok"
+                return Edit.OK
             except TelegramRetryAfter as error:
                 if attempt > 0 or error.retry_after > self._max_retry_after:
-                    return "failed"
+                    return Edit.FAILED
                 await self._sleep(error.retry_after)
             except TelegramForbiddenError:
-                await self._mark_blocked(user_id)
-                return "failed"
+                await self._blocked(user_id)
+                return Edit.FAILED
             except TelegramBadRequest as error:
-                message = str(error.message).lower()
-                if "message is not modified" in message:
-                    return "ok"
-                if any(marker in message for marker in _CARD_GONE):
-                    return "gone"
+                if is_not_modified(error):
+                    return Edit.OK
+                if any(marker in str(error.message).lower() for marker in CARD_GONE):
+                    return Edit.GONE
                 log.warning("notifier: editMessageText refused: %s", error.message)
-                return "failed"
+                return Edit.FAILED
             except TelegramAPIError as error:
                 log.warning("notifier: editMessageText failed: %s", type(error).__name__)
-                return "failed"
-        return "failed"
+                return Edit.FAILED
+        return Edit.FAILED
 
-    async def _mark_blocked(self, user_id: int) -> None:
+    async def _blocked(self, user_id: int) -> None:
         log.info("notifier: user %s blocked the bot; their numbers stay tracked", user_id)
-        await self.db.users.set_blocked(user_id, True)
+        await self._on_blocked(user_id)
 
-    # ------------------------------------------------------------------ language and names
+    # ------------------------------------------------------------------ language
 
-    async def _language(self, user_id: int) -> tuple[str, Translate]:
-        user = await self.db.users.get(user_id)
-        lang = (user.language if user is not None else None) or "en"
+    def _language(self, to: Recipient) -> tuple[str, Translate]:
+        lang = (to.user.language if to.user is not None else None) or "en"
         if lang not in self.translator.languages:
             lang = "en"
         return lang, self.translator.bind(lang)
-
-    async def _names(self, key_id: int, item: Any, lang: str) -> tuple[str, str]:
-        """(service name, country name) in the user's language; raw codes when unknown."""
-        names = await names_of(self.db, self.catalog, item, lang)
-        return names.service, names.country
 
 
 def _chat(item: Activation | Rental) -> int:

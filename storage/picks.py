@@ -28,6 +28,14 @@ class PickRepo:
             (user_id, service, country or ""),
         )
 
+    async def is_favourite(self, user_id: int, service: str, country: str | None = None) -> bool:
+        rows = await read_rows(
+            self._s,
+            "SELECT 1 FROM favourites WHERE user_id = ? AND service = ? AND country = ?",
+            (user_id, service, country or ""),
+        )
+        return bool(rows)
+
     async def favourites(self, user_id: int) -> list[tuple[str, str | None]]:
         rows = await read_rows(
             self._s,

@@ -37,6 +37,14 @@ from aiogram.types import (
     User,
 )
 
+from bot.catalog import CatalogService
+from bot.i18n import Translator
+from bot.orders import OrderService
+from bot.provider.factory import ProviderFactory
+from bot.rentals import RentalService
+from handlers.notifier_bridge import StoredRecipients
+from storage import Database
+
 BOT_USER = User(id=42, is_bot=True, first_name="SMS bot", username="sms_test_bot")
 
 
@@ -330,3 +338,25 @@ class SqlTrace:
 
     def matching(self, fragment: str) -> list[str]:
         return [sql for sql in self.statements if fragment in sql]
+
+
+def stored_recipients(
+    bot: Bot,
+    db: Database,
+    translator: Translator,
+    catalog: CatalogService | None,
+    *,
+    clock: Callable[[], float],
+) -> StoredRecipients:
+    """The Telegram notifier as the tracker of today calls it (handlers.notifier_bridge), on
+    `db`, with use cases that never ask a provider (the notifier only reads and stores cards)."""
+    providers = ProviderFactory()  # never asked for a client
+    return StoredRecipients(
+        bot,
+        db,
+        translator,
+        catalog,
+        orders=OrderService(db, providers, clock),
+        rentals=RentalService(db, providers, clock),
+        clock=clock,
+    )

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery
 
 from bot.i18n import Translate
 from handlers.common import answer_quietly, show
+from handlers.outcome import PurchaseKind, checking_text
 from handlers.rent.keyboards import card_only_keyboard, flow_error_keyboard
 
 
@@ -22,10 +23,10 @@ async def show_checking(
     lists rentals, so reconciliation can find the number itself (else only the balance tells,
     as with Grizzly: the message says so)."""
     if rental_id is not None:
-        text = t("rent-extend-pending")
+        text = checking_text(t, PurchaseKind.EXTEND)
         await show(callback, text, card_only_keyboard(t, rental_id))
         await answer_quietly(callback, text, alert=True)
         return
-    text = t("rent-pending" if findable else "rent-pending-unlisted")
+    text = checking_text(t, PurchaseKind.RENT, findable=findable)
     await show(callback, text, flow_error_keyboard(t, None))
     await answer_quietly(callback, t("rent-pending"), alert=True)

@@ -49,7 +49,7 @@ async def rental_card_data(
     *,
     lang: str,
     rentals: RentalService,
-    catalog: CatalogService,
+    catalog: CatalogService | None,
     settings: Settings | None,
     now: float,
 ) -> RentalCardData:

@@ -191,7 +191,7 @@ def _big_table() -> str:
 def test_big_price_table_indexes_every_service_and_renders_a_page() -> None:
     """200 countries × 500 services: every service's rows come out sorted by price (cheapest
     first, more stock first on a tie). How fast is a figure of `python -m benchmarks.catalog`."""
-    from handlers.buy import render_countries_page
+    from handlers.activation.views import render_countries_page
 
     raw = _big_table()
     assert len(raw) > 900_000

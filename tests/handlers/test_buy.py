@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from handlers.buy import BuyCb
+from handlers.activation import BuyCb
+from handlers.activation.flow import PageCache
 
 
 @pytest.fixture
@@ -328,9 +329,7 @@ async def test_cached_pages_follow_prices_and_favourites(
 
 
 def test_page_cache_keeps_the_newest_views() -> None:
-    from handlers.buy import _PageCache
-
-    cache = _PageCache(size=2)
+    cache = PageCache(size=2)
     rendered: list[str] = []
 
     def render(name: str) -> Any:

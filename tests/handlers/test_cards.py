@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiogram.methods import EditMessageText
 
+from bot.tracker.notifier import Recipient
 from handlers.activation import ActivationCb
 from handlers.rent.callbacks import RentalCb
 from tests.harness import ChatMessage
@@ -70,7 +71,8 @@ async def test_activation_card_is_the_same_from_the_handler_and_the_tracker(
     assert "🇷🇺" in by_handler.text
 
     stored = await services.db.activations.get_any(a.id)
-    await tracker.notifier.activation_changed(stored)
+    to = Recipient(await services.db.users.get(USER), key)
+    await tracker.notifier.activation_changed(stored, to)
     _same(by_handler, _last_edit(chat))
 
 
@@ -106,7 +108,8 @@ async def test_rental_card_is_the_same_from_the_handler_and_the_tracker(
     assert "🇮🇩" in by_handler.text
 
     stored = await services.db.rentals.get_any(r.id)
-    await tracker.notifier.rental_changed(stored)
+    to = Recipient(await services.db.users.get(USER), key)
+    await tracker.notifier.rental_changed(stored, to)
     _same(by_handler, _last_edit(chat))
 
 
@@ -126,7 +129,7 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
 
     from bot.i18n import Translator
     from bot.rentals import SmsPage
-    from handlers.activation import render_activation_card
+    from handlers.activation.presenter import card_data, card_text
     from handlers.names import Names
     from handlers.rent.presenter import RentalCardData, render_rental_card
     from handlers.rent.views import render_sms_page
@@ -160,4 +163,4 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
         1, USER, 1, "9", "tg", "0", "7900", Decimal("1"), "RUB", "received", False, 4, codes,
         0.0, 1200.0, 120.0, False, None, USER, None, 0.0, None, False,
     )  # fmt: skip
-    _fits(render_activation_card(a, t, 0.0, country_name="Russia", service_name="tg", flag=""))
+    _fits(card_text(card_data(a, Names("tg", "Russia", ""), lang=lang, now=0.0), t))

@@ -17,7 +17,8 @@ from aiogram.methods import EditMessageText, SendMessage
 
 from bot.provider.models import Country, RentHistoryItem, Service
 from bot.rentals import RentOption, SmsPage
-from handlers.activation import render_activation_card
+from bot.tracker.notifier import Recipient
+from handlers.activation.presenter import card_data, card_text
 from handlers.common import MenuCb
 from handlers.names import Names
 from handlers.rent import views
@@ -134,9 +135,8 @@ def test_activation_card_escapes(lang: str) -> None:
         [ActivationCode(0, HOSTILE, HOSTILE, 1000.0, False)], 1000.0, 2200.0, 1120.0, False,
         None, USER, None, 0.0, None, False,
     )  # fmt: skip
-    text = render_activation_card(
-        a, _t(lang), 1000.0, country_name=HOSTILE, service_name=HOSTILE, flag="🌐"
-    )
+    names = Names(HOSTILE, HOSTILE, "🌐")
+    text = card_text(card_data(a, names, lang=lang, now=1000.0), _t(lang))
     assert_safe_html(text)
 
 
@@ -195,10 +195,11 @@ async def test_rent_flow_and_card_screens_escape(
         await chat.tap_data(RentalCb(action=action, id=r.id).pack(), card)
     notifier = tracker.notifier
     assert sms is not None
-    await notifier.rental_sms(r, sms)
-    await notifier.rental_reminder(r, 3600)
-    await notifier.rental_changed(r)
-    await notifier.rental_ended(r)
+    to = Recipient(await services.db.users.get(USER), key)
+    await notifier.rental_sms(r, sms, to)
+    await notifier.rental_reminder(r, 3600, to)
+    await notifier.rental_changed(r, to)
+    await notifier.rental_ended(r, to)
 
     a = await services.db.activations.add(
         user_id=USER, key_id=key.id, provider_id="2", service="tg", country="0", phone=HOSTILE,
@@ -206,9 +207,9 @@ async def test_rent_flow_and_card_screens_escape(
         cancel_allowed_at=clock() + 120, chat_id=USER,
     )  # fmt: skip
     code = ActivationCode(0, HOSTILE, HOSTILE, clock(), False)
-    await notifier.code_received(a, code)
-    await notifier.activation_adopted(a)
-    await notifier.activation_ended(a, True)
+    await notifier.code_received(a, code, to)
+    await notifier.activation_adopted(a, to)
+    await notifier.activation_ended(a, True, to)
 
     texts = _all_html(chat)
     assert len(texts) >= 10

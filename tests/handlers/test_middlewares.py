@@ -125,7 +125,7 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
 async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_change(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
 ) -> None:
-    from handlers.buy import BuyCb
+    from handlers.activation import BuyCb
 
     await services.accounts.add_key(
         chat.user.id, base_url=sandbox.url, api_key=sandbox_key, label="k"

@@ -17,6 +17,10 @@ from aiogram.methods import EditMessageText, SendMessage
 from cryptography.fernet import Fernet
 
 from bot.i18n import Translator
+from bot.orders import OrderService
+from bot.provider.factory import ProviderFactory
+from bot.rentals import RentalService
+from bot.tracker.notifier import Recipient
 from handlers.notifier import TelegramNotifier
 from storage import Database, KeyCipher
 from storage.models import Activation, ActivationCode, Rental
@@ -40,11 +44,36 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def notifier(bot: Any, ndb: Database, clock: Any, sleeps: list[float]) -> TelegramNotifier:
+def blocked() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def notifier(
+    bot: Any, ndb: Database, clock: Any, sleeps: list[float], blocked: list[int]
+) -> TelegramNotifier:
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    return TelegramNotifier(bot, ndb, Translator(), None, clock=clock, sleep=fake_sleep)
+    async def on_blocked(user_id: int) -> None:
+        blocked.append(user_id)
+
+    providers = ProviderFactory()  # never asked for a client: the notifier only stores cards
+    return TelegramNotifier(
+        bot,
+        Translator(),
+        None,
+        orders=OrderService(ndb, providers, clock),
+        rentals=RentalService(ndb, providers, clock),
+        on_blocked=on_blocked,
+        clock=clock,
+        sleep=fake_sleep,
+    )
+
+
+async def to(db: Database, key_id: int) -> Recipient:
+    """Whom an event is for, as the tracker hands it over: the owner and the key."""
+    return Recipient(await db.users.get(USER), await db.keys.get_any(key_id))
 
 
 async def _activation(db: Database, clock: Any, code: str | None = None) -> Activation:
@@ -85,7 +114,7 @@ async def test_code_is_a_new_notifying_message_with_tap_to_copy_and_card_shown(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
     a = await _activation(ndb, clock, code="048213")
-    assert await notifier.code_received(a, a.codes[0])
+    assert await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
     sends = bot.session.calls(SendMessage)
     assert "<code>048213</code>" in sends[0].text
     assert "+79001234567" in sends[0].text
@@ -95,7 +124,9 @@ async def test_code_is_a_new_notifying_message_with_tap_to_copy_and_card_shown(
     assert stored is not None and stored.message_id is not None
     assert len(sends) == 2 and sends[1].disable_notification
     assert "048213" in bot.session.messages[(USER, stored.message_id)].text
-    await notifier.code_received(stored, ActivationCode(1, "777111", None, clock(), False))
+    await notifier.code_received(
+        stored, ActivationCode(1, "777111", None, clock(), False), await to(ndb, a.key_id)
+    )
     edits = bot.session.calls(EditMessageText)
     assert len(edits) == 1 and edits[0].message_id == stored.message_id
     assert "New code" in bot.session.calls(SendMessage)[-1].text
@@ -106,7 +137,7 @@ async def test_html_in_remote_text_is_escaped(
 ) -> None:
     a = await _activation(ndb, clock)
     code = ActivationCode(0, "<b>1</b>", "<script>x</script>", clock(), False)
-    assert await notifier.code_received(a, code)
+    assert await notifier.code_received(a, code, await to(ndb, a.key_id))
     text = bot.session.calls(SendMessage)[0].text
     assert "<b>1</b>" not in text and "&lt;b&gt;1&lt;/b&gt;" in text
     assert "<script>" not in text
@@ -117,37 +148,41 @@ async def test_retry_after_is_honoured_once(
 ) -> None:
     a = await _activation(ndb, clock, code="1234")
     bot.session.fail_next(SendMessage, _retry_after(3))
-    assert await notifier.code_received(a, a.codes[0])
+    assert await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
     assert sleeps == [3]
     bot.session.fail_next(SendMessage, _retry_after(3))
     bot.session.fail_next(SendMessage, _retry_after(3))
-    assert not await notifier.code_received(a, a.codes[0])  # the tracker retries later
+    assert not await notifier.code_received(
+        a, a.codes[0], await to(ndb, a.key_id)
+    )  # the tracker retries later
 
 
-async def test_blocked_user_is_marked_and_delivery_reported_failed(
-    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+async def test_blocked_user_is_reported_and_delivery_reported_failed(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, blocked: list[int]
 ) -> None:
     a = await _activation(ndb, clock, code="1234")
     bot.session.fail_next(SendMessage, _forbidden())
-    assert not await notifier.code_received(a, a.codes[0])
-    user = await ndb.users.get(USER)
-    assert user is not None and user.blocked
+    assert not await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
+    assert blocked == [USER]  # told once, through the callback the composition root wires
 
 
 async def test_not_modified_is_ignored_and_lost_card_is_replaced(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
     a = await _activation(ndb, clock)
-    await notifier.activation_changed(a)  # no card yet: a new one
+    await notifier.activation_changed(a, await to(ndb, a.key_id))  # no card yet: a new one
     first = await ndb.activations.get_any(a.id)
     assert first is not None and first.message_id is not None
-    await notifier.activation_changed(first)  # same text: "message is not modified"
+    await notifier.activation_changed(
+        first, await to(ndb, a.key_id)
+    )  # same text: "message is not modified"
     assert len(bot.session.calls(SendMessage)) == 1
     # The user deleted the card: the next change sends a fresh one and remembers it.
-    bot.session.messages[(USER, first.message_id)].deleted = True
-    await notifier.activation_changed(first)
+    gone = first.message_id
+    bot.session.messages[(USER, gone)].deleted = True
+    await notifier.activation_changed(first, await to(ndb, a.key_id))
     second = await ndb.activations.get_any(a.id)
-    assert second is not None and second.message_id not in (None, first.message_id)
+    assert second is not None and second.message_id not in (None, gone)
     assert len(bot.session.calls(SendMessage)) == 2
 
 
@@ -155,7 +190,7 @@ async def test_other_bad_request_on_edit_does_not_resend(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
     a = await _activation(ndb, clock)
-    await notifier.activation_changed(a)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
     shown = await ndb.activations.get_any(a.id)
     assert shown is not None
     bot.session.fail_next(
@@ -164,7 +199,7 @@ async def test_other_bad_request_on_edit_does_not_resend(
     )
     await ndb.activations.set_status(a.id, "cancelled")
     ended = await ndb.activations.get_any(a.id)
-    await notifier.activation_changed(ended)  # type: ignore[arg-type]
+    await notifier.activation_changed(ended, await to(ndb, a.key_id))  # type: ignore[arg-type]
     assert len(bot.session.calls(SendMessage)) == 1
 
 
@@ -175,7 +210,7 @@ async def test_ended_says_the_refund(
     await ndb.activations.set_status(a.id, "cancelled")
     ended = await ndb.activations.get_any(a.id)
     assert ended is not None
-    await notifier.activation_ended(ended, refunded=True)
+    await notifier.activation_ended(ended, True, await to(ndb, a.key_id))
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert any("18.50" in text and "balance" in text for text in texts)
 
@@ -185,10 +220,10 @@ async def test_language_follows_the_user(
 ) -> None:
     await ndb.users.update(USER, language="ru")
     a = await _activation(ndb, clock, code="9999")
-    await notifier.code_received(a, a.codes[0])
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
     assert "Код для" in bot.session.calls(SendMessage)[0].text
     await ndb.users.update(USER, language="zh")
-    await notifier.code_received(a, a.codes[0])
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
     assert "验证码" in bot.session.calls(SendMessage)[-1].text
 
 
@@ -223,7 +258,7 @@ async def test_each_rental_sms_is_a_new_message(
             received_at=clock(),
         )
         assert sms is not None
-        assert await notifier.rental_sms(r, sms)
+        assert await notifier.rental_sms(r, sms, await to(ndb, r.key_id))
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert len(texts) == 3
     assert all("Bank" in text for text in texts)
@@ -234,12 +269,12 @@ async def test_rental_reminder_and_end(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
     r = await _rental(ndb, clock)
-    await notifier.rental_reminder(r, 600)
+    await notifier.rental_reminder(r, 600, await to(ndb, r.key_id))
     assert "10 min" in bot.session.calls(SendMessage)[-1].text
     await ndb.rentals.set_status(r.id, "expired")
     ended = await ndb.rentals.get_any(r.id)
     assert ended is not None
-    await notifier.rental_ended(ended)
+    await notifier.rental_ended(ended, await to(ndb, r.key_id))
     assert any("ended" in m.text for m in bot.session.calls(SendMessage))
 
 
@@ -250,7 +285,7 @@ async def test_pending_unresolved_goes_to_its_chat(
     pending = await ndb.pending.add(
         user_id=USER, key_id=key.id, service="tg", country="0", chat_id=4242
     )
-    await notifier.pending_unresolved(pending)
+    await notifier.pending_unresolved(pending, await to(ndb, key.id))
     sent = bot.session.calls(SendMessage)[-1]
     assert int(sent.chat_id) == 4242 and "balance" in sent.text
 
@@ -275,7 +310,7 @@ async def test_a_long_rental_sms_arrives_whole_in_several_messages(
         r.id, dedup_key="long", phone_from=LONG, text=LONG, date=None, received_at=clock()
     )
     assert sms is not None
-    assert await notifier.rental_sms(r, sms)
+    assert await notifier.rental_sms(r, sms, await to(ndb, r.key_id))
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert len(texts) > 1
     for text in texts:
@@ -304,7 +339,9 @@ async def test_a_long_rental_sms_is_not_delivered_unless_every_part_was_taken(
         return answer(method)
 
     session._answer = first_part_only
-    assert not await notifier.rental_sms(r, sms)  # the tracker will try again
+    assert not await notifier.rental_sms(
+        r, sms, await to(ndb, r.key_id)
+    )  # the tracker will try again
     assert len(sent) == 1
 
 
@@ -313,9 +350,25 @@ async def test_a_long_code_and_its_sms_fit_the_message_and_the_card(
 ) -> None:
     a = await _activation(ndb, clock)
     code = ActivationCode(0, LONG, LONG, clock(), False)
-    assert await notifier.code_received(a, code)
+    assert await notifier.code_received(a, code, await to(ndb, a.key_id))
     sends = bot.session.calls(SendMessage)
     assert len(sends) == 2  # the code, then the card
     for method in sends:
         _fits(method.text)
     assert "&amp;&lt;&amp;&lt;" in sends[0].text  # the code is there, escaped
+
+
+async def test_the_card_drawn_is_the_row_handed_over_and_names_come_from_the_key(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    """The tracker hands over the fresh row and its Recipient: nothing is read again (a row
+    changed in memory only is what the card shows), and a card sent anew is remembered
+    through the orders use case."""
+    a = await _activation(ndb, clock)
+    a.phone = "70000000000"  # never stored: only the handed-over row has it
+    await notifier.activation_changed(a, Recipient(None, None))
+    sent = bot.session.calls(SendMessage)[-1]
+    assert "+70000000000" in sent.text
+    assert "tg" in sent.text and "🌐" in sent.text  # no key: the raw codes stand in
+    stored = await ndb.activations.get_any(a.id)
+    assert stored is not None and stored.message_id == a.message_id is not None

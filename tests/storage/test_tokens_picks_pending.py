@@ -95,6 +95,8 @@ async def test_favourites(db: Database) -> None:
     await db.picks.add_favourite(1, "wa", "6")
     await db.picks.add_favourite(1, "wa", "6")  # idempotent
     assert await db.picks.favourites(1) == [("tg", None), ("wa", "6")]
+    assert await db.picks.is_favourite(1, "wa", "6") and await db.picks.is_favourite(1, "tg")
+    assert not await db.picks.is_favourite(1, "wa") and not await db.picks.is_favourite(2, "tg")
     await db.picks.remove_favourite(1, "wa")  # a different (service, any-country) pick
     assert await db.picks.favourites(1) == [("tg", None), ("wa", "6")]
     await db.picks.remove_favourite(1, "wa", "6")

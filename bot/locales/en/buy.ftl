@@ -1,4 +1,3 @@
-buy-page = { $page }/{ $pages }
 buy-no-key = 🔑 To buy a number, add the API key of your provider account first.
 buy-services-title = 📱 <b>Choose a service</b>
 buy-services-found = 🔎 Services matching «{ $query }»: { $count }

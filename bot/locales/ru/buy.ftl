@@ -1,4 +1,3 @@
-buy-page = { $page }/{ $pages }
 buy-no-key = 🔑 Чтобы купить номер, сначала добавьте API-ключ своего аккаунта у провайдера.
 buy-services-title = 📱 <b>Выберите сервис</b>
 buy-services-found = 🔎 Сервисы по запросу «{ $query }»: { $count }

@@ -1,4 +1,3 @@
-buy-page = { $page }/{ $pages }
 buy-no-key = 🔑 购买号码前，请先添加您在服务商处账户的 API 密钥。
 buy-services-title = 📱 <b>选择服务</b>
 buy-services-found = 🔎 与「{ $query }」匹配的服务：{ $count }

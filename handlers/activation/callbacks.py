@@ -1,0 +1,60 @@
+"""Callback data of the buy flow and of the activation card: ids and codes only.
+
+Prefixes and action values are the wire format of buttons already in users' chats: they never
+change, so an old button still decodes. An action that is not one of these fails to decode,
+and the fallback router answers "this button is out of date".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.state import State, StatesGroup
+
+from handlers.common import CallbackId, CallbackPage
+
+
+class BuyAction(StrEnum):
+    SERVICES_PAGE = "sp"
+    SERVICE = "s"  # the countries of a service
+    COUNTRIES_PAGE = "cp"
+    CONFIRM = "c"  # the confirm screen of a (service, country) offer
+    ASK_MAX = "mx"  # type a maximum price
+    BUY = "go"
+
+
+# aiogram's CallbackData.__init_subclass__ takes **kwargs: Any, which mypy reports here.
+class BuyCb(CallbackData, prefix="b1"):  # type: ignore[explicit-any]
+    """Buy-flow navigation. s = service code, c = country id, p = page, tk = one-time purchase
+    token (or "q" on a page of a search: keep the search), mx = maximum price (kept in the
+    button so a lost FSM state cannot lift the cap)."""
+
+    action: BuyAction
+    s: str = ""
+    c: str = ""
+    p: CallbackPage = 0
+    tk: str = ""
+    mx: str = ""
+
+
+class ActivationAction(StrEnum):
+    OPEN = "open"  # draw the number's card in the tapped message
+    SMS_SENT = "sms"  # setStatus 1
+    ANOTHER = "more"  # setStatus 3
+    DONE = "done"  # setStatus 6
+    CANCEL = "cancel"  # setStatus 8
+    REFRESH = "refresh"
+    FAVOURITE = "fav"  # star or un-star the number's (service, country)
+    AGAIN = "again"  # the confirm screen of the same offer
+
+
+class ActivationCb(CallbackData, prefix="a1"):  # type: ignore[explicit-any]  # as BuyCb
+    action: ActivationAction
+    id: CallbackId
+
+
+class BuyStates(StatesGroup):
+    services = State()  # any text searches services
+    countries = State()  # any text searches countries of the chosen service
+    max_price = State()  # text is the maximum price

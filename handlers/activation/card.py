@@ -1,0 +1,321 @@
+"""The activation card's buttons: one handler per action.
+
+Every button names the activation by its local id only; the owner is checked on every tap
+(`OrderService.get` is scoped to the user), so crafted callback data naming someone else's
+number changes nothing. The card the user taps becomes the one the tracker keeps up to date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.accounts import AccountService
+from bot.catalog import CatalogService
+from bot.config import Settings
+from bot.errors import CodeReceived, NotFound
+from bot.favourites import FavouritesService
+from bot.formatting import format_duration
+from bot.i18n import Translate
+from bot.orders import OrderService
+from bot.provider.errors import ProviderError
+from bot.tracker.notifier import Recipient
+from handlers.activation.callbacks import ActivationAction, ActivationCb
+from handlers.activation.flow import BuyContext, show_confirm
+from handlers.activation.presenter import activation_card_data, render_activation_card
+from handlers.common import ActiveKeyLoader, answer_quietly, show
+from handlers.errors import error_text
+from storage import Activation, User
+
+
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """One tap on a card: who tapped, in which language, and the use cases it goes through."""
+
+    query: CallbackQuery
+    user: User
+    lang: str
+    t: Translate
+    catalog: CatalogService
+    orders: OrderService
+    clock: Callable[[], float]
+
+    async def redraw(self, activation: Activation | None) -> bool:
+        """Show this number's card as of now in the tapped message (or, when that cannot be
+        edited any more, in a new one); True when the chat shows it. The message showing it
+        becomes the card the tracker keeps up to date."""
+        if activation is None or not isinstance(self.query.message, Message):
+            return False  # gone between the read and the tap, or no message to draw in
+        to = Recipient(user=self.user, key=await self.orders.key_of(activation))
+        data = await activation_card_data(
+            activation, to, lang=self.lang, catalog=self.catalog, now=self.clock()
+        )
+        shown = await show(self.query, *render_activation_card(data, self.t))
+        if shown is None:
+            return False
+        if (activation.chat_id, activation.message_id) != (shown.chat.id, shown.message_id):
+            await self.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
+        return True
+
+    async def reload(self, activation_id: int) -> Activation | None:
+        return await self.orders.get(self.user.id, activation_id)
+
+
+async def _owned(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    orders: OrderService,
+    user: User,
+    t: Translate,
+) -> Activation | None:
+    """The user's own number named by the tap; a crafted id naming another's finds nothing."""
+    activation = await orders.get(user.id, callback_data.id)
+    if activation is None:
+        await answer_quietly(query, t("act-not-found"), alert=True)
+    return activation
+
+
+# ------------------------------------------------------------------ open, favourite, again
+
+
+async def on_open(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+) -> None:
+    activation = await _owned(query, callback_data, orders, user, t)
+    if activation is None:
+        return
+    await answer_quietly(query)
+    await CardTap(query, user, lang, t, catalog, orders, clock).redraw(activation)
+
+
+async def on_favourite(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    t: Translate,
+    orders: OrderService,
+    favourites: FavouritesService,
+) -> None:
+    """⭐ stars the number's (service, country) for the buy flow's quick picks; a second tap
+    un-stars it."""
+    activation = await _owned(query, callback_data, orders, user, t)
+    if activation is None:
+        return
+    starred = await favourites.toggle(user.id, activation.service, activation.country)
+    await answer_quietly(query, t("act-notice-fav") if starred else t("act-notice-unfav"))
+
+
+async def on_again(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    activation = await _owned(query, callback_data, orders, user, t)
+    if activation is None:
+        return
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_confirm(query, ctx, service=activation.service, country=activation.country)
+
+
+# ------------------------------------------------------------------ status buttons
+
+# One status button: the use case's call on the owner's live number; returns the number as
+# stored after it and the tap's short notice.
+StatusCall = Callable[[CardTap, Activation, float], Awaitable[tuple[Activation, str]]]
+
+
+async def _sms_sent(tap: CardTap, a: Activation, now: float) -> tuple[Activation, str]:
+    return await tap.orders.mark_sms_sent(tap.user.id, a.id), tap.t("act-notice-sms-sent")
+
+
+async def _another(tap: CardTap, a: Activation, now: float) -> tuple[Activation, str]:
+    fresh = await tap.orders.request_another(tap.user.id, a.id)
+    notice = "act-notice-checking" if fresh.pending_change else "act-notice-another"
+    return fresh, tap.t(notice)
+
+
+async def _done(tap: CardTap, a: Activation, now: float) -> tuple[Activation, str]:
+    return await tap.orders.finish(tap.user.id, a.id), tap.t("act-notice-done")
+
+
+async def _cancel(tap: CardTap, a: Activation, now: float) -> tuple[Activation, str]:
+    result = await tap.orders.cancel(tap.user.id, a.id)
+    fresh, t = result.activation, tap.t
+    if result.checking:
+        return fresh, t("act-notice-checking")
+    if result.scheduled:
+        wait = fresh.cancel_allowed_at - now
+        if wait > 0:
+            left = format_duration(wait, tap.lang)
+            return fresh, t("act-notice-cancel-scheduled", left=left)
+        return fresh, t("act-notice-cancel-retry")
+    return fresh, t("act-notice-cancelled")
+
+
+async def _refresh(tap: CardTap, a: Activation, now: float) -> tuple[Activation, str]:
+    return await tap.orders.refresh(tap.user.id, a.id), ""
+
+
+async def _status_tap(
+    call: StatusCall,
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    tap: CardTap,
+    settings: Settings | None,
+) -> None:
+    """A button that changes the number: checked, performed through the use case, and the
+    tapped message redrawn as the number's card."""
+    t, orders, user = tap.t, tap.orders, tap.user
+    a = await _owned(query, callback_data, orders, user, t)
+    if a is None:
+        return
+    if not a.live:
+        await answer_quietly(query, t("act-ended"))
+        await tap.redraw(a)
+        return
+    try:
+        a, notice = await call(tap, a, tap.clock())
+    except CodeReceived:
+        # Cancel on a number with a code (an older card, or the code arrived while the cancel
+        # was on its way): refused by the use case, and the card shows the code.
+        await answer_quietly(query, t("act-cancel-has-code"), alert=True)
+        await tap.redraw(await tap.reload(callback_data.id))
+        return
+    except NotFound:
+        # Ended between the read and the tap (or "another code" is not possible any more).
+        await answer_quietly(query, t("act-stale"))
+        await tap.redraw(await tap.reload(callback_data.id))
+        return
+    except ProviderError as exc:
+        await answer_quietly(query, error_text(t, exc, user=user, settings=settings), alert=True)
+        await tap.redraw(await tap.reload(callback_data.id))
+        return
+    await answer_quietly(query, notice)
+    if await tap.redraw(a):
+        # Codes the card now shows have reached the chat: the tracker must not send them again.
+        await orders.codes_shown(a)
+
+
+async def on_sms_sent(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    """📨 SMS sent: the service was asked to send the SMS."""
+    tap = CardTap(query, user, lang, t, catalog, orders, clock)
+    await _status_tap(_sms_sent, query, callback_data, tap, settings)
+
+
+async def on_another(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    """🔁 one more code on the same number."""
+    tap = CardTap(query, user, lang, t, catalog, orders, clock)
+    await _status_tap(_another, query, callback_data, tap, settings)
+
+
+async def on_done(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    """✅ the user is done with the number."""
+    tap = CardTap(query, user, lang, t, catalog, orders, clock)
+    await _status_tap(_done, query, callback_data, tap, settings)
+
+
+async def on_cancel(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    """✖️ cancel (refund); never once a code came."""
+    tap = CardTap(query, user, lang, t, catalog, orders, clock)
+    await _status_tap(_cancel, query, callback_data, tap, settings)
+
+
+async def on_refresh(
+    query: CallbackQuery,
+    callback_data: ActivationCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    """🔄 ask the provider now."""
+    tap = CardTap(query, user, lang, t, catalog, orders, clock)
+    await _status_tap(_refresh, query, callback_data, tap, settings)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(on_open, ActivationCb.filter(F.action == ActivationAction.OPEN))
+    router.callback_query.register(
+        on_favourite, ActivationCb.filter(F.action == ActivationAction.FAVOURITE)
+    )
+    router.callback_query.register(
+        on_again, ActivationCb.filter(F.action == ActivationAction.AGAIN)
+    )
+    router.callback_query.register(
+        on_sms_sent, ActivationCb.filter(F.action == ActivationAction.SMS_SENT)
+    )
+    router.callback_query.register(
+        on_another, ActivationCb.filter(F.action == ActivationAction.ANOTHER)
+    )
+    router.callback_query.register(on_done, ActivationCb.filter(F.action == ActivationAction.DONE))
+    router.callback_query.register(
+        on_cancel, ActivationCb.filter(F.action == ActivationAction.CANCEL)
+    )
+    router.callback_query.register(
+        on_refresh, ActivationCb.filter(F.action == ActivationAction.REFRESH)
+    )
+    return router

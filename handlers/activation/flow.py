@@ -1,0 +1,706 @@
+"""The buy flow: services → countries → confirm → one purchase under a one-time token → card.
+
+Every screen edits the message it was tapped on; typed text (a search, a maximum price) gets a
+fresh message. The Buy button carries a one-time token; `OrderService.buy` claims it in the
+database before the provider is called, so a double tap or a resent update buys one number.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
+
+from bot.accounts import AccountService
+from bot.catalog import CatalogService, CountryOffer
+from bot.config import Settings
+from bot.errors import NoActiveKey
+from bot.favourites import Favourites, FavouritesService, Recents
+from bot.i18n import Translate
+from bot.orders import OrderService
+from bot.provider.errors import ProviderError
+from bot.provider.models import Country, Service
+from bot.tracker.notifier import Recipient
+from handlers.activation.callbacks import BuyAction, BuyCb, BuyStates
+from handlers.activation.keyboards import (
+    ask_max_markup,
+    button,
+    confirm_data,
+    error_markup,
+)
+from handlers.activation.presenter import activation_card_data, render_activation_card
+from handlers.activation.views import (
+    COUNTRIES_PER_PAGE,
+    SERVICES_PER_PAGE,
+    ConfirmScreen,
+    View,
+    no_key_view,
+    render_confirm,
+    render_countries_page,
+    render_services_page,
+)
+from handlers.common import ActiveKeyLoader, MenuCb, answer_quietly, page_of, show
+from handlers.errors import error_text
+from handlers.names import Names, country_label
+from handlers.outcome import PurchaseKind, checking_view
+from storage import Activation, KeyProfile, User
+
+log = logging.getLogger(__name__)
+
+QUICK_PICKS = 4
+RECENTS_SHOWN = 10  # recent picks that lift a service to the front
+MAX_PRICE_LIMIT = Decimal("1000000")
+PAGES_CACHED = 512
+
+
+class PageCache:
+    """Rendered services/countries pages, keyed by everything that shapes them.
+
+    Building a page (a dozen translations, each button a validated model) is most of a tap's
+    own work, and users flip the same few pages. The key holds the bound translator itself
+    (the registration middleware keeps one per language), so a different translator can never
+    be served another's text; the markup is never mutated after rendering, so sharing it
+    between updates is safe."""
+
+    def __init__(self, size: int = PAGES_CACHED) -> None:
+        self._size = size
+        self._views: OrderedDict[Hashable, View] = OrderedDict()
+
+    def get(self, key: Hashable, render: Callable[[], View]) -> View:
+        view = self._views.get(key)
+        if view is not None:
+            self._views.move_to_end(key)
+            return view
+        view = render()
+        self._views[key] = view
+        if len(self._views) > self._size:
+            self._views.popitem(last=False)
+        return view
+
+    def clear(self) -> None:
+        self._views.clear()
+
+
+PAGES = PageCache()
+
+
+@dataclass(frozen=True, slots=True)
+class BuyContext:
+    """What every buy screen reads from an update: who asks, in which language, and the use
+    cases it goes through. Handlers build it once, so a screen call is one argument."""
+
+    user: User
+    lang: str
+    t: Translate
+    catalog: CatalogService
+    orders: OrderService
+    favourites: FavouritesService
+    accounts: AccountService
+    active_key: ActiveKeyLoader
+    state: FSMContext | None = None
+
+    async def key(self) -> KeyProfile | None:
+        return await self.active_key()
+
+
+async def _error_view(
+    event: CallbackQuery | Message, t: Translate, exc: BaseException, back: str | None = None
+) -> None:
+    await show(event, error_text(t, exc), error_markup(t, back))
+
+
+# ------------------------------------------------------------------ services screen
+
+
+def _matches(service: Service, query: str, english: dict[str, str]) -> bool:
+    """By code, by the name in the user's language, or by the English name: a Russian user
+    typing "telegram" finds «Телеграм»."""
+    return (
+        query in service.code.lower()
+        or query in service.name.lower()
+        or query in english.get(service.code, "").lower()
+    )
+
+
+async def _english_names(catalog: CatalogService, key: KeyProfile, lang: str) -> dict[str, str]:
+    if lang == "en":
+        return {}
+    try:
+        return await catalog.service_names(key, "en")
+    except ProviderError:
+        return {}  # search still works by code and the localized name
+
+
+def _ordered_services(
+    favourites: Favourites, recents: Recents, services: list[Service]
+) -> list[Service]:
+    """Favourites first, then recent picks, then the provider's own order."""
+    by_code = {s.code: s for s in services}
+    first: list[str] = [code for code, _c in favourites]
+    first += [code for code, _c in recents[:RECENTS_SHOWN]]
+    seen: set[str] = set()
+    ordered: list[Service] = []
+    for code in first:
+        if code in by_code and code not in seen:
+            seen.add(code)
+            ordered.append(by_code[code])
+    ordered.extend(s for s in services if s.code not in seen)
+    return ordered
+
+
+def _quick_picks(
+    favourites: Favourites,
+    recents: Recents,
+    names: dict[str, str],
+    countries: dict[str, Country],
+    lang: str,
+) -> list[InlineKeyboardButton | None]:
+    """Favourite and recent (service, country) pairs straight to the confirm screen."""
+    pairs: list[tuple[str, str, str]] = [("⭐", s, c) for s, c in favourites if c]
+    pairs += [("🕘", s, c) for s, c in recents[:QUICK_PICKS]]
+    seen: set[tuple[str, str]] = set()
+    buttons: list[InlineKeyboardButton | None] = []
+    for mark, service, country in pairs:
+        if (service, country) in seen or service not in names:
+            continue
+        seen.add((service, country))
+        flag, name = country_label(countries.get(country), country, lang)
+        label = f"{mark} {names[service]} · {flag} {name}"
+        buttons.append(button(label, confirm_data(service, country)))
+        if len(buttons) >= QUICK_PICKS:
+            break
+    return buttons
+
+
+async def show_services(
+    event: CallbackQuery | Message, ctx: BuyContext, *, page: int = 0, query: str = ""
+) -> None:
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key()
+    if key is None:
+        await show(event, *no_key_view(t))
+        return
+    try:
+        services = await catalog.services(key, lang)
+        countries = await catalog.countries(key) if not query and page == 0 else {}
+    except ProviderError as exc:
+        await _error_view(event, t, exc)
+        return
+    # Favourites and recents in one read, shared by the ordering and the quick picks.
+    favourites, recents = await ctx.favourites.picks(
+        ctx.user.id, recent_limit=max(RECENTS_SHOWN, QUICK_PICKS)
+    )
+    ordered = _ordered_services(favourites, recents, services)
+    needle = query.strip().lower()
+    if needle:
+        english = await _english_names(catalog, key, lang)
+        ordered = [s for s in ordered if _matches(s, needle, english)]
+    quick: list[InlineKeyboardButton | None] = []
+    if not needle and page == 0:
+        names = {s.code: s.name for s in services}
+        quick = _quick_picks(favourites, recents, names, countries, lang)
+    if ctx.state is not None:
+        await ctx.state.set_state(BuyStates.services)
+        await ctx.state.update_data(q=query)
+    text, markup = PAGES.get(
+        _services_page_key(t, ordered, page, query, quick),
+        lambda: render_services_page(t, ordered, page, query=query, quick=quick),
+    )
+    await show(event, text, markup)
+
+
+def _services_page_key(
+    t: Translate,
+    ordered: list[Service],
+    page: int,
+    query: str,
+    quick: list[InlineKeyboardButton | None],
+) -> Hashable:
+    """Everything render_services_page reads: the page's services, their count, the quick picks."""
+    page, _pages, shown = page_of(ordered, page, SERVICES_PER_PAGE)
+    picks = tuple((b.text, b.callback_data) for b in quick if b is not None) if page == 0 else ()
+    return (
+        "services",
+        t,
+        page,
+        len(ordered),
+        query,
+        tuple((s.code, s.name) for s in shown),
+        picks,
+    )
+
+
+def _typed_query(message: Message) -> str:
+    """A typed search, trimmed to what a page title can show."""
+    return (message.text or "").strip()[:40]
+
+
+# ------------------------------------------------------------------ countries screen
+
+
+def _offer_matches(offer: CountryOffer, needle: str) -> bool:
+    if offer.country == needle:
+        return True
+    names = offer.name_by_lang.names.values() if offer.name_by_lang else ()
+    return any(needle in name.lower() for name in names)
+
+
+async def show_countries(
+    event: CallbackQuery | Message,
+    ctx: BuyContext,
+    *,
+    service: str,
+    page: int = 0,
+    query: str = "",
+) -> None:
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key()
+    if key is None:
+        await show(event, *no_key_view(t))
+        return
+    try:
+        offers = await catalog.offers(key, service)
+        names = await catalog.service_names(key, lang)
+    except ProviderError as exc:
+        await _error_view(event, t, exc, back=BuyCb(action=BuyAction.SERVICES_PAGE).pack())
+        return
+    needle = query.strip().lower()
+    if needle:
+        offers = [o for o in offers if _offer_matches(o, needle)]
+    if ctx.state is not None:
+        await ctx.state.set_state(BuyStates.countries)
+        await ctx.state.update_data(s=service, cq=query)
+    service_name = names.get(service, service)
+    text, markup = PAGES.get(
+        _countries_page_key(t, lang, key, service, service_name, offers, page, query),
+        lambda: render_countries_page(
+            t, lang, key, service, service_name, offers, page, query=query
+        ),
+    )
+    await show(event, text, markup)
+
+
+def _countries_page_key(
+    t: Translate,
+    lang: str,
+    key: KeyProfile,
+    service: str,
+    service_name: str,
+    offers: list[CountryOffer],
+    page: int,
+    query: str,
+) -> Hashable:
+    """Everything render_countries_page reads: the page's offers as shown (label, price,
+    stock), their count, and the key's currency."""
+    page, _pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
+    return (
+        "countries",
+        t,
+        lang,
+        key.currency,
+        service,
+        service_name,
+        page,
+        len(offers),
+        query,
+        tuple(
+            (o.country, o.cost, o.count, country_label(o.name_by_lang, o.country, lang))
+            for o in shown
+        ),
+    )
+
+
+# ------------------------------------------------------------------ confirm screen
+
+
+async def _balance(ctx: BuyContext, key: KeyProfile) -> Decimal | None:
+    """The active key's balance, fresh when the provider answers, else the stored one."""
+    try:
+        fresh = await ctx.accounts.refresh_balance(ctx.user.id, key.id)
+        return fresh.balance
+    except Exception as exc:  # a balance read failing must not block the purchase screen
+        log.debug("balance refresh failed: %s", type(exc).__name__)
+        return key.balance
+
+
+async def show_confirm(
+    event: CallbackQuery | Message,
+    ctx: BuyContext,
+    *,
+    service: str,
+    country: str,
+    max_price: Decimal | None = None,
+    banner: str = "",
+) -> None:
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key()
+    if key is None:
+        await show(event, *no_key_view(t))
+        return
+    try:
+        offer = await catalog.offer(key, service, country)
+        countries = await catalog.countries(key)
+        service_names = await catalog.service_names(key, lang)
+    except ProviderError as exc:
+        back = BuyCb(action=BuyAction.SERVICE, s=service).pack()
+        await _error_view(event, t, exc, back=back)
+        return
+    if ctx.state is not None:
+        await ctx.state.set_state(None)
+    token = await ctx.orders.offer_token(
+        ctx.user.id,
+        service=service,
+        country=country,
+        max_price=max_price,
+        price=offer.cost if offer is not None else None,
+    )
+    flag, country_name = country_label(countries.get(country), country, lang)
+    screen = ConfirmScreen(
+        key=key,
+        service=service,
+        country=country,
+        names=Names(service_names.get(service, service), country_name, flag),
+        offer=offer,
+        balance=await _balance(ctx, key),
+        max_price=max_price,
+        token=token,
+        banner=banner,
+    )
+    await show(event, *render_confirm(t, screen))
+
+
+def _parse_max(raw: str) -> Decimal | None:
+    try:
+        value = Decimal(raw.strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite() or value <= 0 or value > MAX_PRICE_LIMIT:
+        return None
+    return value
+
+
+# ------------------------------------------------------------------ buying
+
+
+async def send_new_card(
+    bot: Bot, activation: Activation, ctx: BuyContext, key: KeyProfile | None, now: float
+) -> None:
+    """Send the activation card as a new message and remember where it is."""
+    to = Recipient(user=ctx.user, key=key)
+    data = await activation_card_data(activation, to, lang=ctx.lang, catalog=ctx.catalog, now=now)
+    text, markup = render_activation_card(data, ctx.t)
+    chat_id = activation.chat_id or ctx.user.id
+    sent = await bot.send_message(chat_id, text, reply_markup=markup)
+    await ctx.orders.card_shown(activation.id, sent.chat.id, sent.message_id)
+
+
+async def _buy(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    ctx: BuyContext,
+    settings: Settings | None,
+    now: Callable[[], float],
+) -> None:
+    user, t, orders = ctx.user, ctx.t, ctx.orders
+    message = query.message if isinstance(query.message, Message) else None
+    chat_id = message.chat.id if message else user.id
+    service, country = callback_data.s, callback_data.c
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    if not callback_data.tk:
+        await answer_quietly(query, t("buy-stale"))
+        return
+    try:
+        result = await orders.buy(
+            user.id,
+            token=callback_data.tk,
+            service=service,
+            country=country,
+            max_price=max_price,
+            chat_id=chat_id,
+            # The message that will say "checking" if the answer is lost: the result edits it.
+            message_id=message.message_id if message else None,
+        )
+    except NoActiveKey:
+        await answer_quietly(query)
+        await show(query, *no_key_view(t))
+        return
+    except ProviderError as exc:
+        text = error_text(t, exc, user=user, settings=settings)
+        await answer_quietly(query, text)
+        if exc.code == "NO_NUMBERS":
+            key = await ctx.key()
+            if key is not None:
+                ctx.catalog.forget_prices(key, service)
+        # The same screen again with the reason on top and a fresh token: one tap to retry.
+        # No state: a failed purchase leaves the user's FSM state as it was.
+        await show_confirm(
+            query,
+            replace(ctx, state=None),
+            service=service,
+            country=country,
+            max_price=max_price,
+            banner=f"⚠️ {text}",
+        )
+        return
+    if result.stale:
+        # Never issued for this user and offer, or expired: nothing bought.
+        await answer_quietly(query, t("buy-stale"), alert=True)
+        return
+    if result.duplicate:
+        await answer_quietly(query, t("buy-duplicate"))
+        return
+    if result.pending or result.activation is None:
+        await answer_quietly(query, t("buy-checking-short"))
+        await show(query, *checking_view(t, PurchaseKind.ACTIVATION))
+        return
+    await answer_quietly(query, t("buy-bought"))
+    if query.bot is not None:
+        key = await orders.key_of(result.activation)
+        await send_new_card(query.bot, result.activation, ctx, key, now())
+    if message is not None:
+        try:
+            await message.edit_text(t("buy-bought-see-card"), reply_markup=None)
+        except TelegramBadRequest:
+            pass  # the confirm screen stays as it was: the card below is what counts
+
+
+# ------------------------------------------------------------------ handlers
+
+
+async def on_menu_buy(
+    query: CallbackQuery,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_services(query, ctx)
+
+
+async def on_buy_command(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_services(message, ctx)
+
+
+async def on_services_page(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    # Paging keeps the search; "all services" (page 0 with no state) clears it.
+    saved = await state.get_data() if await state.get_state() == BuyStates.services else {}
+    search = str(saved.get("q", "")) if callback_data.tk else ""
+    await show_services(query, ctx, page=callback_data.p, query=search)
+
+
+async def on_services_search(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_services(message, ctx, query=_typed_query(message))
+
+
+async def on_service_chosen(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_countries(query, ctx, service=callback_data.s, page=callback_data.p)
+
+
+async def on_countries_page(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    search = ""
+    if callback_data.tk:  # a page of a search keeps the search, of this service only
+        saved = await state.get_data()
+        if saved.get("s") == callback_data.s:
+            search = str(saved.get("cq", ""))
+    await show_countries(query, ctx, service=callback_data.s, page=callback_data.p, query=search)
+
+
+async def on_countries_search(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    service = str((await state.get_data()).get("s", ""))
+    if not service:
+        await show_services(message, ctx)
+        return
+    await show_countries(message, ctx, service=service, query=_typed_query(message))
+
+
+async def on_country_chosen(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    await answer_quietly(query)
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await show_confirm(
+        query,
+        ctx,
+        service=callback_data.s,
+        country=callback_data.c,
+        max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
+    )
+
+
+async def on_ask_max(
+    query: CallbackQuery, callback_data: BuyCb, t: Translate, state: FSMContext
+) -> None:
+    await answer_quietly(query)
+    await state.set_state(BuyStates.max_price)
+    await state.update_data(s=callback_data.s, c=callback_data.c)
+    await show(query, t("buy-ask-max"), ask_max_markup(t, callback_data.s, callback_data.c))
+
+
+async def on_max_typed(
+    message: Message,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+) -> None:
+    value = _parse_max(message.text or "")
+    if value is None:
+        await message.answer(t("buy-bad-max"))
+        return
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    saved = await state.get_data()
+    await show_confirm(
+        message,
+        ctx,
+        service=str(saved.get("s", "")),
+        country=str(saved.get("c", "")),
+        max_price=value,
+    )
+
+
+async def on_buy(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    user: User,
+    lang: str,
+    t: Translate,
+    catalog: CatalogService,
+    orders: OrderService,
+    favourites: FavouritesService,
+    accounts: AccountService,
+    active_key: ActiveKeyLoader,
+    state: FSMContext,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    await _buy(query, callback_data, ctx, settings, clock)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    typed = (F.text, ~F.text.startswith("/"))
+    router.callback_query.register(on_menu_buy, MenuCb.filter(F.action == "buy"))
+    router.message.register(on_buy_command, Command("buy"))
+    router.callback_query.register(
+        on_services_page, BuyCb.filter(F.action == BuyAction.SERVICES_PAGE)
+    )
+    router.message.register(on_services_search, BuyStates.services, *typed)
+    router.callback_query.register(on_service_chosen, BuyCb.filter(F.action == BuyAction.SERVICE))
+    router.callback_query.register(
+        on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE)
+    )
+    router.message.register(on_countries_search, BuyStates.countries, *typed)
+    router.callback_query.register(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM))
+    router.callback_query.register(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
+    router.message.register(on_max_typed, BuyStates.max_price, *typed)
+    router.callback_query.register(on_buy, BuyCb.filter(F.action == BuyAction.BUY))
+    return router

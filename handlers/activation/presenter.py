@@ -1,0 +1,186 @@
+"""THE activation card: the data it shows (gathered once) and its rendering.
+
+Every path that draws a number's card (a tap on it, the first card after a purchase, the
+tracker's notifier editing it as the number moves on, a returning user's resent cards) calls
+`activation_card_data` then `render_activation_card`, so a card looks the same whoever draws it.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.catalog import CatalogService
+from bot.formatting import clip_escaped, format_duration, format_money
+from bot.i18n import Translate
+from bot.tracker.notifier import Recipient
+from handlers.activation.callbacks import ActivationAction, ActivationCb
+from handlers.common import menu_button
+from handlers.names import Names, names_for
+from storage.models import Activation
+
+CODE_LIMIT = 300  # escaped characters of one code on the card (a card holds every round)
+
+
+class CancelButton(StrEnum):
+    OPEN = "open"
+    LOCKED = "locked"  # the provider's early-cancel lock: the label says how long
+    SCHEDULED = "scheduled"  # the tracker cancels when the lock opens
+
+
+@dataclass(frozen=True, slots=True)
+class CardButtons:
+    """Which buttons the card has; the favourite, main-menu buttons are always there."""
+
+    sms_sent: bool = False
+    another: bool = False
+    done: bool = False
+    cancel: CancelButton | None = None
+    refresh: bool = False
+    again: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationCardData:
+    activation: Activation
+    names: Names
+    lang: str  # durations are written in it
+    currency: str | None  # the number's own, else its key's
+    now: float
+    buttons: CardButtons
+
+
+def card_buttons(a: Activation, now: float) -> CardButtons:
+    """The buttons of a number's card as of `now` (a number with a code has no Cancel)."""
+    if not a.live:
+        return CardButtons(again=True)
+    cancel: CancelButton | None = None
+    if not a.codes:
+        if a.cancel_requested:
+            cancel = CancelButton.SCHEDULED
+        elif now < a.cancel_allowed_at:
+            cancel = CancelButton.LOCKED
+        else:
+            cancel = CancelButton.OPEN
+    return CardButtons(
+        sms_sent=a.status == "waiting" and not a.sms_sent and not a.codes,
+        another=bool(a.codes) and a.status == "received" and a.can_get_another_sms is not False,
+        done=bool(a.codes),
+        cancel=cancel,
+        refresh=True,
+    )
+
+
+def card_data(
+    activation: Activation, names: Names, *, lang: str, now: float, currency: str | None = None
+) -> ActivationCardData:
+    """The card's data from what is already known (no reads)."""
+    return ActivationCardData(
+        activation=activation,
+        names=names,
+        lang=lang,
+        currency=activation.currency or currency,
+        now=now,
+        buttons=card_buttons(activation, now),
+    )
+
+
+async def activation_card_data(
+    activation: Activation, to: Recipient, *, lang: str, catalog: CatalogService | None, now: float
+) -> ActivationCardData:
+    """Gather what the card of `activation` shows for its owner `to` (names by their key)."""
+    names = await names_for(catalog, to.key, lang, activation.service, activation.country)
+    currency = to.key.currency if to.key is not None else None
+    return card_data(activation, names, lang=lang, now=now, currency=currency)
+
+
+def render_activation_card(
+    data: ActivationCardData, t: Translate
+) -> tuple[str, InlineKeyboardMarkup]:
+    return card_text(data, t), card_keyboard(data, t)
+
+
+def _duration(data: ActivationCardData, seconds: float) -> str:
+    return format_duration(max(0.0, seconds), data.lang)
+
+
+def _status_line(a: Activation, t: Translate) -> str:
+    if a.status == "waiting":
+        return t("act-status-waiting-sent") if a.sms_sent else t("act-status-waiting")
+    return t(f"act-status-{a.status}")
+
+
+def card_text(data: ActivationCardData, t: Translate) -> str:
+    """The card's text (HTML)."""
+    a, now = data.activation, data.now
+    lines = [
+        t(
+            "act-card-title",
+            service=html.escape(data.names.service),
+            flag=data.names.flag,
+            country=html.escape(data.names.country),
+        ),
+        t("act-card-number", phone=f"<code>+{html.escape(a.phone)}</code>"),
+        t("act-card-price", price=html.escape(format_money(a.cost, data.currency))),
+        t("act-card-status", status=_status_line(a, t)),
+    ]
+    if a.live:
+        lines.append(t("act-card-time-left", left=_duration(data, a.ends_at - now)))
+        if a.pending_change is not None:
+            lines.append(t("act-card-checking"))
+        elif a.cancel_requested and not a.codes:  # a number with a code is never cancelled
+            wait = a.cancel_allowed_at - now
+            lines.append(
+                t("act-card-cancel-scheduled", left=_duration(data, wait))
+                if wait > 0
+                else t("act-card-cancelling")
+            )
+        elif not a.codes and now < a.cancel_allowed_at:
+            left = _duration(data, a.cancel_allowed_at - now)
+            lines.append(t("act-card-cancel-locked", left=left))
+    if a.codes:
+        lines.append(t("act-card-codes"))
+        for code in sorted(a.codes, key=lambda c: c.round):
+            # Cut after escaping: a provider's "code" may be any length, the card may not.
+            lines.append(f"  {code.round + 1}. <code>{clip_escaped(code.code, CODE_LIMIT)}</code>")
+    elif a.live:
+        lines.append(t("act-card-no-code"))
+    return "\n".join(lines)
+
+
+def _button(text: str, action: ActivationAction, activation_id: int) -> InlineKeyboardButton:
+    data = ActivationCb(action=action, id=activation_id)
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def _cancel_label(data: ActivationCardData, t: Translate, state: CancelButton) -> str:
+    if state is CancelButton.SCHEDULED:
+        return t("act-btn-cancel-scheduled")
+    if state is CancelButton.LOCKED:
+        left = _duration(data, data.activation.cancel_allowed_at - data.now)
+        return t("act-btn-cancel-in", left=left)
+    return t("act-btn-cancel")
+
+
+def card_keyboard(data: ActivationCardData, t: Translate) -> InlineKeyboardMarkup:
+    buttons, number = data.buttons, data.activation.id
+    favourite = _button(t("act-btn-fav"), ActivationAction.FAVOURITE, number)
+    rows: list[list[InlineKeyboardButton]] = []
+    if buttons.sms_sent:
+        rows.append([_button(t("act-btn-sms-sent"), ActivationAction.SMS_SENT, number)])
+    if buttons.another:
+        rows.append([_button(t("act-btn-another"), ActivationAction.ANOTHER, number)])
+    if buttons.done:
+        rows.append([_button(t("act-btn-done"), ActivationAction.DONE, number)])
+    if buttons.cancel is not None:
+        label = _cancel_label(data, t, buttons.cancel)
+        rows.append([_button(label, ActivationAction.CANCEL, number)])
+    if buttons.refresh:
+        rows.append([_button(t("act-btn-refresh"), ActivationAction.REFRESH, number), favourite])
+    if buttons.again:
+        rows.append([_button(t("act-btn-again"), ActivationAction.AGAIN, number), favourite])
+    rows.append([menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)

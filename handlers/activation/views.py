@@ -1,0 +1,149 @@
+"""The buy flow's screens: pure renderers from data to (text, markup)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.catalog import CountryOffer
+from bot.formatting import format_money
+from bot.i18n import Translate
+from bot.provider.models import Service
+from handlers.activation.keyboards import (
+    confirm_markup,
+    countries_markup,
+    no_key_markup,
+    services_markup,
+)
+from handlers.common import page_of
+from handlers.names import Names, country_label
+from storage import KeyProfile
+
+SERVICES_PER_PAGE = 10
+COUNTRIES_PER_PAGE = 8
+
+View = tuple[str, InlineKeyboardMarkup]
+
+
+def money(amount: Decimal | None, key: KeyProfile | None) -> str:
+    return format_money(amount, key.currency if key else None)
+
+
+def no_key_view(t: Translate) -> View:
+    return t("buy-no-key"), no_key_markup(t)
+
+
+def render_services_page(
+    t: Translate,
+    services: list[Service],
+    page: int,
+    *,
+    query: str = "",
+    quick: list[InlineKeyboardButton | None] | None = None,
+) -> View:
+    page, pages, shown = page_of(services, page, SERVICES_PER_PAGE)
+    if query:
+        text = t("buy-services-found", query=html.escape(query), count=str(len(services)))
+    else:
+        text = t("buy-services-title")
+    if not services:
+        text = t("buy-services-none", query=html.escape(query))
+    text += "\n" + t("buy-type-to-search")
+    markup = services_markup(
+        t,
+        [(s.code, s.name) for s in shown],
+        page,
+        pages,
+        search=bool(query),
+        quick=list(quick or []),
+    )
+    return text, markup
+
+
+def country_button_label(t: Translate, lang: str, key: KeyProfile, offer: CountryOffer) -> str:
+    flag, name = country_label(offer.name_by_lang, offer.country, lang)
+    return t(
+        "buy-country-button",
+        flag=flag,
+        country=name,
+        price=money(offer.cost, key),
+        count=str(offer.count),
+    )
+
+
+def render_countries_page(
+    t: Translate,
+    lang: str,
+    key: KeyProfile,
+    service: str,
+    service_name: str,
+    offers: list[CountryOffer],
+    page: int,
+    *,
+    query: str = "",
+) -> View:
+    """One page of countries for a service: flag, name, price and stock, cheapest first."""
+    page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
+    title = t("buy-countries-title", service=html.escape(service_name))
+    if not offers:
+        body = (
+            t("buy-countries-none-found", query=html.escape(query))
+            if query
+            else t("buy-countries-none")
+        )
+    elif query:
+        body = t("buy-countries-found", query=html.escape(query), count=str(len(offers)))
+    else:
+        body = t("buy-type-to-search-country")
+    labels = [(o.country, country_button_label(t, lang, key, o)) for o in shown]
+    markup = countries_markup(t, service, labels, page, pages, search=bool(query))
+    return f"{title}\n{body}", markup
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmScreen:
+    """What the confirm screen shows: one offer, the balance, the cap, the one-time token
+    (issued for exactly this offer by `OrderService.offer_token`; the Buy tap sends it back
+    and buys only if it matches)."""
+
+    key: KeyProfile
+    service: str
+    country: str
+    names: Names
+    offer: CountryOffer | None
+    balance: Decimal | None
+    max_price: Decimal | None
+    token: str
+    banner: str = ""
+
+
+def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
+    key, offer = screen.key, screen.offer
+    lines = [screen.banner] if screen.banner else []
+    lines.append(t("buy-confirm-title"))
+    lines.append(t("buy-confirm-service", service=html.escape(screen.names.service)))
+    country = html.escape(screen.names.country)
+    lines.append(t("buy-confirm-country", flag=screen.names.flag, country=country))
+    if offer is not None:
+        lines.append(t("buy-confirm-price", price=money(offer.cost, key), count=str(offer.count)))
+    else:
+        lines.append(t("buy-confirm-out-of-stock"))
+    balance = money(screen.balance, key)
+    lines.append(t("buy-confirm-balance", balance=balance, key=html.escape(key.label)))
+    max_price = ""
+    if screen.max_price is not None:
+        max_price = format(screen.max_price.normalize(), "f")
+        lines.append(t("buy-confirm-max", max=money(screen.max_price, key)))
+    buy_label = t("buy-button", price=money(offer.cost, key)) if offer else t("buy-button-anyway")
+    markup = confirm_markup(
+        t,
+        service=screen.service,
+        country=screen.country,
+        buy_label=buy_label,
+        token=screen.token,
+        max_price=max_price,
+    )
+    return "\n".join(lines), markup
