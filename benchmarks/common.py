@@ -9,7 +9,7 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +82,28 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def format_table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
-    """A plain-text table; `columns` pairs a row key with its heading."""
-    body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+def format_table(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    left: Collection[str] = (),
+) -> str:
+    """A plain-text table; `columns` pairs a row key with its heading. Cells are right-aligned
+    (numbers line up), except in the columns whose keys are in `left` (names read better so)."""
+    keys = [key for key, _ in columns]
+    body = [[_cell(row.get(key)) for key in keys] for row in rows]
     heads = [head for _, head in columns]
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(heads)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if k in left else c.rjust(w)
+            for c, w, k in zip(cells, widths, keys, strict=True)
+        )
+
     lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    lines += [line(r) for r in body]
     return "\n".join(lines)
 
 
