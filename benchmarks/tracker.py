@@ -70,39 +70,39 @@ class RecordingNotifier:
         self.code_at: dict[str, float] = {}
         self.events = 0
 
-    async def code_received(self, activation: Any, code: Any) -> bool:
+    async def code_received(self, activation: Any, code: Any, to: Any) -> bool:
         self.code_at.setdefault(activation.provider_id, time.time())
         return True
 
     async def _other(self, *args: Any) -> None:
         self.events += 1
 
-    async def activation_changed(self, activation: Any) -> None:
+    async def activation_changed(self, activation: Any, to: Any) -> None:
         await self._other(activation)
 
-    async def activation_ended(self, activation: Any, refunded: bool) -> None:
+    async def activation_ended(self, activation: Any, refunded: bool, to: Any) -> None:
         await self._other(activation)
 
-    async def activation_adopted(self, activation: Any) -> None:
+    async def activation_adopted(self, activation: Any, to: Any) -> None:
         await self._other(activation)
 
-    async def rental_sms(self, rental: Any, sms: Any) -> bool:
+    async def rental_sms(self, rental: Any, sms: Any, to: Any) -> bool:
         await self._other(rental)
         return True
 
-    async def rental_changed(self, rental: Any) -> None:
+    async def rental_changed(self, rental: Any, to: Any) -> None:
         await self._other(rental)
 
-    async def rental_reminder(self, rental: Any, seconds_left: int) -> None:
+    async def rental_reminder(self, rental: Any, seconds_left: int, to: Any) -> None:
         await self._other(rental)
 
-    async def rental_ended(self, rental: Any) -> None:
+    async def rental_ended(self, rental: Any, to: Any) -> None:
         await self._other(rental)
 
-    async def pending_unresolved(self, pending: Any) -> None:
+    async def pending_unresolved(self, pending: Any, to: Any) -> None:
         await self._other(pending)
 
-    async def key_revoked(self, key: Any) -> None:
+    async def key_revoked(self, key: Any, to: Any) -> None:
         await self._other(key)
 
 
@@ -307,12 +307,20 @@ async def run_one(spec: RunSpec) -> dict[str, Any]:
         "cpu_s": round(cpu, 3),
         "cpu_pct_one_core": round(100 * cpu / elapsed, 1),
         "peak_rss_mb": peak_rss_mb(),
-        "tracker_stats": _plain(tracker.stats) if tracker is not None else None,
+        "tracker_stats": _tracker_counts(tracker.metrics) if tracker is not None else None,
     }
 
 
-def _plain(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in stats.items()}
+def _tracker_counts(metrics: Any) -> dict[str, float]:
+    """The tracker's instruments, every sample by name (labels folded into the name)."""
+    counts: dict[str, float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            counts[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return counts
 
 
 # ---------------------------------------------------------------------- the orchestrator

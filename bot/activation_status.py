@@ -65,10 +65,6 @@ class StatusDecision:
     def changes_nothing(self) -> bool:
         return not (self.start_round or self.new_code or self.end_as or self.settled)
 
-    def refunded(self, activation: Activation) -> bool:
-        """An end without any code gives the money back."""
-        return self.end_as is not None and not activation.codes and not self.new_code
-
 
 NOTHING = StatusDecision()
 
@@ -95,6 +91,11 @@ def ended_status(activation: Activation, now: float) -> str:
     if now >= activation.ends_at:
         return "expired"
     return "cancelled"
+
+
+def refunded(ended: Activation) -> bool:
+    """An ended number without any code gave the money back."""
+    return not ended.codes
 
 
 def current_code(activation: Activation) -> ActivationCode | None:
@@ -156,7 +157,6 @@ class Stored:
 
     code: bool = False  # a new code was stored
     ended: bool = False  # this call ended the number
-    changed: bool = False  # anything at all
     round: int = 0  # the number's round afterwards (as this call saw it)
 
 
@@ -182,4 +182,4 @@ async def store_decision(
         ended = await repo.set_status(activation.id, decision.end_as, ended_at=now)
     if decision.settled:
         await repo.set_pending_change(activation.id, None)
-    return Stored(code=code, ended=ended, changed=True, round=round_)
+    return Stored(code=code, ended=ended, round=round_)

@@ -25,7 +25,7 @@ from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
 
 # The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
-from bot.tracker import rental_sms_keys
+from bot.rental_sms import rental_sms_keys
 from storage.tokens import offer_key
 
 if TYPE_CHECKING:

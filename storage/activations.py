@@ -321,15 +321,6 @@ class ActivationRepo:
             "UPDATE activations SET next_poll_at = ? WHERE id = ?", (at, activation_id)
         )
 
-    async def set_next_poll_many(self, activation_ids: list[int], at: float) -> None:
-        """One statement for a whole batch (the tracker reschedules many rows per tick)."""
-        if activation_ids:
-            await self._s.write(
-                "UPDATE activations SET next_poll_at = ?"
-                " WHERE id IN (SELECT value FROM json_each(?))",
-                (at, id_list(activation_ids)),
-            )
-
     async def set_next_poll_each(self, next_polls: dict[int, float]) -> None:
         """Many rows, each its own next poll, in ONE transaction (one statement per distinct
         time: the tracker gives all numbers of a key the same one)."""

@@ -1,7 +1,7 @@
 """The background tracker: watches every live activation and rental and emits events."""
 
-from bot.tracker.core import *  # noqa: F403  (split into parts by the Architecture issue)
-from bot.tracker.core import Tracker, TrackerConfig, rental_sms_keys
+from bot.tracker.config import TrackerConfig
 from bot.tracker.notifier import Notifier, Recipient
+from bot.tracker.tracker import Tracker
 
-__all__ = ["Notifier", "Recipient", "Tracker", "TrackerConfig", "rental_sms_keys"]
+__all__ = ["Notifier", "Recipient", "Tracker", "TrackerConfig"]

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from bot.provider.factory import ProviderFactory
 from bot.provider.guard import AddressPolicy
-from bot.tracker import Tracker, TrackerConfig
+from bot.tracker import Recipient, Tracker, TrackerConfig
 from storage import Database, KeyCipher
 from storage.models import (
     Activation,
@@ -31,48 +31,65 @@ LOOPBACK_ALLOWED = AddressPolicy(allow_loopback=True)
 
 @dataclass
 class RecordingNotifier:
-    """Records every event; `deliver` decides what code/SMS deliveries answer."""
+    """Records every event; `deliver` decides what code/SMS deliveries answer. `to` holds the
+    Recipient of each event, in the same order as `events`."""
 
     events: list[tuple[str, Any]] = field(default_factory=list)
+    to: list[Recipient] = field(default_factory=list)
     deliver: bool = True
 
     def of(self, kind: str) -> list[Any]:
         return [payload for name, payload in self.events if name == kind]
 
+    def recipients(self, kind: str) -> list[Recipient]:
+        return [to for (name, _p), to in zip(self.events, self.to, strict=True) if name == kind]
+
     def codes(self) -> list[str]:
         return [code.code for _a, code in self.of("code")]
 
-    async def code_received(self, activation: Activation, code: ActivationCode) -> bool:
-        self.events.append(("code", (activation, code)))
+    def _record(self, kind: str, payload: Any, to: Recipient) -> None:
+        self.events.append((kind, payload))
+        self.to.append(to)
+
+    async def code_received(
+        self, activation: Activation, code: ActivationCode, to: Recipient
+    ) -> bool:
+        self._record("code", (activation, code), to)
         return self.deliver
 
-    async def activation_changed(self, activation: Activation) -> None:
-        self.events.append(("changed", activation))
+    async def activation_changed(self, activation: Activation, to: Recipient) -> None:
+        self._record("changed", activation, to)
 
-    async def activation_ended(self, activation: Activation, refunded: bool) -> None:
-        self.events.append(("ended", (activation, refunded)))
+    async def activation_ended(self, activation: Activation, refunded: bool, to: Recipient) -> None:
+        self._record("ended", (activation, refunded), to)
 
-    async def activation_adopted(self, activation: Activation) -> None:
-        self.events.append(("adopted", activation))
+    async def activation_adopted(self, activation: Activation, to: Recipient) -> None:
+        self._record("adopted", activation, to)
 
-    async def rental_sms(self, rental: Rental, sms: RentalSms) -> bool:
-        self.events.append(("rental_sms", (rental, sms)))
+    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient) -> bool:
+        self._record("rental_sms", (rental, sms), to)
         return self.deliver
 
-    async def rental_changed(self, rental: Rental) -> None:
-        self.events.append(("rental_changed", rental))
+    async def rental_changed(self, rental: Rental, to: Recipient) -> None:
+        self._record("rental_changed", rental, to)
 
-    async def rental_reminder(self, rental: Rental, seconds_left: int) -> None:
-        self.events.append(("reminder", (rental, seconds_left)))
+    async def rental_reminder(self, rental: Rental, seconds_left: int, to: Recipient) -> None:
+        self._record("reminder", (rental, seconds_left), to)
 
-    async def rental_ended(self, rental: Rental) -> None:
-        self.events.append(("rental_ended", rental))
+    async def rental_ended(self, rental: Rental, to: Recipient) -> None:
+        self._record("rental_ended", rental, to)
 
-    async def pending_unresolved(self, pending: PendingPurchase) -> None:
-        self.events.append(("unresolved", pending))
+    async def pending_unresolved(self, pending: PendingPurchase, to: Recipient) -> None:
+        self._record("unresolved", pending, to)
 
-    async def key_revoked(self, key: KeyProfile) -> None:
-        self.events.append(("key_revoked", key))
+    async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
+        self._record("key_revoked", key, to)
+
+
+def sample(tracker: Tracker, name: str, **labels: str) -> float:
+    """A tracker instrument's value as /metrics would show it (0 when never counted)."""
+    value = tracker.metrics.registry.get_sample_value(name, labels or None)
+    return 0.0 if value is None else value
 
 
 FAST = TrackerConfig(

@@ -15,13 +15,13 @@ from bot.errors import NotFound, Stale
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from bot.provider.guard import AddressPolicy
+from bot.rental_sms import rental_sms_keys
 from bot.rentals import (
     CANCEL_WINDOW,
     RENT_DURATIONS,
     CancelRefused,
     RentalService,
 )
-from bot.tracker import rental_sms_keys
 from storage import Database, KeyCipher
 
 USER = 501

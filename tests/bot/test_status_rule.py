@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.activation_status import Answer, StatusDecision, decide
+from bot.activation_status import Answer, StatusDecision, decide, refunded
 from bot.orders import OrderService
 from bot.provider.models import ActivationStatus, ActiveActivation
 from bot.tracker import Tracker
@@ -162,8 +162,8 @@ def test_a_provider_status_answer_is_an_answer() -> None:
 
 
 def test_refund_only_without_a_code() -> None:
-    assert ENDED["cancelled"].refunded(STORED["waiting"])
-    assert not ENDED["finished"].refunded(STORED["received"])
+    assert refunded(replace(STORED["waiting"], status="cancelled"))
+    assert not refunded(replace(STORED["received"], status="finished"))
 
 
 # ------------------------------------------------------------------ both paths store alike

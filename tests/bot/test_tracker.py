@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +17,11 @@ from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker, TrackerConfig
 from storage import Database, KeyCipher
 from storage.models import KeyProfile
-from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy, rent
+from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy, rent, sample
 from tests.harness import until
 
 MakeTracker = Callable[..., Tracker]
+ERRORS = "smsbot_tracker_provider_errors_total"
 
 
 async def run_for(tracker: Tracker, clock: Any, seconds: float, step: float) -> None:
@@ -61,7 +63,7 @@ async def test_code_delivered_once_within_one_fast_interval(
     stored = await tdb.activations.get_any(a.id)
     assert stored is not None and stored.status == "received"
     assert [c.delivered for c in stored.codes] == [True]
-    assert tracker.stats["codes_delivered"] == 1
+    assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
 
 
 @pytest.mark.parametrize("batch", [True, False])
@@ -113,7 +115,48 @@ async def test_undelivered_code_is_retried_next_tick(
     clock.advance(FAST.poll_fast)
     await tracker.tick()
     assert notes.codes() == ["5555", "5555"]  # one failed attempt, one delivery, no more
-    assert tracker.stats["codes_delivered"] == 1
+    assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
+
+
+async def test_events_carry_the_owner_the_key_and_the_stored_row(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+    notes: RecordingNotifier,
+) -> None:
+    """Whoever draws the message reads neither the owner, the key nor the number again."""
+    await tdb.users.update(USER, auto_cancel_margin=300)
+    tracker = make_tracker()
+    a = await buy(tdb, tproviders, tkey, clock)
+    r = await rent(tdb, tproviders, tkey, clock)
+    sandbox.state.deliver_sms(a.provider_id, "code 575757")
+    sandbox.state.deliver_rent_sms(r.provider_id, "hello", phone_from="Bank")
+    await tracker.tick()
+    for kind in ("code", "rental_sms"):
+        [to] = notes.recipients(kind)
+        assert to.user is not None and to.user.id == USER and to.user.auto_cancel_margin == 300
+        assert to.key is not None and to.key.id == tkey.id
+    [(shown, code)] = notes.of("code")
+    stored = await tdb.activations.get_any(a.id)
+    assert stored is not None and shown.status == stored.status == "received"
+    assert [c.code for c in shown.codes] == [code.code] == ["575757"]
+    # The rental handed over after its SMS is the row as stored then (its next poll is
+    # written after the event).
+    [changed] = notes.of("rental_changed")
+    now_stored = await tdb.rentals.get_any(r.id)
+    assert now_stored is not None
+    assert replace(changed, next_poll_at=now_stored.next_poll_at) == now_stored
+    # /metrics counts what happened (every request is timed once).
+    requests = sample(tracker, "smsbot_tracker_provider_requests_total")
+    assert sample(tracker, "smsbot_tracker_ticks_total") == 1
+    assert sample(tracker, "smsbot_tracker_polls_total") == 2  # the listing and the rental
+    assert requests == 2
+    assert sample(tracker, "smsbot_tracker_provider_latency_seconds_count") == requests
+    assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
+    assert sample(tracker, "smsbot_tracker_rental_sms_delivered_total") == 1
 
 
 # --------------------------------------------------------------------------- cancel
@@ -170,7 +213,7 @@ async def test_default_margin_cancels_before_expiry(
     assert ended is not None and ended.status == "cancelled"
     assert clock() < a.ends_at  # before the provider's own expiry
     assert sandbox.state.balance(sandbox_key) == before
-    assert tracker.stats["auto_cancels"] == 1
+    assert sample(tracker, "smsbot_tracker_auto_cancels_total") == 1
 
 
 async def test_auto_cancel_off_leaves_number_to_expire(
@@ -237,7 +280,7 @@ async def test_early_cancel_denied_is_retried_not_shown(
     )
     await tdb.activations.request_cancel(USER, a.id)
     await tracker.tick()
-    assert tracker.stats["provider_errors"]["EARLY_CANCEL_DENIED"] == 1
+    assert sample(tracker, ERRORS, code="EARLY_CANCEL_DENIED") == 1
     assert notes.of("ended") == []
     await run_for(tracker, clock, 130, 5)
     assert (await tdb.activations.get_any(a.id)).status == "cancelled"  # type: ignore[union-attr]
@@ -416,9 +459,7 @@ async def test_broken_provider_does_not_delay_another_key(
     await tracker.tick()
     assert notes.codes() == ["424242"]
     assert (
-        tracker.stats["provider_errors"][f"HTTP_{status}"]
-        + tracker.stats["provider_errors"]["HTML"]
-        >= 1
+        sample(tracker, ERRORS, code=f"HTTP_{status}") + sample(tracker, ERRORS, code="HTML") >= 1
     )
     # The broken key backs off: the next passes leave it alone while the good key goes on.
     asked = bad_provider["requests"]
@@ -579,6 +620,7 @@ async def test_dropped_purchase_is_adopted_and_shown(
     await tracker.tick()
     adopted = notes.of("adopted")
     assert len(adopted) == 1
+    assert sample(tracker, "smsbot_tracker_adopted_total") == 1
     a = adopted[0]
     assert a.adopted and a.provider_id == sandbox.state.purchases[0]["id"]
     assert a.chat_id == 5555 and a.user_id == USER
@@ -729,11 +771,12 @@ async def test_unchanged_numbers_cost_no_database_call_each(
     sandbox.state.set_stock("0", "tg", 100)
     sandbox.state.set_balance(sandbox_key, "100000")
     bought = [await buy(tdb, tproviders, tkey, clock) for _ in range(20)]
-    tracker = make_tracker()
-    await tracker.tick()
     counting = _Counting(tdb.activations)
     users = _Counting(tdb.users)
-    tracker.db = _Db(tdb, activations=counting, users=users)  # type: ignore[assignment]
+    tracker = make_tracker(db=_Db(tdb, activations=counting, users=users))
+    await tracker.tick()
+    counting.calls.clear()  # counted from the second pass: every number is known by then
+    users.calls.clear()
     clock.advance(FAST.poll_fast)
     await tracker.tick()
     # One due query, one transaction for all next polls; nothing per number.

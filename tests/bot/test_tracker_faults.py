@@ -11,8 +11,11 @@ import pytest
 from aiohttp import web
 
 from bot.accounts import AccountService
+from bot.metrics import Metrics
+from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker
+from bot.tracker.scheduler import count_error
 from storage import Database
 from storage.models import KeyProfile
 from tests.bot.conftest import (
@@ -352,3 +355,17 @@ async def test_revoked_key_message_reaches_the_chat_once(
     assert sent[0].chat_id == USER
     assert "sandbox" in sent[0].text  # the key's label, so the user knows which one
     assert sandbox_key not in sent[0].text
+
+
+def test_tracker_counts_unknown_error_codes_under_other() -> None:
+    metrics = Metrics()
+    for n in range(300):
+        count_error(metrics, ProviderError(f"STRANGE_{n}"))
+    count_error(metrics, ProviderError("NO_BALANCE"))
+    counted = {
+        sample.labels["code"]: sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "smsbot_tracker_provider_errors_total"
+    }
+    assert counted == {"other": 300, "NO_BALANCE": 1}

@@ -121,7 +121,7 @@ async def test_due_for_poll_live_only_ordered(db: Database, key: Any) -> None:
     assert [c.code for c in due[1].codes] == ["123"] and due[0].codes == []
     assert [a.id for a in await db.activations.due_for_poll(100.0, limit=1)] == [early.id]
     assert future.id in [a.id for a in await db.activations.due_for_poll(1000.0)]
-    await db.activations.set_next_poll_many([early.id, late.id], 900.0)
+    await db.activations.set_next_poll_each({early.id: 900.0, late.id: 900.0})
     assert [a.id for a in await db.activations.due_for_poll(100.0)] == []
     assert await db.activations.count_live() == 3
 

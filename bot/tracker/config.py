@@ -1,0 +1,47 @@
+"""The tracker's settings: intervals, budgets, back-off and reconciliation timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class TrackerConfig:
+    tick: float = 0.5  # seconds between passes of the loop (wake() shortens the wait)
+    poll_fast: float = 2.5  # interval while a code is awaited right after a purchase or a button
+    poll_slow: float = 10.0  # interval otherwise
+    fast_window: float = 120.0  # how long "right after" lasts
+    poll_rental: float = 20.0
+    rps_per_key: float = 5.0
+    max_concurrency: int = 50  # provider requests in flight, all keys together
+    cancel_margin_default: int = 60  # seconds before expiry, when the user has no setting
+    reminders: tuple[int, ...] = (3600, 600)  # seconds before a rental ends
+    batch: bool = True  # use getActiveActivations where the provider has it
+    # --- beyond the contract ---
+    key_timeout: float = 60.0  # one key's job in one pass, at most
+    # A key whose provider fails waits backoff_min, doubling, at most poll_slow: a code must
+    # not wait much longer than one slow interval once the provider is back. A Retry-After is
+    # the provider's own word and is honoured up to backoff_max.
+    backoff_min: float = 2.0
+    backoff_max: float = 60.0
+    cancel_retry: float = 5.0  # after EARLY_CANCEL_DENIED or an unclear cancel answer
+    expiry_grace: float = 30.0  # a late SMS may still arrive this long after ends_at
+    adopt_lifetime: float = 1200.0  # assumed lifetime of an adopted number
+    adopt_cancel_lock: float = 120.0  # assumed early-cancel lock of an adopted number
+    # An open purchase intent is reconciled until it resolves; after this long with neither
+    # proof the user is told the outcome could not be confirmed (and the intent is closed).
+    pending_timeout: float = 3600.0
+    reconcile_every: float = 3.0  # first back-off step between reconciliations of one intent
+    reconcile_max: float = 60.0  # ... doubling up to this
+    # An intent whose provider call has not ended (no "unknown" mark) is a purchase in flight;
+    # only after this long is it a crash's leftover that reconciliation takes over.
+    intent_in_flight: float = 90.0
+    # An intent is reconciled from this long after its outcome became unknown: the handler
+    # has shown "checking" by then (the result edits that message), and "not bought" needs a
+    # listing and balance read this late (a provider may still be processing the request).
+    intent_settle: float = 10.0
+    clock_slack: float = 120.0  # tolerated skew between the provider's clock and ours
+    cache_ttl: float = 30.0  # users and keys are re-read at least this often
+    listing_failures: int = 3  # failed listings in a row before the key is polled per id
+    listing_retry: float = 60.0  # meanwhile the listing is tried again this often
+    revoked_probe: float = 300.0  # a key answering BAD_KEY is checked (getBalance) this often
