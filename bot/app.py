@@ -30,7 +30,6 @@ from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.notifier import TelegramNotifier
-from handlers.notifier_bridge import StoredRecipients
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
@@ -128,13 +127,13 @@ def tracker_config(settings: Settings) -> TrackerConfig:
 
 def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
     """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
-    notifier = StoredRecipients(
+    notifier = TelegramNotifier(
         bot,
-        services.db,
         services.translator,
         services.catalog,
         orders=services.orders,
         rentals=services.rentals,
+        on_blocked=services.user_settings.mark_blocked,
         clock=services.clock,
         settings=services.settings,
     )

@@ -42,7 +42,8 @@ from bot.i18n import Translator
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
-from handlers.notifier_bridge import StoredRecipients
+from bot.settings import UserSettingsService
+from handlers.notifier import TelegramNotifier
 from storage import Database
 
 BOT_USER = User(id=42, is_bot=True, first_name="SMS bot", username="sms_test_bot")
@@ -368,23 +369,23 @@ class SqlTrace:
         return [sql for sql in self.statements if fragment in sql]
 
 
-def stored_recipients(
+def telegram_notifier(
     bot: Bot,
     db: Database,
     translator: Translator,
     catalog: CatalogService | None,
     *,
     clock: Callable[[], float],
-) -> StoredRecipients:
-    """The Telegram notifier as the tracker of today calls it (handlers.notifier_bridge), on
-    `db`, with use cases that never ask a provider (the notifier only reads and stores cards)."""
+) -> TelegramNotifier:
+    """The Telegram notifier as the composition root builds it, on `db`, with use cases that
+    never ask a provider (the notifier only stores which message shows a card)."""
     providers = ProviderFactory()  # never asked for a client
-    return StoredRecipients(
+    return TelegramNotifier(
         bot,
-        db,
         translator,
         catalog,
         orders=OrderService(db, providers, clock),
         rentals=RentalService(db, providers, clock),
+        on_blocked=UserSettingsService(db).mark_blocked,
         clock=clock,
     )

@@ -7,7 +7,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate
 from handlers.activation.callbacks import BuyAction, BuyCb
-from handlers.common import MenuCb, back_button, menu_button, pager_row
+from handlers.common import MenuAction, MenuCb, back_button, menu_button, pager_row
 
 CALLBACK_LIMIT = 64
 
@@ -43,7 +43,7 @@ def services_back(t: Translate) -> InlineKeyboardButton:
 
 
 def no_key_markup(t: Translate) -> InlineKeyboardMarkup:
-    keys = InlineKeyboardButton(text=t("menu-keys"), callback_data=MenuCb(action="keys").pack())
+    keys = InlineKeyboardButton(text=t("menu-keys"), callback_data=MenuCb(action=MenuAction.KEYS).pack())
     return InlineKeyboardMarkup(inline_keyboard=[[keys], [menu_button(t)]])
 
 

@@ -341,10 +341,10 @@ async def test_rent_outcomes_replace_the_checking_message_in_the_chat(
     from aiogram.methods import EditMessageText, SendMessage
 
     from bot.i18n import Translator
-    from tests.harness import stored_recipients as TelegramNotifier
+    from tests.harness import telegram_notifier
 
     translator = Translator()
-    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))
+    tracker = make_tracker(notifier=telegram_notifier(bot, tdb, translator, None, clock=clock))
     [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
     checking: list[int] = []
     for fault in ("drop_after_charge", "html502"):
@@ -485,10 +485,10 @@ async def test_several_new_rentals_are_explained_in_the_checking_message(
     from aiogram.methods import EditMessageText
 
     from bot.i18n import Translator
-    from tests.harness import stored_recipients as TelegramNotifier
+    from tests.harness import telegram_notifier
 
     translator = Translator()
-    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, translator, None, clock=clock))
+    tracker = make_tracker(notifier=telegram_notifier(bot, tdb, translator, None, clock=clock))
     sandbox.state.configure(rent_list=True)
     [option] = [o for o in await rentals.options(USER, "tg", "0") if o.hours == 4]
     message_id = (await bot.send_message(USER, "checking…")).message_id

@@ -520,9 +520,9 @@ async def test_blocked_user_number_still_auto_cancelled(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from tests.harness import stored_recipients as TelegramNotifier
+    from tests.harness import telegram_notifier
 
-    notifier = TelegramNotifier(bot, tdb, Translator(), None, clock=clock)
+    notifier = telegram_notifier(bot, tdb, Translator(), None, clock=clock)
     tracker = make_tracker(notifier=notifier)
     before = sandbox.state.balance(sandbox_key)
     with_code = await buy(tdb, tproviders, tkey, clock)
@@ -691,9 +691,9 @@ async def test_adopted_number_and_its_code_reach_the_chat(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from tests.harness import stored_recipients as TelegramNotifier
+    from tests.harness import telegram_notifier
 
-    tracker = make_tracker(notifier=TelegramNotifier(bot, tdb, Translator(), None, clock=clock))
+    tracker = make_tracker(notifier=telegram_notifier(bot, tdb, Translator(), None, clock=clock))
     sandbox.state.inject_fault("drop_after_charge")
     with pytest.raises(UnknownOutcome):
         await tproviders.client(tkey.base_url, tkey.api_key).buy_activation("tg", "0")

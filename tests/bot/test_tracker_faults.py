@@ -343,9 +343,9 @@ async def test_revoked_key_message_reaches_the_chat_once(
     from aiogram.methods import SendMessage
 
     from bot.i18n import Translator
-    from tests.harness import stored_recipients as TelegramNotifier
+    from tests.harness import telegram_notifier
 
-    notifier = TelegramNotifier(bot, tdb, Translator(), None, clock=clock)
+    notifier = telegram_notifier(bot, tdb, Translator(), None, clock=clock)
     tracker = make_tracker(notifier=notifier)
     await buy(tdb, tproviders, tkey, clock)
     revoke(sandbox, sandbox_key)
