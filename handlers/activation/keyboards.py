@@ -43,7 +43,9 @@ def services_back(t: Translate) -> InlineKeyboardButton:
 
 
 def no_key_markup(t: Translate) -> InlineKeyboardMarkup:
-    keys = InlineKeyboardButton(text=t("menu-keys"), callback_data=MenuCb(action=MenuAction.KEYS).pack())
+    keys = InlineKeyboardButton(
+        text=t("menu-keys"), callback_data=MenuCb(action=MenuAction.KEYS).pack()
+    )
     return InlineKeyboardMarkup(inline_keyboard=[[keys], [menu_button(t)]])
 
 
