@@ -16,23 +16,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from bot.changes import Changes
 from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
 from bot.orders import note_balance_before
+from bot.provider.client import ProviderClient
 from bot.provider.errors import ProviderError, UnknownOutcome
+from bot.provider.factory import ProviderFactory
 from bot.provider.models import RentHistoryItem, RentPrice, RentPrices
 
 # The tracker stores the same SMS too: one dedup-key scheme, shared, so each is stored once.
 from bot.rental_sms import rental_sms_keys
+from storage import Database
+from storage.models import KeyProfile, PendingPurchase, Rental, RentalSms
 from storage.tokens import offer_key
-
-if TYPE_CHECKING:
-    from bot.provider.client import ProviderClient
-    from bot.provider.factory import ProviderFactory
-    from storage import Database
-    from storage.models import KeyProfile, PendingPurchase, Rental, RentalSms
 
 # Durations offered when the provider prices them (hours): 4 h, 12 h, 1, 3, 7, 14, 30 days.
 RENT_DURATIONS: tuple[int, ...] = (4, 12, 24, 72, 168, 336, 720)
@@ -180,6 +177,10 @@ class RentalService:
         if not rental.live:
             raise Stale()
         return rental
+
+    async def live_rentals(self, user_id: int) -> list[Rental]:
+        """The user's rentals that are still running, oldest first."""
+        return await self.db.rentals.list_live(user_id)
 
     async def key_of(self, user_id: int, rental: Rental) -> KeyProfile:
         """The key the rental was bought with (even if since deleted: its rental still lives)."""

@@ -280,8 +280,7 @@ class TelegramNotifier:
             sent = await self._show_card(user_id, activation.chat_id, None, text, markup)
             if sent is not None:
                 await self.orders.card_shown(activation.id, _chat(activation), sent)
-        # RentalService lists no user's live rentals yet: its repository is read directly.
-        for rental in await self.rentals.db.rentals.list_live(user_id):
+        for rental in await self.rentals.live_rentals(user_id):
             key = await self.rentals.key_of(user_id, rental)
             await self._show_rental_card(rental, Recipient(user=user, key=key), anew=True)
 

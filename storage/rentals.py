@@ -295,14 +295,6 @@ class RentalRepo:
     async def set_next_poll(self, rental_id: int, at: float) -> None:
         await self._s.write("UPDATE rentals SET next_poll_at = ? WHERE id = ?", (at, rental_id))
 
-    async def set_next_poll_many(self, rental_ids: list[int], at: float) -> None:
-        """One statement for a whole batch."""
-        if rental_ids:
-            await self._s.write(
-                "UPDATE rentals SET next_poll_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-                (at, id_list(rental_ids)),
-            )
-
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Rental]:
         """System: active rentals whose next poll is due, most overdue first."""
         return await self._select(

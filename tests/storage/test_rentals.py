@@ -112,7 +112,8 @@ async def test_due_for_poll_and_lists(db: Database, key: Any) -> None:
     assert total == 1 and [r.id for r in ended] == [c.id]
     assert [r.id for r in await db.rentals.live_for_key(key.id)] == [a.id, b.id]
     assert await db.rentals.count_live() == 2
-    await db.rentals.set_next_poll_many([a.id, b.id], 1000.0)
+    await db.rentals.set_next_poll(a.id, 1000.0)
+    await db.rentals.set_next_poll(b.id, 1000.0)
     assert await db.rentals.due_for_poll(999.0) == []
     assert len(await db.rentals.due_for_poll(1000.0)) == 2
 
