@@ -11,10 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import F, Router
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.config import Settings
 from bot.errors import CodeReceived, NotFound
@@ -25,9 +23,9 @@ from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
-from handlers.activation.flow import BuyContext, show_confirm
+from handlers.activation.flow import BuyContext, buy_context, show_confirm
 from handlers.activation.presenter import activation_card_data, render_activation_card
-from handlers.common import ActiveKeyLoader, answer_quietly, show
+from handlers.common import answer_quietly, show
 from handlers.errors import error_text
 from storage import Activation, User
 
@@ -82,21 +80,27 @@ async def _owned(
 # ------------------------------------------------------------------ open, favourite, again
 
 
-async def on_open(
+async def card_tap(
     query: CallbackQuery,
-    callback_data: ActivationCb,
     user: User,
     lang: str,
     t: Translate,
     catalog: CatalogService,
     orders: OrderService,
     clock: Callable[[], float],
-) -> None:
-    activation = await _owned(query, callback_data, orders, user, t)
+) -> dict[str, CardTap]:
+    """A filter that always passes and hands the handler its `tap` (aiogram merges a filter's
+    dict into the handler's arguments): the card's dependencies are named, with their types,
+    once."""
+    return {"tap": CardTap(query, user, lang, t, catalog, orders, clock)}
+
+
+async def on_open(query: CallbackQuery, callback_data: ActivationCb, tap: CardTap) -> None:
+    activation = await _owned(query, callback_data, tap.orders, tap.user, tap.t)
     if activation is None:
         return
     await answer_quietly(query)
-    await CardTap(query, user, lang, t, catalog, orders, clock).redraw(activation)
+    await tap.redraw(activation)
 
 
 async def on_favourite(
@@ -116,24 +120,11 @@ async def on_favourite(
     await answer_quietly(query, t("act-notice-fav") if starred else t("act-notice-unfav"))
 
 
-async def on_again(
-    query: CallbackQuery,
-    callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
-) -> None:
-    activation = await _owned(query, callback_data, orders, user, t)
+async def on_again(query: CallbackQuery, callback_data: ActivationCb, ctx: BuyContext) -> None:
+    activation = await _owned(query, callback_data, ctx.orders, ctx.user, ctx.t)
     if activation is None:
         return
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_confirm(query, ctx, service=activation.service, country=activation.country)
 
 
@@ -219,103 +210,62 @@ async def _status_tap(
 async def on_sms_sent(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    clock: Callable[[], float],
+    tap: CardTap,
     settings: Settings | None = None,
 ) -> None:
     """📨 SMS sent: the service was asked to send the SMS."""
-    tap = CardTap(query, user, lang, t, catalog, orders, clock)
     await _status_tap(_sms_sent, query, callback_data, tap, settings)
 
 
 async def on_another(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    clock: Callable[[], float],
+    tap: CardTap,
     settings: Settings | None = None,
 ) -> None:
     """🔁 one more code on the same number."""
-    tap = CardTap(query, user, lang, t, catalog, orders, clock)
     await _status_tap(_another, query, callback_data, tap, settings)
 
 
 async def on_done(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    clock: Callable[[], float],
+    tap: CardTap,
     settings: Settings | None = None,
 ) -> None:
     """✅ the user is done with the number."""
-    tap = CardTap(query, user, lang, t, catalog, orders, clock)
     await _status_tap(_done, query, callback_data, tap, settings)
 
 
 async def on_cancel(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    clock: Callable[[], float],
+    tap: CardTap,
     settings: Settings | None = None,
 ) -> None:
     """✖️ cancel (refund); never once a code came."""
-    tap = CardTap(query, user, lang, t, catalog, orders, clock)
     await _status_tap(_cancel, query, callback_data, tap, settings)
 
 
 async def on_refresh(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    clock: Callable[[], float],
+    tap: CardTap,
     settings: Settings | None = None,
 ) -> None:
     """🔄 ask the provider now."""
-    tap = CardTap(query, user, lang, t, catalog, orders, clock)
     await _status_tap(_refresh, query, callback_data, tap, settings)
 
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(on_open, ActivationCb.filter(F.action == ActivationAction.OPEN))
-    router.callback_query.register(
-        on_favourite, ActivationCb.filter(F.action == ActivationAction.FAVOURITE)
-    )
-    router.callback_query.register(
-        on_again, ActivationCb.filter(F.action == ActivationAction.AGAIN)
-    )
-    router.callback_query.register(
-        on_sms_sent, ActivationCb.filter(F.action == ActivationAction.SMS_SENT)
-    )
-    router.callback_query.register(
-        on_another, ActivationCb.filter(F.action == ActivationAction.ANOTHER)
-    )
-    router.callback_query.register(on_done, ActivationCb.filter(F.action == ActivationAction.DONE))
-    router.callback_query.register(
-        on_cancel, ActivationCb.filter(F.action == ActivationAction.CANCEL)
-    )
-    router.callback_query.register(
-        on_refresh, ActivationCb.filter(F.action == ActivationAction.REFRESH)
-    )
+    tap = router.callback_query.register
+    tap(on_open, ActivationCb.filter(F.action == ActivationAction.OPEN), card_tap)
+    tap(on_favourite, ActivationCb.filter(F.action == ActivationAction.FAVOURITE))
+    tap(on_again, ActivationCb.filter(F.action == ActivationAction.AGAIN), buy_context)
+    tap(on_sms_sent, ActivationCb.filter(F.action == ActivationAction.SMS_SENT), card_tap)
+    tap(on_another, ActivationCb.filter(F.action == ActivationAction.ANOTHER), card_tap)
+    tap(on_done, ActivationCb.filter(F.action == ActivationAction.DONE), card_tap)
+    tap(on_cancel, ActivationCb.filter(F.action == ActivationAction.CANCEL), card_tap)
+    tap(on_refresh, ActivationCb.filter(F.action == ActivationAction.REFRESH), card_tap)
     return router

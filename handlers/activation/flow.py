@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from aiogram import Bot, F, Router
@@ -47,7 +47,15 @@ from handlers.activation.views import (
     render_countries_page,
     render_services_page,
 )
-from handlers.common import ActiveKeyLoader, MenuCb, answer_quietly, input_flags, page_of, show
+from handlers.common import (
+    ActiveKeyLoader,
+    MenuAction,
+    MenuCb,
+    answer_quietly,
+    input_flags,
+    page_of,
+    show,
+)
 from handlers.errors import error_text
 from handlers.names import Names, country_label
 from handlers.outcome import PurchaseKind, checking_view
@@ -95,7 +103,8 @@ PAGES = PageCache()
 @dataclass(frozen=True, slots=True)
 class BuyContext:
     """What every buy screen reads from an update: who asks, in which language, and the use
-    cases it goes through. Handlers build it once, so a screen call is one argument."""
+    cases it goes through. The `buy_context` filter builds it once per update, so a handler
+    and a screen call take one argument."""
 
     user: User
     lang: str
@@ -105,7 +114,7 @@ class BuyContext:
     favourites: FavouritesService
     accounts: AccountService
     active_key: ActiveKeyLoader
-    state: FSMContext | None = None
+    state: FSMContext
 
     async def key(self) -> KeyProfile | None:
         return await self.active_key()
@@ -207,9 +216,8 @@ async def show_services(
     if not needle and page == 0:
         names = {s.code: s.name for s in services}
         quick = _quick_picks(favourites, recents, names, countries, lang)
-    if ctx.state is not None:
-        await ctx.state.set_state(BuyStates.services)
-        await ctx.state.update_data(q=query)
+    await ctx.state.set_state(BuyStates.services)
+    await ctx.state.update_data(q=query)
     text, markup = PAGES.get(
         _services_page_key(t, ordered, page, query, quick),
         lambda: render_services_page(t, ordered, page, query=query, quick=quick),
@@ -275,9 +283,8 @@ async def show_countries(
     needle = query.strip().lower()
     if needle:
         offers = [o for o in offers if _offer_matches(o, needle)]
-    if ctx.state is not None:
-        await ctx.state.set_state(BuyStates.countries)
-        await ctx.state.update_data(s=service, cq=query)
+    await ctx.state.set_state(BuyStates.countries)
+    await ctx.state.update_data(s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
         _countries_page_key(t, lang, key, service, service_name, offers, page, query),
@@ -339,6 +346,7 @@ async def show_confirm(
     country: str,
     max_price: Decimal | None = None,
     banner: str = "",
+    keep_state: bool = False,
 ) -> None:
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
     key = await ctx.key()
@@ -353,7 +361,7 @@ async def show_confirm(
         back = BuyCb(action=BuyAction.SERVICE, s=service).pack()
         await _error_view(event, t, exc, back=back)
         return
-    if ctx.state is not None:
+    if not keep_state:
         await ctx.state.set_state(None)
     token = await ctx.orders.offer_token(
         ctx.user.id,
@@ -440,14 +448,15 @@ async def _buy(
             if key is not None:
                 ctx.catalog.forget_prices(key, service)
         # The same screen again with the reason on top and a fresh token: one tap to retry.
-        # No state: a failed purchase leaves the user's FSM state as it was.
+        # A failed purchase leaves the user's FSM state as it was.
         await show_confirm(
             query,
-            replace(ctx, state=None),
+            ctx,
             service=service,
             country=country,
             max_price=max_price,
             banner=f"⚠️ {text}",
+            keep_state=True,
         )
         return
     if result.stale:
@@ -475,8 +484,8 @@ async def _buy(
 # ------------------------------------------------------------------ handlers
 
 
-async def on_menu_buy(
-    query: CallbackQuery,
+async def buy_context(
+    event: CallbackQuery | Message,
     user: User,
     lang: str,
     t: Translate,
@@ -486,101 +495,67 @@ async def on_menu_buy(
     accounts: AccountService,
     active_key: ActiveKeyLoader,
     state: FSMContext,
+) -> dict[str, BuyContext]:
+    """A filter that always passes and hands the handler its `ctx` (aiogram merges a filter's
+    dict into the handler's arguments): the buy screens' dependencies are named, with their
+    types, once."""
+    return {
+        "ctx": BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+    }
+
+
+async def on_menu_buy(
+    query: CallbackQuery,
+    ctx: BuyContext,
 ) -> None:
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_services(query, ctx)
 
 
 async def on_buy_command(
     message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_services(message, ctx)
 
 
 async def on_services_page(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     # Paging keeps the search; "all services" (page 0 with no state) clears it.
-    saved = await state.get_data() if await state.get_state() == BuyStates.services else {}
+    saved = await ctx.state.get_data() if await ctx.state.get_state() == BuyStates.services else {}
     search = str(saved.get("q", "")) if callback_data.tk else ""
     await show_services(query, ctx, page=callback_data.p, query=search)
 
 
 async def on_services_search(
     message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_services(message, ctx, query=_typed_query(message))
 
 
 async def on_service_chosen(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_countries(query, ctx, service=callback_data.s, page=callback_data.p)
 
 
 async def on_countries_page(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     search = ""
     if callback_data.tk:  # a page of a search keeps the search, of this service only
-        saved = await state.get_data()
+        saved = await ctx.state.get_data()
         if saved.get("s") == callback_data.s:
             search = str(saved.get("cq", ""))
     await show_countries(query, ctx, service=callback_data.s, page=callback_data.p, query=search)
@@ -588,18 +563,9 @@ async def on_countries_page(
 
 async def on_countries_search(
     message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
-    service = str((await state.get_data()).get("s", ""))
+    service = str((await ctx.state.get_data()).get("s", ""))
     if not service:
         await show_services(message, ctx)
         return
@@ -609,18 +575,9 @@ async def on_countries_search(
 async def on_country_chosen(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
     await answer_quietly(query)
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await show_confirm(
         query,
         ctx,
@@ -641,22 +598,13 @@ async def on_ask_max(
 
 async def on_max_typed(
     message: Message,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
 ) -> None:
     value = _parse_max(message.text or "")
     if value is None:
-        await message.answer(t("buy-bad-max"))
+        await message.answer(ctx.t("buy-bad-max"))
         return
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
-    saved = await state.get_data()
+    saved = await ctx.state.get_data()
     await show_confirm(
         message,
         ctx,
@@ -669,38 +617,26 @@ async def on_max_typed(
 async def on_buy(
     query: CallbackQuery,
     callback_data: BuyCb,
-    user: User,
-    lang: str,
-    t: Translate,
-    catalog: CatalogService,
-    orders: OrderService,
-    favourites: FavouritesService,
-    accounts: AccountService,
-    active_key: ActiveKeyLoader,
-    state: FSMContext,
+    ctx: BuyContext,
     clock: Callable[[], float],
     settings: Settings | None = None,
 ) -> None:
-    ctx = BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
     await _buy(query, callback_data, ctx, settings, clock)
 
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    typed = (F.text, ~F.text.startswith("/"))
-    router.callback_query.register(on_menu_buy, MenuCb.filter(F.action == "buy"))
-    router.message.register(on_buy_command, Command("buy"))
-    router.callback_query.register(
-        on_services_page, BuyCb.filter(F.action == BuyAction.SERVICES_PAGE)
-    )
-    router.message.register(on_services_search, BuyStates.services, *typed, flags=input_flags())
-    router.callback_query.register(on_service_chosen, BuyCb.filter(F.action == BuyAction.SERVICE))
-    router.callback_query.register(
-        on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE)
-    )
-    router.message.register(on_countries_search, BuyStates.countries, *typed, flags=input_flags())
-    router.callback_query.register(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM))
-    router.callback_query.register(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
-    router.message.register(on_max_typed, BuyStates.max_price, *typed, flags=input_flags())
-    router.callback_query.register(on_buy, BuyCb.filter(F.action == BuyAction.BUY))
+    tap, typed = router.callback_query.register, router.message.register
+    text = (F.text, ~F.text.startswith("/"))
+    tap(on_menu_buy, MenuCb.filter(F.action == MenuAction.BUY), buy_context)
+    typed(on_buy_command, Command("buy"), buy_context)
+    tap(on_services_page, BuyCb.filter(F.action == BuyAction.SERVICES_PAGE), buy_context)
+    typed(on_services_search, BuyStates.services, *text, buy_context, flags=input_flags())
+    tap(on_service_chosen, BuyCb.filter(F.action == BuyAction.SERVICE), buy_context)
+    tap(on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE), buy_context)
+    typed(on_countries_search, BuyStates.countries, *text, buy_context, flags=input_flags())
+    tap(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM), buy_context)
+    tap(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
+    typed(on_max_typed, BuyStates.max_price, *text, buy_context, flags=input_flags())
+    tap(on_buy, BuyCb.filter(F.action == BuyAction.BUY), buy_context)
     return router
