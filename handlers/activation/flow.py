@@ -119,6 +119,13 @@ class BuyContext:
     async def key(self) -> KeyProfile | None:
         return await self.active_key()
 
+    async def key_or_notice(self, event: CallbackQuery | Message) -> KeyProfile | None:
+        """The active key; without one, the screen says how to add one (and None is returned)."""
+        key = await self.active_key()
+        if key is None:
+            await show(event, *no_key_view(self.t))
+        return key
+
 
 async def _error_view(
     event: CallbackQuery | Message, t: Translate, exc: BaseException, back: str | None = None
@@ -193,9 +200,8 @@ async def show_services(
     event: CallbackQuery | Message, ctx: BuyContext, *, page: int = 0, query: str = ""
 ) -> None:
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
-    key = await ctx.key()
+    key = await ctx.key_or_notice(event)
     if key is None:
-        await show(event, *no_key_view(t))
         return
     try:
         services = await catalog.services(key, lang)
@@ -270,9 +276,8 @@ async def show_countries(
     query: str = "",
 ) -> None:
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
-    key = await ctx.key()
+    key = await ctx.key_or_notice(event)
     if key is None:
-        await show(event, *no_key_view(t))
         return
     try:
         offers = await catalog.offers(key, service)
@@ -349,9 +354,8 @@ async def show_confirm(
     keep_state: bool = False,
 ) -> None:
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
-    key = await ctx.key()
+    key = await ctx.key_or_notice(event)
     if key is None:
-        await show(event, *no_key_view(t))
         return
     try:
         offer = await catalog.offer(key, service, country)

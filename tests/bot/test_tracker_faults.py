@@ -126,7 +126,7 @@ async def sql_error_listing() -> AsyncIterator[dict[str, Any]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     seen["url"] = f"http://127.0.0.1:{port}/stubs/handler_api.php"
     yield seen
     await runner.cleanup()
