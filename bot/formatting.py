@@ -33,10 +33,16 @@ _UNITS: dict[str, tuple[str, str, str, str]] = {
 _UNIT_SECONDS = (86400, 3600, 60, 1)
 
 
-def format_money(amount: Decimal | float | str | None, currency: str | None = None) -> str:
+# The decimal separator per language: Russian writes 0,50 ₽; English and Chinese 0.50.
+_DECIMAL_MARK = {"ru": ","}
+
+
+def format_money(
+    amount: Decimal | float | str | None, currency: str | None = None, *, lang: str = "en"
+) -> str:
     """`Decimal("10.500000")` -> `10.50`; small prices keep their digits (`0.035`).
 
-    At least two decimals, at most four, never a float in between."""
+    At least two decimals, at most four, never a float in between; the decimal mark of `lang`."""
     if amount is None:
         return "—"
     try:
@@ -50,7 +56,7 @@ def format_money(amount: Decimal | float | str | None, currency: str | None = No
     if "." in text:
         whole, frac = text.split(".")
         frac = frac.rstrip("0").ljust(2, "0")
-        text = f"{whole}.{frac}"
+        text = f"{whole}{_DECIMAL_MARK.get(lang, '.')}{frac}"
     if currency:
         sign = _CURRENCY_SIGNS.get(currency.upper())
         return f"{text} {sign}" if sign else f"{text} {currency}"

@@ -146,3 +146,8 @@ def test_provider_times_show_in_the_users_zone_labelled() -> None:
     assert format_provider_time("yesterday", moscow, UTC) is None
     assert format_provider_time(None, moscow, UTC) is None
     assert format_time(1_800_000_000, user_timezone("UTC-3")) == "2027-01-15 05:00 UTC-03:00"
+
+
+def test_format_money_uses_the_languages_decimal_mark() -> None:
+    assert format_money(Decimal("0.5"), "RUB", lang="ru") == "0,50 ₽"
+    assert format_money(Decimal("0.5"), "USD", lang="zh") == "0.50 $"

@@ -1,3 +1,5 @@
 app-name = Бот SMS-активаций
 
 page-of = { $page }/{ $pages }
+
+card-moved = ⤵️ Карточка перенесена ниже.
