@@ -22,6 +22,7 @@ from storage.models import (
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
+from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.users import UserRepo
 
@@ -45,6 +46,7 @@ __all__ = [
     "RentalSms",
     "SecretKeyError",
     "SecretMismatch",
+    "SpendingRepo",
     "TokenRepo",
     "User",
     "UserRepo",

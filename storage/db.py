@@ -21,6 +21,7 @@ from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
+from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.users import UserRepo
 
@@ -79,6 +80,7 @@ class Database:
     picks: PickRepo
     pending: PendingRepo
     fsm: FsmRepo
+    spending: SpendingRepo
 
     def __init__(
         self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
@@ -94,6 +96,7 @@ class Database:
         self.picks = PickRepo(self._store)
         self.pending = PendingRepo(self._store)
         self.fsm = FsmRepo(self._store)
+        self.spending = SpendingRepo(self._store)
 
     @classmethod
     async def open(
