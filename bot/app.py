@@ -26,6 +26,7 @@ from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.settings import UserSettingsService
+from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
@@ -55,6 +56,7 @@ class Services:
     user_settings: UserSettingsService
     numbers: NumbersService
     favourites: FavouritesService
+    spending: SpendingService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -107,6 +109,7 @@ async def build_services(
         user_settings=UserSettingsService(db),
         numbers=NumbersService(db),
         favourites=FavouritesService(db),
+        spending=SpendingService(db, clock),
         translator=Translator(),
         clock=clock,
         changes=changes,
