@@ -20,6 +20,7 @@ from handlers import (
     numbers,
     rent,
     settings,
+    spending,
     start,
 )
 from handlers.middlewares import (
@@ -51,6 +52,7 @@ def build_router(config: Settings) -> Router:
         activation.create_router(),
         rent.create_router(),
         numbers.create_router(),
+        spending.create_router(),
         settings.create_router(),
         help.create_router(),
         fallback.create_router(),

@@ -63,6 +63,7 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "buy",
     "numbers",
+    "spending",
     "balance",
     "keys",
     "settings",
