@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from bot.charts import Panel, Series, StackedBars, render_stacked_bars
 from bot.errors import Stale
+from bot.i18n import Translate
 from storage import Database
 from storage.models import ACTIVATION_ENDED
 from storage.spending import (
@@ -56,6 +57,7 @@ __all__ = [
     "SpendingService",
     "activation_outcome",
     "aggregate",
+    "chart_texts",
     "parse_period",
     "rental_outcome",
     "spending_chart",
@@ -350,6 +352,16 @@ class ChartTexts:
         yield self.empty
         yield self.unknown_currency
         yield from self.outcomes.values()
+
+
+def chart_texts(t: Translate, title: str) -> ChartTexts:
+    """The chart's words in the language of `t` (spending.ftl)."""
+    return ChartTexts(
+        title=title,
+        empty=t("spending-chart-empty"),
+        outcomes={outcome: t(f"spending-outcome-{outcome}") for outcome in OUTCOMES},
+        unknown_currency=t("spending-unknown-currency"),
+    )
 
 
 def spending_chart(report: SpendingReport, texts: ChartTexts) -> StackedBars:

@@ -39,7 +39,6 @@ from bot.i18n import Translate, Translator
 from bot.provider.errors import ProviderError
 from bot.spending import (
     MAX_BACK,
-    OUTCOMES,
     ChartTexts,
     CurrencySpending,
     Period,
@@ -49,6 +48,7 @@ from bot.spending import (
     SpendingKey,
     SpendingReport,
     SpendingService,
+    chart_texts,
     parse_period,
 )
 from handlers.common import (
@@ -295,15 +295,6 @@ async def spending_screen(
     title = f"{t('spending-title')}\n{_period_title(t, period, view.o)} · {scope}"
     text = report_text(t, report, lang, title=title, services=services, countries=countries)
     return text, spending_keyboard(t, view, scope)
-
-
-def chart_texts(t: Translate, title: str) -> ChartTexts:
-    return ChartTexts(
-        title=title,
-        empty=t("spending-chart-empty"),
-        outcomes={outcome: t(f"spending-outcome-{outcome}") for outcome in OUTCOMES},
-        unknown_currency=t("spending-unknown-currency"),
-    )
 
 
 def drawable_chart_texts(
