@@ -63,14 +63,11 @@ from handlers.common import (
     show,
 )
 from handlers.errors import error_text
-from handlers.numbers import service_names
+from handlers.names import NAME_LIMIT, NAME_TIMEOUT, country_label
 from storage import User
 
 log = logging.getLogger(__name__)
 
-# How long the screen waits for the provider's country names (usually cached) before it shows
-# country ids instead: figures are never held up by a slow catalog.
-NAMES_WAIT = 2.0
 # Texts that are commands are never taken as input.
 NOT_COMMAND = F.text & ~F.text.startswith("/")
 
@@ -130,19 +127,24 @@ def _custom_view(period: Period, key_id: int) -> SpendingCb:
 # --- names -------------------------------------------------------------------------------
 
 
-async def country_names(
+async def catalog_names(
     catalog: CatalogService, accounts: AccountService, user: User, lang: str
-) -> Mapping[str, str]:
-    """Country names of the active key's provider when they come quickly; ids otherwise."""
+) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    """(service names, countries with their flags) as the active key's provider spells them,
+    when they come within handlers.names' timeout; the codes stand in otherwise (the figures
+    are never held up by a slow catalog)."""
+    key = await accounts.find_active(user.id)
+    if key is None:
+        return {}, {}
     try:
-        key = await accounts.find_active(user.id)
-        if key is None:
-            return {}
-        countries = await asyncio.wait_for(catalog.countries(key), timeout=NAMES_WAIT)
+        async with asyncio.timeout(NAME_TIMEOUT):
+            services = await catalog.service_names(key, lang)
+            countries = await catalog.countries(key)
     except (ProviderError, TimeoutError) as exc:
-        log.info("country names unavailable for spending: %s", type(exc).__name__)
-        return {}
-    return {country_id: country.name(lang) for country_id, country in countries.items()}
+        log.info("catalog names unavailable for spending: %s", type(exc).__name__)
+        return {}, {}
+    flagged = {code: " ".join(country_label(c, code, lang)) for code, c in countries.items()}
+    return {code: name[:NAME_LIMIT] for code, name in services.items()}, flagged
 
 
 # --- views -------------------------------------------------------------------------------
@@ -288,10 +290,10 @@ async def spending_screen(
     report = await spending.report(user.id, period, tz, view.k or None)
     keys = await spending.keys(user.id)
     scope = _scope(t, keys, view.k)
-    services, countries = {}, {}
+    services: Mapping[str, str] = {}
+    countries: Mapping[str, str] = {}
     if not report.empty:
-        services = dict(await service_names(catalog, accounts, user, lang))
-        countries = dict(await country_names(catalog, accounts, user, lang))
+        services, countries = await catalog_names(catalog, accounts, user, lang)
     title = f"{t('spending-title')}\n{_period_title(t, period, view.o)} · {scope}"
     text = report_text(t, report, lang, title=title, services=services, countries=countries)
     return text, spending_keyboard(t, view, scope)

@@ -59,7 +59,7 @@ async def test_the_menu_entry_shows_this_weeks_spending(
     assert "Cost per code: 12.00 ₽" in text
     # Names from the provider's catalog where it has them.
     assert "Top services: Telegram ×3 (68.00 ₽), WhatsApp ×2 (0.00 ₽)" in text
-    assert "Top countries: Russia ×4 (68.00 ₽)" in text
+    assert "Top countries: 🇷🇺 Russia ×4 (68.00 ₽), 🇺🇸 USA (virtual) ×1 (4.80 ₽)" in text
     await keyed_chat.send("/spending")
     assert keyed_chat.last_text == text
 
