@@ -74,6 +74,8 @@ NOT_COMMAND = F.text & ~F.text.startswith("/")
 # Range-checked when a tap is decoded: a forged value fails to decode ("out of date").
 StepsBack = Annotated[int, Field(ge=0, le=MAX_BACK)]
 DayNumber = Annotated[int, Field(ge=0, le=date.max.toordinal())]
+# No keyboard offers a custom period before this day (a crafted one is out of date).
+EARLIEST_DAY = date(2000, 1, 1).toordinal()
 
 
 class SpendingAction(StrEnum):
@@ -106,6 +108,8 @@ def _period(view: SpendingCb, today: date) -> Period:
         return Period.week(today, view.o)
     if view.p == PeriodKind.MONTH:
         return Period.month(today, view.o)
+    if min(view.a, view.b) < EARLIEST_DAY:
+        raise Stale()
     try:
         return Period.custom(
             date.fromordinal(max(1, view.a)), date.fromordinal(max(1, view.b)), today

@@ -143,6 +143,7 @@ async def test_forged_taps_change_nothing(
         SpendingCb(action=SpendingAction.SHOW, k=stranger.id).pack(),
         SpendingCb(action=SpendingAction.CHART, k=stranger.id).pack(),
         SpendingCb(action=SpendingAction.SHOW, p="c", a=739000, b=738000).pack(),  # last < first
+        SpendingCb(action=SpendingAction.SHOW, p="c", a=1, b=1).pack(),  # year 1
         "sp1:s:w:99999:0:0:0",  # further back than any keyboard goes
         "sp1:s:x:0:0:0:0",  # no such period
     ]
