@@ -43,6 +43,7 @@ from storage.spending import (
 )
 
 __all__ = [
+    "EARLIEST",
     "MAX_BACK",
     "MAX_DAYS",
     "OUTCOMES",
@@ -66,6 +67,8 @@ __all__ = [
 # A custom period spans a year at most; weeks and months go back this many steps at most.
 MAX_DAYS = 366
 MAX_BACK = 520
+# No period starts before this day (nothing was bought then; it bounds crafted buttons too).
+EARLIEST = date(2000, 1, 1)
 # Top services and countries shown per currency.
 TOP = 3
 # Charts drawn at once (each takes a worker thread and ~1 s of CPU); more taps wait their turn.
@@ -114,7 +117,8 @@ class PeriodKind(StrEnum):
 
 
 class PeriodError(ValueError):
-    """Dates a user typed that make no period; `reason`: format | order | future | span."""
+    """Dates a user typed that make no period; `reason`: format | order | future | span |
+    early."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -148,6 +152,8 @@ class Period:
             raise PeriodError("order")
         if first > today:
             raise PeriodError("future")
+        if first < EARLIEST:
+            raise PeriodError("early")
         if (last - first).days + 1 > MAX_DAYS:
             raise PeriodError("span")
         return cls(PeriodKind.CUSTOM, first, last)
@@ -175,7 +181,7 @@ _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})\.(\d{1,2})\.(\d{4})")
 def parse_period(text: str, today: date) -> Period:
     """Two dates in one message: `2026-11-01 2026-11-15` (or `01.11.2026 - 15.11.2026`), both
     days included. PeriodError: not exactly two real dates, the second before the first, a
-    start in the future, or more than MAX_DAYS days."""
+    start in the future or before EARLIEST, or more than MAX_DAYS days."""
     found = _DATE.findall(text[:200])
     if len(found) != 2:
         raise PeriodError("format")

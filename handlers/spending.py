@@ -73,9 +73,7 @@ NOT_COMMAND = F.text & ~F.text.startswith("/")
 
 # Range-checked when a tap is decoded: a forged value fails to decode ("out of date").
 StepsBack = Annotated[int, Field(ge=0, le=MAX_BACK)]
-DayNumber = Annotated[int, Field(ge=0, le=date.max.toordinal())]
-# No keyboard offers a custom period before this day (a crafted one is out of date).
-EARLIEST_DAY = date(2000, 1, 1).toordinal()
+DayNumber = Annotated[int, Field(ge=1, le=date.max.toordinal())]
 
 
 class SpendingAction(StrEnum):
@@ -90,8 +88,8 @@ class SpendingCb(CallbackData, prefix="sp1"):  # type: ignore[explicit-any]  # B
     p: PeriodKind = PeriodKind.WEEK
     o: StepsBack = 0
     k: CallbackId = 0
-    a: DayNumber = 0  # custom period: first day (date.toordinal)
-    b: DayNumber = 0  # custom period: last day
+    a: DayNumber = 1  # custom period: first day (date.toordinal)
+    b: DayNumber = 1  # custom period: last day
 
 
 class SpendingInput(StatesGroup):
@@ -108,12 +106,8 @@ def _period(view: SpendingCb, today: date) -> Period:
         return Period.week(today, view.o)
     if view.p == PeriodKind.MONTH:
         return Period.month(today, view.o)
-    if min(view.a, view.b) < EARLIEST_DAY:
-        raise Stale()
     try:
-        return Period.custom(
-            date.fromordinal(max(1, view.a)), date.fromordinal(max(1, view.b)), today
-        )
+        return Period.custom(date.fromordinal(view.a), date.fromordinal(view.b), today)
     except PeriodError:
         raise Stale() from None
 

@@ -226,6 +226,7 @@ def test_two_dates_make_a_period(text: str, first: date, last: date) -> None:
         ("2027-01-10 2027-01-01", "order"),
         ("2027-02-01 2027-02-10", "future"),
         ("2025-01-01 2027-01-01", "span"),
+        ("1999-12-30 1999-12-31", "early"),
     ],
 )
 def test_dates_that_make_no_period(text: str, reason: str) -> None:

@@ -113,6 +113,8 @@ async def test_two_dates_typed_and_what_is_wrong_with_them(
     assert "starts in the future" in keyed_chat.last_text
     await keyed_chat.send("2025-01-01 2027-01-01")
     assert "more than a year" in keyed_chat.last_text
+    await keyed_chat.send("1999-12-30 1999-12-31")
+    assert "from 2000-01-01 on" in keyed_chat.last_text
     await keyed_chat.send("12.01.2027 - 13.01.2027")
     text = keyed_chat.last_text
     assert "2027-01-12 – 2027-01-13 · All keys" in text

@@ -41,3 +41,4 @@ spending-outcome-code = Code received
 spending-outcome-rented = Rented
 spending-outcome-waiting = Waiting for a code
 spending-outcome-refunded = Refunded
+spending-dates-early = ⚠️ Pick dates from 2000-01-01 on.

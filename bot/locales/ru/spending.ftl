@@ -41,3 +41,4 @@ spending-outcome-code = Код получен
 spending-outcome-rented = Аренда
 spending-outcome-waiting = Ждёт кода
 spending-outcome-refunded = Возвращено
+spending-dates-early = ⚠️ Выберите даты начиная с 2000-01-01.

@@ -41,3 +41,4 @@ spending-outcome-code = 已收到验证码
 spending-outcome-rented = 租用
 spending-outcome-waiting = 等待验证码
 spending-outcome-refunded = 已退款
+spending-dates-early = ⚠️ 请选择 2000-01-01 之后的日期。
