@@ -79,9 +79,12 @@ async def test_earlier_later_and_a_month(keyed_chat: ChatDriver, history: int) -
     assert any("Main menu" in b.text for b in keyed_chat.last_bot_message().buttons())
 
 
-async def test_one_key_or_all(keyed_chat: ChatDriver, history: int, services: Any) -> None:
+async def test_one_key_or_all(
+    keyed_chat: ChatDriver, history: int, services: Any, sandbox: Any
+) -> None:
     db = services.db
-    second = await db.keys.add(USER, label="Spare", base_url="http://x", api_key="s" * 32)
+    spare = sandbox.state.create_key(balance="5")
+    second = await db.keys.add(USER, label="Spare", base_url=sandbox.url, api_key=spare)
     await bought(db, user=USER, key=second.id, when=at("2027-01-14 10:00"), cost="7.00",
                  codes=1, end="finished")  # fmt: skip
     await keyed_chat.send("/spending")
@@ -192,6 +195,19 @@ async def test_a_tap_is_answered_while_the_chart_is_drawn(
     await chart_tap
     [photo] = _photos(keyed_chat)
     assert png_size(photo.photo.data) == (WIDTH_PX, HEIGHT_PX)
+
+
+async def test_in_russian(services: Any, dp: Any, bot: Any, sandbox: Any, clock: Any) -> None:
+    clock.now = at("2027-01-15 08:00")
+    api_key = sandbox.state.create_key(balance="5")
+    key = await services.db.keys.add(333, label="k", base_url=sandbox.url, api_key=api_key)
+    await bought(services.db, user=333, key=key.id, when=at("2027-01-12 10:00"), cost="18.50",
+                 codes=1, end="finished")  # fmt: skip
+    chat = ChatDriver(dp, bot, user_id=333, language="ru")
+    await chat.send("/spending")
+    assert "Эта неделя · 2027-01-11 – 2027-01-17 · Все ключи" in chat.last_text
+    assert "Потрачено: <b>18,50 ₽</b>" in chat.last_text
+    assert "Телеграм ×1" in chat.last_text  # the provider's Russian name
 
 
 def test_chart_words_fall_back_to_english_where_the_font_has_no_glyphs() -> None:
