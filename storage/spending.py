@@ -1,5 +1,9 @@
 """SpendingRepo: what was paid in a period, grouped, for spending at a glance and /stats.
 
+It reads the stored facts only (status, codes, rental period kind, price, currency); what
+counts as spent, refunded or still waiting is decided from them by `bot.spending` (its
+docstring states the rule), as the tracker stored them.
+
 Reads only. Money is summed by the caller, exactly, with Decimal: SQLite's SUM would turn the
 TEXT prices into floats, so rows are grouped by their price text instead (one group per
 distinct price), and the caller multiplies. Everything else a summary needs (the number's
