@@ -4,6 +4,10 @@ Every call builds its own `Figure` and canvas, never pyplot's global state, so r
 in worker threads side by side (the caller runs them off the event loop, see bot.spending).
 Texts come in already translated; `can_draw` says whether the bundled font has their glyphs
 (the image falls back to English where it has not; the caption carries the user's language).
+
+matplotlib (and numpy under it) takes seconds to import on a busy machine, so it is imported by
+the functions that draw, when the first chart is drawn, in the worker thread drawing it: never
+at the bot's start-up (a restart must be quick: numbers are waiting) nor on the event loop.
 """
 
 from __future__ import annotations
@@ -12,12 +16,10 @@ import io
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, findfont
-from matplotlib.ft2font import FT2Font
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 # Telegram shows photos up to 1280 px wide without scaling them down: one size for every chart.
 WIDTH_PX = 1200
@@ -58,7 +60,10 @@ class StackedBars:
 
 
 def render_stacked_bars(chart: StackedBars) -> bytes:
-    """The chart as a PNG of WIDTH_PX × HEIGHT_PX pixels."""
+    """The chart as a PNG of WIDTH_PX × HEIGHT_PX pixels (call it off the event loop)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # see the module's docstring
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(chart.title, fontsize=15)
@@ -102,13 +107,17 @@ def _label_days(axes: Axes, days: tuple[str, ...]) -> None:
 @lru_cache(maxsize=1)
 def _font_charmap() -> frozenset[int]:
     """The code points of the font matplotlib draws text with (its default sans-serif)."""
+    from matplotlib.font_manager import FontProperties, findfont  # see the module's docstring
+    from matplotlib.ft2font import FT2Font
+
     path = findfont(FontProperties(family=["sans-serif"]))
     return frozenset(FT2Font(path).get_charmap())
 
 
 def can_draw(*texts: str) -> bool:
     """True when the chart's font has a glyph for every character of `texts` (DejaVu Sans has
-    Latin and Cyrillic; without a CJK font installed, Chinese would come out as boxes)."""
+    Latin and Cyrillic; without a CJK font installed, Chinese would come out as boxes). Reads
+    the font on first use: call it off the event loop."""
     charmap = _font_charmap()
     return all(ord(ch) in charmap for text in texts for ch in text if not ch.isspace())
 

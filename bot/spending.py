@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.charts import Panel, Series, StackedBars, render_stacked_bars
+from bot.charts import Panel, Series, StackedBars, can_draw, render_stacked_bars
 from bot.errors import Stale
 from bot.i18n import Translate
 from storage import Database
@@ -59,6 +59,7 @@ __all__ = [
     "activation_outcome",
     "aggregate",
     "chart_texts",
+    "drawable",
     "parse_period",
     "rental_outcome",
     "spending_chart",
@@ -370,6 +371,14 @@ def chart_texts(t: Translate, title: str) -> ChartTexts:
     )
 
 
+def drawable(texts: ChartTexts, fallback: ChartTexts | None) -> ChartTexts:
+    """`texts` when the chart's font can draw every word of them, else `fallback` (reads the
+    font: call it where the chart is drawn, off the event loop)."""
+    if fallback is None or can_draw(*texts.all()):
+        return texts
+    return fallback
+
+
 def spending_chart(report: SpendingReport, texts: ChartTexts) -> StackedBars:
     """Spend per day, one panel per currency, stacked by outcome (pure)."""
     days = tuple(day.strftime("%m-%d") for day in report.period.days())
@@ -434,8 +443,15 @@ class SpendingService:
         start, end = period.bounds(tz)
         return aggregate(await self._db.spending.groups(start, end, user_id=None), period, tz)
 
-    async def chart(self, report: SpendingReport, texts: ChartTexts) -> bytes:
-        """The report's chart as PNG bytes, drawn off the event loop (a worker thread)."""
-        bars = spending_chart(report, texts)
+    async def chart(
+        self, report: SpendingReport, texts: ChartTexts, fallback: ChartTexts | None = None
+    ) -> bytes:
+        """The report's chart as PNG bytes, drawn in a worker thread (off the event loop), in
+        `texts` where the chart's font has their glyphs, else in `fallback` (English)."""
         async with self._renders:
-            return await asyncio.to_thread(self.render, bars)
+            return await asyncio.to_thread(self._draw, report, texts, fallback)
+
+    def _draw(
+        self, report: SpendingReport, texts: ChartTexts, fallback: ChartTexts | None
+    ) -> bytes:
+        return self.render(spending_chart(report, drawable(texts, fallback)))

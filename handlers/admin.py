@@ -15,7 +15,7 @@ from bot.i18n import Translate, Translator
 from bot.metrics import PREFIX, Metrics
 from bot.numbers import NumbersService
 from bot.spending import SpendingService
-from handlers.spending import drawable_chart_texts
+from handlers.spending import chart_words
 
 # The operator's chart covers this many days (UTC), today included.
 STATS_CHART_DAYS = 30
@@ -60,8 +60,8 @@ async def on_stats(
     )
     report = await spending.whole_bot(STATS_CHART_DAYS)
     days = str(STATS_CHART_DAYS)
-    texts = drawable_chart_texts(t, translator, "admin-chart-title", days=days)
-    png = await spending.chart(report, texts)
+    words, english = chart_words(t, translator, "admin-chart-title", days=days)
+    png = await spending.chart(report, words, english)
     await message.answer_photo(
         BufferedInputFile(png, filename="stats.png"), caption=t("admin-chart-caption", days=days)
     )

@@ -32,7 +32,6 @@ from pydantic import Field
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
-from bot.charts import can_draw
 from bot.errors import Stale
 from bot.formatting import format_money, user_timezone
 from bot.i18n import Translate, Translator
@@ -297,16 +296,16 @@ async def spending_screen(
     return text, spending_keyboard(t, view, scope)
 
 
-def drawable_chart_texts(
+def chart_words(
     t: Translate, translator: Translator, title_key: str, **title_args: str
-) -> ChartTexts:
-    """The chart's words in the user's language when the chart's font can draw them, else in
-    English (the photo's caption stays in the user's language)."""
-    texts = chart_texts(t, t(title_key, **title_args))
-    if can_draw(*texts.all()):
-        return texts
+) -> tuple[ChartTexts, ChartTexts]:
+    """The chart's words in the user's language, and in English for when the chart's font has
+    no glyphs for them (SpendingService.chart picks; the caption stays in the user's language)."""
     english = translator.bind("en")
-    return chart_texts(english, english(title_key, **title_args))
+    return (
+        chart_texts(t, t(title_key, **title_args)),
+        chart_texts(english, english(title_key, **title_args)),
+    )
 
 
 def keys_keyboard(t: Translate, view: SpendingCb, keys: list[SpendingKey]) -> InlineKeyboardMarkup:
@@ -452,8 +451,8 @@ async def on_chart(
         return
     await answer_quietly(callback, t("spending-chart-drawing"))
     span = t("spending-span", first=period.first.isoformat(), last=period.last.isoformat())
-    texts = drawable_chart_texts(t, translator, "spending-chart-title", span=span)
-    png = await spending.chart(report, texts)
+    words, english = chart_words(t, translator, "spending-chart-title", span=span)
+    png = await spending.chart(report, words, english)
     scope = _scope(t, await spending.keys(user.id), callback_data.k)
     await bot.send_photo(
         callback.from_user.id,
