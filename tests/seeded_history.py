@@ -62,7 +62,7 @@ async def _rental(
     created_at: float,
     cost: str,
     status: str,
-    sms: str | None = None,
+    sms: tuple[str, ...] = (),
     extension: str | None = None,
 ) -> int:
     r = await db.rentals.add(
@@ -80,14 +80,14 @@ async def _rental(
     )
     if extension is not None:
         await db.rentals.extend(r.id, created_at + 8 * 3600, 4, cost=Decimal(extension))
-    if sms is not None:
+    for i, text in enumerate(sms):
         await db.rentals.add_sms(
             r.id,
-            dedup_key=f"{n}",
+            dedup_key=f"{n}-{i}",
             phone_from="Service",
-            text=sms,
+            text=text,
             date=None,
-            received_at=created_at + 600,
+            received_at=created_at + 600 * (i + 1),
         )
     if status != "active":
         assert await db.rentals.set_status(r.id, status, ended_at=created_at + 3600)
@@ -143,7 +143,7 @@ async def seed_history(db: Any, user_id: int, key_id: int, now: float) -> Seeded
         created_at=now - 3 * DAY,
         cost="30",
         status="finished",
-        sms="WhatsApp code 424242",
+        sms=("WhatsApp code 424242", "WhatsApp code 434343"),
         extension="20",
     )
     ids["expired"] = await a(

@@ -34,9 +34,9 @@ from handlers.history.keyboards import (
 from handlers.history.views import (
     SMS_SHOWN,
     PairNames,
+    earlier_sms_text,
     export_caption,
     history_text,
-    rental_sms_text,
 )
 from handlers.names import names_for
 from handlers.rent.presenter import render_rental_card, rental_card_data
@@ -210,8 +210,9 @@ async def _rental_text(
         now=now,
     )
     text, _ = render_rental_card(data, t)
-    sms = await rentals.sms(user.id, rental.id, 0, per_page=SMS_SHOWN)
-    more = rental_sms_text(t, sms.items, sms.total, user)
+    # The card shows the latest SMS; the ones before it follow (bounded).
+    sms = await rentals.sms(user.id, rental.id, 0, per_page=SMS_SHOWN + 1)
+    more = earlier_sms_text(t, sms.items[1:], max(0, sms.total - 1), user)
     return f"{text}\n\n{more}" if more else text
 
 

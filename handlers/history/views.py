@@ -14,7 +14,7 @@ from storage import HistoryEntry, RentalSms, User
 
 KIND_ICONS = {"activation": "📱", "rental": "🏠"}
 OUTCOME_ICONS = {"live": "⏳", "code": "✅", "refunded": "↩️", "expired": "⌛"}
-SMS_SHOWN = 5  # the newest SMS a rental's read-only card lists
+SMS_SHOWN = 5  # earlier SMS a rental's read-only card lists under its latest one
 SMS_LIMIT = 300  # escaped characters of one SMS there
 
 # Names of (service, country) pairs; a pair without one shows its raw codes.
@@ -83,13 +83,14 @@ def entry_button_text(e: HistoryEntry, user: User) -> str:
     return f"{icons} {when} · {phone_text(e.phone)}"
 
 
-def rental_sms_text(t: Translate, items: list[RentalSms], total: int, user: User) -> str:
-    """The newest SMS of an ended rental under its card: every code it brought, in short."""
-    if not items:
+def earlier_sms_text(t: Translate, earlier: list[RentalSms], total: int, user: User) -> str:
+    """An ended rental's SMS before the latest one (which its card shows): every code it
+    brought, in short, newest first; '' when the card already shows them all."""
+    if not earlier:
         return ""
     tz = user_timezone(user.timezone)
-    lines = [t("history-rental-sms", shown=len(items), total=total)]
-    for sms in items:
+    lines = [t("history-rental-sms", shown=len(earlier), total=total)]
+    for sms in earlier:
         sender = clip_escaped(sms.phone_from or "—", 40)
         lines.append(f"{format_time(sms.received_at, tz)} · {sender}")
         lines.append(f"<blockquote>{clip_escaped(sms.text.strip(), SMS_LIMIT)}</blockquote>")

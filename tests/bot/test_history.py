@@ -94,7 +94,7 @@ async def test_entries_carry_cost_codes_and_sms(services: Any, seeded: Any) -> N
     code = by_id[("activation", seeded.ids["code"])]
     assert code.codes == ("11111",) and code.cost == Decimal("10.5") and code.currency == "RUB"
     rental = by_id[("rental", seeded.ids["rental_sms"])]
-    assert rental.cost == Decimal("50") and rental.sms == 1 and rental.hours == 8
+    assert rental.cost == Decimal("50") and rental.sms == 2 and rental.hours == 8
 
 
 async def test_filter_choices_most_used_first(services: Any, seeded: Any) -> None:

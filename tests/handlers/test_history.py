@@ -116,7 +116,8 @@ async def test_an_ended_rental_opens_read_only_with_its_sms(
     await chat.send("/history")
     await chat.tap(_phone(111, 4, "rental"))
     text = chat.last_text
-    assert "424242" in text and "newest 1 of 1" in text
+    assert "434343" in text and "Earlier SMS" in text and "newest 1 of 1" in text
+    assert text.count("424242") == 1 and text.count("434343") == 1  # each SMS once
     assert _labels(chat) == ["« Back", "« Main menu"]
 
 

@@ -88,7 +88,7 @@ async def test_mydata_shows_what_is_kept(keyed_chat: ChatDriver, services: Any, 
     text = chat.last_text
     assert "Your data" in text
     assert "API keys: 1" in text and "One-time numbers: 5 (codes: 2)" in text
-    assert "Rentals: 2 (SMS: 1)" in text and "Live now: 1" in text and "Favourites: 1" in text
+    assert "Rentals: 2 (SMS: 2)" in text and "Live now: 1" in text and "Favourites: 1" in text
     labels = [b.text for b in chat.last_bot_message().buttons()]
     assert labels == ["🗑 Delete my data", "« Main menu"]
     await chat.tap("Delete my data")
