@@ -26,24 +26,34 @@ _ACTIVATION_OUTCOME = (
     " WHEN a.status = 'cancelled' THEN 'refunded' ELSE 'expired' END"
 )
 _RENTAL_OUTCOME = (
-    f"CASE WHEN r.status IN {sql_in(RENTAL_LIVE)} THEN 'live'"
-    " WHEN EXISTS (SELECT 1 FROM rental_sms s WHERE s.rental_id = r.id) THEN 'code'"
-    " WHEN r.status = 'cancelled' THEN 'refunded' ELSE 'expired' END"
+    f"CASE WHEN a.status IN {sql_in(RENTAL_LIVE)} THEN 'live'"
+    " WHEN EXISTS (SELECT 1 FROM rental_sms s WHERE s.rental_id = a.id) THEN 'code'"
+    " WHEN a.status = 'cancelled' THEN 'refunded' ELSE 'expired' END"
 )
-# Both kinds as one relation with the same columns; the owner is bound twice.
-_ENTRIES = (
-    "SELECT 'activation' AS kind, a.id AS id, a.user_id AS user_id, a.service AS service,"
-    " a.country AS country, a.phone AS phone, a.status AS status, a.cost AS cost,"
-    " COALESCE(a.currency, k.currency) AS currency, k.label AS key_label,"
-    " a.created_at AS created_at, a.ended_at AS ended_at, 0 AS hours,"
-    f" {_ACTIVATION_OUTCOME} AS outcome"
-    " FROM activations a LEFT JOIN api_keys k ON k.id = a.key_id WHERE a.user_id = ?"
-    " UNION ALL "
-    "SELECT 'rental', r.id, r.user_id, r.service, r.country, r.phone, r.status, r.cost,"
-    " COALESCE((SELECT p.currency FROM rental_periods p WHERE p.rental_id = r.id"
-    " AND p.currency IS NOT NULL ORDER BY p.id LIMIT 1), k.currency), k.label,"
-    f" r.created_at, r.ended_at, r.hours, {_RENTAL_OUTCOME}"
-    " FROM rentals r LEFT JOIN api_keys k ON k.id = r.key_id WHERE r.user_id = ?"
+
+
+@dataclass(frozen=True, slots=True)
+class _Arm:
+    """One kind's table as a branch of the history; both give the same columns (`a` is the
+    alias of the number's table in either)."""
+
+    kind: str
+    table: str
+    outcome: str  # SQL of the outcome
+    currency: str  # SQL of the currency: the number's own, else its key's
+    hours: str
+
+
+_ARMS = (
+    _Arm("activation", "activations", _ACTIVATION_OUTCOME, "COALESCE(a.currency, k.currency)", "0"),
+    _Arm(
+        "rental",
+        "rentals",
+        _RENTAL_OUTCOME,
+        "COALESCE((SELECT p.currency FROM rental_periods p WHERE p.rental_id = a.id"
+        " AND p.currency IS NOT NULL ORDER BY p.id LIMIT 1), k.currency)",
+        "a.hours",
+    ),
 )
 _COLUMNS = (
     "kind, id, service, country, phone, status, cost, currency, key_label, created_at,"
@@ -91,20 +101,40 @@ class HistoryEntry:
     sms: int = 0
 
 
-def _where(f: HistoryFilter) -> tuple[str, list[Any]]:
-    terms: list[str] = []
-    params: list[Any] = []
-    for column, value in (("service", f.service), ("country", f.country), ("outcome", f.outcome)):
+def _arm_where(arm: _Arm, user_id: int, f: HistoryFilter) -> tuple[str, list[Any]]:
+    """The WHERE of one branch: the owner first (the (user_id, created_at) index), then the
+    filter; the outcome is computed only when it is filtered on."""
+    terms: list[str] = ["a.user_id = ?"]
+    params: list[Any] = [user_id]
+    for column, value in (("a.service", f.service), ("a.country", f.country)):
         if value is not None:
             terms.append(f"{column} = ?")
             params.append(value)
+    if f.outcome is not None:
+        terms.append(f"({arm.outcome}) = ?")
+        params.append(f.outcome)
     if f.since is not None:
-        terms.append("created_at >= ?")
+        terms.append("a.created_at >= ?")
         params.append(f.since)
     if f.until is not None:
-        terms.append("created_at < ?")
+        terms.append("a.created_at < ?")
         params.append(f.until)
-    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+    return " WHERE " + " AND ".join(terms), params
+
+
+def _arm_select(arm: _Arm, user_id: int, f: HistoryFilter, newest: int) -> tuple[str, list[Any]]:
+    """The `newest` entries of one kind the filter selects, newest first: walked in index
+    order and stopped there, so page one of a long history reads a handful of rows."""
+    where, params = _arm_where(arm, user_id, f)
+    sql = (
+        f"SELECT * FROM (SELECT '{arm.kind}' AS kind, a.id AS id, a.service AS service,"
+        " a.country AS country, a.phone AS phone, a.status AS status, a.cost AS cost,"
+        f" {arm.currency} AS currency, k.label AS key_label, a.created_at AS created_at,"
+        f" a.ended_at AS ended_at, {arm.hours} AS hours, {arm.outcome} AS outcome"
+        f" FROM {arm.table} a LEFT JOIN api_keys k ON k.id = a.key_id{where}"
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT ?)"
+    )
+    return sql, [*params, newest]
 
 
 class HistoryRepo:
@@ -112,21 +142,25 @@ class HistoryRepo:
         self._s = store
 
     async def count(self, user_id: int, f: HistoryFilter) -> int:
-        where, params = _where(f)
-        total = await self._s.scalar(
-            f"SELECT COUNT(*) FROM ({_ENTRIES}){where}", (user_id, user_id, *params)
-        )
+        parts: list[str] = []
+        params: list[Any] = []
+        for arm in _ARMS:
+            where, arm_params = _arm_where(arm, user_id, f)
+            parts.append(f"(SELECT COUNT(*) FROM {arm.table} a{where})")
+            params += arm_params
+        total = await self._s.scalar("SELECT " + " + ".join(parts), params)
         return int(total or 0)
 
     async def page(
         self, user_id: int, f: HistoryFilter, *, offset: int, limit: int
     ) -> list[HistoryEntry]:
-        """`limit` entries from `offset`, newest first (ties: the later row first)."""
-        where, params = _where(f)
+        """`limit` entries from `offset`, newest first (ties: by kind, then the later row)."""
+        newest = offset + limit  # neither kind can contribute more than this many
+        arms = [_arm_select(arm, user_id, f, newest) for arm in _ARMS]
         rows = await self._s.fetchall(
-            f"SELECT {_COLUMNS} FROM ({_ENTRIES}){where}"
+            f"SELECT {_COLUMNS} FROM ({' UNION ALL '.join(sql for sql, _ in arms)})"
             " ORDER BY created_at DESC, kind, id DESC LIMIT ? OFFSET ?",
-            (user_id, user_id, *params, limit, offset),
+            [*(p for _, params in arms for p in params), limit, offset],
         )
         return await self._complete(rows)
 
@@ -134,10 +168,15 @@ class HistoryRepo:
         """The user's distinct services or countries, the most used first (CHOICES_LIMIT)."""
         if column not in ("service", "country"):
             raise ValueError(f"not a filter column: {column!r}")
+        branches = " UNION ALL ".join(
+            f"SELECT {column} AS value, COUNT(*) AS uses FROM {arm.table}"
+            f" WHERE user_id = ? GROUP BY {column}"
+            for arm in _ARMS
+        )
         rows = await self._s.fetchall(
-            f"SELECT {column}, COUNT(*) AS uses FROM ({_ENTRIES})"
-            f" GROUP BY {column} ORDER BY uses DESC, {column} LIMIT ?",
-            (user_id, user_id, CHOICES_LIMIT),
+            f"SELECT value, SUM(uses) AS total FROM ({branches})"
+            " GROUP BY value ORDER BY total DESC, value LIMIT ?",
+            [user_id] * len(_ARMS) + [CHOICES_LIMIT],
         )
         return [str(row[0]) for row in rows]
 

@@ -14,6 +14,7 @@ import pytest
 
 from bot import history as history_module
 from bot.history import ExportFormat, HistoryQuery, HistoryService, Period
+from tests.harness import SqlTrace
 from tests.seeded_history import DAY, database_rows, seed_history
 
 USER, OTHER = 111, 222
@@ -187,3 +188,14 @@ async def test_older_than_the_period_is_left_out(services: Any, seeded: Any, clo
     assert year.total == 7
     clock.advance(400 * DAY)
     assert (await services.history.page(USER, HistoryQuery(period=Period.YEAR), 0, 10)).total == 0
+
+
+async def test_a_page_walks_the_user_time_indexes(services: Any, seeded: Any) -> None:
+    """Each kind is read in (user, time) order and stopped after the page, not sorted whole."""
+    trace = await SqlTrace.start(services.db)
+    await services.history.page(USER, HistoryQuery(), 0, 5)
+    await services.db.connection.set_trace_callback(None)
+    (sql,) = trace.matching("UNION ALL")
+    async with services.db.connection.execute(f"EXPLAIN QUERY PLAN {sql}") as cur:
+        plan = " ".join(str(row[3]) for row in await cur.fetchall())
+    assert "ix_activations_user_time" in plan and "ix_rentals_user_time" in plan
