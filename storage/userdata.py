@@ -7,10 +7,13 @@ page images out of the write-ahead log and empties it, so no earlier frame keeps
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from storage.base import Store, sql_in, tx_write
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +116,14 @@ class UserDataRepo:
                 raise StillLive()
             for statement in _ERASE:
                 deleted += await tx_write(conn, statement, (user_id,))
-        await self.checkpoint()
+        if not await self.checkpoint():
+            log.warning("the log still holds erased pages: another reader kept it busy")
         return deleted
 
-    async def checkpoint(self) -> None:
-        """Copy the log into the file and empty it: erased bytes leave no older copy behind."""
-        async with self._s.lock:
-            await self._s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    async def checkpoint(self) -> bool:
+        """Copy the log into the file and empty it: erased bytes leave no older copy behind.
+        False when another connection's reader kept it from completing (the frames are then
+        overwritten as the log is reused, and the next checkpoint empties it)."""
+        async with self._s.lock, self._s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        return row is not None and int(row[0]) == 0
