@@ -227,6 +227,10 @@ class OrderService:
             chat_id=chat_id,
             intent_id=intent.id,
         )
+        if purchase.currency and purchase.currency != key.currency:
+            # getBalance names no currency; a purchase does: the key's prices and balance are
+            # shown in it from now on.
+            await self._db.keys.set_currency(user_id, key.id, purchase.currency)
         try:
             await self._db.picks.add_recent(user_id, service, country)
         except Exception:  # a convenience list must never hide a bought number
