@@ -75,7 +75,8 @@ class CardTap:
         message = self.query.message
         if not isinstance(message, Message) or self.query.bot is None:
             return False
-        sent = await message.answer(*await self.view(activation))
+        text, markup = await self.view(activation)
+        sent = await message.answer(text, reply_markup=markup)
         await self.orders.card_shown(activation.id, sent.chat.id, sent.message_id)
         if activation.message_id is not None:
             chat = activation.chat_id if activation.chat_id is not None else sent.chat.id

@@ -386,6 +386,7 @@ async def show_confirm(
         token=token,
         banner=banner,
         lang=lang,
+        starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
     )
     await show(event, *render_confirm(t, screen))
 
@@ -606,6 +607,22 @@ async def on_country_chosen(
     )
 
 
+async def on_favourite(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    ctx: BuyContext,
+) -> None:
+    """⭐ on the confirm screen: star the offer's (service, country) for the quick picks, or
+    un-star it; the screen is drawn again with the button saying which it is now."""
+    service, country = callback_data.s, callback_data.c
+    starred = await ctx.favourites.toggle(ctx.user.id, service, country)
+    await answer_quietly(query, ctx.t("act-notice-fav") if starred else ctx.t("act-notice-unfav"))
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    await show_confirm(
+        query, ctx, service=service, country=country, max_price=max_price, keep_state=True
+    )
+
+
 async def on_ask_max(
     query: CallbackQuery, callback_data: BuyCb, t: Translate, state: FSMContext
 ) -> None:
@@ -674,6 +691,7 @@ def create_router() -> Router:
     tap(on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE), buy_context)
     typed(on_countries_search, BuyStates.countries, *text, buy_context, flags=input_flags())
     tap(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM), buy_context)
+    tap(on_favourite, BuyCb.filter(F.action == BuyAction.FAVOURITE), buy_context)
     tap(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
     typed(on_max_typed, BuyStates.max_price, *text, buy_context, flags=input_flags())
     tap(on_buy, BuyCb.filter(F.action == BuyAction.BUY), buy_context)

@@ -113,10 +113,11 @@ def confirm_markup(
     buy_label: str | None,
     token: str,
     max_price: str,
+    star_label: str,
 ) -> InlineKeyboardMarkup:
     """Buy (with this screen's one-time token; none when `buy_label` is None), set/change/clear
-    the maximum price, back to the countries it came from (a search's result keeps the search,
-    while the user's state still holds it)."""
+    the maximum price, ⭐ (says whether the pick is a favourite, toggles it), back to the
+    countries it came from (a search's result keeps the search, while the state holds it)."""
     rows: list[list[InlineKeyboardButton]] = []
     if buy_label is not None:
         go = button(
@@ -132,6 +133,9 @@ def confirm_markup(
         clear = button(t("buy-clear-max"), confirm_data(service, country))
         if clear is not None:
             rows.append([clear])
+    star = button(star_label, BuyCb(action=BuyAction.FAVOURITE, s=service, c=country, mx=max_price))
+    if star is not None:
+        rows.append([star])
     back = back_button(t, BuyCb(action=BuyAction.COUNTRIES_PAGE, s=service, tk="q").pack())
     rows.append([back, menu_button(t)])
     return InlineKeyboardMarkup(inline_keyboard=rows)

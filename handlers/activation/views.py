@@ -120,6 +120,7 @@ class ConfirmScreen:
     token: str
     banner: str = ""
     lang: str = "en"  # money is written as this language writes it
+    starred: bool = False  # the offer's (service, country) is one of the user's favourites
 
 
 def below_max(screen: ConfirmScreen) -> bool:
@@ -160,5 +161,6 @@ def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
         buy_label=buy_label,
         token=screen.token,
         max_price=max_price,
+        star_label=t("act-btn-fav-on") if screen.starred else t("act-btn-fav-add"),
     )
     return "\n".join(lines), markup

@@ -327,3 +327,23 @@ async def test_numbers_lists_live_first_soonest_first_then_recently_ended(
     assert "cancelled" in chat.last_text and "Buy again" in " ".join(
         labels(chat.last_bot_message())
     )
+
+
+async def test_the_star_on_the_confirm_screen_toggles_the_pick(
+    keyed_chat: ChatDriver, services: Any, sandbox: Any
+) -> None:
+    chat = keyed_chat
+    await open_confirm(chat)
+    await chat.tap("Add to favourites")
+    screen = chat.last_bot_message()
+    assert "Confirm the purchase" in screen.text
+    assert "⭐ In favourites (tap to remove)" in labels(screen)
+    assert await services.db.picks.favourites(chat.user.id) == [("tg", "15")]
+    await chat.send("/buy")
+    assert labels(chat.last_bot_message())[0].startswith("⭐ Telegram · 🇵🇱 Poland")
+    await chat.tap("⭐ Telegram")
+    await chat.tap("In favourites")
+    assert "☆ Add to favourites" in labels(chat.last_bot_message())
+    assert await services.db.picks.favourites(chat.user.id) == []
+    await chat.tap("Buy for")  # the screen drawn again carries a fresh, working token
+    assert len(sandbox.state.purchases) == 1
