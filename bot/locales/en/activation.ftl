@@ -38,4 +38,4 @@ act-card-cancel-scheduled-at = ⏳ Cancel scheduled: it will be done at { $at }.
 act-card-cancel-from = Cancelling is possible from { $at }.
 act-btn-cancel-from = ✖️ Cancel (from { $at })
 act-btn-fav-add = ☆ Add to favourites
-act-btn-fav-on = ⭐ In favourites (tap to remove)
+act-btn-fav-on = ⭐ In favourites

@@ -38,4 +38,4 @@ act-card-cancel-scheduled-at = ⏳ Отмена запланирована: он
 act-card-cancel-from = Отменить можно будет с { $at }.
 act-btn-cancel-from = ✖️ Отменить (с { $at })
 act-btn-fav-add = ☆ Добавить в избранное
-act-btn-fav-on = ⭐ В избранном (нажмите, чтобы убрать)
+act-btn-fav-on = ⭐ В избранном

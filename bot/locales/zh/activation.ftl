@@ -38,4 +38,4 @@ act-card-cancel-scheduled-at = ⏳ 已安排取消：将在 { $at } 执行。
 act-card-cancel-from = 从 { $at } 起可以取消。
 act-btn-cancel-from = ✖️ 取消（{ $at } 起）
 act-btn-fav-add = ☆ 加入收藏
-act-btn-fav-on = ⭐ 已收藏（点按移除）
+act-btn-fav-on = ⭐ 已收藏
