@@ -180,7 +180,9 @@ async def _activation_text(
         raise NotFound()
     key = await orders.key_of(activation)
     to = Recipient(user, key)
-    data = await activation_card_data(activation, to, lang=lang, catalog=catalog, now=now)
+    data = await activation_card_data(
+        activation, to, lang=lang, catalog=catalog, orders=orders, now=now
+    )
     return card_text(data, t)
 
 
