@@ -64,10 +64,12 @@ COMMANDS: tuple[str, ...] = (
     "buy",
     "numbers",
     "spending",
+    "history",
     "balance",
     "keys",
     "settings",
     "help",
+    "mydata",
     "cancel",
 )
 

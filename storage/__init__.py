@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.activations import ActivationRepo
 from storage.crypto import KeyCipher, SecretKeyError, SecretMismatch, load_secrets
 from storage.db import Database
+from storage.history import HISTORY_OUTCOMES, HistoryEntry, HistoryFilter, HistoryRepo
 from storage.keys import KeyRepo
 from storage.models import (
     ACTIVATION_ENDED,
@@ -24,17 +25,22 @@ from storage.picks import PickRepo
 from storage.rentals import RentalRepo
 from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
+from storage.userdata import StillLive, UserDataCounts, UserDataRepo
 from storage.users import UserRepo
 
 __all__ = [
     "ACTIVATION_ENDED",
     "ACTIVATION_LIVE",
+    "HISTORY_OUTCOMES",
     "RENTAL_ENDED",
     "RENTAL_LIVE",
     "Activation",
     "ActivationCode",
     "ActivationRepo",
     "Database",
+    "HistoryEntry",
+    "HistoryFilter",
+    "HistoryRepo",
     "KeyCipher",
     "KeyProfile",
     "KeyRepo",
@@ -47,8 +53,11 @@ __all__ = [
     "SecretKeyError",
     "SecretMismatch",
     "SpendingRepo",
+    "StillLive",
     "TokenRepo",
     "User",
+    "UserDataCounts",
+    "UserDataRepo",
     "UserRepo",
     "load_secrets",
 ]

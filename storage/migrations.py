@@ -329,14 +329,22 @@ V6: tuple[str, ...] = (
     "ALTER TABLE pending_purchases ADD COLUMN rent_snapshot TEXT",
 )
 
-# Version 7: spending at a glance reads what was paid in a period, for one user or the whole
-# bot (the operator's /stats chart): by purchase time, without scanning the whole history.
+# Version 7: the history (every number of a user, newest first, both kinds merged): each kind
+# is walked in (user, time) order and stopped after a page, instead of sorting all of a user's
+# rows on every tap.
 V7: tuple[str, ...] = (
+    "CREATE INDEX ix_activations_user_time ON activations(user_id, created_at)",
+    "CREATE INDEX ix_rentals_user_time ON rentals(user_id, created_at)",
+)
+
+# Version 8: spending at a glance reads what was paid in a period, for one user or the whole
+# bot (the operator's /stats chart): by purchase time, without scanning the whole history.
+V8: tuple[str, ...] = (
     "CREATE INDEX ix_activations_created ON activations(created_at)",
     "CREATE INDEX ix_rental_periods_paid ON rental_periods(paid_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -19,7 +19,9 @@ from bot.i18n import LANGUAGES
 from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
 from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
+from handlers.history.callbacks import HistoryAction
 from handlers.keys import KeyAction
+from handlers.mydata import MyDataAction
 from handlers.rent.callbacks import RentalAction, RentFlowAction
 from handlers.settings import MARGINS, TZ_OFFSETS
 
@@ -68,6 +70,20 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "SpendingCb": [
         {"action": "g", "p": "c", "o": MAX_BACK, "k": BIG_ID, "a": LAST_DAY, "b": LAST_DAY}
     ],
+    # The history's filter travels along: its codes are capped by the factory's own patterns.
+    "HistoryCb": [
+        {
+            "action": max(HistoryAction, key=len),
+            "page": PAGE,
+            "service": SERVICE,
+            "country": "9" * 6,
+            "outcome": "e",
+            "period": "m",
+            "kind": "r",
+            "item": BIG_ID,
+        }
+    ],
+    "MyDataCb": [{"action": max(MyDataAction, key=len)}],
 }
 
 
