@@ -343,6 +343,25 @@ class ActivationRepo:
             (now, limit),
         )
 
+    async def live(self) -> list[Activation]:
+        """System: every live activation (the tracker loads its schedule once, at start)."""
+        return await self._select(f"WHERE status IN {_LIVE} ORDER BY id")
+
+    async def live_after(self, activation_id: int) -> list[Activation]:
+        """System: live activations stored after this id (new purchases, adoptions): an index
+        probe on the primary key, nothing when nothing is new."""
+        return await self._select(
+            f"WHERE id > ? AND status IN {_LIVE} ORDER BY id", (activation_id,)
+        )
+
+    async def get_many(self, activation_ids: list[int]) -> list[Activation]:
+        """System: these activations (live or not) in one query; ids not stored are left out."""
+        if not activation_ids:
+            return []
+        return await self._select(
+            "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (id_list(activation_ids),)
+        )
+
     async def live_for_key(self, key_id: int) -> list[Activation]:
         return await self._select(f"WHERE key_id = ? AND status IN {_LIVE} ORDER BY id", (key_id,))
 
