@@ -101,11 +101,14 @@ class ActivationWatcher:
             return
         self._metrics.tracker_polls.inc()
         listed = {item.activation_id: item for item in listing}
-        # The listing covers every live number of the key: one not due yet (a code may have
-        # arrived for it) is handled now and joins the key's schedule. Listed ids the schedule
-        # does not hold are numbers of this key bought elsewhere (or ended here): left alone.
-        covered = {a.id: a for a in self._timing.live_of_key(key.id)}
-        covered.update((a.id, a) for a in due)
+        # The listing covers every live number of the key: one it shows that is not due yet
+        # (a code may have arrived for it) is handled now and joins the key's schedule; one
+        # it leaves out waits for its own poll. Listed ids the schedule does not hold are
+        # numbers of this key bought elsewhere (or ended here): left alone.
+        covered = {a.id: a for a in due}
+        for activation in self._timing.live_of_key(key.id):
+            if activation.provider_id in listed:
+                covered.setdefault(activation.id, activation)
         keep: list[int] = []
         key_at = float("inf")
         changed: list[tuple[Activation, Observation | None]] = []

@@ -77,9 +77,7 @@ class TokenBucket:
             self._tokens -= 1.0
 
 
-def request_budget(
-    fresh_keys: int, slow_keys: int, latency: float, config: TrackerConfig
-) -> int:
+def request_budget(fresh_keys: int, slow_keys: int, latency: float, config: TrackerConfig) -> int:
     """Provider requests in flight that poll every key on time: one request per key per
     interval (a key's numbers share one listing, or it has one number), times the latency a
     request takes (Little's law), with headroom for the tail; within the configured bounds."""
