@@ -127,7 +127,7 @@ class ActivationWatcher:
         for activation_id, at in await self._changed(client, state, changed, now):
             keep.append(activation_id)
             key_at = min(key_at, at)
-        self._timing.schedule_together(keep, key_at)
+        self._timing.schedule_together(keep, key_at, now)
 
     async def _quiet_now(
         self, activation: Activation, observation: Observation | None, now: float

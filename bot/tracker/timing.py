@@ -60,6 +60,9 @@ class ActivationTiming:
         # and dropped when it comes up (cheaper than removing it on every reschedule).
         self._heap: list[tuple[float, int]] = []
         self._written: dict[int, float] = {}  # ... -> next_poll_at as stored in the database
+        # ... -> when a use case's change was last read in: a poll that began before then
+        # must not put its older copy of the row back (see `schedule`).
+        self._read_at: dict[int, float] = {}
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
         # next_poll_at values decided but not yet written: flushed in ONE transaction per pass
@@ -102,6 +105,7 @@ class ActivationTiming:
             self._written[row.id] = row.next_poll_at
             self._set_at(row.id, row.next_poll_at)
             return
+        self._read_at[row.id] = now
         poked = row.next_poll_at < self._written.get(row.id, float("inf")) - _SAME
         if poked:  # a purchase, "SMS sent", a cancel being checked: poll fast for a while
             self.poll_fast_from(row.id, now)
@@ -186,6 +190,7 @@ class ActivationTiming:
                     del self._by_key[row.key_id]
         self._at.pop(activation_id, None)
         self._written.pop(activation_id, None)
+        self._read_at.pop(activation_id, None)
         self._next_polls.pop(activation_id, None)
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
@@ -232,18 +237,25 @@ class ActivationTiming:
         else:
             at = min(at, activation.ends_at + self._config.expiry_grace)
         at = max(at, now + 1e-3)
-        if activation.live:
+        if self._changed_since(activation.id, now):
+            # A use case changed the number while this poll ran: the row read then stands
+            # (this one is older), and the number is looked at again at once.
+            self._decide(activation.id, self._read_at[activation.id])
+        elif activation.live:
             self._rows[activation.id] = activation
             self._by_key[activation.key_id].add(activation.id)
             self._decide(activation.id, at)
         return at
 
-    def schedule_together(self, activation_ids: list[int], at: float) -> None:
+    def schedule_together(self, activation_ids: list[int], at: float, now: float) -> None:
         """Every number one listing covered polls again at the same moment (the earliest any
         of them wants), so the key settles on one listing per interval."""
         for activation_id in activation_ids:
-            if activation_id in self._rows:
+            if activation_id in self._rows and not self._changed_since(activation_id, now):
                 self._decide(activation_id, at)
+
+    def _changed_since(self, activation_id: int, now: float) -> bool:
+        return self._read_at.get(activation_id, float("-inf")) > now
 
     def _decide(self, activation_id: int, at: float) -> None:
         if self._at.get(activation_id) != at:

@@ -117,12 +117,19 @@ class Tracker:
             return
         # Each key's reconciliation runs as that key's job: the loop polls the other keys
         # meanwhile, so a slow provider delays neither the startup nor anybody else's codes.
-        await self._load_schedule(self.clock())
+        now = self.clock()
+        await self._load_schedule(now)
+        self._size_budget(now)  # before the reconciliations: each asks the provider
         keys: list[KeyProfile] = await self.db.keys.list_all()
+        intents: dict[int, list[PendingPurchase]] = defaultdict(list)
+        for intent in await self.db.pending.list_all():
+            intents[intent.key_id].append(intent)
         for key in keys:
             state = self._keys.state(key.id)
             if not state.busy:
-                state.task = asyncio.create_task(self._reconciler.reconcile_safely(key))
+                live = self._timing.live_of_key(key.id)
+                job = self._reconciler.reconcile_safely(key, intents.get(key.id, []), live)
+                state.task = asyncio.create_task(job)
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
     async def stop(self) -> None:
@@ -187,8 +194,7 @@ class Tracker:
         self.metrics.tracker_ticks.inc()
         await self._refresh_schedule(now)
         if now >= self._budget_at:
-            self._budget_at = now + self.config.budget_every
-            self._keys.size_budget(*self._timing.key_counts(now))
+            self._size_budget(now)
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
         for key_id, due in self._timing.due(now).items():
             work[key_id].activations = due
@@ -207,6 +213,10 @@ class Tracker:
             jobs.append(state.task)
         if wait and jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+
+    def _size_budget(self, now: float) -> None:
+        self._budget_at = now + self.config.budget_every
+        self._keys.size_budget(*self._timing.key_counts(now))
 
     async def _load_schedule(self, now: float) -> None:
         """Every live number from the database: the schedule starts from the truth."""

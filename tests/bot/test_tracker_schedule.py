@@ -15,7 +15,7 @@ from bot.tracker.activations import listing_pays
 from bot.tracker.scheduler import RequestBudget, request_budget
 from storage import Database
 from storage.models import Activation, KeyProfile
-from tests.bot.conftest import FAST, RecordingNotifier, actions, buy
+from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy
 from tests.harness import SqlTrace
 
 MakeTracker = Callable[..., Tracker]
@@ -285,3 +285,24 @@ async def test_fresh_numbers_are_never_starved_by_a_short_budget(
     assert sorted(asked) == sorted([a.provider_id for a in old] + ["getActiveActivations"])
     assert asked.index("getActiveActivations") <= 1  # at most the one in flight before it
     assert notes.codes() == ["777777"]
+
+
+async def test_a_change_read_while_a_poll_runs_is_not_overwritten_by_it(
+    tdb: Database, tproviders: ProviderFactory, tkey: KeyProfile, clock: Any
+) -> None:
+    """A cancel asked while the number's poll is in flight: the poll's older copy of the row
+    does not replace the one read for the change, and the number is looked at again at once."""
+    from bot.tracker.timing import ActivationTiming
+
+    timing = ActivationTiming(tdb.activations, FAST)
+    a = await buy(tdb, tproviders, tkey, clock)
+    timing.load_all(await tdb.activations.live(), clock())
+    polled_at = clock()
+    [[in_flight]] = timing.due(polled_at).values()  # the key's job takes it
+    clock.advance(1)
+    await tdb.activations.request_cancel(USER, a.id)  # meanwhile, on the card
+    timing.load(await tdb.activations.get_many([a.id]), clock(), named=[a.id])
+    timing.schedule(in_flight, polled_at, None)  # the job ends with what it had
+    kept = timing.row(a.id)
+    assert kept is not None and kept.cancel_requested
+    assert list(timing.due(clock())) == [tkey.id]  # due again at once
