@@ -45,6 +45,12 @@ class Directory:
         """The user's settings or blocked flag may have changed: read them next time."""
         self._users.pop(user_id, None)
 
+    def know_keys(self, keys: list[KeyProfile]) -> None:
+        """Keys just read together (at start): no key's first job reads its own again."""
+        until = self._clock() + self._ttl
+        for key in keys:
+            self._keys[key.id] = (until, key)
+
     async def key(self, key_id: int) -> KeyProfile | None:
         cached = self._keys.get(key_id)
         if cached is not None and self._clock() < cached[0]:

@@ -121,6 +121,7 @@ class Tracker:
         await self._load_schedule(now)
         self._size_budget(now)  # before the reconciliations: each asks the provider
         keys: list[KeyProfile] = await self.db.keys.list_all()
+        self._directory.know_keys(keys)
         intents: dict[int, list[PendingPurchase]] = defaultdict(list)
         for intent in await self.db.pending.list_all():
             intents[intent.key_id].append(intent)
@@ -177,6 +178,8 @@ class Tracker:
     async def tick(self) -> None:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
+        await self._timing.flush()
+        await self._refresh_schedule(self.clock())
         await self._pass(wait=True)
         await self._timing.flush()
 
@@ -189,10 +192,10 @@ class Tracker:
     # ------------------------------------------------------------------ one pass
 
     async def _pass(self, *, wait: bool) -> None:
-        await self._timing.flush()
         now = self.clock()
         self.metrics.tracker_ticks.inc()
-        await self._refresh_schedule(now)
+        if not self._timing.loaded or self._resync or self._woken:
+            await self._refresh_schedule(now)  # what a use case just named is polled now
         if now >= self._budget_at:
             self._size_budget(now)
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
@@ -211,8 +214,13 @@ class Tracker:
             state.urgent = bool(key_work.pending) or self._timing.key_is_fresh(key_id, now)
             state.task = asyncio.create_task(self._run_key(state, key_work, now))
             jobs.append(state.task)
-        if wait and jobs:
+        if wait:  # tick(): it writes and reads around the pass itself
             await asyncio.gather(*jobs, return_exceptions=True)
+            return
+        # The due keys run already: what the next pass needs from the database is read (and
+        # the next polls written) behind them, never ahead of them.
+        await self._timing.flush()
+        await self._refresh_schedule(self.clock())
 
     def _size_budget(self, now: float) -> None:
         self._budget_at = now + self.config.budget_every
