@@ -143,6 +143,9 @@ class ActivationTiming:
         """Every live number of the key as last known (a listing answers for all of them)."""
         return [self._rows[i] for i in sorted(self._by_key.get(key_id, ()))]
 
+    def live_rows(self) -> list[Activation]:
+        return list(self._rows.values())
+
     def numbers_of_key(self, key_id: int) -> int:
         return len(self._by_key.get(key_id, ()))
 

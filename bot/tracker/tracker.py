@@ -122,6 +122,7 @@ class Tracker:
         self._size_budget(now)  # before the reconciliations: each asks the provider
         keys: list[KeyProfile] = await self.db.keys.list_all()
         self._directory.know_keys(keys)
+        await self._directory.know_users([a.user_id for a in self._timing.live_rows()])
         intents: dict[int, list[PendingPurchase]] = defaultdict(list)
         for intent in await self.db.pending.list_all():
             intents[intent.key_id].append(intent)

@@ -306,3 +306,30 @@ async def test_a_change_read_while_a_poll_runs_is_not_overwritten_by_it(
     kept = timing.row(a.id)
     assert kept is not None and kept.cancel_requested
     assert list(timing.due(clock())) == [tkey.id]  # due again at once
+
+
+async def test_the_start_listing_is_each_keys_first_poll(
+    make_tracker: MakeTracker,
+    tdb: Database,
+    tproviders: ProviderFactory,
+    tkey: KeyProfile,
+    sandbox: Any,
+    sandbox_key: str,
+    clock: Any,
+) -> None:
+    """Reconciling a key at start lists its numbers once; that listing also polls them, so
+    the first pass does not ask again."""
+    sandbox.state.set_balance(sandbox_key, "1000")
+    for _ in range(3):
+        await buy(tdb, tproviders, tkey, clock)
+    tracker = make_tracker()
+    start = len(sandbox.state.requests)
+    await tracker.start()
+    await tracker.idle()
+    await tracker.stop()
+    assert actions(sandbox, start) == ["getActiveActivations"]
+    await tracker.tick()
+    assert actions(sandbox, start) == ["getActiveActivations"]
+    clock.advance(FAST.poll_fast)
+    await tracker.tick()
+    assert actions(sandbox, start) == ["getActiveActivations"] * 2
