@@ -104,6 +104,8 @@ class Tracker:
         self._woken: set[int] = set()
         self._resync = False
         self._budget_at = float("-inf")  # when the request budget is sized again
+        # The next polls written and what changed read, behind the key jobs (never ahead).
+        self._bookkeeping: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         if changes is not None:
             changes.listen(self.wake)
@@ -146,6 +148,7 @@ class Tracker:
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        await self._settle_bookkeeping()
         with contextlib.suppress(Exception):
             await self._timing.flush()
 
@@ -179,6 +182,7 @@ class Tracker:
     async def tick(self) -> None:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
+        await self._settle_bookkeeping()
         await self._timing.flush()
         await self._refresh_schedule(self.clock())
         await self._pass(wait=True)
@@ -219,9 +223,25 @@ class Tracker:
             await asyncio.gather(*jobs, return_exceptions=True)
             return
         # The due keys run already: what the next pass needs from the database is read (and
-        # the next polls written) behind them, never ahead of them.
-        await self._timing.flush()
-        await self._refresh_schedule(self.clock())
+        # the next polls written) behind them, never ahead of them, and the loop goes on
+        # meanwhile (a pass then works from the schedule it has).
+        if self._bookkeeping is None or self._bookkeeping.done():
+            self._bookkeeping = asyncio.create_task(self._keep_books())
+
+    async def _keep_books(self) -> None:
+        try:
+            await self._timing.flush()
+            await self._refresh_schedule(self.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the next round tries again; the loop must not die of it
+            log.exception("tracker: writing next polls or reading changes failed")
+
+    async def _settle_bookkeeping(self) -> None:
+        task, self._bookkeeping = self._bookkeeping, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def _size_budget(self, now: float) -> None:
         self._budget_at = now + self.config.budget_every
