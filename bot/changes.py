@@ -2,37 +2,59 @@
 
 A use case that stores a new number, a button press that wants a fast look, or a purchase whose
 outcome is unknown calls one of these; the tracker, given the same `Changes` at composition,
-wakes for it. Use cases never import the tracker, and handlers never poke it.
+wakes for it and reads just the rows named (it holds its schedule in memory). Use cases never
+import the tracker, and handlers never poke it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Changed(StrEnum):
+    """What kind of row changed."""
+
+    ACTIVATION = "activation"
+    RENTAL = "rental"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One stored row a use case changed: its kind and id."""
+
+    kind: Changed
+    id: int
+
+
+Listener = Callable[[Change], None]
 
 
 class Changes:
-    """Fan-out of "something changed" to whoever listens (the tracker, in one process)."""
+    """Fan-out of "this row changed" to whoever listens (the tracker, in one process)."""
 
     __slots__ = ("_listeners",)
 
     def __init__(self) -> None:
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Listener] = []
 
-    def listen(self, listener: Callable[[], None]) -> None:
+    def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def activation_changed(self, activation_id: int) -> None:
         """A number was bought, adopted, or a button asked for a fresh look at it."""
-        self._notify()
+        self._notify(Change(Changed.ACTIVATION, activation_id))
 
     def rental_changed(self, rental_id: int) -> None:
         """A rental was taken, extended, finished or asked to refresh."""
-        self._notify()
+        self._notify(Change(Changed.RENTAL, rental_id))
 
     def purchase_unknown(self, pending_id: int) -> None:
         """A purchase's outcome is unknown: reconciliation should start."""
-        self._notify()
+        self._notify(Change(Changed.PENDING, pending_id))
 
-    def _notify(self) -> None:
+    def _notify(self, change: Change) -> None:
         for listener in self._listeners:
-            listener()
+            listener(change)

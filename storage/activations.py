@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -322,25 +323,43 @@ class ActivationRepo:
         )
 
     async def set_next_poll_each(self, next_polls: dict[int, float]) -> None:
-        """Many rows, each its own next poll, in ONE transaction (one statement per distinct
-        time: the tracker gives all numbers of a key the same one)."""
+        """Many rows, each its own next poll, in ONE statement: the pairs go in as one JSON
+        array and are joined to the rows by id (UPDATE ... FROM, SQLite 3.33+)."""
         if not next_polls:
             return
-        by_time: dict[float, list[int]] = defaultdict(list)
-        for activation_id, at in next_polls.items():
-            by_time[at].append(activation_id)
-        async with self._s.transaction() as conn:
-            await conn.executemany(
-                "UPDATE activations SET next_poll_at = ?"
-                " WHERE id IN (SELECT value FROM json_each(?))",
-                [(at, id_list(ids)) for at, ids in by_time.items()],
-            )
+        pairs = json.dumps([[activation_id, at] for activation_id, at in next_polls.items()])
+        await self._s.write(
+            "UPDATE activations SET next_poll_at = v.at"
+            " FROM (SELECT json_extract(value, '$[0]') AS id,"
+            " json_extract(value, '$[1]') AS at FROM json_each(?)) AS v"
+            " WHERE activations.id = v.id",
+            (pairs,),
+        )
 
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
         """System: live activations whose next poll is due, most overdue first."""
         return await self._select(
             f"WHERE status IN {_LIVE} AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
             (now, limit),
+        )
+
+    async def live(self) -> list[Activation]:
+        """System: every live activation (the tracker loads its schedule once, at start)."""
+        return await self._select(f"WHERE status IN {_LIVE} ORDER BY id")
+
+    async def live_after(self, activation_id: int) -> list[Activation]:
+        """System: live activations stored after this id (new purchases, adoptions): an index
+        probe on the primary key, nothing when nothing is new."""
+        return await self._select(
+            f"WHERE id > ? AND status IN {_LIVE} ORDER BY id", (activation_id,)
+        )
+
+    async def get_many(self, activation_ids: list[int]) -> list[Activation]:
+        """System: these activations (live or not) in one query; ids not stored are left out."""
+        if not activation_ids:
+            return []
+        return await self._select(
+            "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (id_list(activation_ids),)
         )
 
     async def live_for_key(self, key_id: int) -> list[Activation]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.base import Params, Store
+from storage.base import Params, Store, id_list
 from storage.models import User
 
 _COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at, suspended"
@@ -54,6 +54,17 @@ class UserRepo:
     async def get(self, user_id: int) -> User | None:
         row = await read_row(self._s, f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
+
+    async def get_many(self, user_ids: list[int]) -> list[User]:
+        """System: these users in one query (the tracker's directory, at start)."""
+        if not user_ids:
+            return []
+        rows = await read_rows(
+            self._s,
+            f"SELECT {_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))",
+            (id_list(user_ids),),
+        )
+        return [_user(row) for row in rows]
 
     async def update(
         self,

@@ -10,6 +10,9 @@ from bot.provider.client import DEFAULT_MAX_BODY, INTERACTIVE_DEADLINE, Provider
 from bot.provider.guard import AddressPolicy
 
 USER_AGENT = "sms-activation-bot/0.1"
+# Connections per session: the tracker's request budget (at most its max_concurrency, 400 by
+# default) plus room for the handlers' own requests, so neither queues inside the connector.
+CONNECTIONS = 512
 
 
 class ConnectionLost(aiohttp.ClientConnectionError):
@@ -95,7 +98,7 @@ class ProviderFactory:
         # Created lazily: aiohttp wants a running event loop, and clients are asked for from
         # async code anyway.
         connector = aiohttp.TCPConnector(
-            limit=100, socket_factory=self._policy.socket_factory if guarded else None
+            limit=CONNECTIONS, socket_factory=self._policy.socket_factory if guarded else None
         )
         return provider_session(connector, self._trace_configs)
 

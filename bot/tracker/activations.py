@@ -3,9 +3,10 @@ status rule (`bot.activation_status`), codes delivered, codeless numbers cancell
 
 Cost per poll decides how many numbers one small machine tracks: a key's numbers are watched
 as a whole. After its listing every live number it covered gets the same next poll, so a key
-settles on one getActiveActivations per interval. A number the listing reports unchanged is
-decided from the row `due_for_poll` already loaded, with no database call; only a change (a
-code, an end, a cancel due) takes the full path.
+settles on one getActiveActivations per interval (a key with one number asks getStatus: the
+same one request, `listing_pays`). A number the answer shows unchanged is decided from the row
+the schedule holds, with no database call; only a change (a code, an end, a cancel due) reads
+the row again (one query for all of a key's changed numbers) and takes the full path.
 
 Money first: a code is stored before it is sent and marked delivered after; a codeless number
 is cancelled before it expires (the early-cancel lock is waited out); a user who blocked the
@@ -40,6 +41,14 @@ from storage.activations import ActivationRepo
 from storage.models import Activation, ActivationCode, KeyProfile, User
 
 
+def listing_pays(live_numbers: int, *, batch: bool) -> bool:
+    """Poll a key through its listing (one request for all its numbers) rather than getStatus
+    per number? Only with more than one: for one number both cost one request, and getStatus
+    also tells an end outright where a listing that drops the number needs a getStatus more.
+    So a key with one number never costs more than the naive one-getStatus-per-number poller."""
+    return batch and live_numbers > 1
+
+
 class ActivationWatcher:
     def __init__(
         self,
@@ -58,9 +67,6 @@ class ActivationWatcher:
         self._timing = timing
         self._config = config
         self._metrics = metrics
-        # Per key: provider ids the listing shows that the database has no live row for (ended
-        # here, still listed there): they need no live_for_key look-up at every listing.
-        self._foreign: dict[int, frozenset[str]] = {}
 
     async def get_status(
         self, state: KeyState, client: ProviderClient, activation: Activation
@@ -90,58 +96,76 @@ class ActivationWatcher:
         if listing is None:
             for activation in due:
                 observation = await self.get_status(state, client, activation)
-                await self._observe(client, state, activation, observation, now)
+                if await self._quiet_now(activation, observation, now) is None:
+                    await self._changed(client, state, [(activation, observation)], now)
             return
         self._metrics.tracker_polls.inc()
         listed = {item.activation_id: item for item in listing}
-        covered = list(due)
-        # The batch covers every live activation of the key: one not due yet (a code may have
-        # arrived for it) is handled now and joins the key's schedule.
-        due_ids = {a.provider_id for a in due}
-        foreign = self._foreign.get(key.id, frozenset())
-        unknown = [pid for pid in listed if pid not in due_ids and pid not in foreign]
-        if unknown:
-            live = await self._repo.live_for_key(key.id)
-            live_ids = {a.provider_id for a in live}
-            covered.extend(
-                a for a in live if a.provider_id not in due_ids and a.provider_id in listed
-            )
-            self._foreign[key.id] = frozenset(pid for pid in listed if pid not in live_ids)
+        # The listing covers every live number of the key: one it shows that is not due yet
+        # (a code may have arrived for it) is handled now and joins the key's schedule; one
+        # it leaves out waits for its own poll. Listed ids the schedule does not hold are
+        # numbers of this key bought elsewhere (or ended here): left alone.
+        covered = {a.id: a for a in due}
+        for activation in self._timing.live_of_key(key.id):
+            if activation.provider_id in listed:
+                covered.setdefault(activation.id, activation)
         keep: list[int] = []
         key_at = float("inf")
-        for activation in covered:
+        changed: list[tuple[Activation, Observation | None]] = []
+        for activation in covered.values():
             seen: Observation | None = None
             if activation.provider_id in listed:
                 seen = observation_from_listing(listed[activation.provider_id])
                 if seen is not None and listed_code_is_stale(activation, seen):
                     seen = None  # an old code the list does not mark as old: ask
-            if seen is None:
-                seen = await self.get_status(state, client, activation)
-            at = await self._observe(client, state, activation, seen, now)
-            if at is not None:
-                keep.append(activation.id)
-                key_at = min(key_at, at)
-        self._timing.schedule_together(keep, key_at)
+            at = await self._quiet_now(activation, seen, now)
+            if at is None:
+                changed.append((activation, seen))
+                continue
+            keep.append(activation.id)
+            key_at = min(key_at, at)
+        for activation_id, at in await self._changed(client, state, changed, now):
+            keep.append(activation_id)
+            key_at = min(key_at, at)
+        self._timing.schedule_together(keep, key_at, now)
 
-    async def _observe(
-        self,
-        client: ProviderClient,
-        state: KeyState,
-        activation: Activation,
-        observation: Observation | None,
-        now: float,
+    async def _quiet_now(
+        self, activation: Activation, observation: Observation | None, now: float
     ) -> float | None:
-        """Apply one observation; the next poll when the number stays live, else None.
-
-        Most polls change nothing ("still waiting"): that is decided from the row already
-        loaded, with no database call. Anything else takes the full path."""
+        """The next poll when this answer changes nothing ("still waiting"), decided from the
+        row the schedule holds with no database call; None when it needs the full path."""
         found, user = self._directory.cached_user(activation.user_id)
         if not found:
             user = await self._directory.user(activation.user_id)
-        if self._quiet(activation, observation, now, user):
-            self._timing.note_poke(activation, now)
-            return self._timing.schedule(activation, now, user)
-        return await self.process(client, state, activation, observation, now)
+        if not self._quiet(activation, observation, now, user):
+            return None
+        return self._timing.schedule(activation, now, user)
+
+    async def _changed(
+        self,
+        client: ProviderClient,
+        state: KeyState,
+        changed: list[tuple[Activation, Observation | None]],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """The numbers an answer shows a change for: their rows read again (ONE query: the
+        schedule's copy may be older than a handler's last write), then the full path each.
+        Returns (id, next poll) of those that stay live."""
+        if not changed:
+            return []
+        rows = {a.id: a for a in await self._repo.get_many([a.id for a, _seen in changed])}
+        kept: list[tuple[int, float]] = []
+        for activation, seen in changed:
+            fresh = rows.get(activation.id)
+            if fresh is None or not fresh.live:
+                self._timing.forget(activation.id)  # ended meanwhile (a button, a card)
+                continue
+            if seen is None:  # not listed, or listed in a way only getStatus makes clear
+                seen = await self.get_status(state, client, fresh)
+            at = await self.process(client, state, fresh, seen, now)
+            if at is not None:
+                kept.append((fresh.id, at))
+        return kept
 
     def _quiet(
         self,
@@ -175,16 +199,15 @@ class ActivationWatcher:
     ) -> float | None:
         """Apply what the provider said, deliver, expire, cancel, and schedule the next poll
         (returned; None when the number ended or its schedule is already set)."""
-        self._timing.note_poke(activation, now)
-        # The row loaded for this pass stands for the number unless the answer changes it (a
-        # re-read per poll is what made the tracker CPU-bound). What a handler changed
-        # meanwhile is seen next poll; a cancel re-reads before it acts.
+        # The row read for this change stands for the number unless the answer changes it.
+        # What a handler changed meanwhile is seen next time; a cancel re-reads before it acts.
         fresh: Activation | None = activation
         stored: ActivationCode | None = None
         decision = decide(activation, observation, now)
         if not decision.changes_nothing:
             fresh, stored = await self._apply(activation, decision, observation, now)
         if fresh is None or not fresh.live:
+            self._timing.forget(activation.id)
             return None
         fresh = await self._deliver_codes(fresh, stored)
         if now >= fresh.ends_at + self._config.expiry_grace:
@@ -271,6 +294,7 @@ class ActivationWatcher:
 
     async def _end(self, activation: Activation, now: float, *, status: str | None = None) -> None:
         status = status or ended_status(activation, now)
+        self._timing.forget(activation.id)
         if await self._repo.set_status(activation.id, status, ended_at=now):
             await self._announce_end(activation.id)
 
@@ -302,6 +326,7 @@ class ActivationWatcher:
         self._directory.forget_user(activation.user_id)
         fresh = await self._repo.get_any(activation.id)
         if fresh is None or not fresh.live:
+            self._timing.forget(activation.id)
             return True
         activation = fresh
         cancel_at = await self._cancel_at(activation)
@@ -331,6 +356,7 @@ class ActivationWatcher:
             if not decision.changes_nothing:
                 current, stored = await self._apply(activation, decision, observation, now)
                 if current is None or not current.live:
+                    self._timing.forget(activation.id)
                     return True
                 if stored is not None:
                     await self._deliver_codes(current, stored)
@@ -340,6 +366,8 @@ class ActivationWatcher:
         fresh = await self._repo.get_any(activation.id)
         if fresh is not None and fresh.live:
             await self._schedule(fresh, now)
+        else:
+            self._timing.forget(activation.id)
         return True
 
     async def _schedule(self, activation: Activation, now: float) -> float:

@@ -63,7 +63,11 @@ class Adopter:
         unknown: list[ActiveActivation] = []
         earlier = self._unknown_seen.get(key.id, {})
         seen: dict[str, float] = {}
+        # The live numbers the schedule holds are stored: no look-up for those.
+        live = {a.provider_id for a in self._timing.live_of_key(key.id)}
         for item in listing:
+            if item.activation_id in live:
+                continue
             if await self._repo.get_by_provider_id(key.id, item.activation_id) is None:
                 unknown.append(item)
                 seen[item.activation_id] = earlier.get(item.activation_id, now)

@@ -13,7 +13,14 @@ class TrackerConfig:
     fast_window: float = 120.0  # how long "right after" lasts
     poll_rental: float = 20.0
     rps_per_key: float = 5.0
-    max_concurrency: int = 50  # provider requests in flight, all keys together
+    # Provider requests in flight, all keys together: a budget sized from the live keys, their
+    # intervals and the measured provider latency (`request_budget`), within these bounds.
+    # The ceiling holds 5,000 keys in their fast window at 80 ms with room for the tail.
+    max_concurrency: int = 400
+    min_concurrency: int = 8
+    budget_headroom: float = 2.0  # in flight = keys / interval x latency x this
+    latency_guess: float = 0.1  # provider latency assumed before any is measured, seconds
+    budget_every: float = 5.0  # the budget is sized again this often, seconds
     cancel_margin_default: int = 60  # seconds before expiry, when the user has no setting
     reminders: tuple[int, ...] = (3600, 600)  # seconds before a rental ends
     batch: bool = True  # use getActiveActivations where the provider has it
@@ -45,3 +52,6 @@ class TrackerConfig:
     listing_failures: int = 3  # failed listings in a row before the key is polled per id
     listing_retry: float = 60.0  # meanwhile the listing is tried again this often
     revoked_probe: float = 300.0  # a key answering BAD_KEY is checked (getBalance) this often
+    # Rows a wake names are read in one query; more than this at once and the whole live set
+    # is read again instead (bounds the memory of a burst of changes).
+    wake_ids_max: int = 1000

@@ -7,6 +7,7 @@ money or a message depends on it (`fresh_user`, `blocked`); a refused message dr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from storage import Database
@@ -21,6 +22,7 @@ class Directory:
         # id -> (valid until, row); a None row means "no such user/key" (cached too).
         self._users: dict[int, tuple[float, User | None]] = {}
         self._keys: dict[int, tuple[float, KeyProfile | None]] = {}
+        self._reading: dict[int, asyncio.Future[User | None]] = {}  # user reads in flight
 
     def cached_user(self, user_id: int) -> tuple[bool, User | None]:
         """(found in the cache, the user): no database call, for the hot path of a poll."""
@@ -36,14 +38,40 @@ class Directory:
         return await self.fresh_user(user_id)
 
     async def fresh_user(self, user_id: int) -> User | None:
-        """Read from the database (and cache it): the notifier may have just marked the user."""
-        user = await self._db.users.get(user_id)
-        self._users[user_id] = (self._clock() + self._ttl, user)
-        return user
+        """Read from the database (and cache it): the notifier may have just marked the user.
+        Callers asking at the same time share one read (a key's numbers share an owner)."""
+        reading = self._reading.get(user_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_user(user_id))
+            self._reading[user_id] = reading
+        return await asyncio.shield(reading)
+
+    async def _read_user(self, user_id: int) -> User | None:
+        try:
+            user = await self._db.users.get(user_id)
+            self._users[user_id] = (self._clock() + self._ttl, user)
+            return user
+        finally:
+            self._reading.pop(user_id, None)
+
+    async def know_users(self, user_ids: list[int]) -> None:
+        """Read these users together (at start, the owners of the live numbers): no job
+        reads its owner alone the first time."""
+        ids = sorted(set(user_ids))
+        until = self._clock() + self._ttl
+        found = {user.id: user for user in await self._db.users.get_many(ids)}
+        for user_id in ids:
+            self._users[user_id] = (until, found.get(user_id))
 
     def forget_user(self, user_id: int) -> None:
         """The user's settings or blocked flag may have changed: read them next time."""
         self._users.pop(user_id, None)
+
+    def know_keys(self, keys: list[KeyProfile]) -> None:
+        """Keys just read together (at start): no key's first job reads its own again."""
+        until = self._clock() + self._ttl
+        for key in keys:
+            self._keys[key.id] = (until, key)
 
     async def key(self, key_id: int) -> KeyProfile | None:
         cached = self._keys.get(key_id)

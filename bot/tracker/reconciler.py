@@ -27,7 +27,7 @@ from bot.tracker.config import TrackerConfig
 from bot.tracker.outbox import Outbox
 from bot.tracker.scheduler import KeyDown, KeyScheduler, KeyState
 from storage import Database
-from storage.models import KeyProfile, PendingPurchase, Rental
+from storage.models import Activation, KeyProfile, PendingPurchase, Rental
 
 log = logging.getLogger(__name__)
 
@@ -112,38 +112,39 @@ class Reconciler:
 
     # ------------------------------------------------------------------ at start
 
-    async def reconcile_safely(self, key: KeyProfile) -> None:
+    async def reconcile_safely(
+        self, key: KeyProfile, intents: list[PendingPurchase], live: list[Activation]
+    ) -> None:
         """reconcile_key within the key's time limit; a failure is logged, never raised."""
         try:
             async with asyncio.timeout(self._config.key_timeout):
-                await self.reconcile_key(key)
+                await self.reconcile_key(key, intents, live)
         except (KeyDown, TimeoutError):
             log.warning("tracker: could not reconcile key %s now", key.id)
         except Exception:
             log.exception("tracker: reconciling key %s failed", key.id)
 
-    async def reconcile_key(self, key: KeyProfile) -> None:
+    async def reconcile_key(
+        self, key: KeyProfile, intents: list[PendingPurchase], live: list[Activation]
+    ) -> None:
         """Adopt the numbers the provider has that open purchase intents of this bot bought
         (the user is told in the intent's "checking" message); close the ones the database has
         live and the provider no longer lists, once getStatus confirms. Numbers that match no
-        intent (bought elsewhere with the same key) are left alone."""
+        intent (bought elsewhere with the same key) are left alone. `intents` and `live`: the
+        key's open intents and live numbers, read once at start for every key together."""
         client = self._providers.client(key.base_url, key.api_key, background=True)
         state = self._keys.state(key.id)
         listing = await self._keys.list_active(state, client)
         if listing is None:
             return
         now = self._clock()
-        intents = [
-            p
-            for p in await self._db.pending.list_all()
-            if p.key_id == key.id and self._reconcilable(p, now)
-        ]
-        self._settled(await self._adopter.adopt_listed(key, listing, intents, now))
+        due = [p for p in intents if p.key_id == key.id and self._reconcilable(p, now)]
+        self._settled(await self._adopter.adopt_listed(key, listing, due, now))
+        # The same listing is the key's first poll: the numbers it shows are decided from it
+        # (and scheduled together); the ones it no longer shows are asked with getStatus.
         listed = {item.activation_id for item in listing}
-        for activation in await self._db.activations.live_for_key(key.id):
-            if activation.provider_id not in listed:
-                observation = await self._activations.get_status(state, client, activation)
-                await self._activations.process(client, state, activation, observation, now)
+        unlisted = [a for a in live if a.provider_id not in listed]
+        await self._activations.poll(key, client, state, unlisted, listing, now)
 
     # ------------------------------------------------------------------ purchase intents
 

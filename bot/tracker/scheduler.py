@@ -1,7 +1,8 @@
 """The key scheduler: every provider request of the tracker goes through it.
 
-Its contract is "run this request for key K": through K's token bucket and the global
-concurrency budget, timed and counted; a provider fault or rate limit backs K off alone (a
+Its contract is "run this request for key K": through K's token bucket and the global request
+budget (sized from the live keys and the measured latency; fresh keys first when it is full),
+timed and counted; a provider fault or rate limit backs K off alone (a
 slow or broken provider never delays the other keys), a key the provider refuses (BAD_KEY) is
 marked revoked, its owner told once, and only probed now and then until it works again.
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -32,6 +35,8 @@ T = TypeVar("T")
 
 # Answers meaning "the provider no longer accepts this key" (changed or revoked by its owner).
 KEY_REFUSED = frozenset({"BAD_KEY"})
+# Weight of one request in the moving average of the provider's latency.
+_LATENCY_WEIGHT = 0.02
 
 
 def count_error(metrics: Metrics, error: ProviderError) -> None:
@@ -72,6 +77,68 @@ class TokenBucket:
             self._tokens -= 1.0
 
 
+def request_budget(fresh_keys: int, slow_keys: int, latency: float, config: TrackerConfig) -> int:
+    """Provider requests in flight that poll every key on time: one request per key per
+    interval (a key's numbers share one listing, or it has one number), times the latency a
+    request takes (Little's law), with headroom for the tail; within the configured bounds."""
+    per_second = fresh_keys / config.poll_fast + slow_keys / config.poll_slow
+    needed = math.ceil(per_second * max(latency, 0.0) * config.budget_headroom)
+    return max(config.min_concurrency, min(config.max_concurrency, needed))
+
+
+class RequestBudget:
+    """At most `limit` provider requests in flight, all keys together. When it is full, a key
+    with a number in its fast window goes before the others: demand beyond the budget
+    stretches the slow keys' intervals first and never starves a fresh number."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.in_flight = 0
+        # Waiters, first come first served within each: urgent (fast window), then the rest.
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._later: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._urgent) + len(self._later)
+
+    def resize(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._grant()
+
+    async def acquire(self, *, urgent: bool) -> None:
+        ahead = bool(self._urgent) if urgent else self.waiting > 0
+        if self.in_flight < self.limit and not ahead:
+            self.in_flight += 1
+            return
+        queue = self._urgent if urgent else self._later
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted just as it was cancelled: hand the slot on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._grant()
+
+    def _grant(self) -> None:
+        while self.in_flight < self.limit:
+            queue = self._urgent if self._urgent else self._later
+            if not queue:
+                return
+            waiter = queue.popleft()
+            if waiter.done():
+                continue
+            self.in_flight += 1
+            waiter.set_result(None)
+
+
 @dataclass
 class KeyState:
     """One key as the scheduler knows it (memory only: a restart starts afresh)."""
@@ -81,6 +148,8 @@ class KeyState:
     backoff_until: float = 0.0
     failures: int = 0
     task: asyncio.Task[None] | None = None  # the key's job of this pass
+    # A number of the key is in its fast window: its requests go first when the budget is full.
+    urgent: bool = False
     # The listing alone failing (the rest of the key answers): the key's numbers are asked one
     # by one with getStatus, and the listing is tried again at listing_retry_at.
     listing_failures: int = 0
@@ -118,7 +187,15 @@ class KeyScheduler:
         self._clock = clock
         self._metrics = metrics
         self._states: dict[int, KeyState] = {}
-        self._budget = asyncio.Semaphore(max(1, config.max_concurrency))
+        self.budget = RequestBudget(config.min_concurrency)
+        # Provider latency as measured (a moving average), for sizing the budget.
+        self.latency = config.latency_guess
+
+    def size_budget(self, fresh_keys: int, slow_keys: int) -> int:
+        """Size the budget for the keys live now and the latency measured lately."""
+        limit = request_budget(fresh_keys, slow_keys, self.latency, self._config)
+        self.budget.resize(limit)
+        return limit
 
     def state(self, key_id: int) -> KeyState:
         state = self._states.get(key_id)
@@ -136,6 +213,16 @@ class KeyScheduler:
         if state.busy or now < state.backoff_until:
             return False
         return not (state.revoked and now < state.recheck_at)
+
+    def free_at(self, state: KeyState, now: float) -> float:
+        """When the key may start a job again: after its back-off or (refused) its recheck;
+        else now (the next pass looks again)."""
+        at = now
+        if now < state.backoff_until:
+            at = max(at, state.backoff_until)
+        if state.revoked and now < state.recheck_at:
+            at = max(at, state.recheck_at)
+        return at
 
     # ------------------------------------------------------------------ requests
 
@@ -165,16 +252,19 @@ class KeyScheduler:
     async def _request(self, state: KeyState, make: Callable[[], Awaitable[T]]) -> T:
         """One request through the key's token bucket and the global budget, counted."""
         await state.bucket.acquire()
-        async with self._budget:
-            started = time.monotonic()
-            self._metrics.tracker_provider_requests.inc()
-            try:
-                return await make()
-            except ProviderError as error:
-                count_error(self._metrics, error)
-                raise
-            finally:
-                self._metrics.tracker_provider_latency.observe(time.monotonic() - started)
+        await self.budget.acquire(urgent=state.urgent)
+        started = time.monotonic()
+        self._metrics.tracker_provider_requests.inc()
+        try:
+            return await make()
+        except ProviderError as error:
+            count_error(self._metrics, error)
+            raise
+        finally:
+            self.budget.release()
+            took = time.monotonic() - started
+            self._metrics.tracker_provider_latency.observe(took)
+            self.latency += _LATENCY_WEIGHT * (took - self.latency)
 
     def back_off(self, state: KeyState, retry_after: float | None) -> None:
         """The key's provider failed: leave the key alone for a while. Never longer than one

@@ -1,14 +1,17 @@
-"""When to look at a live activation again, and when to cancel it: the activation watcher's
-schedule.
+"""The schedule of live activations: each number's row as last read, its next poll, and when
+to cancel it. The activation watcher's work list.
 
-Its work list is the database (`due_for_poll`); what this keeps in memory are hints that make
-it faster (fast-poll windows, cancel retries, next polls decided but not yet written). Losing
-them in a restart costs at most a few early or slower polls. Next polls are written once per
-pass, in one transaction (`flush`).
+It lives in memory: the database stays the truth after a restart (loaded once at start, every
+next poll written back in one transaction per pass), and is read again only for what changed:
+numbers stored since (`live_after`), rows a use case named (`Changes`), and the rows a poll
+shows a change for. No pass reloads a horizon of rows.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 
 from bot.tracker.config import TrackerConfig
@@ -17,6 +20,9 @@ from storage.models import Activation, User
 
 # What a handler may change of a live number (and wake the tracker for).
 Looks = tuple[str, int, bool, bool, str | None]
+
+# Two poll times closer than this are the same moment (they went through a REAL column).
+_SAME = 1e-6
 
 
 def looks(activation: Activation) -> Looks:
@@ -45,33 +51,129 @@ class ActivationTiming:
     def __init__(self, repo: ActivationRepo, config: TrackerConfig) -> None:
         self._repo = repo
         self._config = config
-        self._scheduled: dict[int, float] = {}  # activation id -> next_poll_at we wrote
+        self.loaded = False  # the whole schedule was read from the database once
+        self.max_id = 0  # the highest activation id read: newer rows are new numbers
+        self._rows: dict[int, Activation] = {}  # live activation id -> row as last known
+        self._at: dict[int, float] = {}  # ... -> next poll (memory: the one that counts)
+        self._by_key: dict[int, set[int]] = defaultdict(set)
+        # (next poll, id), smallest first; an entry whose time is no longer _at[id] is stale
+        # and dropped when it comes up (cheaper than removing it on every reschedule).
+        self._heap: list[tuple[float, int]] = []
+        self._written: dict[int, float] = {}  # ... -> next_poll_at as stored in the database
+        # ... -> when a use case's change was last read in: a poll that began before then
+        # must not put its older copy of the row back (see `schedule`).
+        self._read_at: dict[int, float] = {}
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
-        # What each number looked like when last scheduled: a woken pass polls early only the
-        # numbers a handler changed since ("SMS sent", "Another code", a cancel asked), not
-        # every number of every key (a wake follows each purchase).
-        self._seen: dict[int, Looks] = {}
         # next_poll_at values decided but not yet written: flushed in ONE transaction per pass
         # (losing them in a crash only makes those numbers due early).
         self._next_polls: dict[int, float] = {}
 
-    def wants_look(self, activation: Activation, now: float, *, woken: bool) -> bool:
-        """Is this number (loaded with a horizon of one slow interval when woken) due now?"""
-        # A job still running may have decided this number's next poll since the flush.
-        decided = self._next_polls.get(activation.id)
-        if decided is not None and decided > now and not woken:
-            return False
-        return activation.next_poll_at <= now or (
-            awaiting_code(activation) and self._seen.get(activation.id) != looks(activation)
+    # ------------------------------------------------------------------ reading rows in
+
+    def load(self, rows: Iterable[Activation], now: float, *, named: Collection[int] = ()) -> None:
+        """Take rows read from the database. A new number is due at its stored next poll. A
+        known one is due now when a handler changed it while it awaits a code ("SMS sent",
+        "Another code", a cancel asked) or pulled its next poll earlier; else it keeps the
+        time this tracker decided. `named`: ids asked for; one that came back ended or not at
+        all is dropped."""
+        seen: set[int] = set()
+        for row in rows:
+            seen.add(row.id)
+            self.max_id = max(self.max_id, row.id)
+            if not row.live:
+                self.forget(row.id)
+                continue
+            self._take(row, now)
+        for activation_id in named:
+            if activation_id not in seen:
+                self.forget(activation_id)
+
+    def load_all(self, rows: list[Activation], now: float) -> None:
+        """Every live row: the schedule starts (or is checked) against the database."""
+        live = {row.id for row in rows}
+        for activation_id in [i for i in self._rows if i not in live]:
+            self.forget(activation_id)
+        self.load(rows, now)
+        self.loaded = True
+
+    def _take(self, row: Activation, now: float) -> None:
+        known = self._rows.get(row.id)
+        self._rows[row.id] = row
+        self._by_key[row.key_id].add(row.id)
+        if known is None:
+            self._written[row.id] = row.next_poll_at
+            self._set_at(row.id, row.next_poll_at)
+            return
+        self._read_at[row.id] = now
+        poked = row.next_poll_at < self._written.get(row.id, float("inf")) - _SAME
+        if poked:  # a purchase, "SMS sent", a cancel being checked: poll fast for a while
+            self.poll_fast_from(row.id, now)
+            self._written[row.id] = row.next_poll_at
+        if poked or (awaiting_code(row) and looks(known) != looks(row)):
+            self._set_at(row.id, min(self._at.get(row.id, now), now))
+
+    def _set_at(self, activation_id: int, at: float) -> None:
+        self._at[activation_id] = at
+        heapq.heappush(self._heap, (at, activation_id))
+
+    # ------------------------------------------------------------------ what is due
+
+    def due(self, now: float) -> dict[int, list[Activation]]:
+        """The numbers due now, by key (taken off the schedule: the caller polls each, or
+        holds it back)."""
+        by_key: dict[int, list[Activation]] = defaultdict(list)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, activation_id = heapq.heappop(heap)
+            if self._at.get(activation_id) != at:
+                continue  # rescheduled or ended since
+            del self._at[activation_id]
+            row = self._rows[activation_id]
+            by_key[row.key_id].append(row)
+        return by_key
+
+    def hold(self, activations: Iterable[Activation], until: float) -> None:
+        """Due numbers whose key may not start now (busy, backing off): due again then."""
+        for activation in activations:
+            if activation.id in self._rows and activation.id not in self._at:
+                self._set_at(activation.id, until)
+
+    def live_of_key(self, key_id: int) -> list[Activation]:
+        """Every live number of the key as last known (a listing answers for all of them)."""
+        return [self._rows[i] for i in sorted(self._by_key.get(key_id, ()))]
+
+    def live_rows(self) -> list[Activation]:
+        return list(self._rows.values())
+
+    def numbers_of_key(self, key_id: int) -> int:
+        return len(self._by_key.get(key_id, ()))
+
+    def row(self, activation_id: int) -> Activation | None:
+        return self._rows.get(activation_id)
+
+    def is_fresh(self, activation: Activation, now: float) -> bool:
+        """In its fast window: a code is awaited right after the purchase, after "SMS sent",
+        after "Another code" (status retry) or after a handler pulled the poll earlier."""
+        return awaiting_code(activation) and (
+            now < activation.created_at + self._config.fast_window
+            or now < self._fast_until.get(activation.id, float("-inf"))
+            or activation.status == "retry"
+            or activation.sms_sent
         )
 
-    def note_poke(self, activation: Activation, now: float) -> None:
-        """A handler pulled next_poll_at earlier than we set it ("SMS sent", "Another code",
-        a purchase): poll fast for a while."""
-        scheduled = self._scheduled.get(activation.id)
-        if scheduled is not None and activation.next_poll_at < scheduled - 1e-6:
-            self.poll_fast_from(activation.id, now)
+    def key_is_fresh(self, key_id: int, now: float) -> bool:
+        return any(self.is_fresh(self._rows[i], now) for i in self._by_key.get(key_id, ()))
+
+    def key_counts(self, now: float) -> tuple[int, int]:
+        """(keys with a number in its fast window, keys with live numbers but none fresh)."""
+        fresh = sum(1 for key_id in self._by_key if self.key_is_fresh(key_id, now))
+        return fresh, len(self._by_key) - fresh
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    # ------------------------------------------------------------------ deciding
 
     def poll_fast_from(self, activation_id: int, now: float) -> None:
         self._fast_until[activation_id] = now + self._config.fast_window
@@ -82,10 +184,19 @@ class ActivationTiming:
 
     def forget(self, activation_id: int) -> None:
         """The number ended: nothing to remember about it."""
-        self._scheduled.pop(activation_id, None)
+        row = self._rows.pop(activation_id, None)
+        if row is not None:
+            ids = self._by_key.get(row.key_id)
+            if ids is not None:
+                ids.discard(activation_id)
+                if not ids:
+                    del self._by_key[row.key_id]
+        self._at.pop(activation_id, None)
+        self._written.pop(activation_id, None)
+        self._read_at.pop(activation_id, None)
+        self._next_polls.pop(activation_id, None)
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
-        self._seen.pop(activation_id, None)
 
     def _margin(self, user: User | None) -> tuple[bool, int]:
         """(auto-cancel on, margin seconds) of the owner."""
@@ -112,15 +223,9 @@ class ActivationTiming:
         return max(wanted, activation.cancel_allowed_at, not_before)
 
     def schedule(self, activation: Activation, now: float, user: User | None) -> float:
-        """Decide (and remember, to be written by flush) the number's next poll."""
-        # Fast while a code is awaited right after the purchase, after "SMS sent", after
-        # "Another code" (status retry) or after a handler pulled the poll earlier.
-        fast = awaiting_code(activation) and (
-            now < activation.created_at + self._config.fast_window
-            or now < self._fast_until.get(activation.id, float("-inf"))
-            or activation.status == "retry"
-            or activation.sms_sent
-        )
+        """Decide (and remember, to be written by flush) the number's next poll; the row is
+        what the schedule knows of the number from now on."""
+        fast = self.is_fresh(activation, now)
         if any(not c.delivered for c in activation.codes):
             # A code Telegram did not take yet: try again soon (not for a blocked user).
             fast = fast or user is None or not user.blocked
@@ -135,17 +240,30 @@ class ActivationTiming:
         else:
             at = min(at, activation.ends_at + self._config.expiry_grace)
         at = max(at, now + 1e-3)
-        self._next_polls[activation.id] = at
-        self._scheduled[activation.id] = at
-        self._seen[activation.id] = looks(activation)
+        if self._changed_since(activation.id, now):
+            # A use case changed the number while this poll ran: the row read then stands
+            # (this one is older), and the number is looked at again at once.
+            self._decide(activation.id, self._read_at[activation.id])
+        elif activation.live:
+            self._rows[activation.id] = activation
+            self._by_key[activation.key_id].add(activation.id)
+            self._decide(activation.id, at)
         return at
 
-    def schedule_together(self, activation_ids: list[int], at: float) -> None:
+    def schedule_together(self, activation_ids: list[int], at: float, now: float) -> None:
         """Every number one listing covered polls again at the same moment (the earliest any
         of them wants), so the key settles on one listing per interval."""
         for activation_id in activation_ids:
-            self._next_polls[activation_id] = at
-            self._scheduled[activation_id] = at
+            if activation_id in self._rows and not self._changed_since(activation_id, now):
+                self._decide(activation_id, at)
+
+    def _changed_since(self, activation_id: int, now: float) -> bool:
+        return self._read_at.get(activation_id, float("-inf")) > now
+
+    def _decide(self, activation_id: int, at: float) -> None:
+        if self._at.get(activation_id) != at:
+            self._set_at(activation_id, at)
+        self._next_polls[activation_id] = at
 
     async def flush(self) -> None:
         """Write every next poll decided since the last flush, in one transaction."""
@@ -153,3 +271,6 @@ class ActivationTiming:
             return
         decided, self._next_polls = self._next_polls, {}
         await self._repo.set_next_poll_each(decided)
+        for activation_id, at in decided.items():
+            if activation_id in self._rows:  # not ended while it was written
+                self._written[activation_id] = at

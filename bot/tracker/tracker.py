@@ -1,14 +1,19 @@
 """The tracker facade: the loop, and one pass that gives each key its job.
 
-Its work list is the database (`due_for_poll`), never memory alone, so a restart resumes every
-number. One pass (`tick`) groups the due activations, rentals and open purchase intents by API
-key and runs one job per key, concurrently: a key whose provider is slow, rate-limited or
-broken backs off alone and never delays the others. Within a key: one batched
-getActiveActivations covering all its live activations (where the provider has it), getStatus
-per id otherwise or when the batch says nothing of an id; getRentStatus per rental.
+Its work list for one-time numbers is a schedule in memory (`timing`): loaded from the
+database once at start, kept up to date from what the tracker itself writes and from the rows
+use cases name through `Changes` (`wake`), and written back (every next poll, in one
+transaction per pass), so a restart resumes every number. Rentals and open purchase intents
+are read due from the database. One pass (`tick`) groups what is due by API key and runs one
+job per key, concurrently: a key whose provider is slow, rate-limited or broken backs off
+alone and never delays the others. Within a key: one getActiveActivations covering all its
+live activations when it has several (getStatus for a key with one number: the same cost, and
+an end needs no second request), getStatus per id when the provider has no listing or it says
+nothing of an id; getRentStatus per rental. Every request goes through one budget sized from
+the live keys and the measured latency, fresh keys first.
 
 The parts, each with its own contract: the key scheduler (budget, buckets, back-off, refused
-keys), the activation watcher (+ its timing), the rental watcher, the reconciler (+ adoption);
+keys), the activation watcher (+ its schedule), the rental watcher, the reconciler (+ adoption);
 they share one directory of users and keys and one outbox to the Notifier.
 """
 
@@ -22,11 +27,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.changes import Changes
+from bot.changes import Change, Changed, Changes
 from bot.metrics import Metrics
 from bot.provider.client import ProviderClient
 from bot.provider.factory import ProviderFactory
-from bot.tracker.activations import ActivationWatcher
+from bot.tracker.activations import ActivationWatcher, listing_pays
 from bot.tracker.adoption import Adopter
 from bot.tracker.config import TrackerConfig
 from bot.tracker.directory import Directory
@@ -94,7 +99,13 @@ class Tracker:
         )
         self._directory = directory
         self._wake = asyncio.Event()
-        self._woken = False
+        # What use cases named since the last pass: these rows are read, and only these; the
+        # whole live set when a wake names nothing (or too much to name).
+        self._woken: set[int] = set()
+        self._resync = False
+        self._budget_at = float("-inf")  # when the request budget is sized again
+        # The next polls written and what changed read, behind the key jobs (never ahead).
+        self._bookkeeping: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         if changes is not None:
             changes.listen(self.wake)
@@ -108,11 +119,21 @@ class Tracker:
             return
         # Each key's reconciliation runs as that key's job: the loop polls the other keys
         # meanwhile, so a slow provider delays neither the startup nor anybody else's codes.
+        now = self.clock()
+        await self._load_schedule(now)
+        self._size_budget(now)  # before the reconciliations: each asks the provider
         keys: list[KeyProfile] = await self.db.keys.list_all()
+        self._directory.know_keys(keys)
+        await self._directory.know_users([a.user_id for a in self._timing.live_rows()])
+        intents: dict[int, list[PendingPurchase]] = defaultdict(list)
+        for intent in await self.db.pending.list_all():
+            intents[intent.key_id].append(intent)
         for key in keys:
             state = self._keys.state(key.id)
             if not state.busy:
-                state.task = asyncio.create_task(self._reconciler.reconcile_safely(key))
+                live = self._timing.live_of_key(key.id)
+                job = self._reconciler.reconcile_safely(key, intents.get(key.id, []), live)
+                state.task = asyncio.create_task(job)
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
     async def stop(self) -> None:
@@ -127,14 +148,19 @@ class Tracker:
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        await self._settle_bookkeeping()
         with contextlib.suppress(Exception):
             await self._timing.flush()
 
-    def wake(self) -> None:
-        """Poll soon: a purchase or a button changed what is due. The next pass also polls,
-        early, every number awaiting a code that changed since its last poll ("SMS sent",
-        "Another code" just tapped, a cancel asked) or that this tracker has not seen yet."""
-        self._woken = True
+    def wake(self, change: Change | None = None) -> None:
+        """Poll soon: `change` names the row a use case changed (a purchase, a button); the
+        next pass reads that row and polls it at once if it awaits a code and a handler
+        changed it ("SMS sent", "Another code", a cancel asked) or pulled its poll earlier.
+        Without a change, the next pass reads every live number again and does the same."""
+        if change is None or len(self._woken) >= self.config.wake_ids_max:
+            self._resync = True
+        elif change.kind is Changed.ACTIVATION:
+            self._woken.add(change.id)
         self._wake.set()
 
     @property
@@ -156,6 +182,9 @@ class Tracker:
     async def tick(self) -> None:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
+        await self._settle_bookkeeping()
+        await self._timing.flush()
+        await self._refresh_schedule(self.clock())
         await self._pass(wait=True)
         await self._timing.flush()
 
@@ -168,15 +197,15 @@ class Tracker:
     # ------------------------------------------------------------------ one pass
 
     async def _pass(self, *, wait: bool) -> None:
-        await self._timing.flush()
         now = self.clock()
         self.metrics.tracker_ticks.inc()
+        if not self._timing.loaded or self._resync or self._woken:
+            await self._refresh_schedule(now)  # what a use case just named is polled now
+        if now >= self._budget_at:
+            self._size_budget(now)
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
-        woken, self._woken = self._woken, False
-        horizon = now + self.config.poll_slow if woken else now
-        for activation in await self.db.activations.due_for_poll(horizon):
-            if self._timing.wants_look(activation, now, woken=woken):
-                work[activation.key_id].activations.append(activation)
+        for key_id, due in self._timing.due(now).items():
+            work[key_id].activations = due
         for rental in await self.db.rentals.due_for_poll(now):
             work[rental.key_id].rentals.append(rental)
         for pending in await self.db.pending.list_all():
@@ -185,13 +214,67 @@ class Tracker:
         for key_id, key_work in work.items():
             state = self._keys.state(key_id)
             if not self._keys.may_start(state, now):
+                self._timing.hold(key_work.activations, self._keys.free_at(state, now))
                 continue
+            state.urgent = bool(key_work.pending) or self._timing.key_is_fresh(key_id, now)
             state.task = asyncio.create_task(self._run_key(state, key_work, now))
             jobs.append(state.task)
-        if wait and jobs:
+        if wait:  # tick(): it writes and reads around the pass itself
             await asyncio.gather(*jobs, return_exceptions=True)
+            return
+        # The due keys run already: what the next pass needs from the database is read (and
+        # the next polls written) behind them, never ahead of them, and the loop goes on
+        # meanwhile (a pass then works from the schedule it has).
+        if self._bookkeeping is None or self._bookkeeping.done():
+            self._bookkeeping = asyncio.create_task(self._keep_books())
+
+    async def _keep_books(self) -> None:
+        try:
+            await self._timing.flush()
+            await self._refresh_schedule(self.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the next round tries again; the loop must not die of it
+            log.exception("tracker: writing next polls or reading changes failed")
+
+    async def _settle_bookkeeping(self) -> None:
+        task, self._bookkeeping = self._bookkeeping, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _size_budget(self, now: float) -> None:
+        self._budget_at = now + self.config.budget_every
+        self._keys.size_budget(*self._timing.key_counts(now))
+
+    async def _load_schedule(self, now: float) -> None:
+        """Every live number from the database: the schedule starts from the truth."""
+        self._woken.clear()
+        self._resync = False
+        self._timing.load_all(await self.db.activations.live(), now)
+
+    async def _refresh_schedule(self, now: float) -> None:
+        """Read what changed since the last pass: numbers stored since (an index probe that
+        finds nothing most passes) and the rows use cases named. Never a horizon of rows."""
+        if self._resync or not self._timing.loaded:
+            await self._load_schedule(now)
+            return
+        named, self._woken = self._woken, set()
+        new = await self.db.activations.live_after(self._timing.max_id)
+        if new:
+            self._timing.load(new, now)
+        if named:
+            self._timing.load(await self.db.activations.get_many(sorted(named)), now, named=named)
 
     async def _run_key(self, state: KeyState, work: _KeyWork, now: float) -> None:
+        try:
+            await self._guarded_key_job(state, work, now)
+        finally:
+            # A job that stopped early (back-off, fault, time limit) left some due numbers
+            # unscheduled: due again when the key may run.
+            self._timing.hold(work.activations, self._keys.free_at(state, self.clock()))
+
+    async def _guarded_key_job(self, state: KeyState, work: _KeyWork, now: float) -> None:
         try:
             async with asyncio.timeout(self.config.key_timeout):
                 key = await self._directory.key(state.key_id)
@@ -226,7 +309,8 @@ class Tracker:
     ) -> None:
         intents = [p for p in work.pending if self._reconciler.intent_due(p, now)]
         want_list = any(p.kind == "activation" for p in intents) or (
-            bool(work.activations) and self.config.batch
+            bool(work.activations)
+            and listing_pays(self._timing.numbers_of_key(key.id), batch=self.config.batch)
         )
         listing = await self._keys.list_active(state, client) if want_list else None
         if intents:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.changes import Changes
 from bot.provider.factory import ProviderFactory
 from bot.provider.guard import AddressPolicy
 from bot.tracker import Recipient, Tracker, TrackerConfig
@@ -140,8 +141,11 @@ def make_tracker(
         notifier: Any = None,
         db: Database | None = None,
         config: TrackerConfig = FAST,
+        changes: Changes | None = None,
     ) -> Tracker:
-        return Tracker(db or tdb, tproviders, notifier or notes, config, clock=clock)
+        return Tracker(
+            db or tdb, tproviders, notifier or notes, config, clock=clock, changes=changes
+        )
 
     return make
 

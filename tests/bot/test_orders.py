@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.changes import Change, Changed
 from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.orders import OrderService
 from bot.provider.errors import (
@@ -497,9 +498,11 @@ class Wakes:
 
     def __init__(self) -> None:
         self.count = 0
+        self.changes: list[Change] = []
 
-    def __call__(self) -> None:
+    def __call__(self, change: Change) -> None:
         self.count += 1
+        self.changes.append(change)
 
 
 @pytest.fixture
@@ -533,6 +536,8 @@ async def test_a_purchase_and_every_button_tell_the_tracker(
     await told.request_another(USER, a.id)
     await told.finish(USER, a.id)
     assert wakes.count == 7
+    # Each names the number it changed: the tracker reads that row, and only that one.
+    assert set(wakes.changes) == {Change(Changed.ACTIVATION, a.id)}
 
 
 async def test_an_unknown_outcome_tells_the_tracker_and_a_refusal_does_not(
