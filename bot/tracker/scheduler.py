@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -35,8 +35,20 @@ T = TypeVar("T")
 
 # Answers meaning "the provider no longer accepts this key" (changed or revoked by its owner).
 KEY_REFUSED = frozenset({"BAD_KEY"})
-# Weight of one request in the moving average of the provider's latency.
-_LATENCY_WEIGHT = 0.02
+# The provider's latency that sizes the budget: a low percentile of the last requests. A mean
+# feeds back: a saturated provider answers later, a larger budget sends more at once, which
+# only makes it later still. Its quick answers tell how long a request takes when not queued.
+_LATENCY_SAMPLES = 256
+_LATENCY_PERCENTILE = 0.2
+
+
+def service_latency(samples: Sequence[float], guess: float) -> float:
+    """How long a provider request takes when it does not queue: the 20th percentile of the
+    recent ones, or the configured guess before any was measured."""
+    if not samples:
+        return guess
+    ordered = sorted(samples)
+    return ordered[int(len(ordered) * _LATENCY_PERCENTILE)]
 
 
 def count_error(metrics: Metrics, error: ProviderError) -> None:
@@ -188,8 +200,12 @@ class KeyScheduler:
         self._metrics = metrics
         self._states: dict[int, KeyState] = {}
         self.budget = RequestBudget(config.min_concurrency)
-        # Provider latency as measured (a moving average), for sizing the budget.
-        self.latency = config.latency_guess
+        # The last provider latencies, for sizing the budget (see service_latency).
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+
+    @property
+    def latency(self) -> float:
+        return service_latency(self._latencies, self._config.latency_guess)
 
     def size_budget(self, fresh_keys: int, slow_keys: int) -> int:
         """Size the budget for the keys live now and the latency measured lately."""
@@ -264,7 +280,7 @@ class KeyScheduler:
             self.budget.release()
             took = time.monotonic() - started
             self._metrics.tracker_provider_latency.observe(took)
-            self.latency += _LATENCY_WEIGHT * (took - self.latency)
+            self._latencies.append(took)
 
     def back_off(self, state: KeyState, retry_after: float | None) -> None:
         """The key's provider failed: leave the key alone for a while. Never longer than one

@@ -12,7 +12,7 @@ from bot.changes import Changes
 from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker, TrackerConfig
 from bot.tracker.activations import listing_pays
-from bot.tracker.scheduler import RequestBudget, request_budget
+from bot.tracker.scheduler import RequestBudget, request_budget, service_latency
 from storage import Database
 from storage.models import Activation, KeyProfile
 from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy
@@ -333,3 +333,12 @@ async def test_the_start_listing_is_each_keys_first_poll(
     clock.advance(FAST.poll_fast)
     await tracker.tick()
     assert actions(sandbox, start) == ["getActiveActivations"] * 2
+
+
+def test_the_budget_is_sized_from_quick_answers_not_from_a_queue() -> None:
+    """A saturated provider answers late; sizing from those late answers would grow the budget
+    and the queue with it. The budget reads the latency of requests that did not queue."""
+    assert service_latency([], 0.1) == 0.1
+    queued = [0.08] * 30 + [2.0] * 70  # most requests waited behind others
+    assert service_latency(queued, 0.1) == 0.08
+    assert service_latency([0.3, 0.1, 0.2, 0.5, 0.4], 0.1) == 0.2
