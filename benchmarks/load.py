@@ -682,7 +682,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """One line per run, ready to paste into docs/performance.md (s = seconds)."""
     head = (
         "| shape (numbers×keys) | codes (fast/slow) | missed | fast p50 / p95 / p99 s "
-        "| slow p50 / p95 / p99 s | handler p95 / p99 / max ms | provider req/s "
+        "| slow p50 / p95 / p99 s | handler updates/s, p95 / p99 / max ms | provider req/s "
         "| naive req/s | naive fast p95 s / missed | Telegram 429s | CPU % of a core | RSS MB |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -692,8 +692,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['shape']} | {r['codes']} ({r['codes_fast']}/{r['codes_slow']}) | {r['missed']} "
             f"| {_s(r['fast_p50_s'])} / {_s(r['fast_p95_s'])} / {_s(r['fast_p99_s'])} "
             f"| {_s(r['slow_p50_s'])} / {_s(r['slow_p95_s'])} / {_s(r['slow_p99_s'])} "
-            f"| {_ms(r['handler_p95_ms'])} / {_ms(r['handler_p99_ms'])} "
-            f"/ {_ms(r['handler_max_ms'])} "
+            f"| {r['handler_updates_per_s']}, {_ms(r['handler_p95_ms'])} "
+            f"/ {_ms(r['handler_p99_ms'])} / {_ms(r['handler_max_ms'])} "
             f"| {r['provider_req_per_s']} | {naive.get('provider_req_per_s', '-')} "
             f"| {_s(naive.get('fast_p95_s'))} / {naive.get('missed', '-')} "
             f"| {r['telegram_429']} | {r['cpu_pct']} | {r['rss_peak_mb']} |"
@@ -770,8 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--shape", action="append", default=None,
         help=f"NUMBERSxKEYS, repeatable (default: {', '.join(SHAPES)})",
     )  # fmt: skip
-    parser.add_argument("--duration", type=float, default=None, help="measured seconds (90)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds before (15)")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds (60)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds before (10)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per shape")
     parser.add_argument("--latency", type=float, default=0.08, help="provider median, s")
     parser.add_argument("--latency-p99", type=float, default=0.4, help="provider p99, s")
@@ -795,8 +795,8 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
         spec = LoadSpec(
             numbers,
             keys,
-            duration=args.duration or (3.0 if args.quick else 90.0),
-            warmup=args.warmup if args.warmup is not None else (0.5 if args.quick else 15.0),
+            duration=args.duration or (3.0 if args.quick else 60.0),
+            warmup=args.warmup if args.warmup is not None else (0.5 if args.quick else 10.0),
             latency_median=args.latency if not args.quick else 0.01,
             latency_p99=args.latency_p99 if not args.quick else 0.05,
             fault_rate=args.fault_rate if not args.quick else 0.0,
