@@ -221,6 +221,7 @@ class Samples:
         self.failed = 0
         self.errors: list[str] = []  # the first few failures, named
         self.shed = 0
+        self.unfinished = 0  # still alive when the load stopped
         self.rss_mb: list[float] = []
 
 
@@ -273,6 +274,10 @@ class HandlerLoad:
                 self.alive.add(task)
                 task.add_done_callback(self.alive.discard)
             await asyncio.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
+        # The load stops here: updates still queued are abandoned (counted), not waited for.
+        self.samples.unfinished = len(self.alive)
+        for task in self.alive:
+            task.cancel()
         await asyncio.gather(*self.alive, return_exceptions=True)
 
     def _tap(self, kind: float, ids: list[int], buy_cb: Any, card_cb: Any) -> tuple[str, bool]:
@@ -357,6 +362,9 @@ async def background_purchases(
                 task.add_done_callback(alive.discard)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
+    counts["unfinished"] = len(alive)
+    for task in alive:
+        task.cancel()
     await asyncio.gather(*alive, return_exceptions=True)
     return counts
 
@@ -529,6 +537,7 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         "handler_failed": samples.failed,
         "handler_errors": samples.errors,
         "handler_shed": samples.shed,
+        "handler_unfinished": samples.unfinished,
         "purchases_background": bought["bought"],
         "purchases_failed": bought["failed"],
         "telegram_sent": telegram_stats["sent"],
