@@ -107,14 +107,24 @@ class RecordingNotifier:
 
 
 class NaivePoller:
-    """The baseline: one task per activation, getStatus every 5 s until a code arrives."""
+    """The baseline: one task per activation, getStatus every 5 s until a code arrives (or the
+    number ends). `max_in_flight` holds it to the tracker's connection limit (benchmarks.load
+    compares the two under the same limits)."""
 
-    def __init__(self, providers: Any, notifier: RecordingNotifier, rng: random.Random) -> None:
+    def __init__(
+        self,
+        providers: Any,
+        notifier: RecordingNotifier,
+        rng: random.Random,
+        *,
+        max_in_flight: int | None = None,
+    ) -> None:
         self.providers = providers
         self.notifier = notifier
         self.rng = rng
         self.tasks: list[asyncio.Task[None]] = []
         self.errors = 0
+        self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
     def start(self, base_url: str, key_ids: dict[str, list[str]]) -> None:
         for api_key, provider_ids in key_ids.items():
@@ -130,12 +140,18 @@ class NaivePoller:
         await asyncio.sleep(offset)
         while True:
             try:
-                status = await client.get_status(provider_id)
+                if self.in_flight is None:
+                    status = await client.get_status(provider_id)
+                else:
+                    async with self.in_flight:
+                        status = await client.get_status(provider_id)
             except ProviderError:
                 self.errors += 1
             else:
                 if status.state == "ok":
                     self.notifier.code_at.setdefault(provider_id, time.time())
+                    return
+                if status.state == "cancel":  # the number ended: nothing more to wait for
                     return
             await asyncio.sleep(NAIVE_INTERVAL)
 

@@ -75,3 +75,24 @@ def test_storage_quick(tmp_path: Path) -> None:
     }
     for row in steps.values():
         assert row["live"] == 500 and row["best_ms"] >= 0
+
+
+def test_load_quick(tmp_path: Path) -> None:
+    from benchmarks import load
+
+    out, png = tmp_path / "load.json", tmp_path / "load.png"
+    load.main(["--quick", "--output", str(out), "--plot", str(png)])
+    data = _load(out)
+    (row,) = data["results"]
+    assert row["shape"] == "20x20" and row["mode"] == "bot"
+    for field in (
+        "fast_p50_s", "fast_p95_s", "fast_p99_s", "slow_p50_s", "slow_p95_s", "slow_p99_s",
+        "handler_p95_ms", "handler_p99_ms", "handler_max_ms", "provider_req_per_s",
+        "cpu_pct", "rss_peak_mb", "telegram_429",
+    ):  # fmt: skip
+        assert field in row, field
+    # Codes were sent and every one reached the fake Bot API; the handlers were fed.
+    assert row["codes"] > 0 and row["missed"] == 0
+    assert row["handler_updates"] > 0 and row["handler_failed"] == 0
+    assert row["naive"]["mode"] == "naive" and row["naive"]["provider_req_per_s"] > 0
+    assert data["table"].startswith("| shape") and png.stat().st_size > 0

@@ -17,11 +17,16 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramConflictError, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from tests.conftest import TEST_TOKEN
-from tests.e2e.fake_telegram import FakeTelegram, parse_html
+from tests.e2e.fake_telegram import ApiError, FakeTelegram, FloodControl, RateLimits, parse_html
 
 USER = 501
 
@@ -336,3 +341,66 @@ async def test_webhook_blocks_polling_and_pushes_updates_with_the_secret(
         assert await api.get_updates(timeout=0) == []
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
+    """The fake with Telegram's flood limits (small bot-wide limit), any chat open."""
+    server = FakeTelegram(
+        TEST_TOKEN, limits=RateLimits(per_bot=3, per_chat=1), open_chats=True, keep_calls=False
+    )
+    await server.start()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
+    bot = Bot(TEST_TOKEN, session=session)
+    try:
+        yield server, bot
+    finally:
+        await bot.session.close()
+        await server.stop()
+
+
+async def test_flood_limits_answer_429_with_retry_after(
+    limited: tuple[FakeTelegram, Bot],
+) -> None:
+    fake, api = limited
+    seen: list[tuple[int, str]] = []
+    fake.on_sent = lambda chat_id, text, at: seen.append((chat_id, text))
+    # open_chats: the bot may write first into any private chat.
+    await api.send_message(USER, "first")
+    # A second message into the same chat within the second: Telegram's 429, as aiogram reads it.
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await api.send_message(USER, "second")
+    assert refused.value.retry_after == 1
+    # Other chats are free until the bot-wide limit (3 a second here) is reached.
+    await api.send_message(USER + 1, "a")
+    await api.send_message(USER + 2, "b")
+    with pytest.raises(TelegramRetryAfter):
+        await api.send_message(USER + 3, "c")
+    assert fake.flood is not None and fake.flood.refused == 2
+    # Refused messages were never accepted: the hook heard only the accepted ones.
+    assert seen == [(USER, "first"), (USER + 1, "a"), (USER + 2, "b")]
+    assert fake.calls == []  # keep_calls=False: nothing recorded for a long run
+
+
+async def test_group_limit_is_per_minute() -> None:
+    flood = FloodControl(RateLimits(per_group=2, group_window=60.0))
+    flood.admit(-100)
+    flood.admit(-100)
+    with pytest.raises(ApiError) as refused:
+        flood.admit(-100)
+    assert refused.value.status == 429 and refused.value.retry_after is not None
+    assert 1 <= refused.value.retry_after <= 60
+    flood.admit(-200)  # another group has its own window
+
+
+async def test_raw_429_carries_telegrams_parameters(limited: tuple[FakeTelegram, Bot]) -> None:
+    fake, _api = limited
+    url = f"{fake.url}/bot{TEST_TOKEN}/sendMessage"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"chat_id": USER, "text": "one"}) as first:
+            assert first.status == 200
+        async with http.post(url, json={"chat_id": USER, "text": "two"}) as second:
+            assert second.status == 429
+            body = await second.json()
+    assert body["ok"] is False and body["error_code"] == 429
+    assert body["parameters"] == {"retry_after": 1}

@@ -10,6 +10,12 @@ would reject fails here too. Every error it answered is kept in `errors` for tes
 
 Tests drive it as a user would: `send_text`, `tap` (by button label), `tap_data`, then
 `wait_for` a condition and read `chat(user_id)`.
+
+For the load benchmark (all off by default, so the e2e tests see no change): `latency` delays
+every answer; `limits` (a `RateLimits`) enforces Telegram's flood limits on the methods that put
+a message in a chat, answering 429 with `retry_after` as Telegram does; `open_chats` lets the bot
+write to any private chat without the user writing first; `on_sent(chat_id, text, at)` hears of
+every sendMessage Telegram accepted.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -110,15 +118,88 @@ ERR_CONFLICT = (
     "use deleteWebhook to delete the webhook first"
 )
 ERR_UNAUTHORIZED = "Unauthorized"
+ERR_TOO_MANY = "Too Many Requests: retry after {seconds}"
+
+# Methods that put a message in a chat: Telegram's flood limits count these.
+LIMITED_METHODS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup"})
 
 
 class ApiError(Exception):
     """An error answer of the Bot API: HTTP status and Telegram's description."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.retry_after = retry_after
+
+
+# --- flood limits ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's documented flood limits: about 30 messages a second from one bot, one a
+    second into one chat, 20 a minute into one group (chat ids below zero)."""
+
+    per_bot: int = 30
+    per_chat: int = 1
+    per_group: int = 20
+    bot_window: float = 1.0
+    chat_window: float = 1.0
+    group_window: float = 60.0
+
+
+class SlidingLimiter:
+    """At most `limit` accepted calls in any `window` seconds; a refusal says how long to wait,
+    rounded up to whole seconds as Telegram's retry_after is."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.accepted: deque[float] = deque()
+
+    def wait_needed(self, now: float) -> float:
+        while self.accepted and self.accepted[0] <= now - self.window:
+            self.accepted.popleft()
+        if len(self.accepted) < self.limit:
+            return 0.0
+        return self.accepted[0] + self.window - now
+
+    def take(self, now: float) -> None:
+        self.accepted.append(now)
+
+
+class FloodControl:
+    """The bot-wide window and one window per chat (a group's is longer)."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.bot = SlidingLimiter(limits.per_bot, limits.bot_window)
+        self.chats: dict[int, SlidingLimiter] = {}
+        self.refused = 0
+
+    def _chat(self, chat_id: int) -> SlidingLimiter:
+        limiter = self.chats.get(chat_id)
+        if limiter is None:
+            if chat_id < 0:
+                limiter = SlidingLimiter(self.limits.per_group, self.limits.group_window)
+            else:
+                limiter = SlidingLimiter(self.limits.per_chat, self.limits.chat_window)
+            self.chats[chat_id] = limiter
+        return limiter
+
+    def admit(self, chat_id: int) -> None:
+        """Count one message into `chat_id`, or raise Telegram's 429 with retry_after."""
+        now = time.monotonic()
+        chat = self._chat(chat_id)
+        wait = max(self.bot.wait_needed(now), chat.wait_needed(now))
+        if wait > 0:
+            self.refused += 1
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(429, ERR_TOO_MANY.format(seconds=seconds), retry_after=seconds)
+        self.bot.take(now)
+        chat.take(now)
 
 
 # --- HTML parse mode ---------------------------------------------------------------------------
@@ -265,11 +346,22 @@ class FakeTelegram:
         callback_timeout: float = 15.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
+        limits: RateLimits | None = None,
+        open_chats: bool = False,
+        on_sent: Callable[[int, str, float], None] | None = None,
+        keep_calls: bool = True,
     ) -> None:
         self.token = token
         self.callback_timeout = callback_timeout
         self.host = host
         self.port = port
+        self.latency = latency
+        self.flood = FloodControl(limits) if limits is not None else None
+        self.open_chats = open_chats
+        self.on_sent = on_sent
+        self.keep_calls = keep_calls  # off for long benchmark runs: `calls` would only grow
+        self.method_counts: dict[str, int] = {}
         self.messages: dict[int, dict[int, FakeMessage]] = {}  # chat id -> message id -> message
         self.answers: list[CallbackAnswer] = []
         self.errors: list[tuple[str, str]] = []  # (method, description) of every error answered
@@ -447,21 +539,33 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return self._error_response(method, ApiError(401, ERR_UNAUTHORIZED))
         params = await self._read_params(request)
-        self.calls.append((method, params))
+        if self.keep_calls:
+            self.calls.append((method, params))
+        self.method_counts[method] = self.method_counts.get(method, 0) + 1
+        if self.latency > 0 and method.lower() != "getupdates":
+            await asyncio.sleep(self.latency)
         handler = getattr(self, f"_api_{method.lower()}", None)
         try:
+            if self.flood is not None and method.lower() in LIMITED_METHODS:
+                self.flood.admit(self._chat_id(params))
             result = await handler(params) if handler else True
         except ApiError as exc:
             return self._error_response(method, exc)
+        if self.on_sent is not None and method.lower() == "sendmessage":
+            self.on_sent(int(params["chat_id"]), str(params.get("text", "")), time.time())
         await self._notify()
         return web.json_response({"ok": True, "result": result})
 
     def _error_response(self, method: str, exc: ApiError) -> web.Response:
         self.errors.append((method, exc.description))
-        return web.json_response(
-            {"ok": False, "error_code": exc.status, "description": exc.description},
-            status=exc.status,
-        )
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": exc.status,
+            "description": exc.description,
+        }
+        if exc.retry_after is not None:
+            body["parameters"] = {"retry_after": exc.retry_after}
+        return web.json_response(body, status=exc.status)
 
     async def _read_params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
@@ -606,7 +710,9 @@ class FakeTelegram:
         except (TypeError, ValueError):
             raise ApiError(400, ERR_CHAT_NOT_FOUND) from None
         if chat_id not in self.messages:
-            raise ApiError(400, ERR_CHAT_NOT_FOUND)
+            if not (self.open_chats and chat_id > 0):
+                raise ApiError(400, ERR_CHAT_NOT_FOUND)
+            self.messages[chat_id] = {}
         if chat_id in self.blocked:
             raise ApiError(403, ERR_BLOCKED)
         return chat_id
