@@ -59,6 +59,12 @@ UPDATES_IN_FLIGHT = 32
 IN_FLIGHT = "in_flight"  # the InFlightMiddleware holding this update's slot
 KEY_MESSAGE = "key_message"  # a KeyMessage, when the update's message carries an API key
 
+# Taps a user may make at once before the throttle's rate applies: a person's quick taps (a
+# double tap, a few buttons in a row) always pass; only a sustained flood is slowed down.
+THROTTLE_BURST = 5
+# Float sums of the rate drift by far less than this; a tap exactly on time is on time.
+_CLOCK_SLACK = 1e-9
+
 COMMANDS: tuple[str, ...] = (
     "start",
     "buy",
@@ -108,14 +114,20 @@ async def _answer(update: TelegramObject, text: str) -> None:
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """Paces each user's updates to one per `rate` seconds (inner: the handler's flag decides).
+    """Lets each user through at a human pace and slows down only a flood (inner: the
+    handler's flag decides what a flood costs).
 
-    A tap or a command that comes too soon is dropped (the tap is still answered, so the button
-    does not spin). A handler flagged `Throttle.PACE` (input a screen asked for, an API key
-    above all: its message must reach the handler that deletes it) never has its input
-    dropped: it waits for the user's next free slot, without holding an in-flight slot, so a
-    flood at the key prompt makes at most one key check per `rate` seconds. Uses the monotonic
-    clock: throttling is about real time, not the provider's."""
+    A token bucket per user: `burst` taps at once, refilled one per `rate` seconds, so quick
+    taps of a person (a double tap, three buttons in a row) always pass and only a sustained
+    flood runs dry. It is kept as one number per user, the moment their bucket is full again
+    (each update pushes it `rate` further; more than `burst` updates ahead of now is a flood).
+
+    A tap or a command that finds the bucket empty is dropped (the tap is still answered, so
+    the button does not spin). A handler flagged `Throttle.PACE` (input a screen asked for, an
+    API key above all: its message must reach the handler that deletes it) never has its input
+    dropped: it waits for the user's next token, without holding an in-flight slot, so a flood
+    at the key prompt makes at most `burst` key checks at once and then one per `rate` seconds.
+    Uses the monotonic clock: throttling is about real time, not the provider's."""
 
     def __init__(
         self,
@@ -123,36 +135,43 @@ class ThrottleMiddleware(BaseMiddleware):
         clock: Callable[[], float] = time.monotonic,
         max_users: int = 10000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        burst: int = THROTTLE_BURST,
     ) -> None:
         self.rate = rate
+        self.burst = max(1, burst)
         self._clock = clock
         self._sleep = sleep
-        # user id -> the time of their latest slot (in the future while inputs wait for one)
-        self._last: dict[int, float] = {}
+        # user id -> the moment their bucket is full again (in the past once it is)
+        self._full_at: dict[int, float] = {}
         self._max_users = max_users
 
     def _forget_idle(self, now: float) -> None:
-        if len(self._last) >= self._max_users:
-            # Forget users idle for longer than the window so the table stays small.
-            self._last = {k: v for k, v in self._last.items() if now - v < self.rate}
+        if len(self._full_at) >= self._max_users:
+            # A user whose bucket is full again is like one never seen: forget them.
+            self._full_at = {k: v for k, v in self._full_at.items() if v > now}
+
+    def _take(self, user_id: int, now: float) -> float:
+        """Take one token (booking it ahead when the bucket is empty); the seconds until that
+        token is there (0 when it is there now)."""
+        full_at = max(self._full_at.get(user_id, now), now) + self.rate
+        self._forget_idle(now)
+        self._full_at[user_id] = full_at
+        # The bucket holds `burst` tokens: a token booked more than that ahead must wait.
+        return max(0.0, full_at - now - self.rate * self.burst)
 
     def _allowed(self, user_id: int) -> bool:
+        """Whether a tap may pass now; one that may not takes no token (a flood never digs
+        the bucket deeper than empty)."""
         now = self._clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.rate:
+        full_at = max(self._full_at.get(user_id, now), now)
+        if full_at + self.rate - now > self.rate * self.burst + _CLOCK_SLACK:
             return False
-        self._forget_idle(now)
-        self._last[user_id] = now
+        self._take(user_id, now)
         return True
 
     def _reserve(self, user_id: int) -> float:
-        """Book the user's next free slot; the seconds to wait for it (0 when one is free now)."""
-        now = self._clock()
-        last = self._last.get(user_id)
-        slot = now if last is None else max(now, last + self.rate)
-        self._forget_idle(now)
-        self._last[user_id] = slot
-        return slot - now
+        """Book the user's next token; the seconds to wait for it (0 when one is free now)."""
+        return self._take(user_id, self._clock())
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = _telegram_user(data)
