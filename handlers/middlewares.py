@@ -3,7 +3,8 @@
 On every update (outer, outermost first): the key guard (a message carrying an API key never
 stays in the chat), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the
 allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler.
+`lang`, `t` and the per-update `active_key` loader for every handler, then the prompt check (an
+input prompt that no longer asks loses its buttons).
 
 Around each message and tap handler (inner, on the root router, so the handler is known and its
 flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.dispatcher.flags import get_flag
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BotCommand,
     BotCommandScopeDefault,
@@ -38,6 +41,7 @@ from bot.config import Settings
 from bot.i18n import Translate, Translator, pick_language
 from bot.settings import UserSettingsService
 from handlers.common import (
+    PROMPT,
     TAKES_API_KEY,
     THROTTLE,
     ActiveKeyLoader,
@@ -325,6 +329,48 @@ async def welcome_back(
         log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
+class PromptMiddleware(BaseMiddleware):
+    """An input prompt ("Send your API key…") keeps its buttons only while it is the message
+    asking: once the flow moves on (another message asks, see `remember_prompt`) or is left
+    (a command, a tap elsewhere, Cancel), its Cancel can do nothing, so it is taken away.
+
+    Around every update (the handler that changes the state may be any router's): the prompt
+    before and after the update are compared. The tapped message itself is left alone: the
+    handler has just drawn the next screen in it."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        state = data.get("state")
+        if not isinstance(state, FSMContext):
+            return await handler(event, data)
+        before = (await state.get_data()).get(PROMPT)
+        if not isinstance(before, int):
+            return await handler(event, data)
+        try:
+            return await handler(event, data)
+        finally:
+            if (await state.get_data()).get(PROMPT) != before and before != _tapped_id(event):
+                await _retire_prompt(data, before)
+
+
+def _tapped_id(event: TelegramObject) -> int | None:
+    """The id of the message whose button this update tapped, if it is a tap."""
+    query = event.callback_query if isinstance(event, Update) else None
+    return query.message.message_id if query is not None and query.message is not None else None
+
+
+async def _retire_prompt(data: dict[str, Any], message_id: int) -> None:
+    bot: Bot | None = data.get("bot")
+    chat = data.get("event_chat")
+    if bot is None or chat is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat.id, message_id=message_id, reply_markup=None
+        )
+    except TelegramAPIError as exc:  # already gone or without buttons: the prompt is cosmetic
+        log.debug("could not retire a prompt: %s", type(exc).__name__)
+
+
 @dataclass(slots=True)
 class KeyMessage:
     """A message that carries an API key, on its way through the middlewares. Settled once a
@@ -413,6 +459,7 @@ def setup_middlewares(dp: Dispatcher, settings: Settings) -> None:
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))
     dp.update.outer_middleware(RegistrationMiddleware(admins))
+    dp.update.outer_middleware(PromptMiddleware())
 
 
 def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:

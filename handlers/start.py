@@ -24,7 +24,9 @@ from storage import KeyProfile, User
 PRIVATE = F.chat.type == ChatType.PRIVATE
 
 
-def main_menu_text(t: Translate, key: KeyProfile | None, settings: Settings | None) -> str:
+def main_menu_text(
+    t: Translate, key: KeyProfile | None, settings: Settings | None, lang: str
+) -> str:
     """The menu's heading: which key is active and its balance, or how to begin."""
     if key is None:
         return f"{t('menu-title')}\n\n{t('menu-no-key')}"
@@ -32,7 +34,7 @@ def main_menu_text(t: Translate, key: KeyProfile | None, settings: Settings | No
         "menu-active-key",
         label=html.escape(key.label),
         provider=html.escape(preset_name(key.base_url, settings)),
-        balance=format_money(key.balance, key.currency),
+        balance=format_money(key.balance, key.currency, lang=lang),
     )
     return f"{t('menu-title')}\n\n{line}"
 
@@ -51,13 +53,14 @@ async def on_start(
     user: User,
     settings: Settings,
     accounts: AccountService,
+    lang: str,
 ) -> None:
     await state.clear()
     first = html.escape(message.from_user.first_name) if message.from_user else ""
     key = await menu_key(accounts, user)
     welcome = t("start-welcome", name=first) if key is None else t("start-welcome-back", name=first)
     await message.answer(
-        f"{welcome}\n\n{main_menu_text(t, key, settings)}", reply_markup=main_menu_keyboard(t)
+        f"{welcome}\n\n{main_menu_text(t, key, settings, lang)}", reply_markup=main_menu_keyboard(t)
     )
 
 
@@ -68,10 +71,11 @@ async def on_menu_command(
     user: User,
     settings: Settings,
     accounts: AccountService,
+    lang: str,
 ) -> None:
     await state.clear()
     key = await menu_key(accounts, user)
-    await message.answer(main_menu_text(t, key, settings), reply_markup=main_menu_keyboard(t))
+    await message.answer(main_menu_text(t, key, settings, lang), reply_markup=main_menu_keyboard(t))
 
 
 async def on_cancel(
@@ -81,13 +85,14 @@ async def on_cancel(
     user: User,
     settings: Settings,
     accounts: AccountService,
+    lang: str,
 ) -> None:
     was = await state.get_state()
     await state.clear()
     notice = t("cancel-done") if was is not None else t("cancel-nothing")
     key = await menu_key(accounts, user)
     await message.answer(
-        f"{notice}\n\n{main_menu_text(t, key, settings)}", reply_markup=main_menu_keyboard(t)
+        f"{notice}\n\n{main_menu_text(t, key, settings, lang)}", reply_markup=main_menu_keyboard(t)
     )
 
 
@@ -98,11 +103,12 @@ async def on_main_menu(
     user: User,
     settings: Settings,
     accounts: AccountService,
+    lang: str,
 ) -> None:
     # "Main menu" is also every input screen's Cancel button: it always leaves the state.
     await state.clear()
     key = await menu_key(accounts, user)
-    await show(callback, main_menu_text(t, key, settings), main_menu_keyboard(t))
+    await show(callback, main_menu_text(t, key, settings, lang), main_menu_keyboard(t))
     await answer_quietly(callback)
 
 

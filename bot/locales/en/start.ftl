@@ -1,5 +1,4 @@
 start-welcome = 👋 Hello, { $name }! This bot buys one-time phone numbers and rents numbers from GrizzlySMS or any compatible provider, and the SMS code lands right here in the chat.
-    To begin, add your provider's API key: tap 🔑 API keys.
 start-welcome-back = 👋 Welcome back, { $name }!
 menu-title = <b>Main menu</b>
 menu-no-key = You have no API key yet. Add one under 🔑 API keys to buy numbers.

@@ -1,5 +1,4 @@
 start-welcome = 👋 您好，{ $name }！本机器人可从 GrizzlySMS 或任何兼容服务商购买一次性号码或租用号码，短信验证码会直接发到这个聊天中。
-    首先，请添加服务商的 API 密钥：点击 🔑 API 密钥。
 start-welcome-back = 👋 欢迎回来，{ $name }！
 menu-title = <b>主菜单</b>
 menu-no-key = 您还没有 API 密钥。请在 🔑 API 密钥 中添加后再购买号码。
