@@ -1,4 +1,4 @@
-"""Middlewares, and the bot's command list in each language.
+"""Middlewares, and the bot's command list in each language (published by `handlers.profile`).
 
 On every update (outer, outermost first): the key guard (a message carrying an API key never
 stays in the chat), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the
@@ -28,7 +28,6 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BotCommand,
-    BotCommandScopeDefault,
     CallbackQuery,
     Message,
     TelegramObject,
@@ -467,12 +466,3 @@ def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:
         BotCommand(command=name, description=translator.get(lang, f"cmd-{name}"))
         for name in COMMANDS
     ]
-
-
-async def set_commands(bot: Bot, translator: Translator) -> None:
-    """setMyCommands for each language, and the default list (English) for everyone else."""
-    await bot.set_my_commands(bot_commands(translator, "en"), scope=BotCommandScopeDefault())
-    for lang in translator.languages:
-        await bot.set_my_commands(
-            bot_commands(translator, lang), scope=BotCommandScopeDefault(), language_code=lang
-        )

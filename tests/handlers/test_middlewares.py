@@ -1,15 +1,14 @@
-"""Registration (language from Telegram), allowlist, suspended users, throttling, setMyCommands."""
+"""Registration (language from Telegram), allowlist, suspended users, throttling (the bot's
+commands per language: test_bot_profile.py)."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
-from aiogram.methods import SetMyCommands
-
 from bot.app import build_dispatcher
 from handlers.keys import KeyAction, KeyCb
-from handlers.middlewares import COMMANDS, THROTTLE_BURST, ThrottleMiddleware, set_commands
+from handlers.middlewares import THROTTLE_BURST, ThrottleMiddleware
 from tests.harness import ChatDriver, SqlTrace, find_middleware, message_update
 
 
@@ -99,18 +98,6 @@ async def test_zero_rate_disables_throttling(chat: ChatDriver) -> None:
     await chat.send("/help")
     await chat.send("/help")
     assert sum("How this bot works" in text for text in chat.texts()) == 2
-
-
-async def test_set_commands_in_every_language(bot: Any, services: Any) -> None:
-    await set_commands(bot, services.translator)
-    calls = bot.session.calls(SetMyCommands)
-    by_lang = {call.language_code: call for call in calls}
-    assert set(by_lang) == {None, "en", "ru", "zh"}
-    for call in calls:
-        assert [c.command for c in call.commands] == list(COMMANDS)
-    assert by_lang["ru"].commands[1].description == "Купить номер"
-    assert by_lang["zh"].commands[1].description == "购买号码"
-    assert by_lang[None].commands[1].description == "Buy a number"
 
 
 async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbox_key: str) -> None:
