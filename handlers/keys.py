@@ -27,6 +27,7 @@ from bot.formatting import format_money, mask_key
 from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
+from handlers.activation.flow import BuyContext, buy_context
 from handlers.common import (
     CallbackId,
     MenuAction,
@@ -40,6 +41,7 @@ from handlers.common import (
     remember_prompt,
     show,
 )
+from handlers.deeplinks import PENDING_BUY, open_buy_link, parse_buy_payload, pending_buy
 from handlers.errors import error_text, is_bad_key, is_wrong_address
 from storage import KeyProfile, User
 
@@ -56,6 +58,7 @@ class KeyAction(StrEnum):
     RENAME = "ren"
     DELETE = "del"  # asks to confirm
     DELETE_CONFIRMED = "delok"
+    CONTINUE = "then"  # p: the buy link that waited for the first key (handlers.deeplinks)
 
 
 class KeyCb(CallbackData, prefix="k1"):  # type: ignore[explicit-any]  # BaseModel's Any
@@ -185,9 +188,18 @@ async def on_keys(
     settings: Settings,
     lang: str,
 ) -> None:
-    await state.clear()
+    await clear_input(state)
     await show_keys(event, t, accounts, user, settings, lang)
     await answer_tap(event)
+
+
+async def clear_input(state: FSMContext) -> None:
+    """Leave any input; a buy link that waits for the user's first key keeps waiting (the
+    no-key screen leads here, and on to adding a key)."""
+    pending = await pending_buy(state)
+    await state.clear()
+    if pending is not None:
+        await state.set_data({PENDING_BUY: pending.payload})
 
 
 async def on_open(
@@ -233,7 +245,7 @@ async def _delete_key(accounts: AccountService, user: User, key_id: int) -> KeyP
 async def on_add(
     callback: CallbackQuery, state: FSMContext, t: Translate, settings: Settings
 ) -> None:
-    await state.clear()
+    await clear_input(state)
     await show(callback, t("keys-choose-provider"), presets_keyboard(t, settings))
     await answer_quietly(callback)
 
@@ -328,11 +340,11 @@ async def on_key_text(
         return
     await state.set_state(AddKey.label)
     await state.update_data(key_id=key.id)
-    done = InlineKeyboardMarkup(
-        inline_keyboard=[
-            _button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))
-        ]
-    )
+    rows = [_button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))]
+    pending = await pending_buy(state)
+    if pending is not None:  # the user came from a buy link: one tap goes on to it
+        rows.insert(0, _button(t("btn-key-continue"), _continue_data(pending.payload)))
+    done = InlineKeyboardMarkup(inline_keyboard=rows)
     added = t(
         "keys-added",
         label=html.escape(key.label),
@@ -464,6 +476,22 @@ async def on_delete_confirmed(
     await answer_quietly(callback, t("keys-deleted", label=key.label))
 
 
+def _continue_data(payload: str) -> KeyCb:
+    return KeyCb(action=KeyAction.CONTINUE, p=payload)
+
+
+async def on_continue(
+    callback: CallbackQuery, callback_data: KeyCb, ctx: BuyContext, t: Translate
+) -> None:
+    """The key is in: on to the purchase the buy link named (checked as the link was)."""
+    link = parse_buy_payload(callback_data.p)
+    await ctx.state.clear()
+    if link is None or not await open_buy_link(callback, ctx, link):
+        await answer_quietly(callback, t("error-not-found"))
+        return
+    await answer_quietly(callback)
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     cb = router.callback_query
@@ -478,6 +506,7 @@ def create_router() -> Router:
     cb.register(on_rename, KeyCb.filter(F.action == KeyAction.RENAME))
     cb.register(on_delete, KeyCb.filter(F.action == KeyAction.DELETE))
     cb.register(on_delete_confirmed, KeyCb.filter(F.action == KeyAction.DELETE_CONFIRMED))
+    cb.register(on_continue, KeyCb.filter(F.action == KeyAction.CONTINUE), buy_context)
     router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=input_flags())
     # The one place an API key is welcome: this handler deletes its message itself.
     router.message.register(

@@ -1,5 +1,6 @@
-"""/start, the main menu, /cancel (leaves any input state), the menu's "main" action, and the
-bot's membership in a private chat (the user blocked or unblocked it)."""
+"""/start (with a buy link: that purchase, see handlers.deeplinks), the main menu, /cancel
+(leaves any input state), the menu's "main" action, and the bot's membership in a private chat
+(the user blocked or unblocked it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import html
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import KICKED, MEMBER, ChatMemberUpdatedFilter, Command, CommandStart
+from aiogram.filters import (
+    KICKED,
+    MEMBER,
+    ChatMemberUpdatedFilter,
+    Command,
+    CommandObject,
+    CommandStart,
+)
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
@@ -17,7 +25,9 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.presets import preset_name
 from bot.settings import UserSettingsService
+from handlers.activation.flow import BuyContext, buy_context
 from handlers.common import MenuAction, MenuCb, answer_quietly, main_menu_keyboard, show
+from handlers.deeplinks import open_buy_link, parse_buy_payload
 from handlers.middlewares import CardResender, welcome_back
 from storage import KeyProfile, User
 
@@ -54,8 +64,15 @@ async def on_start(
     settings: Settings,
     accounts: AccountService,
     lang: str,
+    ctx: BuyContext,
+    command: CommandObject | None = None,
 ) -> None:
     await state.clear()
+    # A buy link (t.me/<bot>?start=buy-tg-0) opens that purchase; anything else, or an offer
+    # the provider does not know, gets the welcome.
+    link = parse_buy_payload(command.args if command is not None else None)
+    if link is not None and await open_buy_link(message, ctx, link):
+        return
     first = html.escape(message.from_user.first_name) if message.from_user else ""
     key = await menu_key(accounts, user)
     welcome = t("start-welcome", name=first) if key is None else t("start-welcome-back", name=first)
@@ -130,7 +147,7 @@ async def on_bot_unblocked(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(on_start, CommandStart())
+    router.message.register(on_start, CommandStart(), buy_context)
     router.message.register(on_menu_command, Command("menu"))
     router.message.register(on_cancel, Command("cancel"))
     router.callback_query.register(on_main_menu, MenuCb.filter(F.action == MenuAction.MAIN))

@@ -38,3 +38,4 @@ keys-now-active = { $label } is now active.
 keys-unasked-deleted = 🔒 That message looked like an API key, so I deleted it from the chat. To add a key: 🔑 API keys → ➕ Add a key.
 keys-rejected = The provider rejected this API key. Check it in your provider account and send it again, or tap Cancel.
 keys-send-url-again = Send the provider's API address again, or tap Cancel.
+btn-key-continue = ➡️ Go on to the purchase

@@ -38,3 +38,4 @@ keys-now-active = { $label } 现已启用。
 keys-unasked-deleted = 🔒 这条消息看起来像 API 密钥，所以我已将它从聊天中删除。要添加密钥：🔑 API 密钥 → ➕ 添加密钥。
 keys-rejected = 服务商拒绝了此 API 密钥。请在服务商账户中核对后重新发送，或点击“取消”。
 keys-send-url-again = 请重新发送服务商的 API 地址，或点击“取消”。
+btn-key-continue = ➡️ 继续购买
