@@ -1,27 +1,28 @@
-"""Deep links: `t.me/<bot>?start=buy-<service>-<country>` (e.g. `buy-tg-0`) opens the confirm
-screen of that purchase, and a favourite can be shared as such a link.
+"""Deep links: `t.me/<bot>?start=buy-<service>-<country>` (e.g. `buy-tg-0`) names a purchase;
+a favourite on the confirm screen can be shared as such a link.
 
-The payload comes from anyone who can post a link: it is read only when it has exactly this
-form, and the offer it names is opened only when the provider knows both the service and the
-country. Anything else gets the normal welcome (`handlers.start`). A user without a key sees
-the no-key screen; the link waits in their dialogue state (`PENDING_BUY`) until their key is
-added, then one tap goes on to it.
+The links themselves live here (parsing, making, sharing); `handlers.start` opens them. The
+payload comes from anyone who can post a link: it is read only when it has exactly this form,
+and the offer it names is opened only when the provider knows both the service and the country.
+Anything else gets the normal welcome. A user without a key sees the no-key screen; the link
+waits in their dialogue state (`PENDING_BUY`) until their key is added, then one tap goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate
-from bot.provider.errors import ProviderError
-from handlers.activation.flow import BuyContext, show_confirm
-from handlers.activation.views import no_key_view
-from handlers.common import show
+
+log = logging.getLogger(__name__)
 
 BUY_PREFIX = "buy"
 # Telegram allows [A-Za-z0-9_-], 64 characters, in a start payload. Service codes are short
@@ -74,22 +75,23 @@ async def pending_buy(state: FSMContext) -> BuyLink | None:
     return parse_buy_payload(str((await state.get_data()).get(PENDING_BUY, "")))
 
 
-async def open_buy_link(event: Message | CallbackQuery, ctx: BuyContext, link: BuyLink) -> bool:
-    """Show the confirm screen of the offer `link` names (the buy flow's own screen); without
-    a key, the no-key screen, and the link waits for the key. False, with nothing shown, when
-    the provider knows no such service or country: the caller shows what it would have."""
-    key = await ctx.key()
-    if key is None:
-        await ctx.state.set_data({PENDING_BUY: link.payload})
-        await show(event, *no_key_view(ctx.t))
-        return True
+def with_share_row(
+    markup: InlineKeyboardMarkup, share: InlineKeyboardButton | None
+) -> InlineKeyboardMarkup:
+    """`markup` with a Share row above its last row (the way back), when there is a share."""
+    if share is None:
+        return markup
+    rows = list(markup.inline_keyboard)
+    return InlineKeyboardMarkup(inline_keyboard=[*rows[:-1], [share], *rows[-1:]])
+
+
+async def bot_username(bot: Bot | None) -> str | None:
+    """The bot's @username for its links (aiogram asks getMe once and keeps the answer); None
+    when Telegram cannot say, and the link is left out."""
+    if bot is None:
+        return None
     try:
-        services = await ctx.catalog.service_names(key, ctx.lang)
-        countries = await ctx.catalog.countries(key)
-    except ProviderError:
-        pass  # the confirm screen asks again and says what the provider answered
-    else:
-        if link.service not in services or link.country not in countries:
-            return False
-    await show_confirm(event, ctx, service=link.service, country=link.country)
-    return True
+        return (await bot.me()).username
+    except TelegramAPIError as exc:
+        log.info("no username for a share link: %s", type(exc).__name__)
+        return None

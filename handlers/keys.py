@@ -27,7 +27,6 @@ from bot.formatting import format_money, mask_key
 from bot.i18n import Translate
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
-from handlers.activation.flow import BuyContext, buy_context
 from handlers.common import (
     CallbackId,
     MenuAction,
@@ -41,7 +40,7 @@ from handlers.common import (
     remember_prompt,
     show,
 )
-from handlers.deeplinks import PENDING_BUY, open_buy_link, parse_buy_payload, pending_buy
+from handlers.deeplinks import PENDING_BUY, pending_buy
 from handlers.errors import error_text, is_bad_key, is_wrong_address
 from storage import KeyProfile, User
 
@@ -58,7 +57,7 @@ class KeyAction(StrEnum):
     RENAME = "ren"
     DELETE = "del"  # asks to confirm
     DELETE_CONFIRMED = "delok"
-    CONTINUE = "then"  # p: the buy link that waited for the first key (handlers.deeplinks)
+    CONTINUE = "then"  # p: the buy link that waited for the first key (handlers.start)
 
 
 class KeyCb(CallbackData, prefix="k1"):  # type: ignore[explicit-any]  # BaseModel's Any
@@ -480,18 +479,6 @@ def _continue_data(payload: str) -> KeyCb:
     return KeyCb(action=KeyAction.CONTINUE, p=payload)
 
 
-async def on_continue(
-    callback: CallbackQuery, callback_data: KeyCb, ctx: BuyContext, t: Translate
-) -> None:
-    """The key is in: on to the purchase the buy link named (checked as the link was)."""
-    link = parse_buy_payload(callback_data.p)
-    await ctx.state.clear()
-    if link is None or not await open_buy_link(callback, ctx, link):
-        await answer_quietly(callback, t("error-not-found"))
-        return
-    await answer_quietly(callback)
-
-
 def create_router() -> Router:
     router = Router(name=__name__)
     cb = router.callback_query
@@ -506,7 +493,6 @@ def create_router() -> Router:
     cb.register(on_rename, KeyCb.filter(F.action == KeyAction.RENAME))
     cb.register(on_delete, KeyCb.filter(F.action == KeyAction.DELETE))
     cb.register(on_delete_confirmed, KeyCb.filter(F.action == KeyAction.DELETE_CONFIRMED))
-    cb.register(on_continue, KeyCb.filter(F.action == KeyAction.CONTINUE), buy_context)
     router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=input_flags())
     # The one place an API key is welcome: this handler deletes its message itself.
     router.message.register(

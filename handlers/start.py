@@ -24,10 +24,13 @@ from bot.config import Settings
 from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.presets import preset_name
+from bot.provider.errors import ProviderError
 from bot.settings import UserSettingsService
-from handlers.activation.flow import BuyContext, buy_context
+from handlers.activation.flow import BuyContext, buy_context, show_confirm
+from handlers.activation.views import no_key_view
 from handlers.common import MenuAction, MenuCb, answer_quietly, main_menu_keyboard, show
-from handlers.deeplinks import open_buy_link, parse_buy_payload
+from handlers.deeplinks import PENDING_BUY, BuyLink, parse_buy_payload
+from handlers.keys import KeyAction, KeyCb
 from handlers.middlewares import CardResender, welcome_back
 from storage import KeyProfile, User
 
@@ -129,6 +132,39 @@ async def on_main_menu(
     await answer_quietly(callback)
 
 
+async def open_buy_link(event: Message | CallbackQuery, ctx: BuyContext, link: BuyLink) -> bool:
+    """Show the confirm screen of the offer `link` names (the buy flow's own screen); without
+    a key, the no-key screen, and the link waits for the key. False, with nothing shown, when
+    the provider knows no such service or country: the caller shows what it would have."""
+    key = await ctx.key()
+    if key is None:
+        await ctx.state.set_data({PENDING_BUY: link.payload})
+        await show(event, *no_key_view(ctx.t))
+        return True
+    try:
+        services = await ctx.catalog.service_names(key, ctx.lang)
+        countries = await ctx.catalog.countries(key)
+    except ProviderError:
+        pass  # the confirm screen asks again and says what the provider answered
+    else:
+        if link.service not in services or link.country not in countries:
+            return False
+    await show_confirm(event, ctx, service=link.service, country=link.country)
+    return True
+
+
+async def on_continue(
+    callback: CallbackQuery, callback_data: KeyCb, ctx: BuyContext, t: Translate
+) -> None:
+    """The first key is in: on to the purchase the buy link named (checked as the link was)."""
+    link = parse_buy_payload(callback_data.p)
+    await ctx.state.clear()
+    if link is None or not await open_buy_link(callback, ctx, link):
+        await answer_quietly(callback, t("error-not-found"))
+        return
+    await answer_quietly(callback)
+
+
 # --- the user blocks or unblocks the bot (its membership in their private chat) ---------------
 
 
@@ -151,6 +187,9 @@ def create_router() -> Router:
     router.message.register(on_menu_command, Command("menu"))
     router.message.register(on_cancel, Command("cancel"))
     router.callback_query.register(on_main_menu, MenuCb.filter(F.action == MenuAction.MAIN))
+    router.callback_query.register(
+        on_continue, KeyCb.filter(F.action == KeyAction.CONTINUE), buy_context
+    )
     router.my_chat_member.register(
         on_bot_blocked, PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED)
     )

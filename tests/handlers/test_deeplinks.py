@@ -106,3 +106,26 @@ def test_the_share_button_opens_telegrams_share_sheet() -> None:
     assert query["url"] == ["https://t.me/sms_test_bot?start=buy-tg-0"]
     assert "Telegram · Russia" in query["text"][0]
     assert share_button(t, None, "tg", "0", "x") is None
+
+
+async def test_a_favourite_can_be_shared_from_its_confirm_screen(
+    keyed_chat: ChatDriver, services: Any
+) -> None:
+    chat = keyed_chat
+    await chat.send("/start buy-tg-0")
+    assert not any(b.url for b in chat.last_bot_message().buttons())  # not a favourite yet
+    await services.favourites.add(chat.user.id, "tg", "0")
+    await chat.send("/start buy-tg-0")
+    shown = chat.last_bot_message()
+    share = next(b for b in shown.buttons() if b.url)
+    assert share.text == "🔗 Share"
+    query = parse_qs(urlsplit(share.url or "").query)
+    link = query["url"][0]
+    assert link == "https://t.me/sms_test_bot?start=buy-tg-0"
+    assert "Telegram" in query["text"][0]
+    # The way back stays the last row.
+    assert "Back" in shown.markup.inline_keyboard[-1][0].text  # type: ignore[union-attr]
+    # Whoever follows the link lands on the same screen.
+    friend = ChatDriver(chat.dp, chat.bot, user_id=777)
+    await friend.send(f"/start {link.rsplit('=', 1)[1]}")
+    assert "add the API key" in friend.last_text  # no key yet: the link waits for theirs
