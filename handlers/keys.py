@@ -40,7 +40,7 @@ from handlers.common import (
     remember_prompt,
     show,
 )
-from handlers.deeplinks import PENDING_BUY, pending_buy
+from handlers.deeplinks import PENDING_BUY, BuyLink, pending_buy
 from handlers.errors import error_text, is_bad_key, is_wrong_address
 from storage import KeyProfile, User
 
@@ -151,6 +151,16 @@ def presets_keyboard(t: Translate, settings: Settings | None) -> InlineKeyboardM
         InlineKeyboardButton(text=t("btn-back"), callback_data=KeyCb(action=KeyAction.LIST).pack())
     )
     return builder.as_markup()
+
+
+def with_continue(
+    t: Translate, markup: InlineKeyboardMarkup, pending: BuyLink | None
+) -> InlineKeyboardMarkup:
+    """`markup` with "Go on to the purchase" on top when the user came from a buy link."""
+    if pending is None:
+        return markup
+    go_on = _button(t("btn-key-continue"), KeyCb(action=KeyAction.CONTINUE, p=pending.payload))
+    return InlineKeyboardMarkup(inline_keyboard=[go_on, *markup.inline_keyboard])
 
 
 def only_cancel(t: Translate) -> InlineKeyboardMarkup:
@@ -334,16 +344,14 @@ async def on_key_text(
         key = await accounts.add_key(user.id, base_url=base_url, api_key=api_key, label=label)
     except ProviderError as exc:
         log.info("key check failed: %s", exc.code)
-        retry = await _key_refused(state, t, exc, custom=bool(data.get("custom")), user=user)
+        custom = bool(data.get("custom"))
+        retry = await _key_refused(state, t, exc, custom=custom, user=user, settings=settings)
         await ask_again(message, state, t, retry + warning)
         return
     await state.set_state(AddKey.label)
     await state.update_data(key_id=key.id)
-    rows = [_button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))]
-    pending = await pending_buy(state)
-    if pending is not None:  # the user came from a buy link: one tap goes on to it
-        rows.insert(0, _button(t("btn-key-continue"), _continue_data(pending.payload)))
-    done = InlineKeyboardMarkup(inline_keyboard=rows)
+    keep = _button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))
+    done = with_continue(t, InlineKeyboardMarkup(inline_keyboard=[keep]), await pending_buy(state))
     added = t(
         "keys-added",
         label=html.escape(key.label),
@@ -353,17 +361,24 @@ async def on_key_text(
 
 
 async def _key_refused(
-    state: FSMContext, t: Translate, exc: ProviderError, *, custom: bool, user: User
+    state: FSMContext,
+    t: Translate,
+    exc: ProviderError,
+    *,
+    custom: bool,
+    user: User,
+    settings: Settings,
 ) -> str:
     """What went wrong with the key check, and the one thing to do next: another key when the
     provider refused this one; the address again when a custom one is not a provider (the
     state goes back to asking for it); else the same key again once the provider can answer."""
     if is_bad_key(exc):
         return t("keys-rejected")
+    reason = error_text(t, exc, user=user, settings=settings)
     if custom and is_wrong_address(exc):
         await state.set_state(AddKey.url)
-        return f"{error_text(t, exc, user=user)}\n\n{t('keys-send-url-again')}"
-    return f"{error_text(t, exc, user=user)}\n\n{t('keys-try-again')}"
+        return f"{reason}\n\n{t('keys-send-url-again')}"
+    return f"{reason}\n\n{t('keys-try-again')}"
 
 
 async def _default_label(accounts: AccountService, user: User, provider: str) -> str:
@@ -389,6 +404,7 @@ async def on_label_text(
         await ask_again(message, state, t, t("keys-bad-label"))
         return
     key_id = (await state.get_data()).get("key_id")
+    pending = await pending_buy(state)
     await state.clear()
     try:
         key = await accounts.rename(user.id, int(key_id or 0), label)
@@ -398,7 +414,7 @@ async def on_label_text(
     await message.answer(
         f"{t('keys-label-saved', label=html.escape(key.label))}\n\n"
         f"{key_card_text(t, key, settings, lang)}",
-        reply_markup=key_card_keyboard(t, key),
+        reply_markup=with_continue(t, key_card_keyboard(t, key), pending),
     )
 
 
@@ -473,10 +489,6 @@ async def on_delete_confirmed(
         return
     await show_keys(callback, t, accounts, user, settings, lang)
     await answer_quietly(callback, t("keys-deleted", label=key.label))
-
-
-def _continue_data(payload: str) -> KeyCb:
-    return KeyCb(action=KeyAction.CONTINUE, p=payload)
 
 
 def create_router() -> Router:

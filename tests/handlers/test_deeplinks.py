@@ -61,6 +61,20 @@ async def test_without_a_key_the_link_waits_for_the_key(chat: ChatDriver, sandbo
     assert "Confirm the purchase" in chat.last_text and "Telegram" in chat.last_text
 
 
+async def test_naming_the_new_key_still_goes_on_to_the_purchase(
+    chat: ChatDriver, sandbox_key: str
+) -> None:
+    await chat.send("/start buy-tg-0")
+    await chat.tap("API keys")
+    await chat.tap("Add a key")
+    await chat.tap("Sandbox")
+    await chat.send(sandbox_key)
+    await chat.send("Work")  # a name instead of "Keep this name"
+    assert "Saved as <b>Work</b>" in chat.last_text
+    await chat.tap("Go on to the purchase")
+    assert "Confirm the purchase" in chat.last_text
+
+
 async def test_without_a_key_and_a_bad_payload_the_welcome(chat: ChatDriver) -> None:
     await chat.send("/start buy-<script>")
     assert "Hello" in chat.last_text and "Main menu" in chat.last_text
