@@ -390,7 +390,7 @@ async def show_confirm(
         starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
     )
     text, markup = render_confirm(t, screen)
-    if await ctx.favourites.is_favourite(ctx.user.id, service, country):
+    if screen.starred:
         # A favourite can be shared: its buy link opens this screen for whoever taps it.
         what = f"{screen.names.service} · {screen.names.flag} {screen.names.country}".strip()
         username = await bot_username(event.bot)
