@@ -72,10 +72,12 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "buy",
     "numbers",
+    "history",
     "balance",
     "keys",
     "settings",
     "help",
+    "mydata",
     "cancel",
 )
 
