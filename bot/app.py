@@ -28,6 +28,7 @@ from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.settings import UserSettingsService
+from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
@@ -57,6 +58,7 @@ class Services:
     user_settings: UserSettingsService
     numbers: NumbersService
     favourites: FavouritesService
+    spending: SpendingService
     history: HistoryService
     mydata: MyDataService
     translator: Translator
@@ -113,6 +115,7 @@ async def build_services(
         user_settings=UserSettingsService(db),
         numbers=NumbersService(db),
         favourites=FavouritesService(db),
+        spending=SpendingService(db, clock),
         history=HistoryService(db, clock=clock),
         mydata=MyDataService(db, orders, rentals, clock=clock),
         translator=Translator(),

@@ -22,6 +22,7 @@ from handlers import (
     numbers,
     rent,
     settings,
+    spending,
     start,
 )
 from handlers.middlewares import (
@@ -53,6 +54,7 @@ def build_router(config: Settings) -> Router:
         activation.create_router(),
         rent.create_router(),
         numbers.create_router(),
+        spending.create_router(),
         history.create_router(),
         mydata.create_router(),
         settings.create_router(),

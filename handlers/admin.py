@@ -1,4 +1,5 @@
-"""Operator commands, for the ids in ADMIN_IDS only: /stats.
+"""Operator commands, for the ids in ADMIN_IDS only: /stats (figures, then a chart of what the
+whole bot's users spent per day: every user together, nobody named).
 
 For anybody else the command does not exist: the fallback router answers it like any text.
 """
@@ -7,12 +8,17 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, Filter
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 
 from bot.config import Settings
-from bot.i18n import Translate
+from bot.i18n import Translate, Translator
 from bot.metrics import PREFIX, Metrics
 from bot.numbers import NumbersService
+from bot.spending import SpendingService
+from handlers.spending import chart_words
+
+# The operator's chart covers this many days (UTC), today included.
+STATS_CHART_DAYS = 30
 
 
 class IsAdmin(Filter):
@@ -32,7 +38,12 @@ def since_start(metrics: Metrics, name: str) -> int:
 
 
 async def on_stats(
-    message: Message, t: Translate, numbers: NumbersService, metrics: Metrics
+    message: Message,
+    t: Translate,
+    translator: Translator,
+    numbers: NumbersService,
+    metrics: Metrics,
+    spending: SpendingService,
 ) -> None:
     overview = await numbers.overview()
     await message.answer(
@@ -46,6 +57,13 @@ async def on_stats(
             auto_cancels=str(since_start(metrics, "tracker_auto_cancels")),
             errors=str(since_start(metrics, "tracker_provider_errors")),
         )
+    )
+    report = await spending.whole_bot(STATS_CHART_DAYS)
+    days = str(STATS_CHART_DAYS)
+    words, english = chart_words(t, translator, "admin-chart-title", days=days)
+    png = await spending.chart(report, words, english)
+    await message.answer_photo(
+        BufferedInputFile(png, filename="stats.png"), caption=t("admin-chart-caption", days=days)
     )
 
 

@@ -31,6 +31,7 @@ class MenuAction(StrEnum):
     BUY = "buy"
     RENT = "rent"
     NUMBERS = "numbers"
+    SPENDING = "spending"
     HISTORY = "history"
     BALANCE = "balance"
     KEYS = "keys"

@@ -72,6 +72,7 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "buy",
     "numbers",
+    "spending",
     "history",
     "balance",
     "keys",

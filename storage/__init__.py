@@ -23,6 +23,7 @@ from storage.models import (
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
+from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.userdata import StillLive, UserDataCounts, UserDataRepo
 from storage.users import UserRepo
@@ -51,6 +52,7 @@ __all__ = [
     "RentalSms",
     "SecretKeyError",
     "SecretMismatch",
+    "SpendingRepo",
     "StillLive",
     "TokenRepo",
     "User",

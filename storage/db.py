@@ -22,6 +22,7 @@ from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
+from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.userdata import UserDataRepo
 from storage.users import UserRepo
@@ -81,6 +82,7 @@ class Database:
     picks: PickRepo
     pending: PendingRepo
     fsm: FsmRepo
+    spending: SpendingRepo
     history: HistoryRepo
     userdata: UserDataRepo
 
@@ -98,6 +100,7 @@ class Database:
         self.picks = PickRepo(self._store)
         self.pending = PendingRepo(self._store)
         self.fsm = FsmRepo(self._store)
+        self.spending = SpendingRepo(self._store)
         self.history = HistoryRepo(self._store)
         self.userdata = UserDataRepo(self._store)
 

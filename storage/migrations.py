@@ -337,7 +337,14 @@ V7: tuple[str, ...] = (
     "CREATE INDEX ix_rentals_user_time ON rentals(user_id, created_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7)
+# Version 8: spending at a glance reads what was paid in a period, for one user or the whole
+# bot (the operator's /stats chart): by purchase time, without scanning the whole history.
+V8: tuple[str, ...] = (
+    "CREATE INDEX ix_activations_created ON activations(created_at)",
+    "CREATE INDEX ix_rental_periods_paid ON rental_periods(paid_at)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 LATEST_VERSION = len(MIGRATIONS)
 
 

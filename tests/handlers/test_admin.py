@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiogram.methods import SendPhoto
 
+from bot.charts import HEIGHT_PX, WIDTH_PX, png_size
 from tests.harness import ChatDriver
+from tests.spending_seed import bought
 
 ADMIN = 111  # the `chat` fixture's user
 
@@ -55,3 +58,24 @@ async def test_stats_is_not_there_for_others(dp: Any, bot: Any) -> None:
     assert "Bot status" not in stranger.last_text
     # Answered like any command the bot does not know: nothing says an admin one exists.
     assert "do not know the command /stats" in stranger.last_text
+
+
+async def test_stats_send_the_whole_bots_chart_to_an_operator_only(
+    chat: ChatDriver, services: Any, dp: Any, bot: Any
+) -> None:
+    now = services.clock()
+    for user in (ADMIN, 222, 333):  # everyone's purchases, nobody named
+        key = await services.db.keys.add(user, label="k", base_url="http://x", api_key="k" * 32)
+        await bought(services.db, user=user, key=key.id, when=now - 86400, cost="10.00",
+                     codes=1, end="finished")  # fmt: skip
+    stranger = ChatDriver(dp, bot, user_id=222)
+    await stranger.send("/stats")
+    assert chat.session.calls(SendPhoto) == []
+    await chat.send("/stats")
+    assert "Bot status" in chat.last_text
+    [photo] = chat.session.calls(SendPhoto)
+    assert photo.chat_id == ADMIN
+    assert png_size(photo.photo.data) == (WIDTH_PX, HEIGHT_PX)
+    assert "last 30 days" in (photo.caption or "")
+    report = await services.spending.whole_bot(30)
+    assert report.currencies[0].charged == 30  # the three users' numbers together

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from aiogram.filters.callback_data import CallbackData
 import handlers
 from bot.i18n import LANGUAGES
 from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
+from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
 from handlers.history.callbacks import HistoryAction
 from handlers.keys import KeyAction
@@ -30,6 +32,7 @@ SERVICE = "s" * 10  # provider service codes are 2-5 characters; 10 leaves room
 COUNTRY = "9" * 4
 HOURS = 720  # 30 days
 PAGE = 9999
+LAST_DAY = date.max.toordinal()
 ACTION = "x" * 8  # longer than every action name in use (checked below for our own)
 
 _preset_ids = [grizzly().id, SANDBOX_ID, CUSTOM_ID, *(p.id for p in COMPATIBLE)]
@@ -64,6 +67,9 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     ],
     "RentBuyCb": [{"service": SERVICE, "country": COUNTRY, "hours": HOURS, "token": TOKEN}],
     "RentExtendCb": [{"id": BIG_ID, "hours": HOURS, "token": TOKEN}],
+    "SpendingCb": [
+        {"action": "g", "p": "c", "o": MAX_BACK, "k": BIG_ID, "a": LAST_DAY, "b": LAST_DAY}
+    ],
     # The history's filter travels along: its codes are capped by the factory's own patterns.
     "HistoryCb": [
         {
