@@ -120,10 +120,10 @@ def split_escaped(text: str, limit: int) -> list[str]:
 
 
 def mask_key(api_key: str) -> str:
-    """Enough of a key to recognise it, never enough to use it: `••••1a2b`."""
-    if len(api_key) <= 8:
-        return "••••"
-    return "••••" + api_key[-4:]
+    """Enough of a key to recognise it, never enough to use it: `••••1a2b`, its last four
+    characters (fewer for a short key: never more than a third of it is shown)."""
+    shown = min(4, len(api_key) // 3)
+    return "••••" + (api_key[-shown:] if shown else "")
 
 
 def flag(iso2: str | None) -> str:

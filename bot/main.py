@@ -22,7 +22,7 @@ from bot.app import Services, build_bot, build_dispatcher, build_services, run_p
 from bot.config import Settings, SettingsError, load_settings
 from bot.provider.redact import redact
 from bot.web import run_webhook, start_health_server
-from handlers import set_commands
+from handlers import publish_profile
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from storage import SecretKeyError, SecretMismatch
@@ -128,7 +128,8 @@ async def run(settings: Settings) -> None:
         services = await open_services(settings)
         stack.push_async_callback(services.close)
         dp = build_dispatcher(services, bot)
-        await set_commands(bot, services.translator)
+        # Commands and descriptions per language; a refusal is logged, never fatal.
+        await publish_profile(bot, services.translator)
         freeze_startup_heap()
         if settings.webhook_mode:
             await run_webhook(bot, dp, services)

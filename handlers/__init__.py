@@ -28,11 +28,11 @@ from handlers import (
 from handlers.middlewares import (
     KeyInputMiddleware,
     ThrottleMiddleware,
-    set_commands,
     setup_middlewares,
 )
+from handlers.profile import publish_profile
 
-__all__ = ["build_router", "set_commands", "setup_middlewares"]
+__all__ = ["build_router", "publish_profile", "setup_middlewares"]
 
 
 def build_router(config: Settings) -> Router:

@@ -50,7 +50,7 @@ def no_key_keyboard(t: Translate) -> InlineKeyboardMarkup:
 
 
 async def balance_screen(
-    t: Translate, accounts: AccountService, user: User, settings: Settings | None
+    t: Translate, accounts: AccountService, user: User, settings: Settings | None, lang: str
 ) -> tuple[str, InlineKeyboardMarkup, str | None]:
     """(text, keyboard, short notice for a tap). Asks the provider every time."""
     try:
@@ -66,14 +66,14 @@ async def balance_screen(
             return reason, no_key_keyboard(t), reason
         text = t(
             "balance-stale",
-            balance=format_money(stale.balance, stale.currency),
+            balance=format_money(stale.balance, stale.currency, lang=lang),
             label=html.escape(stale.label),
             provider=html.escape(preset_name(stale.base_url, settings)),
         )
         return f"{text}\n\n⚠️ {reason}", balance_keyboard(t), reason
     text = t(
         "balance-text",
-        balance=format_money(key.balance, key.currency),
+        balance=format_money(key.balance, key.currency, lang=lang),
         label=html.escape(key.label),
         provider=html.escape(preset_name(key.base_url, settings)),
     )
@@ -87,9 +87,10 @@ async def on_balance(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     await state.clear()
-    text, markup, notice = await balance_screen(t, accounts, user, settings)
+    text, markup, notice = await balance_screen(t, accounts, user, settings, lang)
     await show(event, text, markup)
     await answer_tap(event, notice)
 

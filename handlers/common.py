@@ -12,6 +12,7 @@ from typing import Annotated, Final, TypeVar
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
@@ -62,6 +63,18 @@ def input_flags(*, takes_api_key: bool = False) -> dict[str, object]:
     if takes_api_key:
         flags[TAKES_API_KEY] = True
     return flags
+
+
+# FSM data: the id of the message that asks for the input a state waits for (a prompt). The
+# prompt middleware takes its buttons away once another message asks, or the input is left.
+PROMPT: Final = "prompt"
+
+
+async def remember_prompt(state: FSMContext, prompt: Message | None) -> None:
+    """`prompt` is now the message asking for input (call after setting the state); the one
+    that asked before loses its buttons (`handlers.middlewares.PromptMiddleware`)."""
+    if prompt is not None:
+        await state.update_data({PROMPT: prompt.message_id})
 
 
 T = TypeVar("T")

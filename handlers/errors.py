@@ -78,6 +78,18 @@ CODE_KEYS: dict[str, str] = {
 
 # Codes the client gives transport faults and unreadable answers.
 _DOWN_CODES = frozenset({"NETWORK", "TIMEOUT", "HTML", "GARBLED", "UNRECOGNISED"})
+# Nothing lives at the address: waiting will not help, the address is wrong.
+_WRONG_ADDRESS_CODES = frozenset({"HTTP_404", "HTTP_410"})
+
+
+def is_bad_key(exc: BaseException) -> bool:
+    """The provider refused the API key itself (not the request it came with)."""
+    return isinstance(exc, ProviderError) and CODE_KEYS.get(exc.code or "") == "error-bad-key"
+
+
+def is_wrong_address(exc: BaseException) -> bool:
+    """The provider's address answers "not found": a wrong URL, not a provider that is down."""
+    return isinstance(exc, ProviderError) and (exc.code or "") in _WRONG_ADDRESS_CODES
 
 
 def format_banned_until(
@@ -104,6 +116,8 @@ def _provider_text(
         return t("error-not-supported")
     if isinstance(exc, AddressRefused):
         return t("error-internal-address")
+    if is_wrong_address(exc):
+        return t("error-wrong-address")
     if isinstance(exc, ProviderUnavailable) and exc.retry_after:
         # The client gave up inside its deadline; the provider said when to come back.
         return t("error-provider-busy-after", seconds=str(max(1, round(exc.retry_after))))

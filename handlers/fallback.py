@@ -1,12 +1,14 @@
 """The last router: whatever nobody else handled gets a short, polite answer.
 
 - a text (or anything) where no input was expected: a hint and the main menu;
+- a command no router knows (`/foo`): it is named as unknown, with /help and the menu;
 - a callback nobody handled (an old message, a tampered payload): a short notice, never an error;
 - an exception in any handler: the user gets an apology, the log gets the error without secrets.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import traceback
 
@@ -23,8 +25,28 @@ from handlers.common import answer_quietly, main_menu_keyboard, only_menu_keyboa
 log = logging.getLogger(__name__)
 
 
+# A command is named back to the user at most this long (it is their text, escaped).
+COMMAND_SHOWN = 32
+
+
+def unknown_command(text: str | None) -> str | None:
+    """`/foo@bot args` -> `/foo` when the text is a command (no router knew it), else None."""
+    if not text or not text.startswith("/") or len(text) < 2:
+        return None
+    command = text.split(maxsplit=1)[0].split("@", 1)[0]
+    return command[:COMMAND_SHOWN]
+
+
 async def on_unexpected_message(message: Message, state: FSMContext, t: Translate) -> None:
-    if await state.get_state() is not None:
+    in_input = await state.get_state() is not None
+    command = unknown_command(message.text)
+    if command is not None:
+        # An input screen stays open (its own Cancel still works); otherwise the whole menu.
+        markup = only_menu_keyboard(t) if in_input else main_menu_keyboard(t)
+        text = t("fallback-unknown-command", command=html.escape(command))
+        await message.answer(text, reply_markup=markup)
+        return
+    if in_input:
         # An input screen is open but this was not the input it wants (e.g. a photo).
         await message.answer(t("fallback-wrong-input"), reply_markup=only_menu_keyboard(t))
         return

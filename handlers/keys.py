@@ -13,7 +13,6 @@ from collections.abc import Awaitable
 from enum import StrEnum
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -38,9 +37,11 @@ from handlers.common import (
     delete_quietly,
     input_flags,
     menu_button,
+    remember_prompt,
     show,
 )
-from handlers.errors import error_text
+from handlers.deeplinks import PENDING_BUY, BuyLink, pending_buy
+from handlers.errors import error_text, is_bad_key, is_wrong_address
 from storage import KeyProfile, User
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class KeyAction(StrEnum):
     RENAME = "ren"
     DELETE = "del"  # asks to confirm
     DELETE_CONFIRMED = "delok"
+    CONTINUE = "then"  # p: the buy link that waited for the first key (handlers.start)
 
 
 class KeyCb(CallbackData, prefix="k1"):  # type: ignore[explicit-any]  # BaseModel's Any
@@ -81,21 +83,21 @@ NOT_COMMAND = F.text & ~F.text.startswith("/")
 # --- views ---------------------------------------------------------------------------------
 
 
-def key_line(t: Translate, key: KeyProfile, settings: Settings | None) -> str:
+def key_line(t: Translate, key: KeyProfile, settings: Settings | None, lang: str) -> str:
     return t(
         "keys-line",
         marker="✅" if key.active else "▫️",
         label=html.escape(key.label),
         provider=html.escape(preset_name(key.base_url, settings)),
         masked=mask_key(key.api_key),
-        balance=format_money(key.balance, key.currency),
+        balance=format_money(key.balance, key.currency, lang=lang),
     )
 
 
-def keys_text(t: Translate, keys: list[KeyProfile], settings: Settings | None) -> str:
+def keys_text(t: Translate, keys: list[KeyProfile], settings: Settings | None, lang: str) -> str:
     if not keys:
         return f"{t('keys-title')}\n\n{t('keys-empty')}"
-    lines = "\n".join(key_line(t, key, settings) for key in keys)
+    lines = "\n".join(key_line(t, key, settings, lang) for key in keys)
     return f"{t('keys-title')}\n\n{lines}\n\n{t('keys-hint')}"
 
 
@@ -112,13 +114,13 @@ def keys_keyboard(t: Translate, keys: list[KeyProfile]) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def key_card_text(t: Translate, key: KeyProfile, settings: Settings | None) -> str:
+def key_card_text(t: Translate, key: KeyProfile, settings: Settings | None, lang: str) -> str:
     return t(
         "key-card",
         label=html.escape(key.label),
         provider=html.escape(preset_name(key.base_url, settings)),
         masked=mask_key(key.api_key),
-        balance=format_money(key.balance, key.currency),
+        balance=format_money(key.balance, key.currency, lang=lang),
         state=t("key-state-active") if key.active else t("key-state-inactive"),
     )
 
@@ -151,6 +153,16 @@ def presets_keyboard(t: Translate, settings: Settings | None) -> InlineKeyboardM
     return builder.as_markup()
 
 
+def with_continue(
+    t: Translate, markup: InlineKeyboardMarkup, pending: BuyLink | None
+) -> InlineKeyboardMarkup:
+    """`markup` with "Go on to the purchase" on top when the user came from a buy link."""
+    if pending is None:
+        return markup
+    go_on = _button(t("btn-key-continue"), KeyCb(action=KeyAction.CONTINUE, p=pending.payload))
+    return InlineKeyboardMarkup(inline_keyboard=[go_on, *markup.inline_keyboard])
+
+
 def only_cancel(t: Translate) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[cancel_button(t)]])
 
@@ -164,15 +176,16 @@ async def show_keys(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     keys = await accounts.list_keys_with_balances(user.id)
-    await show(target, keys_text(t, keys, settings), keys_keyboard(t, keys))
+    await show(target, keys_text(t, keys, settings, lang), keys_keyboard(t, keys))
 
 
 async def show_key_card(
-    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings
+    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings, lang: str
 ) -> None:
-    await show(target, key_card_text(t, key, settings), key_card_keyboard(t, key))
+    await show(target, key_card_text(t, key, settings, lang), key_card_keyboard(t, key))
 
 
 async def on_keys(
@@ -182,10 +195,20 @@ async def on_keys(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
-    await state.clear()
-    await show_keys(event, t, accounts, user, settings)
+    await clear_input(state)
+    await show_keys(event, t, accounts, user, settings, lang)
     await answer_tap(event)
+
+
+async def clear_input(state: FSMContext) -> None:
+    """Leave any input; a buy link that waits for the user's first key keeps waiting (the
+    no-key screen leads here, and on to adding a key)."""
+    pending = await pending_buy(state)
+    await state.clear()
+    if pending is not None:
+        await state.set_data({PENDING_BUY: pending.payload})
 
 
 async def on_open(
@@ -196,12 +219,13 @@ async def on_open(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     await state.clear()
     key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
     if key is None:
         return
-    await show_key_card(callback, t, await accounts.with_known_balance(key), settings)
+    await show_key_card(callback, t, await accounts.with_known_balance(key), settings, lang)
     await answer_quietly(callback)
 
 
@@ -230,7 +254,7 @@ async def _delete_key(accounts: AccountService, user: User, key_id: int) -> KeyP
 async def on_add(
     callback: CallbackQuery, state: FSMContext, t: Translate, settings: Settings
 ) -> None:
-    await state.clear()
+    await clear_input(state)
     await show(callback, t("keys-choose-provider"), presets_keyboard(t, settings))
     await answer_quietly(callback)
 
@@ -252,8 +276,14 @@ async def on_preset(
 
 async def on_custom(callback: CallbackQuery, state: FSMContext, t: Translate) -> None:
     await state.set_state(AddKey.url)
-    await show(callback, t("keys-send-url"), only_cancel(t))
+    await remember_prompt(state, await show(callback, t("keys-send-url"), only_cancel(t)))
     await answer_quietly(callback)
+
+
+async def ask_again(message: Message, state: FSMContext, t: Translate, text: str) -> None:
+    """A new prompt for the same input (the one above loses its Cancel): what went wrong and
+    what to send."""
+    await remember_prompt(state, await message.answer(text, reply_markup=only_cancel(t)))
 
 
 async def on_custom_url(
@@ -261,23 +291,28 @@ async def on_custom_url(
 ) -> None:
     base_url = normalize_base_url(message.text or "")
     if base_url is None:
-        await message.answer(t("keys-bad-url"), reply_markup=only_cancel(t))
+        await ask_again(message, state, t, t("keys-bad-url"))
         return
     # Loopback only in sandbox mode (the sandbox itself lives on 127.0.0.1).
     if is_internal_address(base_url, settings):
-        await message.answer(t("keys-internal-url"), reply_markup=only_cancel(t))
+        await ask_again(message, state, t, t("keys-internal-url"))
         return
-    await ask_for_key(message, state, t, base_url, preset_name(base_url, settings))
+    await ask_for_key(message, state, t, base_url, preset_name(base_url, settings), custom=True)
 
 
 async def ask_for_key(
-    target: Message | CallbackQuery, state: FSMContext, t: Translate, base_url: str, name: str
+    target: Message | CallbackQuery,
+    state: FSMContext,
+    t: Translate,
+    base_url: str,
+    name: str,
+    *,
+    custom: bool = False,
 ) -> None:
     await state.set_state(AddKey.key)
+    await state.update_data(base_url=base_url, provider=name, custom=custom)
     prompt = await show(target, t("keys-send-key", provider=html.escape(name)), only_cancel(t))
-    await state.set_data(
-        {"base_url": base_url, "provider": name, "prompt": prompt.message_id if prompt else None}
-    )
+    await remember_prompt(state, prompt)
 
 
 async def on_key_text(
@@ -288,6 +323,7 @@ async def on_key_text(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     # The key must not stay in the chat history, whatever happens next.
     deleted = await delete_quietly(bot, message)
@@ -300,7 +336,7 @@ async def on_key_text(
         return
     warning = "" if deleted else f"\n\n{t('keys-delete-yourself')}"
     if not looks_like_key(api_key):
-        await message.answer(t("keys-bad-format") + warning, reply_markup=only_cancel(t))
+        await ask_again(message, state, t, t("keys-bad-format") + warning)
         return
     provider = data.get("provider") or preset_name(base_url, settings)
     label = await _default_label(accounts, user, provider)
@@ -308,38 +344,41 @@ async def on_key_text(
         key = await accounts.add_key(user.id, base_url=base_url, api_key=api_key, label=label)
     except ProviderError as exc:
         log.info("key check failed: %s", exc.code)
-        await message.answer(
-            f"{error_text(t, exc, user=user, settings=settings)}\n\n{t('keys-try-again')}{warning}",
-            reply_markup=only_cancel(t),
-        )
+        custom = bool(data.get("custom"))
+        retry = await _key_refused(state, t, exc, custom=custom, user=user, settings=settings)
+        await ask_again(message, state, t, retry + warning)
         return
     await state.set_state(AddKey.label)
-    await state.set_data({"key_id": key.id})
-    await _retire_prompt(bot, message.chat.id, data.get("prompt"))
-    done = InlineKeyboardMarkup(
-        inline_keyboard=[_button(t("btn-keep-label"), KeyCb(action=KeyAction.OPEN, id=key.id))]
+    await state.update_data(key_id=key.id)
+    keep = _button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))
+    done = with_continue(t, InlineKeyboardMarkup(inline_keyboard=[keep]), await pending_buy(state))
+    added = t(
+        "keys-added",
+        label=html.escape(key.label),
+        balance=format_money(key.balance, key.currency, lang=lang),
     )
-    await message.answer(
-        t(
-            "keys-added",
-            label=html.escape(key.label),
-            balance=format_money(key.balance, key.currency),
-        )
-        + warning,
-        reply_markup=done,
-    )
+    await remember_prompt(state, await message.answer(added + warning, reply_markup=done))
 
 
-async def _retire_prompt(bot: Bot, chat_id: int, prompt_id: int | None) -> None:
-    """The "send your key" prompt loses its Cancel button once the key is in: nothing to cancel."""
-    if not isinstance(prompt_id, int):
-        return
-    try:
-        await bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=prompt_id, reply_markup=None
-        )
-    except TelegramAPIError:
-        pass  # already gone or unchanged: the prompt is cosmetic
+async def _key_refused(
+    state: FSMContext,
+    t: Translate,
+    exc: ProviderError,
+    *,
+    custom: bool,
+    user: User,
+    settings: Settings,
+) -> str:
+    """What went wrong with the key check, and the one thing to do next: another key when the
+    provider refused this one; the address again when a custom one is not a provider (the
+    state goes back to asking for it); else the same key again once the provider can answer."""
+    if is_bad_key(exc):
+        return t("keys-rejected")
+    reason = error_text(t, exc, user=user, settings=settings)
+    if custom and is_wrong_address(exc):
+        await state.set_state(AddKey.url)
+        return f"{reason}\n\n{t('keys-send-url-again')}"
+    return f"{reason}\n\n{t('keys-try-again')}"
 
 
 async def _default_label(accounts: AccountService, user: User, provider: str) -> str:
@@ -358,12 +397,14 @@ async def on_label_text(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     label = clean_label(message.text or "")
     if not label:
-        await message.answer(t("keys-bad-label"), reply_markup=only_cancel(t))
+        await ask_again(message, state, t, t("keys-bad-label"))
         return
     key_id = (await state.get_data()).get("key_id")
+    pending = await pending_buy(state)
     await state.clear()
     try:
         key = await accounts.rename(user.id, int(key_id or 0), label)
@@ -372,8 +413,8 @@ async def on_label_text(
         return
     await message.answer(
         f"{t('keys-label-saved', label=html.escape(key.label))}\n\n"
-        f"{key_card_text(t, key, settings)}",
-        reply_markup=key_card_keyboard(t, key),
+        f"{key_card_text(t, key, settings, lang)}",
+        reply_markup=with_continue(t, key_card_keyboard(t, key), pending),
     )
 
 
@@ -387,11 +428,12 @@ async def on_use(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     key = await _key_or_notice(callback, t, accounts.set_active(user.id, callback_data.id))
     if key is None:
         return
-    await show_key_card(callback, t, key, settings)
+    await show_key_card(callback, t, key, settings, lang)
     await answer_quietly(callback, t("keys-now-active", label=key.label))
 
 
@@ -408,7 +450,8 @@ async def on_rename(
         return
     await state.set_state(RenameKey.label)
     await state.set_data({"key_id": key.id})
-    await show(callback, t("keys-rename-prompt", label=html.escape(key.label)), only_cancel(t))
+    prompt = t("keys-rename-prompt", label=html.escape(key.label))
+    await remember_prompt(state, await show(callback, prompt, only_cancel(t)))
     await answer_quietly(callback)
 
 
@@ -439,11 +482,12 @@ async def on_delete_confirmed(
     accounts: AccountService,
     user: User,
     settings: Settings,
+    lang: str,
 ) -> None:
     key = await _key_or_notice(callback, t, _delete_key(accounts, user, callback_data.id))
     if key is None:
         return
-    await show_keys(callback, t, accounts, user, settings)
+    await show_keys(callback, t, accounts, user, settings, lang)
     await answer_quietly(callback, t("keys-deleted", label=key.label))
 
 

@@ -1,9 +1,10 @@
-"""Middlewares, and the bot's command list in each language.
+"""Middlewares, and the bot's command list in each language (published by `handlers.profile`).
 
 On every update (outer, outermost first): the key guard (a message carrying an API key never
 stays in the chat), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the
 allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler.
+`lang`, `t` and the per-update `active_key` loader for every handler, then the prompt check (an
+input prompt that no longer asks loses its buttons).
 
 Around each message and tap handler (inner, on the root router, so the handler is known and its
 flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
@@ -23,9 +24,10 @@ from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.dispatcher.flags import get_flag
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BotCommand,
-    BotCommandScopeDefault,
     CallbackQuery,
     Message,
     TelegramObject,
@@ -38,6 +40,7 @@ from bot.config import Settings
 from bot.i18n import Translate, Translator, pick_language
 from bot.settings import UserSettingsService
 from handlers.common import (
+    PROMPT,
     TAKES_API_KEY,
     THROTTLE,
     ActiveKeyLoader,
@@ -58,6 +61,12 @@ UPDATES_IN_FLIGHT = 32
 # Keys of the update's data the middlewares share.
 IN_FLIGHT = "in_flight"  # the InFlightMiddleware holding this update's slot
 KEY_MESSAGE = "key_message"  # a KeyMessage, when the update's message carries an API key
+
+# Taps a user may make at once before the throttle's rate applies: a person's quick taps (a
+# double tap, a few buttons in a row) always pass; only a sustained flood is slowed down.
+THROTTLE_BURST = 5
+# Float sums of the rate drift by far less than this; a tap exactly on time is on time.
+_CLOCK_SLACK = 1e-9
 
 COMMANDS: tuple[str, ...] = (
     "start",
@@ -111,14 +120,20 @@ async def _answer(update: TelegramObject, text: str) -> None:
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """Paces each user's updates to one per `rate` seconds (inner: the handler's flag decides).
+    """Lets each user through at a human pace and slows down only a flood (inner: the
+    handler's flag decides what a flood costs).
 
-    A tap or a command that comes too soon is dropped (the tap is still answered, so the button
-    does not spin). A handler flagged `Throttle.PACE` (input a screen asked for, an API key
-    above all: its message must reach the handler that deletes it) never has its input
-    dropped: it waits for the user's next free slot, without holding an in-flight slot, so a
-    flood at the key prompt makes at most one key check per `rate` seconds. Uses the monotonic
-    clock: throttling is about real time, not the provider's."""
+    A token bucket per user: `burst` taps at once, refilled one per `rate` seconds, so quick
+    taps of a person (a double tap, three buttons in a row) always pass and only a sustained
+    flood runs dry. It is kept as one number per user, the moment their bucket is full again
+    (each update pushes it `rate` further; more than `burst` updates ahead of now is a flood).
+
+    A tap or a command that finds the bucket empty is dropped (the tap is still answered, so
+    the button does not spin). A handler flagged `Throttle.PACE` (input a screen asked for, an
+    API key above all: its message must reach the handler that deletes it) never has its input
+    dropped: it waits for the user's next token, without holding an in-flight slot, so a flood
+    at the key prompt makes at most `burst` key checks at once and then one per `rate` seconds.
+    Uses the monotonic clock: throttling is about real time, not the provider's."""
 
     def __init__(
         self,
@@ -126,36 +141,43 @@ class ThrottleMiddleware(BaseMiddleware):
         clock: Callable[[], float] = time.monotonic,
         max_users: int = 10000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        burst: int = THROTTLE_BURST,
     ) -> None:
         self.rate = rate
+        self.burst = max(1, burst)
         self._clock = clock
         self._sleep = sleep
-        # user id -> the time of their latest slot (in the future while inputs wait for one)
-        self._last: dict[int, float] = {}
+        # user id -> the moment their bucket is full again (in the past once it is)
+        self._full_at: dict[int, float] = {}
         self._max_users = max_users
 
     def _forget_idle(self, now: float) -> None:
-        if len(self._last) >= self._max_users:
-            # Forget users idle for longer than the window so the table stays small.
-            self._last = {k: v for k, v in self._last.items() if now - v < self.rate}
+        if len(self._full_at) >= self._max_users:
+            # A user whose bucket is full again is like one never seen: forget them.
+            self._full_at = {k: v for k, v in self._full_at.items() if v > now}
+
+    def _take(self, user_id: int, now: float) -> float:
+        """Take one token (booking it ahead when the bucket is empty); the seconds until that
+        token is there (0 when it is there now)."""
+        full_at = max(self._full_at.get(user_id, now), now) + self.rate
+        self._forget_idle(now)
+        self._full_at[user_id] = full_at
+        # The bucket holds `burst` tokens: a token booked more than that ahead must wait.
+        return max(0.0, full_at - now - self.rate * self.burst)
 
     def _allowed(self, user_id: int) -> bool:
+        """Whether a tap may pass now; one that may not takes no token (a flood never digs
+        the bucket deeper than empty)."""
         now = self._clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.rate:
+        full_at = max(self._full_at.get(user_id, now), now)
+        if full_at + self.rate - now > self.rate * self.burst + _CLOCK_SLACK:
             return False
-        self._forget_idle(now)
-        self._last[user_id] = now
+        self._take(user_id, now)
         return True
 
     def _reserve(self, user_id: int) -> float:
-        """Book the user's next free slot; the seconds to wait for it (0 when one is free now)."""
-        now = self._clock()
-        last = self._last.get(user_id)
-        slot = now if last is None else max(now, last + self.rate)
-        self._forget_idle(now)
-        self._last[user_id] = slot
-        return slot - now
+        """Book the user's next token; the seconds to wait for it (0 when one is free now)."""
+        return self._take(user_id, self._clock())
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = _telegram_user(data)
@@ -309,6 +331,48 @@ async def welcome_back(
         log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
+class PromptMiddleware(BaseMiddleware):
+    """An input prompt ("Send your API key…") keeps its buttons only while it is the message
+    asking: once the flow moves on (another message asks, see `remember_prompt`) or is left
+    (a command, a tap elsewhere, Cancel), its Cancel can do nothing, so it is taken away.
+
+    Around every update (the handler that changes the state may be any router's): the prompt
+    before and after the update are compared. The tapped message itself is left alone: the
+    handler has just drawn the next screen in it."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        state = data.get("state")
+        if not isinstance(state, FSMContext):
+            return await handler(event, data)
+        before = (await state.get_data()).get(PROMPT)
+        if not isinstance(before, int):
+            return await handler(event, data)
+        try:
+            return await handler(event, data)
+        finally:
+            if (await state.get_data()).get(PROMPT) != before and before != _tapped_id(event):
+                await _retire_prompt(data, before)
+
+
+def _tapped_id(event: TelegramObject) -> int | None:
+    """The id of the message whose button this update tapped, if it is a tap."""
+    query = event.callback_query if isinstance(event, Update) else None
+    return query.message.message_id if query is not None and query.message is not None else None
+
+
+async def _retire_prompt(data: dict[str, Any], message_id: int) -> None:
+    bot: Bot | None = data.get("bot")
+    chat = data.get("event_chat")
+    if bot is None or chat is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat.id, message_id=message_id, reply_markup=None
+        )
+    except TelegramAPIError as exc:  # already gone or without buttons: the prompt is cosmetic
+        log.debug("could not retire a prompt: %s", type(exc).__name__)
+
+
 @dataclass(slots=True)
 class KeyMessage:
     """A message that carries an API key, on its way through the middlewares. Settled once a
@@ -397,6 +461,7 @@ def setup_middlewares(dp: Dispatcher, settings: Settings) -> None:
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))
     dp.update.outer_middleware(RegistrationMiddleware(admins))
+    dp.update.outer_middleware(PromptMiddleware())
 
 
 def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:
@@ -404,12 +469,3 @@ def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:
         BotCommand(command=name, description=translator.get(lang, f"cmd-{name}"))
         for name in COMMANDS
     ]
-
-
-async def set_commands(bot: Bot, translator: Translator) -> None:
-    """setMyCommands for each language, and the default list (English) for everyone else."""
-    await bot.set_my_commands(bot_commands(translator, "en"), scope=BotCommandScopeDefault())
-    for lang in translator.languages:
-        await bot.set_my_commands(
-            bot_commands(translator, lang), scope=BotCommandScopeDefault(), language_code=lang
-        )

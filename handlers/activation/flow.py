@@ -56,6 +56,7 @@ from handlers.common import (
     page_of,
     show,
 )
+from handlers.deeplinks import bot_username, share_button, with_share_row
 from handlers.errors import error_text
 from handlers.names import Names, country_label
 from handlers.outcome import PurchaseKind, checking_view
@@ -388,7 +389,13 @@ async def show_confirm(
         lang=lang,
         starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
     )
-    await show(event, *render_confirm(t, screen))
+    text, markup = render_confirm(t, screen)
+    if screen.starred:
+        # A favourite can be shared: its buy link opens this screen for whoever taps it.
+        what = f"{screen.names.service} · {screen.names.flag} {screen.names.country}".strip()
+        username = await bot_username(event.bot)
+        markup = with_share_row(markup, share_button(t, username, service, country, what))
+    await show(event, text, markup)
 
 
 def _parse_max(raw: str) -> Decimal | None:

@@ -51,7 +51,9 @@ def test_format_duration() -> None:
 
 def test_mask_key_shows_only_the_tail() -> None:
     assert mask_key("abcdef0123456789") == "••••6789"
-    assert mask_key("short") == "••••"
+    # A short key shows less: never more than a third of it.
+    assert mask_key("12345678") == "••••78"
+    assert mask_key("ab") == "••••"
 
 
 def test_flag() -> None:

@@ -1,15 +1,13 @@
-"""Registration (language from Telegram), allowlist, suspended users, throttling, setMyCommands."""
+"""Registration (language from Telegram), allowlist, suspended users, throttling (the bot's
+commands per language: test_bot_profile.py)."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
-
-from aiogram.methods import SetMyCommands
 
 from bot.app import build_dispatcher
 from handlers.keys import KeyAction, KeyCb
-from handlers.middlewares import COMMANDS, ThrottleMiddleware, set_commands
+from handlers.middlewares import THROTTLE_BURST, ThrottleMiddleware
 from tests.harness import ChatDriver, SqlTrace, find_middleware, message_update
 
 
@@ -59,8 +57,11 @@ async def test_throttling_drops_a_flood_but_answers_taps(services: Any, bot: Any
     dp = _dispatcher(services, bot, throttle_rate=30)
     chat = ChatDriver(dp, bot, user_id=4004)
     await chat.send("/start")
+    for _ in range(THROTTLE_BURST - 1):  # a burst of quick updates passes whole
+        await chat.send("/help")
     shown = len(chat.texts())
-    await chat.send("/help")  # within the window: dropped
+    assert shown == THROTTLE_BURST
+    await chat.send("/help")  # past the burst, within the window: dropped
     assert len(chat.texts()) == shown
     answer = await chat.tap_data("m1:main")
     assert answer is not None and "Too fast" in (answer.text or "")
@@ -72,7 +73,7 @@ async def test_throttling_drops_a_flood_but_answers_taps(services: Any, bot: Any
 
 async def test_throttle_window_reopens() -> None:
     now = [100.0]
-    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0])
+    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0], burst=1)
     assert throttle._allowed(1)
     assert not throttle._allowed(1)
     now[0] += 0.5
@@ -81,22 +82,21 @@ async def test_throttle_window_reopens() -> None:
     assert throttle._allowed(1)
 
 
+async def test_the_bucket_lets_a_burst_through_and_refills_at_the_rate() -> None:
+    now = [100.0]
+    throttle = ThrottleMiddleware(0.3, clock=lambda: now[0], burst=4)
+    assert [throttle._allowed(1) for _ in range(5)] == [True] * 4 + [False]
+    assert not throttle._allowed(1)  # a refused tap takes no token: the flood digs no deeper
+    now[0] += 0.3  # one token back
+    assert [throttle._allowed(1) for _ in range(2)] == [True, False]
+    now[0] += 10  # a pause refills the bucket, never above its size
+    assert [throttle._allowed(1) for _ in range(5)] == [True] * 4 + [False]
+
+
 async def test_zero_rate_disables_throttling(chat: ChatDriver) -> None:
     await chat.send("/help")
     await chat.send("/help")
     assert sum("How this bot works" in text for text in chat.texts()) == 2
-
-
-async def test_set_commands_in_every_language(bot: Any, services: Any) -> None:
-    await set_commands(bot, services.translator)
-    calls = bot.session.calls(SetMyCommands)
-    by_lang = {call.language_code: call for call in calls}
-    assert set(by_lang) == {None, "en", "ru", "zh"}
-    for call in calls:
-        assert [c.command for c in call.commands] == list(COMMANDS)
-    assert by_lang["ru"].commands[1].description == "Купить номер"
-    assert by_lang["zh"].commands[1].description == "购买号码"
-    assert by_lang[None].commands[1].description == "Buy a number"
 
 
 async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbox_key: str) -> None:
@@ -109,7 +109,7 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
         KeyCb(action=KeyAction.ADD).pack(),
         KeyCb(action=KeyAction.PRESET, p="sandbox").pack(),
     ):
-        throttle._last.clear()
+        throttle._full_at.clear()
         await chat.tap_data(data)
     assert "Send your" in chat.last_text
     waits: list[float] = []
@@ -118,6 +118,7 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
         waits.append(seconds)
 
     throttle._sleep = no_sleep
+    throttle.burst = 1  # no tokens to spare: the key waits for the next one
     await chat.send(sandbox_key)  # right after the tap: still delivered, and deleted
     assert len(waits) == 1 and 29 < waits[0] <= 30  # it waited for the window, not dropped
     assert "Key added" in chat.last_text
@@ -199,7 +200,7 @@ async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
         KeyCb(action=KeyAction.ADD).pack(),
         KeyCb(action=KeyAction.PRESET, p="sandbox").pack(),
     ):
-        throttle._last.clear()
+        throttle._full_at.clear()
         await chat.tap_data(data)
     assert "Send your" in chat.last_text
 
@@ -211,13 +212,17 @@ async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
         return await original(client)
 
     monkeypatch.setattr(ProviderClient, "get_balance", timed)
+    throttle.burst = 1  # past a burst, each input waits for the next token
     keys = [*(f"wrong-key-{n:02d}-xxxxxxxx" for n in range(9)), sandbox_key]
+    start = time.monotonic()
     await asyncio.gather(*(chat.send(text) for text in keys))
 
     assert len(checks) == 10  # every message reached the key check: none was dropped
-    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(checks))]
-    # One check per throttle window (the loop may wake up a clock tick early).
-    assert min(gaps) >= rate - 0.02
+    # One check per throttle window: the n-th check waited for the n-th window after the
+    # flood began (slots are booked ahead, so a late check never lets the next one sooner;
+    # the loop may wake up a clock tick early).
+    for n, checked in enumerate(sorted(checks)):
+        assert checked - start >= n * rate - 0.02
     assert any("Key added" in text for text in chat.texts())  # the last key still counted
     sent = [m for m in chat.session.messages.values() if m.text in keys]
     assert len(sent) == 10 and all(m.deleted for m in sent)
@@ -225,7 +230,7 @@ async def test_messages_at_the_key_prompt_are_paced_and_none_is_dropped(
 
 async def test_booked_slots_follow_one_another() -> None:
     now = [100.0]
-    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0])
+    throttle = ThrottleMiddleware(1.0, clock=lambda: now[0], burst=1)
     assert [throttle._reserve(7) for _ in range(3)] == [0.0, 1.0, 2.0]
     assert throttle._reserve(8) == 0.0  # another user has a window of their own
     assert not throttle._allowed(7)  # a tap while inputs wait is still too fast
@@ -245,7 +250,7 @@ async def test_a_handler_flag_decides_whether_a_flood_is_dropped_or_paced(bot: A
         waits.append(seconds)
 
     dp = Dispatcher()
-    dp.message.middleware(ThrottleMiddleware(1.0, clock=lambda: now[0], sleep=record_wait))
+    dp.message.middleware(ThrottleMiddleware(1.0, clock=lambda: now[0], sleep=record_wait, burst=1))
     handled: list[str] = []
 
     async def handle(message: Any) -> None:
@@ -279,7 +284,7 @@ async def test_paced_input_gives_its_in_flight_slot_up_while_it_waits(bot: Any) 
         waiting.set()
         await released.wait()
 
-    throttle = ThrottleMiddleware(30.0, sleep=held_wait)
+    throttle = ThrottleMiddleware(30.0, sleep=held_wait, burst=1)
     dp = Dispatcher()
     dp.update.outer_middleware(limiter)
     dp.message.middleware(throttle)

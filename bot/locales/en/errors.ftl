@@ -39,3 +39,4 @@ error-stale = This button is out of date. Open the menu again.
 error-internal = Something went wrong on our side. Please try again.
 error-internal-address = This provider's address is inside the server's own network, so the bot does not connect to it. Use the provider's public address.
 error-provider-busy-after = The provider is busy. Try again in { $seconds } s.
+error-wrong-address = Nothing answers at this provider address (not found): the address is wrong. Check the provider's API address.

@@ -1,5 +1,4 @@
 start-welcome = 👋 Hello, { $name }! This bot buys one-time phone numbers and rents numbers from GrizzlySMS or any compatible provider, and the SMS code lands right here in the chat.
-    To begin, add your provider's API key: tap 🔑 API keys.
 start-welcome-back = 👋 Welcome back, { $name }!
 menu-title = <b>Main menu</b>
 menu-no-key = You have no API key yet. Add one under 🔑 API keys to buy numbers.
@@ -18,3 +17,5 @@ cmd-keys = API keys
 cmd-settings = Settings
 cmd-help = Help
 cmd-cancel = Cancel the current input
+bot-description = Buy a one-time phone number or rent one for SMS codes: the code lands right here in the chat by itself. You bring your own provider API key (GrizzlySMS or any compatible provider); the bot spends your provider balance, never its own. Tap Start to begin.
+bot-short-description = One-time and rented phone numbers for SMS codes, with your own provider API key.

@@ -1,5 +1,4 @@
 start-welcome = 👋 您好，{ $name }！本机器人可从 GrizzlySMS 或任何兼容服务商购买一次性号码或租用号码，短信验证码会直接发到这个聊天中。
-    首先，请添加服务商的 API 密钥：点击 🔑 API 密钥。
 start-welcome-back = 👋 欢迎回来，{ $name }！
 menu-title = <b>主菜单</b>
 menu-no-key = 您还没有 API 密钥。请在 🔑 API 密钥 中添加后再购买号码。
@@ -18,3 +17,5 @@ cmd-keys = API 密钥
 cmd-settings = 设置
 cmd-help = 帮助
 cmd-cancel = 取消当前输入
+bot-description = 购买一次性号码或租用号码接收短信验证码：验证码会自动发到这个聊天中。请使用您自己的服务商 API 密钥（GrizzlySMS 或任何兼容服务商）；机器人只使用您在服务商的余额，从不使用自己的。点击“开始”即可使用。
+bot-short-description = 一次性和租用号码接收短信验证码，使用您自己的服务商 API 密钥。
