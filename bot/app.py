@@ -153,7 +153,7 @@ def build_dispatcher(
         settings=services.settings,
     )
     tracker = Tracker(
-        services.db,
+        services.db.background(),  # its reads never queue with the handlers' reads
         services.providers,
         notifier,
         tracker_config(services.settings),

@@ -376,7 +376,8 @@ class SqlTrace:
     @classmethod
     async def start(cls, db: Any) -> SqlTrace:
         trace = cls()
-        await db.connection.set_trace_callback(trace._record)
+        for conn in db.connections:  # the writer and the read connections
+            await conn.set_trace_callback(trace._record)
         return trace
 
     def _record(self, sql: str) -> None:
