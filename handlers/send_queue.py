@@ -45,6 +45,7 @@ CAPACITY = 10_000  # jobs waiting at most (a job is a few hundred bytes plus its
 IN_FLIGHT = 8  # Telegram requests at once (the global pace is what limits the rate)
 GLOBAL_SIGNAL = 3  # 429s for this many different chats within RETRY_WINDOW: the bot is limited
 RETRY_WINDOW = 1.0
+STOP_GRACE = 10.0  # seconds the requests on their way get to finish at shutdown
 
 
 class Priority(IntEnum):
@@ -349,14 +350,18 @@ class SendQueue:
             self._worker = asyncio.create_task(self._pump(until_idle=False))
 
     async def stop(self) -> None:
-        """Stop sending; requests on their way finish. What waits is left: codes and SMS stay
-        undelivered in the database and are offered again after the restart."""
+        """Stop sending; requests on their way get STOP_GRACE to finish. What waits is left:
+        codes and SMS stay undelivered in the database and are offered again after the
+        restart (a card edit waiting is lost: the next change draws the card again)."""
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
         if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+            _done, late = await asyncio.wait(set(self._sending), timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def drain(self) -> None:
         """Send everything waiting now and return when nothing is left (tests; the running
