@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -432,3 +433,25 @@ async def test_the_card_drawn_is_the_row_handed_over_and_names_come_from_the_key
     assert "tg" in sent.text and "🌐" in sent.text  # no key: the raw codes stand in
     stored = await ndb.activations.get_any(a.id)
     assert stored is not None and stored.message_id == a.message_id is not None
+
+
+async def test_a_card_changed_twice_before_it_is_sent_is_sent_once_in_its_newest_state(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    """Coalesced: one job per card while it waits. A row handed over later that still names
+    no message (or the one replaced) edits the card the queue sent, never a second card."""
+    a = await _activation(ndb, clock)
+    stale = replace(a)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    a.phone = "70000000001"
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    [sent] = bot.session.calls(SendMessage)
+    assert "+70000000001" in sent.text  # only the newest state went
+    stale.phone = "70000000002"
+    assert stale.message_id is None
+    await notifier.activation_changed(stale, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    assert len(bot.session.calls(SendMessage)) == 1
+    [edit] = bot.session.calls(EditMessageText)
+    assert "+70000000002" in edit.text and edit.message_id == a.message_id
