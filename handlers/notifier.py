@@ -39,6 +39,7 @@ from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient, Settle
 from handlers.activation.presenter import activation_card_data, render_activation_card
 from handlers.common import is_not_modified
+from handlers.live_card import retire_card
 from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
@@ -158,7 +159,7 @@ class TelegramNotifier:
         names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         args = {"phone": escape(phone_text(activation.phone)), "service": escape(names.service)}
         if refunded:
-            amount = format_money(activation.cost, activation.currency)
+            amount = format_money(activation.cost, activation.currency, lang=lang)
             key = (
                 "tracker-expired-refunded"
                 if activation.status == "expired"
@@ -284,17 +285,23 @@ class TelegramNotifier:
         self, a: Activation, to: Recipient
     ) -> tuple[str, InlineKeyboardMarkup]:
         lang, t = self._language(to)
-        data = await activation_card_data(a, to, lang=lang, catalog=self.catalog, now=self.clock())
+        data = await activation_card_data(
+            a, to, lang=lang, catalog=self.catalog, orders=self.orders, now=self.clock()
+        )
         return render_activation_card(data, t)
 
     async def _show_activation_card(
         self, a: Activation, to: Recipient, *, anew: bool = False
     ) -> None:
         text, markup = await self._activation_view(a, to)
+        old = a.message_id
 
         async def remember(chat: int, message_id: int) -> None:
             await self.orders.card_shown(a.id, chat, message_id)
             a.chat_id, a.message_id = chat, message_id
+            if anew:  # one live card per number: the one left above turns into a stub
+                _lang, t = self._language(to)
+                await retire_card(self.bot, chat, old, message_id, t)
 
         await self._show_card(
             a.user_id, _chat(a), ("a", a.id), a.message_id, text, markup, remember, anew=anew
