@@ -70,9 +70,9 @@ class RecordingNotifier:
         self.code_at: dict[str, float] = {}
         self.events = 0
 
-    async def code_received(self, activation: Any, code: Any, to: Any) -> bool:
+    async def code_received(self, activation: Any, code: Any, to: Any, settle: Any) -> None:
         self.code_at.setdefault(activation.provider_id, time.time())
-        return True
+        await settle(True)
 
     async def _other(self, *args: Any) -> None:
         self.events += 1
@@ -86,9 +86,9 @@ class RecordingNotifier:
     async def activation_adopted(self, activation: Any, to: Any) -> None:
         await self._other(activation)
 
-    async def rental_sms(self, rental: Any, sms: Any, to: Any) -> bool:
+    async def rental_sms(self, rental: Any, sms: Any, to: Any, settle: Any) -> None:
         await self._other(rental)
-        return True
+        await settle(True)
 
     async def rental_changed(self, rental: Any, to: Any) -> None:
         await self._other(rental)

@@ -33,6 +33,7 @@ from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.notifier import TelegramNotifier
+from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
@@ -136,26 +137,40 @@ def tracker_config(settings: Settings) -> TrackerConfig:
     )
 
 
-def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True) -> Dispatcher:
-    """The dispatcher with every router, middleware and dependency; the tracker rides its hooks."""
+def build_dispatcher(
+    services: Services,
+    bot: Bot,
+    *,
+    with_tracker: bool = True,
+    send_limits: SendLimits = TELEGRAM_LIMITS,
+) -> Dispatcher:
+    """The dispatcher with every router, middleware and dependency; the send queue and the
+    tracker ride its hooks (the queue starts first and stops last: the tracker hands it codes)."""
+    metrics = services.metrics
+    queue = SendQueue(
+        services.user_settings.mark_blocked,
+        limits=send_limits,
+        on_depth=metrics.send_queue_depth.set,
+        on_drop=metrics.send_queue_dropped.inc,
+    )
     notifier = TelegramNotifier(
         bot,
         services.translator,
         services.catalog,
         orders=services.orders,
         rentals=services.rentals,
-        on_blocked=services.user_settings.mark_blocked,
+        queue=queue,
         clock=services.clock,
         settings=services.settings,
     )
     tracker = Tracker(
-        services.db,
+        services.db.background(),  # its reads never queue with the handlers' reads
         services.providers,
         notifier,
         tracker_config(services.settings),
         clock=services.clock,
         changes=services.changes,
-        metrics=services.metrics,
+        metrics=metrics,
     )
     services.tracker = tracker
     services.notifier = notifier
@@ -165,16 +180,18 @@ def build_dispatcher(services: Services, bot: Bot, *, with_tracker: bool = True)
     setup_middlewares(dp, services.settings)
     dp.include_router(build_router(services.settings))
 
-    if with_tracker:
-
-        async def start_tracker() -> None:
+    async def start_background() -> None:
+        await queue.start()
+        if with_tracker:
             await tracker.start()
 
-        async def stop_tracker() -> None:
+    async def stop_background() -> None:
+        if with_tracker:
             await tracker.stop()
+        await queue.stop()
 
-        dp.startup.register(start_tracker)
-        dp.shutdown.register(stop_tracker)
+    dp.startup.register(start_background)
+    dp.shutdown.register(stop_background)
     return dp
 
 

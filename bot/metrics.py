@@ -135,6 +135,17 @@ class Metrics:
             registry=registry,
         )
 
+        self.send_queue_depth = Gauge(
+            PREFIX + "send_queue_depth",
+            "Messages waiting in (or on their way from) the Telegram send queue.",
+            registry=registry,
+        )
+        self.send_queue_dropped = Counter(
+            PREFIX + "send_queue_dropped",
+            "Card edits and notices the full send queue dropped (codes are offered again).",
+            registry=registry,
+        )
+
         # Read at scrape time (bot/web.py).
         self.tracker_running = Gauge(
             PREFIX + "tracker_running",

@@ -5,30 +5,29 @@ the key, as the tracker holds them) and hands over the stored row as it is after
 so nothing is read again here: the language comes from `to.user`, the names from `to.key`.
 Cards are drawn by the card presenters, the same the tap handlers use.
 
-Delivery returns True only when Telegram took the message, so the tracker marks it delivered
-only then (and retries on its next pass otherwise). Telegram errors: RetryAfter is honoured
-(one wait, one retry); a user who blocked the bot is reported through `on_blocked` (the tracker
-keeps tracking and cancelling their numbers); "message is not modified" is no error; a card
-that cannot be edited any more is sent again and remembered through the use case.
+Nothing here waits for Telegram: each event draws its message and puts it in the send queue
+(`handlers.send_queue`), which sends it within Telegram's limits, codes first. A code or an SMS
+is settled through the tracker's `settle` once Telegram took it (marked delivered then) or
+refused it (offered again on a later pass); a code already queued is not queued twice. Telegram
+errors: a 429 holds the chat (or, for the whole bot, every chat) and the message goes again; a
+user who blocked the bot is reported by the queue (the tracker keeps tracking and cancelling
+their numbers); "message is not modified" is no error; a card that cannot be edited any more is
+sent again and remembered through the use case.
 """
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from html import escape
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramRetryAfter,
-)
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InlineKeyboardMarkup
 
 from bot.catalog import CatalogService
 from bot.config import Settings
@@ -37,13 +36,14 @@ from bot.formatting import MESSAGE_LIMIT, clip_escaped, format_duration, format_
 from bot.i18n import Translate, Translator
 from bot.orders import OrderService
 from bot.rentals import RentalService
-from bot.tracker.notifier import Recipient
+from bot.tracker.notifier import Recipient, Settle
 from handlers.activation.presenter import activation_card_data, render_activation_card
 from handlers.common import is_not_modified
 from handlers.live_card import retire_card
 from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
+from handlers.send_queue import Call, Job, Priority, SendQueue
 from storage.models import (
     Activation,
     ActivationCode,
@@ -59,13 +59,38 @@ CODE_LIMIT = 1500  # escaped characters of a code in its message
 SMS_LIMIT = 1800  # escaped characters of the SMS text under a code
 CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
-OnBlocked = Callable[[int], Awaitable[None]]  # the user (id) blocked the bot
+CARD_MEMO = 10_000  # cards this process sent anew, remembered (see _Cards)
+Remember = Callable[[int, int], Awaitable[None]]  # (chat, message id) now shows the card
 
 
 class Edit(StrEnum):
     OK = "ok"  # the chat shows the text (edited, or it already did)
     GONE = "gone"  # the message cannot be edited any more: send a new one
     FAILED = "failed"  # leave it (a later change edits it again)
+
+
+class _Cards:
+    """Cards this process sent anew, by (kind, id): which message they replaced and the new one.
+
+    The queue sends a card later than the event that drew it, so a row handed over meanwhile
+    may still name the old message (or none): the card it stands for is the new one. A row
+    naming any other message (a tap handler showed the card since) is believed. Bounded."""
+
+    def __init__(self, size: int = CARD_MEMO) -> None:
+        self._size = size
+        self._sent: OrderedDict[tuple[str, int], tuple[int | None, int]] = OrderedDict()
+
+    def current(self, card: tuple[str, int], message_id: int | None) -> int | None:
+        known = self._sent.get(card)
+        if known is not None and message_id in (None, known[0]):
+            return known[1]
+        return message_id
+
+    def replaced(self, card: tuple[str, int], old: int | None, new: int) -> None:
+        self._sent[card] = (old, new)
+        self._sent.move_to_end(card)
+        while len(self._sent) > self._size:
+            self._sent.popitem(last=False)
 
 
 class TelegramNotifier:
@@ -77,10 +102,8 @@ class TelegramNotifier:
         *,
         orders: OrderService,
         rentals: RentalService,
-        on_blocked: OnBlocked,
+        queue: SendQueue,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        max_retry_after: float = 30.0,
         settings: Settings | None = None,
     ) -> None:
         self.bot = bot
@@ -88,35 +111,44 @@ class TelegramNotifier:
         self.catalog = catalog
         self.orders = orders
         self.rentals = rentals
+        self.queue = queue
         self.clock = clock
-        self._on_blocked = on_blocked
-        self._sleep = sleep
-        self._max_retry_after = max_retry_after
         self.settings = settings  # which zone each provider's timestamps are in
+        self._cards = _Cards()
+        self._notices = itertools.count()
 
     # ------------------------------------------------------------------ activations
 
     async def code_received(
-        self, activation: Activation, code: ActivationCode, to: Recipient
-    ) -> bool:
+        self, activation: Activation, code: ActivationCode, to: Recipient, settle: Settle
+    ) -> None:
+        key = ("code", activation.id, code.round)
+        if self.queue.holds(key):
+            return  # on its way already: the job queued first settles it
         lang, t = self._language(to)
         names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
-        key = "tracker-code-next" if code.round > 0 else "tracker-code"
+        template = "tracker-code-next" if code.round > 0 else "tracker-code"
         # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
         # messages over 4,096; the code keeps the larger share.
         text = t(
-            key,
+            template,
             code=clip_escaped(code.code, CODE_LIMIT),
             service=escape(names.service),
             phone=escape(phone_text(activation.phone)),
         )
         if code.text and code.text.strip() and code.text.strip() != code.code:
             text += "\n" + t("tracker-code-sms", text=clip_escaped(code.text.strip(), SMS_LIMIT))
-        sent = await self._send(activation.user_id, _chat(activation), text, notify=True)
-        if sent is None:
-            return False
-        await self._show_activation_card(activation, to)
-        return True
+
+        async def taken(delivered: bool) -> None:
+            await settle(delivered)
+            if delivered:  # the card shows the code too, once its message is there
+                await self._show_activation_card(activation, to)
+
+        chat = _chat(activation)
+        calls = [self._message(chat, text, notify=True)]
+        await self.queue.put(
+            Job(activation.user_id, chat, key, Priority.DELIVERY, calls, settle=taken)
+        )
 
     async def activation_changed(self, activation: Activation, to: Recipient) -> None:
         await self._show_activation_card(activation, to)
@@ -138,7 +170,7 @@ class TelegramNotifier:
             text = t("tracker-finished", **args)
         else:
             text = t("tracker-cancelled", **args)
-        await self._send(activation.user_id, _chat(activation), text, notify=refunded)
+        await self._notice(activation.user_id, _chat(activation), text, notify=refunded)
 
     async def activation_adopted(self, activation: Activation, to: Recipient) -> None:
         """A purchase whose answer was lost went through: the "checking" message (the card's
@@ -148,10 +180,15 @@ class TelegramNotifier:
 
     # ------------------------------------------------------------------ rentals
 
-    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient) -> bool:
+    async def rental_sms(
+        self, rental: Rental, sms: RentalSms, to: Recipient, settle: Settle
+    ) -> None:
         """The SMS as one message, or, when too long for one, as several that together carry
-        every character (a rented number may receive anything). True only when Telegram took
-        every part: otherwise the tracker sends it again later."""
+        every character (a rented number may receive anything). Settled True only when
+        Telegram took every part: otherwise the tracker offers it again later."""
+        key = ("sms", sms.id)
+        if self.queue.holds(key):
+            return
         _lang, t = self._language(to)
         phone = escape(phone_text(rental.phone))
         head = t(
@@ -160,17 +197,17 @@ class TelegramNotifier:
         more = t("tracker-rental-sms-more", phone=phone, part="99", parts="99")
         room = MESSAGE_LIMIT - max(len(head), len(more)) - 1
         pieces = split_escaped(sms.text, room)
+        chat = _chat(rental)
+        calls: list[Call] = []
         for number, piece in enumerate(pieces, start=1):
             if number > 1:
                 head = t(
                     "tracker-rental-sms-more", phone=phone, part=str(number), parts=str(len(pieces))
                 )
-            sent = await self._send(
-                rental.user_id, _chat(rental), f"{head}\n{piece}", notify=number == 1
-            )
-            if sent is None:
-                return False
-        return True
+            calls.append(self._message(chat, f"{head}\n{piece}", notify=number == 1))
+        await self.queue.put(
+            Job(rental.user_id, chat, key, Priority.DELIVERY, calls, settle=settle)
+        )
 
     async def rental_changed(self, rental: Rental, to: Recipient) -> None:
         await self._show_rental_card(rental, to)
@@ -184,7 +221,7 @@ class TelegramNotifier:
             service=escape(names.service),
             left=format_duration(seconds_left, lang),
         )
-        await self._send(rental.user_id, _chat(rental), text, notify=True)
+        await self._notice(rental.user_id, _chat(rental), text, notify=True)
 
     async def rental_ended(self, rental: Rental, to: Recipient) -> None:
         await self._show_rental_card(rental, to)
@@ -195,14 +232,14 @@ class TelegramNotifier:
             phone=escape(phone_text(rental.phone)),
             service=escape(names.service),
         )
-        await self._send(rental.user_id, _chat(rental), text, notify=False)
+        await self._notice(rental.user_id, _chat(rental), text, notify=False)
 
     # ------------------------------------------------------------------ keys
 
     async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
         _lang, t = self._language(to)
         text = t("tracker-key-revoked", label=escape(key.label))
-        await self._send(key.user_id, key.user_id, text, notify=True)
+        await self._notice(key.user_id, key.user_id, text, notify=True)
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -219,11 +256,19 @@ class TelegramNotifier:
         )
         text = render_outcome(data, t)
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
-        if pending.message_id is not None:
-            outcome = await self._edit(pending.user_id, chat_id, pending.message_id, text, None)
-            if outcome is Edit.OK:
-                return
-        await self._send(pending.user_id, chat_id, text, notify=True)
+        message_id = pending.message_id
+
+        async def call() -> bool:
+            if (
+                message_id is not None
+                and await self._edit(chat_id, message_id, text, None) is Edit.OK
+            ):
+                return True
+            await self.bot.send_message(chat_id, text)
+            return True
+
+        key = ("outcome", pending.id)
+        await self.queue.put(Job(pending.user_id, chat_id, key, Priority.NOTICE, [call]))
 
     async def _rental_phone(self, pending: PendingPurchase) -> str | None:
         """The phone of the rental an extension was for (extensions only)."""
@@ -245,12 +290,22 @@ class TelegramNotifier:
         )
         return render_activation_card(data, t)
 
-    async def _show_activation_card(self, a: Activation, to: Recipient) -> None:
+    async def _show_activation_card(
+        self, a: Activation, to: Recipient, *, anew: bool = False
+    ) -> None:
         text, markup = await self._activation_view(a, to)
-        message_id = await self._show_card(a.user_id, a.chat_id, a.message_id, text, markup)
-        if message_id is not None:
-            await self.orders.card_shown(a.id, _chat(a), message_id)
-            a.chat_id, a.message_id = _chat(a), message_id
+        old = a.message_id
+
+        async def remember(chat: int, message_id: int) -> None:
+            await self.orders.card_shown(a.id, chat, message_id)
+            a.chat_id, a.message_id = chat, message_id
+            if anew:  # one live card per number: the one left above turns into a stub
+                _lang, t = self._language(to)
+                await retire_card(self.bot, chat, old, message_id, t)
+
+        await self._show_card(
+            a.user_id, _chat(a), ("a", a.id), a.message_id, text, markup, remember, anew=anew
+        )
 
     async def _rental_view(self, r: Rental, to: Recipient) -> tuple[str, InlineKeyboardMarkup]:
         lang, t = self._language(to)
@@ -267,11 +322,14 @@ class TelegramNotifier:
 
     async def _show_rental_card(self, r: Rental, to: Recipient, *, anew: bool = False) -> None:
         text, markup = await self._rental_view(r, to)
-        message_id = None if anew else r.message_id
-        shown = await self._show_card(r.user_id, r.chat_id, message_id, text, markup)
-        if shown is not None:
-            await self.rentals.card_shown(r.id, _chat(r), shown)
-            r.chat_id, r.message_id = _chat(r), shown
+
+        async def remember(chat: int, message_id: int) -> None:
+            await self.rentals.card_shown(r.id, chat, message_id)
+            r.chat_id, r.message_id = chat, message_id
+
+        await self._show_card(
+            r.user_id, _chat(r), ("r", r.id), r.message_id, text, markup, remember, anew=anew
+        )
 
     async def resend_cards(self, user_id: int) -> None:
         """A user who had blocked the bot is back: a fresh card for each live number, at the
@@ -279,13 +337,7 @@ class TelegramNotifier:
         user = await self.orders.owner(user_id)
         for activation in await self.orders.live(user_id):
             to = Recipient(user=user, key=await self.orders.key_of(activation))
-            text, markup = await self._activation_view(activation, to)
-            sent = await self._show_card(user_id, activation.chat_id, None, text, markup)
-            if sent is not None:
-                await self.orders.card_shown(activation.id, _chat(activation), sent)
-                # One live card per number: the one left above turns into a stub.
-                _lang, t = self._language(to)
-                await retire_card(self.bot, _chat(activation), activation.message_id, sent, t)
+            await self._show_activation_card(activation, to, anew=True)
         for rental in await self.rentals.live_rentals(user_id):
             key = await self.rentals.key_of(user_id, rental)
             await self._show_rental_card(rental, Recipient(user=user, key=key), anew=True)
@@ -293,86 +345,79 @@ class TelegramNotifier:
     async def _show_card(
         self,
         user_id: int,
-        chat_id: int | None,
+        chat: int,
+        card: tuple[str, int],
         message_id: int | None,
         text: str,
-        markup: InlineKeyboardMarkup | None,
-    ) -> int | None:
-        """Edit the card in place; when there is none (or it is gone) send a new one. Returns
-        the id of a NEW message (the caller remembers it), None when the card stayed put or
-        could not be sent."""
-        chat = chat_id if chat_id is not None else user_id
-        if message_id is not None:
-            outcome = await self._edit(user_id, chat, message_id, text, markup)
-            if outcome is not Edit.GONE:
-                return None
-        sent = await self._send(user_id, chat, text, markup, notify=False)
-        return sent.message_id if sent is not None else None
+        markup: InlineKeyboardMarkup,
+        remember: Remember,
+        *,
+        anew: bool,
+    ) -> None:
+        """Queue the card: edited in place, or, when there is none (or it is gone, or `anew`),
+        sent as a new message that `remember` records. One job per (chat, message): a newer
+        state of the same card replaces the one waiting."""
+        replaced = message_id
+        shown = None if anew else self._cards.current(card, message_id)
+
+        async def call() -> bool:
+            if shown is not None:
+                outcome = await self._edit(chat, shown, text, markup)
+                if outcome is not Edit.GONE:
+                    return outcome is Edit.OK
+            sent = await self.bot.send_message(
+                chat, text, reply_markup=markup, disable_notification=True
+            )
+            self._cards.replaced(card, replaced if shown is None else shown, sent.message_id)
+            await remember(chat, sent.message_id)
+            return True
+
+        key = ("card", chat, shown) if shown is not None else ("new card", chat, card)
+        await self.queue.put(Job(user_id, chat, key, Priority.CARD, [call]))
 
     # ------------------------------------------------------------------ Telegram calls
 
-    async def _send(
+    def _message(
         self,
-        user_id: int,
         chat_id: int,
         text: str,
         markup: InlineKeyboardMarkup | None = None,
         *,
         notify: bool,
-    ) -> Message | None:
-        for attempt in range(2):
-            try:
-                return await self.bot.send_message(
-                    chat_id, text, reply_markup=markup, disable_notification=not notify
-                )
-            except TelegramRetryAfter as error:
-                if attempt > 0 or error.retry_after > self._max_retry_after:
-                    return None  # not delivered: the tracker retries on a later pass
-                await self._sleep(error.retry_after)
-            except TelegramForbiddenError:
-                await self._blocked(user_id)
-                return None
-            except TelegramAPIError as error:
-                log.warning("notifier: sendMessage failed: %s", type(error).__name__)
-                return None
-        return None
+    ) -> Call:
+        async def call() -> bool:
+            await self.bot.send_message(
+                chat_id, text, reply_markup=markup, disable_notification=not notify
+            )
+            return True
+
+        return call
+
+    async def _notice(self, user_id: int, chat_id: int, text: str, *, notify: bool) -> None:
+        key = ("notice", next(self._notices))
+        calls = [self._message(chat_id, text, notify=notify)]
+        await self.queue.put(Job(user_id, chat_id, key, Priority.NOTICE, calls))
 
     async def _edit(
         self,
-        user_id: int,
         chat_id: int,
         message_id: int,
         text: str,
         markup: InlineKeyboardMarkup | None,
     ) -> Edit:
-        for attempt in range(2):
-            try:
-                await self.bot.edit_message_text(
-                    text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
-                )
+        """429, a blocked bot and other Telegram errors are the queue's to handle."""
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as error:
+            if is_not_modified(error):
                 return Edit.OK
-            except TelegramRetryAfter as error:
-                if attempt > 0 or error.retry_after > self._max_retry_after:
-                    return Edit.FAILED
-                await self._sleep(error.retry_after)
-            except TelegramForbiddenError:
-                await self._blocked(user_id)
-                return Edit.FAILED
-            except TelegramBadRequest as error:
-                if is_not_modified(error):
-                    return Edit.OK
-                if any(marker in str(error.message).lower() for marker in CARD_GONE):
-                    return Edit.GONE
-                log.warning("notifier: editMessageText refused: %s", error.message)
-                return Edit.FAILED
-            except TelegramAPIError as error:
-                log.warning("notifier: editMessageText failed: %s", type(error).__name__)
-                return Edit.FAILED
-        return Edit.FAILED
-
-    async def _blocked(self, user_id: int) -> None:
-        log.info("notifier: user %s blocked the bot; their numbers stay tracked", user_id)
-        await self._on_blocked(user_id)
+            if any(marker in str(error.message).lower() for marker in CARD_GONE):
+                return Edit.GONE
+            log.warning("notifier: editMessageText refused: %s", error.message)
+            return Edit.FAILED
+        return Edit.OK
 
     # ------------------------------------------------------------------ language
 

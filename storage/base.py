@@ -1,4 +1,5 @@
-"""The one shared connection, its write lock, and small query helpers for the repositories."""
+"""The writer connection, its write lock, the read connection, and small query helpers for the
+repositories."""
 
 from __future__ import annotations
 
@@ -17,18 +18,33 @@ Params = Sequence[Any]
 class Store:
     """aiosqlite runs one connection on one thread, so statements never overlap; but a
     multi-statement transaction spans several awaits. The lock keeps other coroutines out of
-    an open transaction: their writes can't slip into it (read-modify-write sequences lose no
-    update) and their reads never see it half done (e.g. no active key between "deactivate
-    the others" and "insert the new one")."""
+    an open transaction on the writer: their writes can't slip into it (read-modify-write
+    sequences lose no update).
 
-    def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+    Plain reads go to a read connection of their own (`reader`) when there is one: under WAL it
+    sees every committed transaction and never one half done (e.g. no active key between
+    "deactivate the others" and "insert the new one"), so it needs no lock, and a read never
+    waits for the writer's queue (nor the writer for it). Without a reader, reads take the lock
+    on the writer, as one connection must."""
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        clock: Callable[[], float],
+        *,
+        reader: aiosqlite.Connection | None = None,
+        lock: asyncio.Lock | None = None,
+    ) -> None:
         self.conn = conn
+        self.reader = reader
         self.clock = clock
-        self.lock = asyncio.Lock()
+        self.lock = lock or asyncio.Lock()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         # One round trip to the connection's thread (execute + fetch + close in one call):
         # a cursor would cost three, and every update reads the user and its key.
+        if self.reader is not None:
+            return list(await self.reader.execute_fetchall(sql, params))
         async with self.lock:
             return list(await self.conn.execute_fetchall(sql, params))
 

@@ -73,7 +73,24 @@ def _make_private(path: Path) -> None:
             os.chmod(file, 0o600)
 
 
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    """A connection for plain reads: it can write nothing (query_only), and under WAL it reads
+    what is committed without waiting for the writer."""
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA query_only=ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 class Database:
+    """The repositories over one SQLite file: one writer connection (every write, under one
+    lock) and read connections, one for the handlers' reads and one for the background work's
+    (`background()`), so neither side's reads queue behind or ahead of the other's."""
+
     users: UserRepo
     keys: KeyRepo
     tokens: TokenRepo
@@ -87,22 +104,34 @@ class Database:
     userdata: UserDataRepo
 
     def __init__(
-        self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
+        self,
+        store: Store,
+        cipher: KeyCipher,
+        path: Path,
+        *,
+        connections: tuple[aiosqlite.Connection, ...],
+        background: Store | None = None,
     ) -> None:
         self.path = path
-        self._conn = conn
-        self._store = Store(conn, clock)
-        self.users = UserRepo(self._store)
-        self.keys = KeyRepo(self._store, cipher)
-        self.tokens = TokenRepo(self._store)
-        self.activations = ActivationRepo(self._store)
-        self.rentals = RentalRepo(self._store)
-        self.picks = PickRepo(self._store)
-        self.pending = PendingRepo(self._store)
-        self.fsm = FsmRepo(self._store)
-        self.spending = SpendingRepo(self._store)
-        self.history = HistoryRepo(self._store)
-        self.userdata = UserDataRepo(self._store)
+        self._conn = store.conn
+        self._store = store
+        self._connections = connections
+        self.users = UserRepo(store)
+        self.keys = KeyRepo(store, cipher)
+        self.tokens = TokenRepo(store)
+        self.activations = ActivationRepo(store)
+        self.rentals = RentalRepo(store)
+        self.picks = PickRepo(store)
+        self.pending = PendingRepo(store)
+        self.fsm = FsmRepo(store)
+        self.spending = SpendingRepo(store)
+        self.history = HistoryRepo(store)
+        self.userdata = UserDataRepo(store)
+        self._background = (
+            self
+            if background is None
+            else Database(background, cipher, path, connections=connections)
+        )
 
     @classmethod
     async def open(
@@ -117,6 +146,7 @@ class Database:
         _make_private(path)
         # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
         conn = await aiosqlite.connect(path, isolation_level=None)
+        opened = [conn]
         try:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await _enable_wal(conn)
@@ -126,12 +156,29 @@ class Database:
             await conn.execute("PRAGMA secure_delete=ON")
             await conn.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster
             await migrate(conn, clock=clock)
-            db = cls(conn, cipher, path, clock)
+            handlers_reader = await _open_reader(path)
+            opened.append(handlers_reader)
+            background_reader = await _open_reader(path)
+            opened.append(background_reader)
+            lock = asyncio.Lock()  # one writer: one lock, whoever writes
+            db = cls(
+                Store(conn, clock, reader=handlers_reader, lock=lock),
+                cipher,
+                path,
+                connections=tuple(opened),
+                background=Store(conn, clock, reader=background_reader, lock=lock),
+            )
             await db._check_secret(cipher)
         except BaseException:
-            await conn.close()
+            for opened_conn in opened:
+                await opened_conn.close()
             raise
         return db
+
+    def background(self) -> Database:
+        """The same database for the tracker: its reads on a connection of their own, its
+        writes through the one writer and its lock."""
+        return self._background
 
     async def _check_secret(self, cipher: KeyCipher) -> None:
         sample = await self.keys.first_encrypted()
@@ -147,7 +194,8 @@ class Database:
             ) from None
 
     async def close(self) -> None:
-        await self._conn.close()
+        for conn in self._connections:
+            await conn.close()
 
     async def schema_version(self) -> int:
         value = await self._store.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
@@ -161,5 +209,10 @@ class Database:
 
     @property
     def connection(self) -> aiosqlite.Connection:
-        """The raw connection, for tests and benchmarks only."""
+        """The raw writer connection, for tests and benchmarks only."""
         return self._conn
+
+    @property
+    def connections(self) -> tuple[aiosqlite.Connection, ...]:
+        """Every connection (the writer first), for tests that trace statements."""
+        return self._connections

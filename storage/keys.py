@@ -146,7 +146,7 @@ class KeyRepo:
         if await self._s.scalar("SELECT length(api_key_enc) FROM api_keys WHERE id = ?", (key_id,)):
             return True  # still needed by a live number: erased when that ends
         # Erased: the old page may still sit in the write-ahead log; fold it in and empty it.
-        await self._s.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._s.write("PRAGMA wal_checkpoint(TRUNCATE)")  # on the writer
         return True
 
     async def update_balance(

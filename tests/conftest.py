@@ -103,8 +103,10 @@ async def bot() -> AsyncIterator[Any]:
 @pytest.fixture
 def dp(services: Any, bot: Any) -> Any:
     from bot.app import build_dispatcher
+    from handlers.send_queue import UNPACED
 
-    return build_dispatcher(services, bot, with_tracker=False)
+    # Telegram's pace is the send queue's own tests' business: here messages go at once.
+    return build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
 
 
 @pytest.fixture
@@ -116,5 +118,8 @@ def chat(dp: Any, bot: Any) -> Any:
 
 @pytest.fixture
 def tracker(services: Any, dp: Any) -> Any:
-    """The tracker wired by build_dispatcher (not started: tests call tick())."""
-    return services.tracker
+    """The tracker wired by build_dispatcher (not started: tests call tick(), which also sends
+    what the pass queued for Telegram)."""
+    from tests.harness import sending
+
+    return sending(services.tracker)

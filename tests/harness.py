@@ -43,7 +43,9 @@ from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.settings import UserSettingsService
+from bot.tracker import Tracker
 from handlers.notifier import TelegramNotifier
+from handlers.send_queue import UNPACED, SendQueue
 from storage import Database
 
 BOT_USER = User(id=42, is_bot=True, first_name="SMS bot", username="sms_test_bot")
@@ -242,6 +244,7 @@ class ChatDriver:
 
     async def send(self, text: str) -> None:
         await self.dp.feed_update(self.bot, self.make_message_update(text))
+        await delivered(self.dp.workflow_data.get("notifier"))
 
     def find_button(
         self, label: str, message: ChatMessage | None = None
@@ -285,6 +288,7 @@ class ChatDriver:
         shown = message or self.last_bot_message()
         before = len(self.session.callback_answers)
         await self.dp.feed_update(self.bot, self.make_callback_update(data, shown))
+        await delivered(self.dp.workflow_data.get("notifier"))
         answers = self.session.callback_answers[before:]
         return answers[-1] if answers else None
 
@@ -334,6 +338,26 @@ class HeldHandler:
             self.handled += 1
 
 
+async def delivered(notifier: Any) -> None:
+    """Send what the notifier's queue holds, as the running bot's queue worker would."""
+    queue = getattr(notifier, "queue", None)
+    if queue is not None:
+        await queue.drain()
+
+
+def sending(tracker: Tracker) -> Tracker:
+    """The tracker whose tick() also sends what the pass queued for Telegram (in the running
+    bot the send queue's worker does, beside the tracker)."""
+    tick = tracker.tick
+
+    async def tick_and_send() -> None:
+        await tick()
+        await delivered(tracker.notifier)
+
+    tracker.tick = tick_and_send  # type: ignore[method-assign]
+    return tracker
+
+
 async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
     """Wait for a condition something running brings about. `guard` only stops a hang: it is
     no budget (a slow machine just takes longer)."""
@@ -352,7 +376,8 @@ class SqlTrace:
     @classmethod
     async def start(cls, db: Any) -> SqlTrace:
         trace = cls()
-        await db.connection.set_trace_callback(trace._record)
+        for conn in db.connections:  # the writer and the read connections
+            await conn.set_trace_callback(trace._record)
         return trace
 
     def _record(self, sql: str) -> None:
@@ -378,7 +403,8 @@ def telegram_notifier(
     clock: Callable[[], float],
 ) -> TelegramNotifier:
     """The Telegram notifier as the composition root builds it, on `db`, with use cases that
-    never ask a provider (the notifier only stores which message shows a card)."""
+    never ask a provider (the notifier only stores which message shows a card), and a send
+    queue without Telegram's pace (not started: `notifier.queue.drain()` sends what waits)."""
     providers = ProviderFactory()  # never asked for a client
     return TelegramNotifier(
         bot,
@@ -386,6 +412,6 @@ def telegram_notifier(
         catalog,
         orders=OrderService(db, providers, clock),
         rentals=RentalService(db, providers, clock),
-        on_blocked=UserSettingsService(db).mark_blocked,
+        queue=SendQueue(UserSettingsService(db).mark_blocked, limits=UNPACED),
         clock=clock,
     )

@@ -260,10 +260,12 @@ class ActivationWatcher:
     async def _deliver_codes(
         self, activation: Activation, stored: ActivationCode | None = None
     ) -> Activation:
-        """Send every stored, undelivered code; mark each after it is sent (a crash in between
-        repeats at most that one message). `stored` is a code this pass has just inserted:
-        surely undelivered. Any other the row calls undelivered is checked in the database
-        (a card may have shown it since). Returns the activation with the marks applied."""
+        """Hand every stored, undelivered code to the notifier, which queues it and settles it
+        once the chat took it (marked delivered then: a crash in between repeats at most that
+        one message); this pass never waits for Telegram. `stored` is a code this pass has just
+        inserted: surely undelivered. Any other the row calls undelivered is checked in the
+        database (a card, or the queue, may have shown it since). Returns the activation with
+        the marks known now applied."""
         pending = [c for c in activation.codes if not c.delivered]
         if not pending:
             return activation
@@ -275,21 +277,28 @@ class ActivationWatcher:
                 return activation
         if await self._directory.blocked_cached(activation.user_id):
             return activation  # kept undelivered: shown if the user comes back
+        # Codes settled before the offer returned (a notifier that does not queue): the row
+        # handed back says so.
         delivered: set[int] = set()
         for code in pending:
-            if await self._deliver_code(activation, code):
+            await self._deliver_code(activation, code, delivered)
+        return with_delivered(activation, delivered)
+
+    async def _deliver_code(
+        self, activation: Activation, code: ActivationCode, delivered: set[int]
+    ) -> None:
+        async def settle(taken: bool) -> None:
+            if taken:
                 await self._repo.mark_code_delivered(activation.id, code.round)
                 self._metrics.codes_delivered.inc()
                 delivered.add(code.round)
             else:
                 self._directory.forget_user(activation.user_id)  # blocked now? read it next time
-        return with_delivered(activation, delivered)
 
-    async def _deliver_code(self, activation: Activation, code: ActivationCode) -> bool:
-        return await self._outbox.deliver(
+        await self._outbox.deliver(
             activation.user_id,
             activation.key_id,
-            lambda to: self._outbox.notifier.code_received(activation, code, to),
+            lambda to: self._outbox.notifier.code_received(activation, code, to, settle),
         )
 
     async def _end(self, activation: Activation, now: float, *, status: str | None = None) -> None:

@@ -35,17 +35,17 @@ class Outbox:
             log.exception("tracker: notifier failed")
 
     async def deliver(
-        self, user_id: int, key_id: int, event: Callable[[Recipient], Awaitable[bool]]
-    ) -> bool:
-        """Hand over a code or an SMS (the caller checked the user has not blocked the bot);
-        True only when the chat took it: only then is it marked delivered."""
+        self, user_id: int, key_id: int, event: Callable[[Recipient], Awaitable[None]]
+    ) -> None:
+        """Hand over a code or an SMS (the caller checked the user has not blocked the bot).
+        The notifier settles it later (see `Settle`); one that fails to take it settles
+        nothing, and the code stays undelivered for a later pass."""
         to = Recipient(
             user=await self._directory.user(user_id), key=await self._directory.key(key_id)
         )
         try:
-            return bool(await event(to))
+            await event(to)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("tracker: notifier failed")
-            return False

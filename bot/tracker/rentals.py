@@ -99,22 +99,28 @@ class RentalWatcher:
         )
 
     async def _deliver_sms(self, rental: Rental) -> int:
+        """Hand every undelivered SMS to the notifier (queued, never waited for); each is
+        marked delivered when the chat took it. Returns how many were settled delivered
+        before the offer returned."""
         pending = await self._repo.undelivered_sms(rental.id)
         if not pending or await self._directory.blocked(rental.user_id):
             return 0
-        delivered = 0
+        delivered: list[int] = []
         for sms in pending:
-            if await self._deliver_one(rental, sms):
+            await self._deliver_one(rental, sms, delivered)
+        return len(delivered)
+
+    async def _deliver_one(self, rental: Rental, sms: RentalSms, delivered: list[int]) -> None:
+        async def settle(taken: bool) -> None:
+            if taken:
                 await self._repo.mark_sms_delivered(sms.id)
                 self._metrics.rental_sms_delivered.inc()
-                delivered += 1
-        return delivered
+                delivered.append(sms.id)
 
-    async def _deliver_one(self, rental: Rental, sms: RentalSms) -> bool:
-        return await self._outbox.deliver(
+        await self._outbox.deliver(
             rental.user_id,
             rental.key_id,
-            lambda to: self._outbox.notifier.rental_sms(rental, sms, to),
+            lambda to: self._outbox.notifier.rental_sms(rental, sms, to, settle),
         )
 
     def _reminder_marks(self, rental: Rental) -> list[int]:

@@ -15,6 +15,7 @@ from bot.changes import Changes
 from bot.provider.factory import ProviderFactory
 from bot.provider.guard import AddressPolicy
 from bot.tracker import Recipient, Tracker, TrackerConfig
+from bot.tracker.notifier import Settle
 from storage import Database, KeyCipher
 from storage.models import (
     Activation,
@@ -24,6 +25,7 @@ from storage.models import (
     Rental,
     RentalSms,
 )
+from tests.harness import sending
 
 USER = 111
 # The sandbox listens on 127.0.0.1: allowed as in sandbox mode.
@@ -32,8 +34,8 @@ LOOPBACK_ALLOWED = AddressPolicy(allow_loopback=True)
 
 @dataclass
 class RecordingNotifier:
-    """Records every event; `deliver` decides what code/SMS deliveries answer. `to` holds the
-    Recipient of each event, in the same order as `events`."""
+    """Records every event; `deliver` decides how code/SMS deliveries are settled (at once).
+    `to` holds the Recipient of each event, in the same order as `events`."""
 
     events: list[tuple[str, Any]] = field(default_factory=list)
     to: list[Recipient] = field(default_factory=list)
@@ -53,10 +55,10 @@ class RecordingNotifier:
         self.to.append(to)
 
     async def code_received(
-        self, activation: Activation, code: ActivationCode, to: Recipient
-    ) -> bool:
+        self, activation: Activation, code: ActivationCode, to: Recipient, settle: Settle
+    ) -> None:
         self._record("code", (activation, code), to)
-        return self.deliver
+        await settle(self.deliver)
 
     async def activation_changed(self, activation: Activation, to: Recipient) -> None:
         self._record("changed", activation, to)
@@ -67,9 +69,11 @@ class RecordingNotifier:
     async def activation_adopted(self, activation: Activation, to: Recipient) -> None:
         self._record("adopted", activation, to)
 
-    async def rental_sms(self, rental: Rental, sms: RentalSms, to: Recipient) -> bool:
+    async def rental_sms(
+        self, rental: Rental, sms: RentalSms, to: Recipient, settle: Settle
+    ) -> None:
         self._record("rental_sms", (rental, sms), to)
-        return self.deliver
+        await settle(self.deliver)
 
     async def rental_changed(self, rental: Rental, to: Recipient) -> None:
         self._record("rental_changed", rental, to)
@@ -143,8 +147,9 @@ def make_tracker(
         config: TrackerConfig = FAST,
         changes: Changes | None = None,
     ) -> Tracker:
-        return Tracker(
-            db or tdb, tproviders, notifier or notes, config, clock=clock, changes=changes
+        # tick() also sends what the pass queued (a Telegram notifier's send queue).
+        return sending(
+            Tracker(db or tdb, tproviders, notifier or notes, config, clock=clock, changes=changes)
         )
 
     return make

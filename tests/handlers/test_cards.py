@@ -15,7 +15,7 @@ from aiogram.methods import EditMessageText, SendMessage
 from bot.tracker.notifier import Recipient
 from handlers.activation import ActivationCb
 from handlers.rent.callbacks import RentalCb
-from tests.harness import ChatMessage
+from tests.harness import ChatMessage, delivered
 
 USER = 111
 
@@ -74,6 +74,7 @@ async def test_activation_card_is_the_same_from_the_handler_and_the_tracker(
     stored = await services.db.activations.get_any(a.id)
     to = Recipient(await services.db.users.get(USER), key)
     await tracker.notifier.activation_changed(stored, to)
+    await delivered(tracker.notifier)  # through the send queue
     _same(by_handler, _last_edit(chat))
 
 
@@ -111,6 +112,7 @@ async def test_rental_card_is_the_same_from_the_handler_and_the_tracker(
     stored = await services.db.rentals.get_any(r.id)
     to = Recipient(await services.db.users.get(USER), key)
     await tracker.notifier.rental_changed(stored, to)
+    await delivered(tracker.notifier)  # through the send queue
     _same(by_handler, _last_edit(chat))
 
 

@@ -163,6 +163,10 @@ def _screen(chat: Any) -> ChatMessage:
     return shown
 
 
+async def _settled(taken: bool) -> None:
+    """A delivery's settle (the tracker would mark it delivered)."""
+
+
 def _all_html(chat: Any) -> list[str]:
     return [m.text for m in chat.session.requests if isinstance(m, SendMessage | EditMessageText)]
 
@@ -196,7 +200,7 @@ async def test_rent_flow_and_card_screens_escape(
     notifier = tracker.notifier
     assert sms is not None
     to = Recipient(await services.db.users.get(USER), key)
-    await notifier.rental_sms(r, sms, to)
+    await notifier.rental_sms(r, sms, to, _settled)
     await notifier.rental_reminder(r, 3600, to)
     await notifier.rental_changed(r, to)
     await notifier.rental_ended(r, to)
@@ -207,9 +211,10 @@ async def test_rent_flow_and_card_screens_escape(
         cancel_allowed_at=clock() + 120, chat_id=USER,
     )  # fmt: skip
     code = ActivationCode(0, HOSTILE, HOSTILE, clock(), False)
-    await notifier.code_received(a, code, to)
+    await notifier.code_received(a, code, to, _settled)
     await notifier.activation_adopted(a, to)
     await notifier.activation_ended(a, True, to)
+    await notifier.queue.drain()
 
     texts = _all_html(chat)
     assert len(texts) >= 10

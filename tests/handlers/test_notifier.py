@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
 from handlers.notifier import TelegramNotifier
+from handlers.send_queue import SendQueue
 from storage import Database, KeyCipher
 from storage.models import Activation, ActivationCode, Rental
 
@@ -49,15 +51,22 @@ def blocked() -> list[int]:
 
 
 @pytest.fixture
-def notifier(
-    bot: Any, ndb: Database, clock: Any, sleeps: list[float], blocked: list[int]
-) -> TelegramNotifier:
+def queue(sleeps: list[float], blocked: list[int]) -> SendQueue:
+    """Telegram's pace on a clock of its own, which the queue's naps move on."""
+    now = [1000.0]
+
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        now[0] += seconds
 
     async def on_blocked(user_id: int) -> None:
         blocked.append(user_id)
 
+    return SendQueue(on_blocked, clock=lambda: now[0], sleep=fake_sleep)
+
+
+@pytest.fixture
+def notifier(bot: Any, ndb: Database, clock: Any, queue: SendQueue) -> TelegramNotifier:
     providers = ProviderFactory()  # never asked for a client: the notifier only stores cards
     return TelegramNotifier(
         bot,
@@ -65,10 +74,16 @@ def notifier(
         None,
         orders=OrderService(ndb, providers, clock),
         rentals=RentalService(ndb, providers, clock),
-        on_blocked=on_blocked,
+        queue=queue,
         clock=clock,
-        sleep=fake_sleep,
     )
+
+
+class Settled(list[bool]):
+    """A delivery's settle: records what the queue said of it."""
+
+    async def __call__(self, taken: bool) -> None:
+        self.append(taken)
 
 
 async def to(db: Database, key_id: int) -> Recipient:
@@ -114,7 +129,11 @@ async def test_code_is_a_new_notifying_message_with_tap_to_copy_and_card_shown(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
     a = await _activation(ndb, clock, code="048213")
-    assert await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
+    settled = Settled()
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), settled)
+    assert bot.session.calls(SendMessage) == [] and settled == []  # queued, not waited for
+    await notifier.queue.drain()
+    assert settled == [True]
     sends = bot.session.calls(SendMessage)
     assert "<code>048213</code>" in sends[0].text
     assert "+79001234567" in sends[0].text
@@ -125,8 +144,12 @@ async def test_code_is_a_new_notifying_message_with_tap_to_copy_and_card_shown(
     assert len(sends) == 2 and sends[1].disable_notification
     assert "048213" in bot.session.messages[(USER, stored.message_id)].text
     await notifier.code_received(
-        stored, ActivationCode(1, "777111", None, clock(), False), await to(ndb, a.key_id)
+        stored,
+        ActivationCode(1, "777111", None, clock(), False),
+        await to(ndb, a.key_id),
+        Settled(),
     )
+    await notifier.queue.drain()
     edits = bot.session.calls(EditMessageText)
     assert len(edits) == 1 and edits[0].message_id == stored.message_id
     assert "New code" in bot.session.calls(SendMessage)[-1].text
@@ -137,33 +160,51 @@ async def test_html_in_remote_text_is_escaped(
 ) -> None:
     a = await _activation(ndb, clock)
     code = ActivationCode(0, "<b>1</b>", "<script>x</script>", clock(), False)
-    assert await notifier.code_received(a, code, await to(ndb, a.key_id))
+    await notifier.code_received(a, code, await to(ndb, a.key_id), Settled())
+    await notifier.queue.drain()
     text = bot.session.calls(SendMessage)[0].text
     assert "<b>1</b>" not in text and "&lt;b&gt;1&lt;/b&gt;" in text
     assert "<script>" not in text
 
 
-async def test_retry_after_is_honoured_once(
+async def test_retry_after_holds_the_chat_and_the_code_goes_again(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, sleeps: list[float]
 ) -> None:
+    """A 429 loses nothing: the chat waits what Telegram asked, then the code goes again (as
+    often as it takes); it is settled delivered only once Telegram took it."""
     a = await _activation(ndb, clock, code="1234")
     bot.session.fail_next(SendMessage, _retry_after(3))
-    assert await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
-    assert sleeps == [3]
-    bot.session.fail_next(SendMessage, _retry_after(3))
-    bot.session.fail_next(SendMessage, _retry_after(3))
-    assert not await notifier.code_received(
-        a, a.codes[0], await to(ndb, a.key_id)
-    )  # the tracker retries later
+    bot.session.fail_next(SendMessage, _retry_after(5))
+    settled = Settled()
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), settled)
+    await notifier.queue.drain()
+    assert settled == [True]
+    assert sum(sleeps) >= 3 + 5
+    assert "1234" in bot.session.calls(SendMessage)[0].text
 
 
-async def test_blocked_user_is_reported_and_delivery_reported_failed(
+async def test_blocked_user_is_reported_and_delivery_settled_undelivered(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, blocked: list[int]
 ) -> None:
     a = await _activation(ndb, clock, code="1234")
     bot.session.fail_next(SendMessage, _forbidden())
-    assert not await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
+    settled = Settled()
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), settled)
+    await notifier.queue.drain()
+    assert settled == [False]  # the tracker keeps it undelivered
     assert blocked == [USER]  # told once, through the callback the composition root wires
+
+
+async def test_a_code_on_its_way_is_not_queued_twice(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock, code="1234")
+    first, second = Settled(), Settled()
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), first)
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), second)
+    await notifier.queue.drain()
+    assert first == [True] and second == []
+    assert sum("1234" in m.text for m in bot.session.calls(SendMessage)) == 2  # code + card
 
 
 async def test_not_modified_is_ignored_and_lost_card_is_replaced(
@@ -171,16 +212,19 @@ async def test_not_modified_is_ignored_and_lost_card_is_replaced(
 ) -> None:
     a = await _activation(ndb, clock)
     await notifier.activation_changed(a, await to(ndb, a.key_id))  # no card yet: a new one
+    await notifier.queue.drain()
     first = await ndb.activations.get_any(a.id)
     assert first is not None and first.message_id is not None
     await notifier.activation_changed(
         first, await to(ndb, a.key_id)
     )  # same text: "message is not modified"
+    await notifier.queue.drain()
     assert len(bot.session.calls(SendMessage)) == 1
     # The user deleted the card: the next change sends a fresh one and remembers it.
     gone = first.message_id
     bot.session.messages[(USER, gone)].deleted = True
     await notifier.activation_changed(first, await to(ndb, a.key_id))
+    await notifier.queue.drain()
     second = await ndb.activations.get_any(a.id)
     assert second is not None and second.message_id not in (None, gone)
     assert len(bot.session.calls(SendMessage)) == 2
@@ -191,6 +235,7 @@ async def test_other_bad_request_on_edit_does_not_resend(
 ) -> None:
     a = await _activation(ndb, clock)
     await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
     shown = await ndb.activations.get_any(a.id)
     assert shown is not None
     bot.session.fail_next(
@@ -200,6 +245,7 @@ async def test_other_bad_request_on_edit_does_not_resend(
     await ndb.activations.set_status(a.id, "cancelled")
     ended = await ndb.activations.get_any(a.id)
     await notifier.activation_changed(ended, await to(ndb, a.key_id))  # type: ignore[arg-type]
+    await notifier.queue.drain()
     assert len(bot.session.calls(SendMessage)) == 1
 
 
@@ -211,6 +257,7 @@ async def test_ended_says_the_refund(
     ended = await ndb.activations.get_any(a.id)
     assert ended is not None
     await notifier.activation_ended(ended, True, await to(ndb, a.key_id))
+    await notifier.queue.drain()
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert any("18.50" in text and "balance" in text for text in texts)
 
@@ -220,10 +267,12 @@ async def test_language_follows_the_user(
 ) -> None:
     await ndb.users.update(USER, language="ru")
     a = await _activation(ndb, clock, code="9999")
-    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), Settled())
+    await notifier.queue.drain()
     assert "Код для" in bot.session.calls(SendMessage)[0].text
     await ndb.users.update(USER, language="zh")
-    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id))
+    await notifier.code_received(a, a.codes[0], await to(ndb, a.key_id), Settled())
+    await notifier.queue.drain()
     assert "验证码" in bot.session.calls(SendMessage)[-1].text
 
 
@@ -258,7 +307,10 @@ async def test_each_rental_sms_is_a_new_message(
             received_at=clock(),
         )
         assert sms is not None
-        assert await notifier.rental_sms(r, sms, await to(ndb, r.key_id))
+        settled = Settled()
+        await notifier.rental_sms(r, sms, await to(ndb, r.key_id), settled)
+        await notifier.queue.drain()
+        assert settled == [True]
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert len(texts) == 3
     assert all("Bank" in text for text in texts)
@@ -270,11 +322,13 @@ async def test_rental_reminder_and_end(
 ) -> None:
     r = await _rental(ndb, clock)
     await notifier.rental_reminder(r, 600, await to(ndb, r.key_id))
+    await notifier.queue.drain()
     assert "10 min" in bot.session.calls(SendMessage)[-1].text
     await ndb.rentals.set_status(r.id, "expired")
     ended = await ndb.rentals.get_any(r.id)
     assert ended is not None
     await notifier.rental_ended(ended, await to(ndb, r.key_id))
+    await notifier.queue.drain()
     assert any("ended" in m.text for m in bot.session.calls(SendMessage))
 
 
@@ -286,6 +340,7 @@ async def test_pending_unresolved_goes_to_its_chat(
         user_id=USER, key_id=key.id, service="tg", country="0", chat_id=4242
     )
     await notifier.pending_unresolved(pending, await to(ndb, key.id))
+    await notifier.queue.drain()
     sent = bot.session.calls(SendMessage)[-1]
     assert int(sent.chat_id) == 4242 and "balance" in sent.text
 
@@ -310,7 +365,10 @@ async def test_a_long_rental_sms_arrives_whole_in_several_messages(
         r.id, dedup_key="long", phone_from=LONG, text=LONG, date=None, received_at=clock()
     )
     assert sms is not None
-    assert await notifier.rental_sms(r, sms, await to(ndb, r.key_id))
+    settled = Settled()
+    await notifier.rental_sms(r, sms, await to(ndb, r.key_id), settled)
+    await notifier.queue.drain()
+    assert settled == [True]
     texts = [m.text for m in bot.session.calls(SendMessage)]
     assert len(texts) > 1
     for text in texts:
@@ -339,9 +397,10 @@ async def test_a_long_rental_sms_is_not_delivered_unless_every_part_was_taken(
         return answer(method)
 
     session._answer = first_part_only
-    assert not await notifier.rental_sms(
-        r, sms, await to(ndb, r.key_id)
-    )  # the tracker will try again
+    settled = Settled()
+    await notifier.rental_sms(r, sms, await to(ndb, r.key_id), settled)
+    await notifier.queue.drain()
+    assert settled == [False]  # the tracker will try again
     assert len(sent) == 1
 
 
@@ -350,7 +409,8 @@ async def test_a_long_code_and_its_sms_fit_the_message_and_the_card(
 ) -> None:
     a = await _activation(ndb, clock)
     code = ActivationCode(0, LONG, LONG, clock(), False)
-    assert await notifier.code_received(a, code, await to(ndb, a.key_id))
+    await notifier.code_received(a, code, await to(ndb, a.key_id), Settled())
+    await notifier.queue.drain()
     sends = bot.session.calls(SendMessage)
     assert len(sends) == 2  # the code, then the card
     for method in sends:
@@ -367,8 +427,31 @@ async def test_the_card_drawn_is_the_row_handed_over_and_names_come_from_the_key
     a = await _activation(ndb, clock)
     a.phone = "70000000000"  # never stored: only the handed-over row has it
     await notifier.activation_changed(a, Recipient(None, None))
+    await notifier.queue.drain()
     sent = bot.session.calls(SendMessage)[-1]
     assert "+70000000000" in sent.text
     assert "tg" in sent.text and "🌐" in sent.text  # no key: the raw codes stand in
     stored = await ndb.activations.get_any(a.id)
     assert stored is not None and stored.message_id == a.message_id is not None
+
+
+async def test_a_card_changed_twice_before_it_is_sent_is_sent_once_in_its_newest_state(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    """Coalesced: one job per card while it waits. A row handed over later that still names
+    no message (or the one replaced) edits the card the queue sent, never a second card."""
+    a = await _activation(ndb, clock)
+    stale = replace(a)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    a.phone = "70000000001"
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    [sent] = bot.session.calls(SendMessage)
+    assert "+70000000001" in sent.text  # only the newest state went
+    stale.phone = "70000000002"
+    assert stale.message_id is None
+    await notifier.activation_changed(stale, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    assert len(bot.session.calls(SendMessage)) == 1
+    [edit] = bot.session.calls(EditMessageText)
+    assert "+70000000002" in edit.text and edit.message_id == a.message_id

@@ -10,7 +10,7 @@ from typing import Any
 from bot.i18n import Translator
 from handlers.activation import ActivationCb, BuyCb
 from handlers.common import CARD_MARK, CARD_OWN
-from tests.harness import ChatDriver, ChatMessage, until
+from tests.harness import ChatDriver, ChatMessage, delivered, until
 
 TRANSLATOR = Translator()
 LANGUAGES = ("en", "ru", "zh")
@@ -130,6 +130,7 @@ async def test_resent_cards_retire_the_old_ones(
     chat = keyed_chat
     first = await buy(chat)
     await tracker.notifier.resend_cards(chat.user.id)
+    await delivered(tracker.notifier)  # the cards go through the send queue
     assert shown(chat, first).text == TRANSLATOR.get("en", "card-moved")
     a = (await services.db.activations.list_live(chat.user.id))[0]
     assert a.message_id == chat.last_bot_message().message_id != first.message_id

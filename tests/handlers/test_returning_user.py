@@ -14,7 +14,7 @@ import pytest
 from aiogram.types import ChatMemberBanned, ChatMemberMember, ChatMemberUpdated, Update
 
 from tests.handlers.test_buy import open_confirm
-from tests.harness import BOT_USER, ChatDriver
+from tests.harness import BOT_USER, ChatDriver, delivered
 
 
 @pytest.fixture
@@ -101,6 +101,7 @@ async def test_my_chat_member_marks_and_clears_blocked(
 
     shown = len(chat.texts())
     await chat.dp.feed_update(chat.bot, _membership(chat, 9002, blocked=False))
+    await delivered(services.notifier)  # the cards go through the send queue
     user = await services.db.users.get(chat.user.id)
     assert user is not None and not user.blocked
     assert _cards_for(chat, phone, shown) and _cards_for(chat, rented, shown)
