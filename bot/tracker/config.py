@@ -45,3 +45,8 @@ class TrackerConfig:
     listing_failures: int = 3  # failed listings in a row before the key is polled per id
     listing_retry: float = 60.0  # meanwhile the listing is tried again this often
     revoked_probe: float = 300.0  # a key answering BAD_KEY is checked (getBalance) this often
+    # After the user opens a rental's card, rents or extends it, it is polled this often for
+    # a few minutes (they are likely waiting for an SMS), instead of every `poll_rental`.
+    poll_rental_fast: float = 3.0
+    rental_fast_window: float = 180.0
+    rental_fast_max: int = 10_000  # rentals remembered as "watched" at once (bounded)

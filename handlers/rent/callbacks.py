@@ -31,6 +31,10 @@ class RentalAction(StrEnum):
     FINISH_ASK = "fin"  # "finish the rent?"
     FINISH = "finy"  # finish it
     CANCEL = "cnl"  # cancel it (refunded, within the provider's window)
+    CANCEL_ASK = "cnla"  # "cancel the rent?"
+    # Ways out that leave the card where it is: the screen comes as a new message below.
+    MENU = "menu"  # the main menu
+    LIST = "list"  # My numbers (a live rental) or the rental history (an ended one): numbers.py
 
 
 class RentalCb(CallbackData, prefix="r1"):  # type: ignore[explicit-any]
