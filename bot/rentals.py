@@ -350,7 +350,7 @@ class RentalService:
         client = self._client(key)
         await note_balance_before(self.db, client, intent)
         findable = await note_rent_snapshot(self.db, client, intent)
-        started = self.clock()
+        asked_at = self.clock()
         try:
             bought = await client.get_rent_number(service, country, int(hours))
         except UnknownOutcome:
@@ -361,7 +361,7 @@ class RentalService:
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
             raise
-        ends_at = bought.ends_at if bought.ends_at else started + int(hours) * 3600
+        ends_at = bought.ends_at if bought.ends_at else asked_at + int(hours) * 3600
         rental = await self.db.rentals.add(
             user_id=user_id,
             key_id=key.id,
@@ -373,7 +373,7 @@ class RentalService:
             # The price the user confirmed (the purchase answer carries none): the one this
             # process remembered, else the one kept with the token.
             cost=cost if cost is not None else intent.expected_cost,
-            created_at=started,
+            created_at=asked_at,
             ends_at=ends_at,
             chat_id=chat_id,
             currency=key.currency,

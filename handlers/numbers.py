@@ -251,7 +251,7 @@ async def on_rental_list(
     try:
         rental = await rentals.get(user.id, callback_data.id)
     except NotFound:
-        await answer_quietly(callback, t("error-stale"), alert=True)
+        await answer_quietly(callback, t("error-not-found"), alert=True)
         return
     names = await service_names(catalog, accounts, user, lang)
     if rental.live:

@@ -277,6 +277,9 @@ async def test_foreign_rental_is_refused_and_unchanged(
         RentalCb(action="extq", id=victim.id, arg=4).pack(),
         RentalCb(action="finy", id=victim.id).pack(),
         RentalCb(action="cnl", id=victim.id).pack(),
+        RentalCb(action="cnly", id=victim.id).pack(),
+        RentalCb(action="fin", id=victim.id).pack(),
+        RentalCb(action="list", id=victim.id).pack(),
         RentalCb(action="ref", id=victim.id).pack(),
         RentExtendCb(id=victim.id, hours=4, token="evil").pack(),
     ):
