@@ -62,7 +62,9 @@ class Repeat(StrEnum):
 
     RUNNING = "running"  # still with the provider
     CHECKING = "checking"  # its answer was lost: reconciliation will tell
-    DONE = "done"  # finished, one way or the other
+    DONE = "done"  # bought
+    FAILED = "failed"  # refused: nothing bought
+    UNCONFIRMED = "unconfirmed"  # reconciliation gave up: the user was told to check
 
 
 # Called once the intent is written and before the provider is asked: the chat shows progress.
@@ -131,9 +133,13 @@ def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
 
 def repeat_of(intent: PendingPurchase | None) -> Repeat:
     """What the first tap of a token is doing, from the intent it wrote."""
-    if intent is None or intent.outcome is not None:
+    if intent is None:  # a token claimed before intents carried it: long over
         return Repeat.DONE
-    return Repeat.CHECKING if intent.unknown_at is not None else Repeat.RUNNING
+    if intent.outcome is None:
+        return Repeat.CHECKING if intent.unknown_at is not None else Repeat.RUNNING
+    return {"bought": Repeat.DONE, "not_bought": Repeat.FAILED}.get(
+        intent.outcome, Repeat.UNCONFIRMED
+    )
 
 
 def _in_stock(prices: RentPrices) -> Iterable[tuple[str, str, RentPrice]]:

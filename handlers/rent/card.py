@@ -63,6 +63,8 @@ _EXTEND_REPEAT = {
     Repeat.RUNNING: "rent-still-extending",
     Repeat.CHECKING: "rent-extend-pending",
     Repeat.DONE: "rent-extend-done",
+    Repeat.FAILED: "rent-extend-repeat-failed",
+    Repeat.UNCONFIRMED: "rent-extend-repeat-unconfirmed",
 }
 
 # What a tap may be refused with: said as an alert, never raised to the dispatcher.

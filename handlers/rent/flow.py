@@ -56,6 +56,8 @@ _RENT_REPEAT = {
     Repeat.RUNNING: "rent-still-renting",
     Repeat.CHECKING: "rent-pending",
     Repeat.DONE: "rent-already-done",
+    Repeat.FAILED: "rent-repeat-failed",
+    Repeat.UNCONFIRMED: "rent-repeat-unconfirmed",
 }
 COUNTRIES_PER_PAGE = 8
 

@@ -16,9 +16,11 @@ from bot.formatting import format_time, user_timezone
 from bot.numbers import NumberKind
 from bot.provider.client import ProviderClient
 from bot.rental_sms import sms_code
+from bot.rentals import Repeat, repeat_of
 from handlers.common import MenuCb
 from handlers.numbers import NumbersAction, NumbersCb
 from handlers.rent.callbacks import RentalAction, RentalCb
+from storage.models import PendingPurchase
 from tests.harness import ChatDriver, ChatMessage
 
 USER = 111
@@ -129,6 +131,48 @@ async def test_a_slow_rent_shows_renting_and_repeated_taps_say_how_it_goes(
     done = await chat.tap_data(data, confirm)
     assert done is not None and done.text == t("rent-already-done")
     assert len(sandbox.state.rent_purchases) == 1
+
+
+async def test_a_repeated_tap_after_a_refused_rent_says_nothing_was_charged(
+    chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    confirm = await _to_confirm(chat)
+    _, button = chat.find_button("Rent for", confirm)
+    assert button.callback_data is not None
+    sandbox.state.set_balance(sandbox_key, "1")  # the provider refuses: NO_BALANCE
+    await chat.tap_data(button.callback_data, confirm)
+    again = await chat.tap_data(button.callback_data, confirm)
+    assert again is not None and again.text == _t(services)("rent-repeat-failed")
+    assert sandbox.state.rent_purchases == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "unknown_at", "repeat"),
+    [
+        (None, None, Repeat.RUNNING),
+        (None, 5.0, Repeat.CHECKING),
+        ("bought", None, Repeat.DONE),
+        ("not_bought", None, Repeat.FAILED),
+        ("unknown", 5.0, Repeat.UNCONFIRMED),
+    ],
+)
+def test_what_a_repeated_tap_finds(
+    outcome: str | None, unknown_at: float | None, repeat: Any
+) -> None:
+    intent = PendingPurchase(
+        id=1,
+        user_id=USER,
+        key_id=1,
+        service="tg",
+        country="6",
+        chat_id=USER,
+        created_at=0.0,
+        kind="rent",
+        unknown_at=unknown_at,
+        outcome=outcome,
+    )
+    assert repeat_of(intent) == repeat
 
 
 async def test_a_repeated_extend_tap_says_done_once_extended(

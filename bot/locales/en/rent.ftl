@@ -92,3 +92,7 @@ rent-reminder = ⏰ The rental of { $phone } ({ $service }) ends at { $at }.
 rent-btn-my-numbers = « My numbers
 rent-btn-rental-history = « Rental history
 rent-sms-code = 🔑 Code: <code>{ $code }</code>
+rent-repeat-failed = This rent did not go through and nothing was charged. Open the rent menu to try again.
+rent-repeat-unconfirmed = The result of this rent could not be confirmed. Check your provider account before renting again.
+rent-extend-repeat-failed = This extension did not go through and nothing was charged.
+rent-extend-repeat-unconfirmed = The result of this extension could not be confirmed. Check your provider account before extending again.

@@ -92,3 +92,7 @@ rent-reminder = ⏰ 号码 { $phone }（{ $service }）的租用将于 { $at } �
 rent-btn-my-numbers = « 我的号码
 rent-btn-rental-history = « 租用历史
 rent-sms-code = 🔑 验证码：<code>{ $code }</code>
+rent-repeat-failed = 此次租用未成功，未扣除任何费用。请打开租用菜单重试。
+rent-repeat-unconfirmed = 无法确认此次租用的结果。再次租用前请先检查您的服务商账户。
+rent-extend-repeat-failed = 此次续租未成功，未扣除任何费用。
+rent-extend-repeat-unconfirmed = 无法确认此次续租的结果。再次续租前请先检查您的服务商账户。
