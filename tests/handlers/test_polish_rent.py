@@ -175,6 +175,44 @@ def test_what_a_repeated_tap_finds(
     assert repeat_of(intent) == repeat
 
 
+async def test_a_slow_extension_shows_extending_and_a_second_tap_says_still(
+    chat: ChatDriver,
+    services: Any,
+    sandbox: Any,
+    sandbox_key: str,
+    dp: Any,
+    bot: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _with_key(services, sandbox, sandbox_key)
+    card = await _rent(chat)
+    await chat.tap("Extend", card)
+    await chat.tap("4 h", card)
+    _, button = chat.find_button("Extend for", card)
+    assert button.callback_data is not None
+    data = button.callback_data
+    t = _t(services)
+    gate = asyncio.Event()
+    asked = asyncio.Event()
+    original = ProviderClient.continue_rent_number
+
+    async def slow(self: ProviderClient, rent_id: str, hours: int) -> Any:
+        asked.set()
+        await gate.wait()
+        return await original(self, rent_id, hours)
+
+    monkeypatch.setattr(ProviderClient, "continue_rent_number", slow)
+    first = asyncio.create_task(dp.feed_update(bot, chat.make_callback_update(data, card)))
+    await asyncio.wait_for(asked.wait(), timeout=30)
+    assert card.text == t("rent-extending") and card.buttons() == []
+    still = await chat.tap_data(data, card)
+    assert still is not None and still.text == t("rent-still-extending")
+    gate.set()
+    await first
+    assert "Rented number" in card.text  # the card again, extended
+    assert len(sandbox.state.extensions) == 1
+
+
 async def test_a_repeated_extend_tap_says_done_once_extended(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str
 ) -> None:
