@@ -190,6 +190,16 @@ def format_time(at: float | datetime, tz: tzinfo) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {zone_label(tz, moment)}"
 
 
+def format_clock(at: float, tz: tzinfo, *, now: float) -> str:
+    """A moment soon or lately, as a wall clock in the user's zone `tz`: `13:05`, with the
+    date in front when it is not on the same local day as `now` (`2026-12-01 09:30`). For a
+    deadline in a message that stays in the chat: it never goes stale as "5 min left" does."""
+    moment = datetime.fromtimestamp(at, tz)
+    if moment.date() == datetime.fromtimestamp(now, tz).date():
+        return f"{moment:%H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
 # `2023-10-26 11:03:39` (and Grizzly's BANNED form `2026-1-2 3-4-5`): no zone of their own.
 _NAIVE_TIME = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})[:-](\d{1,2})(?:[:-](\d{1,2}))?$"

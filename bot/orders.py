@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -52,6 +52,12 @@ class BuyResult:
     pending: bool = False  # unknown outcome: the open intent awaits reconciliation
     stale: bool = False  # the token was never issued for this user and offer, or expired
     intent: PendingPurchase | None = None
+    # With `duplicate`: the purchase the token started is still running in this process (a
+    # tap while it runs hears "still buying", one after it "already done").
+    in_progress: bool = False
+
+
+Progress = Callable[[], Awaitable[None]]  # told once the purchase is claimed, before the call
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,9 @@ class OrderService:
         self._providers = providers
         self._clock = clock
         self._changes = changes or Changes()  # tells the tracker what changed
+        # Tokens whose purchase is running now: one entry per purchase in flight, removed when
+        # it returns, so it is bounded by the purchases running at once.
+        self._buying: set[str] = set()
 
     # ------------------------------------------------------------------ buying
 
@@ -119,10 +128,13 @@ class OrderService:
         chat_id: int,
         message_id: int | None = None,
         expected_cost: Decimal | None = None,
+        progress: Progress | None = None,
     ) -> BuyResult:
         """Buy one number under a token issued for exactly this offer. ProviderError (a
         definite refusal) propagates; UnknownOutcome becomes BuyResult(pending=True), whose
-        open intent the tracker reconciles (and whose result edits `message_id`)."""
+        open intent the tracker reconciles (and whose result edits `message_id`). `progress`
+        is awaited once the token is claimed, before the provider is called (the chat says
+        "buying…"); only the tap that bought calls it, never a duplicate."""
         key = await self._db.keys.get_active(user_id)
         if key is None:
             raise NoActiveKey()
@@ -143,7 +155,43 @@ class OrderService:
             expected_cost=expected_cost,
         )
         if intent is None:
-            return BuyResult(None, duplicate=claim == "used", stale=claim == "stale")
+            running = token in self._buying
+            return BuyResult(
+                None, duplicate=claim == "used", stale=claim == "stale", in_progress=running
+            )
+        self._buying.add(token)
+        try:
+            return await self._buy_claimed(
+                user_id,
+                key,
+                intent,
+                service=service,
+                country=country,
+                max_price=max_price,
+                chat_id=chat_id,
+                progress=progress,
+            )
+        finally:
+            self._buying.discard(token)
+
+    async def _buy_claimed(
+        self,
+        user_id: int,
+        key: KeyProfile,
+        intent: PendingPurchase,
+        *,
+        service: str,
+        country: str,
+        max_price: Decimal | None,
+        chat_id: int,
+        progress: Progress | None,
+    ) -> BuyResult:
+        """The purchase after its token is claimed and its intent written."""
+        if progress is not None:
+            try:
+                await progress()
+            except Exception as error:  # a notice on screen must never stop a claimed purchase
+                log.info("purchase progress not shown (%s)", type(error).__name__)
         client = self._providers.client(key.base_url, key.api_key)
         await note_balance_before(self._db, client, intent)
         try:
@@ -179,6 +227,10 @@ class OrderService:
             chat_id=chat_id,
             intent_id=intent.id,
         )
+        if purchase.currency and purchase.currency != key.currency:
+            # getBalance names no currency; a purchase does: the key's prices and balance are
+            # shown in it from now on.
+            await self._db.keys.set_currency(user_id, key.id, purchase.currency)
         try:
             await self._db.picks.add_recent(user_id, service, country)
         except Exception:  # a convenience list must never hide a bought number
@@ -195,6 +247,13 @@ class OrderService:
     async def live(self, user_id: int) -> list[Activation]:
         """The user's numbers still running, newest first."""
         return await self._db.activations.list_live(user_id)
+
+    async def starred(self, activation: Activation) -> bool:
+        """Whether the number's (service, country) is one of its owner's favourites (the
+        card's ⭐ says so)."""
+        return await self._db.picks.is_favourite(
+            activation.user_id, activation.service, activation.country
+        )
 
     async def key_of(self, activation: Activation) -> KeyProfile | None:
         """The key the number was bought with (its provider names the service and country);

@@ -139,17 +139,39 @@ def is_not_modified(exc: TelegramBadRequest) -> bool:
     return "message is not modified" in str(exc).lower()
 
 
+# A number's card is the one place its number and codes are shown: a button on it that leads
+# elsewhere (main menu, My numbers) opens that screen in a new message instead of overwriting
+# it. A card is known by the button every activation card carries (⭐, ActivationCb "fav"); its
+# own buttons (prefix "a1:") redraw it in place.
+CARD_MARK: Final = "a1:fav:"
+CARD_OWN: Final = "a1:"
+
+
+def leaves_a_card(query: CallbackQuery) -> bool:
+    """The tap is on a number's card and leads away from it."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return False
+    if (query.data or "").startswith(CARD_OWN):
+        return False
+    rows = message.reply_markup.inline_keyboard
+    return any((b.callback_data or "").startswith(CARD_MARK) for row in rows for b in row)
+
+
 async def show(
     target: Message | CallbackQuery,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> Message | None:
-    """Show a screen: edit the tapped message in place, or send a new one for a text/command.
+    """Show a screen: edit the tapped message in place, or send a new one for a text/command
+    (or for a tap that leads away from a number's card, which stays as it is).
 
     When the tapped message can no longer be edited (too old, deleted), a new one is sent,
     so a screen is never lost. "Not modified" is not an error: the screen already shows it."""
     if isinstance(target, CallbackQuery):
         message = target.message
+        if isinstance(message, Message) and leaves_a_card(target):
+            return await message.answer(text, reply_markup=markup)
         if isinstance(message, Message):
             try:
                 edited = await message.edit_text(text, reply_markup=markup)

@@ -47,6 +47,7 @@ from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient
 from handlers.activation.presenter import activation_card_data, render_activation_card
 from handlers.common import is_not_modified
+from handlers.live_card import retire_card
 from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
@@ -134,7 +135,7 @@ class TelegramNotifier:
         names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         args = {"phone": escape(phone_text(activation.phone)), "service": escape(names.service)}
         if refunded:
-            amount = format_money(activation.cost, activation.currency)
+            amount = format_money(activation.cost, activation.currency, lang=lang)
             key = (
                 "tracker-expired-refunded"
                 if activation.status == "expired"
@@ -252,7 +253,9 @@ class TelegramNotifier:
         self, a: Activation, to: Recipient
     ) -> tuple[str, InlineKeyboardMarkup]:
         lang, t = self._language(to)
-        data = await activation_card_data(a, to, lang=lang, catalog=self.catalog, now=self.clock())
+        data = await activation_card_data(
+            a, to, lang=lang, catalog=self.catalog, orders=self.orders, now=self.clock()
+        )
         return render_activation_card(data, t)
 
     async def _show_activation_card(self, a: Activation, to: Recipient) -> None:
@@ -293,6 +296,9 @@ class TelegramNotifier:
             sent = await self._show_card(user_id, activation.chat_id, None, text, markup)
             if sent is not None:
                 await self.orders.card_shown(activation.id, _chat(activation), sent)
+                # One live card per number: the one left above turns into a stub.
+                _lang, t = self._language(to)
+                await retire_card(self.bot, _chat(activation), activation.message_id, sent, t)
         for rental in await self.rentals.live_rentals(user_id):
             key = await self.rentals.key_of(user_id, rental)
             await self._show_rental_card(rental, Recipient(user=user, key=key), anew=True)

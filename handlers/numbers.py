@@ -11,7 +11,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -24,7 +24,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
 from bot.errors import NotFound
-from bot.formatting import format_duration, format_money, format_time, user_timezone
+from bot.formatting import format_clock, format_money, format_time, user_timezone
 from bot.i18n import Translate
 from bot.numbers import NumberKind, NumbersService
 from bot.rentals import RentalService
@@ -46,6 +46,7 @@ from storage import Activation, Rental, User
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
+RECENT_ENDED = 3  # ended one-time numbers shown under the live ones
 # Without the provider's names, service codes stand in for them.
 NO_NAMES: Mapping[str, str] = MappingProxyType({})
 
@@ -89,11 +90,18 @@ async def service_names(
 
 
 def activation_line(
-    t: Translate, a: Activation, now: float, lang: str, names: Mapping[str, str] = NO_NAMES
+    t: Translate,
+    a: Activation,
+    now: float,
+    lang: str,
+    names: Mapping[str, str] = NO_NAMES,
+    tz: tzinfo = UTC,
 ) -> str:
+    """A number's line; a live one says until when it runs, as a time in the user's zone (a
+    list stays in the chat: "5 min left" would be wrong a minute later)."""
     status = t(f"numbers-status-{a.status}")
     if a.live:
-        status = f"{status}, {t('numbers-left', left=format_duration(a.ends_at - now, lang))}"
+        status = f"{status}, {t('numbers-until', until=format_clock(a.ends_at, tz, now=now))}"
     return t(
         "numbers-activation-line",
         phone=html.escape(_phone(a.phone)),
@@ -103,11 +111,16 @@ def activation_line(
 
 
 def rental_line(
-    t: Translate, r: Rental, now: float, lang: str, names: Mapping[str, str] = NO_NAMES
+    t: Translate,
+    r: Rental,
+    now: float,
+    lang: str,
+    names: Mapping[str, str] = NO_NAMES,
+    tz: tzinfo = UTC,
 ) -> str:
     status = t(f"numbers-status-{r.status}")
     if r.live:
-        status = t("numbers-ends-in", left=format_duration(r.ends_at - now, lang))
+        status = t("numbers-ends-at", until=format_clock(r.ends_at, tz, now=now))
     return t(
         "numbers-rental-line",
         phone=html.escape(_phone(r.phone)),
@@ -127,20 +140,34 @@ async def live_screen(
     lang: str,
     names: Mapping[str, str] = NO_NAMES,
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """Live numbers first, the one ending soonest on top, each with the time it runs until;
+    then the last few ended one-time numbers (their codes stay reachable)."""
+    tz = user_timezone(user.timezone)
     live = await numbers.live(user.id)
-    activations, rentals = live.activations, live.rentals
+    activations = sorted(live.activations, key=lambda a: a.ends_at)
+    rentals = sorted(live.rentals, key=lambda r: r.ends_at)
     rows: list[list[InlineKeyboardButton]] = []
     lines: list[str] = [t("numbers-title")]
     if not activations and not rentals:
         lines.append(t("numbers-none-live"))
+    else:
+        lines.append(t("numbers-live-title"))
     for a in activations:
-        lines.append(activation_line(t, a, now, lang, names))
+        lines.append(activation_line(t, a, now, lang, names, tz))
         label = f"📱 {_phone(a.phone)} · {names.get(a.service, a.service)}"
         rows.append([_button(label, ActivationCb(action=ActivationAction.OPEN, id=a.id))])
     for r in rentals:
-        lines.append(rental_line(t, r, now, lang, names))
+        lines.append(rental_line(t, r, now, lang, names, tz))
         label = f"🏠 {_phone(r.phone)} · {names.get(r.service, r.service)}"
         rows.append([_button(label, RentalCb(action=RentalAction.OPEN, id=r.id))])
+    ended = await numbers.history(user.id, NumberKind.ACTIVATIONS, 0, RECENT_ENDED)
+    if ended.items:
+        lines.append(t("numbers-recent-title"))
+    for item in ended.items:
+        if isinstance(item, Activation):
+            lines.append(activation_line(t, item, now, lang, names, tz))
+            label = f"✔️ {_phone(item.phone)} · {names.get(item.service, item.service)}"
+            rows.append([_button(label, ActivationCb(action=ActivationAction.OPEN, id=item.id))])
     rows.append([_button(t("btn-numbers-history"), NumbersCb(action=NumbersAction.HISTORY))])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
@@ -182,6 +209,7 @@ async def history_screen(
     activations = kind == NumberKind.ACTIVATIONS
     title = t("numbers-history-activations") if activations else t("numbers-history-rentals")
     lines = [title]
+    tz = user_timezone(user.timezone)
     rows: list[list[InlineKeyboardButton]] = []
     if not found.items:
         lines.append(t("numbers-history-empty"))
@@ -190,10 +218,10 @@ async def history_screen(
         # A rental shows what all its periods cost (rent + extensions), each one listed.
         cost = paid_text(item) if isinstance(item, Rental) else format_money(item.cost)
         if isinstance(item, Activation):
-            line = activation_line(t, item, now, lang, names)
+            line = activation_line(t, item, now, lang, names, tz)
             data: CallbackData = ActivationCb(action=ActivationAction.OPEN, id=item.id)
         else:
-            line = rental_line(t, item, now, lang, names)
+            line = rental_line(t, item, now, lang, names, tz)
             data = RentalCb(action=RentalAction.OPEN, id=item.id)
         labelled = format_time(item.created_at, user_timezone(user.timezone))
         lines.append(f"{labelled} · {cost}\n{line}")

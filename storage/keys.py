@@ -158,6 +158,13 @@ class KeyRepo:
             (money_in(balance), currency, key_id, user_id),
         )
 
+    async def set_currency(self, user_id: int, key_id: int, currency: str) -> None:
+        """The currency the key's provider account is in, as a purchase answer named it."""
+        await self._s.write(
+            "UPDATE api_keys SET currency = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (currency, key_id, user_id),
+        )
+
     async def get_any(self, key_id: int) -> KeyProfile | None:
         """System: any key by id, deleted ones included (their numbers are still tracked)."""
         row = await read_row(self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))

@@ -22,6 +22,7 @@ class BuyAction(StrEnum):
     CONFIRM = "c"  # the confirm screen of a (service, country) offer
     ASK_MAX = "mx"  # type a maximum price
     BUY = "go"
+    FAVOURITE = "fav"  # star or un-star the confirm screen's (service, country)
 
 
 # aiogram's CallbackData.__init_subclass__ takes **kwargs: Any, which mypy reports here.

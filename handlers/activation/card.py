@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aiogram import Router
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
 from bot.config import Settings
@@ -28,6 +28,7 @@ from handlers.activation.flow import BuyContext, buy_context, show_confirm
 from handlers.activation.presenter import activation_card_data, render_activation_card
 from handlers.common import answer_quietly, show
 from handlers.errors import error_text
+from handlers.live_card import retire_card
 from storage import Activation, User
 
 
@@ -43,21 +44,44 @@ class CardTap:
     orders: OrderService
     clock: Callable[[], float]
 
+    async def view(self, activation: Activation) -> tuple[str, InlineKeyboardMarkup]:
+        to = Recipient(user=self.user, key=await self.orders.key_of(activation))
+        data = await activation_card_data(
+            activation,
+            to,
+            lang=self.lang,
+            catalog=self.catalog,
+            orders=self.orders,
+            now=self.clock(),
+        )
+        return render_activation_card(data, self.t)
+
     async def redraw(self, activation: Activation | None) -> bool:
         """Show this number's card as of now in the tapped message (or, when that cannot be
         edited any more, in a new one); True when the chat shows it. The message showing it
         becomes the card the tracker keeps up to date."""
         if activation is None or not isinstance(self.query.message, Message):
             return False  # gone between the read and the tap, or no message to draw in
-        to = Recipient(user=self.user, key=await self.orders.key_of(activation))
-        data = await activation_card_data(
-            activation, to, lang=self.lang, catalog=self.catalog, now=self.clock()
-        )
-        shown = await show(self.query, *render_activation_card(data, self.t))
+        shown = await show(self.query, *await self.view(activation))
         if shown is None:
             return False
         if (activation.chat_id, activation.message_id) != (shown.chat.id, shown.message_id):
             await self.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
+        return True
+
+    async def move(self, activation: Activation) -> bool:
+        """Draw the number's card in a new message at the bottom of the chat, make it THE card
+        (stored first), then turn the previous card into a stub without buttons: one message
+        with live buttons per number. True when the chat shows it."""
+        message = self.query.message
+        if not isinstance(message, Message) or self.query.bot is None:
+            return False
+        text, markup = await self.view(activation)
+        sent = await message.answer(text, reply_markup=markup)
+        await self.orders.card_shown(activation.id, sent.chat.id, sent.message_id)
+        if activation.message_id is not None:
+            chat = activation.chat_id if activation.chat_id is not None else sent.chat.id
+            await retire_card(self.query.bot, chat, activation.message_id, sent.message_id, self.t)
         return True
 
     async def reload(self, activation_id: int) -> Activation | None:
@@ -97,36 +121,38 @@ async def card_tap(
 
 
 async def on_open(query: CallbackQuery, callback_data: ActivationCb, tap: CardTap) -> None:
+    """A number opened from a list (My numbers): its card moves below the list."""
     activation = await _owned(query, callback_data, tap.orders, tap.user, tap.t)
     if activation is None:
         return
     await answer_quietly(query)
-    await tap.redraw(activation)
+    await tap.move(activation)
 
 
 async def on_favourite(
     query: CallbackQuery,
     callback_data: ActivationCb,
-    user: User,
-    t: Translate,
-    orders: OrderService,
+    tap: CardTap,
     favourites: FavouritesService,
 ) -> None:
     """⭐ stars the number's (service, country) for the buy flow's quick picks; a second tap
-    un-stars it."""
-    activation = await _owned(query, callback_data, orders, user, t)
+    un-stars it. The card's button says which it is now."""
+    activation = await _owned(query, callback_data, tap.orders, tap.user, tap.t)
     if activation is None:
         return
-    starred = await favourites.toggle(user.id, activation.service, activation.country)
-    await answer_quietly(query, t("act-notice-fav") if starred else t("act-notice-unfav"))
+    starred = await favourites.toggle(tap.user.id, activation.service, activation.country)
+    await answer_quietly(query, tap.t("act-notice-fav") if starred else tap.t("act-notice-unfav"))
+    await tap.redraw(activation)
 
 
 async def on_again(query: CallbackQuery, callback_data: ActivationCb, ctx: BuyContext) -> None:
+    """The confirm screen of the same offer, in a new message: the card keeps its number."""
     activation = await _owned(query, callback_data, ctx.orders, ctx.user, ctx.t)
     if activation is None:
         return
     await answer_quietly(query)
-    await show_confirm(query, ctx, service=activation.service, country=activation.country)
+    below = query.message if isinstance(query.message, Message) else query
+    await show_confirm(below, ctx, service=activation.service, country=activation.country)
 
 
 # ------------------------------------------------------------------ status buttons
@@ -266,7 +292,7 @@ def create_router() -> Router:
     router.callback_query.filter(ActivationCb.filter())
     tap = router.callback_query.register
     tap(on_open, _action(ActivationAction.OPEN), card_tap)
-    tap(on_favourite, _action(ActivationAction.FAVOURITE))
+    tap(on_favourite, _action(ActivationAction.FAVOURITE), card_tap)
     tap(on_again, _action(ActivationAction.AGAIN), buy_context)
     tap(on_sms_sent, _action(ActivationAction.SMS_SENT), card_tap)
     tap(on_another, _action(ActivationAction.ANOTHER), card_tap)

@@ -13,8 +13,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.errors import NoActiveKey
 from bot.favourites import Favourites, FavouritesService, Recents
 from bot.i18n import Translate
-from bot.orders import OrderService
+from bot.orders import OrderService, Progress
 from bot.provider.errors import ProviderError
 from bot.provider.models import Country, Service
 from bot.tracker.notifier import Recipient
@@ -223,7 +223,7 @@ async def show_services(
         names = {s.code: s.name for s in services}
         quick = _quick_picks(favourites, recents, names, countries, lang)
     await ctx.state.set_state(BuyStates.services)
-    await ctx.state.update_data(q=query)
+    await ctx.state.update_data(q=query, cq="")  # a country search belongs to its service
     text, markup = PAGES.get(
         _services_page_key(t, ordered, page, query, quick),
         lambda: render_services_page(t, ordered, page, query=query, quick=quick),
@@ -385,6 +385,8 @@ async def show_confirm(
         max_price=max_price,
         token=token,
         banner=banner,
+        lang=lang,
+        starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
     )
     await show(event, *render_confirm(t, screen))
 
@@ -402,16 +404,34 @@ def _parse_max(raw: str) -> Decimal | None:
 # ------------------------------------------------------------------ buying
 
 
-async def send_new_card(
-    bot: Bot, activation: Activation, ctx: BuyContext, key: KeyProfile | None, now: float
+async def show_new_card(
+    query: CallbackQuery, activation: Activation, ctx: BuyContext, now: float
 ) -> None:
-    """Send the activation card as a new message and remember where it is."""
-    to = Recipient(user=ctx.user, key=key)
-    data = await activation_card_data(activation, to, lang=ctx.lang, catalog=ctx.catalog, now=now)
-    text, markup = render_activation_card(data, ctx.t)
-    chat_id = activation.chat_id or ctx.user.id
-    sent = await bot.send_message(chat_id, text, reply_markup=markup)
-    await ctx.orders.card_shown(activation.id, sent.chat.id, sent.message_id)
+    """Draw the bought number's card in the confirm message (which said "buying…"), or in a
+    new one when that cannot be edited, and remember where it is."""
+    to = Recipient(user=ctx.user, key=await ctx.orders.key_of(activation))
+    data = await activation_card_data(
+        activation, to, lang=ctx.lang, catalog=ctx.catalog, orders=ctx.orders, now=now
+    )
+    shown = await show(query, *render_activation_card(data, ctx.t))
+    if shown is not None:
+        await ctx.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
+
+
+def buying_notice(message: Message | None, ctx: BuyContext) -> Progress | None:
+    """The confirm message turned into "buying…" without buttons, once the purchase is
+    claimed: at once, and only for the tap that buys (a second tap cannot draw it over the
+    card the first one made)."""
+    if message is None:
+        return None
+
+    async def notice() -> None:
+        try:
+            await message.edit_text(ctx.t("buy-buying"), reply_markup=None)
+        except TelegramBadRequest:
+            pass  # the confirm screen stays until the card replaces it
+
+    return notice
 
 
 async def _buy(
@@ -439,6 +459,7 @@ async def _buy(
             chat_id=chat_id,
             # The message that will say "checking" if the answer is lost: the result edits it.
             message_id=message.message_id if message else None,
+            progress=buying_notice(message, ctx),
         )
     except NoActiveKey:
         await answer_quietly(query)
@@ -468,21 +489,16 @@ async def _buy(
         await answer_quietly(query, t("buy-stale"), alert=True)
         return
     if result.duplicate:
-        await answer_quietly(query, t("buy-duplicate"))
+        await answer_quietly(
+            query, t("buy-still-buying" if result.in_progress else "buy-duplicate")
+        )
         return
     if result.pending or result.activation is None:
         await answer_quietly(query, t("buy-checking-short"))
         await show(query, *checking_view(t, PurchaseKind.ACTIVATION))
         return
     await answer_quietly(query, t("buy-bought"))
-    if query.bot is not None:
-        key = await orders.key_of(result.activation)
-        await send_new_card(query.bot, result.activation, ctx, key, now())
-    if message is not None:
-        try:
-            await message.edit_text(t("buy-bought-see-card"), reply_markup=None)
-        except TelegramBadRequest:
-            pass  # the confirm screen stays as it was: the card below is what counts
+    await show_new_card(query, result.activation, ctx, now())
 
 
 # ------------------------------------------------------------------ handlers
@@ -591,13 +607,47 @@ async def on_country_chosen(
     )
 
 
+async def on_favourite(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    ctx: BuyContext,
+) -> None:
+    """⭐ on the confirm screen: star the offer's (service, country) for the quick picks, or
+    un-star it; the screen is drawn again with the button saying which it is now."""
+    service, country = callback_data.s, callback_data.c
+    starred = await ctx.favourites.toggle(ctx.user.id, service, country)
+    await answer_quietly(query, ctx.t("act-notice-fav") if starred else ctx.t("act-notice-unfav"))
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    await show_confirm(
+        query, ctx, service=service, country=country, max_price=max_price, keep_state=True
+    )
+
+
 async def on_ask_max(
     query: CallbackQuery, callback_data: BuyCb, t: Translate, state: FSMContext
 ) -> None:
     await answer_quietly(query)
     await state.set_state(BuyStates.max_price)
-    await state.update_data(s=callback_data.s, c=callback_data.c)
-    await show(query, t("buy-ask-max"), ask_max_markup(t, callback_data.s, callback_data.c))
+    prompt = await show(
+        query, t("buy-ask-max"), ask_max_markup(t, callback_data.s, callback_data.c)
+    )
+    await state.update_data(
+        s=callback_data.s, c=callback_data.c, prompt=prompt.message_id if prompt else None
+    )
+
+
+async def retire_prompt(message: Message, prompt_id: object) -> None:
+    """The prompt that asked for this text loses its buttons: the flow has moved on below it,
+    and a Back there would lead from an old place. Best effort (a deleted or too old prompt
+    keeps them; its buttons still work)."""
+    if not isinstance(prompt_id, int) or message.bot is None:
+        return
+    try:
+        await message.bot.edit_message_reply_markup(
+            chat_id=message.chat.id, message_id=prompt_id, reply_markup=None
+        )
+    except TelegramAPIError as exc:
+        log.debug("prompt %s kept its buttons: %s", prompt_id, type(exc).__name__)
 
 
 async def on_max_typed(
@@ -609,6 +659,7 @@ async def on_max_typed(
         await message.answer(ctx.t("buy-bad-max"))
         return
     saved = await ctx.state.get_data()
+    await retire_prompt(message, saved.get("prompt"))
     await show_confirm(
         message,
         ctx,
@@ -640,6 +691,7 @@ def create_router() -> Router:
     tap(on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE), buy_context)
     typed(on_countries_search, BuyStates.countries, *text, buy_context, flags=input_flags())
     tap(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM), buy_context)
+    tap(on_favourite, BuyCb.filter(F.action == BuyAction.FAVOURITE), buy_context)
     tap(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
     typed(on_max_typed, BuyStates.max_price, *text, buy_context, flags=input_flags())
     tap(on_buy, BuyCb.filter(F.action == BuyAction.BUY), buy_context)

@@ -88,7 +88,8 @@ def countries_markup(
     *,
     search: bool,
 ) -> InlineKeyboardMarkup:
-    """`countries`: (country id, button label) on this page."""
+    """`countries`: (country id, button label) on this page. Back from a search's result goes
+    to the service's whole country list; from that list, to the services."""
     rows = rows_of([button(label, confirm_data(service, c)) for c, label in countries], 1)
     keep = "q" if search else ""
     pager = pager_row(
@@ -96,7 +97,11 @@ def countries_markup(
     )
     if pager:
         rows.append(pager)
-    rows.append([services_back(t), menu_button(t)])
+    if search:
+        back = back_button(t, BuyCb(action=BuyAction.COUNTRIES_PAGE, s=service).pack())
+    else:
+        back = services_back(t)
+    rows.append([back, menu_button(t)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -105,17 +110,21 @@ def confirm_markup(
     *,
     service: str,
     country: str,
-    buy_label: str,
+    buy_label: str | None,
     token: str,
     max_price: str,
+    star_label: str,
 ) -> InlineKeyboardMarkup:
-    """Buy (with this screen's one-time token), set/change/clear the maximum price, back."""
+    """Buy (with this screen's one-time token; none when `buy_label` is None), set/change/clear
+    the maximum price, ⭐ (says whether the pick is a favourite, toggles it), back to the
+    countries it came from (a search's result keeps the search, while the state holds it)."""
     rows: list[list[InlineKeyboardButton]] = []
-    go = button(
-        buy_label, BuyCb(action=BuyAction.BUY, s=service, c=country, tk=token, mx=max_price)
-    )
-    if go is not None:
-        rows.append([go])
+    if buy_label is not None:
+        go = button(
+            buy_label, BuyCb(action=BuyAction.BUY, s=service, c=country, tk=token, mx=max_price)
+        )
+        if go is not None:
+            rows.append([go])
     ask_label = t("buy-set-max") if not max_price else t("buy-change-max")
     ask = button(ask_label, BuyCb(action=BuyAction.ASK_MAX, s=service, c=country))
     if ask is not None:
@@ -124,7 +133,10 @@ def confirm_markup(
         clear = button(t("buy-clear-max"), confirm_data(service, country))
         if clear is not None:
             rows.append([clear])
-    back = back_button(t, BuyCb(action=BuyAction.SERVICE, s=service).pack())
+    star = button(star_label, BuyCb(action=BuyAction.FAVOURITE, s=service, c=country, mx=max_price))
+    if star is not None:
+        rows.append([star])
+    back = back_button(t, BuyCb(action=BuyAction.COUNTRIES_PAGE, s=service, tk="q").pack())
     rows.append([back, menu_button(t)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

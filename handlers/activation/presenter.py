@@ -8,17 +8,20 @@ tracker's notifier editing it as the number moves on, a returning user's resent 
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from enum import StrEnum
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.catalog import CatalogService
-from bot.formatting import clip_escaped, format_duration, format_money
+from bot.formatting import clip_escaped, format_clock, format_duration, format_money, user_timezone
 from bot.i18n import Translate
+from bot.orders import OrderService
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
-from handlers.common import menu_button
+from handlers.common import MenuAction, MenuCb, menu_button
 from handlers.names import Names, names_for
 from storage.models import Activation
 
@@ -47,10 +50,12 @@ class CardButtons:
 class ActivationCardData:
     activation: Activation
     names: Names
-    lang: str  # durations are written in it
+    lang: str  # durations and money are written in it
     currency: str | None  # the number's own, else its key's
     now: float
     buttons: CardButtons
+    tz: tzinfo = UTC  # the owner's zone: deadlines are shown as wall-clock times in it
+    starred: bool = False  # the (service, country) is one of the owner's favourites
 
 
 def card_buttons(a: Activation, now: float) -> CardButtons:
@@ -75,7 +80,14 @@ def card_buttons(a: Activation, now: float) -> CardButtons:
 
 
 def card_data(
-    activation: Activation, names: Names, *, lang: str, now: float, currency: str | None = None
+    activation: Activation,
+    names: Names,
+    *,
+    lang: str,
+    now: float,
+    currency: str | None = None,
+    tz: tzinfo = UTC,
+    starred: bool = False,
 ) -> ActivationCardData:
     """The card's data from what is already known (no reads)."""
     return ActivationCardData(
@@ -85,16 +97,29 @@ def card_data(
         currency=activation.currency or currency,
         now=now,
         buttons=card_buttons(activation, now),
+        tz=tz,
+        starred=starred,
     )
 
 
 async def activation_card_data(
-    activation: Activation, to: Recipient, *, lang: str, catalog: CatalogService | None, now: float
+    activation: Activation,
+    to: Recipient,
+    *,
+    lang: str,
+    catalog: CatalogService | None,
+    orders: OrderService,
+    now: float,
 ) -> ActivationCardData:
-    """Gather what the card of `activation` shows for its owner `to` (names by their key)."""
+    """Gather what the card of `activation` shows for its owner `to` (names by their key,
+    times in their zone, whether its pick is a favourite)."""
     names = await names_for(catalog, to.key, lang, activation.service, activation.country)
     currency = to.key.currency if to.key is not None else None
-    return card_data(activation, names, lang=lang, now=now, currency=currency)
+    tz = user_timezone(to.user.timezone if to.user is not None else None)
+    starred = await orders.starred(activation)
+    return card_data(
+        activation, names, lang=lang, now=now, currency=currency, tz=tz, starred=starred
+    )
 
 
 def render_activation_card(
@@ -103,8 +128,15 @@ def render_activation_card(
     return card_text(data, t), card_keyboard(data, t)
 
 
-def _duration(data: ActivationCardData, seconds: float) -> str:
-    return format_duration(max(0.0, seconds), data.lang)
+def _at(data: ActivationCardData, moment: float) -> str:
+    """A deadline as the owner's wall-clock time: true however long the card stays as it is."""
+    return format_clock(moment, data.tz, now=data.now)
+
+
+def _about(data: ActivationCardData, seconds: float) -> str:
+    """The relative hint next to a deadline, in whole minutes (rounded up): it is only as
+    fresh as the card's last edit, so it claims no seconds."""
+    return format_duration(math.ceil(max(0.0, seconds) / 60) * 60, data.lang)
 
 
 def _status_line(a: Activation, t: Translate) -> str:
@@ -124,23 +156,25 @@ def card_text(data: ActivationCardData, t: Translate) -> str:
             country=html.escape(data.names.country),
         ),
         t("act-card-number", phone=f"<code>+{html.escape(a.phone)}</code>"),
-        t("act-card-price", price=html.escape(format_money(a.cost, data.currency))),
+        t(
+            "act-card-price",
+            price=html.escape(format_money(a.cost, data.currency, lang=data.lang)),
+        ),
         t("act-card-status", status=_status_line(a, t)),
     ]
     if a.live:
-        lines.append(t("act-card-time-left", left=_duration(data, a.ends_at - now)))
+        until, left = _at(data, a.ends_at), _about(data, a.ends_at - now)
+        lines.append(t("act-card-until", until=until, left=left))
         if a.pending_change is not None:
             lines.append(t("act-card-checking"))
         elif a.cancel_requested and not a.codes:  # a number with a code is never cancelled
-            wait = a.cancel_allowed_at - now
             lines.append(
-                t("act-card-cancel-scheduled", left=_duration(data, wait))
-                if wait > 0
+                t("act-card-cancel-scheduled-at", at=_at(data, a.cancel_allowed_at))
+                if a.cancel_allowed_at > now
                 else t("act-card-cancelling")
             )
         elif not a.codes and now < a.cancel_allowed_at:
-            left = _duration(data, a.cancel_allowed_at - now)
-            lines.append(t("act-card-cancel-locked", left=left))
+            lines.append(t("act-card-cancel-from", at=_at(data, a.cancel_allowed_at)))
     if a.codes:
         lines.append(t("act-card-codes"))
         for code in sorted(a.codes, key=lambda c: c.round):
@@ -160,14 +194,14 @@ def _cancel_label(data: ActivationCardData, t: Translate, state: CancelButton) -
     if state is CancelButton.SCHEDULED:
         return t("act-btn-cancel-scheduled")
     if state is CancelButton.LOCKED:
-        left = _duration(data, data.activation.cancel_allowed_at - data.now)
-        return t("act-btn-cancel-in", left=left)
+        return t("act-btn-cancel-from", at=_at(data, data.activation.cancel_allowed_at))
     return t("act-btn-cancel")
 
 
 def card_keyboard(data: ActivationCardData, t: Translate) -> InlineKeyboardMarkup:
     buttons, number = data.buttons, data.activation.id
-    favourite = _button(t("act-btn-fav"), ActivationAction.FAVOURITE, number)
+    star = t("act-btn-fav-on") if data.starred else t("act-btn-fav-add")
+    favourite = _button(star, ActivationAction.FAVOURITE, number)
     rows: list[list[InlineKeyboardButton]] = []
     if buttons.sms_sent:
         rows.append([_button(t("act-btn-sms-sent"), ActivationAction.SMS_SENT, number)])
@@ -182,5 +216,9 @@ def card_keyboard(data: ActivationCardData, t: Translate) -> InlineKeyboardMarku
         rows.append([_button(t("act-btn-refresh"), ActivationAction.REFRESH, number), favourite])
     if buttons.again:
         rows.append([_button(t("act-btn-again"), ActivationAction.AGAIN, number), favourite])
-    rows.append([menu_button(t)])
+    # Both open a new message below (see handlers.common.show): the card stays in the chat.
+    my_numbers = MenuCb(action=MenuAction.NUMBERS).pack()
+    rows.append(
+        [InlineKeyboardButton(text=t("btn-numbers-live"), callback_data=my_numbers), menu_button(t)]
+    )
     return InlineKeyboardMarkup(inline_keyboard=rows)

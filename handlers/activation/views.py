@@ -28,8 +28,9 @@ COUNTRIES_PER_PAGE = 8
 View = tuple[str, InlineKeyboardMarkup]
 
 
-def money(amount: Decimal | None, key: KeyProfile | None) -> str:
-    return format_money(amount, key.currency if key else None)
+def money(amount: Decimal | None, key: KeyProfile | None, lang: str = "en") -> str:
+    """An amount in the key's currency, written as `lang` writes money."""
+    return format_money(amount, key.currency if key else None, lang=lang)
 
 
 def no_key_view(t: Translate) -> View:
@@ -69,7 +70,7 @@ def country_button_label(t: Translate, lang: str, key: KeyProfile, offer: Countr
         "buy-country-button",
         flag=flag,
         country=name,
-        price=money(offer.cost, key),
+        price=money(offer.cost, key, lang),
         count=str(offer.count),
     )
 
@@ -118,26 +119,41 @@ class ConfirmScreen:
     max_price: Decimal | None
     token: str
     banner: str = ""
+    lang: str = "en"  # money is written as this language writes it
+    starred: bool = False  # the offer's (service, country) is one of the user's favourites
+
+
+def below_max(screen: ConfirmScreen) -> bool:
+    """The price is above the user's maximum: the purchase would only be refused, so the
+    screen says so instead of offering Buy."""
+    offer, cap = screen.offer, screen.max_price
+    return offer is not None and cap is not None and offer.cost > cap
 
 
 def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
-    key, offer = screen.key, screen.offer
+    key, offer, lang = screen.key, screen.offer, screen.lang
     lines = [screen.banner] if screen.banner else []
     lines.append(t("buy-confirm-title"))
     lines.append(t("buy-confirm-service", service=html.escape(screen.names.service)))
     country = html.escape(screen.names.country)
     lines.append(t("buy-confirm-country", flag=screen.names.flag, country=country))
     if offer is not None:
-        lines.append(t("buy-confirm-price", price=money(offer.cost, key), count=str(offer.count)))
+        price = money(offer.cost, key, lang)
+        lines.append(t("buy-confirm-price", price=price, count=str(offer.count)))
     else:
         lines.append(t("buy-confirm-out-of-stock"))
-    balance = money(screen.balance, key)
+    balance = money(screen.balance, key, lang)
     lines.append(t("buy-confirm-balance", balance=balance, key=html.escape(key.label)))
     max_price = ""
     if screen.max_price is not None:
         max_price = format(screen.max_price.normalize(), "f")
-        lines.append(t("buy-confirm-max", max=money(screen.max_price, key)))
-    buy_label = t("buy-button", price=money(offer.cost, key)) if offer else t("buy-button-anyway")
+        lines.append(t("buy-confirm-max", max=money(screen.max_price, key, lang)))
+    buy_label: str | None = (
+        t("buy-button", price=money(offer.cost, key, lang)) if offer else t("buy-button-anyway")
+    )
+    if below_max(screen):
+        lines.append(t("buy-confirm-max-below"))
+        buy_label = None
     markup = confirm_markup(
         t,
         service=screen.service,
@@ -145,5 +161,6 @@ def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
         buy_label=buy_label,
         token=screen.token,
         max_price=max_price,
+        star_label=t("act-btn-fav-on") if screen.starred else t("act-btn-fav-add"),
     )
     return "\n".join(lines), markup

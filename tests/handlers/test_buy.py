@@ -139,7 +139,7 @@ async def test_cancel_locked_then_allowed_refunds(
     await open_confirm(chat)
     await chat.tap("Buy for")
     card = chat.last_bot_message()
-    assert "Cancel (possible in" in " ".join(b.text for b in card.buttons())
+    assert "Cancel (from 08:02)" in " ".join(b.text for b in card.buttons())
     answer = await chat.tap("Cancel", card)
     assert answer is not None and "possible in 2 min" in (answer.text or "")
     live = await services.db.activations.list_live(chat.user.id)
@@ -174,14 +174,16 @@ async def test_max_price_is_sent_and_wrong_max_price_shows_minimum(
     await chat.tap("Set a maximum price")
     await chat.send("abc")
     assert "not a price" in chat.last_text
-    await chat.send("20")
-    assert "Maximum price: 20.00" in chat.last_text
+    await chat.send("30")
+    assert "Maximum price: 30.00" in chat.last_text
+    # The price rises above the maximum after the screen was drawn: the provider refuses.
+    sandbox.state.set_price("15", "tg", "32")
     answer = await chat.tap("Buy for")
-    assert answer is not None and "28.80" in (answer.text or "")
-    assert "28.80" in chat.last_text and "⚠️" in chat.last_text
+    assert answer is not None and "32" in (answer.text or "")
+    assert "32" in chat.last_text and "⚠️" in chat.last_text
     assert sandbox.state.purchases == []
     requests = [r for r in sandbox.state.requests if r["action"].startswith("getNumber")]
-    assert requests and requests[-1]["params"].get("maxPrice") == "20"
+    assert requests and requests[-1]["params"].get("maxPrice") == "30"
 
 
 @pytest.mark.parametrize(

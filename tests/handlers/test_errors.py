@@ -26,7 +26,7 @@ CODES: dict[str, str] = {
     "NO_BALANCE": "Top it up",
     "EARLY_CANCEL_DENIED": "does not allow cancelling yet",
     "SERVICE_UNAVAILABLE_REGION": "not sold to your region",
-    "SERVICE_PROHIBITED": "stopped selling this service",
+    "SERVICE_PROHIBITED": "does not sell this service in this country",
     "BAD_COUNTRY": "does not know this country",
     "BAD_SERVICE": "does not know this service",
     "INVALID_TIME": "rent duration",

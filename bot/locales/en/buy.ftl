@@ -29,4 +29,6 @@ buy-duplicate = This purchase is already done — one tap buys one number.
 buy-checking-short = ⏳ Checking with the provider…
 buy-checking = ⏳ The provider did not answer clearly whether the number was bought. I am checking with it and will tell you the result here — nothing will be bought twice.
 buy-bought = ✅ Number bought
-buy-bought-see-card = ✅ Bought — the number is in the card below.
+buy-buying = ⏳ Buying the number… It takes a few seconds; the card appears right here.
+buy-still-buying = ⏳ Still buying — one tap buys one number.
+buy-confirm-max-below = ⚠️ The price is above your maximum, so the provider would refuse. Raise the maximum or remove it.

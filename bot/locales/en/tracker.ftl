@@ -2,7 +2,7 @@
 tracker-code = 🔑 Code for { $service } ({ $phone }): <code>{ $code }</code>
 tracker-code-next = 🔑 New code for { $service } ({ $phone }): <code>{ $code }</code>
 tracker-code-sms = 💬 { $text }
-tracker-cancelled-refunded = ↩️ No code came to { $phone } ({ $service }), so the number was cancelled and { $amount } went back to your balance.
+tracker-cancelled-refunded = ✖️ The number { $phone } ({ $service }) was cancelled before any code came; { $amount } went back to your balance.
 tracker-expired-refunded = ⌛ The number { $phone } ({ $service }) expired without a code; { $amount } went back to your balance.
 tracker-finished = ✅ The number { $phone } ({ $service }) is finished.
 tracker-cancelled = ✖️ The number { $phone } ({ $service }) was cancelled.

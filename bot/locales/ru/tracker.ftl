@@ -2,7 +2,7 @@
 tracker-code = 🔑 Код для { $service } ({ $phone }): <code>{ $code }</code>
 tracker-code-next = 🔑 Новый код для { $service } ({ $phone }): <code>{ $code }</code>
 tracker-code-sms = 💬 { $text }
-tracker-cancelled-refunded = ↩️ На номер { $phone } ({ $service }) код не пришёл, поэтому номер отменён, а { $amount } вернулись на баланс.
+tracker-cancelled-refunded = ✖️ Номер { $phone } ({ $service }) отменён до прихода кода; { $amount } вернулись на баланс.
 tracker-expired-refunded = ⌛ Срок номера { $phone } ({ $service }) истёк без кода; { $amount } вернулись на баланс.
 tracker-finished = ✅ Номер { $phone } ({ $service }) завершён.
 tracker-cancelled = ✖️ Номер { $phone } ({ $service }) отменён.

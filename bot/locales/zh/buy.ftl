@@ -29,4 +29,6 @@ buy-duplicate = 此次购买已完成——点一次只买一个号码。
 buy-checking-short = ⏳ 正在向服务商核实…
 buy-checking = ⏳ 服务商没有明确答复号码是否已购买。我正在核实，结果会在这里告诉您——不会重复购买。
 buy-bought = ✅ 号码已购买
-buy-bought-see-card = ✅ 已购买——号码见下方卡片。
+buy-buying = ⏳ 正在购买号码……需要几秒钟，卡片会出现在这里。
+buy-still-buying = ⏳ 仍在购买中——点一次只买一个号码。
+buy-confirm-max-below = ⚠️ 价格高于你设定的最高价，供应商会拒绝。请提高最高价或取消它。

@@ -2,7 +2,7 @@
 tracker-code = 🔑 { $service } 的验证码（{ $phone }）：<code>{ $code }</code>
 tracker-code-next = 🔑 { $service } 的新验证码（{ $phone }）：<code>{ $code }</code>
 tracker-code-sms = 💬 { $text }
-tracker-cancelled-refunded = ↩️ 号码 { $phone }（{ $service }）没有收到验证码，已取消，{ $amount } 已退回余额。
+tracker-cancelled-refunded = ✖️ 号码 { $phone }（{ $service }）在收到验证码前已取消，{ $amount } 已退回余额。
 tracker-expired-refunded = ⌛ 号码 { $phone }（{ $service }）已过期且未收到验证码，{ $amount } 已退回余额。
 tracker-finished = ✅ 号码 { $phone }（{ $service }）已完成。
 tracker-cancelled = ✖️ 号码 { $phone }（{ $service }）已取消。
