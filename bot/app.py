@@ -18,8 +18,10 @@ from bot.catalog import CatalogService
 from bot.changes import Changes
 from bot.config import Settings
 from bot.favourites import FavouritesService
+from bot.history import HistoryService
 from bot.i18n import Translator
 from bot.metrics import Metrics
+from bot.mydata import MyDataService
 from bot.numbers import NumbersService
 from bot.orders import OrderService
 from bot.presets import address_policy
@@ -55,6 +57,8 @@ class Services:
     user_settings: UserSettingsService
     numbers: NumbersService
     favourites: FavouritesService
+    history: HistoryService
+    mydata: MyDataService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -96,17 +100,21 @@ async def build_services(
     )
     catalog = CatalogService(providers, clock=clock)
     changes = Changes()
+    orders = OrderService(db, providers, clock=clock, changes=changes)
+    rentals = RentalService(db, providers, clock=clock, changes=changes)
     return Services(
         settings=settings,
         db=db,
         providers=providers,
         catalog=catalog,
         accounts=AccountService(db, providers),
-        orders=OrderService(db, providers, clock=clock, changes=changes),
-        rentals=RentalService(db, providers, clock=clock, changes=changes),
+        orders=orders,
+        rentals=rentals,
         user_settings=UserSettingsService(db),
         numbers=NumbersService(db),
         favourites=FavouritesService(db),
+        history=HistoryService(db, clock=clock),
+        mydata=MyDataService(db, orders, rentals, clock=clock),
         translator=Translator(),
         clock=clock,
         changes=changes,

@@ -30,6 +30,7 @@ class MenuAction(StrEnum):
     BUY = "buy"
     RENT = "rent"
     NUMBERS = "numbers"
+    HISTORY = "history"
     BALANCE = "balance"
     KEYS = "keys"
     SETTINGS = "settings"
@@ -94,7 +95,7 @@ def main_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for action in MENU_ACTIONS[1:]:
         builder.button(text=t(f"menu-{action}"), callback_data=MenuCb(action=action))
-    builder.adjust(2, 2, 2, 1)
+    builder.adjust(2, 2, 2, 2)
     return builder.as_markup()
 
 

@@ -63,10 +63,12 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "buy",
     "numbers",
+    "history",
     "balance",
     "keys",
     "settings",
     "help",
+    "mydata",
     "cancel",
 )
 

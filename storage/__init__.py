@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.activations import ActivationRepo
 from storage.crypto import KeyCipher, SecretKeyError, SecretMismatch, load_secrets
 from storage.db import Database
+from storage.history import HISTORY_OUTCOMES, HistoryEntry, HistoryFilter, HistoryRepo
 from storage.keys import KeyRepo
 from storage.models import (
     ACTIVATION_ENDED,
@@ -23,17 +24,22 @@ from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
 from storage.tokens import TokenRepo
+from storage.userdata import StillLive, UserDataCounts, UserDataRepo
 from storage.users import UserRepo
 
 __all__ = [
     "ACTIVATION_ENDED",
     "ACTIVATION_LIVE",
+    "HISTORY_OUTCOMES",
     "RENTAL_ENDED",
     "RENTAL_LIVE",
     "Activation",
     "ActivationCode",
     "ActivationRepo",
     "Database",
+    "HistoryEntry",
+    "HistoryFilter",
+    "HistoryRepo",
     "KeyCipher",
     "KeyProfile",
     "KeyRepo",
@@ -45,8 +51,11 @@ __all__ = [
     "RentalSms",
     "SecretKeyError",
     "SecretMismatch",
+    "StillLive",
     "TokenRepo",
     "User",
+    "UserDataCounts",
+    "UserDataRepo",
     "UserRepo",
     "load_secrets",
 ]

@@ -15,6 +15,7 @@ from storage.activations import ActivationRepo
 from storage.base import Store, sql_in
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.fsm import FsmRepo
+from storage.history import HistoryRepo
 from storage.keys import KeyRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
@@ -22,6 +23,7 @@ from storage.pending import PendingRepo
 from storage.picks import PickRepo
 from storage.rentals import RentalRepo
 from storage.tokens import TokenRepo
+from storage.userdata import UserDataRepo
 from storage.users import UserRepo
 
 BUSY_TIMEOUT_MS = 5000
@@ -79,6 +81,8 @@ class Database:
     picks: PickRepo
     pending: PendingRepo
     fsm: FsmRepo
+    history: HistoryRepo
+    userdata: UserDataRepo
 
     def __init__(
         self, conn: aiosqlite.Connection, cipher: KeyCipher, path: Path, clock: Callable[[], float]
@@ -94,6 +98,8 @@ class Database:
         self.picks = PickRepo(self._store)
         self.pending = PendingRepo(self._store)
         self.fsm = FsmRepo(self._store)
+        self.history = HistoryRepo(self._store)
+        self.userdata = UserDataRepo(self._store)
 
     @classmethod
     async def open(

@@ -329,7 +329,15 @@ V6: tuple[str, ...] = (
     "ALTER TABLE pending_purchases ADD COLUMN rent_snapshot TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6)
+# Version 7: the history (every number of a user, newest first, both kinds merged): each kind
+# is walked in (user, time) order and stopped after a page, instead of sorting all of a user's
+# rows on every tap.
+V7: tuple[str, ...] = (
+    "CREATE INDEX ix_activations_user_time ON activations(user_id, created_at)",
+    "CREATE INDEX ix_rentals_user_time ON rentals(user_id, created_at)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7)
 LATEST_VERSION = len(MIGRATIONS)
 
 

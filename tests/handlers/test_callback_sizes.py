@@ -17,7 +17,9 @@ import handlers
 from bot.i18n import LANGUAGES
 from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
 from handlers.activation import ActivationAction
+from handlers.history.callbacks import HistoryAction
 from handlers.keys import KeyAction
+from handlers.mydata import MyDataAction
 from handlers.rent.callbacks import RentalAction, RentFlowAction
 from handlers.settings import MARGINS, TZ_OFFSETS
 
@@ -62,6 +64,20 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     ],
     "RentBuyCb": [{"service": SERVICE, "country": COUNTRY, "hours": HOURS, "token": TOKEN}],
     "RentExtendCb": [{"id": BIG_ID, "hours": HOURS, "token": TOKEN}],
+    # The history's filter travels along: its codes are capped by the factory's own patterns.
+    "HistoryCb": [
+        {
+            "action": max(HistoryAction, key=len),
+            "page": PAGE,
+            "service": SERVICE,
+            "country": "9" * 6,
+            "outcome": "e",
+            "period": "m",
+            "kind": "r",
+            "item": BIG_ID,
+        }
+    ],
+    "MyDataCb": [{"action": max(MyDataAction, key=len)}],
 }
 
 
