@@ -35,13 +35,18 @@ Listener = Callable[[Change], None]
 class Changes:
     """Fan-out of "this row changed" to whoever listens (the tracker, in one process)."""
 
-    __slots__ = ("_listeners",)
+    __slots__ = ("_listeners", "_rental_watchers")
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._rental_watchers: list[Callable[[int], None]] = []
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def listen_rentals_opened(self, listener: Callable[[int], None]) -> None:
+        """`listener(rental_id)` runs for each `rental_opened`."""
+        self._rental_watchers.append(listener)
 
     def activation_changed(self, activation_id: int) -> None:
         """A number was bought, adopted, or a button asked for a fresh look at it."""
@@ -49,6 +54,13 @@ class Changes:
 
     def rental_changed(self, rental_id: int) -> None:
         """A rental was taken, extended, finished or asked to refresh."""
+        self._notify(Change(Changed.RENTAL, rental_id))
+
+    def rental_opened(self, rental_id: int) -> None:
+        """The user is looking at a rental (rented, opened or extended it): poll it fast for a
+        few minutes, so an SMS they wait for shows within seconds."""
+        for listener in self._rental_watchers:
+            listener(rental_id)
         self._notify(Change(Changed.RENTAL, rental_id))
 
     def purchase_unknown(self, pending_id: int) -> None:

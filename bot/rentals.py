@@ -13,9 +13,10 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from bot.changes import Changes
 from bot.errors import NoActiveKey, NotFound, Stale, UseCaseError
@@ -56,6 +57,20 @@ class CancelRefused(UseCaseError):
         self.reason = reason
 
 
+class Repeat(StrEnum):
+    """What a repeated confirm tap finds its token's first tap doing (nothing is bought twice)."""
+
+    RUNNING = "running"  # still with the provider
+    CHECKING = "checking"  # its answer was lost: reconciliation will tell
+    DONE = "done"  # bought
+    FAILED = "failed"  # refused: nothing bought
+    UNCONFIRMED = "unconfirmed"  # reconciliation gave up: the user was told to check
+
+
+# Called once the intent is written and before the provider is asked: the chat shows progress.
+Started = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class RentOption:
     hours: int
@@ -76,6 +91,7 @@ class RentResult:
     # pending: the key's rentals were listed just before, so reconciliation can find the
     # number itself (else only the balance tells whether it was charged)
     findable: bool = False
+    repeat: Repeat | None = None  # duplicate: what the token's first tap is doing
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +101,7 @@ class ExtendResult:
     pending: bool = False  # unknown outcome: the open intent awaits reconciliation
     stale: bool = False
     intent: PendingPurchase | None = None
+    repeat: Repeat | None = None  # duplicate: what the token's first tap is doing
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +117,29 @@ def shown_whole(text: str) -> bool:
     return len(html.escape(text.strip())) <= SMS_PREVIEW_LIMIT
 
 
+def cancel_deadline(rental: Rental) -> float:
+    """Until when the provider refunds a cancel (while no SMS came): the one window rule."""
+    return rental.created_at + CANCEL_WINDOW
+
+
 def cancel_block(rental: Rental, now: float, *, has_sms: bool) -> str | None:
     """Why the provider would refuse a cancel now ("window" / "sms"), or None when allowed."""
     if has_sms:
         return "sms"
-    if now - rental.created_at >= CANCEL_WINDOW:
+    if now >= cancel_deadline(rental):
         return "window"
     return None
+
+
+def repeat_of(intent: PendingPurchase | None) -> Repeat:
+    """What the first tap of a token is doing, from the intent it wrote."""
+    if intent is None:  # a token claimed before intents carried it: long over
+        return Repeat.DONE
+    if intent.outcome is None:
+        return Repeat.CHECKING if intent.unknown_at is not None else Repeat.RUNNING
+    return {"bought": Repeat.DONE, "not_bought": Repeat.FAILED}.get(
+        intent.outcome, Repeat.UNCONFIRMED
+    )
 
 
 def _in_stock(prices: RentPrices) -> Iterable[tuple[str, str, RentPrice]]:
@@ -294,9 +327,12 @@ class RentalService:
         chat_id: int | None,
         cost: Decimal | None = None,
         message_id: int | None = None,
+        started: Started | None = None,
     ) -> RentResult:
         """Rent one number under a token issued for exactly this offer. ProviderError
-        propagates (nothing bought); an unknown outcome leaves the open intent to reconcile."""
+        propagates (nothing bought); an unknown outcome leaves the open intent to reconcile.
+        `started` runs once the intent is written, before the provider is asked (a repeated
+        tap never runs it: it learns what the first one is doing instead)."""
         key = await self.active_key(user_id)
         claim, intent = await self.db.pending.open(
             token=token,
@@ -312,11 +348,15 @@ class RentalService:
             hours=int(hours),
         )
         if intent is None:
-            return RentResult(None, duplicate=claim == "used", stale=claim == "stale")
+            if claim == "used":
+                return RentResult(None, duplicate=True, repeat=await self._repeat(user_id, token))
+            return RentResult(None, stale=claim == "stale")
+        if started is not None:
+            await started()
         client = self._client(key)
         await note_balance_before(self.db, client, intent)
         findable = await note_rent_snapshot(self.db, client, intent)
-        started = self.clock()
+        asked_at = self.clock()
         try:
             bought = await client.get_rent_number(service, country, int(hours))
         except UnknownOutcome:
@@ -327,7 +367,7 @@ class RentalService:
         except ProviderError:
             await self.db.pending.resolve(intent.id, "not_bought")
             raise
-        ends_at = bought.ends_at if bought.ends_at else started + int(hours) * 3600
+        ends_at = bought.ends_at if bought.ends_at else asked_at + int(hours) * 3600
         rental = await self.db.rentals.add(
             user_id=user_id,
             key_id=key.id,
@@ -339,13 +379,14 @@ class RentalService:
             # The price the user confirmed (the purchase answer carries none): the one this
             # process remembered, else the one kept with the token.
             cost=cost if cost is not None else intent.expected_cost,
-            created_at=started,
+            created_at=asked_at,
             ends_at=ends_at,
             chat_id=chat_id,
             currency=key.currency,
             intent_id=intent.id,
         )
         self._changes.rental_changed(rental.id)  # stored first, then the tracker watches it
+        self._changes.rental_opened(rental.id)  # its first SMS is awaited now: look often
         return RentResult(rental)
 
     async def extend(
@@ -358,9 +399,11 @@ class RentalService:
         chat_id: int | None = None,
         message_id: int | None = None,
         cost: Decimal | None = None,
+        started: Started | None = None,
     ) -> ExtendResult:
         """Extend a live rental under a token issued for exactly this rental and duration;
-        never retried; an unknown outcome leaves the open intent to reconcile."""
+        never retried; an unknown outcome leaves the open intent to reconcile. `started`: as
+        for `rent`."""
         rental = await self.live(user_id, rental_id)
         key = await self.key_of(user_id, rental)
         claim, intent = await self.db.pending.open(
@@ -378,7 +421,12 @@ class RentalService:
             rental_id=rental.id,
         )
         if intent is None:
-            return ExtendResult(None, duplicate=claim == "used", stale=claim == "stale")
+            if claim == "used":
+                repeat = await self._repeat(user_id, token)
+                return ExtendResult(None, duplicate=True, repeat=repeat)
+            return ExtendResult(None, stale=claim == "stale")
+        if started is not None:
+            await started()
         client = self._client(key)
         await note_balance_before(self.db, client, intent)
         try:
@@ -400,9 +448,22 @@ class RentalService:
             intent_id=intent.id,
         )
         self._changes.rental_changed(rental.id)
+        self._changes.rental_opened(rental.id)  # the user watches it now: look often a while
         return ExtendResult(await self.get(user_id, rental.id))
 
+    async def _repeat(self, user_id: int, token: str) -> Repeat:
+        return repeat_of(await self.db.pending.of_token(user_id, token))
+
     # ------------------------------------------------------------------ the card
+
+    async def opened(self, user_id: int, rental_id: int) -> Rental:
+        """The user opened the rental's card: a live one is looked at now, then often for a
+        while (an SMS they are waiting for shows within seconds). Returns the rental."""
+        rental = await self.get(user_id, rental_id)
+        if rental.live:
+            await self.db.rentals.set_next_poll(rental.id, self.clock())
+            self._changes.rental_opened(rental.id)
+        return rental
 
     async def card_shown(self, rental_id: int, chat_id: int, message_id: int) -> None:
         """The message `message_id` in `chat_id` is now the rental's card: every later change
@@ -487,6 +548,16 @@ class RentalService:
         await self.db.rentals.set_status(rental.id, "finished", ended_at=self.clock())
         self._changes.rental_changed(rental.id)
         return await self.get(user_id, rental.id)
+
+    async def cancellable(self, user_id: int, rental_id: int) -> Rental:
+        """This user's live rental when a cancel may still be asked for (before the confirm
+        screen); CancelRefused when what is stored already rules it out. `cancel` looks again."""
+        rental = await self.live(user_id, rental_id)
+        has_sms = await self.has_sms(user_id, rental.id)
+        reason = cancel_block(rental, self.clock(), has_sms=has_sms)
+        if reason is not None:
+            raise CancelRefused(reason)
+        return rental
 
     async def cancel(self, user_id: int, rental_id: int) -> Rental:
         """setRentStatus 2 (refund), only within the window and before any SMS."""

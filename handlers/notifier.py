@@ -32,7 +32,14 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.catalog import CatalogService
 from bot.config import Settings
 from bot.errors import UseCaseError
-from bot.formatting import MESSAGE_LIMIT, clip_escaped, format_duration, format_money, split_escaped
+from bot.formatting import (
+    MESSAGE_LIMIT,
+    clip_escaped,
+    format_money,
+    format_time,
+    split_escaped,
+    user_timezone,
+)
 from bot.i18n import Translate, Translator
 from bot.orders import OrderService
 from bot.rentals import RentalService
@@ -43,6 +50,7 @@ from handlers.live_card import retire_card
 from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
+from handlers.rent.views import code_line
 from handlers.send_queue import Call, Job, Priority, SendQueue
 from storage.models import (
     Activation,
@@ -194,6 +202,9 @@ class TelegramNotifier:
         head = t(
             "tracker-rental-sms-head", phone=phone, sender=clip_escaped(sms.phone_from or "?", 200)
         )
+        code = code_line(t, sms.text)  # tap-to-copy; the whole text follows
+        if code:
+            head += "\n" + code
         more = t("tracker-rental-sms-more", phone=phone, part="99", parts="99")
         room = MESSAGE_LIMIT - max(len(head), len(more)) - 1
         pieces = split_escaped(sms.text, room)
@@ -213,13 +224,15 @@ class TelegramNotifier:
         await self._show_rental_card(rental, to)
 
     async def rental_reminder(self, rental: Rental, seconds_left: int, to: Recipient) -> None:
+        """The end as a moment in the owner's zone: the message stays true as it sits there."""
         lang, t = self._language(to)
         names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
+        tz = user_timezone(to.user.timezone if to.user is not None else None)
         text = t(
-            "tracker-rental-reminder",
+            "rent-reminder",
             phone=escape(phone_text(rental.phone)),
             service=escape(names.service),
-            left=format_duration(seconds_left, lang),
+            at=format_time(rental.ends_at, tz),
         )
         await self._notice(rental.user_id, _chat(rental), text, notify=True)
 

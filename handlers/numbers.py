@@ -23,9 +23,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
+from bot.errors import NotFound
 from bot.formatting import format_clock, format_money, format_time, user_timezone
 from bot.i18n import Translate
 from bot.numbers import NumberKind, NumbersService
+from bot.rentals import RentalService
 from handlers.activation import ActivationAction, ActivationCb
 from handlers.common import (
     CallbackPage,
@@ -260,10 +262,43 @@ async def on_history(
     await answer_quietly(callback)
 
 
+async def on_rental_list(
+    callback: CallbackQuery,
+    callback_data: RentalCb,
+    t: Translate,
+    numbers: NumbersService,
+    accounts: AccountService,
+    rentals: RentalService,
+    user: User,
+    lang: str,
+    clock: Callable[[], float],
+    catalog: CatalogService,
+) -> None:
+    """« My numbers / « Rental history on a rental card: the list the rental is found in (live
+    numbers while it lasts, the rental history once ended) as a NEW message; the card stays."""
+    try:
+        rental = await rentals.get(user.id, callback_data.id)
+    except NotFound:
+        await answer_quietly(callback, t("error-not-found"), alert=True)
+        return
+    names = await service_names(catalog, accounts, user, lang)
+    if rental.live:
+        text, markup = await live_screen(t, numbers, user, clock(), lang, names)
+    else:
+        kind = NumberKind.RENTALS
+        text, markup = await history_screen(t, numbers, user, kind, 0, lang, clock(), names)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(text, reply_markup=markup)
+    elif callback.bot is not None:
+        await callback.bot.send_message(user.id, text, reply_markup=markup)
+    await answer_quietly(callback)
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(on_numbers, Command("numbers"))
     router.callback_query.register(on_numbers, MenuCb.filter(F.action == MenuAction.NUMBERS))
     router.callback_query.register(on_numbers, NumbersCb.filter(F.action == NumbersAction.LIVE))
     router.callback_query.register(on_history, NumbersCb.filter(F.action == NumbersAction.HISTORY))
+    router.callback_query.register(on_rental_list, RentalCb.filter(F.action == RentalAction.LIST))
     return router

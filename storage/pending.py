@@ -195,6 +195,16 @@ class PendingRepo:
         )
         return None if row is None else _pending(row)
 
+    async def of_token(self, user_id: int, token: str) -> PendingPurchase | None:
+        """This user's intent written under `token` (a repeated confirm tap asks how the first
+        one is doing); None when no intent carries it."""
+        row = await self._s.fetchone(
+            f"SELECT {_COLUMNS} FROM pending_purchases WHERE token = ? AND user_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (token, user_id),
+        )
+        return None if row is None else _pending(row)
+
     async def list_all(self) -> list[PendingPurchase]:
         """System: every open intent (no outcome yet), oldest first."""
         rows = await self._s.fetchall(

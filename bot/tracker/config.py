@@ -55,3 +55,8 @@ class TrackerConfig:
     # Rows a wake names are read in one query; more than this at once and the whole live set
     # is read again instead (bounds the memory of a burst of changes).
     wake_ids_max: int = 1000
+    # After the user opens a rental's card, rents or extends it, it is polled this often for
+    # a few minutes (they are likely waiting for an SMS), instead of every `poll_rental`.
+    poll_rental_fast: float = 3.0
+    rental_fast_window: float = 180.0
+    rental_fast_max: int = 10_000  # rentals remembered as "watched" at once (bounded)

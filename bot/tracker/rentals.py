@@ -3,6 +3,10 @@ reminders before it ends, and its end."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
 from bot.metrics import Metrics
 from bot.provider.client import ProviderClient
 from bot.provider.errors import ProviderError
@@ -30,13 +34,35 @@ class RentalWatcher:
         outbox: Outbox,
         config: TrackerConfig,
         metrics: Metrics,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._repo = repo
+        self._clock = clock
+        # rental id -> until when it is polled fast (the user is looking at it); oldest first,
+        # at most config.rental_fast_max entries.
+        self._fast_until: OrderedDict[int, float] = OrderedDict()
         self._keys = keys
         self._directory = directory
         self._outbox = outbox
         self._config = config
         self._metrics = metrics
+
+    def hurry(self, rental_id: int) -> None:
+        """The user looks at this rental: poll it every `poll_rental_fast` for a while (the use
+        case has already made its next poll due now)."""
+        self._fast_until.pop(rental_id, None)
+        self._fast_until[rental_id] = self._clock() + self._config.rental_fast_window
+        while len(self._fast_until) > self._config.rental_fast_max:
+            self._fast_until.popitem(last=False)
+
+    def _interval(self, rental: Rental, now: float) -> float:
+        until = self._fast_until.get(rental.id)
+        if until is None:
+            return self._config.poll_rental
+        if now >= until:
+            del self._fast_until[rental.id]
+            return self._config.poll_rental
+        return min(self._config.poll_rental_fast, self._config.poll_rental)
 
     async def poll(
         self, client: ProviderClient, state: KeyState, rental: Rental, now: float
@@ -74,6 +100,7 @@ class RentalWatcher:
         if ended_as is None and now >= rental.ends_at:
             ended_as = "expired"
         if ended_as is not None:
+            self._fast_until.pop(rental.id, None)
             await self._end(rental, ended_as, now)
             return
         await self._remind(rental, now)
@@ -150,7 +177,7 @@ class RentalWatcher:
             )
 
     def _next_poll(self, rental: Rental, now: float) -> float:
-        at = min(now + self._config.poll_rental, rental.ends_at)
+        at = min(now + self._interval(rental, now), rental.ends_at)
         for mark in self._reminder_marks(rental):
             remind_at = rental.ends_at - mark
             if str(mark) not in rental.reminders_sent and remind_at > now:

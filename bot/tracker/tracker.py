@@ -83,7 +83,7 @@ class Tracker:
             db.activations, self._keys, directory, outbox, self._timing, self.config, self.metrics
         )
         self._rentals = RentalWatcher(
-            db.rentals, self._keys, directory, outbox, self.config, self.metrics
+            db.rentals, self._keys, directory, outbox, self.config, self.metrics, clock
         )
         adopter = Adopter(db.activations, outbox, self._timing, self.config, self.metrics)
         self._reconciler = Reconciler(
@@ -109,6 +109,7 @@ class Tracker:
         self._task: asyncio.Task[None] | None = None
         if changes is not None:
             changes.listen(self.wake)
+            changes.listen_rentals_opened(self._rentals.hurry)
 
     # ------------------------------------------------------------------ lifecycle
 

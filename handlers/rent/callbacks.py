@@ -30,7 +30,12 @@ class RentalAction(StrEnum):
     EXTEND_QUOTE = "extq"  # the price of `arg` more hours, with the confirm button
     FINISH_ASK = "fin"  # "finish the rent?"
     FINISH = "finy"  # finish it
-    CANCEL = "cnl"  # cancel it (refunded, within the provider's window)
+    # "cancel the rent?" (the card's Cancel; a card drawn before it was asked asks too)
+    CANCEL_ASK = "cnl"
+    CANCEL = "cnly"  # cancel it (refunded, within the provider's window)
+    # Ways out that leave the card where it is: the screen comes as a new message below.
+    MENU = "menu"  # the main menu
+    LIST = "list"  # My numbers (a live rental) or the rental history (an ended one): numbers.py
 
 
 class RentalCb(CallbackData, prefix="r1"):  # type: ignore[explicit-any]

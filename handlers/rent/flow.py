@@ -19,7 +19,7 @@ from bot.errors import UseCaseError
 from bot.flags import country_flag
 from bot.i18n import Translate
 from bot.provider.errors import ProviderError
-from bot.rentals import RentalService
+from bot.rentals import RentalService, Repeat
 from bot.tracker.notifier import Recipient
 from handlers.common import MenuCb, answer_quietly, page_of, show
 from handlers.errors import error_text
@@ -51,6 +51,14 @@ from storage.models import KeyProfile, User
 log = logging.getLogger(__name__)
 
 SERVICES_PER_PAGE = 12
+# What a repeated confirm tap says, by what the first tap of its token is doing.
+_RENT_REPEAT = {
+    Repeat.RUNNING: "rent-still-renting",
+    Repeat.CHECKING: "rent-pending",
+    Repeat.DONE: "rent-already-done",
+    Repeat.FAILED: "rent-repeat-failed",
+    Repeat.UNCONFIRMED: "rent-repeat-unconfirmed",
+}
 COUNTRIES_PER_PAGE = 8
 
 # What a step may be refused with: said in the screen, with a way back.
@@ -175,7 +183,7 @@ async def on_countries(
     labels = await _country_labels(catalog, key, lang)
     page, pages, shown = page_of(found, callback_data.page, COUNTRIES_PER_PAGE)
     rows = [
-        (cid, labels.get(cid, cid), money(price.cost, key.currency), price.count)
+        (cid, labels.get(cid, cid), money(price.cost, key.currency, lang), price.count)
         for cid, price in shown
     ]
     markup = countries_keyboard(t, service, rows, page, pages)
@@ -208,7 +216,7 @@ async def on_durations(
     await show(
         callback,
         render_durations(t, names.service, names.country_with_flag),
-        durations_keyboard(t, service, country, options, key.currency),
+        durations_keyboard(t, service, country, options, key.currency, lang),
     )
     await answer_quietly(callback)
 
@@ -244,6 +252,7 @@ async def on_confirm(
         option=option,
         balance=balance,
         currency=currency,
+        lang=lang,
     )
     # A fresh one-time token per confirmation screen: the tap on it rents at most one number.
     token = await rentals.offer_token(
@@ -252,7 +261,8 @@ async def on_confirm(
     # The price shown is remembered with the token (callback data carries ids only), so the
     # rental card can show what was paid: the provider's rent answer carries no price.
     await remember_price(state, Confirming.RENT, token, option.cost)
-    await show(callback, text, confirm_keyboard(t, service, country, option, token, currency))
+    markup = confirm_keyboard(t, service, country, option, token, currency, lang)
+    await show(callback, text, markup)
     await answer_quietly(callback)
 
 
@@ -272,6 +282,10 @@ async def on_rent(
     data = callback_data
     message = callback.message if isinstance(callback.message, Message) else None
     chat_id = message.chat.id if message is not None else user.id
+
+    async def started() -> None:  # the intent is written: the confirm screen says "Renting…"
+        await show(callback, t("rent-renting"), None)
+
     try:
         result = await rentals.rent(
             user.id,
@@ -283,6 +297,7 @@ async def on_rent(
             cost=await confirmed_price(state, Confirming.RENT, data.token),
             # The message that will say "checking": reconciliation edits it with the result.
             message_id=message.message_id if message is not None else None,
+            started=started,
         )
     except REFUSALS as exc:
         back = durations_data(data.service, data.country)
@@ -291,8 +306,8 @@ async def on_rent(
     if result.stale:  # a token never issued for this offer, or expired: nothing rented
         await answer_quietly(callback, t("rent-stale"), alert=True)
         return
-    if result.duplicate:
-        await answer_quietly(callback, t("rent-duplicate"))
+    if result.duplicate:  # another tap of this confirmation: say what the first one is doing
+        await answer_quietly(callback, t(_RENT_REPEAT[result.repeat or Repeat.DONE]))
         return
     if result.rental is None:  # unknown outcome: reconciliation will tell the truth
         await show_checking(callback, t, rental_id=None, findable=result.findable)

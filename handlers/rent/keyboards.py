@@ -41,22 +41,36 @@ def _on(rental_id: int, action: RentalAction, **fields: int) -> RentalCb:
 # ------------------------------------------------------------------ the rental card
 
 
+def menu_below(t: Translate, rental_id: int) -> InlineKeyboardButton:
+    """« Main menu from the card's message: the menu comes below, the card stays."""
+    return _button(t("btn-main-menu"), _on(rental_id, RentalAction.MENU))
+
+
+def list_below(t: Translate, rental_id: int, *, live: bool) -> InlineKeyboardButton:
+    """Back to the list the rental is found in (My numbers while live, the rental history
+    once ended), as a new message below: the card stays."""
+    label = t("rent-btn-my-numbers") if live else t("rent-btn-rental-history")
+    return _button(label, _on(rental_id, RentalAction.LIST))
+
+
 def rental_card_keyboard(
     t: Translate, rental_id: int, *, live: bool, can_cancel: bool
 ) -> InlineKeyboardMarkup:
-    """Buttons of the rental card; Cancel shows only while the provider would allow it."""
+    """Buttons of the rental card; Cancel shows only while the provider would allow it. The
+    ways out open their screen below, so the card (the number and its SMS) stays in the chat."""
     sms = _button(t("rent-btn-sms"), _on(rental_id, RentalAction.SMS))
     history = _button(t("rent-btn-history"), _on(rental_id, RentalAction.HISTORY))
+    ways_out = [list_below(t, rental_id, live=live), menu_below(t, rental_id)]
     if not live:
-        return _rows([sms, history], [menu_button(t)])
+        return _rows([sms, history], ways_out)
     ending: Row = [_button(t("rent-btn-finish"), _on(rental_id, RentalAction.FINISH_ASK))]
     if can_cancel:
-        ending.append(_button(t("rent-btn-cancel"), _on(rental_id, RentalAction.CANCEL)))
+        ending.append(_button(t("rent-btn-cancel"), _on(rental_id, RentalAction.CANCEL_ASK)))
     return _rows(
         [sms, _button(t("rent-btn-extend"), _on(rental_id, RentalAction.EXTEND))],
         [history, _button(t("rent-btn-refresh"), _on(rental_id, RentalAction.REFRESH))],
         ending,
-        [menu_button(t)],
+        ways_out,
     )
 
 
@@ -66,35 +80,39 @@ def back_to_card(t: Translate, rental_id: int) -> InlineKeyboardButton:
 
 def sms_keyboard(t: Translate, rental_id: int, page: int, pages: int) -> InlineKeyboardMarkup:
     pager = pager_row(t, page, pages, lambda p: _on(rental_id, RentalAction.SMS, page=p))
-    return _rows(pager, [back_to_card(t, rental_id)], [menu_button(t)])
+    return _rows(pager, [back_to_card(t, rental_id)], [menu_below(t, rental_id)])
 
 
 def history_keyboard(t: Translate, rental_id: int, page: int, pages: int) -> InlineKeyboardMarkup:
     pager = pager_row(t, page, pages, lambda p: _on(rental_id, RentalAction.HISTORY, page=p))
-    return _rows(pager, [back_to_card(t, rental_id)], [menu_button(t)])
+    return _rows(pager, [back_to_card(t, rental_id)], [menu_below(t, rental_id)])
 
 
 def extend_options_keyboard(
-    t: Translate, rental_id: int, options: list[RentOption], currency: str | None
+    t: Translate, rental_id: int, options: list[RentOption], currency: str | None, lang: str
 ) -> InlineKeyboardMarkup:
     buttons = [
         _button(
-            t("rent-option", duration=duration_label(t, o.hours), price=money(o.cost, currency)),
+            t(
+                "rent-option",
+                duration=duration_label(t, o.hours),
+                price=money(o.cost, currency, lang),
+            ),
             _on(rental_id, RentalAction.EXTEND_QUOTE, arg=o.hours),
         )
         for o in options
     ]
-    return _rows(*_pairs(buttons), [back_to_card(t, rental_id)], [menu_button(t)])
+    return _rows(*_pairs(buttons), [back_to_card(t, rental_id)], [menu_below(t, rental_id)])
 
 
 def extend_confirm_keyboard(
-    t: Translate, rental_id: int, option: RentOption, token: str, currency: str | None
+    t: Translate, rental_id: int, option: RentOption, token: str, currency: str | None, lang: str
 ) -> InlineKeyboardMarkup:
     confirm = RentExtendCb(id=rental_id, hours=option.hours, token=token)
     return _rows(
-        [_button(t("rent-btn-extend-confirm", price=money(option.cost, currency)), confirm)],
+        [_button(t("rent-btn-extend-confirm", price=money(option.cost, currency, lang)), confirm)],
         [back_button(t, _on(rental_id, RentalAction.EXTEND).pack())],
-        [back_to_card(t, rental_id)],
+        [menu_below(t, rental_id)],
     )
 
 
@@ -105,8 +123,15 @@ def finish_confirm_keyboard(t: Translate, rental_id: int) -> InlineKeyboardMarku
     )
 
 
+def cancel_confirm_keyboard(t: Translate, rental_id: int) -> InlineKeyboardMarkup:
+    return _rows(
+        [_button(t("rent-btn-cancel-yes"), _on(rental_id, RentalAction.CANCEL))],
+        [_button(t("rent-btn-finish-no"), _on(rental_id, RentalAction.OPEN))],
+    )
+
+
 def card_only_keyboard(t: Translate, rental_id: int) -> InlineKeyboardMarkup:
-    return _rows([back_to_card(t, rental_id)], [menu_button(t)])
+    return _rows([back_to_card(t, rental_id)], [menu_below(t, rental_id)])
 
 
 # ------------------------------------------------------------------ the rent flow
@@ -156,11 +181,20 @@ def countries_keyboard(
 
 
 def durations_keyboard(
-    t: Translate, service: str, country: str, options: list[RentOption], currency: str | None
+    t: Translate,
+    service: str,
+    country: str,
+    options: list[RentOption],
+    currency: str | None,
+    lang: str,
 ) -> InlineKeyboardMarkup:
     buttons = [
         _button(
-            t("rent-option", duration=duration_label(t, o.hours), price=money(o.cost, currency)),
+            t(
+                "rent-option",
+                duration=duration_label(t, o.hours),
+                price=money(o.cost, currency, lang),
+            ),
             RentFlowCb(
                 action=RentFlowAction.CONFIRM, service=service, country=country, hours=o.hours
             ),
@@ -181,10 +215,11 @@ def confirm_keyboard(
     option: RentOption,
     token: str,
     currency: str | None,
+    lang: str,
 ) -> InlineKeyboardMarkup:
     buy = RentBuyCb(service=service, country=country, hours=option.hours, token=token)
     return _rows(
-        [_button(t("rent-btn-confirm", price=money(option.cost, currency)), buy)],
+        [_button(t("rent-btn-confirm", price=money(option.cost, currency, lang)), buy)],
         [back_button(t, durations_data(service, country))],
         [menu_button(t)],
     )

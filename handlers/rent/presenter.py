@@ -17,10 +17,10 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.catalog import CatalogService
 from bot.config import Settings
-from bot.formatting import format_duration, format_time, user_timezone
+from bot.formatting import format_time, user_timezone
 from bot.i18n import Translate
 from bot.presets import provider_zone
-from bot.rentals import RentalService, cancel_block
+from bot.rentals import RentalService, cancel_block, cancel_deadline
 from bot.tracker.notifier import Recipient
 from handlers.names import Names, names_for
 from handlers.rent.keyboards import rental_card_keyboard
@@ -86,13 +86,15 @@ def _card_text(data: RentalCardData, t: Translate) -> str:
         t("rent-card-service", service=escape(data.names.service)),
         t("rent-card-country", country=escape(data.names.country_with_flag)),
     ]
-    paid = paid_line(t, r, data.currency)
+    paid = paid_line(t, r, data.currency, data.lang)
     if paid:
         lines.append(paid)
     if r.live:
-        span = format_duration(max(0.0, r.ends_at - data.now), data.lang)
-        relative = t("rent-card-relative", span=span)
-        lines.append(t("rent-card-ends", at=format_time(r.ends_at, data.tz), relative=relative))
+        # Moments, never "time left": the card sits still between edits, a moment stays true.
+        lines.append(t("rent-card-ends-at", at=format_time(r.ends_at, data.tz)))
+        if data.can_cancel:
+            until = format_time(cancel_deadline(r), data.tz)
+            lines.append(t("rent-card-cancel-until", at=until))
     else:
         lines.append(t("rent-card-ended-at", at=format_time(r.ended_at or r.ends_at, data.tz)))
     lines.append(t("rent-card-status", status=t(f"rent-status-{r.status}")))

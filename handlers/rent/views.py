@@ -16,6 +16,7 @@ from bot.formatting import (
 )
 from bot.i18n import Translate
 from bot.provider.models import RentHistoryItem
+from bot.rental_sms import sms_code
 from bot.rentals import SMS_PREVIEW_LIMIT, RentOption, SmsPage
 from storage.models import Rental, RentalSms
 
@@ -46,8 +47,9 @@ def phone_text(phone: str) -> str:
     return "+" + phone.lstrip("+")
 
 
-def money(amount: Decimal | None, currency: str | None = None) -> str:
-    return escape(format_money(amount, currency))
+def money(amount: Decimal | None, currency: str | None = None, lang: str = "en") -> str:
+    """An amount, escaped, with its currency sign, written as `lang` writes numbers."""
+    return escape(format_money(amount, currency, lang=lang))
 
 
 # ------------------------------------------------------------------ the rental card
@@ -57,40 +59,51 @@ def _period_currency(r: Rental) -> str | None:
     return next((p.currency for p in r.periods if p.currency), None)
 
 
-def paid_text(r: Rental, currency: str | None = None) -> str:
+def paid_text(r: Rental, currency: str | None = None, lang: str = "en") -> str:
     """What the rental cost, escaped: `32.00 ₽`, over several periods `32.00 ₽ (8.00 + 24.00)`;
     a period whose price was never known shows as `?` (and the total as `32.00 + ?`). In the
     currency the periods were paid in, else `currency` (the key's)."""
     currency = _period_currency(r) or currency
     total = r.paid_total
-    text = money(total, currency) if total is not None else "?"
+    text = money(total, currency, lang) if total is not None else "?"
     if total is not None and not r.paid_known:
         text += " + ?"
     if len(r.periods) > 1:
-        parts = " + ".join(money(p.cost) if p.cost is not None else "?" for p in r.periods)
+        parts = " + ".join(
+            money(p.cost, lang=lang) if p.cost is not None else "?" for p in r.periods
+        )
         text += f" ({parts})"
     return text
 
 
-def paid_line(t: Translate, r: Rental, currency: str | None = None) -> str | None:
+def paid_line(t: Translate, r: Rental, currency: str | None = None, lang: str = "en") -> str | None:
     """The card's price line: the rent price, or the total once the rental was extended."""
     if len(r.periods) > 1:
-        return t("rent-card-paid", total=paid_text(r, currency))
+        return t("rent-card-paid", total=paid_text(r, currency, lang))
     if r.paid_total is None:
         return None
-    return t("rent-card-price", price=paid_text(r, currency))
+    return t("rent-card-price", price=paid_text(r, currency, lang))
+
+
+def code_line(t: Translate, text: str | None) -> str | None:
+    """The SMS's code, tap-to-copy, when it carries one (the whole text is shown too)."""
+    code = sms_code(text)
+    return t("rent-sms-code", code=escape(code)) if code else None
 
 
 def latest_sms_lines(
     t: Translate, sms: RentalSms | None, *, live: bool, tz: tzinfo, provider_tz: tzinfo
 ) -> list[str]:
-    """The card's last lines: the latest SMS (sender, time, a preview), or that none came."""
+    """The card's last lines: the latest SMS (sender, time, its code, a preview), or that none
+    came."""
     if sms is None:
         return [t("rent-card-no-sms") if live else t("rent-card-no-sms-ended")]
     sender = clip_escaped(sms.phone_from or "—", _SENDER_LIMIT)
     text = clip_escaped(sms.text.strip(), _CARD_SMS_LIMIT)
+    code = code_line(t, sms.text)
     return [
         t("rent-card-latest", sender=sender, date=sms_time(sms, provider_tz, tz)),
+        *([code] if code else []),
         f"<blockquote>{text}</blockquote>",
     ]
 
@@ -122,14 +135,15 @@ def render_confirm(
     option: RentOption,
     balance: Decimal,
     currency: str | None,
+    lang: str,
 ) -> str:
     text = t(
         "rent-confirm",
         service=escape(service_name),
         country=escape(country_name),
         duration=duration_label(t, option.hours),
-        price=money(option.cost, currency),
-        balance=money(balance, currency),
+        price=money(option.cost, currency, lang),
+        balance=money(balance, currency, lang),
     )
     if balance < option.cost:
         text += "\n\n" + t("rent-low-balance")
@@ -137,15 +151,24 @@ def render_confirm(
 
 
 def render_extend_confirm(
-    t: Translate, r: Rental, option: RentOption, balance: Decimal, currency: str | None
+    t: Translate,
+    r: Rental,
+    option: RentOption,
+    balance: Decimal,
+    currency: str | None,
+    *,
+    lang: str,
+    tz: tzinfo,
 ) -> str:
     text = t(
         "rent-extend-confirm",
         phone=escape(phone_text(r.phone)),
         duration=duration_label(t, option.hours),
-        price=money(option.cost, currency),
-        balance=money(balance, currency),
+        price=money(option.cost, currency, lang),
+        balance=money(balance, currency, lang),
     )
+    # Where the provider says nothing else, an extension adds its hours to the current end.
+    text += "\n" + t("rent-extend-until", at=format_time(r.ends_at + option.hours * 3600, tz))
     if balance < option.cost:
         text += "\n\n" + t("rent-low-balance")
     return text
@@ -157,6 +180,10 @@ def render_extend_choose(t: Translate, r: Rental) -> str:
 
 def render_finish_confirm(t: Translate, r: Rental) -> str:
     return t("rent-finish-confirm", phone=escape(phone_text(r.phone)))
+
+
+def render_cancel_confirm(t: Translate, r: Rental) -> str:
+    return t("rent-cancel-confirm", phone=escape(phone_text(r.phone)))
 
 
 def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo, provider_tz: tzinfo) -> str:
@@ -179,6 +206,9 @@ def render_sms_page(t: Translate, r: Rental, sms: SmsPage, tz: tzinfo, provider_
                 sender=clip_escaped(item.phone_from or "—", _SENDER_LIMIT),
             )
         )
+        code = code_line(t, item.text)
+        if code:
+            lines.append(code)
         lines.append(f"<blockquote>{clip_escaped(item.text.strip(), _LIST_SMS_LIMIT)}</blockquote>")
     return "\n".join(lines)
 
@@ -201,6 +231,7 @@ def render_history(
     lang: str,
     tz: tzinfo,
     provider_tz: tzinfo,
+    currency: str | None = None,
 ) -> str:
     """The rental's periods as the provider lists them: the first rent and each extension."""
     phone = escape(phone_text(r.phone))
@@ -214,7 +245,7 @@ def render_history(
                 "rent-period-item",
                 date=provider_date(item.date, provider_tz, tz),
                 duration=escape(duration),
-                price=money(item.price),
+                price=money(item.price, currency, lang),
             )
         )
     return "\n".join(lines)

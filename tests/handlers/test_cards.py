@@ -105,8 +105,9 @@ async def test_rental_card_is_the_same_from_the_handler_and_the_tracker(
         received_at=clock(),
     )
 
+    # opened from another message, the card comes as a new one (one live card per rental)
     await chat.tap_data(RentalCb(action="open", id=r.id).pack(), _screen(chat))
-    by_handler = _last_edit(chat)
+    by_handler = chat.session.calls(SendMessage)[-1]
     assert "🇮🇩" in by_handler.text
 
     stored = await services.db.rentals.get_any(r.id)

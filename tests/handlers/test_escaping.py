@@ -111,18 +111,21 @@ def test_every_rent_view_escapes(lang: str) -> None:
         views.render_durations(t, HOSTILE, HOSTILE),
         views.render_confirm(
             t, service_name=HOSTILE, country_name=HOSTILE, option=option,
-            balance=Decimal("1"), currency=HOSTILE,
+            balance=Decimal("1"), currency=HOSTILE, lang=lang,
         ),
-        views.render_extend_confirm(t, _rental(), option, Decimal("1"), HOSTILE),
+        views.render_extend_confirm(
+            t, _rental(), option, Decimal("1"), HOSTILE, lang=lang, tz=UTC
+        ),
         views.render_sms_page(t, _rental(), SmsPage([_sms()], 1, 0, 1), UTC, UTC),
         views.render_history(
             t, _rental(),
             [RentHistoryItem(date=HOSTILE, price=Decimal("1"), hours=4)],
-            0, 1, lang=lang, tz=UTC, provider_tz=UTC,
+            0, 1, lang=lang, tz=UTC, provider_tz=UTC, currency=HOSTILE,
         ),
         views.render_no_countries(t, HOSTILE),
         views.render_extend_choose(t, _rental()),
         views.render_finish_confirm(t, _rental()),
+        views.render_cancel_confirm(t, _rental()),
     ]  # fmt: skip
     for text in texts:
         assert_safe_html(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, SendMessage
 from cryptography.fernet import Fernet
 
+from bot.formatting import format_time
 from bot.i18n import Translator
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
@@ -323,7 +325,9 @@ async def test_rental_reminder_and_end(
     r = await _rental(ndb, clock)
     await notifier.rental_reminder(r, 600, await to(ndb, r.key_id))
     await notifier.queue.drain()
-    assert "10 min" in bot.session.calls(SendMessage)[-1].text
+    # the end as a moment: the reminder stays true as it sits in the chat
+    reminder = bot.session.calls(SendMessage)[-1].text
+    assert f"ends at {format_time(r.ends_at, UTC)}" in reminder and "10 min" not in reminder
     await ndb.rentals.set_status(r.id, "expired")
     ended = await ndb.rentals.get_any(r.id)
     assert ended is not None

@@ -6,13 +6,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from bot.formatting import format_time
 from bot.provider.errors import ProviderError
 from bot.tracker.notifier import Recipient
 from handlers.common import MenuCb
@@ -28,6 +29,11 @@ OTHER = 222
 
 def _t(services: Any) -> Any:
     return services.translator.bind("en")
+
+
+def _at(moment: float) -> str:
+    """A moment as the card shows it to a user in UTC."""
+    return format_time(moment, UTC)
 
 
 async def _with_key(services: Any, sandbox: Any, sandbox_key: str, user_id: int = USER) -> Any:
@@ -94,7 +100,10 @@ async def test_whole_rent_path(
     assert (rental.chat_id, rental.message_id) == (chat.chat_id, card.message_id)
     assert f"<code>+{purchase['phone']}</code>" in card.text
     assert "Telegram" in card.text and "Indonesia" in card.text
-    assert "in 1 d" in card.text and "No SMS yet" in card.text
+    # the end as a moment (nothing that goes stale between edits), and until when a cancel
+    # is refunded
+    assert f"Ends: {_at(rental.ends_at)}" in card.text and "No SMS yet" in card.text
+    assert f"refund possible until {_at(rental.created_at + 1200)}" in card.text
     # the price confirmed on the confirm screen is stored and shown (the answer carries none)
     assert rental.cost == Decimal("48") and "Rent price: 48.00" in card.text
 
@@ -117,7 +126,7 @@ async def test_whole_rent_path(
     assert _actions(sandbox, "continueRentNumber")[0]["params"]["rent_time"] == "12"
     extended = await _stored(services)
     assert extended.ends_at == pytest.approx(rental.ends_at + 12 * 3600)
-    assert "in 1 d 11 h" in card.text  # 36 h from the start less the 1 min passed
+    assert f"Ends: {_at(rental.ends_at + 12 * 3600)}" in card.text  # 36 h from the start
 
     # history: this rental's periods (the seed's getRentHistory&id=), extension first
     await chat.tap("History", card)
@@ -148,8 +157,8 @@ async def test_card_ends_in_user_time_zone(
     from datetime import UTC, datetime, timedelta
 
     local = datetime.fromtimestamp(rental.ends_at, UTC) + timedelta(hours=3)
-    assert f"{local:%Y-%m-%d %H:%M} UTC+03:00" in card.text
-    assert "in 4 h" in card.text
+    assert f"Ends: {local:%Y-%m-%d %H:%M} UTC+03:00" in card.text
+    assert " in 4 h" not in card.text  # no countdown that stands still in the chat
 
 
 # ------------------------------------------------------------------ cancel
@@ -161,7 +170,9 @@ async def test_cancel_within_window_refunds(
     await _with_key(services, sandbox, sandbox_key)
     card = await _rent_via_ui(chat, "4 h")
     assert sandbox.state.balance(sandbox_key) == 92
-    answer = await chat.tap("Cancel", card)
+    await chat.tap("Cancel", card)
+    assert "Cancel the rent" in card.text  # asked first, as Finish is
+    answer = await chat.tap("Yes, cancel", card)
     assert answer is not None and "cancelled" in (answer.text or "")
     assert sandbox.state.balance(sandbox_key) == 100
     assert (await _stored(services)).status == "cancelled"
@@ -190,7 +201,8 @@ async def test_cancel_refused_after_an_sms(
     card = await _rent_via_ui(chat, "4 h")
     rental = await _stored(services)
     sandbox.state.deliver_rent_sms(rental.provider_id, "hello 777")
-    answer = await chat.tap("Cancel", card)
+    await chat.tap("Cancel", card)  # the SMS is not seen yet: the cancel looks first
+    answer = await chat.tap("Yes, cancel", card)
     assert answer is not None and answer.text == _t(services)("rent-cancel-reason-sms")
     assert sandbox.state.rentals[rental.provider_id].status == "active"
     assert sandbox.state.balance(sandbox_key) == 92
@@ -265,6 +277,9 @@ async def test_foreign_rental_is_refused_and_unchanged(
         RentalCb(action="extq", id=victim.id, arg=4).pack(),
         RentalCb(action="finy", id=victim.id).pack(),
         RentalCb(action="cnl", id=victim.id).pack(),
+        RentalCb(action="cnly", id=victim.id).pack(),
+        RentalCb(action="fin", id=victim.id).pack(),
+        RentalCb(action="list", id=victim.id).pack(),
         RentalCb(action="ref", id=victim.id).pack(),
         RentExtendCb(id=victim.id, hours=4, token="evil").pack(),
     ):
@@ -359,7 +374,8 @@ async def test_cant_cancel_from_sandbox(
     sandbox.state.configure(rent_cancel_window=300)  # the provider's window is shorter than ours
     card, rental = await _rented(chat, services, sandbox, sandbox_key)
     clock.advance(301)
-    answer = await chat.tap("Cancel", card)
+    await chat.tap("Cancel", card)
+    answer = await chat.tap("Yes, cancel", card)
     assert answer is not None and answer.text == _expected(services, "CANT_CANCEL")
     assert sandbox.state.rentals[rental.provider_id].status == "active"
 
@@ -501,7 +517,8 @@ async def test_cancel_refusal_is_the_alert_of_the_one_answer(
 ) -> None:
     card, rental = await _rented(chat, services, sandbox, sandbox_key)
     sandbox.state.deliver_rent_sms(rental.provider_id, "hello 777")
-    answer = await _one_answer(chat, "Cancel", card)
+    await chat.tap("Cancel", card)
+    answer = await _one_answer(chat, "Yes, cancel", card)
     assert answer.show_alert and answer.text == _t(services)("rent-cancel-reason-sms")
     assert "hello 777" in card.text  # the card was redrawn too
 

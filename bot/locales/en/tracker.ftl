@@ -8,7 +8,6 @@ tracker-finished = ✅ The number { $phone } ({ $service }) is finished.
 tracker-cancelled = ✖️ The number { $phone } ({ $service }) was cancelled.
 tracker-rental-sms-head = 📨 SMS to { $phone } from { $sender }:
 tracker-rental-sms-more = 📨 SMS to { $phone }, part { $part } of { $parts }:
-tracker-rental-reminder = ⏰ The rental of { $phone } ({ $service }) ends in { $left }.
 tracker-rental-ended = 🏁 The rental of { $phone } ({ $service }) has ended.
 tracker-pending = ⚠️ The purchase of a { $service } number ({ $country }) could not be confirmed, and your provider account shows no such number. Most likely nothing was bought; please check your balance.
 tracker-pending-rental = ⚠️ The rental of a { $service } number ({ $country }) could not be confirmed. Please check your provider account and your balance before trying again.

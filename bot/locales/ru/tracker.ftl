@@ -8,7 +8,6 @@ tracker-finished = ✅ Номер { $phone } ({ $service }) завершён.
 tracker-cancelled = ✖️ Номер { $phone } ({ $service }) отменён.
 tracker-rental-sms-head = 📨 SMS на { $phone } от { $sender }:
 tracker-rental-sms-more = 📨 SMS на { $phone }, часть { $part } из { $parts }:
-tracker-rental-reminder = ⏰ Аренда номера { $phone } ({ $service }) закончится через { $left }.
 tracker-rental-ended = 🏁 Аренда номера { $phone } ({ $service }) закончилась.
 tracker-pending = ⚠️ Покупку номера { $service } ({ $country }) не удалось подтвердить, и в аккаунте провайдера такого номера нет. Скорее всего, покупка не состоялась; проверьте баланс.
 tracker-pending-rental = ⚠️ Аренду номера { $service } ({ $country }) не удалось подтвердить. Проверьте аккаунт провайдера и баланс, прежде чем пробовать снова.

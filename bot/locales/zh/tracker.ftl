@@ -8,7 +8,6 @@ tracker-finished = ✅ 号码 { $phone }（{ $service }）已完成。
 tracker-cancelled = ✖️ 号码 { $phone }（{ $service }）已取消。
 tracker-rental-sms-head = 📨 发往 { $phone } 的短信，来自 { $sender }：
 tracker-rental-sms-more = 📨 发往 { $phone } 的短信，第 { $part } 部分，共 { $parts } 部分：
-tracker-rental-reminder = ⏰ 号码 { $phone }（{ $service }）的租用将在 { $left } 后结束。
 tracker-rental-ended = 🏁 号码 { $phone }（{ $service }）的租用已结束。
 tracker-pending = ⚠️ 无法确认 { $service } 号码（{ $country }）的购买，服务商账户中也没有该号码。很可能没有购买成功，请检查余额。
 tracker-pending-rental = ⚠️ 无法确认 { $service } 号码（{ $country }）的租用。请先检查服务商账户和余额再重试。
