@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -338,7 +339,26 @@ class PromptMiddleware(BaseMiddleware):
 
     Around every update (the handler that changes the state may be any router's): the prompt
     before and after the update are compared. The tapped message itself is left alone: the
-    handler has just drawn the next screen in it."""
+    handler has just drawn the next screen in it.
+
+    Two updates of one chat may run at once (a key sent, then /menu): both saw the same prompt
+    before and both see it gone after. The prompt is claimed before it is retired, with no await
+    between the check and the claim, so it is retired once (a second edit would be refused by
+    Telegram as "not modified")."""
+
+    _REMEMBERED = 4096  # prompts retired lately, per process (bounded)
+
+    def __init__(self) -> None:
+        self._retired: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def _claim(self, chat_id: int, message_id: int) -> bool:
+        key = (chat_id, message_id)
+        if key in self._retired:
+            return False
+        self._retired[key] = None
+        if len(self._retired) > self._REMEMBERED:
+            self._retired.popitem(last=False)
+        return True
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         state = data.get("state")
@@ -351,7 +371,9 @@ class PromptMiddleware(BaseMiddleware):
             return await handler(event, data)
         finally:
             if (await state.get_data()).get(PROMPT) != before and before != _tapped_id(event):
-                await _retire_prompt(data, before)
+                chat = data.get("event_chat")
+                if chat is not None and self._claim(chat.id, before):
+                    await _retire_prompt(data, before)
 
 
 def _tapped_id(event: TelegramObject) -> int | None:
