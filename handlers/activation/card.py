@@ -291,14 +291,14 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.filter(ActivationCb.filter())
     tap = router.callback_query.register
-    tap(on_open, _action(ActivationAction.OPEN), card_tap)
-    tap(on_favourite, _action(ActivationAction.FAVOURITE), card_tap)
-    tap(on_again, _action(ActivationAction.AGAIN), buy_context)
-    tap(on_sms_sent, _action(ActivationAction.SMS_SENT), card_tap)
-    tap(on_another, _action(ActivationAction.ANOTHER), card_tap)
-    tap(on_done, _action(ActivationAction.DONE), card_tap)
-    tap(on_cancel, _action(ActivationAction.CANCEL), card_tap)
-    tap(on_refresh, _action(ActivationAction.REFRESH), card_tap)
+    tap(on_open, _Action(ActivationAction.OPEN), card_tap)
+    tap(on_favourite, _Action(ActivationAction.FAVOURITE), card_tap)
+    tap(on_again, _Action(ActivationAction.AGAIN), buy_context)
+    tap(on_sms_sent, _Action(ActivationAction.SMS_SENT), card_tap)
+    tap(on_another, _Action(ActivationAction.ANOTHER), card_tap)
+    tap(on_done, _Action(ActivationAction.DONE), card_tap)
+    tap(on_cancel, _Action(ActivationAction.CANCEL), card_tap)
+    tap(on_refresh, _Action(ActivationAction.REFRESH), card_tap)
     return router
 
 
@@ -310,7 +310,3 @@ class _Action(Filter):
 
     async def __call__(self, query: CallbackQuery, callback_data: ActivationCb) -> bool:
         return callback_data.action == self.action
-
-
-def _action(action: ActivationAction) -> _Action:
-    return _Action(action)

@@ -414,7 +414,7 @@ async def canned() -> AsyncIterator[dict[str, Any]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     state["url"] = f"http://127.0.0.1:{port}/stubs/handler_api.php"
     try:
         yield state
