@@ -327,7 +327,7 @@ async def test_webhook_blocks_polling_and_pushes_updates_with_the_secret(
     await runner.setup()
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         await api.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret")
         assert (await api.get_webhook_info()).url.endswith("/hook")
