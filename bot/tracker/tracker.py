@@ -106,6 +106,8 @@ class Tracker:
         self._budget_at = float("-inf")  # when the request budget is sized again
         # The next polls written and what changed read, behind the key jobs (never ahead).
         self._bookkeeping: asyncio.Task[None] | None = None
+        # Numbers that came due while their key's job ran: due again when it ends.
+        self._parked: dict[int, list[Activation]] = {}
         self._task: asyncio.Task[None] | None = None
         if changes is not None:
             changes.listen(self.wake)
@@ -214,6 +216,9 @@ class Tracker:
         jobs: list[asyncio.Task[None]] = []
         for key_id, key_work in work.items():
             state = self._keys.state(key_id)
+            if state.busy:
+                self._park(state, key_work.activations)
+                continue
             if not self._keys.may_start(state, now):
                 self._timing.hold(key_work.activations, self._keys.free_at(state, now))
                 continue
@@ -274,6 +279,23 @@ class Tracker:
             # A job that stopped early (back-off, fault, time limit) left some due numbers
             # unscheduled: due again when the key may run.
             self._timing.hold(work.activations, self._keys.free_at(state, self.clock()))
+
+    def _park(self, state: KeyState, due: list[Activation]) -> None:
+        """Numbers due while their key's job runs wait for its end, not for every pass
+        meanwhile (each pass would take them off the schedule and put them back)."""
+        parked = self._parked.get(state.key_id)
+        if parked is not None:
+            parked.extend(due)
+            return
+        self._parked[state.key_id] = list(due)
+        if state.task is not None:
+            state.task.add_done_callback(lambda _task: self._unpark(state))
+
+    def _unpark(self, state: KeyState) -> None:
+        """The key's job ended: its parked numbers are due when the key may run (a number
+        the job itself rescheduled keeps that time)."""
+        parked = self._parked.pop(state.key_id, [])
+        self._timing.hold(parked, self._keys.free_at(state, self.clock()))
 
     async def _guarded_key_job(self, state: KeyState, work: _KeyWork, now: float) -> None:
         try:
