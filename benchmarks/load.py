@@ -396,9 +396,13 @@ def task_census() -> list[tuple[int, str]]:
     for task in asyncio.all_tasks():
         frames = awaited_frames(task.get_coro())
         ours = [f for f in frames if "/site-packages/" not in f.f_code.co_filename]
+        # Where it waits (the innermost frames of ours) and what it is (the task's outermost).
+        shown = (ours or frames)[-4:]
+        if ours and ours[0] is not shown[0]:
+            shown = [ours[0], *shown]
         where = " < ".join(
             f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
-            for f in reversed((ours or frames)[-3:])
+            for f in reversed(shown)
         )
         places[where] = places.get(where, 0) + 1
     return sorted(((n, place) for place, n in places.items()), reverse=True)

@@ -104,6 +104,7 @@ class Tracker:
         self._woken: set[int] = set()
         self._resync = False
         self._budget_at = float("-inf")  # when the request budget is sized again
+        self._directory_at = float("-inf")  # when the directory's entries are read again
         # The next polls written and what changed read, behind the key jobs (never ahead).
         self._bookkeeping: asyncio.Task[None] | None = None
         # Numbers that came due while their key's job ran: due again when it ends.
@@ -188,6 +189,7 @@ class Tracker:
         await self._settle_bookkeeping()
         await self._timing.flush()
         await self._refresh_schedule(self.clock())
+        await self._refresh_directory(self.clock())
         await self._pass(wait=True)
         await self._timing.flush()
 
@@ -238,6 +240,7 @@ class Tracker:
         try:
             await self._timing.flush()
             await self._refresh_schedule(self.clock())
+            await self._refresh_directory(self.clock())
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; the loop must not die of it
@@ -248,6 +251,14 @@ class Tracker:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def _refresh_directory(self, now: float) -> None:
+        """The users and keys the polls use, read again together before they expire (a
+        quarter of their ttl apart, so each is read twice per ttl at most)."""
+        if now < self._directory_at:
+            return
+        self._directory_at = now + self.config.cache_ttl / 4
+        await self._directory.refresh()
 
     def _size_budget(self, now: float) -> None:
         self._budget_at = now + self.config.budget_every
