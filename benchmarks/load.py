@@ -246,8 +246,12 @@ class HandlerLoad:
         self.rng = random.Random(spec.seed + 2)
         self.session = bot.session
         self.drivers: list[tuple[Any, Any, list[int]]] = []
-        for user_id, activation_ids in users:
-            driver = ChatDriver(dp, bot, user_id=user_id, language="en")
+        for index, (user_id, activation_ids) in enumerate(users):
+            # Update ids unique across the drivers, as Telegram's are: aiogram caches each
+            # update's type by its id, and colliding ids cost deep model comparisons.
+            driver = ChatDriver(
+                dp, bot, user_id=user_id, language="en", first_update_id=index * 10**7 + 1
+            )
             screen = ChatMessage(self.session.next_message_id(), user_id, "menu", True)
             self.session.messages[(user_id, screen.message_id)] = screen
             self.drivers.append((driver, screen, activation_ids))
