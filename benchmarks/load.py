@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib
 import json
 import logging
 import math
@@ -86,6 +87,8 @@ class LoadSpec:
     seed: int = 1
     quick: bool = False
     settings: dict[str, float] = field(default_factory=dict)  # POLL_SLOW etc. for --quick
+    loop: str = "asyncio"  # the worker's event loop: "asyncio" or "uvloop" (when installed)
+    census: bool = False  # print where the tasks wait, mid-window (stderr of the worker)
 
     @property
     def shape(self) -> str:
@@ -243,8 +246,12 @@ class HandlerLoad:
         self.rng = random.Random(spec.seed + 2)
         self.session = bot.session
         self.drivers: list[tuple[Any, Any, list[int]]] = []
-        for user_id, activation_ids in users:
-            driver = ChatDriver(dp, bot, user_id=user_id, language="en")
+        for index, (user_id, activation_ids) in enumerate(users):
+            # Update ids unique across the drivers, as Telegram's are: aiogram caches each
+            # update's type by its id, and colliding ids cost deep model comparisons.
+            driver = ChatDriver(
+                dp, bot, user_id=user_id, language="en", first_update_id=index * 10**7 + 1
+            )
             screen = ChatMessage(self.session.next_message_id(), user_id, "menu", True)
             self.session.messages[(user_id, screen.message_id)] = screen
             self.drivers.append((driver, screen, activation_ids))
@@ -374,6 +381,45 @@ async def background_purchases(
     return counts
 
 
+def awaited_frames(coro: Any) -> list[Any]:
+    """The frames of a suspended coroutine and of what it awaits, outermost first."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return frames
+
+
+def task_census() -> list[tuple[int, str]]:
+    """Where the live tasks wait, innermost frame first: (tasks, place), most first. A
+    queue shows as many tasks waiting at one line (diagnostics: `--census`)."""
+    places: dict[str, int] = {}
+    for task in asyncio.all_tasks():
+        frames = awaited_frames(task.get_coro())
+        ours = [f for f in frames if "/site-packages/" not in f.f_code.co_filename]
+        # Where it waits (the innermost frames of ours) and what it is (the task's outermost).
+        shown = (ours or frames)[-4:]
+        if ours and ours[0] is not shown[0]:
+            shown = [ours[0], *shown]
+        where = " < ".join(
+            f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
+            for f in reversed(shown)
+        )
+        places[where] = places.get(where, 0) + 1
+    return sorted(((n, place) for place, n in places.items()), reverse=True)
+
+
+async def census_at(at: float, stop: asyncio.Event) -> None:
+    """Print the task census to stderr at wall time `at` (mid-window)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, at - time.time()))
+    for n, place in task_census()[:25]:
+        print(f"census {n:5d} {place}", file=sys.stderr, flush=True)
+
+
 async def sample_rss(samples: Samples, stop: asyncio.Event) -> None:
     import psutil
 
@@ -492,6 +538,8 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
             ),
             asyncio.create_task(sample_rss(samples, stop)),
         ]
+        if spec.census:
+            drivers.append(asyncio.create_task(census_at(t0 + spec.duration / 2, stop)))
         try:
             await asyncio.sleep(max(0.0, t0 - time.time()))
             cpu0 = cpu_seconds()
@@ -550,6 +598,12 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         "telegram_429": telegram_stats["refused_429"],
         "telegram_recent": telegram_stats["recent"],
         "cpu_pct": round(100 * cpu / elapsed, 1),
+        # The whole process's CPU over the window per provider request and per handler update
+        # finished: robust figures on a shared machine (a busy neighbour slows the run, it
+        # does not add to them).
+        "cpu_ms_per_provider_request": round(1000 * cpu / max(1, requests), 3),
+        "cpu_s": round(cpu, 1),
+        "loop": spec.loop,
         "rss_peak_mb": round(max(samples.rss_mb, default=0.0), 1),
         "series": {
             "codes": [[round(at - t0, 3), lat, fast] for at, lat, fast in codes],
@@ -766,6 +820,8 @@ def run_worker(spec: LoadSpec) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"worker failed ({done.returncode}): {done.stderr[-3000:]}")
+    if spec.census:
+        say("\n".join(line for line in done.stderr.splitlines() if line.startswith("census ")))
     return json.loads(lines[-1])
 
 
@@ -794,9 +850,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--telegram-latency", type=float, default=0.03)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio",
+        help="the bot's event loop (uvloop: when installed)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a few seconds, a tiny shape")
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     parser.add_argument("--plot", type=Path, default=None, help="PNG path (default: a temp dir)")
+    parser.add_argument(
+        "--census", action="store_true", help="print where the tasks wait, mid-window"
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -819,6 +882,8 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             telegram_latency=args.telegram_latency,
             seed=args.seed,
             quick=args.quick,
+            loop=args.loop,
+            census=args.census,
             # Slow-window numbers are polled every POLL_SLOW: short, so the quick run's
             # few seconds see every code.
             settings={"poll_slow": 2.0, "poll_fast": 1.0} if args.quick else {},
@@ -831,13 +896,24 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
     return specs
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The worker's event loop: asyncio's own, or uvloop's (asked for by name, so a missing
+    uvloop fails the run instead of silently measuring the other loop)."""
+    if name == "asyncio":
+        return None
+    module = importlib.import_module(name)
+    factory: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
+    return factory
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     if args.worker is not None:
         spec = LoadSpec(**json.loads(args.worker))
         # The bot's warnings on stderr, as `python -m bot` logs them (a failed run shows them).
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        result = asyncio.run(run_naive(spec) if spec.mode == "naive" else run_bot(spec))
+        with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
+            result = runner.run(run_naive(spec) if spec.mode == "naive" else run_bot(spec))
         print(json.dumps(result, default=str), flush=True)
         return result
     rows: list[dict[str, Any]] = []

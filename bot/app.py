@@ -6,12 +6,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.methods.base import Response
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
@@ -98,7 +109,7 @@ async def build_services(
     metrics = Metrics()
     providers = providers or ProviderFactory(
         timeout=settings.provider_timeout,
-        trace_configs=[metrics.trace_config()],
+        middlewares=[metrics.timing_middleware()],
         address_policy=address_policy(settings),
     )
     catalog = CatalogService(providers, clock=clock)
@@ -198,6 +209,21 @@ def build_dispatcher(
 async def run_polling(bot: Bot, dp: Dispatcher) -> None:
     """Long polling, with at most UPDATES_ALIVE updates taken from Telegram and not finished."""
     await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=UPDATES_ALIVE)
+
+
+# aiogram parses every Bot API answer as `Response[<the method's result type>]`, a pydantic
+# generic class that pydantic caches only weakly: the next garbage collection drops it and the
+# next call builds it again (about 4 ms of schema work, 4 % of a core at 10,000 numbers). The
+# bot's frequent calls keep theirs for the life of the process.
+_FREQUENT_CALLS: tuple[type[TelegramMethod[Any]], ...] = (
+    GetUpdates,
+    SendMessage,
+    EditMessageText,
+    EditMessageReplyMarkup,
+    AnswerCallbackQuery,
+    DeleteMessage,
+)
+ANSWER_TYPES = tuple(Response.__class_getitem__(call.__returning__) for call in _FREQUENT_CALLS)
 
 
 def build_bot(settings: Settings) -> Bot:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, money_in, money_out, tx_fetchone
+from storage.base import Store, id_list, money_in, money_out, tx_fetchone
 from storage.crypto import KeyCipher
 from storage.models import KeyProfile
 from storage.users import ensure_user, read_row, read_rows
@@ -169,6 +170,18 @@ class KeyRepo:
         """System: any key by id, deleted ones included (their numbers are still tracked)."""
         row = await read_row(self._s, f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
         return None if row is None else self._key(row)
+
+    async def get_many_any(self, key_ids: Sequence[int]) -> KeyProfiles:
+        """System: these keys in one query, deleted ones included (the tracker's directory
+        reads the keys it uses again together)."""
+        if not key_ids:
+            return []
+        rows = await read_rows(
+            self._s,
+            f"SELECT {_COLUMNS} FROM api_keys WHERE id IN (SELECT value FROM json_each(?))",
+            (id_list(key_ids),),
+        )
+        return [self._key(row) for row in rows]
 
     async def list_all(self) -> KeyProfiles:
         """System: every key not deleted, whatever its owner's blocked flag."""

@@ -215,11 +215,21 @@ def _inline(markup: object) -> InlineKeyboardMarkup | None:
 class ChatDriver:
     """One Telegram user talking to the bot through the real dispatcher."""
 
-    def __init__(self, dp: Dispatcher, bot: Bot, user_id: int = 111, language: str = "en"):
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        user_id: int = 111,
+        language: str = "en",
+        *,
+        first_update_id: int = 1,
+    ):
         self.dp, self.bot = dp, bot
         self.user = User(id=user_id, is_bot=False, first_name="Alice", language_code=language)
         self.session: RecordingSession = bot.session  # type: ignore[assignment]
-        self._update_ids = itertools.count(1)
+        # Several drivers on one dispatcher need ranges of their own: Telegram's update ids
+        # are unique per bot (aiogram caches by them).
+        self._update_ids = itertools.count(first_update_id)
 
     @property
     def chat_id(self) -> int:

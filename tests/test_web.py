@@ -336,11 +336,11 @@ def generate_page(metrics: Metrics) -> str:
     return generate_latest(metrics.registry).decode()
 
 
-async def test_trace_config_times_requests_without_keeping_the_url(
+async def test_timing_middleware_times_requests_without_keeping_the_url(
     sandbox: Any, sandbox_key: str
 ) -> None:
     metrics = Metrics()
-    async with aiohttp.ClientSession(trace_configs=[metrics.trace_config()]) as http:
+    async with aiohttp.ClientSession(middlewares=(metrics.timing_middleware(),)) as http:
         params = {"api_key": sandbox_key, "action": "getBalance"}
         async with http.get(sandbox.url, params=params) as response:
             await response.read()

@@ -42,16 +42,16 @@ async def send_once(
 
 def provider_session(
     connector: aiohttp.BaseConnector | None = None,
-    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
 ) -> aiohttp.ClientSession:
     """The only way a session for provider requests is made: every request it sends goes out
     once (see send_once). A session given to ProviderFactory or ProviderClient comes from here.
+    `middlewares` (e.g. timing) wrap send_once: they see what it raises.
     """
     return aiohttp.ClientSession(
         headers={"User-Agent": USER_AGENT},
         connector=connector,
-        trace_configs=list(trace_configs) or None,
-        middlewares=(send_once,),
+        middlewares=(*middlewares, send_once),
     )
 
 
@@ -73,12 +73,12 @@ class ProviderFactory:
         read_retries: int = 2,
         session: aiohttp.ClientSession | None = None,
         retry_delay: float = 0.5,
-        trace_configs: list[aiohttp.TraceConfig] | None = None,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
         address_policy: AddressPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         read_deadline: float = INTERACTIVE_DEADLINE,
     ) -> None:
-        self._trace_configs = list(trace_configs or [])
+        self._middlewares = tuple(middlewares)
         self._timeout = timeout
         self._read_retries = read_retries
         self._retry_delay = retry_delay
@@ -100,7 +100,7 @@ class ProviderFactory:
         connector = aiohttp.TCPConnector(
             limit=CONNECTIONS, socket_factory=self._policy.socket_factory if guarded else None
         )
-        return provider_session(connector, self._trace_configs)
+        return provider_session(connector, self._middlewares)
 
     def _session_for(self, base_url: str) -> aiohttp.ClientSession:
         if not self._owns_session and self._session is not None:

@@ -1,17 +1,23 @@
 """Users and key profiles as the tracker sees them: cached for a short while, shared by every
 part of the tracker (one cache, so a part that learns a user blocked the bot tells them all).
 
-A cached entry is re-read after `ttl`. Whether a user blocked the bot is read fresh wherever
-money or a message depends on it (`fresh_user`, `blocked`); a refused message drops the entry.
+A cached entry is re-read after `ttl`: the entries in use are read again together, in one
+query for the users and one for the keys (`refresh`, behind the key jobs), so a poll finds its
+owner and key cached (one read per user and per key each `ttl` cost 2 x keys / ttl database
+round trips a second). Whether a user blocked the bot is read fresh wherever money or a message
+depends on it (`fresh_user`, `blocked`); a refused message drops the entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
 from storage import Database
 from storage.models import KeyProfile, User
+
+T = TypeVar("T")
 
 
 class Directory:
@@ -23,11 +29,17 @@ class Directory:
         self._users: dict[int, tuple[float, User | None]] = {}
         self._keys: dict[int, tuple[float, KeyProfile | None]] = {}
         self._reading: dict[int, asyncio.Future[User | None]] = {}  # user reads in flight
+        # id -> when last looked up: what was used within a `ttl` is read again by `refresh`;
+        # the rest drops out of the cache once expired.
+        self._users_used: dict[int, float] = {}
+        self._keys_used: dict[int, float] = {}
 
     def cached_user(self, user_id: int) -> tuple[bool, User | None]:
         """(found in the cache, the user): no database call, for the hot path of a poll."""
+        now = self._clock()
+        self._users_used[user_id] = now
         cached = self._users.get(user_id)
-        if cached is not None and self._clock() < cached[0]:
+        if cached is not None and now < cached[0]:
             return True, cached[1]
         return False, None
 
@@ -74,12 +86,32 @@ class Directory:
             self._keys[key.id] = (until, key)
 
     async def key(self, key_id: int) -> KeyProfile | None:
+        now = self._clock()
+        self._keys_used[key_id] = now
         cached = self._keys.get(key_id)
-        if cached is not None and self._clock() < cached[0]:
+        if cached is not None and now < cached[0]:
             return cached[1]
         key = await self._db.keys.get_any(key_id)
         self._keys[key_id] = (self._clock() + self._ttl, key)
         return key
+
+    async def refresh(self) -> None:
+        """Read again together the users and keys looked up within the last `ttl` whose
+        entries expire within half a `ttl`; the others drop out once expired (the cache holds
+        what the live numbers use, not everyone ever seen). Called often (every pass's
+        bookkeeping): most calls read nothing."""
+        now = self._clock()
+        soon = now + self._ttl / 2
+        users = _in_use(self._users, self._users_used, now - self._ttl, now)
+        keys = _in_use(self._keys, self._keys_used, now - self._ttl, now)
+        stale_users = _expiring(self._users, users, soon)
+        if stale_users:
+            read = {user.id: user for user in await self._db.users.get_many(list(stale_users))}
+            _store(self._users, stale_users, read, self._clock() + self._ttl)
+        stale_keys = _expiring(self._keys, keys, soon)
+        if stale_keys:
+            got = {key.id: key for key in await self._db.keys.get_many_any(list(stale_keys))}
+            _store(self._keys, stale_keys, got, self._clock() + self._ttl)
 
     async def blocked(self, user_id: int) -> bool:
         """Read fresh: the notifier may have just marked the user."""
@@ -93,3 +125,43 @@ class Directory:
         if user is None or not user.blocked:
             return False
         return await self.blocked(user_id)
+
+
+Entry = tuple[float, T | None]
+
+
+def _in_use(
+    cache: dict[int, Entry[T]], used: dict[int, float], since: float, now: float
+) -> list[int]:
+    """The ids looked up since `since`; the others are forgotten (their entries once expired)."""
+    for entry_id in [i for i, at in used.items() if at < since]:
+        del used[entry_id]
+        entry = cache.get(entry_id)
+        if entry is not None and entry[0] <= now:
+            del cache[entry_id]
+    return list(used)
+
+
+def _expiring(
+    cache: dict[int, Entry[T]], used: list[int], soon: float
+) -> dict[int, Entry[T] | None]:
+    """The used entries expiring before `soon` or missing, each as cached now."""
+    stale: dict[int, Entry[T] | None] = {}
+    for entry_id in used:
+        entry = cache.get(entry_id)
+        if entry is None or entry[0] <= soon:
+            stale[entry_id] = entry
+    return stale
+
+
+def _store(
+    cache: dict[int, Entry[T]],
+    stale: dict[int, Entry[T] | None],
+    read: dict[int, T],
+    until: float,
+) -> None:
+    """Cache what the refresh read, but not over an entry that changed while it read (dropped
+    by a refused message, or read afresh): that one is newer."""
+    for entry_id, before in stale.items():
+        if cache.get(entry_id) is before:
+            cache[entry_id] = (until, read.get(entry_id))

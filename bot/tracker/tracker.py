@@ -104,8 +104,11 @@ class Tracker:
         self._woken: set[int] = set()
         self._resync = False
         self._budget_at = float("-inf")  # when the request budget is sized again
+        self._directory_at = float("-inf")  # when the directory's entries are read again
         # The next polls written and what changed read, behind the key jobs (never ahead).
         self._bookkeeping: asyncio.Task[None] | None = None
+        # Numbers that came due while their key's job ran: due again when it ends.
+        self._parked: dict[int, list[Activation]] = {}
         self._task: asyncio.Task[None] | None = None
         if changes is not None:
             changes.listen(self.wake)
@@ -186,6 +189,7 @@ class Tracker:
         await self._settle_bookkeeping()
         await self._timing.flush()
         await self._refresh_schedule(self.clock())
+        await self._refresh_directory(self.clock())
         await self._pass(wait=True)
         await self._timing.flush()
 
@@ -214,6 +218,9 @@ class Tracker:
         jobs: list[asyncio.Task[None]] = []
         for key_id, key_work in work.items():
             state = self._keys.state(key_id)
+            if state.busy:
+                self._park(state, key_work.activations)
+                continue
             if not self._keys.may_start(state, now):
                 self._timing.hold(key_work.activations, self._keys.free_at(state, now))
                 continue
@@ -233,6 +240,7 @@ class Tracker:
         try:
             await self._timing.flush()
             await self._refresh_schedule(self.clock())
+            await self._refresh_directory(self.clock())
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; the loop must not die of it
@@ -243,6 +251,14 @@ class Tracker:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def _refresh_directory(self, now: float) -> None:
+        """The users and keys the polls use, read again together before they expire (a
+        quarter of their ttl apart, so each is read twice per ttl at most)."""
+        if now < self._directory_at:
+            return
+        self._directory_at = now + self.config.cache_ttl / 4
+        await self._directory.refresh()
 
     def _size_budget(self, now: float) -> None:
         self._budget_at = now + self.config.budget_every
@@ -274,6 +290,23 @@ class Tracker:
             # A job that stopped early (back-off, fault, time limit) left some due numbers
             # unscheduled: due again when the key may run.
             self._timing.hold(work.activations, self._keys.free_at(state, self.clock()))
+
+    def _park(self, state: KeyState, due: list[Activation]) -> None:
+        """Numbers due while their key's job runs wait for its end, not for every pass
+        meanwhile (each pass would take them off the schedule and put them back)."""
+        parked = self._parked.get(state.key_id)
+        if parked is not None:
+            parked.extend(due)
+            return
+        self._parked[state.key_id] = list(due)
+        if state.task is not None:
+            state.task.add_done_callback(lambda _task: self._unpark(state))
+
+    def _unpark(self, state: KeyState) -> None:
+        """The key's job ended: its parked numbers are due when the key may run (a number
+        the job itself rescheduled keeps that time)."""
+        parked = self._parked.pop(state.key_id, [])
+        self._timing.hold(parked, self._keys.free_at(state, self.clock()))
 
     async def _guarded_key_job(self, state: KeyState, work: _KeyWork, now: float) -> None:
         try:
