@@ -329,6 +329,7 @@ class OrderService:
         error: ProviderError | None = None
         spent = Decimal(0)
         tried = 0
+        owner = True  # until the lead token turns out to be another tap's
         try:
             while tried < quantity and spent + max_price <= max_price * quantity:
                 tried += 1
@@ -351,10 +352,15 @@ class OrderService:
                     break
                 except NoActiveKey:
                     if first:
+                        owner = False  # nothing claimed: the screen's tokens stay as they are
                         raise
                     break  # the key was removed meanwhile: the rest is not bought
-                if first and result.intent is None and result.activation is None:
-                    # The lead token was not claimed: a second tap, or a stale button.
+                if result.intent is None and result.activation is None:
+                    if not first:
+                        break  # this number's token is gone (withdrawn, expired): stop here
+                    # The lead token was not claimed: a second tap, or a stale button. The
+                    # batch (if any) belongs to the tap that claimed it: nothing is touched.
+                    owner = False
                     return BatchResult(
                         quantity=quantity,
                         duplicate=result.duplicate,
@@ -375,10 +381,11 @@ class OrderService:
                     log.warning("provider charged over the cap for user %s: batch stopped", user_id)
                     break
         finally:
-            self._buying.discard(token)
-            unused = [batch_token(token, i) for i in range(tried + 1, quantity + 1)]
-            if unused:
-                await self._db.tokens.withdraw(unused, user_id)
+            if owner:
+                self._buying.discard(token)
+                unused = [batch_token(token, i) for i in range(tried + 1, quantity + 1)]
+                if unused:
+                    await self._db.tokens.withdraw(unused, user_id)
         return BatchResult(quantity=quantity, bought=bought, pending=pending, error=error)
 
     # ------------------------------------------------------------------ reads and the card

@@ -87,6 +87,7 @@ class Reply:
     body: str
     content_type: str = "text/plain"
     purchase: bool = False  # True when this answer completed a purchase (money taken)
+    status: int = 200  # hero-sms answers some refusals with a 4xx problem JSON
 
 
 @dataclass(slots=True)
@@ -316,6 +317,7 @@ class SandboxState:
         rent_auto_cancel: bool = False,
         rent_list: bool = False,
         max_requests: int | None = None,
+        hero_errors: bool = False,
     ) -> None:
         self.clock: Callable[[], float] = clock if clock is not None else Clock()
         self.lifetime = float(lifetime)
@@ -331,6 +333,7 @@ class SandboxState:
         # default it is BAD_ACTION like any unknown action.
         self.rent_list = rent_list
         self.max_requests = max_requests  # keep at most about this many request records
+        self.hero_errors = hero_errors  # WRONG_MAX_PRICE as hero-sms's 400 problem JSON
         self._seed_catalog = seed_catalog
         self.reset(keep_keys=False)
 
@@ -767,10 +770,23 @@ class SandboxState:
             return f"WRONG_MAX_PRICE:{cheapest.price:.6f}"
         return cheapest
 
+    def _purchase_refusal(self, error: str) -> Reply:
+        """A purchase's refusal: Grizzly's text, or with `hero_errors` hero-sms's problem JSON
+        for WRONG_MAX_PRICE (HTTP 400, the minimum in `info.min`)."""
+        code, _, minimum = error.partition(":")
+        if self.hero_errors and code == "WRONG_MAX_PRICE":
+            body = {
+                "title": code,
+                "details": "The maximum price is below the current minimum",
+                "info": {"min": _num(Decimal(minimum))},
+            }
+            return Reply(_as_json(body), content_type="application/json", status=400)
+        return _text(error)
+
     def _get_number(self, account: Account, params: dict[str, str]) -> Reply:
         result = self._buy(account, params, "getNumber")
         if isinstance(result, str):
-            return _text(result)
+            return self._purchase_refusal(result)
         reply = _text(f"ACCESS_NUMBER:{result.id}:{result.phone}")
         reply.purchase = True
         return reply
@@ -778,7 +794,7 @@ class SandboxState:
     def _get_number_v2(self, account: Account, params: dict[str, str]) -> Reply:
         result = self._buy(account, params, "getNumberV2")
         if isinstance(result, str):
-            return _text(result)
+            return self._purchase_refusal(result)
         return _json(self._v2_body(result), purchase=True)
 
     def _v2_body(self, a: SandboxActivation) -> dict[str, Any]:
@@ -1314,6 +1330,7 @@ class SandboxState:
         "rent_auto_cancel",
         "rent_list",
         "tz_offset_hours",
+        "hero_errors",
     )
 
     def configure(self, **changes: Any) -> None:
