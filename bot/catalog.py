@@ -257,9 +257,7 @@ class CatalogService:
             except ProviderError as error:
                 log.info("suppliers unavailable (%s)", error.code)
                 return None
-            found = next(
-                (o for o in offers if (o.country, o.service) == (country, service)), None
-            )
+            found = next((o for o in offers if (o.country, o.service) == (country, service)), None)
             if found is not None and not any(t.count > 0 for t in found.providers.values()):
                 found = None
             self._cache.put(cache_key, _Suppliers(found), self._prices_ttl)

@@ -177,18 +177,30 @@ def choice_text(t: Translate, choice: PurchaseFilter) -> str:
     return t("tiers-choice-any")
 
 
+def only_code(supplier: str) -> str | None:
+    """The choice "only this supplier" as a button carries it; None when the provider's id
+    could not travel in a button (such a supplier gets no button)."""
+    code = PurchaseFilter(only=(supplier,)).code()
+    return code if PurchaseFilter.parse(code) is not None else None
+
+
 def _tier_buttons(t: Translate, screen: ConfirmScreen) -> tuple[tuple[str, str, str], ...]:
     if screen.suppliers is None or screen.offer is None:
         return ()
     shown: list[tuple[str, str, str]] = []
-    for price, supplier, count in offer_tiers(screen.suppliers, screen.choice)[:TIERS_SHOWN]:
+    for price, supplier, count in offer_tiers(screen.suppliers, screen.choice):
+        code = only_code(supplier)
+        if code is None:
+            continue
         label = t(
             "tiers-button",
             price=money(price, screen.key, screen.lang),
             supplier=html.escape(supplier),
             count=str(count),
         )
-        shown.append((label, _plain(price), PurchaseFilter(only=(supplier,)).code()))
+        shown.append((label, _plain(price), code))
+        if len(shown) >= TIERS_SHOWN:
+            break
     return tuple(shown)
 
 
@@ -282,6 +294,9 @@ def render_suppliers(t: Translate, screen: SuppliersScreen) -> View:
         lines.append(t("tiers-suppliers-none"))
     choices: list[tuple[str, str, str, str]] = []
     for supplier in listed:
+        only = only_code(supplier.provider_id)
+        if only is None:
+            continue
         sid = html.escape(supplier.provider_id)
         prices = " / ".join(money(p, screen.key, screen.lang) for p in supplier.prices)
         lines.append(
@@ -290,7 +305,7 @@ def render_suppliers(t: Translate, screen: SuppliersScreen) -> View:
         choices.append(
             (
                 t("tiers-only", supplier=sid),
-                PurchaseFilter(only=(supplier.provider_id,)).code(),
+                only,
                 t("tiers-except", supplier=sid),
                 screen.choice.without(supplier.provider_id).code(),
             )

@@ -16,10 +16,10 @@ from aiogram.filters.callback_data import CallbackData
 
 import handlers
 from bot.i18n import LANGUAGES
-from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
-from bot.spending import MAX_BACK
 from bot.orders import MAX_QUANTITY
+from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
 from bot.provider.models import MAX_CODE
+from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
 from handlers.activation.callbacks import OfferAction
 from handlers.history.callbacks import HistoryAction

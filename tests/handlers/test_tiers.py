@@ -59,9 +59,7 @@ async def test_tiers_are_offered_and_a_tier_buys_at_its_price_from_its_supplier(
     assert stored.cost == Decimal("35")
 
 
-async def test_a_token_for_one_supplier_never_buys_from_another(
-    keyed: Any, sandbox: Any
-) -> None:
+async def test_a_token_for_one_supplier_never_buys_from_another(keyed: Any, sandbox: Any) -> None:
     sandbox.state.set_tiers(POLAND, "tg", [("12", "28.80", 2), ("15", "35", 5)])
     chat = keyed
     await open_confirm(chat)
