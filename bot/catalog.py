@@ -32,6 +32,8 @@ _SERVICE_LANG = {"en": "en", "ru": "ru", "zh": "cn"}
 # Cached answers kept at most. Per provider address: names in 3 languages, the countries and the
 # prices of the services people look at; a whole-table price answer is one entry.
 DEFAULT_MAX_ENTRIES = 256
+# Operators of one country kept (a country has a handful; a hostile provider may send more).
+MAX_OPERATORS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,29 @@ class CatalogService:
             if found is not None and not any(t.count > 0 for t in found.providers.values()):
                 found = None
             self._cache.put(cache_key, _Suppliers(found), self._prices_ttl)
+            return found
+
+    async def operators(self, key: KeyProfile, country: str) -> tuple[str, ...]:
+        """The country's mobile operators a purchase may ask for (getOperators, sms-activate
+        and hero), cached `names_ttl`; () where the provider has none or lacks the action
+        (BAD_ACTION, remembered), or the read failed: the choice is an extra."""
+        client = self._providers.client(key.base_url, key.api_key)
+        if not client.supports("getOperators"):
+            return ()
+        cache_key = ("operators", self._base(key), country)
+        cached = self._cache.fresh(cache_key)
+        if isinstance(cached, tuple):
+            return cached
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if isinstance(cached, tuple):
+                return cached
+            try:
+                found = tuple((await client.get_operators(country))[:MAX_OPERATORS])
+            except ProviderError as error:
+                log.info("operators unavailable (%s)", error.code)
+                return ()
+            self._cache.put(cache_key, found, self._names_ttl)
             return found
 
     def forget_prices(self, key: KeyProfile, service: str) -> None:

@@ -633,6 +633,7 @@ class SandboxState:
             "getPricesV3": self._get_prices_v3,
             "getCountries": self._get_countries,
             "getServicesList": self._get_services_list,
+            "getOperators": self._get_operators,
             "getRentNumber": self._get_rent_number,
             "continueRentNumber": self._continue_rent_number,
             "getRentStatus": self._get_rent_status,
@@ -967,6 +968,23 @@ class SandboxState:
             params,
             lambda o: {"price": _num(o.cost), "count": o.count, "providers": _suppliers(o)},
         )
+
+    def _get_operators(self, account: Account, params: dict[str, str]) -> Reply:
+        """sms-activate/hero's getOperators: the operators of the country's tiers (set_tiers
+        with an operator); OPERATORS_NOT_FOUND when it has none."""
+        country = params.get("country", "").strip()
+        names = sorted(
+            {
+                tier.operator
+                for (cid, _service), offer in self.offers.items()
+                if cid == country
+                for tier in offer.tiers
+                if tier.operator
+            }
+        )
+        if not names:
+            return _text("OPERATORS_NOT_FOUND")
+        return _json({"status": "success", "countryOperators": {country: names}})
 
     def _get_countries(self, account: Account, params: dict[str, str]) -> Reply:
         result: dict[str, Any] = {}

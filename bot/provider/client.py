@@ -65,6 +65,7 @@ READS = frozenset(
         "getPricesV3",
         "getCountries",
         "getServicesList",
+        "getOperators",
         "getRentStatus",
         "getRentHistory",
         "getRentList",
@@ -388,6 +389,15 @@ class ProviderClient:
     ) -> list[Service]:
         params = {"lang": lang, "country": country}
         return await self._call("getServicesList", params, parsing.parse_services)
+
+    async def get_operators(self, country: str) -> list[str]:
+        """The mobile operators of a country (sms-activate/hero; `operator` of getNumber takes
+        them); [] when the provider knows none. Grizzly lacks it: BAD_ACTION, remembered."""
+        return await self._call(
+            "getOperators",
+            {"country": country},
+            lambda body: parsing.parse_operators(body, country),
+        )
 
     # ------------------------------------------------------------------ rent
 

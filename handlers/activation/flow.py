@@ -381,6 +381,8 @@ async def show_confirm(
     if choice is None:
         choice = await ctx.favourites.choice(ctx.user.id, service, country) or ANY_NUMBER
     suppliers = await catalog.suppliers(key, service, country)
+    # Where the provider lists no suppliers, it may name operators (sms-activate, hero).
+    operators = await catalog.operators(key, country) if suppliers is None else ()
     if offer is None:
         quantity = 1  # several at once only of what is in stock
     if quantity > 1 and max_price is None and offer is not None:
@@ -424,6 +426,7 @@ async def show_confirm(
         choice=choice,
         quantity=quantity,
         min_offer=min_offer,
+        operators=operators,
     )
     text, markup = render_confirm(t, screen)
     if screen.starred:
@@ -456,18 +459,21 @@ async def show_suppliers(
         back = BuyCb(action=BuyAction.SERVICE, s=service).pack()
         await _error_view(query, t, exc, back=back)
         return
+    suppliers = await catalog.suppliers(key, service, country)
+    operators = await catalog.operators(key, country) if suppliers is None else ()
     flag, country_name = country_label(countries.get(country), country, lang)
     screen = SuppliersScreen(
         service=service,
         country=country,
         names=Names(service_names.get(service, service), country_name, flag),
         key=key,
-        suppliers=await catalog.suppliers(key, service, country),
+        suppliers=suppliers,
         choice=choice,
         max_price=max_price,
         quantity=quantity,
         starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
         lang=lang,
+        operators=operators,
     )
     await show(query, *render_suppliers(t, screen))
 

@@ -136,6 +136,7 @@ class ConfirmOptions:
     tiers: tuple[tuple[str, str, str], ...] = ()
     min_buy: tuple[str, str, str] | None = None
     suppliers: bool = False
+    by_operator: bool = False  # the choice is of operators (sms-activate/hero), not suppliers
 
 
 def _quantity_row(
@@ -240,7 +241,8 @@ def confirm_markup(
             choice=choice,
             quantity=n,
         )
-        rows += rows_of([button(t("tiers-suppliers-button"), data)], 1)
+        label = t("tiers-operators-button" if opts.by_operator else "tiers-suppliers-button")
+        rows += rows_of([button(label, data)], 1)
     star = button(star_label, BuyCb(action=BuyAction.FAVOURITE, s=service, c=country, mx=max_price))
     if star is not None:
         rows.append([star])
@@ -282,6 +284,46 @@ def suppliers_markup(
             rows.append(row)
     if current:
         rows += rows_of([choose(t("tiers-any-supplier"), "")], 1)
+    back_data = offer_data(
+        OfferAction.OPEN,
+        service,
+        country,
+        max_price=max_price,
+        choice=current,
+        quantity=quantity,
+    )
+    back = back_button(t, fits(back_data) or confirm_data(service, country).pack())
+    rows.append([back, menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def operators_markup(
+    t: Translate,
+    *,
+    service: str,
+    country: str,
+    max_price: str,
+    quantity: int,
+    operators: list[tuple[str, str]],
+    current: str,
+) -> InlineKeyboardMarkup:
+    """`operators`: (label, choice code) per operator, two a row; "any operator" when one is
+    chosen; back to the confirm screen with the current choice."""
+
+    def choose(label: str, code: str) -> InlineKeyboardButton | None:
+        data = offer_data(
+            OfferAction.CHOOSE,
+            service,
+            country,
+            max_price=max_price,
+            choice=code,
+            quantity=quantity,
+        )
+        return button(label, data)
+
+    rows = rows_of([choose(label, code) for label, code in operators], 2)
+    if current:
+        rows += rows_of([choose(t("tiers-any-operator"), "")], 1)
     back_data = offer_data(
         OfferAction.OPEN,
         service,

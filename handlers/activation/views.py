@@ -19,6 +19,7 @@ from handlers.activation.keyboards import (
     confirm_markup,
     countries_markup,
     no_key_markup,
+    operators_markup,
     services_markup,
     suppliers_markup,
 )
@@ -134,11 +135,13 @@ class ConfirmScreen:
     choice: PurchaseFilter = ANY_NUMBER
     quantity: int = 1
     min_offer: tuple[Decimal, str] | None = None
+    operators: tuple[str, ...] = ()  # where the provider names operators instead of suppliers
 
 
 # Tier buttons on the confirm screen, cheapest first; the suppliers screen lists the rest.
 TIERS_SHOWN = 4
 SUPPLIERS_SHOWN = 8
+OPERATORS_SHOWN = 12
 
 
 def below_max(screen: ConfirmScreen) -> bool:
@@ -224,7 +227,8 @@ def render_confirm(
     if screen.max_price is not None:
         max_price = _plain(screen.max_price)
         lines.append(t("buy-confirm-max", max=money(screen.max_price, key, lang)))
-    if screen.choice or screen.suppliers is not None:
+    can_choose = screen.suppliers is not None or bool(screen.operators)
+    if screen.choice or can_choose:
         lines.append(choice_text(t, screen.choice))
     n = screen.quantity
     buy_label: str | None = (
@@ -251,7 +255,8 @@ def render_confirm(
         max_quantity=MAX_QUANTITY if offer is not None else 1,
         tiers=_tier_buttons(t, screen),
         min_buy=min_buy,
-        suppliers=screen.suppliers is not None or bool(screen.choice),
+        suppliers=can_choose or bool(screen.choice),
+        by_operator=screen.suppliers is None and bool(screen.operators),
     )
     markup = confirm_markup(
         t,
@@ -279,11 +284,15 @@ class SuppliersScreen:
     quantity: int
     starred: bool
     lang: str = "en"
+    operators: tuple[str, ...] = ()
 
 
 def render_suppliers(t: Translate, screen: SuppliersScreen) -> View:
-    """The offer's suppliers with their stock and price tiers: only one, or all but one."""
+    """The offer's suppliers with their stock and price tiers: only one, or all but one. Where
+    the provider lists no suppliers but names operators: one operator, or any."""
     what = f"{screen.names.service} · {screen.names.flag} {screen.names.country}".strip()
+    if screen.suppliers is None and screen.operators:
+        return _render_operators(t, screen, what)
     lines = [t("tiers-suppliers-title", offer=html.escape(what))]
     lines.append(choice_text(t, screen.choice))
     listed = sorted(
@@ -321,6 +330,32 @@ def render_suppliers(t: Translate, screen: SuppliersScreen) -> View:
         current=screen.choice.code(),
     )
     return "\n".join(lines), markup
+
+
+def _render_operators(t: Translate, screen: SuppliersScreen, what: str) -> View:
+    lines = [t("tiers-operators-title", offer=html.escape(what)), choice_text(t, screen.choice)]
+    lines.append(t("tiers-remembered" if screen.starred else "tiers-star-to-remember"))
+    named = [
+        (t("tiers-operator", operator=html.escape(name)), code)
+        for name in screen.operators[:OPERATORS_SHOWN]
+        if (code := operator_code(name)) is not None
+    ]
+    markup = operators_markup(
+        t,
+        service=screen.service,
+        country=screen.country,
+        max_price="" if screen.max_price is None else _plain(screen.max_price),
+        quantity=screen.quantity,
+        operators=named,
+        current=screen.choice.code(),
+    )
+    return "\n".join(lines), markup
+
+
+def operator_code(name: str) -> str | None:
+    """The choice "this operator" as a button carries it; None when the name cannot travel."""
+    code = PurchaseFilter(operator=name).code()
+    return code if PurchaseFilter.parse(code) is not None else None
 
 
 def render_batch_report(

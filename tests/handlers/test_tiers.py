@@ -163,3 +163,34 @@ async def test_a_choice_on_an_offer_not_starred_is_not_remembered(
     await open_confirm(chat)
     assert "Suppliers: any" in chat.last_text
     assert await services.favourites.choice(chat.user.id, "tg", POLAND) is None
+
+
+async def test_an_operator_is_chosen_where_the_provider_names_operators(
+    keyed: Any, sandbox: Any, services: Any
+) -> None:
+    sandbox.state.disable_action("getPricesV3")  # sms-activate/hero style: no suppliers
+    sandbox.state.set_tiers(POLAND, "tg", [("1", "28.80", 3, "play"), ("2", "30", 3, "orange")])
+    chat = keyed
+    await open_confirm(chat)
+    assert tier_labels(chat) == []
+    await chat.tap("Add to favourites")
+    await chat.tap("Operator")
+    labels = [b.text for b in chat.last_bot_message().buttons()]
+    assert "📶 orange" in labels and "📶 play" in labels
+    await chat.tap("📶 orange")
+    assert "Operator: orange" in chat.last_text
+    await chat.tap("Buy for")
+    [bought] = sandbox.state.purchases
+    assert bought["operator"] == "orange" and bought["supplier"] == "2"
+    choice = await services.favourites.choice(chat.user.id, "tg", POLAND)
+    assert choice is not None and choice.operator == "orange"
+
+
+async def test_no_operator_choice_where_the_provider_has_neither(keyed: Any, sandbox: Any) -> None:
+    sandbox.state.disable_action("getPricesV3")
+    sandbox.state.disable_action("getOperators")
+    chat = keyed
+    await open_confirm(chat)
+    labels = [b.text for b in chat.last_bot_message().buttons()]
+    assert not any("Operator" in label or "Suppliers" in label for label in labels)
+    assert "Operator:" not in chat.last_text and "Suppliers:" not in chat.last_text

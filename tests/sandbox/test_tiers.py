@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from tests.sandbox.conftest import Api
 
 TIERS = [("12", "1.5", 2, "mts"), ("12", "2", 3, "mts"), ("40", "1.8", 4, "beeline")]
@@ -68,3 +70,26 @@ async def test_a_disabled_action_answers_bad_action(api: Api) -> None:
     assert await api.text("getPricesV3", service="tg") == "BAD_ACTION"
     api.state.disable_action("getPricesV3", disabled=False)
     assert "providers" in await api.text("getPricesV3", service="tg", country="16")
+
+
+async def test_the_bot_client_sends_the_choice_and_reads_operators(api: Api) -> None:
+    from bot.provider.client import ProviderClient
+    from bot.provider.errors import ProviderError
+    from bot.provider.models import PurchaseFilter
+
+    api.state.set_tiers("16", "tg", TIERS)
+    client = ProviderClient(api.server.url, api.key, api.session)
+    assert await client.get_operators("16") == ["beeline", "mts"]
+    assert await client.get_operators("15") == []  # OPERATORS_NOT_FOUND
+    bought = await client.buy_activation(
+        "tg", "16", max_price=Decimal("2"), choice=PurchaseFilter(excluded=("12",))
+    )
+    assert bought.cost == Decimal("1.8")
+    assert api.state.purchases[-1]["except_provider_ids"] == "12"
+    await client.buy_activation("tg", "16", choice=PurchaseFilter(only=("12", "40")))
+    assert api.state.purchases[-1]["provider_ids"] == "12,40"
+    with pytest.raises(ProviderError) as refused:
+        await client.buy_activation(
+            "tg", "16", max_price=Decimal("1"), choice=PurchaseFilter(operator="beeline")
+        )
+    assert refused.value.min_price == Decimal("1.8")

@@ -25,3 +25,7 @@ tiers-batch-partial = ⚠️ { $bought } of { $count } bought: { $reason }
 tiers-batch-checking = ⏳ { $count } purchase(s) had no clear answer: I am checking with the provider and will tell you here. Nothing is bought again.
 tiers-batch-cap = the spending cap is reached.
 tiers-again = 🛒 This offer again
+tiers-operators-button = 📶 Operator
+tiers-operators-title = 📶 <b>Operator</b> of { $offer }
+tiers-operator = 📶 { $operator }
+tiers-any-operator = 🔄 Any operator

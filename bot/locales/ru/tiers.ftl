@@ -25,3 +25,7 @@ tiers-batch-partial = ⚠️ Куплено { $bought } из { $count }: { $reas
 tiers-batch-checking = ⏳ Покупок без ясного ответа: { $count }. Проверяю у провайдера и сообщу здесь. Повторно ничего не покупается.
 tiers-batch-cap = достигнут предел расходов.
 tiers-again = 🛒 Это предложение ещё раз
+tiers-operators-button = 📶 Оператор
+tiers-operators-title = 📶 <b>Оператор</b>: { $offer }
+tiers-operator = 📶 { $operator }
+tiers-any-operator = 🔄 Любой оператор

@@ -25,3 +25,7 @@ tiers-batch-partial = ⚠️ 已购买 { $bought }/{ $count }：{ $reason }
 tiers-batch-checking = ⏳ { $count } 次购买没有明确答复：我正在向服务商核实，结果会在这里告诉您。不会重复购买。
 tiers-batch-cap = 已达到消费上限。
 tiers-again = 🛒 再次打开此项
+tiers-operators-button = 📶 运营商
+tiers-operators-title = 📶 <b>运营商</b>：{ $offer }
+tiers-operator = 📶 { $operator }
+tiers-any-operator = 🔄 任意运营商
