@@ -170,6 +170,12 @@ def offer_tiers(suppliers: PriceOffer, choice: PurchaseFilter) -> list[tuple[Dec
     return sorted(rows, key=lambda row: (row[0], -row[2], row[1]))
 
 
+def several_suppliers(suppliers: PriceOffer | None) -> bool:
+    """The provider lists more than one supplier for the offer: there is a choice to make
+    (a single supplier at one price is just the offer, shown already)."""
+    return suppliers is not None and len(suppliers.providers) > 1
+
+
 def choice_text(t: Translate, choice: PurchaseFilter) -> str:
     if choice.only:
         return t("tiers-choice-only", suppliers=html.escape(", ".join(choice.only)))
@@ -190,6 +196,8 @@ def only_code(supplier: str) -> str | None:
 def _tier_buttons(t: Translate, screen: ConfirmScreen) -> tuple[tuple[str, str, str], ...]:
     if screen.suppliers is None or screen.offer is None:
         return ()
+    if len(offer_tiers(screen.suppliers, ANY_NUMBER)) < 2:
+        return ()  # one tier is the offer's own price: nothing to pick
     shown: list[tuple[str, str, str]] = []
     for price, supplier, count in offer_tiers(screen.suppliers, screen.choice):
         code = only_code(supplier)
@@ -227,7 +235,9 @@ def render_confirm(
     if screen.max_price is not None:
         max_price = _plain(screen.max_price)
         lines.append(t("buy-confirm-max", max=money(screen.max_price, key, lang)))
-    can_choose = screen.suppliers is not None or bool(screen.operators)
+    can_choose = several_suppliers(screen.suppliers) or (
+        screen.suppliers is None and bool(screen.operators)
+    )
     if screen.choice or can_choose:
         lines.append(choice_text(t, screen.choice))
     n = screen.quantity
