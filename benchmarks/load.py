@@ -336,7 +336,8 @@ class HandlerLoad:
             (
                 button.callback_data
                 for button in screen.buttons()
-                if (button.callback_data or "").startswith("b1:go")
+                # The confirm screen's Buy button (OfferCb, with the screen's options).
+                if (button.callback_data or "").startswith("o1:go")
             ),
             None,
         )

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
-from bot.provider.models import Country, Prices, Service
+from bot.provider.models import Country, PriceOffer, Prices, Service
 from storage.models import KeyProfile
+
+log = logging.getLogger(__name__)
 
 # getServicesList's `lang` values differ from the bot's language codes.
 _SERVICE_LANG = {"en": "en", "ru": "ru", "zh": "cn"}
@@ -28,6 +32,8 @@ _SERVICE_LANG = {"en": "en", "ru": "ru", "zh": "cn"}
 # Cached answers kept at most. Per provider address: names in 3 languages, the countries and the
 # prices of the services people look at; a whole-table price answer is one entry.
 DEFAULT_MAX_ENTRIES = 256
+# Operators of one country kept (a country has a handful; a hostile provider may send more).
+MAX_OPERATORS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,13 @@ class PriceIndex:
 def index_prices(prices: Prices) -> PriceIndex:
     """Index a getPrices answer (country → service → PriceInfo); services are sorted lazily."""
     return PriceIndex(prices)
+
+
+@dataclass(frozen=True, slots=True)
+class _Suppliers:
+    """A cached getPricesV3 answer for one offer (None: no supplier in stock)."""
+
+    offer: PriceOffer | None
 
 
 @dataclass(slots=True)
@@ -223,6 +236,57 @@ class CatalogService:
             if found.country == country:
                 return found
         return None
+
+    async def suppliers(self, key: KeyProfile, service: str, country: str) -> PriceOffer | None:
+        """The offer's suppliers and their price tiers (getPricesV3), cached `prices_ttl`.
+
+        None where the provider does not list them: it answered BAD_ACTION (remembered by the
+        client, so it is asked once), or the read failed (tiers are an extra: the confirm
+        screen works without them), or the offer has no supplier in stock."""
+        client = self._providers.client(key.base_url, key.api_key)
+        if not client.supports("getPricesV3"):
+            return None
+        cache_key = ("suppliers", self._base(key), service, country)
+        cached = self._cache.fresh(cache_key)
+        if isinstance(cached, _Suppliers):
+            return cached.offer
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if isinstance(cached, _Suppliers):
+                return cached.offer
+            try:
+                offers = await client.get_prices_v3(service=service, country=country)
+            except ProviderError as error:
+                log.info("suppliers unavailable (%s)", error.code)
+                return None
+            found = next((o for o in offers if (o.country, o.service) == (country, service)), None)
+            if found is not None and not any(t.count > 0 for t in found.providers.values()):
+                found = None
+            self._cache.put(cache_key, _Suppliers(found), self._prices_ttl)
+            return found
+
+    async def operators(self, key: KeyProfile, country: str) -> tuple[str, ...]:
+        """The country's mobile operators a purchase may ask for (getOperators, sms-activate
+        and hero), cached `names_ttl`; () where the provider has none or lacks the action
+        (BAD_ACTION, remembered), or the read failed: the choice is an extra."""
+        client = self._providers.client(key.base_url, key.api_key)
+        if not client.supports("getOperators"):
+            return ()
+        cache_key = ("operators", self._base(key), country)
+        cached = self._cache.fresh(cache_key)
+        if isinstance(cached, tuple):
+            return cached
+        async with self._cache.lock(cache_key):
+            cached = self._cache.fresh(cache_key)
+            if isinstance(cached, tuple):
+                return cached
+            try:
+                found = tuple((await client.get_operators(country))[:MAX_OPERATORS])
+            except ProviderError as error:
+                log.info("operators unavailable (%s)", error.code)
+                return ()
+            self._cache.put(cache_key, found, self._names_ttl)
+            return found
 
     def forget_prices(self, key: KeyProfile, service: str) -> None:
         """Drop cached prices (e.g. after NO_NUMBERS showed the stock was stale)."""

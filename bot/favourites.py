@@ -6,6 +6,7 @@ picks; the ⭐ button of a number's card stars or un-stars its pair.
 
 from __future__ import annotations
 
+from bot.provider.models import PurchaseFilter
 from storage import Database
 
 Favourites = list[tuple[str, str | None]]  # (service, country or None for "any country")
@@ -33,6 +34,18 @@ class FavouritesService:
             return False
         await self.add(user_id, service, country)
         return True
+
+    async def choice(self, user_id: int, service: str, country: str) -> PurchaseFilter | None:
+        """The suppliers/operator remembered on the starred pair; None when it is not starred
+        (or what is stored is no longer readable)."""
+        stored = await self._db.picks.favourite_choice(user_id, service, country)
+        return None if stored is None else PurchaseFilter.parse(stored)
+
+    async def remember_choice(
+        self, user_id: int, service: str, country: str, choice: PurchaseFilter
+    ) -> bool:
+        """Remember the choice on the starred pair; False (nothing kept) when not starred."""
+        return await self._db.picks.set_favourite_choice(user_id, service, country, choice.code())
 
     async def picks(self, user_id: int, *, recent_limit: int) -> tuple[Favourites, Recents]:
         """The favourites and the `recent_limit` newest recent picks, in one read."""

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.activation_status import (
@@ -34,9 +34,9 @@ from bot.errors import CodeReceived, NoActiveKey, NotFound
 from bot.provider.client import ProviderClient
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
-from bot.provider.models import ActivationStatus
+from bot.provider.models import ANY_NUMBER, ActivationStatus, PurchaseFilter
 from storage import Activation, Database, KeyProfile, PendingPurchase, User
-from storage.tokens import offer_key
+from storage.tokens import batch_token, offer_key
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,54 @@ class BuyResult:
 
 
 Progress = Callable[[], Awaitable[None]]  # told once the purchase is claimed, before the call
+Bought = Callable[[Activation], Awaitable[None]]  # told of each number of a batch once stored
+
+# Numbers one confirmation may buy (several at once).
+MAX_QUANTITY = 10
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one confirmation of several numbers did."""
+
+    quantity: int
+    bought: list[Activation] = field(default_factory=list)
+    pending: int = 0  # numbers whose purchase answer was lost (their intents reconcile)
+    error: ProviderError | None = None  # the refusal that stopped the batch
+    duplicate: bool = False  # the lead token had been claimed already: nothing bought
+    stale: bool = False
+    in_progress: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return len(self.bought) == self.quantity
+
+
+def _offer(
+    service: str,
+    country: str,
+    max_price: Decimal | None,
+    choice: PurchaseFilter,
+    quantity: int,
+) -> str:
+    """The offer a token of the activation confirm screen binds (one place for both ends)."""
+    return offer_key(
+        "activation",
+        service=service,
+        country=country,
+        max_price=max_price,
+        choice=choice.code(),
+        quantity=quantity,
+    )
+
+
+async def _tell(on_bought: Bought, activation: Activation) -> None:
+    """A card that fails to draw must not stop the batch: the number is stored, the tracker
+    delivers its code all the same."""
+    try:
+        await on_bought(activation)
+    except Exception as error:
+        log.info("card of a batch number not shown (%s)", type(error).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +159,15 @@ class OrderService:
         country: str,
         max_price: Decimal | None,
         price: Decimal | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
+        quantity: int = 1,
     ) -> str:
         """A one-time token for the confirm screen of this offer (see `buy`); `price` is the
-        price the screen shows, kept for a number whose purchase answer is lost."""
-        offer = offer_key("activation", service=service, country=country, max_price=max_price)
+        price the screen shows, kept for a number whose purchase answer is lost. For several
+        numbers (`buy_several`) it is the lead token of a batch: one token per number."""
+        offer = _offer(service, country, max_price, choice, quantity)
+        if quantity > 1:
+            return await self._db.tokens.issue_batch(user_id, offer, quantity, price=price)
         return await self._db.tokens.issue(user_id, offer, price=price)
 
     async def buy(
@@ -129,8 +182,11 @@ class OrderService:
         message_id: int | None = None,
         expected_cost: Decimal | None = None,
         progress: Progress | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
+        quantity: int = 1,
     ) -> BuyResult:
-        """Buy one number under a token issued for exactly this offer. ProviderError (a
+        """Buy one number under a token issued for exactly this offer (`quantity`: of the
+        batch the token belongs to, see `buy_several`). ProviderError (a
         definite refusal) propagates; UnknownOutcome becomes BuyResult(pending=True), whose
         open intent the tracker reconciles (and whose result edits `message_id`). `progress`
         is awaited once the token is claimed, before the provider is called (the chat says
@@ -143,7 +199,7 @@ class OrderService:
         # taken and buys nothing; a crash during the call leaves the intent to reconcile.
         claim, intent = await self._db.pending.open(
             token=token,
-            offer=offer_key("activation", service=service, country=country, max_price=max_price),
+            offer=_offer(service, country, max_price, choice, quantity),
             user_id=user_id,
             key_id=key.id,
             kind="activation",
@@ -170,6 +226,7 @@ class OrderService:
                 max_price=max_price,
                 chat_id=chat_id,
                 progress=progress,
+                choice=choice,
             )
         finally:
             self._buying.discard(token)
@@ -185,6 +242,7 @@ class OrderService:
         max_price: Decimal | None,
         chat_id: int,
         progress: Progress | None,
+        choice: PurchaseFilter,
     ) -> BuyResult:
         """The purchase after its token is claimed and its intent written."""
         if progress is not None:
@@ -195,7 +253,9 @@ class OrderService:
         client = self._providers.client(key.base_url, key.api_key)
         await note_balance_before(self._db, client, intent)
         try:
-            purchase = await client.buy_activation(service, country, max_price=max_price)
+            purchase = await client.buy_activation(
+                service, country, max_price=max_price, choice=choice
+            )
         except UnknownOutcome as error:
             log.warning("purchase outcome unknown for user %s (%s)", user_id, error.code)
             await self._db.pending.mark_unknown(intent.id)
@@ -237,6 +297,96 @@ class OrderService:
             log.exception("could not remember the recent pick")
         self._changes.activation_changed(activation.id)
         return BuyResult(activation)
+
+    async def buy_several(
+        self,
+        user_id: int,
+        *,
+        token: str,
+        service: str,
+        country: str,
+        max_price: Decimal,
+        quantity: int,
+        chat_id: int,
+        message_id: int | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
+        progress: Progress | None = None,
+        on_bought: Bought | None = None,
+    ) -> BatchResult:
+        """Buy up to `quantity` numbers of one offer, confirmed by one tap (`token` is the lead
+        of a batch from `offer_token(quantity=...)`).
+
+        Each number is bought by `buy` under its own token and intent, one after the other,
+        at most `max_price` each, so the batch never spends more than quantity × max_price.
+        It stops at the first refusal (it would only repeat: NO_NUMBERS, NO_BALANCE, BANNED,
+        ...), at the first unknown outcome (its intent waits for reconciliation; nothing is
+        retried), or when a number cost more than the cap; the unused tokens are withdrawn.
+        `on_bought` is awaited with each number once it is stored."""
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise ValueError(f"quantity {quantity} outside 1..{MAX_QUANTITY}")
+        bought: list[Activation] = []
+        pending = 0
+        error: ProviderError | None = None
+        spent = Decimal(0)
+        tried = 0
+        owner = True  # until the lead token turns out to be another tap's
+        try:
+            while tried < quantity and spent + max_price <= max_price * quantity:
+                tried += 1
+                first = tried == 1
+                try:
+                    result = await self.buy(
+                        user_id,
+                        token=batch_token(token, tried),
+                        service=service,
+                        country=country,
+                        max_price=max_price,
+                        chat_id=chat_id,
+                        message_id=message_id if first else None,
+                        progress=progress if first else None,
+                        choice=choice,
+                        quantity=quantity,
+                    )
+                except ProviderError as refused:
+                    error = refused
+                    break
+                except NoActiveKey:
+                    if first:
+                        owner = False  # nothing claimed: the screen's tokens stay as they are
+                        raise
+                    break  # the key was removed meanwhile: the rest is not bought
+                if result.intent is None and result.activation is None:
+                    if not first:
+                        break  # this number's token is gone (withdrawn, expired): stop here
+                    # The lead token was not claimed: a second tap, or a stale button. The
+                    # batch (if any) belongs to the tap that claimed it: nothing is touched.
+                    owner = False
+                    return BatchResult(
+                        quantity=quantity,
+                        duplicate=result.duplicate,
+                        stale=result.stale,
+                        in_progress=token in self._buying or result.in_progress,
+                    )
+                if first:
+                    self._buying.add(token)  # a tap during the rest hears "still buying"
+                if result.activation is None:
+                    pending += 1
+                    break  # unknown outcome: never go on blindly
+                bought.append(result.activation)
+                cost = result.activation.cost if result.activation.cost is not None else max_price
+                spent += cost
+                if on_bought is not None:
+                    await _tell(on_bought, result.activation)
+                if cost > max_price:
+                    log.warning("provider charged over the cap for user %s: batch stopped", user_id)
+                    break
+        finally:
+            if owner:
+                self._buying.discard(token)
+                unused = [batch_token(token, i) for i in range(tried + 1, quantity + 1)]
+                if unused:
+                    await self._db.tokens.withdraw(unused, user_id)
+        return BatchResult(quantity=quantity, bought=bought, pending=pending, error=error)
 
     # ------------------------------------------------------------------ reads and the card
 

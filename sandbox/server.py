@@ -37,6 +37,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _reply_response(reply: Reply) -> web.Response:
     return web.Response(
         body=reply.body.encode("utf-8"),
+        status=reply.status,
         headers={"Content-Type": f"{reply.content_type}; charset=utf-8"},
     )
 

@@ -87,6 +87,7 @@ class Reply:
     body: str
     content_type: str = "text/plain"
     purchase: bool = False  # True when this answer completed a purchase (money taken)
+    status: int = 200  # hero-sms answers some refusals with a 4xx problem JSON
 
 
 @dataclass(slots=True)
@@ -190,12 +191,39 @@ class Fault:
 
 
 @dataclass(slots=True)
+class SupplierTier:
+    """Numbers of one supplier at one price (Grizzly's getPricesV3 lists suppliers, each with
+    its price tiers); `operator` is the mobile operator its numbers belong to."""
+
+    supplier: str
+    price: Decimal
+    count: int
+    operator: str = ""
+
+
+@dataclass(slots=True)
 class Offer:
     cost: Decimal
     count: int
     rent_hour: Decimal
     rent_count: int
     prohibited: bool = False
+    # Empty: one anonymous supplier "1" selling `count` numbers at `cost`. Set: the numbers
+    # are the tiers' (count = their sum, cost = the cheapest in stock).
+    tiers: list[SupplierTier] = field(default_factory=list)
+
+    def sync(self) -> None:
+        """count and cost from the tiers, after they changed."""
+        if not self.tiers:
+            return
+        self.count = sum(t.count for t in self.tiers)
+        in_stock = [t.price for t in self.tiers if t.count > 0]
+        if in_stock:
+            self.cost = min(in_stock)
+
+
+def _id_list(raw: str | None) -> set[str]:
+    return {item.strip() for item in (raw or "").split(",") if item.strip()}
 
 
 def _num(value: Decimal) -> float | int:
@@ -203,6 +231,27 @@ def _num(value: Decimal) -> float | int:
     if value == value.to_integral_value():
         return int(value)
     return float(value)
+
+
+def _suppliers(offer: Offer) -> dict[str, Any]:
+    """getPricesV3's `providers` of one offer: id -> count and sorted price tiers."""
+    if not offer.tiers:
+        return {"1": {"count": offer.count, "price": [_num(offer.cost)], "provider_id": 1}}
+    table: dict[str, Any] = {}
+    for tier in offer.tiers:
+        entry = table.setdefault(
+            tier.supplier, {"count": 0, "price": [], "provider_id": _provider_id(tier.supplier)}
+        )
+        entry["count"] += tier.count
+        if _num(tier.price) not in entry["price"]:
+            entry["price"].append(_num(tier.price))
+    for entry in table.values():
+        entry["price"].sort()
+    return table
+
+
+def _provider_id(supplier: str) -> int | str:
+    return int(supplier) if supplier.isdigit() else supplier
 
 
 def _money(value: Decimal) -> str:
@@ -268,6 +317,7 @@ class SandboxState:
         rent_auto_cancel: bool = False,
         rent_list: bool = False,
         max_requests: int | None = None,
+        hero_errors: bool = False,
     ) -> None:
         self.clock: Callable[[], float] = clock if clock is not None else Clock()
         self.lifetime = float(lifetime)
@@ -283,6 +333,7 @@ class SandboxState:
         # default it is BAD_ACTION like any unknown action.
         self.rent_list = rent_list
         self.max_requests = max_requests  # keep at most about this many request records
+        self.hero_errors = hero_errors  # WRONG_MAX_PRICE as hero-sms's 400 problem JSON
         self._seed_catalog = seed_catalog
         self.reset(keep_keys=False)
 
@@ -302,6 +353,7 @@ class SandboxState:
         self.extensions: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
+        self.disabled_actions: set[str] = set()
         # Deadlines as a heap of (at, seq, kind, id), so tick() touches only what is due.
         self._deadlines: list[tuple[float, int, str, str]] = []
         self._deadline_seq = 0
@@ -386,6 +438,31 @@ class SandboxState:
             offer.rent_hour = Decimal(str(hour_cost))
         if count is not None:
             offer.rent_count = int(count)
+
+    def set_tiers(
+        self,
+        country: str,
+        service: str,
+        tiers: list[tuple[str, str | Decimal, int]] | list[SupplierTier],
+    ) -> None:
+        """The offer's suppliers and price tiers: (supplier id, price, count[, operator]) each;
+        an empty list goes back to one anonymous supplier."""
+        offer = self._offer(str(country), service)
+        offer.tiers = [
+            t
+            if isinstance(t, SupplierTier)
+            else SupplierTier(str(t[0]), Decimal(str(t[1])), int(t[2]), *t[3:])
+            for t in tiers
+        ]
+        offer.sync()
+
+    def disable_action(self, action: str, disabled: bool = True) -> None:
+        """Answer BAD_ACTION to `action`, as a provider that lacks it (getPricesV3 on a plain
+        sms-activate clone)."""
+        if disabled:
+            self.disabled_actions.add(action)
+        else:
+            self.disabled_actions.discard(action)
 
     def set_prohibited(self, country: str, service: str, prohibited: bool = True) -> None:
         self._offer(str(country), service).prohibited = prohibited
@@ -537,7 +614,7 @@ class SandboxState:
         if account.geo_blocked:
             return _text("SERVICE_UNAVAILABLE_REGION")
         handler = self._handlers().get(action)
-        if handler is None:
+        if handler is None or action in self.disabled_actions:
             return _text("BAD_ACTION")
         return handler(account, params)
 
@@ -556,6 +633,7 @@ class SandboxState:
             "getPricesV3": self._get_prices_v3,
             "getCountries": self._get_countries,
             "getServicesList": self._get_services_list,
+            "getOperators": self._get_operators,
             "getRentNumber": self._get_rent_number,
             "continueRentNumber": self._continue_rent_number,
             "getRentStatus": self._get_rent_status,
@@ -611,14 +689,25 @@ class SandboxState:
         if offer.count <= 0:
             return "NO_NUMBERS"
         max_price = _parse_decimal(params.get("maxPrice"))
-        if max_price is not None and max_price < offer.cost:
+        tier: SupplierTier | None = None
+        cost = offer.cost
+        if offer.tiers:
+            found = self._pick_tier(offer, params, max_price)
+            if isinstance(found, str):
+                return found
+            tier, cost = found, found.price
+        elif max_price is not None and max_price < offer.cost:
             return f"WRONG_MAX_PRICE:{offer.cost:.6f}"
         if len(self._live_by_key.get(account.key, {})) >= account.channels_limit:
             return "CHANNELS_LIMIT"
-        if account.balance < offer.cost:
+        if account.balance < cost:
             return "NO_BALANCE"
-        account.balance -= offer.cost
-        offer.count -= 1
+        account.balance -= cost
+        if tier is not None:
+            tier.count -= 1
+            offer.sync()
+        else:
+            offer.count -= 1
         now = self.now()
         activation = SandboxActivation(
             id=str(self._next_activation),
@@ -626,7 +715,7 @@ class SandboxState:
             service=service,
             country=country,
             phone=self._new_phone(country),
-            cost=offer.cost,
+            cost=cost,
             currency=account.currency,
             created_at=now,
             ends_at=now + self.lifetime,
@@ -647,14 +736,58 @@ class SandboxState:
                 "phone": activation.phone,
                 "cost": activation.cost,
                 "at": now,
+                # What the purchase asked for, and the supplier that sold it.
+                "max_price": params.get("maxPrice"),
+                "provider_ids": params.get("providerIds"),
+                "except_provider_ids": params.get("exceptProviderIds"),
+                "operator": params.get("operator"),
+                "supplier": tier.supplier if tier is not None else "1",
             }
         )
         return activation
 
+    @staticmethod
+    def _pick_tier(
+        offer: Offer, params: dict[str, str], max_price: Decimal | None
+    ) -> SupplierTier | str:
+        """The cheapest tier in stock that the purchase's filters allow (providerIds,
+        exceptProviderIds, operator) at or under maxPrice; else the error text: NO_NUMBERS
+        when the filters leave nothing, WRONG_MAX_PRICE:<min> when only the price does."""
+        only = _id_list(params.get("providerIds"))
+        excluded = _id_list(params.get("exceptProviderIds"))
+        operators = _id_list(params.get("operator"))
+        allowed = [
+            t
+            for t in offer.tiers
+            if t.count > 0
+            and (not only or t.supplier in only)
+            and t.supplier not in excluded
+            and (not operators or t.operator in operators)
+        ]
+        if not allowed:
+            return "NO_NUMBERS"
+        cheapest = min(allowed, key=lambda t: t.price)
+        if max_price is not None and max_price < cheapest.price:
+            return f"WRONG_MAX_PRICE:{cheapest.price:.6f}"
+        return cheapest
+
+    def _purchase_refusal(self, error: str) -> Reply:
+        """A purchase's refusal: Grizzly's text, or with `hero_errors` hero-sms's problem JSON
+        for WRONG_MAX_PRICE (HTTP 400, the minimum in `info.min`)."""
+        code, _, minimum = error.partition(":")
+        if self.hero_errors and code == "WRONG_MAX_PRICE":
+            body = {
+                "title": code,
+                "details": "The maximum price is below the current minimum",
+                "info": {"min": _num(Decimal(minimum))},
+            }
+            return Reply(_as_json(body), content_type="application/json", status=400)
+        return _text(error)
+
     def _get_number(self, account: Account, params: dict[str, str]) -> Reply:
         result = self._buy(account, params, "getNumber")
         if isinstance(result, str):
-            return _text(result)
+            return self._purchase_refusal(result)
         reply = _text(f"ACCESS_NUMBER:{result.id}:{result.phone}")
         reply.purchase = True
         return reply
@@ -662,7 +795,7 @@ class SandboxState:
     def _get_number_v2(self, account: Account, params: dict[str, str]) -> Reply:
         result = self._buy(account, params, "getNumberV2")
         if isinstance(result, str):
-            return _text(result)
+            return self._purchase_refusal(result)
         return _json(self._v2_body(result), purchase=True)
 
     def _v2_body(self, a: SandboxActivation) -> dict[str, Any]:
@@ -829,15 +962,29 @@ class SandboxState:
         return self._price_table(params, lambda o: {f"{o.cost:.2f}": o.count})
 
     def _get_prices_v3(self, account: Account, params: dict[str, str]) -> Reply:
-        # Per-provider offers; the sandbox has one provider with one price tier.
+        # Per-supplier offers: each supplier's stock and its price tiers (an offer without
+        # tiers is one supplier "1" at one price).
         return self._price_table(
             params,
-            lambda o: {
-                "price": _num(o.cost),
-                "count": o.count,
-                "providers": {"1": {"count": o.count, "price": [_num(o.cost)], "provider_id": 1}},
-            },
+            lambda o: {"price": _num(o.cost), "count": o.count, "providers": _suppliers(o)},
         )
+
+    def _get_operators(self, account: Account, params: dict[str, str]) -> Reply:
+        """sms-activate/hero's getOperators: the operators of the country's tiers (set_tiers
+        with an operator); OPERATORS_NOT_FOUND when it has none."""
+        country = params.get("country", "").strip()
+        names = sorted(
+            {
+                tier.operator
+                for (cid, _service), offer in self.offers.items()
+                if cid == country
+                for tier in offer.tiers
+                if tier.operator
+            }
+        )
+        if not names:
+            return _text("OPERATORS_NOT_FOUND")
+        return _json({"status": "success", "countryOperators": {country: names}})
 
     def _get_countries(self, account: Account, params: dict[str, str]) -> Reply:
         result: dict[str, Any] = {}
@@ -1146,6 +1293,15 @@ class SandboxState:
             "rent_hour_cost": str(offer.rent_hour),
             "rent_count": offer.rent_count,
             "prohibited": offer.prohibited,
+            "tiers": [
+                {
+                    "supplier": t.supplier,
+                    "price": str(t.price),
+                    "count": t.count,
+                    "operator": t.operator,
+                }
+                for t in offer.tiers
+            ],
         }
 
     @staticmethod
@@ -1192,6 +1348,7 @@ class SandboxState:
         "rent_auto_cancel",
         "rent_list",
         "tz_offset_hours",
+        "hero_errors",
     )
 
     def configure(self, **changes: Any) -> None:

@@ -344,7 +344,11 @@ V8: tuple[str, ...] = (
     "CREATE INDEX ix_rental_periods_paid ON rental_periods(paid_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+# Version 9: a favourite remembers which suppliers (or operator) its numbers may come from
+# (`PurchaseFilter.code()`: "" any, "p12" only, "x12" except, "omts" operator).
+V9: tuple[str, ...] = ("ALTER TABLE favourites ADD COLUMN choice TEXT NOT NULL DEFAULT ''",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 LATEST_VERSION = len(MIGRATIONS)
 
 

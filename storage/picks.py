@@ -36,6 +36,25 @@ class PickRepo:
         )
         return bool(rows)
 
+    async def favourite_choice(self, user_id: int, service: str, country: str) -> str | None:
+        """The supplier/operator choice remembered on a favourite; None when not starred."""
+        rows = await read_rows(
+            self._s,
+            "SELECT choice FROM favourites WHERE user_id = ? AND service = ? AND country = ?",
+            (user_id, service, country),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_favourite_choice(
+        self, user_id: int, service: str, country: str, choice: str
+    ) -> bool:
+        """Remember the choice on the favourite; False when the pair is not starred."""
+        changed = await self._s.write(
+            "UPDATE favourites SET choice = ? WHERE user_id = ? AND service = ? AND country = ?",
+            (choice, user_id, service, country),
+        )
+        return changed == 1
+
     async def favourites(self, user_id: int) -> list[tuple[str, str | None]]:
         rows = await read_rows(
             self._s,

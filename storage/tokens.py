@@ -30,11 +30,27 @@ def offer_key(
     max_price: Decimal | None = None,
     hours: int | None = None,
     rental_id: int | None = None,
+    choice: str = "",
+    quantity: int = 1,
 ) -> str:
-    """One canonical text per offer: what the issued token and the tap must agree on."""
+    """One canonical text per offer: what the issued token and the tap must agree on.
+
+    `choice` (the suppliers or operator, `PurchaseFilter.code()`) and `quantity` (numbers
+    bought by one confirmation) are part of the offer: a token issued for one filter or count
+    never buys with another. Left at their defaults they add nothing, so the offers of before
+    keep their text."""
     price = "" if max_price is None else format(Decimal(max_price).normalize(), "f")
     parts = (kind, service, country, price, "" if hours is None else str(int(hours)))
-    return "|".join((*parts, "" if rental_id is None else str(int(rental_id))))
+    key = "|".join((*parts, "" if rental_id is None else str(int(rental_id))))
+    if choice or quantity != 1:
+        key += f"|{choice}|{int(quantity)}"
+    return key
+
+
+def batch_token(lead: str, index: int) -> str:
+    """The token of the `index`-th number (from 2) bought by one confirmation of several: the
+    lead token (the one the button carries) buys the first."""
+    return lead if index <= 1 else f"{lead}.{index}"
 
 
 async def claim_in(
@@ -85,6 +101,39 @@ class TokenRepo:
             )
             if changed == 1:  # a collision of 72 random bits is as good as impossible
                 return token
+
+    async def issue_batch(
+        self,
+        user_id: int,
+        offer: str,
+        quantity: int,
+        *,
+        price: Decimal | None = None,
+        ttl: float = TOKEN_TTL,
+    ) -> str:
+        """The lead token of a confirmation of `quantity` numbers, and one more token per
+        further number (`batch_token(lead, i)`), all for this user and offer: each number is
+        bought under its own token, and the tap's lead token claims the whole batch."""
+        lead = await self.issue(user_id, offer, price=price, ttl=ttl)
+        expires_at = self._s.clock() + ttl
+        for index in range(2, quantity + 1):
+            await self._s.write(
+                "INSERT INTO offer_tokens(token, user_id, offer, price, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (batch_token(lead, index), user_id, offer, money_in(price), expires_at),
+            )
+        return lead
+
+    async def withdraw(self, tokens: list[str], user_id: int) -> None:
+        """Claim unclaimed tokens without buying: the rest of a batch that stopped early can
+        never buy later."""
+        now = self._s.clock()
+        for token in tokens:
+            await self._s.write(
+                "UPDATE offer_tokens SET claimed_at = ? WHERE token = ? AND user_id = ?"
+                " AND claimed_at IS NULL",
+                (now, token, user_id),
+            )
 
     async def claim(self, token: str, user_id: int, offer: str) -> Claim:
         async with self._s.transaction() as conn:

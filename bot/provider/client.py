@@ -26,6 +26,7 @@ from bot.provider.errors import (
 )
 from bot.provider.guard import BlockedAddress
 from bot.provider.models import (
+    ANY_NUMBER,
     ActivationStatus,
     ActiveActivation,
     Balance,
@@ -33,6 +34,7 @@ from bot.provider.models import (
     PriceOffer,
     Prices,
     Purchase,
+    PurchaseFilter,
     RentHistoryItem,
     RentListItem,
     RentPrices,
@@ -63,6 +65,7 @@ READS = frozenset(
         "getPricesV3",
         "getCountries",
         "getServicesList",
+        "getOperators",
         "getRentStatus",
         "getRentHistory",
         "getRentList",
@@ -288,13 +291,19 @@ class ProviderClient:
 
     @staticmethod
     def _number_params(
-        service: str, country: str, max_price: Decimal | None, operator: str | None
+        service: str,
+        country: str,
+        max_price: Decimal | None,
+        operator: str | None,
+        choice: PurchaseFilter = ANY_NUMBER,
     ) -> dict[str, Any]:
         return {
             "service": service,
             "country": country,
             "maxPrice": _money(max_price) if max_price is not None else None,
-            "operator": operator,
+            "operator": choice.operator or operator,
+            "providerIds": ",".join(choice.only) or None,
+            "exceptProviderIds": ",".join(choice.excluded) or None,
         }
 
     async def get_number(
@@ -304,8 +313,9 @@ class ProviderClient:
         *,
         max_price: Decimal | None = None,
         operator: str | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
     ) -> Purchase:
-        params = self._number_params(service, country, max_price, operator)
+        params = self._number_params(service, country, max_price, operator, choice)
         return await self._call("getNumber", params, parsing.parse_number)
 
     async def get_number_v2(
@@ -315,21 +325,30 @@ class ProviderClient:
         *,
         max_price: Decimal | None = None,
         operator: str | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
     ) -> Purchase:
-        params = self._number_params(service, country, max_price, operator)
+        params = self._number_params(service, country, max_price, operator, choice)
         return await self._call("getNumberV2", params, parsing.parse_number_v2)
 
     async def buy_activation(
-        self, service: str, country: str, *, max_price: Decimal | None = None
+        self,
+        service: str,
+        country: str,
+        *,
+        max_price: Decimal | None = None,
+        choice: PurchaseFilter = ANY_NUMBER,
     ) -> Purchase:
         """getNumberV2, or getNumber when V2 is unsupported. BAD_ACTION is a definite "not
-        done", so falling back is not a blind retry."""
+        done", so falling back is not a blind retry. `choice`: the suppliers or operator the
+        number may come from."""
         if self.supports("getNumberV2"):
             try:
-                return await self.get_number_v2(service, country, max_price=max_price)
+                return await self.get_number_v2(
+                    service, country, max_price=max_price, choice=choice
+                )
             except ActionNotSupported:
                 pass
-        return await self.get_number(service, country, max_price=max_price)
+        return await self.get_number(service, country, max_price=max_price, choice=choice)
 
     async def set_status(self, activation_id: str, status: int) -> str:
         """Returns the ACCESS_* ack (or ALREADY_CANCEL for a cancel); ACK_MISMATCH otherwise."""
@@ -370,6 +389,15 @@ class ProviderClient:
     ) -> list[Service]:
         params = {"lang": lang, "country": country}
         return await self._call("getServicesList", params, parsing.parse_services)
+
+    async def get_operators(self, country: str) -> list[str]:
+        """The mobile operators of a country (sms-activate/hero; `operator` of getNumber takes
+        them); [] when the provider knows none. Grizzly lacks it: BAD_ACTION, remembered."""
+        return await self._call(
+            "getOperators",
+            {"country": country},
+            lambda body: parsing.parse_operators(body, country),
+        )
 
     # ------------------------------------------------------------------ rent
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -165,3 +166,62 @@ class RentPrice:
 
 
 RentPrices = dict[str, dict[str, RentPrice]]  # country -> service -> price
+
+
+# Supplier ids and operator names travel in callback data and offer keys: short and plain.
+_FILTER_ITEM = re.compile(r"[A-Za-z0-9_-]{1,12}")
+MAX_FILTER_ITEMS = 3
+MAX_CODE = 14  # a choice's code fits a button's callback data next to the rest of the offer
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseFilter:
+    """Which numbers a purchase may take: only these suppliers (Grizzly `providerIds`), all
+    but these (`exceptProviderIds`), or one operator (sms-activate/hero `operator`). At most
+    one of the three is set; the empty filter takes any number.
+
+    `code()` is its one compact text (callback data, the offer a token binds, a favourite's
+    column): "" any, "p12.15" only, "x12" except, "omts" operator."""
+
+    only: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    operator: str = ""
+
+    def code(self) -> str:
+        if self.only:
+            return "p" + ".".join(self.only)
+        if self.excluded:
+            return "x" + ".".join(self.excluded)
+        return "o" + self.operator if self.operator else ""
+
+    def __bool__(self) -> bool:
+        return bool(self.only or self.excluded or self.operator)
+
+    @classmethod
+    def parse(cls, code: str) -> PurchaseFilter | None:
+        """The filter a code names; None for anything malformed (a tampered button)."""
+        if not code:
+            return cls()
+        kind, rest = code[0], code[1:]
+        items = rest.split(".")
+        if len(code) > MAX_CODE or len(items) > MAX_FILTER_ITEMS:
+            return None
+        if not all(_FILTER_ITEM.fullmatch(item) for item in items):
+            return None
+        ordered = tuple(sorted(set(items)))
+        if kind == "p":
+            return cls(only=ordered)
+        if kind == "x":
+            return cls(excluded=ordered)
+        if kind == "o" and len(items) == 1:
+            return cls(operator=items[0])
+        return None
+
+    def without(self, supplier: str) -> PurchaseFilter:
+        """This filter with one more supplier excluded (an "only" filter is replaced); itself
+        when one more would not fit a button."""
+        wider = PurchaseFilter(excluded=tuple(sorted({*self.excluded, supplier})))
+        return wider if PurchaseFilter.parse(wider.code()) == wider else self
+
+
+ANY_NUMBER = PurchaseFilter()

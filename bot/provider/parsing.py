@@ -977,6 +977,32 @@ def _service(item: Any) -> Service | None:
     return Service(code=code, name=as_str(item.get("name")) or code) if code else None
 
 
+def parse_operators(body: Body, country: str) -> list[str]:
+    """getOperators: {"status":"success","countryOperators":{"6":["axis","telkomsel"]}} -> the
+    country's operator names; OPERATORS_NOT_FOUND (text or JSON) -> []."""
+    if not body.is_json:
+        if split_code(body.text)[0] == "OPERATORS_NOT_FOUND":
+            return []
+        fail(body)
+    error = json_error(body.data)
+    if error is not None:
+        if error.code == "OPERATORS_NOT_FOUND":
+            return []
+        raise error
+    if not isinstance(body.data, dict):
+        raise garbled()
+    table = strip_keys(body.data).get("countryOperators")
+    if not isinstance(table, dict):
+        raise garbled()
+    names = strip_keys(table).get(country)
+    if names is None:
+        return []
+    if not isinstance(names, list):
+        raise garbled()
+    found = (as_str(name) for name in names)
+    return list(dict.fromkeys(name.strip() for name in found if name and name.strip()))
+
+
 # --------------------------------------------------------------------------- rent
 
 

@@ -8,9 +8,11 @@ and the fallback router answers "this button is out of date".
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.state import State, StatesGroup
+from pydantic import Field
 
 from handlers.common import CallbackId, CallbackPage
 
@@ -37,6 +39,31 @@ class BuyCb(CallbackData, prefix="b1"):  # type: ignore[explicit-any]
     p: CallbackPage = 0
     tk: str = ""
     mx: str = ""
+
+
+class OfferAction(StrEnum):
+    OPEN = "c"  # the confirm screen of an offer with its options
+    BUY = "go"  # buy (one number, or `n` of them) under the screen's one-time token
+    SUPPLIERS = "sup"  # the offer's suppliers: choose or exclude them
+    CHOOSE = "f"  # take this supplier/operator choice (remembered on a favourite)
+
+
+# How many numbers one confirmation buys (OrderService.MAX_QUANTITY).
+CallbackQuantity = Annotated[int, Field(ge=1, le=10)]
+
+
+class OfferCb(CallbackData, prefix="o1"):  # type: ignore[explicit-any]  # as BuyCb
+    """The confirm screen's options (BuyCb's wire format stays as it is for the buttons in
+    users' chats). s = service, c = country, mx = maximum price per number, f = supplier
+    choice (`PurchaseFilter.code()`), n = how many numbers, tk = one-time token (BUY)."""
+
+    action: OfferAction
+    s: str = ""
+    c: str = ""
+    mx: str = ""
+    f: str = ""
+    n: CallbackQuantity = 1
+    tk: str = ""
 
 
 class ActivationAction(StrEnum):

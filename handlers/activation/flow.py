@@ -27,9 +27,9 @@ from bot.favourites import Favourites, FavouritesService, Recents
 from bot.i18n import Translate
 from bot.orders import OrderService, Progress
 from bot.provider.errors import ProviderError
-from bot.provider.models import Country, Service
+from bot.provider.models import ANY_NUMBER, Country, PurchaseFilter, Service
 from bot.tracker.notifier import Recipient
-from handlers.activation.callbacks import BuyAction, BuyCb, BuyStates
+from handlers.activation.callbacks import BuyAction, BuyCb, BuyStates, OfferAction, OfferCb
 from handlers.activation.keyboards import (
     ask_max_markup,
     button,
@@ -41,11 +41,14 @@ from handlers.activation.views import (
     COUNTRIES_PER_PAGE,
     SERVICES_PER_PAGE,
     ConfirmScreen,
+    SuppliersScreen,
     View,
     no_key_view,
+    render_batch_report,
     render_confirm,
     render_countries_page,
     render_services_page,
+    render_suppliers,
 )
 from handlers.common import (
     ActiveKeyLoader,
@@ -353,7 +356,14 @@ async def show_confirm(
     max_price: Decimal | None = None,
     banner: str = "",
     keep_state: bool = False,
+    choice: PurchaseFilter | None = None,
+    quantity: int = 1,
+    min_price: Decimal | None = None,
 ) -> None:
+    """The confirm screen of one offer. `choice` None: the one remembered on the favourite
+    (any supplier when it is none); `quantity` > 1 buys several at once, each at most the
+    maximum price (the shown price when none is set: the batch's cap); `min_price`: the
+    provider's minimum after WRONG_MAX_PRICE, offered in one tap under a token of its own."""
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
     key = await ctx.key_or_notice(event)
     if key is None:
@@ -368,13 +378,37 @@ async def show_confirm(
         return
     if not keep_state:
         await ctx.state.set_state(None)
+    if choice is None:
+        choice = await ctx.favourites.choice(ctx.user.id, service, country) or ANY_NUMBER
+    suppliers = await catalog.suppliers(key, service, country)
+    # Where the provider lists no suppliers, it may name operators (sms-activate, hero).
+    operators = await catalog.operators(key, country) if suppliers is None else ()
+    if offer is None:
+        quantity = 1  # several at once only of what is in stock
+    if quantity > 1 and max_price is None and offer is not None:
+        max_price = offer.cost  # the cap of a batch: at most the price shown, per number
+    shown_price = offer.cost if offer is not None else None
     token = await ctx.orders.offer_token(
         ctx.user.id,
         service=service,
         country=country,
         max_price=max_price,
-        price=offer.cost if offer is not None else None,
+        price=shown_price,
+        choice=choice,
+        quantity=quantity,
     )
+    min_offer: tuple[Decimal, str] | None = None
+    if min_price is not None and min_price != max_price:
+        min_token = await ctx.orders.offer_token(
+            ctx.user.id,
+            service=service,
+            country=country,
+            max_price=min_price,
+            price=min_price,
+            choice=choice,
+            quantity=quantity,
+        )
+        min_offer = (min_price, min_token)
     flag, country_name = country_label(countries.get(country), country, lang)
     screen = ConfirmScreen(
         key=key,
@@ -388,6 +422,11 @@ async def show_confirm(
         banner=banner,
         lang=lang,
         starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
+        suppliers=suppliers,
+        choice=choice,
+        quantity=quantity,
+        min_offer=min_offer,
+        operators=operators,
     )
     text, markup = render_confirm(t, screen)
     if screen.starred:
@@ -396,6 +435,47 @@ async def show_confirm(
         username = await bot_username(event.bot)
         markup = with_share_row(markup, share_button(t, username, service, country, what))
     await show(event, text, markup)
+
+
+async def show_suppliers(
+    query: CallbackQuery,
+    ctx: BuyContext,
+    *,
+    service: str,
+    country: str,
+    max_price: Decimal | None,
+    choice: PurchaseFilter,
+    quantity: int,
+) -> None:
+    """The offer's suppliers: only one of them, or all but some (remembered on a favourite)."""
+    lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
+    key = await ctx.key_or_notice(query)
+    if key is None:
+        return
+    try:
+        countries = await catalog.countries(key)
+        service_names = await catalog.service_names(key, lang)
+    except ProviderError as exc:
+        back = BuyCb(action=BuyAction.SERVICE, s=service).pack()
+        await _error_view(query, t, exc, back=back)
+        return
+    suppliers = await catalog.suppliers(key, service, country)
+    operators = await catalog.operators(key, country) if suppliers is None else ()
+    flag, country_name = country_label(countries.get(country), country, lang)
+    screen = SuppliersScreen(
+        service=service,
+        country=country,
+        names=Names(service_names.get(service, service), country_name, flag),
+        key=key,
+        suppliers=suppliers,
+        choice=choice,
+        max_price=max_price,
+        quantity=quantity,
+        starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
+        lang=lang,
+        operators=operators,
+    )
+    await show(query, *render_suppliers(t, screen))
 
 
 def _parse_max(raw: str) -> Decimal | None:
@@ -412,20 +492,33 @@ def _parse_max(raw: str) -> Decimal | None:
 
 
 async def show_new_card(
-    query: CallbackQuery, activation: Activation, ctx: BuyContext, now: float
+    query: CallbackQuery,
+    activation: Activation,
+    ctx: BuyContext,
+    now: float,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Draw the bought number's card in the confirm message (which said "buying…"), or in a
-    new one when that cannot be edited, and remember where it is."""
+    new one when that cannot be edited (or is `fresh`: the second number of a batch on), and
+    remember where it is."""
     to = Recipient(user=ctx.user, key=await ctx.orders.key_of(activation))
     data = await activation_card_data(
         activation, to, lang=ctx.lang, catalog=ctx.catalog, orders=ctx.orders, now=now
     )
-    shown = await show(query, *render_activation_card(data, ctx.t))
+    view = render_activation_card(data, ctx.t)
+    message = query.message if isinstance(query.message, Message) else None
+    if fresh and message is not None:
+        shown: Message | None = await message.answer(view[0], reply_markup=view[1])
+    else:
+        shown = await show(query, *view)
     if shown is not None:
         await ctx.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
 
 
-def buying_notice(message: Message | None, ctx: BuyContext) -> Progress | None:
+def buying_notice(
+    message: Message | None, ctx: BuyContext, text: str = "buy-buying"
+) -> Progress | None:
     """The confirm message turned into "buying…" without buttons, once the purchase is
     claimed: at once, and only for the tap that buys (a second tap cannot draw it over the
     card the first one made)."""
@@ -434,16 +527,52 @@ def buying_notice(message: Message | None, ctx: BuyContext) -> Progress | None:
 
     async def notice() -> None:
         try:
-            await message.edit_text(ctx.t("buy-buying"), reply_markup=None)
+            await message.edit_text(ctx.t(text), reply_markup=None)
         except TelegramBadRequest:
             pass  # the confirm screen stays until the card replaces it
 
     return notice
 
 
+@dataclass(frozen=True, slots=True)
+class OfferTap:
+    """What a Buy tap carries: the offer, its options and the screen's token."""
+
+    service: str
+    country: str
+    max_price: Decimal | None
+    token: str
+    choice: PurchaseFilter = ANY_NUMBER
+    quantity: int = 1
+
+
+async def _refused(
+    query: CallbackQuery, ctx: BuyContext, tap: OfferTap, text: str, exc: ProviderError
+) -> None:
+    """A definite refusal: the same screen again with the reason on top and a fresh token
+    (one tap to retry), and after WRONG_MAX_PRICE one tap to buy at the provider's minimum.
+    A failed purchase leaves the user's FSM state as it was."""
+    if exc.code == "NO_NUMBERS":
+        key = await ctx.key()
+        if key is not None:
+            ctx.catalog.forget_prices(key, tap.service)
+    await show_confirm(
+        query,
+        ctx,
+        service=tap.service,
+        country=tap.country,
+        max_price=tap.max_price,
+        banner=f"⚠️ {text}",
+        keep_state=True,
+        choice=tap.choice,
+        quantity=tap.quantity,
+        min_price=exc.min_price,
+    )
+
+
 async def _buy(
     query: CallbackQuery,
-    callback_data: BuyCb,
+    tap: OfferTap,
     ctx: BuyContext,
     settings: Settings | None,
     now: Callable[[], float],
@@ -451,22 +580,24 @@ async def _buy(
     user, t, orders = ctx.user, ctx.t, ctx.orders
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
-    service, country = callback_data.s, callback_data.c
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
-    if not callback_data.tk:
+    if not tap.token:
         await answer_quietly(query, t("buy-stale"))
+        return
+    if tap.quantity > 1:
+        await _buy_several(query, tap, ctx, settings, now)
         return
     try:
         result = await orders.buy(
             user.id,
-            token=callback_data.tk,
-            service=service,
-            country=country,
-            max_price=max_price,
+            token=tap.token,
+            service=tap.service,
+            country=tap.country,
+            max_price=tap.max_price,
             chat_id=chat_id,
             # The message that will say "checking" if the answer is lost: the result edits it.
             message_id=message.message_id if message else None,
             progress=buying_notice(message, ctx),
+            choice=tap.choice,
         )
     except NoActiveKey:
         await answer_quietly(query)
@@ -475,21 +606,7 @@ async def _buy(
     except ProviderError as exc:
         text = error_text(t, exc, user=user, settings=settings)
         await answer_quietly(query, text)
-        if exc.code == "NO_NUMBERS":
-            key = await ctx.key()
-            if key is not None:
-                ctx.catalog.forget_prices(key, service)
-        # The same screen again with the reason on top and a fresh token: one tap to retry.
-        # A failed purchase leaves the user's FSM state as it was.
-        await show_confirm(
-            query,
-            ctx,
-            service=service,
-            country=country,
-            max_price=max_price,
-            banner=f"⚠️ {text}",
-            keep_state=True,
-        )
+        await _refused(query, ctx, tap, text, exc)
         return
     if result.stale:
         # Never issued for this user and offer, or expired: nothing bought.
@@ -506,6 +623,81 @@ async def _buy(
         return
     await answer_quietly(query, t("buy-bought"))
     await show_new_card(query, result.activation, ctx, now())
+
+
+async def _buy_several(
+    query: CallbackQuery,
+    tap: OfferTap,
+    ctx: BuyContext,
+    settings: Settings | None,
+    now: Callable[[], float],
+) -> None:
+    """Several numbers under one confirmation: each card as it is bought (the first in the
+    confirm message), then one report of what was bought and why it stopped."""
+    user, t = ctx.user, ctx.t
+    message = query.message if isinstance(query.message, Message) else None
+    if tap.max_price is None:
+        await answer_quietly(query, t("buy-stale"), alert=True)  # a batch always has a cap
+        return
+    cards = 0
+
+    async def card(activation: Activation) -> None:
+        nonlocal cards
+        cards += 1
+        await show_new_card(query, activation, ctx, now(), fresh=cards > 1)
+
+    try:
+        result = await ctx.orders.buy_several(
+            user.id,
+            token=tap.token,
+            service=tap.service,
+            country=tap.country,
+            max_price=tap.max_price,
+            quantity=tap.quantity,
+            chat_id=message.chat.id if message else user.id,
+            message_id=message.message_id if message else None,
+            choice=tap.choice,
+            progress=buying_notice(message, ctx, "tiers-buying-several"),
+            on_bought=card,
+        )
+    except NoActiveKey:
+        await answer_quietly(query)
+        await show(query, *no_key_view(t))
+        return
+    if result.stale:
+        await answer_quietly(query, t("buy-stale"), alert=True)
+        return
+    if result.duplicate:
+        await answer_quietly(
+            query, t("buy-still-buying" if result.in_progress else "buy-duplicate")
+        )
+        return
+    reason = error_text(t, result.error, user=user, settings=settings) if result.error else ""
+    if not result.bought and not result.pending and result.error is not None:
+        await answer_quietly(query, reason)  # nothing bought: the screen again, as for one
+        await _refused(query, ctx, tap, reason, result.error)
+        return
+    if not result.bought:
+        await answer_quietly(query, t("buy-checking-short"))
+        await show(query, *checking_view(t, PurchaseKind.ACTIVATION))
+        return
+    if not reason and result.pending:
+        reason = t("buy-checking-short")
+    elif not reason and not result.complete:
+        reason = t("tiers-batch-cap")
+    await answer_quietly(query, t("buy-bought"))
+    text, markup = render_batch_report(
+        t,
+        service=tap.service,
+        country=tap.country,
+        choice=tap.choice,
+        quantity=tap.quantity,
+        bought=len(result.bought),
+        pending=result.pending,
+        reason=reason,
+    )
+    if message is not None:
+        await message.answer(text, reply_markup=markup)
 
 
 # ------------------------------------------------------------------ handlers
@@ -683,7 +875,104 @@ async def on_buy(
     clock: Callable[[], float],
     settings: Settings | None = None,
 ) -> None:
-    await _buy(query, callback_data, ctx, settings, clock)
+    """The Buy button of confirm screens drawn before the screen's options (in old chats)."""
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    tap = OfferTap(callback_data.s, callback_data.c, max_price, callback_data.tk)
+    await _buy(query, tap, ctx, settings, clock)
+
+
+def _options(callback_data: OfferCb) -> tuple[Decimal | None, PurchaseFilter] | None:
+    """The maximum price and the supplier choice a button carries; None when tampered."""
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    choice = PurchaseFilter.parse(callback_data.f)
+    if choice is None or (callback_data.mx and max_price is None):
+        return None
+    return max_price, choice
+
+
+async def on_offer_open(query: CallbackQuery, callback_data: OfferCb, ctx: BuyContext) -> None:
+    """The confirm screen with its options: a tier picked, the quantity changed, the maximum
+    cleared, or back from the suppliers."""
+    options = _options(callback_data)
+    if options is None:
+        await answer_quietly(query, ctx.t("buy-stale"))
+        return
+    await answer_quietly(query)
+    max_price, choice = options
+    await show_confirm(
+        query,
+        ctx,
+        service=callback_data.s,
+        country=callback_data.c,
+        max_price=max_price,
+        keep_state=True,
+        choice=choice,
+        quantity=callback_data.n,
+    )
+
+
+async def on_offer_buy(
+    query: CallbackQuery,
+    callback_data: OfferCb,
+    ctx: BuyContext,
+    clock: Callable[[], float],
+    settings: Settings | None = None,
+) -> None:
+    options = _options(callback_data)
+    if options is None:
+        await answer_quietly(query, ctx.t("buy-stale"), alert=True)
+        return
+    max_price, choice = options
+    tap = OfferTap(
+        callback_data.s,
+        callback_data.c,
+        max_price,
+        callback_data.tk,
+        choice=choice,
+        quantity=callback_data.n,
+    )
+    await _buy(query, tap, ctx, settings, clock)
+
+
+async def on_suppliers(query: CallbackQuery, callback_data: OfferCb, ctx: BuyContext) -> None:
+    options = _options(callback_data)
+    if options is None:
+        await answer_quietly(query, ctx.t("buy-stale"))
+        return
+    await answer_quietly(query)
+    max_price, choice = options
+    await show_suppliers(
+        query,
+        ctx,
+        service=callback_data.s,
+        country=callback_data.c,
+        max_price=max_price,
+        choice=choice,
+        quantity=callback_data.n,
+    )
+
+
+async def on_choose(query: CallbackQuery, callback_data: OfferCb, ctx: BuyContext) -> None:
+    """Only one supplier, all but some, or any: remembered on the favourite when the offer is
+    one; the confirm screen again with the choice (and a token for it)."""
+    options = _options(callback_data)
+    if options is None:
+        await answer_quietly(query, ctx.t("buy-stale"))
+        return
+    max_price, choice = options
+    service, country = callback_data.s, callback_data.c
+    remembered = await ctx.favourites.remember_choice(ctx.user.id, service, country, choice)
+    await answer_quietly(query, ctx.t("tiers-notice-remembered") if remembered else None)
+    await show_confirm(
+        query,
+        ctx,
+        service=service,
+        country=country,
+        max_price=max_price,
+        keep_state=True,
+        choice=choice,
+        quantity=callback_data.n,
+    )
 
 
 def create_router() -> Router:
@@ -702,4 +991,8 @@ def create_router() -> Router:
     tap(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
     typed(on_max_typed, BuyStates.max_price, *text, buy_context, flags=input_flags())
     tap(on_buy, BuyCb.filter(F.action == BuyAction.BUY), buy_context)
+    tap(on_offer_open, OfferCb.filter(F.action == OfferAction.OPEN), buy_context)
+    tap(on_offer_buy, OfferCb.filter(F.action == OfferAction.BUY), buy_context)
+    tap(on_suppliers, OfferCb.filter(F.action == OfferAction.SUPPLIERS), buy_context)
+    tap(on_choose, OfferCb.filter(F.action == OfferAction.CHOOSE), buy_context)
     return router

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate
-from handlers.activation.callbacks import BuyAction, BuyCb
+from handlers.activation.callbacks import BuyAction, BuyCb, OfferAction, OfferCb
 from handlers.common import MenuAction, MenuCb, back_button, menu_button, pager_row
 
 CALLBACK_LIMIT = 64
@@ -105,6 +107,65 @@ def countries_markup(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def offer_data(
+    action: OfferAction,
+    service: str,
+    country: str,
+    *,
+    max_price: str = "",
+    choice: str = "",
+    quantity: int = 1,
+    token: str = "",
+) -> OfferCb:
+    return OfferCb(
+        action=action, s=service, c=country, mx=max_price, f=choice, n=quantity, tk=token
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOptions:
+    """The confirm screen's choices as its buttons carry them (texts already localized).
+
+    `tiers`: (label, tier price, supplier choice) per tier button; `min_buy`: (label, price,
+    token) of the one-tap "buy at the minimum" after WRONG_MAX_PRICE; `suppliers`: the offer
+    lists suppliers (or a choice is set), so the suppliers screen is offered."""
+
+    choice: str = ""
+    quantity: int = 1
+    max_quantity: int = 1  # 1: no quantity choice (nothing in stock)
+    tiers: tuple[tuple[str, str, str], ...] = ()
+    min_buy: tuple[str, str, str] | None = None
+    suppliers: bool = False
+    by_operator: bool = False  # the choice is of operators (sms-activate/hero), not suppliers
+
+
+def _quantity_row(
+    t: Translate, service: str, country: str, max_price: str, options: ConfirmOptions
+) -> list[InlineKeyboardButton]:
+    """➖/➕ for several numbers at once (a single number shows one "several" button)."""
+    n = options.quantity
+
+    def step(count: int, label: str) -> InlineKeyboardButton | None:
+        # One number needs no cap of its own: the maximum the user set (if any) stays.
+        data = offer_data(
+            OfferAction.OPEN,
+            service,
+            country,
+            max_price=max_price if count > 1 else "",
+            choice=options.choice,
+            quantity=count,
+        )
+        return button(label, data)
+
+    if n == 1:
+        found = [step(2, t("tiers-several"))] if options.max_quantity > 1 else []
+    else:
+        found = [step(n - 1, t("tiers-fewer"))]
+        if n < options.max_quantity:
+            found.append(step(n + 1, t("tiers-more")))
+    return [b for b in found if b is not None]
+
+
 def confirm_markup(
     t: Translate,
     *,
@@ -114,30 +175,173 @@ def confirm_markup(
     token: str,
     max_price: str,
     star_label: str,
+    options: ConfirmOptions | None = None,
+    extra_rows: list[list[InlineKeyboardButton]] | None = None,
 ) -> InlineKeyboardMarkup:
-    """Buy (with this screen's one-time token; none when `buy_label` is None), set/change/clear
-    the maximum price, ⭐ (says whether the pick is a favourite, toggles it), back to the
-    countries it came from (a search's result keeps the search, while the state holds it)."""
+    """Buy (with this screen's one-time token; none when `buy_label` is None), the price tiers,
+    how many, set/change/clear the maximum price, the suppliers, ⭐ (says whether the pick is a
+    favourite, toggles it), `extra_rows` (other features' rows, appended in order), back to
+    the countries it came from (a search's result keeps the search, while the state holds
+    it)."""
+    opts = options or ConfirmOptions()
+    choice, n = opts.choice, opts.quantity
     rows: list[list[InlineKeyboardButton]] = []
-    if buy_label is not None:
-        go = button(
-            buy_label, BuyCb(action=BuyAction.BUY, s=service, c=country, tk=token, mx=max_price)
+    if opts.min_buy is not None:
+        label, price, min_token = opts.min_buy
+        data = offer_data(
+            OfferAction.BUY,
+            service,
+            country,
+            max_price=price,
+            choice=choice,
+            quantity=n,
+            token=min_token,
         )
-        if go is not None:
-            rows.append([go])
+        rows += rows_of([button(label, data)], 1)
+    if buy_label is not None:
+        data = offer_data(
+            OfferAction.BUY,
+            service,
+            country,
+            max_price=max_price,
+            choice=choice,
+            quantity=n,
+            token=token,
+        )
+        rows += rows_of([button(buy_label, data)], 1)
+    tiers = [
+        button(
+            label,
+            offer_data(
+                OfferAction.OPEN, service, country, max_price=price, choice=tier, quantity=n
+            ),
+        )
+        for label, price, tier in opts.tiers
+    ]
+    rows += rows_of(tiers, 1)
+    quantity = _quantity_row(t, service, country, max_price, opts)
+    if quantity:
+        rows.append(quantity)
     ask_label = t("buy-set-max") if not max_price else t("buy-change-max")
     ask = button(ask_label, BuyCb(action=BuyAction.ASK_MAX, s=service, c=country))
     if ask is not None:
         rows.append([ask])
-    if max_price:
-        clear = button(t("buy-clear-max"), confirm_data(service, country))
+    if max_price and n == 1:
+        clear = button(
+            t("buy-clear-max"), offer_data(OfferAction.OPEN, service, country, choice=choice)
+        )
         if clear is not None:
             rows.append([clear])
+    if opts.suppliers:
+        data = offer_data(
+            OfferAction.SUPPLIERS,
+            service,
+            country,
+            max_price=max_price,
+            choice=choice,
+            quantity=n,
+        )
+        label = t("tiers-operators-button" if opts.by_operator else "tiers-suppliers-button")
+        rows += rows_of([button(label, data)], 1)
     star = button(star_label, BuyCb(action=BuyAction.FAVOURITE, s=service, c=country, mx=max_price))
     if star is not None:
         rows.append([star])
+    rows.extend(extra_rows or [])
     back = back_button(t, BuyCb(action=BuyAction.COUNTRIES_PAGE, s=service, tk="q").pack())
     rows.append([back, menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def suppliers_markup(
+    t: Translate,
+    *,
+    service: str,
+    country: str,
+    max_price: str,
+    quantity: int,
+    choices: list[tuple[str, str, str, str]],
+    current: str,
+) -> InlineKeyboardMarkup:
+    """`choices`: (only label, only code, except label, except code) per supplier; "any
+    supplier" when a choice is set; back to the confirm screen with the current choice."""
+
+    def choose(label: str, code: str) -> InlineKeyboardButton | None:
+        data = offer_data(
+            OfferAction.CHOOSE,
+            service,
+            country,
+            max_price=max_price,
+            choice=code,
+            quantity=quantity,
+        )
+        return button(label, data)
+
+    rows: list[list[InlineKeyboardButton]] = []
+    for only_label, only_code, except_label, except_code in choices:
+        pair = [choose(only_label, only_code), choose(except_label, except_code)]
+        row = [b for b in pair if b is not None]
+        if row:
+            rows.append(row)
+    if current:
+        rows += rows_of([choose(t("tiers-any-supplier"), "")], 1)
+    back_data = offer_data(
+        OfferAction.OPEN,
+        service,
+        country,
+        max_price=max_price,
+        choice=current,
+        quantity=quantity,
+    )
+    back = back_button(t, fits(back_data) or confirm_data(service, country).pack())
+    rows.append([back, menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def operators_markup(
+    t: Translate,
+    *,
+    service: str,
+    country: str,
+    max_price: str,
+    quantity: int,
+    operators: list[tuple[str, str]],
+    current: str,
+) -> InlineKeyboardMarkup:
+    """`operators`: (label, choice code) per operator, two a row; "any operator" when one is
+    chosen; back to the confirm screen with the current choice."""
+
+    def choose(label: str, code: str) -> InlineKeyboardButton | None:
+        data = offer_data(
+            OfferAction.CHOOSE,
+            service,
+            country,
+            max_price=max_price,
+            choice=code,
+            quantity=quantity,
+        )
+        return button(label, data)
+
+    rows = rows_of([choose(label, code) for label, code in operators], 2)
+    if current:
+        rows += rows_of([choose(t("tiers-any-operator"), "")], 1)
+    back_data = offer_data(
+        OfferAction.OPEN,
+        service,
+        country,
+        max_price=max_price,
+        choice=current,
+        quantity=quantity,
+    )
+    back = back_button(t, fits(back_data) or confirm_data(service, country).pack())
+    rows.append([back, menu_button(t)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def batch_markup(t: Translate, service: str, country: str, choice: str) -> InlineKeyboardMarkup:
+    """Under the report of several numbers: the offer's confirm screen again, the main menu."""
+    again = button(t("tiers-again"), offer_data(OfferAction.OPEN, service, country, choice=choice))
+    rows = rows_of([again], 1)
+    rows.append([menu_button(t)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -213,7 +213,7 @@ class ScriptedClient:
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     async def buy_activation(
-        self, service: str, country: str, *, max_price: Any = None
+        self, service: str, country: str, *, max_price: Any = None, choice: Any = None
     ) -> Purchase:
         self.calls.append(("buy", (service, country, max_price)))
         if self.buy_error is not None:

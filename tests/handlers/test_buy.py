@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from handlers.activation import BuyCb
+from handlers.activation.callbacks import OfferCb
 from handlers.activation.flow import PageCache
 
 
@@ -368,9 +369,9 @@ async def test_services_search_finds_english_names_in_another_language(
 # ------------------------------------------------------------------ tokens and lost answers
 
 
-def _buy_button(chat: Any) -> tuple[Any, BuyCb]:
+def _buy_button(chat: Any) -> tuple[Any, OfferCb]:
     shown, button = chat.find_button("Buy for")
-    return shown, BuyCb.unpack(button.callback_data)
+    return shown, OfferCb.unpack(button.callback_data)
 
 
 async def test_a_token_the_bot_did_not_issue_for_this_offer_buys_nothing(

@@ -16,9 +16,12 @@ from aiogram.filters.callback_data import CallbackData
 
 import handlers
 from bot.i18n import LANGUAGES
+from bot.orders import MAX_QUANTITY
 from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
+from bot.provider.models import MAX_CODE
 from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
+from handlers.activation.callbacks import OfferAction
 from handlers.history.callbacks import HistoryAction
 from handlers.keys import KeyAction
 from handlers.mydata import MyDataAction
@@ -53,6 +56,18 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "ActivationCb": [{"action": max(ActivationAction, key=len), "id": BIG_ID}],
     "BuyCb": [
         {"action": "sp", "s": SERVICE, "c": COUNTRY, "p": PAGE, "tk": TOKEN, "mx": "99999.9999"}
+    ],
+    # The supplier choice is capped by PurchaseFilter (MAX_CODE characters).
+    "OfferCb": [
+        {
+            "action": max(OfferAction, key=len),
+            "s": SERVICE,
+            "c": COUNTRY,
+            "mx": "99999.9999",
+            "f": "x" + "1" * (MAX_CODE - 1),
+            "n": MAX_QUANTITY,
+            "tk": TOKEN,
+        }
     ],
     # Enum actions: the longest member is the largest value a keyboard can put in.
     "RentalCb": [{"action": max(RentalAction, key=len), "id": BIG_ID, "page": PAGE, "arg": HOURS}],
