@@ -23,13 +23,15 @@ class BuyAction(StrEnum):
     ASK_MAX = "mx"  # type a maximum price
     BUY = "go"
     FAVOURITE = "fav"  # star or un-star the confirm screen's (service, country)
+    REPLACE = "rp"  # auto-replace on / off for this purchase (p = 1: on)
 
 
 # aiogram's CallbackData.__init_subclass__ takes **kwargs: Any, which mypy reports here.
 class BuyCb(CallbackData, prefix="b1"):  # type: ignore[explicit-any]
     """Buy-flow navigation. s = service code, c = country id, p = page, tk = one-time purchase
     token (or "q" on a page of a search: keep the search), mx = maximum price (kept in the
-    button so a lost FSM state cannot lift the cap)."""
+    button so a lost FSM state cannot lift the cap). On BUY and REPLACE, p = 1 means "with
+    auto-replace" (a field of its own would change the wire format of buttons in chats)."""
 
     action: BuyAction
     s: str = ""
@@ -48,6 +50,7 @@ class ActivationAction(StrEnum):
     REFRESH = "refresh"
     FAVOURITE = "fav"  # star or un-star the number's (service, country)
     AGAIN = "again"  # the confirm screen of the same offer
+    STOP_REPLACE = "norp"  # stop the number's auto-replace chain (the number stays)
 
 
 class ActivationCb(CallbackData, prefix="a1"):  # type: ignore[explicit-any]  # as BuyCb

@@ -7,6 +7,7 @@ database before the provider is called, so a double tap or a resent update buys 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,6 +29,7 @@ from bot.i18n import Translate
 from bot.orders import OrderService, Progress
 from bot.provider.errors import ProviderError
 from bot.provider.models import Country, Service
+from bot.replace import ReplaceService
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import BuyAction, BuyCb, BuyStates
 from handlers.activation.keyboards import (
@@ -61,6 +63,7 @@ from handlers.errors import error_text
 from handlers.names import Names, country_label
 from handlers.outcome import PurchaseKind, checking_view
 from storage import Activation, KeyProfile, User
+from storage.chains import ReplaceDefaults
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ class BuyContext:
     accounts: AccountService
     active_key: ActiveKeyLoader
     state: FSMContext
+    auto_replace: ReplaceService
 
     async def key(self) -> KeyProfile | None:
         return await self.active_key()
@@ -353,7 +357,9 @@ async def show_confirm(
     max_price: Decimal | None = None,
     banner: str = "",
     keep_state: bool = False,
+    replace: bool | None = None,
 ) -> None:
+    """`replace`: auto-replace on or off for this purchase (None: the user's default)."""
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
     key = await ctx.key_or_notice(event)
     if key is None:
@@ -388,6 +394,7 @@ async def show_confirm(
         banner=banner,
         lang=lang,
         starred=await ctx.favourites.is_favourite(ctx.user.id, service, country),
+        replace=await _replace_terms(ctx, replace),
     )
     text, markup = render_confirm(t, screen)
     if screen.starred:
@@ -396,6 +403,13 @@ async def show_confirm(
         username = await bot_username(event.bot)
         markup = with_share_row(markup, share_button(t, username, service, country, what))
     await show(event, text, markup)
+
+
+async def _replace_terms(ctx: BuyContext, replace: bool | None) -> ReplaceDefaults:
+    """The auto-replace terms the screen offers: the user's defaults, switched on or off for
+    this purchase when the toggle says so."""
+    defaults = await ctx.auto_replace.defaults(ctx.user.id)
+    return defaults if replace is None else dataclasses.replace(defaults, enabled=replace)
 
 
 def _parse_max(raw: str) -> Decimal | None:
@@ -505,6 +519,8 @@ async def _buy(
         await show(query, *checking_view(t, PurchaseKind.ACTIVATION))
         return
     await answer_quietly(query, t("buy-bought"))
+    if callback_data.p == 1:  # bought with auto-replace: the chain starts on this number
+        await ctx.auto_replace.start(user.id, result.activation, max_price=max_price)
     await show_new_card(query, result.activation, ctx, now())
 
 
@@ -522,12 +538,15 @@ async def buy_context(
     accounts: AccountService,
     active_key: ActiveKeyLoader,
     state: FSMContext,
+    auto_replace: ReplaceService,
 ) -> dict[str, BuyContext]:
     """A filter that always passes and hands the handler its `ctx` (aiogram merges a filter's
     dict into the handler's arguments): the buy screens' dependencies are named, with their
     types, once."""
     return {
-        "ctx": BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+        "ctx": BuyContext(
+            user, lang, t, catalog, orders, favourites, accounts, active_key, state, auto_replace
+        )
     }
 
 
@@ -686,6 +705,22 @@ async def on_buy(
     await _buy(query, callback_data, ctx, settings, clock)
 
 
+async def on_replace_toggle(query: CallbackQuery, callback_data: BuyCb, ctx: BuyContext) -> None:
+    """🔁 on the confirm screen: auto-replace on or off for this purchase (the screen again,
+    with a fresh token; the Buy button carries the choice)."""
+    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    await answer_quietly(query)
+    await show_confirm(
+        query,
+        ctx,
+        service=callback_data.s,
+        country=callback_data.c,
+        max_price=max_price,
+        keep_state=True,
+        replace=callback_data.p == 1,
+    )
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     tap, typed = router.callback_query.register, router.message.register
@@ -702,4 +737,5 @@ def create_router() -> Router:
     tap(on_ask_max, BuyCb.filter(F.action == BuyAction.ASK_MAX))
     typed(on_max_typed, BuyStates.max_price, *text, buy_context, flags=input_flags())
     tap(on_buy, BuyCb.filter(F.action == BuyAction.BUY), buy_context)
+    tap(on_replace_toggle, BuyCb.filter(F.action == BuyAction.REPLACE), buy_context)
     return router

@@ -114,17 +114,33 @@ def confirm_markup(
     token: str,
     max_price: str,
     star_label: str,
+    replace: bool | None = None,
 ) -> InlineKeyboardMarkup:
     """Buy (with this screen's one-time token; none when `buy_label` is None), set/change/clear
     the maximum price, ⭐ (says whether the pick is a favourite, toggles it), back to the
-    countries it came from (a search's result keeps the search, while the state holds it)."""
+    countries it came from (a search's result keeps the search, while the state holds it).
+    `replace`: auto-replace on or off for this purchase (a row toggles it); None: no row."""
     rows: list[list[InlineKeyboardButton]] = []
+    with_replace = int(bool(replace))
     if buy_label is not None:
         go = button(
-            buy_label, BuyCb(action=BuyAction.BUY, s=service, c=country, tk=token, mx=max_price)
+            buy_label,
+            BuyCb(
+                action=BuyAction.BUY, s=service, c=country, tk=token, mx=max_price, p=with_replace
+            ),
         )
         if go is not None:
             rows.append([go])
+    if replace is not None:
+        label = t("replace-toggle-on") if replace else t("replace-toggle-off")
+        flip = button(
+            label,
+            BuyCb(
+                action=BuyAction.REPLACE, s=service, c=country, mx=max_price, p=1 - with_replace
+            ),
+        )
+        if flip is not None:
+            rows.append([flip])
     ask_label = t("buy-set-max") if not max_price else t("buy-change-max")
     ask = button(ask_label, BuyCb(action=BuyAction.ASK_MAX, s=service, c=country))
     if ask is not None:

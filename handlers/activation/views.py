@@ -21,6 +21,7 @@ from handlers.activation.keyboards import (
 from handlers.common import page_of
 from handlers.names import Names, country_label
 from storage import KeyProfile
+from storage.chains import ReplaceDefaults
 
 SERVICES_PER_PAGE = 10
 COUNTRIES_PER_PAGE = 8
@@ -121,6 +122,7 @@ class ConfirmScreen:
     banner: str = ""
     lang: str = "en"  # money is written as this language writes it
     starred: bool = False  # the offer's (service, country) is one of the user's favourites
+    replace: ReplaceDefaults | None = None  # auto-replace for this purchase (None: no row)
 
 
 def below_max(screen: ConfirmScreen) -> bool:
@@ -162,5 +164,17 @@ def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
         token=screen.token,
         max_price=max_price,
         star_label=t("act-btn-fav-on") if screen.starred else t("act-btn-fav-add"),
+        replace=None if screen.replace is None else screen.replace.enabled,
     )
+    if screen.replace is not None and screen.replace.enabled:
+        lines.append(replace_terms(t, screen.replace, key, lang))
     return "\n".join(lines), markup
+
+
+def replace_terms(t: Translate, terms: ReplaceDefaults, key: KeyProfile, lang: str) -> str:
+    """The terms in one line: after 5 min without a code, up to 3 numbers (cap 2.00 ₽)."""
+    minutes = str(terms.after // 60)
+    if terms.cap is None:
+        return t("replace-terms", minutes=minutes, attempts=str(terms.attempts))
+    cap = money(terms.cap, key, lang)
+    return t("replace-terms-cap", minutes=minutes, attempts=str(terms.attempts), cap=cap)
