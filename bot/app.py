@@ -121,7 +121,7 @@ async def build_services(
         spending=SpendingService(db, clock),
         history=HistoryService(db, clock=clock),
         mydata=MyDataService(db, orders, rentals, clock=clock),
-        auto_replace=ReplaceService(db, orders, clock=clock, changes=changes),
+        auto_replace=ReplaceService(db, orders, clock=clock, changes=changes, catalog=catalog),
         translator=Translator(),
         clock=clock,
         changes=changes,

@@ -17,8 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
+from bot.catalog import CatalogService
 from bot.changes import Changes
 from bot.errors import NoActiveKey, NotFound, Stale
 from bot.orders import OrderService
@@ -82,9 +84,11 @@ class ReplaceService:
         clock: Callable[[], float] = time.time,
         *,
         changes: Changes | None = None,
+        catalog: CatalogService | None = None,
     ) -> None:
         self._db = db
         self._orders = orders
+        self._catalog = catalog  # the next cheapest country after NO_NUMBERS
         self._clock = clock
         self._changes = changes or Changes()
         # Chains whose step waits for its purchase intent to resolve (bounded by the chains).
@@ -100,41 +104,29 @@ class ReplaceService:
 
     async def set_enabled(self, user_id: int, enabled: bool) -> ReplaceDefaults:
         current = await self.defaults(user_id)
-        return await self._save(user_id, current, enabled=enabled)
+        return await self._save(user_id, replace(current, enabled=enabled))
 
     async def set_after(self, user_id: int, seconds: int) -> ReplaceDefaults:
         if seconds not in AFTER_CHOICES:
             raise Stale()
-        return await self._save(user_id, await self.defaults(user_id), after=seconds)
+        return await self._save(user_id, replace(await self.defaults(user_id), after=seconds))
 
     async def set_attempts(self, user_id: int, attempts: int) -> ReplaceDefaults:
         if attempts not in ATTEMPT_CHOICES:
             raise Stale()
-        return await self._save(user_id, await self.defaults(user_id), attempts=attempts)
+        current = await self.defaults(user_id)
+        return await self._save(user_id, replace(current, attempts=attempts))
 
     async def set_cap(self, user_id: int, cap: Decimal | None) -> ReplaceDefaults:
         if cap not in CAP_CHOICES:
             raise Stale()
-        return await self._save(user_id, await self.defaults(user_id), cap=cap)
+        return await self._save(user_id, replace(await self.defaults(user_id), cap=cap))
 
-    async def _save(
-        self,
-        user_id: int,
-        current: ReplaceDefaults,
-        *,
-        enabled: bool | None = None,
-        after: int | None = None,
-        attempts: int | None = None,
-        cap: Decimal | object | None = ...,
-    ) -> ReplaceDefaults:
-        new_cap = current.cap if cap is ... else cap
-        assert new_cap is None or isinstance(new_cap, Decimal)
-        updated = ReplaceDefaults(
-            enabled=current.enabled if enabled is None else enabled,
-            after=current.after if after is None else after,
-            attempts=current.attempts if attempts is None else attempts,
-            cap=new_cap,
-        )
+    async def set_next_country(self, user_id: int, enabled: bool) -> ReplaceDefaults:
+        current = await self.defaults(user_id)
+        return await self._save(user_id, replace(current, next_country=enabled))
+
+    async def _save(self, user_id: int, updated: ReplaceDefaults) -> ReplaceDefaults:
         return await self._db.chains.set_defaults(user_id, updated)
 
     # ------------------------------------------------------------------ a chain's life
@@ -164,6 +156,7 @@ class ReplaceService:
             attempts_max=settings.attempts,
             cap=cap,
             spent=activation.cost if activation.cost is not None else bound,
+            next_country=settings.next_country,
         )
         if chain is not None:
             self._changes.activation_changed(activation.id)  # the tracker reads its deadline
@@ -302,6 +295,10 @@ class ReplaceService:
             )
         except ProviderError as error:  # a definite refusal: nothing was bought
             self._waiting.discard(chain.id)
+            if error.code == "NO_NUMBERS" and reserved.next_country:
+                moved = await self._moved_on(reserved)
+                if moved is not None:  # the same step in the next country (K bounds it)
+                    return await self._guarded_step(moved, ended)
             await self._db.chains.end(chain.id, refusal_reason(error), release=True)
             return await self._told(chain.id)
         except NoActiveKey as error:  # the key is gone: nothing was asked
@@ -319,6 +316,25 @@ class ReplaceService:
         self._waiting.discard(chain.id)
         await self._db.chains.end(chain.id, "error", release=True)
         return await self._told(chain.id)
+
+    async def _moved_on(self, chain: ReplaceChain) -> ReplaceChain | None:
+        """After NO_NUMBERS: the chain moved to the cheapest other country in stock at no more
+        than its max price (never one it left before), or None when there is none."""
+        key = await self._db.keys.get(chain.user_id, chain.key_id)
+        if key is None or self._catalog is None or chain.max_price is None:
+            return None
+        self._catalog.forget_prices(key, chain.service)  # the stock it showed was stale
+        try:
+            offers = await self._catalog.offers(key, chain.service)
+        except ProviderError:
+            return None
+        left = {chain.country, *chain.countries_tried}
+        for offer in offers:  # cheapest first
+            if offer.country not in left and offer.cost <= chain.max_price:
+                if not await self._db.chains.move_country(chain.id, offer.country):
+                    return None
+                return await self._db.chains.get(chain.id)
+        return None
 
     async def _joined(self, chain: ReplaceChain, bought: Activation) -> ReplaceEvent | None:
         cost = bought.cost if bought.cost is not None else chain.reserved or chain.max_price

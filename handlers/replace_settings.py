@@ -32,6 +32,7 @@ class ReplaceSettingsAction(StrEnum):
     AFTER = "after"  # v: seconds
     ATTEMPTS = "n"  # v: numbers at most
     CAP = "cap"  # v: an amount, or NO_CAP
+    NEXT_COUNTRY = "nc"  # v: "1" on, "0" off
 
 
 class ReplaceSettingsCb(CallbackData, prefix="rs1"):  # type: ignore[explicit-any]  # as SettingsCb
@@ -64,6 +65,7 @@ def replace_settings_view(
         minutes=str(defaults.after // 60),
         attempts=str(defaults.attempts),
         cap=cap,
+        next_country=t("settings-on") if defaults.next_country else t("settings-off"),
     )
 
     def mark(chosen: bool, label: str) -> str:
@@ -108,6 +110,17 @@ def replace_settings_view(
         for cap_choice in CAP_CHOICES
     ]
     rows += [caps[i : i + 3] for i in range(0, len(caps), 3)]
+    next_label = (
+        t("replace-settings-next-off") if defaults.next_country else t("replace-settings-next-on")
+    )
+    next_value = "0" if defaults.next_country else "1"
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=next_label, callback_data=_cb(ReplaceSettingsAction.NEXT_COUNTRY, next_value)
+            )
+        ]
+    )
     settings = MenuCb(action=MenuAction.SETTINGS).pack()
     rows.append([back_button(t, settings), menu_button(t)])
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
@@ -184,6 +197,19 @@ async def on_cap(
     await _save(query, t, auto_replace.set_cap(user.id, cap))
 
 
+async def on_next_country(
+    query: CallbackQuery,
+    callback_data: ReplaceSettingsCb,
+    t: Translate,
+    user: User,
+    auto_replace: ReplaceService,
+) -> None:
+    if callback_data.v not in ("0", "1"):
+        await answer_quietly(query, error_text(t, Stale()))
+        return
+    await _save(query, t, auto_replace.set_next_country(user.id, callback_data.v == "1"))
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     tap = router.callback_query.register
@@ -192,4 +218,5 @@ def create_router() -> Router:
     tap(on_after, ReplaceSettingsCb.filter(F.action == ReplaceSettingsAction.AFTER))
     tap(on_attempts, ReplaceSettingsCb.filter(F.action == ReplaceSettingsAction.ATTEMPTS))
     tap(on_cap, ReplaceSettingsCb.filter(F.action == ReplaceSettingsAction.CAP))
+    tap(on_next_country, ReplaceSettingsCb.filter(F.action == ReplaceSettingsAction.NEXT_COUNTRY))
     return router

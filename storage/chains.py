@@ -14,6 +14,7 @@ why: code, user, cap, attempts, a provider code such as NO_BALANCE, unknown, err
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +43,7 @@ class ReplaceDefaults:
     after: int = DEFAULT_AFTER
     attempts: int = DEFAULT_ATTEMPTS
     cap: Decimal | None = None
+    next_country: bool = False  # after NO_NUMBERS, the next cheapest country within the price
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class ReplaceChain:
     reason: str | None
     created_at: float
     updated_at: float
+    next_country: bool = False
+    countries_tried: tuple[str, ...] = ()  # left after NO_NUMBERS (the current one is not here)
 
     @property
     def running(self) -> bool:
@@ -100,7 +104,7 @@ StopRule = Callable[[ReplaceChain], str | None]
 _COLUMNS = (
     "id, user_id, key_id, service, country, max_price, chat_id, after_seconds, attempts_max,"
     " attempts_used, cap, spent, reserved, step_token, intent_id, activation_id, state, reason,"
-    " created_at, updated_at"
+    " created_at, updated_at, next_country, countries_tried"
 )
 
 
@@ -126,6 +130,8 @@ def _chain(row: Any) -> ReplaceChain:
         reason=row[17],
         created_at=row[18],
         updated_at=row[19],
+        next_country=bool(row[20]),
+        countries_tried=tuple(str(c) for c in json.loads(row[21] or "[]")),
     )
 
 
@@ -137,12 +143,15 @@ class ChainRepo:
 
     async def defaults(self, user_id: int) -> ReplaceDefaults:
         row = await self._s.fetchone(
-            "SELECT enabled, after_seconds, attempts, cap FROM replace_defaults WHERE user_id = ?",
+            "SELECT enabled, after_seconds, attempts, cap, next_country FROM replace_defaults"
+            " WHERE user_id = ?",
             (user_id,),
         )
         if row is None:
             return ReplaceDefaults()
-        return ReplaceDefaults(bool(row[0]), int(row[1]), int(row[2]), money_out(row[3]))
+        return ReplaceDefaults(
+            bool(row[0]), int(row[1]), int(row[2]), money_out(row[3]), bool(row[4])
+        )
 
     async def set_defaults(self, user_id: int, defaults: ReplaceDefaults) -> ReplaceDefaults:
         now = self._s.clock()
@@ -150,16 +159,18 @@ class ChainRepo:
             await ensure_user(conn, user_id, now)
             await tx_write(
                 conn,
-                "INSERT INTO replace_defaults(user_id, enabled, after_seconds, attempts, cap)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
+                "INSERT INTO replace_defaults(user_id, enabled, after_seconds, attempts, cap,"
+                " next_country) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
                 " enabled = excluded.enabled, after_seconds = excluded.after_seconds,"
-                " attempts = excluded.attempts, cap = excluded.cap",
+                " attempts = excluded.attempts, cap = excluded.cap,"
+                " next_country = excluded.next_country",
                 (
                     user_id,
                     int(defaults.enabled),
                     defaults.after,
                     defaults.attempts,
                     money_in(defaults.cap),
+                    int(defaults.next_country),
                 ),
             )
         return defaults
@@ -180,6 +191,7 @@ class ChainRepo:
         attempts_max: int,
         cap: Decimal,
         spent: Decimal,
+        next_country: bool = False,
     ) -> ReplaceChain | None:
         """A chain on a number just bought (its first attempt, `spent` its price); None when
         the number is already in a chain."""
@@ -192,8 +204,8 @@ class ChainRepo:
             async with conn.execute(
                 "INSERT INTO replace_chains(user_id, key_id, service, country, max_price,"
                 " chat_id, after_seconds, attempts_max, attempts_used, cap, spent,"
-                " activation_id, state, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                " activation_id, state, created_at, updated_at, next_country)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     key_id,
@@ -209,6 +221,7 @@ class ChainRepo:
                     CHAIN_ACTIVE,
                     now,
                     now,
+                    int(next_country),
                 ),
             ) as cur:
                 chain_id = int(cur.lastrowid or 0)
@@ -336,6 +349,27 @@ class ChainRepo:
             (CHAIN_ACTIVE, self._s.clock(), chain_id, CHAIN_BUYING, CHAIN_CHECKING),
         )
         return changed == 1
+
+    async def move_country(self, chain_id: int, country: str) -> bool:
+        """NO_NUMBERS where it was: the step in flight bought nothing (its reservation is
+        released, its attempt still counts) and the chain goes on in `country`, the one it
+        leaves remembered so it never comes back to it. The chain is active again."""
+        now = self._s.clock()
+        async with self._s.transaction() as conn:
+            row = await tx_fetchone(
+                conn, f"SELECT {_COLUMNS} FROM replace_chains WHERE id = ?", (chain_id,)
+            )
+            if row is None or _chain(row).state != CHAIN_BUYING:
+                return False
+            chain = _chain(row)
+            tried = json.dumps([*chain.countries_tried, chain.country])
+            await tx_write(
+                conn,
+                "UPDATE replace_chains SET state = ?, country = ?, countries_tried = ?,"
+                " reserved = NULL, step_token = NULL, updated_at = ? WHERE id = ?",
+                (CHAIN_ACTIVE, country, tried, now, chain_id),
+            )
+        return True
 
     async def end(
         self, chain_id: int, reason: str, *, release: bool = False, keep_reserved: bool = False

@@ -356,7 +356,8 @@ V9: tuple[str, ...] = (
         enabled        INTEGER NOT NULL DEFAULT 0,
         after_seconds  INTEGER NOT NULL DEFAULT 300,
         attempts       INTEGER NOT NULL DEFAULT 3,
-        cap            TEXT
+        cap            TEXT,
+        next_country   INTEGER NOT NULL DEFAULT 0
     )
     """,
     """
@@ -379,6 +380,8 @@ V9: tuple[str, ...] = (
         activation_id  INTEGER,
         state          TEXT NOT NULL DEFAULT 'active',
         reason         TEXT,
+        next_country   INTEGER NOT NULL DEFAULT 0,
+        countries_tried TEXT NOT NULL DEFAULT '[]',
         created_at     REAL NOT NULL,
         updated_at     REAL NOT NULL
     )

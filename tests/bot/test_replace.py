@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.catalog import CatalogService
 from bot.changes import Changes
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
@@ -80,7 +81,9 @@ def build_rig(
 ) -> Rig:
     changes = Changes()
     orders = OrderService(db, providers, clock, changes=changes)
-    replace = ReplaceService(db, orders, clock, changes=changes)
+    replace = ReplaceService(
+        db, orders, clock, changes=changes, catalog=CatalogService(providers, clock=clock)
+    )
     notes = notes or RecordingNotifier()
     tracker = sending(
         Tracker(db, providers, notes, FAST, clock=clock, changes=changes, replacer=replace)
@@ -303,3 +306,33 @@ def test_the_rule() -> None:
     assert stop_reason(replace(chain, attempts_used=3), ended) == "attempts"
     assert stop_reason(replace(chain, spent=Decimal("25")), ended) == "cap"
     assert stop_reason(replace(chain, max_price=None), ended) == "error"
+
+
+async def test_no_numbers_moves_to_the_next_cheapest_country_within_the_price(rig: Rig) -> None:
+    await rig.db.chains.set_defaults(USER, ReplaceDefaults(next_country=True))
+    first = await rig.buy_chained()
+    await rig.tracker.tick()
+    rig.sandbox.state.set_stock("0", "tg", 0)  # sold out where it was bought
+    await rig.silence()
+    assert rig.purchases() == 2
+    moved_to = rig.sandbox.state.purchases[-1]["country"]
+    assert moved_to != first.country
+    assert rig.sandbox.state.purchases[-1]["cost"] <= PRICE  # never above the chain's price
+    [chain] = await rig.chains()
+    assert chain.state == CHAIN_ACTIVE and chain.country == moved_to
+    assert chain.countries_tried == ("0",) and chain.attempts_used == 3  # the refused try counts
+    await rig.silence()
+    assert rig.purchases() == 2  # K = 3 tries: the chain ends
+    [chain] = await rig.chains()
+    assert (chain.state, chain.reason) == (CHAIN_ENDED, "attempts")
+    assert_nothing_left_uncancelled(rig)
+
+
+async def test_no_numbers_without_the_option_ends_the_chain(rig: Rig) -> None:
+    await rig.buy_chained()
+    await rig.tracker.tick()
+    rig.sandbox.state.set_stock("0", "tg", 0)
+    await rig.silence()
+    assert rig.purchases() == 1
+    [chain] = await rig.chains()
+    assert (chain.state, chain.reason) == (CHAIN_ENDED, "NO_NUMBERS")

@@ -99,12 +99,14 @@ async def test_settings_set_the_defaults(keyed_chat: Any, services: Any) -> None
     await chat.tap("10 min")
     await chat.tap("🔢 5")
     await chat.tap("💰 50")
+    await chat.tap("Try the next cheapest country")
     text = chat.last_text
+    assert 'Next cheapest country after "no numbers": on' in text
     assert "For new purchases: on" in text and "Wait for a code: 10 min" in text
     assert "Numbers at most: 5" in text and "Spending cap: 50" in text
     defaults = await services.auto_replace.defaults(chat.user.id)
     assert (defaults.enabled, defaults.after, defaults.attempts) == (True, 600, 5)
-    assert defaults.cap == Decimal("50")
+    assert defaults.cap == Decimal("50") and defaults.next_country
     # The confirm screen starts with the defaults: on, 10 min, 5 numbers, cap 50.
     await open_confirm(chat)
     assert "no code within 10 min" in chat.last_text and "5 numbers" in chat.last_text
@@ -122,7 +124,8 @@ async def test_crafted_settings_values_change_nothing(keyed_chat: Any, services:
     chat = keyed_chat
     await chat.send("/settings")
     await chat.tap("Auto-replace")
-    for data in ("rs1:after:7", "rs1:n:99", "rs1:cap:3", "rs1:cap:sNaN", "rs1:on:x"):
+    crafted = ("rs1:after:7", "rs1:n:99", "rs1:cap:3", "rs1:cap:sNaN", "rs1:on:x", "rs1:nc:2")
+    for data in crafted:
         answer = await chat.tap_data(data)
         assert answer is not None and "out of date" in (answer.text or "")
     defaults = await services.auto_replace.defaults(chat.user.id)

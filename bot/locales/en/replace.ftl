@@ -25,8 +25,11 @@ replace-settings-text = <b>🔁 Auto-replace</b>
     Wait for a code: { $minutes } min
     Numbers at most: { $attempts }
     Spending cap: { $cap }
+    Next cheapest country after "no numbers": { $next_country }
 replace-settings-cap-none = the numbers × the price
 replace-settings-turn-on = ✅ Turn on for new purchases
 replace-settings-turn-off = ⏹ Turn off for new purchases
 replace-settings-minutes = { $minutes } min
 replace-settings-cap-price = × price
+replace-settings-next-on = 🌍 Try the next cheapest country after "no numbers"
+replace-settings-next-off = 🌍 Stay in the same country after "no numbers"

@@ -25,8 +25,11 @@ replace-settings-text = <b>🔁 Автозамена</b>
     Ждать код: { $minutes } мин
     Номеров не больше: { $attempts }
     Лимит расходов: { $cap }
+    Следующая по цене страна, если номеров нет: { $next_country }
 replace-settings-cap-none = число номеров × цена
 replace-settings-turn-on = ✅ Включить для новых покупок
 replace-settings-turn-off = ⏹ Выключить для новых покупок
 replace-settings-minutes = { $minutes } мин
 replace-settings-cap-price = × цена
+replace-settings-next-on = 🌍 Пробовать следующую по цене страну, если номеров нет
+replace-settings-next-off = 🌍 Оставаться в той же стране, если номеров нет

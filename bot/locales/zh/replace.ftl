@@ -25,8 +25,11 @@ replace-settings-text = <b>🔁 自动更换</b>
     等待验证码：{ $minutes } 分钟
     最多号码数：{ $attempts }
     花费上限：{ $cap }
+    无号码时尝试下一个最便宜的国家：{ $next_country }
 replace-settings-cap-none = 号码数 × 价格
 replace-settings-turn-on = ✅ 为新购买开启
 replace-settings-turn-off = ⏹ 为新购买关闭
 replace-settings-minutes = { $minutes } 分钟
 replace-settings-cap-price = × 价格
+replace-settings-next-on = 🌍 无号码时尝试下一个最便宜的国家
+replace-settings-next-off = 🌍 无号码时留在同一国家
