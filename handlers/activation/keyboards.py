@@ -135,9 +135,7 @@ def confirm_markup(
         label = t("replace-toggle-on") if replace else t("replace-toggle-off")
         flip = button(
             label,
-            BuyCb(
-                action=BuyAction.REPLACE, s=service, c=country, mx=max_price, p=1 - with_replace
-            ),
+            BuyCb(action=BuyAction.REPLACE, s=service, c=country, mx=max_price, p=1 - with_replace),
         )
         if flip is not None:
             rows.append([flip])
