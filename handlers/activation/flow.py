@@ -520,7 +520,10 @@ async def _buy(
         return
     await answer_quietly(query, t("buy-bought"))
     if callback_data.p == 1:  # bought with auto-replace: the chain starts on this number
-        await ctx.auto_replace.start(user.id, result.activation, max_price=max_price)
+        try:
+            await ctx.auto_replace.start(user.id, result.activation, max_price=max_price)
+        except Exception:  # the number is bought and tracked: its card must be shown anyway
+            log.exception("auto-replace chain not started")
     await show_new_card(query, result.activation, ctx, now())
 
 
