@@ -14,7 +14,7 @@ import pytest
 from bot.provider.factory import ProviderFactory
 from storage import Database, KeyCipher, KeyProfile
 from storage.chains import CHAIN_ACTIVE, CHAIN_CHECKING, CHAIN_ENDED, ReplaceDefaults
-from tests.bot.conftest import USER
+from tests.bot.conftest import LOOPBACK_ALLOWED, USER
 from tests.bot.test_replace import (
     PRICE,
     WAIT,
@@ -200,3 +200,38 @@ async def test_faults_never_spend_past_the_cap(rig: Rig, fault: str) -> None:
     for chain in await rig.chains():
         assert chain.spent + (chain.reserved or 0) <= chain.cap
     assert_nothing_left_uncancelled(rig)
+
+
+async def test_a_purchase_timeout_is_reconciled_never_bought_twice(
+    tdb: Database, tkey: KeyProfile, sandbox: Any, clock: Any
+) -> None:
+    """The provider takes the money but answers after the client gave up (a timeout): the
+    chain waits for the reconciler, which finds the number; nothing is bought again."""
+    impatient = ProviderFactory(
+        timeout=0.5, read_retries=0, retry_delay=0.0, address_policy=LOOPBACK_ALLOWED
+    )
+    rig = build_rig(tdb, impatient, tkey, sandbox, clock)
+    try:
+        await rig.buy_chained()
+        await rig.tracker.tick()
+        sandbox.state.inject_fault("timeout", action="getNumberV2", seconds=2.0)
+        await rig.silence()
+        assert rig.purchases() == 2
+        [chain] = await rig.chains()
+        assert chain.state == CHAIN_CHECKING
+
+        async def joined() -> bool:
+            [current] = await rig.chains()
+            return current.state == CHAIN_ACTIVE
+
+        await until_settled(rig, joined)
+        assert rig.purchases() == 2
+        [chain] = await rig.chains()
+        assert chain.spent == PRICE * 2 and chain.reserved is None
+        await rig.silence()
+        await rig.silence()
+        assert rig.purchases() == 3
+        assert_nothing_left_uncancelled(rig)
+    finally:
+        await rig.tracker.stop()
+        await impatient.close()
