@@ -50,6 +50,8 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "BalanceCb": [{"action": "refresh"}],
     "SettingsCb": [{"action": "setmargin", "v": max(_setting_values, key=len)}],
     "NumbersCb": [{"action": "hist", "kind": "a", "page": PAGE}],
+    # Auto-replace defaults: the longest action with the longest value the screen offers.
+    "ReplaceSettingsCb": [{"action": "after", "v": "99999.9999"}],
     "ActivationCb": [{"action": max(ActivationAction, key=len), "id": BIG_ID}],
     "BuyCb": [
         {"action": "sp", "s": SERVICE, "c": COUNTRY, "p": PAGE, "tk": TOKEN, "mx": "99999.9999"}
