@@ -96,6 +96,9 @@ class ReplaceService:
         # Chains whose step is buying in this process now: `settle` leaves them alone.
         self._in_flight: set[int] = set()
         self._steps = asyncio.Semaphore(STEPS_AT_ONCE)
+        # Whether any chain runs (None: not read yet). Until one does, the tracker's reads of
+        # deadlines cost no query: most bots never start a chain.
+        self._chains_run: bool | None = None
 
     # ------------------------------------------------------------------ the user's defaults
 
@@ -159,6 +162,7 @@ class ReplaceService:
             next_country=settings.next_country,
         )
         if chain is not None:
+            self._chains_run = True
             self._changes.activation_changed(activation.id)  # the tracker reads its deadline
         return chain
 
@@ -178,6 +182,10 @@ class ReplaceService:
     # ------------------------------------------------------------------ the tracker's port
 
     async def silent_deadlines(self, activation_ids: list[int]) -> dict[int, float]:
+        if self._chains_run is None:
+            self._chains_run = await self._db.chains.any_running()
+        if not self._chains_run:
+            return {}
         return await self._db.chains.silent_deadlines(activation_ids)
 
     async def number_ended(self, activation: Activation) -> ReplaceEvent | None:

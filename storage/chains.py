@@ -261,6 +261,13 @@ class ChainRepo:
         )
         return {int(row[0]): float(row[1]) for row in rows}
 
+    async def any_running(self) -> bool:
+        """System: is any chain not ended (one indexed probe)?"""
+        row = await self._s.fetchone(
+            "SELECT 1 FROM replace_chains WHERE state IN (?, ?, ?) LIMIT 1", CHAIN_RUNNING
+        )
+        return row is not None
+
     async def running(self) -> list[ReplaceChain]:
         """System: every chain not ended (a restart resumes or ends each)."""
         rows = await self._s.fetchall(
