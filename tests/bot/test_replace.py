@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,8 +19,8 @@ from bot.provider.factory import ProviderFactory
 from bot.replace import ReplaceService, stop_reason
 from bot.tracker import Tracker
 from storage import Database, KeyProfile
-from storage.chains import CHAIN_ACTIVE, CHAIN_ENDED, ReplaceDefaults
-from storage.models import Activation
+from storage.chains import CHAIN_ACTIVE, CHAIN_ENDED, ReplaceChain, ReplaceDefaults
+from storage.models import Activation, ActivationCode
 from tests.bot.conftest import FAST, USER, RecordingNotifier
 from tests.harness import sending
 
@@ -280,8 +280,6 @@ async def test_one_end_seen_twice_buys_one_number(rig: Rig) -> None:
 
 def test_the_rule() -> None:
     """stop_reason alone: a code, the user's end, K, the cap."""
-    from storage.chains import ReplaceChain
-    from storage.models import ActivationCode
 
     chain = ReplaceChain(
         id=1, user_id=1, key_id=1, service="tg", country="0", max_price=Decimal("10"),
@@ -296,8 +294,6 @@ def test_the_rule() -> None:
         cancel_requested=False, can_get_another_sms=None, chat_id=1, message_id=None,
         next_poll_at=0.0, ended_at=301.0, adopted=False,
     )  # fmt: skip
-    from dataclasses import replace
-
     assert stop_reason(chain, ended) is None
     assert stop_reason(chain, replace(ended, status="expired")) is None
     code = ActivationCode(0, "1234", None, 10.0, True)
