@@ -105,6 +105,9 @@ class RecordingNotifier:
     async def key_revoked(self, key: Any, to: Any) -> None:
         await self._other(key)
 
+    async def replace_stopped(self, chain: Any, to: Any) -> None:
+        await self._other(chain)
+
 
 class NaivePoller:
     """The baseline: one task per activation, getStatus every 5 s until a code arrives (or the

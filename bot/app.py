@@ -38,6 +38,7 @@ from bot.orders import OrderService
 from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
 from bot.rentals import RentalService
+from bot.replace import ReplaceService
 from bot.settings import UserSettingsService
 from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
@@ -73,6 +74,7 @@ class Services:
     spending: SpendingService
     history: HistoryService
     mydata: MyDataService
+    auto_replace: ReplaceService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -130,6 +132,7 @@ async def build_services(
         spending=SpendingService(db, clock),
         history=HistoryService(db, clock=clock),
         mydata=MyDataService(db, orders, rentals, clock=clock),
+        auto_replace=ReplaceService(db, orders, clock=clock, changes=changes, catalog=catalog),
         translator=Translator(),
         clock=clock,
         changes=changes,
@@ -182,6 +185,7 @@ def build_dispatcher(
         clock=services.clock,
         changes=services.changes,
         metrics=metrics,
+        replacer=services.auto_replace,
     )
     services.tracker = tracker
     services.notifier = notifier

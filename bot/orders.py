@@ -36,6 +36,7 @@ from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ANY_NUMBER, ActivationStatus, PurchaseFilter
 from storage import Activation, Database, KeyProfile, PendingPurchase, User
+from storage.chains import ReplaceStep
 from storage.tokens import batch_token, offer_key
 
 log = logging.getLogger(__name__)
@@ -184,14 +185,19 @@ class OrderService:
         progress: Progress | None = None,
         choice: PurchaseFilter = ANY_NUMBER,
         quantity: int = 1,
+        key_id: int | None = None,
     ) -> BuyResult:
         """Buy one number under a token issued for exactly this offer (`quantity`: of the
         batch the token belongs to, see `buy_several`). ProviderError (a
         definite refusal) propagates; UnknownOutcome becomes BuyResult(pending=True), whose
         open intent the tracker reconciles (and whose result edits `message_id`). `progress`
         is awaited once the token is claimed, before the provider is called (the chat says
-        "buying…"); only the tap that bought calls it, never a duplicate."""
-        key = await self._db.keys.get_active(user_id)
+        "buying…"); only the tap that bought calls it, never a duplicate. `key_id`: buy with
+        that key of the user's (an auto-replace chain stays on its key), else the active one."""
+        if key_id is None:
+            key = await self._db.keys.get_active(user_id)
+        else:
+            key = await self._db.keys.get(user_id, key_id)
         if key is None:
             raise NoActiveKey()
         # The token is claimed and the intent written in one transaction BEFORE the provider
@@ -405,6 +411,11 @@ class OrderService:
             activation.user_id, activation.service, activation.country
         )
 
+    async def replace_step(self, activation: Activation) -> ReplaceStep | None:
+        """The auto-replace chain the number belongs to and which attempt it is (the card's
+        "attempt 2 of 3"); None when it is in no chain."""
+        return await self._db.chains.step_of(activation.id)
+
     async def key_of(self, activation: Activation) -> KeyProfile | None:
         """The key the number was bought with (its provider names the service and country);
         None once the key is deleted."""
@@ -495,6 +506,7 @@ class OrderService:
                 raise
             log.info("setStatus 6 outcome unknown (%s): finished here", error.code)
         await self._db.activations.set_status(activation.id, "finished", ended_at=self._clock())
+        await self._db.chains.end_on(activation.id, "code")  # done with it: nothing to replace
         return await self._changed(activation.id)
 
     async def cancel(self, user_id: int, activation_id: int) -> CancelResult:
@@ -505,6 +517,8 @@ class OrderService:
         activation, key = await self._live(user_id, activation_id)
         if activation.codes:
             raise CodeReceived()
+        # The user's own cancel ends an auto-replace chain on it: nothing is bought after it.
+        await self._db.chains.end_on(activation.id, "user")
         if self._clock() < activation.cancel_allowed_at:
             return await self._schedule_cancel(user_id, activation)
         client = self._providers.client(key.base_url, key.api_key)

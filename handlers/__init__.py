@@ -21,6 +21,7 @@ from handlers import (
     mydata,
     numbers,
     rent,
+    replace_settings,
     settings,
     spending,
     start,
@@ -58,6 +59,7 @@ def build_router(config: Settings) -> Router:
         history.create_router(),
         mydata.create_router(),
         settings.create_router(),
+        replace_settings.create_router(),
         help.create_router(),
         fallback.create_router(),
     )

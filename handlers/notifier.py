@@ -44,7 +44,11 @@ from bot.i18n import Translate, Translator
 from bot.orders import OrderService
 from bot.rentals import RentalService
 from bot.tracker.notifier import Recipient, Settle
-from handlers.activation.presenter import activation_card_data, render_activation_card
+from handlers.activation.presenter import (
+    activation_card_data,
+    reason_message,
+    render_activation_card,
+)
 from handlers.common import is_not_modified
 from handlers.live_card import retire_card
 from handlers.names import names_for
@@ -52,6 +56,7 @@ from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
 from handlers.rent.views import code_line
 from handlers.send_queue import Call, Job, Priority, SendQueue
+from storage.chains import ReplaceChain
 from storage.models import (
     Activation,
     ActivationCode,
@@ -248,6 +253,28 @@ class TelegramNotifier:
         await self._notice(rental.user_id, _chat(rental), text, notify=False)
 
     # ------------------------------------------------------------------ keys
+
+    async def replace_stopped(self, chain: ReplaceChain, to: Recipient) -> None:
+        """An auto-replace chain ended without a code: why, after how many numbers, and what
+        they were charged (the last number's card stays as it was)."""
+        lang, t = self._language(to)
+        names = await names_for(self.catalog, to.key, lang, chain.service, chain.country)
+        currency = to.key.currency if to.key is not None else None
+        text = "\n".join(
+            (
+                t(
+                    "replace-stopped",
+                    service=escape(names.service),
+                    flag=names.flag,
+                    country=escape(names.country),
+                    attempts=str(chain.attempts_used),
+                    spent=escape(format_money(chain.spent, currency, lang=lang)),
+                ),
+                t(reason_message(chain.reason or "error")),
+            )
+        )
+        chat_id = chain.chat_id if chain.chat_id is not None else chain.user_id
+        await self._notice(chain.user_id, chat_id, text, notify=True)
 
     async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
         _lang, t = self._language(to)

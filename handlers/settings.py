@@ -21,6 +21,7 @@ from bot.errors import Stale
 from bot.formatting import format_duration, parse_utc_offset, utc_offset_label
 from bot.i18n import LANGUAGES, Translate, Translator
 from bot.settings import MARGINS, TZ_OFFSETS, UserSettingsService
+from handlers import replace_settings
 from handlers.common import MenuAction, MenuCb, answer_quietly, answer_tap, menu_button, show
 from handlers.errors import error_text
 from storage import User
@@ -70,6 +71,7 @@ def settings_keyboard(t: Translate, user: User) -> InlineKeyboardMarkup:
         [InlineKeyboardButton(text=toggle, callback_data=_cb(SettingsAction.AUTO_CANCEL, flip))],
         [InlineKeyboardButton(text=t("btn-margin"), callback_data=_cb(SettingsAction.MARGINS))],
         [InlineKeyboardButton(text=t("btn-timezone"), callback_data=_cb(SettingsAction.TIMEZONES))],
+        [replace_settings.open_button(t)],
         [menu_button(t)],
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -13,6 +13,7 @@ import aiosqlite
 
 from storage.activations import ActivationRepo
 from storage.base import Store, sql_in
+from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.fsm import FsmRepo
 from storage.history import HistoryRepo
@@ -102,6 +103,7 @@ class Database:
     spending: SpendingRepo
     history: HistoryRepo
     userdata: UserDataRepo
+    chains: ChainRepo
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class Database:
         self.spending = SpendingRepo(store)
         self.history = HistoryRepo(store)
         self.userdata = UserDataRepo(store)
+        self.chains = ChainRepo(store)
         self._background = (
             self
             if background is None

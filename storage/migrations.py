@@ -348,7 +348,61 @@ V8: tuple[str, ...] = (
 # (`PurchaseFilter.code()`: "" any, "p12" only, "x12" except, "omts" operator).
 V9: tuple[str, ...] = ("ALTER TABLE favourites ADD COLUMN choice TEXT NOT NULL DEFAULT ''",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
+# Version 10: auto-replace. A chain (one offer bought again while its numbers stay silent) and
+# its cap live here, so the cap holds across processes and restarts: `reserved` is the worst
+# case of the step in flight (written before the provider is called), `spent` what its
+# numbers were charged. Each number a chain bought is linked to it (the card's "attempt 2 of
+# 3"); each user's defaults for new purchases have a row of their own.
+V10: tuple[str, ...] = (
+    """
+    CREATE TABLE replace_defaults (
+        user_id        INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        enabled        INTEGER NOT NULL DEFAULT 0,
+        after_seconds  INTEGER NOT NULL DEFAULT 300,
+        attempts       INTEGER NOT NULL DEFAULT 3,
+        cap            TEXT,
+        next_country   INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    """
+    CREATE TABLE replace_chains (
+        id             INTEGER PRIMARY KEY,
+        user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        key_id         INTEGER NOT NULL,
+        service        TEXT NOT NULL,
+        country        TEXT NOT NULL,
+        max_price      TEXT,
+        chat_id        INTEGER,
+        after_seconds  INTEGER NOT NULL,
+        attempts_max   INTEGER NOT NULL,
+        attempts_used  INTEGER NOT NULL,
+        cap            TEXT NOT NULL,
+        spent          TEXT NOT NULL DEFAULT '0',
+        reserved       TEXT,
+        step_token     TEXT,
+        intent_id      INTEGER,
+        activation_id  INTEGER,
+        state          TEXT NOT NULL DEFAULT 'active',
+        reason         TEXT,
+        next_country   INTEGER NOT NULL DEFAULT 0,
+        countries_tried TEXT NOT NULL DEFAULT '[]',
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX ix_replace_chains_state ON replace_chains(state)",
+    "CREATE INDEX ix_replace_chains_user ON replace_chains(user_id)",
+    """
+    CREATE TABLE replace_links (
+        activation_id  INTEGER PRIMARY KEY REFERENCES activations(id) ON DELETE CASCADE,
+        chain_id       INTEGER NOT NULL REFERENCES replace_chains(id) ON DELETE CASCADE,
+        attempt        INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX ix_replace_links_chain ON replace_links(chain_id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -169,9 +169,11 @@ RentPrices = dict[str, dict[str, RentPrice]]  # country -> service -> price
 
 
 # Supplier ids and operator names travel in callback data and offer keys: short and plain.
-_FILTER_ITEM = re.compile(r"[A-Za-z0-9_-]{1,12}")
+_FILTER_ITEM = re.compile(r"[A-Za-z0-9_-]{1,11}")
 MAX_FILTER_ITEMS = 3
-MAX_CODE = 14  # a choice's code fits a button's callback data next to the rest of the offer
+# A choice's code fits a button's callback data next to the rest of the offer (with its
+# token, quantity and auto-replace switch): three short supplier ids, or one of 11 characters.
+MAX_CODE = 12
 
 
 @dataclass(frozen=True, slots=True)

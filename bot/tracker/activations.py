@@ -35,6 +35,7 @@ from bot.tracker.config import TrackerConfig
 from bot.tracker.directory import Directory
 from bot.tracker.observation import Observation, listed_code_is_stale, observation_from_listing
 from bot.tracker.outbox import Outbox
+from bot.tracker.replacing import Replacing
 from bot.tracker.scheduler import KeyScheduler, KeyState
 from bot.tracker.timing import ActivationTiming, with_delivered
 from storage.activations import ActivationRepo
@@ -59,8 +60,10 @@ class ActivationWatcher:
         timing: ActivationTiming,
         config: TrackerConfig,
         metrics: Metrics,
+        replacing: Replacing | None = None,
     ) -> None:
         self._repo = repo
+        self._replacing = replacing
         self._keys = keys
         self._directory = directory
         self._outbox = outbox
@@ -316,6 +319,8 @@ class ActivationWatcher:
                 ended.key_id,
                 lambda to: self._outbox.notifier.activation_ended(ended, refunded(ended), to),
             )
+            if self._replacing is not None:
+                await self._replacing.ended(ended)  # its auto-replace chain buys the next
 
     async def _cancel_at(self, activation: Activation) -> float | None:
         """When the tracker should cancel this codeless number, or None (never)."""

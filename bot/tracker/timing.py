@@ -65,6 +65,8 @@ class ActivationTiming:
         self._read_at: dict[int, float] = {}
         self._fast_until: dict[int, float] = {}  # activation id -> fast polling until
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
+        # ... -> when an auto-replace chain gives up on it (no code by then: cancel, replace)
+        self._silent_at: dict[int, float] = {}
         # next_poll_at values decided but not yet written: flushed in ONE transaction per pass
         # (losing them in a crash only makes those numbers due early).
         self._next_polls: dict[int, float] = {}
@@ -112,6 +114,15 @@ class ActivationTiming:
             self._written[row.id] = row.next_poll_at
         if poked or (awaiting_code(row) and looks(known) != looks(row)):
             self._set_at(row.id, min(self._at.get(row.id, now), now))
+
+    def set_silent(self, loaded: Collection[int], deadlines: dict[int, float]) -> None:
+        """The auto-replace deadlines of these rows just read (one a chain left has none)."""
+        for activation_id in loaded:
+            at = deadlines.get(activation_id)
+            if at is None:
+                self._silent_at.pop(activation_id, None)
+            elif activation_id in self._rows:  # `schedule` polls it by then
+                self._silent_at[activation_id] = at
 
     def _set_at(self, activation_id: int, at: float) -> None:
         self._at[activation_id] = at
@@ -197,6 +208,7 @@ class ActivationTiming:
         self._next_polls.pop(activation_id, None)
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
+        self._silent_at.pop(activation_id, None)
 
     def _margin(self, user: User | None) -> tuple[bool, int]:
         """(auto-cancel on, margin seconds) of the owner."""
@@ -217,6 +229,9 @@ class ActivationTiming:
             wanted = activation.cancel_allowed_at
         elif auto:
             wanted = activation.ends_at - margin
+        silent = self._silent_at.get(activation.id)
+        if silent is not None:  # an auto-replace chain gives up on it then
+            wanted = silent if wanted is None else min(wanted, silent)
         if wanted is None:
             return None
         not_before = self._cancel_not_before.get(activation.id, float("-inf"))

@@ -39,6 +39,7 @@ from bot.tracker.notifier import Notifier
 from bot.tracker.outbox import Outbox
 from bot.tracker.reconciler import Reconciler
 from bot.tracker.rentals import RentalWatcher
+from bot.tracker.replacing import Replacer, Replacing
 from bot.tracker.scheduler import KeyDown, KeyScheduler, KeyState
 from bot.tracker.timing import ActivationTiming
 from storage import Database
@@ -68,6 +69,7 @@ class Tracker:
         *,
         changes: Changes | None = None,
         metrics: Metrics | None = None,
+        replacer: Replacer | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
@@ -79,8 +81,16 @@ class Tracker:
         outbox = Outbox(notifier, directory)
         self._keys = KeyScheduler(db.keys, directory, outbox, self.config, clock, self.metrics)
         self._timing = ActivationTiming(db.activations, self.config)
+        self._replacing = Replacing(replacer, outbox, clock)
         self._activations = ActivationWatcher(
-            db.activations, self._keys, directory, outbox, self._timing, self.config, self.metrics
+            db.activations,
+            self._keys,
+            directory,
+            outbox,
+            self._timing,
+            self.config,
+            self.metrics,
+            self._replacing,
         )
         self._rentals = RentalWatcher(
             db.rentals, self._keys, directory, outbox, self.config, self.metrics, clock
@@ -138,6 +148,9 @@ class Tracker:
                 live = self._timing.live_of_key(key.id)
                 job = self._reconciler.reconcile_safely(key, intents.get(key.id, []), live)
                 state.task = asyncio.create_task(job)
+        # Chains go on where they stopped; a step whose purchase answer was lost waits for the
+        # reconciliation just started (its intent) before anything more is bought.
+        await self._replacing.resume()
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
     async def stop(self) -> None:
@@ -152,6 +165,7 @@ class Tracker:
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        await self._replacing.stop()
         await self._settle_bookkeeping()
         with contextlib.suppress(Exception):
             await self._timing.flush()
@@ -191,13 +205,15 @@ class Tracker:
         await self._refresh_schedule(self.clock())
         await self._refresh_directory(self.clock())
         await self._pass(wait=True)
+        await self._replacing.idle()  # what the pass's ends made auto-replace buy
         await self._timing.flush()
 
     async def idle(self) -> None:
-        """Wait for the key jobs still running from the loop."""
+        """Wait for the key jobs still running from the loop (and auto-replace steps)."""
         jobs = self._keys.running_jobs()
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+        await self._replacing.idle()
 
     # ------------------------------------------------------------------ one pass
 
@@ -215,6 +231,7 @@ class Tracker:
             work[rental.key_id].rentals.append(rental)
         for pending in await self.db.pending.list_all():
             work[pending.key_id].pending.append(pending)
+        self._replacing.settle_soon()
         jobs: list[asyncio.Task[None]] = []
         for key_id, key_work in work.items():
             state = self._keys.state(key_id)
@@ -268,7 +285,14 @@ class Tracker:
         """Every live number from the database: the schedule starts from the truth."""
         self._woken.clear()
         self._resync = False
-        self._timing.load_all(await self.db.activations.live(), now)
+        rows = await self.db.activations.live()
+        self._timing.load_all(rows, now)
+        await self._load_deadlines([row.id for row in rows])
+
+    async def _load_deadlines(self, activation_ids: list[int]) -> None:
+        """The auto-replace deadlines of the rows just read into the schedule."""
+        if self._replacing.replacer is not None and activation_ids:
+            self._timing.set_silent(activation_ids, await self._replacing.deadlines(activation_ids))
 
     async def _refresh_schedule(self, now: float) -> None:
         """Read what changed since the last pass: numbers stored since (an index probe that
@@ -282,6 +306,7 @@ class Tracker:
             self._timing.load(new, now)
         if named:
             self._timing.load(await self.db.activations.get_many(sorted(named)), now, named=named)
+        await self._load_deadlines([row.id for row in new] + sorted(named))
 
     async def _run_key(self, state: KeyState, work: _KeyWork, now: float) -> None:
         try:

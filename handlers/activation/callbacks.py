@@ -51,11 +51,17 @@ class OfferAction(StrEnum):
 # How many numbers one confirmation buys (OrderService.MAX_QUANTITY).
 CallbackQuantity = Annotated[int, Field(ge=1, le=10)]
 
+# Auto-replace for one purchase, as an offer's buttons carry it: the user's default (a screen
+# drawn afresh), switched on, or switched off with the confirm screen's toggle.
+REPLACE_DEFAULT, REPLACE_ON, REPLACE_OFF = 0, 1, 2
+CallbackReplace = Annotated[int, Field(ge=REPLACE_DEFAULT, le=REPLACE_OFF)]
+
 
 class OfferCb(CallbackData, prefix="o1"):  # type: ignore[explicit-any]  # as BuyCb
     """The confirm screen's options (BuyCb's wire format stays as it is for the buttons in
     users' chats). s = service, c = country, mx = maximum price per number, f = supplier
-    choice (`PurchaseFilter.code()`), n = how many numbers, tk = one-time token (BUY)."""
+    choice (`PurchaseFilter.code()`), n = how many numbers, tk = one-time token (BUY), r =
+    auto-replace for this purchase (REPLACE_DEFAULT / _ON / _OFF)."""
 
     action: OfferAction
     s: str = ""
@@ -64,6 +70,7 @@ class OfferCb(CallbackData, prefix="o1"):  # type: ignore[explicit-any]  # as Bu
     f: str = ""
     n: CallbackQuantity = 1
     tk: str = ""
+    r: CallbackReplace = REPLACE_DEFAULT
 
 
 class ActivationAction(StrEnum):
@@ -75,6 +82,7 @@ class ActivationAction(StrEnum):
     REFRESH = "refresh"
     FAVOURITE = "fav"  # star or un-star the number's (service, country)
     AGAIN = "again"  # the confirm screen of the same offer
+    STOP_REPLACE = "norp"  # stop the number's auto-replace chain (the number stays)
 
 
 class ActivationCb(CallbackData, prefix="a1"):  # type: ignore[explicit-any]  # as BuyCb

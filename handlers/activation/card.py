@@ -16,12 +16,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.catalog import CatalogService
 from bot.config import Settings
-from bot.errors import CodeReceived, NotFound
+from bot.errors import CodeReceived, NotFound, Stale
 from bot.favourites import FavouritesService
 from bot.formatting import format_duration
 from bot.i18n import Translate
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
+from bot.replace import ReplaceService
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
 from handlers.activation.flow import BuyContext, buy_context, show_confirm
@@ -284,6 +285,22 @@ async def on_refresh(
     await _status_tap(_refresh, query, callback_data, tap, settings)
 
 
+async def on_stop_replace(
+    query: CallbackQuery, callback_data: ActivationCb, tap: CardTap, auto_replace: ReplaceService
+) -> None:
+    """⏹ stop the number's auto-replace chain: the number stays, nothing more is bought."""
+    t = tap.t
+    if await _owned(query, callback_data, tap.orders, tap.user, t) is None:
+        return
+    try:
+        await auto_replace.stop(tap.user.id, callback_data.id)
+    except (NotFound, Stale):
+        await answer_quietly(query, t("replace-stop-stale"))
+    else:
+        await answer_quietly(query, t("replace-stopped-tap"))
+    await tap.redraw(await tap.reload(callback_data.id))
+
+
 def create_router() -> Router:
     """The card's taps are the bot's most frequent: the router decodes the callback data once
     (its filter injects `callback_data`), and each handler only compares the decoded action,
@@ -299,6 +316,7 @@ def create_router() -> Router:
     tap(on_done, _Action(ActivationAction.DONE), card_tap)
     tap(on_cancel, _Action(ActivationAction.CANCEL), card_tap)
     tap(on_refresh, _Action(ActivationAction.REFRESH), card_tap)
+    tap(on_stop_replace, _Action(ActivationAction.STOP_REPLACE), card_tap)
     return router
 
 

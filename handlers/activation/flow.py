@@ -7,6 +7,7 @@ database before the provider is called, so a double tap or a resent update buys 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,8 +29,18 @@ from bot.i18n import Translate
 from bot.orders import OrderService, Progress
 from bot.provider.errors import ProviderError
 from bot.provider.models import ANY_NUMBER, Country, PurchaseFilter, Service
+from bot.replace import ReplaceService
 from bot.tracker.notifier import Recipient
-from handlers.activation.callbacks import BuyAction, BuyCb, BuyStates, OfferAction, OfferCb
+from handlers.activation.callbacks import (
+    REPLACE_DEFAULT,
+    REPLACE_OFF,
+    REPLACE_ON,
+    BuyAction,
+    BuyCb,
+    BuyStates,
+    OfferAction,
+    OfferCb,
+)
 from handlers.activation.keyboards import (
     ask_max_markup,
     button,
@@ -64,6 +75,7 @@ from handlers.errors import error_text
 from handlers.names import Names, country_label
 from handlers.outcome import PurchaseKind, checking_view
 from storage import Activation, KeyProfile, User
+from storage.chains import ReplaceDefaults
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +131,7 @@ class BuyContext:
     accounts: AccountService
     active_key: ActiveKeyLoader
     state: FSMContext
+    auto_replace: ReplaceService
 
     async def key(self) -> KeyProfile | None:
         return await self.active_key()
@@ -359,11 +372,13 @@ async def show_confirm(
     choice: PurchaseFilter | None = None,
     quantity: int = 1,
     min_price: Decimal | None = None,
+    replace: bool | None = None,
 ) -> None:
     """The confirm screen of one offer. `choice` None: the one remembered on the favourite
     (any supplier when it is none); `quantity` > 1 buys several at once, each at most the
     maximum price (the shown price when none is set: the batch's cap); `min_price`: the
-    provider's minimum after WRONG_MAX_PRICE, offered in one tap under a token of its own."""
+    provider's minimum after WRONG_MAX_PRICE, offered in one tap under a token of its own;
+    `replace`: auto-replace on or off for this purchase (None: the user's default)."""
     lang, t, catalog = ctx.lang, ctx.t, ctx.catalog
     key = await ctx.key_or_notice(event)
     if key is None:
@@ -427,6 +442,7 @@ async def show_confirm(
         quantity=quantity,
         min_offer=min_offer,
         operators=operators,
+        replace=await _replace_terms(ctx, replace),
     )
     text, markup = render_confirm(t, screen)
     if screen.starred:
@@ -476,6 +492,13 @@ async def show_suppliers(
         operators=operators,
     )
     await show(query, *render_suppliers(t, screen))
+
+
+async def _replace_terms(ctx: BuyContext, replace: bool | None) -> ReplaceDefaults:
+    """The auto-replace terms the screen offers: the user's defaults, switched on or off for
+    this purchase when the toggle says so."""
+    defaults = await ctx.auto_replace.defaults(ctx.user.id)
+    return defaults if replace is None else dataclasses.replace(defaults, enabled=replace)
 
 
 def _parse_max(raw: str) -> Decimal | None:
@@ -544,6 +567,12 @@ class OfferTap:
     token: str
     choice: PurchaseFilter = ANY_NUMBER
     quantity: int = 1
+    replace: int = REPLACE_DEFAULT  # a chain starts only when the screen showed it switched on
+
+
+def _replace_wanted(code: int) -> bool | None:
+    """An offer button's auto-replace choice: on, off, or None for the user's default."""
+    return {REPLACE_ON: True, REPLACE_OFF: False}.get(code)
 
 
 async def _refused(
@@ -567,6 +596,7 @@ async def _refused(
         choice=tap.choice,
         quantity=tap.quantity,
         min_price=exc.min_price,
+        replace=_replace_wanted(tap.replace),
     )
 
 
@@ -622,6 +652,11 @@ async def _buy(
         await show(query, *checking_view(t, PurchaseKind.ACTIVATION))
         return
     await answer_quietly(query, t("buy-bought"))
+    if tap.replace == REPLACE_ON:  # bought with auto-replace: the chain starts on this number
+        try:
+            await ctx.auto_replace.start(user.id, result.activation, max_price=tap.max_price)
+        except Exception:  # the number is bought and tracked: its card must be shown anyway
+            log.exception("auto-replace chain not started")
     await show_new_card(query, result.activation, ctx, now())
 
 
@@ -714,12 +749,15 @@ async def buy_context(
     accounts: AccountService,
     active_key: ActiveKeyLoader,
     state: FSMContext,
+    auto_replace: ReplaceService,
 ) -> dict[str, BuyContext]:
     """A filter that always passes and hands the handler its `ctx` (aiogram merges a filter's
     dict into the handler's arguments): the buy screens' dependencies are named, with their
     types, once."""
     return {
-        "ctx": BuyContext(user, lang, t, catalog, orders, favourites, accounts, active_key, state)
+        "ctx": BuyContext(
+            user, lang, t, catalog, orders, favourites, accounts, active_key, state, auto_replace
+        )
     }
 
 
@@ -892,7 +930,7 @@ def _options(callback_data: OfferCb) -> tuple[Decimal | None, PurchaseFilter] | 
 
 async def on_offer_open(query: CallbackQuery, callback_data: OfferCb, ctx: BuyContext) -> None:
     """The confirm screen with its options: a tier picked, the quantity changed, the maximum
-    cleared, or back from the suppliers."""
+    cleared, auto-replace switched, or back from the suppliers."""
     options = _options(callback_data)
     if options is None:
         await answer_quietly(query, ctx.t("buy-stale"))
@@ -908,6 +946,7 @@ async def on_offer_open(query: CallbackQuery, callback_data: OfferCb, ctx: BuyCo
         keep_state=True,
         choice=choice,
         quantity=callback_data.n,
+        replace=_replace_wanted(callback_data.r),
     )
 
 
@@ -930,6 +969,7 @@ async def on_offer_buy(
         callback_data.tk,
         choice=choice,
         quantity=callback_data.n,
+        replace=callback_data.r,
     )
     await _buy(query, tap, ctx, settings, clock)
 

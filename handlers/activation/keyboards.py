@@ -8,7 +8,15 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate
-from handlers.activation.callbacks import BuyAction, BuyCb, OfferAction, OfferCb
+from handlers.activation.callbacks import (
+    REPLACE_DEFAULT,
+    REPLACE_OFF,
+    REPLACE_ON,
+    BuyAction,
+    BuyCb,
+    OfferAction,
+    OfferCb,
+)
 from handlers.common import MenuAction, MenuCb, back_button, menu_button, pager_row
 
 CALLBACK_LIMIT = 64
@@ -116,9 +124,17 @@ def offer_data(
     choice: str = "",
     quantity: int = 1,
     token: str = "",
+    replace: int = REPLACE_DEFAULT,
 ) -> OfferCb:
     return OfferCb(
-        action=action, s=service, c=country, mx=max_price, f=choice, n=quantity, tk=token
+        action=action,
+        s=service,
+        c=country,
+        mx=max_price,
+        f=choice,
+        n=quantity,
+        tk=token,
+        r=replace,
     )
 
 
@@ -137,6 +153,8 @@ class ConfirmOptions:
     min_buy: tuple[str, str, str] | None = None
     suppliers: bool = False
     by_operator: bool = False  # the choice is of operators (sms-activate/hero), not suppliers
+    replace: int = REPLACE_DEFAULT  # auto-replace for this purchase as the screen shows it
+    replace_label: str = ""  # the toggle's label ("" : no toggle)
 
 
 def _quantity_row(
@@ -179,56 +197,65 @@ def confirm_markup(
     extra_rows: list[list[InlineKeyboardButton]] | None = None,
 ) -> InlineKeyboardMarkup:
     """Buy (with this screen's one-time token; none when `buy_label` is None), the price tiers,
-    how many, set/change/clear the maximum price, the suppliers, ⭐ (says whether the pick is a
-    favourite, toggles it), `extra_rows` (other features' rows, appended in order), back to
-    the countries it came from (a search's result keeps the search, while the state holds
-    it)."""
+    how many, auto-replace on/off (one number only), set/change/clear the maximum price, the
+    suppliers, ⭐ (says whether the pick is a favourite, toggles it), `extra_rows` (other
+    features' rows, appended in order), back to the countries it came from (a search's result
+    keeps the search, while the state holds it)."""
     opts = options or ConfirmOptions()
     choice, n = opts.choice, opts.quantity
-    rows: list[list[InlineKeyboardButton]] = []
-    if opts.min_buy is not None:
-        label, price, min_token = opts.min_buy
-        data = offer_data(
-            OfferAction.BUY,
-            service,
-            country,
-            max_price=price,
-            choice=choice,
-            quantity=n,
-            token=min_token,
-        )
-        rows += rows_of([button(label, data)], 1)
-    if buy_label is not None:
-        data = offer_data(
-            OfferAction.BUY,
+    # Every button that redraws or buys this offer keeps the screen's auto-replace choice.
+    replace = opts.replace if n == 1 else REPLACE_DEFAULT
+
+    def offer(
+        action: OfferAction, *, max_price: str, choice: str, quantity: int, token: str = ""
+    ) -> OfferCb:
+        keep = replace if quantity == 1 else REPLACE_DEFAULT
+        return offer_data(
+            action,
             service,
             country,
             max_price=max_price,
             choice=choice,
-            quantity=n,
+            quantity=quantity,
             token=token,
+            replace=keep,
         )
+
+    rows: list[list[InlineKeyboardButton]] = []
+    if opts.min_buy is not None:
+        label, price, min_token = opts.min_buy
+        data = offer(OfferAction.BUY, max_price=price, choice=choice, quantity=n, token=min_token)
+        rows += rows_of([button(label, data)], 1)
+    if buy_label is not None:
+        data = offer(OfferAction.BUY, max_price=max_price, choice=choice, quantity=n, token=token)
         rows += rows_of([button(buy_label, data)], 1)
     tiers = [
-        button(
-            label,
-            offer_data(
-                OfferAction.OPEN, service, country, max_price=price, choice=tier, quantity=n
-            ),
-        )
+        button(label, offer(OfferAction.OPEN, max_price=price, choice=tier, quantity=n))
         for label, price, tier in opts.tiers
     ]
     rows += rows_of(tiers, 1)
     quantity = _quantity_row(t, service, country, max_price, opts)
     if quantity:
         rows.append(quantity)
+    if opts.replace_label and n == 1:
+        flipped = REPLACE_OFF if replace == REPLACE_ON else REPLACE_ON
+        data = offer_data(
+            OfferAction.OPEN,
+            service,
+            country,
+            max_price=max_price,
+            choice=choice,
+            replace=flipped,
+        )
+        rows += rows_of([button(opts.replace_label, data)], 1)
     ask_label = t("buy-set-max") if not max_price else t("buy-change-max")
     ask = button(ask_label, BuyCb(action=BuyAction.ASK_MAX, s=service, c=country))
     if ask is not None:
         rows.append([ask])
     if max_price and n == 1:
         clear = button(
-            t("buy-clear-max"), offer_data(OfferAction.OPEN, service, country, choice=choice)
+            t("buy-clear-max"),
+            offer_data(OfferAction.OPEN, service, country, choice=choice, replace=replace),
         )
         if clear is not None:
             rows.append([clear])

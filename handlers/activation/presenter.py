@@ -19,10 +19,12 @@ from bot.catalog import CatalogService
 from bot.formatting import clip_escaped, format_clock, format_duration, format_money, user_timezone
 from bot.i18n import Translate
 from bot.orders import OrderService
+from bot.replace import TOLD
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
 from handlers.common import MenuAction, MenuCb, menu_button
 from handlers.names import Names, names_for
+from storage.chains import CHAIN_ACTIVE, CHAIN_ENDED, ReplaceStep
 from storage.models import Activation
 
 CODE_LIMIT = 300  # escaped characters of one code on the card (a card holds every round)
@@ -44,6 +46,7 @@ class CardButtons:
     cancel: CancelButton | None = None
     refresh: bool = False
     again: bool = False
+    stop_replace: bool = False  # the number's auto-replace chain can be stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +59,16 @@ class ActivationCardData:
     buttons: CardButtons
     tz: tzinfo = UTC  # the owner's zone: deadlines are shown as wall-clock times in it
     starred: bool = False  # the (service, country) is one of the owner's favourites
+    step: ReplaceStep | None = None  # its auto-replace chain: "attempt 2 of 3"
 
 
-def card_buttons(a: Activation, now: float) -> CardButtons:
+def card_buttons(a: Activation, now: float, step: ReplaceStep | None = None) -> CardButtons:
     """The buttons of a number's card as of `now` (a number with a code has no Cancel)."""
     if not a.live:
         return CardButtons(again=True)
+    stop_replace = (
+        step is not None and step.chain.state == CHAIN_ACTIVE and step.current and not a.codes
+    )
     cancel: CancelButton | None = None
     if not a.codes:
         if a.cancel_requested:
@@ -76,6 +83,7 @@ def card_buttons(a: Activation, now: float) -> CardButtons:
         done=bool(a.codes),
         cancel=cancel,
         refresh=True,
+        stop_replace=stop_replace,
     )
 
 
@@ -88,6 +96,7 @@ def card_data(
     currency: str | None = None,
     tz: tzinfo = UTC,
     starred: bool = False,
+    step: ReplaceStep | None = None,
 ) -> ActivationCardData:
     """The card's data from what is already known (no reads)."""
     return ActivationCardData(
@@ -96,9 +105,10 @@ def card_data(
         lang=lang,
         currency=activation.currency or currency,
         now=now,
-        buttons=card_buttons(activation, now),
+        buttons=card_buttons(activation, now, step),
         tz=tz,
         starred=starred,
+        step=step,
     )
 
 
@@ -117,8 +127,16 @@ async def activation_card_data(
     currency = to.key.currency if to.key is not None else None
     tz = user_timezone(to.user.timezone if to.user is not None else None)
     starred = await orders.starred(activation)
+    step = await orders.replace_step(activation)
     return card_data(
-        activation, names, lang=lang, now=now, currency=currency, tz=tz, starred=starred
+        activation,
+        names,
+        lang=lang,
+        now=now,
+        currency=currency,
+        tz=tz,
+        starred=starred,
+        step=step,
     )
 
 
@@ -182,7 +200,30 @@ def card_text(data: ActivationCardData, t: Translate) -> str:
             lines.append(f"  {code.round + 1}. <code>{clip_escaped(code.code, CODE_LIMIT)}</code>")
     elif a.live:
         lines.append(t("act-card-no-code"))
+    if data.step is not None:
+        lines.append(replace_line(data, data.step, t))
     return "\n".join(lines)
+
+
+def replace_line(data: ActivationCardData, step: ReplaceStep, t: Translate) -> str:
+    """🔁 "attempt 2 of 3", and what the chain does next (or why it stopped on this number)."""
+    chain, a = step.chain, data.activation
+    attempt = t("replace-card-attempt", attempt=str(step.attempt), attempts=str(chain.attempts_max))
+    if not step.current:
+        return attempt  # a later number replaced this one
+    if chain.state == CHAIN_ACTIVE and a.live and not a.codes:
+        silent_at = a.created_at + chain.after
+        if silent_at > data.now:
+            return attempt + "\n" + t("replace-card-next-at", at=_at(data, silent_at))
+        return attempt
+    if chain.state == CHAIN_ENDED and chain.reason in TOLD:
+        return attempt + "\n" + t(reason_message(chain.reason))
+    return attempt
+
+
+def reason_message(reason: str) -> str:
+    """The message id saying why a chain ended (`reason` is one of bot.replace.TOLD)."""
+    return "replace-reason-" + reason.lower().replace("_", "-")
 
 
 def _button(text: str, action: ActivationAction, activation_id: int) -> InlineKeyboardButton:
@@ -212,6 +253,8 @@ def card_keyboard(data: ActivationCardData, t: Translate) -> InlineKeyboardMarku
     if buttons.cancel is not None:
         label = _cancel_label(data, t, buttons.cancel)
         rows.append([_button(label, ActivationAction.CANCEL, number)])
+    if buttons.stop_replace:
+        rows.append([_button(t("replace-btn-stop"), ActivationAction.STOP_REPLACE, number)])
     if buttons.refresh:
         rows.append([_button(t("act-btn-refresh"), ActivationAction.REFRESH, number), favourite])
     if buttons.again:

@@ -13,6 +13,7 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.orders import MAX_QUANTITY
 from bot.provider.models import ANY_NUMBER, PriceOffer, PurchaseFilter, Service
+from handlers.activation.callbacks import REPLACE_DEFAULT, REPLACE_OFF, REPLACE_ON
 from handlers.activation.keyboards import (
     ConfirmOptions,
     batch_markup,
@@ -26,6 +27,7 @@ from handlers.activation.keyboards import (
 from handlers.common import page_of
 from handlers.names import Names, country_label
 from storage import KeyProfile
+from storage.chains import ReplaceDefaults
 
 SERVICES_PER_PAGE = 10
 COUNTRIES_PER_PAGE = 8
@@ -136,6 +138,7 @@ class ConfirmScreen:
     quantity: int = 1
     min_offer: tuple[Decimal, str] | None = None
     operators: tuple[str, ...] = ()  # where the provider names operators instead of suppliers
+    replace: ReplaceDefaults | None = None  # auto-replace for this purchase (None: no toggle)
 
 
 # Tier buttons on the confirm screen, cheapest first; the suppliers screen lists the rest.
@@ -267,6 +270,8 @@ def render_confirm(
         min_buy=min_buy,
         suppliers=can_choose or bool(screen.choice),
         by_operator=screen.suppliers is None and bool(screen.operators),
+        replace=_replace_choice(screen.replace),
+        replace_label=_replace_label(t, screen.replace),
     )
     markup = confirm_markup(
         t,
@@ -279,6 +284,8 @@ def render_confirm(
         options=options,
         extra_rows=extra_rows,
     )
+    if screen.replace is not None and screen.replace.enabled and n == 1:
+        lines.append(replace_terms(t, screen.replace, key, lang))
     return "\n".join(lines), markup
 
 
@@ -387,3 +394,26 @@ def render_batch_report(
     if pending:
         text += "\n" + t("tiers-batch-checking", count=str(pending))
     return text, batch_markup(t, service, country, choice.code())
+
+
+def _replace_choice(terms: ReplaceDefaults | None) -> int:
+    """Auto-replace for this purchase as the screen's buttons carry it."""
+    if terms is None:
+        return REPLACE_DEFAULT
+    return REPLACE_ON if terms.enabled else REPLACE_OFF
+
+
+def _replace_label(t: Translate, terms: ReplaceDefaults | None) -> str:
+    """The toggle's label ("": no toggle)."""
+    if terms is None:
+        return ""
+    return t("replace-toggle-on" if terms.enabled else "replace-toggle-off")
+
+
+def replace_terms(t: Translate, terms: ReplaceDefaults, key: KeyProfile, lang: str) -> str:
+    """The terms in one line: after 5 min without a code, up to 3 numbers (cap 2.00 ₽)."""
+    minutes = str(terms.after // 60)
+    if terms.cap is None:
+        return t("replace-terms", minutes=minutes, attempts=str(terms.attempts))
+    cap = money(terms.cap, key, lang)
+    return t("replace-terms-cap", minutes=minutes, attempts=str(terms.attempts), cap=cap)

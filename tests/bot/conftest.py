@@ -17,6 +17,7 @@ from bot.provider.guard import AddressPolicy
 from bot.tracker import Recipient, Tracker, TrackerConfig
 from bot.tracker.notifier import Settle
 from storage import Database, KeyCipher
+from storage.chains import ReplaceChain
 from storage.models import (
     Activation,
     ActivationCode,
@@ -89,6 +90,9 @@ class RecordingNotifier:
 
     async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
         self._record("key_revoked", key, to)
+
+    async def replace_stopped(self, chain: ReplaceChain, to: Recipient) -> None:
+        self._record("replace_stopped", chain, to)
 
 
 def sample(tracker: Tracker, name: str, **labels: str) -> float:

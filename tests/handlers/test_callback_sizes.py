@@ -21,7 +21,7 @@ from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
 from bot.provider.models import MAX_CODE
 from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
-from handlers.activation.callbacks import OfferAction
+from handlers.activation.callbacks import REPLACE_OFF, OfferAction
 from handlers.history.callbacks import HistoryAction
 from handlers.keys import KeyAction
 from handlers.mydata import MyDataAction
@@ -53,6 +53,8 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "BalanceCb": [{"action": "refresh"}],
     "SettingsCb": [{"action": "setmargin", "v": max(_setting_values, key=len)}],
     "NumbersCb": [{"action": "hist", "kind": "a", "page": PAGE}],
+    # Auto-replace defaults: the longest action with the longest value the screen offers.
+    "ReplaceSettingsCb": [{"action": "after", "v": "99999.9999"}],
     "ActivationCb": [{"action": max(ActivationAction, key=len), "id": BIG_ID}],
     "BuyCb": [
         {"action": "sp", "s": SERVICE, "c": COUNTRY, "p": PAGE, "tk": TOKEN, "mx": "99999.9999"}
@@ -67,6 +69,7 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
             "f": "x" + "1" * (MAX_CODE - 1),
             "n": MAX_QUANTITY,
             "tk": TOKEN,
+            "r": REPLACE_OFF,
         }
     ],
     # Enum actions: the longest member is the largest value a keyboard can put in.
