@@ -26,6 +26,7 @@ from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.userdata import UserDataRepo
 from storage.users import UserRepo
+from storage.watches import WatchRepo
 
 BUSY_TIMEOUT_MS = 5000
 # One statement, one round trip: the counts are read at every /metrics scrape.
@@ -102,6 +103,7 @@ class Database:
     spending: SpendingRepo
     history: HistoryRepo
     userdata: UserDataRepo
+    watches: WatchRepo
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class Database:
         self.spending = SpendingRepo(store)
         self.history = HistoryRepo(store)
         self.userdata = UserDataRepo(store)
+        self.watches = WatchRepo(store)
         self._background = (
             self
             if background is None

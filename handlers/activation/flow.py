@@ -398,7 +398,7 @@ async def show_confirm(
     await show(event, text, markup)
 
 
-def _parse_max(raw: str) -> Decimal | None:
+def parse_max_price(raw: str) -> Decimal | None:
     try:
         value = Decimal(raw.strip().replace(",", "."))
     except (InvalidOperation, ValueError):
@@ -452,7 +452,7 @@ async def _buy(
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
     service, country = callback_data.s, callback_data.c
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    max_price = parse_max_price(callback_data.mx) if callback_data.mx else None
     if not callback_data.tk:
         await answer_quietly(query, t("buy-stale"))
         return
@@ -610,7 +610,7 @@ async def on_country_chosen(
         ctx,
         service=callback_data.s,
         country=callback_data.c,
-        max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
+        max_price=parse_max_price(callback_data.mx) if callback_data.mx else None,
     )
 
 
@@ -624,7 +624,7 @@ async def on_favourite(
     service, country = callback_data.s, callback_data.c
     starred = await ctx.favourites.toggle(ctx.user.id, service, country)
     await answer_quietly(query, ctx.t("act-notice-fav") if starred else ctx.t("act-notice-unfav"))
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    max_price = parse_max_price(callback_data.mx) if callback_data.mx else None
     await show_confirm(
         query, ctx, service=service, country=country, max_price=max_price, keep_state=True
     )
@@ -661,7 +661,7 @@ async def on_max_typed(
     message: Message,
     ctx: BuyContext,
 ) -> None:
-    value = _parse_max(message.text or "")
+    value = parse_max_price(message.text or "")
     if value is None:
         await message.answer(ctx.t("buy-bad-max"))
         return

@@ -20,6 +20,7 @@ from handlers.activation.keyboards import (
 )
 from handlers.common import page_of
 from handlers.names import Names, country_label
+from handlers.watch_callbacks import watch_button
 from storage import KeyProfile
 
 SERVICES_PER_PAGE = 10
@@ -163,4 +164,9 @@ def render_confirm(t: Translate, screen: ConfirmScreen) -> View:
         max_price=max_price,
         star_label=t("act-btn-fav-on") if screen.starred else t("act-btn-fav-add"),
     )
+    if offer is None or below_max(screen):
+        # Nothing to buy at this price now: one tap asks to be told (or to buy) when there is.
+        watch = watch_button(t, screen.service, screen.country, max_price)
+        if watch is not None:
+            markup = InlineKeyboardMarkup(inline_keyboard=[[watch], *markup.inline_keyboard])
     return "\n".join(lines), markup
