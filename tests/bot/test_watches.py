@@ -148,7 +148,11 @@ async def test_one_poll_per_pass_is_shared_by_every_watcher(
     await arm(watches, OTHER)
     await poller.run_once()
     assert len(price_polls(sandbox)) == 1
-    assert price_polls(sandbox)[0]["params"] == {"action": "getPrices", "service": TG, "country": TURKEY}
+    assert price_polls(sandbox)[0]["params"] == {
+        "action": "getPrices",
+        "service": TG,
+        "country": TURKEY,
+    }
     sandbox.state.set_stock(TURKEY, TG, 3)
     await poller.run_once()
     assert len(price_polls(sandbox)) == 2  # one more request, both watchers told
