@@ -113,5 +113,5 @@ async def test_a_deleted_key_is_not_polled_and_erasing_the_user_drops_watches(
     assert await db.keys.delete(1, key.id)
     assert await db.watches.armed(clock(), 100) == []
     await db.userdata.erase(1)
-    count = await db.connection.execute_fetchall("SELECT COUNT(*) FROM watches")
-    assert list(count)[0][0] == 0
+    [(count,)] = await db.connection.execute_fetchall("SELECT COUNT(*) FROM watches")
+    assert count == 0
