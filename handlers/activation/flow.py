@@ -68,6 +68,7 @@ QUICK_PICKS = 4
 RECENTS_SHOWN = 10  # recent picks that lift a service to the front
 MAX_PRICE_LIMIT = Decimal("1000000")
 PAGES_CACHED = 512
+SOLD_OUT_SHOWN = 5  # out-of-stock countries a country search shows (to watch them)
 
 
 class PageCache:
@@ -287,18 +288,41 @@ async def show_countries(
         await _error_view(event, t, exc, back=BuyCb(action=BuyAction.SERVICES_PAGE).pack())
         return
     needle = query.strip().lower()
+    sold_out: list[tuple[str, str, str]] = []
     if needle:
         offers = [o for o in offers if _offer_matches(o, needle)]
+        sold_out = await _sold_out_matches(ctx, key, offers, needle)
     await ctx.state.set_state(BuyStates.countries)
     await ctx.state.update_data(s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
-        _countries_page_key(t, lang, key, service, service_name, offers, page, query),
+        (_countries_page_key(t, lang, key, service, service_name, offers, page, query), *sold_out),
         lambda: render_countries_page(
-            t, lang, key, service, service_name, offers, page, query=query
+            t, lang, key, service, service_name, offers, page, query=query, sold_out=sold_out
         ),
     )
     await show(event, text, markup)
+
+
+async def _sold_out_matches(
+    ctx: BuyContext, key: KeyProfile, offers: list[CountryOffer], needle: str
+) -> list[tuple[str, str, str]]:
+    """Countries a search names that are out of stock for the service, as (id, flag, name in
+    the user's language): their confirm screen offers 🔔 Watch. A few at most."""
+    try:
+        countries = await ctx.catalog.countries(key)
+    except ProviderError:
+        return []
+    listed = {o.country for o in offers}
+    found: list[tuple[str, str, str]] = []
+    for country in countries.values():
+        if country.id in listed:
+            continue
+        if country.id == needle or any(needle in n.lower() for n in country.names.values()):
+            found.append((country.id, *country_label(country, country.id, ctx.lang)))
+            if len(found) >= SOLD_OUT_SHOWN:
+                break
+    return found
 
 
 def _countries_page_key(

@@ -86,8 +86,11 @@ def render_countries_page(
     page: int,
     *,
     query: str = "",
+    sold_out: list[tuple[str, str, str]] | None = None,
 ) -> View:
-    """One page of countries for a service: flag, name, price and stock, cheapest first."""
+    """One page of countries for a service: flag, name, price and stock, cheapest first.
+    `sold_out`: (id, flag, name) of countries a search named that are out of stock, listed after
+    (their confirm screen offers 🔔 Watch)."""
     page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
@@ -100,7 +103,14 @@ def render_countries_page(
         body = t("buy-countries-found", query=html.escape(query), count=str(len(offers)))
     else:
         body = t("buy-type-to-search-country")
+    if sold_out:  # a search's countries out of stock: nothing "not found" about them
+        note = t("watch-countries-sold-out")
+        body = note if not offers else f"{body}\n{note}"
     labels = [(o.country, country_button_label(t, lang, key, o)) for o in shown]
+    labels += [
+        (country, t("watch-country-sold-out", flag=flag, country=name))
+        for country, flag, name in sold_out or []
+    ]
     markup = countries_markup(t, service, labels, page, pages, search=bool(query))
     return f"{title}\n{body}", markup
 

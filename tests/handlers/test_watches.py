@@ -181,3 +181,22 @@ async def test_an_expired_watch_says_so_once(
     assert await services.watches.armed(chat.user.id) == []
     await chat.tap("Watch again")  # re-armed only when the user asks
     assert "Start watching" in str([b.text for b in chat.last_bot_message().buttons()])
+
+
+async def test_a_country_search_finds_sold_out_countries_to_watch(
+    keyed_chat: Any, services: Any, sandbox: Any
+) -> None:
+    chat = keyed_chat
+    sandbox.state.set_stock(TURKEY, TG, 0)
+    await chat.send("/buy")
+    await chat.tap("Telegram")
+    await chat.send("turk")
+    assert "Out of stock now" in chat.last_text
+    await chat.tap("Turkey: out of stock")
+    assert "out of stock" in chat.last_text.lower()
+    await chat.tap("🔔 Watch")
+    await chat.tap("Start watching")
+    [watch] = await services.watches.armed(chat.user.id)
+    assert (watch.service, watch.country) == (TG, TURKEY)
+    await chat.tap("« Back")  # back to the offer it was armed from
+    assert "Turkey" in chat.last_text and chat.find_button("🔔 Watch")

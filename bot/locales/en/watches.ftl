@@ -28,3 +28,5 @@ watch-bought = 🔔 Your watch bought a number: { $what } for { $price }. Its ca
 watch-checking = 🔔 Your watch tried to buy { $what }, but the provider's answer was lost. The bot is checking whether a number was bought and will tell you; it will not buy again.
 watch-failed = 🔔 { $what } was in stock, but the purchase was refused: { $reason } Nothing was bought.
 watch-expired = 🔔 Your watch for { $what } has ended: nothing came in stock at your price in time.
+watch-countries-sold-out = 🔔 Out of stock now: open one to be told when it is back.
+watch-country-sold-out = 🔔 { $flag } { $country }: out of stock

@@ -28,3 +28,5 @@ watch-bought = 🔔 您的提醒已购买号码：{ $what }，价格 { $price }�
 watch-checking = 🔔 您的提醒尝试购买 { $what }，但服务商的应答丢失。机器人正在核实是否已购买并会通知您；不会再次购买。
 watch-failed = 🔔 { $what } 曾有货，但购买被拒绝：{ $reason } 未购买任何号码。
 watch-expired = 🔔 您对 { $what } 的提醒已结束：在期限内没有符合您价格的库存。
+watch-countries-sold-out = 🔔 目前缺货：打开国家即可在到货时收到通知。
+watch-country-sold-out = 🔔 { $flag } { $country }：缺货
