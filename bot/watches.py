@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +27,7 @@ from bot.orders import OrderService
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from bot.tracker.notifier import Recipient
-from storage import Activation, Database, Watch
+from storage import Activation, Database, KeyProfile, Watch
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ WATCHES_PER_USER = 10  # armed at once; arming the same (service, country) again
 ARMED_READ = 5000  # armed watches read per pass (the oldest first)
 EXPIRED_PER_PASS = 500  # expiries told per pass; the rest the next pass
 GROUPS_REMEMBERED = 10_000  # last-poll times kept (only of groups that still have watchers)
+POLLS_PER_KEY = 5  # getPrices made with one key in one pass (the provider's rate limit is per key)
+POLL_TIMEOUT = 20.0  # seconds one getPrices may take: a hung provider never stalls the pass
 
 Group = tuple[str, str, str]  # (provider base URL, service, country)
 
@@ -193,11 +196,18 @@ class WatchPoller:
         self._forget_gone(groups)
         due = sorted(groups, key=lambda group: self._last_poll.get(group, float("-inf")))
         polls = fired = 0
-        for group in due[: self._config.polls_per_pass]:
-            self._last_poll[group] = now
+        used: Counter[int] = Counter()  # polls per key this pass
+        for group in due:
+            if polls >= self._config.polls_per_pass:
+                break
             watchers = groups[group]
-            offer = await self._poll(watchers)
+            key = await self._polling_key(watchers, used)
+            if key is None:  # no key of its watchers left this pass: first in line next pass
+                continue
+            self._last_poll[group] = now
+            used[key.id] += 1
             polls += 1
+            offer = await self._poll(key, watchers[0])
             if offer is None:
                 continue
             for watch in watchers:
@@ -218,27 +228,30 @@ class WatchPoller:
             await self._notifier.watch_expired(watch, await self._recipient(watch))
         return len(expired)
 
-    async def _poll(self, watchers: list[Watch]) -> StockOffer | None:
-        """One getPrices for the group with the first watcher's key still there; None when
-        out of stock, or when the answer is an error or makes no sense (next pass again)."""
-        first = watchers[0]
-        key = None
+    async def _polling_key(self, watchers: list[Watch], used: Counter[int]) -> KeyProfile | None:
+        """One of the watchers' keys, still there and with polls left this pass."""
         for watch in watchers:
+            if used[watch.key_id] >= POLLS_PER_KEY:
+                continue
             key = await self._db.keys.get_any(watch.key_id)
             if key is not None and not key.deleted:
-                break
-        if key is None or key.deleted:
-            return None
+                return key
+        return None
+
+    async def _poll(self, key: KeyProfile, watch: Watch) -> StockOffer | None:
+        """One getPrices for the group of `watch`; None when out of stock, or when the answer
+        is an error or makes no sense (the next pass asks again)."""
         client = self._providers.client(key.base_url, key.api_key, background=True)
         try:
-            prices = await client.get_prices(service=first.service, country=first.country)
-            info = prices.get(first.country, {}).get(first.service)
+            async with asyncio.timeout(POLL_TIMEOUT):
+                prices = await client.get_prices(service=watch.service, country=watch.country)
+            info = prices.get(watch.country, {}).get(watch.service)
         except asyncio.CancelledError:
             raise
         except ProviderError as error:
             log.info("watch poll refused (%s)", error.code)
             return None
-        except Exception as error:  # a garbled answer: nothing to fire on
+        except Exception as error:  # a garbled answer, a hung provider: nothing to fire on
             log.warning("watch poll failed (%s)", type(error).__name__)
             return None
         if info is None or info.count <= 0 or not info.cost.is_finite() or info.cost <= 0:

@@ -198,10 +198,14 @@ async def on_max_typed(
         return
     saved = await state.get_data()
     await state.clear()  # the prompt loses its buttons (the prompt middleware)
+    service, country = str(saved.get("s", "")), str(saved.get("c", ""))
+    if not service or not country:  # the draft was lost: nothing to set the price of
+        await message.answer(t("error-stale"))
+        return
     await show_draft(
         message,
-        service=str(saved.get("s", "")),
-        country=str(saved.get("c", "")),
+        service=service,
+        country=country,
         max_price=value,
         auto_buy=bool(saved.get("ab", False)),
         lang=lang,

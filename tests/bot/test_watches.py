@@ -4,6 +4,7 @@ watcher, expiry, a garbled answer, and auto-buy that never spends past its cap."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,7 +15,14 @@ import pytest
 from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
 from bot.tracker import Recipient
-from bot.watches import StockOffer, WatchConfig, WatchLimit, WatchPoller, WatchService
+from bot.watches import (
+    POLLS_PER_KEY,
+    StockOffer,
+    WatchConfig,
+    WatchLimit,
+    WatchPoller,
+    WatchService,
+)
 from storage import Activation, Database, KeyProfile, Watch
 from tests.bot.conftest import FAST, LOOPBACK_ALLOWED, USER, RecordingNotifier
 
@@ -177,6 +185,27 @@ async def test_a_pass_polls_a_bounded_number_least_recently_polled_first(
     assert (await poller.run_once()).polls == 2
     polled = [r["params"]["country"] for r in price_polls(sandbox)]
     assert len(set(polled[:3])) == 3  # the one left out the first pass goes first next
+
+
+async def test_one_key_makes_a_bounded_number_of_polls_per_pass(
+    tdb: Database,
+    tproviders: ProviderFactory,
+    orders: OrderService,
+    watches: WatchService,
+    watched: RecordingWatches,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+) -> None:
+    poller = WatchPoller(tdb, tproviders, orders, watched, WatchConfig(polls_per_pass=20), clock)
+    countries = ["0", "1", "2", "4", "6", "10", "12"]
+    for country in countries:
+        sandbox.state.set_stock(country, TG, 0)
+        await arm(watches, country=country)
+    assert (await poller.run_once()).polls == POLLS_PER_KEY
+    assert (await poller.run_once()).polls == POLLS_PER_KEY
+    polled = [r["params"]["country"] for r in price_polls(sandbox)]
+    assert set(polled) == set(countries)  # the ones left out went first the next pass
 
 
 async def test_a_price_above_the_maximum_does_not_fire_until_it_drops(
@@ -378,3 +407,24 @@ async def test_auto_buy_tells_instead_when_the_active_key_changed(
 async def test_auto_buy_needs_a_cap(watches: WatchService, tkey: KeyProfile) -> None:
     watch = await arm(watches, auto_buy=True)
     assert not watch.auto_buy
+
+
+async def test_two_pollers_racing_buy_one_number(
+    tdb: Database,
+    tproviders: ProviderFactory,
+    orders: OrderService,
+    watches: WatchService,
+    watched: RecordingWatches,
+    tkey: KeyProfile,
+    sandbox: Any,
+    clock: Any,
+) -> None:
+    """Two processes (or an overlapping pass) polling the same watch: it fires once."""
+    first = WatchPoller(tdb, tproviders, orders, watched, WatchConfig(), clock)
+    second = WatchPoller(tdb, tproviders, orders, watched, WatchConfig(), clock)
+    sandbox.state.set_stock(TURKEY, TG, 50)
+    sandbox.state.set_price(TURKEY, TG, "12")
+    await arm(watches, max_price="15", auto_buy=True)
+    reports = await asyncio.gather(first.run_once(), second.run_once(), first.run_once())
+    assert sum(report.fired for report in reports) == 1
+    assert len(sandbox.state.purchases) == 1 and len(watched.events) == 1
