@@ -42,10 +42,12 @@ from bot.replace import ReplaceService
 from bot.settings import UserSettingsService
 from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
+from bot.watches import WatchConfig, WatchPoller, WatchService
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.notifier import TelegramNotifier
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
+from handlers.watch_notifier import TelegramWatchNotifier
 from storage import Database, KeyCipher, load_secrets
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class Services:
     history: HistoryService
     mydata: MyDataService
     auto_replace: ReplaceService
+    watches: WatchService
     translator: Translator
     changes: Changes
     metrics: Metrics
@@ -82,6 +85,7 @@ class Services:
     # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
     tracker: Tracker | None = None
     notifier: TelegramNotifier | None = None
+    watch_poller: WatchPoller | None = None  # rides the tracker's start-up and shutdown
     # WEBHOOK_SECRET, or one made up for this run by bot.web when it is not set.
     webhook_secret: str | None = None
 
@@ -133,6 +137,7 @@ async def build_services(
         history=HistoryService(db, clock=clock),
         mydata=MyDataService(db, orders, rentals, clock=clock),
         auto_replace=ReplaceService(db, orders, clock=clock, changes=changes, catalog=catalog),
+        watches=WatchService(db, watch_config(settings), clock=clock),
         translator=Translator(),
         clock=clock,
         changes=changes,
@@ -148,6 +153,14 @@ def tracker_config(settings: Settings) -> TrackerConfig:
         fast_window=settings.poll_fast_window,
         poll_rental=settings.poll_rental,
         rps_per_key=settings.provider_rps,
+    )
+
+
+def watch_config(settings: Settings) -> WatchConfig:
+    return WatchConfig(
+        interval=settings.watch_interval,
+        polls_per_pass=settings.watch_polls_per_pass,
+        hours=settings.watch_hours,
     )
 
 
@@ -187,8 +200,17 @@ def build_dispatcher(
         metrics=metrics,
         replacer=services.auto_replace,
     )
+    watch_poller = WatchPoller(
+        services.db.background(),
+        services.providers,
+        services.orders,
+        TelegramWatchNotifier(notifier),
+        watch_config(services.settings),
+        clock=services.clock,
+    )
     services.tracker = tracker
     services.notifier = notifier
+    services.watch_poller = watch_poller
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.workflow_data.update(services.workflow_data())
@@ -199,9 +221,11 @@ def build_dispatcher(
         await queue.start()
         if with_tracker:
             await tracker.start()
+            await watch_poller.start()
 
     async def stop_background() -> None:
         if with_tracker:
+            await watch_poller.stop()
             await tracker.stop()
         await queue.stop()
 

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     provider_rps: float = Field(default=5.0, gt=0)
     provider_timeout: float = Field(default=15.0, gt=0)
 
+    # Watches: seconds between passes of the stock poller, getPrices requests per pass at
+    # most (one per watched provider × service × country), hours a watch lives.
+    watch_interval: float = Field(default=60.0, gt=0)
+    watch_polls_per_pass: int = Field(default=20, ge=1, le=1000)
+    watch_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -25,6 +25,7 @@ from handlers import (
     settings,
     spending,
     start,
+    watches,
 )
 from handlers.middlewares import (
     KeyInputMiddleware,
@@ -57,6 +58,7 @@ def build_router(config: Settings) -> Router:
         numbers.create_router(),
         spending.create_router(),
         history.create_router(),
+        watches.create_router(),
         mydata.create_router(),
         settings.create_router(),
         replace_settings.create_router(),

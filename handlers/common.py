@@ -31,6 +31,7 @@ class MenuAction(StrEnum):
     BUY = "buy"
     RENT = "rent"
     NUMBERS = "numbers"
+    WATCHES = "watches"
     SPENDING = "spending"
     HISTORY = "history"
     BALANCE = "balance"
@@ -109,7 +110,7 @@ def main_menu_keyboard(t: Translate) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for action in MENU_ACTIONS[1:]:
         builder.button(text=t(f"menu-{action}"), callback_data=MenuCb(action=action))
-    builder.adjust(2, 2, 2, 2)
+    builder.adjust(2)
     return builder.as_markup()
 
 

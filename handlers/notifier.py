@@ -138,7 +138,7 @@ class TelegramNotifier:
         key = ("code", activation.id, code.round)
         if self.queue.holds(key):
             return  # on its way already: the job queued first settles it
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         template = "tracker-code-next" if code.round > 0 else "tracker-code"
         # Cut after escaping: Fluent refuses values over 2,500 characters and Telegram
@@ -168,7 +168,7 @@ class TelegramNotifier:
 
     async def activation_ended(self, activation: Activation, refunded: bool, to: Recipient) -> None:
         await self._show_activation_card(activation, to)
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         names = await names_for(self.catalog, to.key, lang, activation.service, activation.country)
         args = {"phone": escape(phone_text(activation.phone)), "service": escape(names.service)}
         if refunded:
@@ -202,7 +202,7 @@ class TelegramNotifier:
         key = ("sms", sms.id)
         if self.queue.holds(key):
             return
-        _lang, t = self._language(to)
+        _lang, t = self.language(to)
         phone = escape(phone_text(rental.phone))
         head = t(
             "tracker-rental-sms-head", phone=phone, sender=clip_escaped(sms.phone_from or "?", 200)
@@ -230,7 +230,7 @@ class TelegramNotifier:
 
     async def rental_reminder(self, rental: Rental, seconds_left: int, to: Recipient) -> None:
         """The end as a moment in the owner's zone: the message stays true as it sits there."""
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         tz = user_timezone(to.user.timezone if to.user is not None else None)
         text = t(
@@ -243,7 +243,7 @@ class TelegramNotifier:
 
     async def rental_ended(self, rental: Rental, to: Recipient) -> None:
         await self._show_rental_card(rental, to)
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         names = await names_for(self.catalog, to.key, lang, rental.service, rental.country)
         text = t(
             "tracker-rental-ended",
@@ -257,7 +257,7 @@ class TelegramNotifier:
     async def replace_stopped(self, chain: ReplaceChain, to: Recipient) -> None:
         """An auto-replace chain ended without a code: why, after how many numbers, and what
         they were charged (the last number's card stays as it was)."""
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         names = await names_for(self.catalog, to.key, lang, chain.service, chain.country)
         currency = to.key.currency if to.key is not None else None
         text = "\n".join(
@@ -277,7 +277,7 @@ class TelegramNotifier:
         await self._notice(chain.user_id, chat_id, text, notify=True)
 
     async def key_revoked(self, key: KeyProfile, to: Recipient) -> None:
-        _lang, t = self._language(to)
+        _lang, t = self.language(to)
         text = t("tracker-key-revoked", label=escape(key.label))
         await self._notice(key.user_id, key.user_id, text, notify=True)
 
@@ -286,7 +286,7 @@ class TelegramNotifier:
     async def pending_unresolved(self, pending: PendingPurchase, to: Recipient) -> None:
         """A purchase intent closed without a number to show: the unknown-outcome presenter
         says what happened, replacing the "checking" message when there is one."""
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         data = await outcome_data(
             pending,
             to,
@@ -324,7 +324,7 @@ class TelegramNotifier:
     async def _activation_view(
         self, a: Activation, to: Recipient
     ) -> tuple[str, InlineKeyboardMarkup]:
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         data = await activation_card_data(
             a, to, lang=lang, catalog=self.catalog, orders=self.orders, now=self.clock()
         )
@@ -340,7 +340,7 @@ class TelegramNotifier:
             await self.orders.card_shown(a.id, chat, message_id)
             a.chat_id, a.message_id = chat, message_id
             if anew:  # one live card per number: the one left above turns into a stub
-                _lang, t = self._language(to)
+                _lang, t = self.language(to)
                 await retire_card(self.bot, chat, old, message_id, t)
 
         await self._show_card(
@@ -348,7 +348,7 @@ class TelegramNotifier:
         )
 
     async def _rental_view(self, r: Rental, to: Recipient) -> tuple[str, InlineKeyboardMarkup]:
-        lang, t = self._language(to)
+        lang, t = self.language(to)
         data = await rental_card_data(
             r,
             to,
@@ -461,7 +461,7 @@ class TelegramNotifier:
 
     # ------------------------------------------------------------------ language
 
-    def _language(self, to: Recipient) -> tuple[str, Translate]:
+    def language(self, to: Recipient) -> tuple[str, Translate]:
         lang = (to.user.language if to.user is not None else None) or "en"
         if lang not in self.translator.languages:
             lang = "en"

@@ -349,9 +349,17 @@ class SandboxServer:
         return _ok(self.state.clock_view())
 
     async def _set_stock(self, request: web.Request) -> web.Response:
+        """Now, or at a clock time ("at") or after some seconds ("after"), optionally with a
+        new price ("cost"): stock that changes over time."""
         body = await self._body(request)
-        self.state.set_stock(str(body["country"]), str(body["service"]), int(body["count"]))
-        return _ok(self.state.offer_view(str(body["country"]), str(body["service"])))
+        country, service, count = str(body["country"]), str(body["service"]), int(body["count"])
+        if "at" in body or "after" in body:
+            at = float(body["at"]) if "at" in body else self.state.now() + float(body["after"])
+            cost = str(body["cost"]) if body.get("cost") is not None else None
+            self.state.schedule_stock(country, service, count, at=at, cost=cost)
+        else:
+            self.state.set_stock(country, service, count)
+        return _ok(self.state.offer_view(country, service))
 
     async def _set_price(self, request: web.Request) -> web.Response:
         body = await self._body(request)

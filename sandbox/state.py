@@ -357,6 +357,8 @@ class SandboxState:
         # Deadlines as a heap of (at, seq, kind, id), so tick() touches only what is due.
         self._deadlines: list[tuple[float, int, str, str]] = []
         self._deadline_seq = 0
+        # Stock that changes over time: a heap of (at, seq, country, service, count, cost).
+        self._stock_changes: list[tuple[float, int, str, str, int, Decimal | None]] = []
         # Live activations per key, in purchase order (ids grow), for the per-key views.
         self._live_by_key: dict[str, dict[str, SandboxActivation]] = {}
         self._next_activation = 400_000_001
@@ -424,6 +426,34 @@ class SandboxState:
 
     def set_price(self, country: str, service: str, cost: str | Decimal) -> None:
         self._offer(str(country), service).cost = Decimal(str(cost))
+
+    def schedule_stock(
+        self,
+        country: str,
+        service: str,
+        count: int,
+        *,
+        at: float,
+        cost: str | Decimal | None = None,
+    ) -> None:
+        """At clock time `at` the offer's stock becomes `count` (and its price `cost`, when
+        given): stock that comes and goes while a client watches. A time already past applies
+        now; changes at one time apply in the order they were scheduled."""
+        country = str(country)
+        self._offer(country, service)  # an unknown country or service is refused now
+        price = None if cost is None else Decimal(str(cost))
+        self._deadline_seq += 1
+        change = (float(at), self._deadline_seq, country, service, int(count), price)
+        heapq.heappush(self._stock_changes, change)
+        self.tick()
+
+    def _apply_stock_changes(self, now: float) -> None:
+        while self._stock_changes and self._stock_changes[0][0] <= now:
+            _at, _seq, country, service, count, cost = heapq.heappop(self._stock_changes)
+            offer = self._offer(country, service)
+            offer.count = count
+            if cost is not None:
+                offer.cost = cost
 
     def set_rent(
         self,
@@ -538,8 +568,10 @@ class SandboxState:
         heapq.heappush(self._deadlines, (at, self._deadline_seq, kind, object_id))
 
     def tick(self) -> None:
-        """End whatever the clock says has ended (expiry is evaluated lazily)."""
+        """End whatever the clock says has ended, and apply the stock changes that are due
+        (both are evaluated lazily)."""
         now = self.now()
+        self._apply_stock_changes(now)
         while self._deadlines and self._deadlines[0][0] <= now:
             _at, _seq, kind, object_id = heapq.heappop(self._deadlines)
             if kind == "activation":

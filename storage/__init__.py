@@ -27,6 +27,7 @@ from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.userdata import StillLive, UserDataCounts, UserDataRepo
 from storage.users import UserRepo
+from storage.watches import Watch, WatchRepo
 
 __all__ = [
     "ACTIVATION_ENDED",
@@ -59,5 +60,7 @@ __all__ = [
     "UserDataCounts",
     "UserDataRepo",
     "UserRepo",
+    "Watch",
+    "WatchRepo",
     "load_secrets",
 ]

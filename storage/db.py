@@ -27,6 +27,7 @@ from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
 from storage.userdata import UserDataRepo
 from storage.users import UserRepo
+from storage.watches import WatchRepo
 
 BUSY_TIMEOUT_MS = 5000
 # One statement, one round trip: the counts are read at every /metrics scrape.
@@ -104,6 +105,7 @@ class Database:
     history: HistoryRepo
     userdata: UserDataRepo
     chains: ChainRepo
+    watches: WatchRepo
 
     def __init__(
         self,
@@ -130,6 +132,7 @@ class Database:
         self.history = HistoryRepo(store)
         self.userdata = UserDataRepo(store)
         self.chains = ChainRepo(store)
+        self.watches = WatchRepo(store)
         self._background = (
             self
             if background is None

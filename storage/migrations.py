@@ -402,7 +402,32 @@ V10: tuple[str, ...] = (
     "CREATE INDEX ix_replace_links_chain ON replace_links(chain_id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
+# Version 11: watches ("tell me when <service> in <country> is in stock, at most <price>"): one
+# row per watch, armed until it fires once, expires, or is removed; the poller reads the armed
+# ones by (state, expires_at). A watch goes with its user and its key (ON DELETE CASCADE).
+V11: tuple[str, ...] = (
+    """
+    CREATE TABLE watches (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        key_id     INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        service    TEXT    NOT NULL,
+        country    TEXT    NOT NULL,
+        max_price  TEXT,                          -- NULL: any price
+        auto_buy   INTEGER NOT NULL DEFAULT 0,    -- buy one number (at most max_price) once
+        chat_id    INTEGER,
+        created_at REAL    NOT NULL,
+        expires_at REAL    NOT NULL,
+        state      TEXT    NOT NULL DEFAULT 'armed',
+        fired_at   REAL,
+        price      TEXT                           -- the price it fired at
+    )
+    """,
+    "CREATE INDEX ix_watches_state ON watches(state, expires_at)",
+    "CREATE INDEX ix_watches_user ON watches(user_id, state)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
 LATEST_VERSION = len(MIGRATIONS)
 
 

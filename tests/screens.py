@@ -128,6 +128,20 @@ async def drive(chat: ChatDriver, sandbox: SandboxState) -> list[Screen]:
     shot("Settings")
     await chat.send("/help")
     shot("Help")
+    sandbox.set_stock("62", "wa", 0)  # WhatsApp in Turkey sells out: watch it
+    await chat.send("/buy")
+    await chat.tap("WhatsApp")
+    await chat.send("Turkey")
+    shot("Buy: a country search, out of stock")
+    await chat.tap("Turkey: out of stock")
+    shot("Buy: confirm, out of stock")
+    await chat.tap("🔔 Watch")
+    shot("Watch: the draft")
+    await chat.tap("Start watching")
+    shot("Watch: armed")
+    await chat.send("/menu")
+    await chat.tap("Watches")
+    shot("Watches")
     return screens
 
 

@@ -83,6 +83,7 @@ QUICK_PICKS = 4
 RECENTS_SHOWN = 10  # recent picks that lift a service to the front
 MAX_PRICE_LIMIT = Decimal("1000000")
 PAGES_CACHED = 512
+SOLD_OUT_SHOWN = 5  # out-of-stock countries a country search shows (to watch them)
 
 
 class PageCache:
@@ -303,18 +304,41 @@ async def show_countries(
         await _error_view(event, t, exc, back=BuyCb(action=BuyAction.SERVICES_PAGE).pack())
         return
     needle = query.strip().lower()
+    sold_out: list[tuple[str, str, str]] = []
     if needle:
         offers = [o for o in offers if _offer_matches(o, needle)]
+        sold_out = await _sold_out_matches(ctx, key, offers, needle)
     await ctx.state.set_state(BuyStates.countries)
     await ctx.state.update_data(s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
-        _countries_page_key(t, lang, key, service, service_name, offers, page, query),
+        (_countries_page_key(t, lang, key, service, service_name, offers, page, query), *sold_out),
         lambda: render_countries_page(
-            t, lang, key, service, service_name, offers, page, query=query
+            t, lang, key, service, service_name, offers, page, query=query, sold_out=sold_out
         ),
     )
     await show(event, text, markup)
+
+
+async def _sold_out_matches(
+    ctx: BuyContext, key: KeyProfile, offers: list[CountryOffer], needle: str
+) -> list[tuple[str, str, str]]:
+    """Countries a search names that are out of stock for the service, as (id, flag, name in
+    the user's language): their confirm screen offers 🔔 Watch. A few at most."""
+    try:
+        countries = await ctx.catalog.countries(key)
+    except ProviderError:
+        return []
+    listed = {o.country for o in offers}
+    found: list[tuple[str, str, str]] = []
+    for country in countries.values():
+        if country.id in listed:
+            continue
+        if country.id == needle or any(needle in n.lower() for n in country.names.values()):
+            found.append((country.id, *country_label(country, country.id, ctx.lang)))
+            if len(found) >= SOLD_OUT_SHOWN:
+                break
+    return found
 
 
 def _countries_page_key(
@@ -501,7 +525,7 @@ async def _replace_terms(ctx: BuyContext, replace: bool | None) -> ReplaceDefaul
     return defaults if replace is None else dataclasses.replace(defaults, enabled=replace)
 
 
-def _parse_max(raw: str) -> Decimal | None:
+def parse_max_price(raw: str) -> Decimal | None:
     try:
         value = Decimal(raw.strip().replace(",", "."))
     except (InvalidOperation, ValueError):
@@ -840,7 +864,7 @@ async def on_country_chosen(
         ctx,
         service=callback_data.s,
         country=callback_data.c,
-        max_price=_parse_max(callback_data.mx) if callback_data.mx else None,
+        max_price=parse_max_price(callback_data.mx) if callback_data.mx else None,
     )
 
 
@@ -854,7 +878,7 @@ async def on_favourite(
     service, country = callback_data.s, callback_data.c
     starred = await ctx.favourites.toggle(ctx.user.id, service, country)
     await answer_quietly(query, ctx.t("act-notice-fav") if starred else ctx.t("act-notice-unfav"))
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    max_price = parse_max_price(callback_data.mx) if callback_data.mx else None
     await show_confirm(
         query, ctx, service=service, country=country, max_price=max_price, keep_state=True
     )
@@ -891,7 +915,7 @@ async def on_max_typed(
     message: Message,
     ctx: BuyContext,
 ) -> None:
-    value = _parse_max(message.text or "")
+    value = parse_max_price(message.text or "")
     if value is None:
         await message.answer(ctx.t("buy-bad-max"))
         return
@@ -914,14 +938,14 @@ async def on_buy(
     settings: Settings | None = None,
 ) -> None:
     """The Buy button of confirm screens drawn before the screen's options (in old chats)."""
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    max_price = parse_max_price(callback_data.mx) if callback_data.mx else None
     tap = OfferTap(callback_data.s, callback_data.c, max_price, callback_data.tk)
     await _buy(query, tap, ctx, settings, clock)
 
 
 def _options(callback_data: OfferCb) -> tuple[Decimal | None, PurchaseFilter] | None:
     """The maximum price and the supplier choice a button carries; None when tampered."""
-    max_price = _parse_max(callback_data.mx) if callback_data.mx else None
+    max_price = parse_max_price(callback_data.mx) if callback_data.mx else None
     choice = PurchaseFilter.parse(callback_data.f)
     if choice is None or (callback_data.mx and max_price is None):
         return None

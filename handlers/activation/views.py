@@ -26,6 +26,7 @@ from handlers.activation.keyboards import (
 )
 from handlers.common import page_of
 from handlers.names import Names, country_label
+from handlers.watch_callbacks import watch_button
 from storage import KeyProfile
 from storage.chains import ReplaceDefaults
 
@@ -92,8 +93,11 @@ def render_countries_page(
     page: int,
     *,
     query: str = "",
+    sold_out: list[tuple[str, str, str]] | None = None,
 ) -> View:
-    """One page of countries for a service: flag, name, price and stock, cheapest first."""
+    """One page of countries for a service: flag, name, price and stock, cheapest first.
+    `sold_out`: (id, flag, name) of countries a search named that are out of stock, listed after
+    (their confirm screen offers 🔔 Watch)."""
     page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
@@ -106,7 +110,14 @@ def render_countries_page(
         body = t("buy-countries-found", query=html.escape(query), count=str(len(offers)))
     else:
         body = t("buy-type-to-search-country")
+    if sold_out:  # a search's countries out of stock: nothing "not found" about them
+        note = t("watch-countries-sold-out")
+        body = note if not offers else f"{body}\n{note}"
     labels = [(o.country, country_button_label(t, lang, key, o)) for o in shown]
+    labels += [
+        (country, t("watch-country-sold-out", flag=flag, country=name))
+        for country, flag, name in sold_out or []
+    ]
     markup = countries_markup(t, service, labels, page, pages, search=bool(query))
     return f"{title}\n{body}", markup
 
@@ -284,6 +295,11 @@ def render_confirm(
         options=options,
         extra_rows=extra_rows,
     )
+    if offer is None or below_max(screen):
+        # Nothing to buy at this price now: one tap asks to be told (or to buy) when there is.
+        watch = watch_button(t, screen.service, screen.country, max_price)
+        if watch is not None:
+            markup = InlineKeyboardMarkup(inline_keyboard=[[watch], *markup.inline_keyboard])
     if screen.replace is not None and screen.replace.enabled and n == 1:
         lines.append(replace_terms(t, screen.replace, key, lang))
     return "\n".join(lines), markup

@@ -27,6 +27,7 @@ from handlers.keys import KeyAction
 from handlers.mydata import MyDataAction
 from handlers.rent.callbacks import RentalAction, RentFlowAction
 from handlers.settings import MARGINS, TZ_OFFSETS
+from handlers.watch_callbacks import WatchAction
 
 LIMIT = 64
 BIG_ID = 2**63 - 1  # SQLite's largest rowid: 19 digits
@@ -102,6 +103,16 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
         }
     ],
     "MyDataCb": [{"action": max(MyDataAction, key=len)}],
+    "WatchCb": [
+        {
+            "action": max(WatchAction, key=len),
+            "s": SERVICE,
+            "c": COUNTRY,
+            "mx": "99999.9999",
+            "ab": True,
+            "id": BIG_ID,
+        }
+    ],
 }
 
 
