@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.favourites import FavouritesService
 from bot.history import HistoryService
 from bot.i18n import Translator
+from bot.low_balance import LowBalanceService
 from bot.metrics import Metrics
 from bot.mydata import MyDataService
 from bot.numbers import NumbersService
@@ -32,6 +33,7 @@ from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
+from handlers.low_balance import LowBalanceSender
 from handlers.notifier import TelegramNotifier
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from storage import Database, KeyCipher, load_secrets
@@ -65,6 +67,7 @@ class Services:
     translator: Translator
     changes: Changes
     metrics: Metrics
+    low_balance: LowBalanceService
     clock: Callable[[], float] = time.time
     # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
     tracker: Tracker | None = None
@@ -103,14 +106,15 @@ async def build_services(
     )
     catalog = CatalogService(providers, clock=clock)
     changes = Changes()
-    orders = OrderService(db, providers, clock=clock, changes=changes)
+    low_balance = LowBalanceService(db, clock)
+    orders = OrderService(db, providers, clock=clock, changes=changes, low_balance=low_balance)
     rentals = RentalService(db, providers, clock=clock, changes=changes)
     return Services(
         settings=settings,
         db=db,
         providers=providers,
         catalog=catalog,
-        accounts=AccountService(db, providers),
+        accounts=AccountService(db, providers, low_balance=low_balance),
         orders=orders,
         rentals=rentals,
         user_settings=UserSettingsService(db),
@@ -123,6 +127,7 @@ async def build_services(
         clock=clock,
         changes=changes,
         metrics=metrics,
+        low_balance=low_balance,
     )
 
 
@@ -174,6 +179,7 @@ def build_dispatcher(
     )
     services.tracker = tracker
     services.notifier = notifier
+    services.low_balance.listen(LowBalanceSender(bot, services.translator).send)
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.workflow_data.update(services.workflow_data())
