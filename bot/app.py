@@ -27,6 +27,7 @@ from bot.numbers import NumbersService
 from bot.orders import OrderService
 from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
+from bot.rates import RatesService
 from bot.rentals import RentalService
 from bot.settings import UserSettingsService
 from bot.spending import SpendingService
@@ -68,6 +69,7 @@ class Services:
     changes: Changes
     metrics: Metrics
     low_balance: LowBalanceService
+    rates: RatesService
     clock: Callable[[], float] = time.time
     # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
     tracker: Tracker | None = None
@@ -128,6 +130,12 @@ async def build_services(
         changes=changes,
         metrics=metrics,
         low_balance=low_balance,
+        rates=RatesService(
+            db,
+            clock,
+            min_samples=settings.rates_min_samples,
+            window_days=settings.rates_window_days,
+        ),
     )
 
 

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     provider_rps: float = Field(default=5.0, gt=0)
     provider_timeout: float = Field(default=15.0, gt=0)
 
+    # Success rates on the country list: shown once a (service, country) has this many numbers
+    # with a known outcome in the window (days).
+    rates_min_samples: int = Field(default=10, ge=1)
+    rates_window_days: float = Field(default=7.0, gt=0)
+
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -21,6 +21,7 @@ from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
+from storage.rates import RatesRepo
 from storage.rentals import RentalRepo
 from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
@@ -102,6 +103,7 @@ class Database:
     spending: SpendingRepo
     history: HistoryRepo
     userdata: UserDataRepo
+    rates: RatesRepo
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class Database:
         self.spending = SpendingRepo(store)
         self.history = HistoryRepo(store)
         self.userdata = UserDataRepo(store)
+        self.rates = RatesRepo(store)
         self._background = (
             self
             if background is None

@@ -12,6 +12,7 @@ from bot.catalog import CountryOffer
 from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.provider.models import Service
+from bot.rates import Rates, SuccessRate
 from handlers.activation.keyboards import (
     confirm_markup,
     countries_markup,
@@ -64,15 +65,20 @@ def render_services_page(
     return text, markup
 
 
-def country_button_label(t: Translate, lang: str, key: KeyProfile, offer: CountryOffer) -> str:
+def country_button_label(
+    t: Translate, lang: str, key: KeyProfile, offer: CountryOffer, rate: SuccessRate | None = None
+) -> str:
     flag, name = country_label(offer.name_by_lang, offer.country, lang)
-    return t(
+    label = t(
         "buy-country-button",
         flag=flag,
         country=name,
         price=money(offer.cost, key, lang),
         count=str(offer.count),
     )
+    if rate is not None:
+        label += t("rates-badge", percent=str(rate.percent))
+    return label
 
 
 def render_countries_page(
@@ -85,8 +91,12 @@ def render_countries_page(
     page: int,
     *,
     query: str = "",
+    rates: Rates | None = None,
+    best_first: bool = False,
 ) -> View:
-    """One page of countries for a service: flag, name, price and stock, cheapest first."""
+    """One page of countries for a service: flag, name, price, stock and (with enough history)
+    the success rate; cheapest first, or best chance first (the caller orders `offers`). The
+    sort button shows once any country of the service has a rate."""
     page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
@@ -99,8 +109,18 @@ def render_countries_page(
         body = t("buy-countries-found", query=html.escape(query), count=str(len(offers)))
     else:
         body = t("buy-type-to-search-country")
-    labels = [(o.country, country_button_label(t, lang, key, o)) for o in shown]
-    markup = countries_markup(t, service, labels, page, pages, search=bool(query))
+    rates = rates or {}
+    labels = [
+        (o.country, country_button_label(t, lang, key, o, rates.get(o.country))) for o in shown
+    ]
+    sort_label = None
+    if rates:
+        sort_label = t("rates-sort-cheapest") if best_first else t("rates-sort-best")
+        if best_first and offers:
+            body += "\n" + t("rates-sorted-best")
+    markup = countries_markup(
+        t, service, labels, page, pages, search=bool(query), sort_label=sort_label
+    )
     return f"{title}\n{body}", markup
 
 
