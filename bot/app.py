@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.favourites import FavouritesService
 from bot.history import HistoryService
 from bot.i18n import Translator
+from bot.imports import ImportService
 from bot.low_balance import LowBalanceService
 from bot.metrics import Metrics
 from bot.mydata import MyDataService
@@ -70,6 +71,7 @@ class Services:
     metrics: Metrics
     low_balance: LowBalanceService
     rates: RatesService
+    imports: ImportService
     clock: Callable[[], float] = time.time
     # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
     tracker: Tracker | None = None
@@ -130,6 +132,7 @@ async def build_services(
         changes=changes,
         metrics=metrics,
         low_balance=low_balance,
+        imports=ImportService(db, providers, clock, changes=changes),
         rates=RatesService(
             db,
             clock,

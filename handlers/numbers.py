@@ -39,6 +39,7 @@ from handlers.common import (
     pager_row,
     show,
 )
+from handlers.imports import entry_button as import_button
 from handlers.rent.callbacks import RentalAction, RentalCb
 from handlers.rent.views import paid_text
 from storage import Activation, Rental, User
@@ -169,6 +170,7 @@ async def live_screen(
             label = f"✔️ {_phone(item.phone)} · {names.get(item.service, item.service)}"
             rows.append([_button(label, ActivationCb(action=ActivationAction.OPEN, id=item.id))])
     rows.append([_button(t("btn-numbers-history"), NumbersCb(action=NumbersAction.HISTORY))])
+    rows.append([import_button(t)])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -20,6 +20,7 @@ from bot.presets import COMPATIBLE, CUSTOM_ID, SANDBOX_ID, grizzly
 from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
 from handlers.history.callbacks import HistoryAction
+from handlers.imports import ImportAction
 from handlers.keys import KeyAction
 from handlers.mydata import MyDataAction
 from handlers.rent.callbacks import RentalAction, RentFlowAction
@@ -48,6 +49,7 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "MenuCb": [{"action": "settings"}, {"action": "numbers"}],
     "KeyCb": [{"action": max(KeyAction, key=len), "id": BIG_ID, "p": max(_preset_ids, key=len)}],
     "BalanceCb": [{"action": "refresh"}],
+    "ImportCb": [{"action": max(ImportAction, key=len), "i": PAGE}],
     "SettingsCb": [{"action": "setmargin", "v": max(_setting_values, key=len)}],
     "NumbersCb": [{"action": "hist", "kind": "a", "page": PAGE}],
     "ActivationCb": [{"action": max(ActivationAction, key=len), "id": BIG_ID}],
