@@ -435,6 +435,7 @@ async def on_label_text(
     user: User,
     settings: Settings,
     lang: str,
+    low_balance: LowBalanceService,
 ) -> None:
     label = clean_label(message.text or "")
     if not label:
@@ -448,10 +449,11 @@ async def on_label_text(
     except NotFound as exc:
         await message.answer(error_text(t, exc), reply_markup=only_cancel(t))
         return
+    threshold = await low_balance.threshold(user.id, key.id)
     await message.answer(
         f"{t('keys-label-saved', label=html.escape(key.label))}\n\n"
-        f"{key_card_text(t, key, settings, lang)}",
-        reply_markup=with_continue(t, key_card_keyboard(t, key), pending),
+        f"{key_card_text(t, key, settings, lang, threshold)}",
+        reply_markup=with_continue(t, key_card_keyboard(t, key, threshold, lang), pending),
     )
 
 

@@ -376,7 +376,7 @@ class SandboxServer:
             self.state.set_prohibited(country, service, bool(body["prohibited"]))
         if "delivery" in body or "delivery_after" in body:
             current = self.state.offer_view(country, service)["delivery"]
-            probability = body["delivery"] if "delivery" in body else current
+            probability = body.get("delivery", current)
             after = body.get("delivery_after")
             self.state.set_delivery(
                 country,

@@ -348,7 +348,7 @@ V8: tuple[str, ...] = (
 # (all users, counts only); a key's low-balance threshold and when its notice was last sent
 # (so a restart does not repeat it).
 V9: tuple[str, ...] = (
-    "CREATE INDEX ix_activations_offer_time ON activations(service, created_at, country)",
+    "CREATE INDEX ix_activations_offer_time ON activations(service, created_at, country, status)",
     "ALTER TABLE api_keys ADD COLUMN low_balance TEXT",
     "ALTER TABLE api_keys ADD COLUMN low_balance_noticed_at REAL",
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.catalog import CountryOffer
 from bot.rates import CACHE_SECONDS, RatesService, SuccessRate, best_chance_first
+from storage.rates import TALLIES_SQL
 from tests.rates_seed import seed_rates
 
 
@@ -57,3 +58,11 @@ def test_best_chance_order() -> None:
     ordered = best_chance_first(cheapest_first, rates)
     # c 90 %, then b and d at 50 % (the cheaper first), then a without a rate.
     assert [o.country for o in ordered] == ["c", "b", "d", "a"]
+
+
+async def test_the_tally_reads_one_service_through_its_index(services: Any) -> None:
+    async with services.db.connection.execute(
+        f"EXPLAIN QUERY PLAN {TALLIES_SQL}", ("tg", 0.0)
+    ) as cur:
+        plan = " ".join(str(row[3]) for row in await cur.fetchall())
+    assert "COVERING INDEX ix_activations_offer_time (service=? AND created_at>?)" in plan
