@@ -2,8 +2,10 @@
 
 Every call builds its own `Figure` and canvas, never pyplot's global state, so renders may run
 in worker threads side by side (the caller runs them off the event loop, see bot.spending).
-Texts come in already translated; `can_draw` says whether the bundled font has their glyphs
-(the image falls back to English where it has not; the caption carries the user's language).
+Texts come in already translated. They are drawn with DejaVu Sans (matplotlib's own: Latin,
+Cyrillic, digits) and, for what it lacks, the bundled Chinese subset `CJK_FONT` (matplotlib's
+font fallback); `can_draw` says whether the two have every glyph of a text (the image falls back
+to English where they have not; the caption carries the user's language).
 
 matplotlib (and numpy under it) takes seconds to import on a busy machine, so it is imported by
 the functions that draw, when the first chart is drawn, in the worker thread drawing it: never
@@ -16,10 +18,12 @@ import io
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.font_manager import FontProperties
 
 # Telegram shows photos up to 1280 px wide without scaling them down: one size for every chart.
 WIDTH_PX = 1200
@@ -31,6 +35,13 @@ MAX_PANELS = 3
 MAX_TICKS = 16
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# The glyphs of the Chinese texts, cut from Noto Sans CJK SC (docs/chart_font.py makes it; SIL
+# OFL, bot/fonts/OFL.txt): a few hundred KB instead of a 19 MB system font the host may lack.
+CJK_FONT = Path(__file__).resolve().parent / "fonts" / "chart-cjk-sc.otf"
+CJK_FAMILY = "Chart CJK SC"
+# In order: a glyph missing from the first comes from the next (matplotlib >= 3.6).
+FAMILIES = ("DejaVu Sans", CJK_FAMILY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +77,20 @@ def render_stacked_bars(chart: StackedBars) -> bytes:
 
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(chart.title, fontsize=15)
+    figure.suptitle(chart.title, fontproperties=_font(15))
     panels = chart.panels[:MAX_PANELS]
     if not panels or not chart.days:
         axes = figure.add_subplot()
         axes.set_axis_off()
-        axes.text(0.5, 0.5, chart.empty, ha="center", va="center", fontsize=16, color="#555555")
+        axes.text(
+            0.5,
+            0.5,
+            chart.empty,
+            ha="center",
+            va="center",
+            color="#555555",
+            fontproperties=_font(16),
+        )
     else:
         grid = figure.subplots(len(panels), 1, sharex=True, squeeze=False)
         for axes, panel in zip(grid[:, 0], panels, strict=True):
@@ -88,11 +107,11 @@ def _draw_panel(axes: Axes, panel: Panel, days: int) -> None:
     for series in panel.series:
         axes.bar(positions, series.values, bottom=bottom, color=series.color, label=series.label)
         bottom = [b + v for b, v in zip(bottom, series.values, strict=True)]
-    axes.set_title(panel.title, loc="left", fontsize=12)
-    axes.set_ylabel(panel.unit)
+    axes.set_title(panel.title, loc="left", fontproperties=_font(12))
+    axes.set_ylabel(panel.unit, fontproperties=_font(10))
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
-    axes.legend(loc="upper left", fontsize=9, frameon=False, ncols=len(panel.series))
+    axes.legend(loc="upper left", prop=_font(9), frameon=False, ncols=len(panel.series))
     top = max(bottom, default=0.0)
     axes.set_ylim(0, top * 1.25 if top > 0 else 1)
 
@@ -104,20 +123,41 @@ def _label_days(axes: Axes, days: tuple[str, ...]) -> None:
     axes.set_xlim(-0.6, len(days) - 0.4)
 
 
+def _font(size: float) -> FontProperties:
+    """The chart's fonts, in fallback order, at `size` points."""
+    from matplotlib.font_manager import FontProperties  # see the module's docstring
+
+    _register_cjk()
+    return FontProperties(family=list(FAMILIES), size=size)
+
+
+@lru_cache(maxsize=1)
+def _register_cjk() -> None:
+    """Tell matplotlib's font list about the bundled font, once per process (lru_cache holds a
+    lock-free result; a second registration by a racing thread is harmless)."""
+    from matplotlib.font_manager import fontManager  # see the module's docstring
+
+    fontManager.addfont(str(CJK_FONT))
+
+
 @lru_cache(maxsize=1)
 def _font_charmap() -> frozenset[int]:
-    """The code points of the font matplotlib draws text with (its default sans-serif)."""
+    """The code points the chart's fonts have between them."""
     from matplotlib.font_manager import FontProperties, findfont  # see the module's docstring
     from matplotlib.ft2font import FT2Font
 
-    path = findfont(FontProperties(family=["sans-serif"]))
-    return frozenset(FT2Font(path).get_charmap())
+    _register_cjk()
+    charmap: set[int] = set()
+    for family in FAMILIES:
+        path = findfont(FontProperties(family=[family]), fallback_to_default=False)
+        charmap.update(FT2Font(path).get_charmap())
+    return frozenset(charmap)
 
 
 def can_draw(*texts: str) -> bool:
-    """True when the chart's font has a glyph for every character of `texts` (DejaVu Sans has
-    Latin and Cyrillic; without a CJK font installed, Chinese would come out as boxes). Reads
-    the font on first use: call it off the event loop."""
+    """True when the chart's fonts have a glyph for every character of `texts` (DejaVu Sans has
+    Latin and Cyrillic, the bundled subset the Chinese texts; anything else, e.g. a key label in
+    Japanese, would come out as boxes). Reads the fonts on first use: call it off the loop."""
     charmap = _font_charmap()
     return all(ord(ch) in charmap for text in texts for ch in text if not ch.isspace())
 

@@ -2,6 +2,7 @@
 
     python -m docs.spending_chart                     # writes docs/spending-chart.png
     python -m docs.spending_chart --output /tmp/x.png --days 14
+    python -m docs.spending_chart --lang zh --output docs/spending-chart-zh.png
 
 The history is written into a fresh database through the real repositories, with the
 sandbox's services, countries and prices (sandbox/catalog.py): one-time numbers that got a code
@@ -115,7 +116,7 @@ async def _seed(db: Database, clock: _Clock, days: int, rng: random.Random) -> N
                                         cost=price, currency="RUB")  # fmt: skip
 
 
-async def draw(days: int, seed: int = 17) -> bytes:
+async def draw(days: int, seed: int = 17, lang: str = "en") -> bytes:
     """Seed a history of `days` days ending on TODAY; its chart as PNG bytes."""
     end_of_today = datetime(TODAY.year, TODAY.month, TODAY.day, 22, tzinfo=UTC).timestamp()
     clock = _Clock(end_of_today)
@@ -128,7 +129,7 @@ async def draw(days: int, seed: int = 17) -> bytes:
             spending = SpendingService(db, clock)
             period = Period(PeriodKind.CUSTOM, TODAY - timedelta(days=days - 1), TODAY)
             report = await spending.report(USER, period, UTC)
-            t = Translator().bind("en")
+            t = Translator().bind(lang)
             span = t("spending-span", first=period.first.isoformat(), last=period.last.isoformat())
             texts = chart_texts(t, t("spending-chart-title", span=span))
             png = await spending.chart(report, texts)
@@ -147,8 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--lang", choices=("en", "ru", "zh"), default="en")
     args = parser.parse_args(argv)
-    png = asyncio.run(draw(args.days))
+    png = asyncio.run(draw(args.days, lang=args.lang))
     args.output.write_bytes(png)
     width, height = png_size(png)
     print(f"wrote {args.output} ({width}×{height})")

@@ -39,6 +39,7 @@ from handlers.common import (
     pager_row,
     show,
 )
+from handlers.history.callbacks import HistoryAction, HistoryCb
 from handlers.imports import entry_button as import_button
 from handlers.rent.callbacks import RentalAction, RentalCb
 from handlers.rent.views import paid_text
@@ -169,7 +170,9 @@ async def live_screen(
             lines.append(activation_line(t, item, now, lang, names, tz))
             label = f"✔️ {_phone(item.phone)} · {names.get(item.service, item.service)}"
             rows.append([_button(label, ActivationCb(action=ActivationAction.OPEN, id=item.id))])
-    rows.append([_button(t("btn-numbers-history"), NumbersCb(action=NumbersAction.HISTORY))])
+    # The one history with its filters and exports (the older per-kind list below stays for
+    # the rental card's "« Rental history" and for buttons already in chats).
+    rows.append([_button(t("btn-numbers-history"), HistoryCb(action=HistoryAction.LIST))])
     rows.append([import_button(t)])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)

@@ -12,3 +12,9 @@ def test_the_docs_chart_script_draws_a_seeded_history(tmp_path: Path) -> None:
     output = tmp_path / "chart.png"
     spending_chart.main(["--output", str(output), "--days", "5"])
     assert png_size(output.read_bytes()) == (WIDTH_PX, HEIGHT_PX)
+
+
+def test_the_docs_chart_script_draws_in_chinese(tmp_path: Path) -> None:
+    output = tmp_path / "chart-zh.png"
+    spending_chart.main(["--output", str(output), "--days", "3", "--lang", "zh"])
+    assert png_size(output.read_bytes()) == (WIDTH_PX, HEIGHT_PX)

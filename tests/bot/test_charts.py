@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import struct
 import threading
+import warnings
 import zlib
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -19,7 +21,8 @@ from bot.charts import (
     png_size,
     render_stacked_bars,
 )
-from bot.spending import ChartTexts, Outcome, SpendingService, aggregate
+from bot.i18n import Translator
+from bot.spending import ChartTexts, Outcome, SpendingService, aggregate, chart_texts
 from storage import Database
 from storage.spending import SpendingGroups
 from tests.bot.test_spending import WEEK
@@ -78,6 +81,41 @@ def test_png_size_refuses_what_is_not_a_png() -> None:
 def test_can_draw_knows_the_fonts_glyphs() -> None:
     assert can_draw("Spending per day", "Расходы по дням")
     assert not can_draw("\ue000")  # a private-use character no font has
+
+
+def _chinese_chart() -> StackedBars:
+    """Every word a chart can show, in Chinese, with the spans the bot writes into titles."""
+    t = Translator().bind("zh")
+    span = t("spending-span", first="2027-01-11", last="2027-01-17")
+    texts = chart_texts(t, t("spending-chart-title", span=span))
+    series = tuple(Series(label, "#2e7d32", (1.0, 2.0)) for label in texts.outcomes.values())
+    panels = (
+        Panel(texts.unknown_currency, "", series),
+        Panel(t("admin-chart-title", days=30), "", series),
+    )
+    return StackedBars(texts.title, ("01-11", "01-12"), panels, texts.empty)
+
+
+def _missing_glyph_warnings(chart: StackedBars) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render_stacked_bars(chart)
+    return [str(w.message) for w in caught if "missing from" in str(w.message)]
+
+
+def test_every_chinese_chart_word_is_drawn_not_boxed() -> None:
+    chart = _chinese_chart()
+    words = [chart.title, chart.empty]
+    words += [p.title for p in chart.panels] + [s.label for s in chart.panels[0].series]
+    assert can_draw(*words), "a Chinese chart word has no glyph: run python -m docs.chart_font"
+    assert _missing_glyph_warnings(chart) == []
+    empty = replace(chart, panels=())
+    assert _missing_glyph_warnings(empty) == []
+
+
+def test_a_character_no_chart_font_has_is_reported_missing() -> None:
+    """The check above can fail: matplotlib warns for a glyph neither font has."""
+    assert _missing_glyph_warnings(replace(_chinese_chart(), title="グラフ")) != []
 
 
 async def test_the_chart_is_drawn_in_a_worker_thread_a_bounded_number_at_once(

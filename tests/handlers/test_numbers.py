@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.activation import ActivationCb
-from handlers.numbers import NumbersCb
+from handlers.numbers import NumbersAction, NumbersCb
 from handlers.rent.callbacks import RentalCb
 from tests.harness import ChatDriver
 
@@ -102,7 +102,8 @@ async def test_history_pages_and_switches_kind(
 
     await chat.send("/numbers")
     assert "No live numbers" in chat.last_text
-    await chat.tap("History")
+    # The per-kind list: the rental card's "« Rental history" and buttons already in chats.
+    await chat.tap_data(NumbersCb(action=NumbersAction.HISTORY).pack())
     first = chat.last_text
     assert "one-time numbers" in first
     assert first.count("+7900000000") == 5  # newest five first
@@ -115,6 +116,20 @@ async def test_history_pages_and_switches_kind(
     await chat.tap("Rentals")
     assert "History: rentals" in chat.last_text and "+79110000001" in chat.last_text
     assert RentalCb(action="open", id=r.id).pack() in _data(chat)
+
+
+async def test_my_numbers_history_button_opens_the_filtered_history(
+    keyed_chat: ChatDriver, services: Any, clock: Any
+) -> None:
+    chat = keyed_chat
+    key_id = await _key_id(services, chat.user.id)
+    a = await _activation(services.db, chat.user.id, key_id, 1, clock())
+    await services.db.activations.set_status(a.id, "finished", ended_at=clock())
+    await chat.send("/numbers")
+    await chat.tap("History")
+    assert "1 in all" in chat.last_text and "+79000000001" in chat.last_text
+    labels = " ".join(b.text for b in chat.last_bot_message().buttons())
+    assert "CSV" in labels  # the history with filters and exports, not the per-kind list
 
 
 async def test_crafted_history_pages(keyed_chat: ChatDriver, services: Any, clock: Any) -> None:
