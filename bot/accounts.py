@@ -10,6 +10,7 @@ import asyncio
 import re
 
 from bot.errors import NoActiveKey, NotFound
+from bot.low_balance import LowBalanceService
 from bot.provider.errors import ProviderError
 from bot.provider.factory import ProviderFactory
 from storage import Database, KeyProfile
@@ -59,9 +60,16 @@ def looks_like_api_key(text: str) -> bool:
 
 
 class AccountService:
-    def __init__(self, db: Database, providers: ProviderFactory) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: ProviderFactory,
+        *,
+        low_balance: LowBalanceService | None = None,
+    ) -> None:
         self._db = db
         self._providers = providers
+        self._low_balance = low_balance or LowBalanceService(db)
 
     async def add_key(self, user_id: int, *, base_url: str, api_key: str, label: str) -> KeyProfile:
         """Check the key with getBalance, then store it as the active key.
@@ -92,7 +100,9 @@ class AccountService:
         balance = await self._providers.client(key.base_url, key.api_key).get_balance()
         await self._db.keys.update_balance(user_id, key.id, balance.amount, None)
         await self._db.keys.clear_revoked(key.id)
-        return await self._require(user_id, key.id)
+        fresh = await self._require(user_id, key.id)
+        await self._low_balance.balance_read(fresh)  # a notice if it fell under the threshold
+        return fresh
 
     async def list_keys(self, user_id: int) -> list[KeyProfile]:
         return await self._db.keys.list(user_id)

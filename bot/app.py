@@ -31,12 +31,15 @@ from bot.config import Settings
 from bot.favourites import FavouritesService
 from bot.history import HistoryService
 from bot.i18n import Translator
+from bot.imports import ImportService
+from bot.low_balance import LowBalanceService
 from bot.metrics import Metrics
 from bot.mydata import MyDataService
 from bot.numbers import NumbersService
 from bot.orders import OrderService
 from bot.presets import address_policy
 from bot.provider.factory import ProviderFactory
+from bot.rates import RatesService
 from bot.rentals import RentalService
 from bot.replace import ReplaceService
 from bot.settings import UserSettingsService
@@ -45,6 +48,7 @@ from bot.tracker import Tracker, TrackerConfig
 from bot.watches import WatchConfig, WatchPoller, WatchService
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
+from handlers.low_balance import LowBalanceSender
 from handlers.notifier import TelegramNotifier
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from handlers.watch_notifier import TelegramWatchNotifier
@@ -81,6 +85,9 @@ class Services:
     translator: Translator
     changes: Changes
     metrics: Metrics
+    low_balance: LowBalanceService
+    rates: RatesService
+    imports: ImportService
     clock: Callable[[], float] = time.time
     # Set by build_dispatcher: the tracker rides the dispatcher's start-up and shutdown.
     tracker: Tracker | None = None
@@ -120,14 +127,15 @@ async def build_services(
     )
     catalog = CatalogService(providers, clock=clock)
     changes = Changes()
-    orders = OrderService(db, providers, clock=clock, changes=changes)
+    low_balance = LowBalanceService(db, clock)
+    orders = OrderService(db, providers, clock=clock, changes=changes, low_balance=low_balance)
     rentals = RentalService(db, providers, clock=clock, changes=changes)
     return Services(
         settings=settings,
         db=db,
         providers=providers,
         catalog=catalog,
-        accounts=AccountService(db, providers),
+        accounts=AccountService(db, providers, low_balance=low_balance),
         orders=orders,
         rentals=rentals,
         user_settings=UserSettingsService(db),
@@ -142,6 +150,14 @@ async def build_services(
         clock=clock,
         changes=changes,
         metrics=metrics,
+        low_balance=low_balance,
+        imports=ImportService(db, providers, clock, changes=changes),
+        rates=RatesService(
+            db,
+            clock,
+            min_samples=settings.rates_min_samples,
+            window_days=settings.rates_window_days,
+        ),
     )
 
 
@@ -211,6 +227,7 @@ def build_dispatcher(
     services.tracker = tracker
     services.notifier = notifier
     services.watch_poller = watch_poller
+    services.low_balance.listen(LowBalanceSender(bot, services.translator).send)
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.workflow_data.update(services.workflow_data())

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     watch_polls_per_pass: int = Field(default=20, ge=1, le=1000)
     watch_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
+    # Success rates on the country list: shown once a (service, country) has this many numbers
+    # with a known outcome in the window (days).
+    rates_min_samples: int = Field(default=10, ge=1)
+    rates_window_days: float = Field(default=7.0, gt=0)
+
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

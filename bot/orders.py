@@ -31,6 +31,7 @@ from bot.activation_status import (
 )
 from bot.changes import Changes
 from bot.errors import CodeReceived, NoActiveKey, NotFound
+from bot.low_balance import LowBalanceService
 from bot.provider.client import ProviderClient
 from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
@@ -141,11 +142,13 @@ class OrderService:
         clock: Callable[[], float] = time.time,
         *,
         changes: Changes | None = None,
+        low_balance: LowBalanceService | None = None,
     ) -> None:
         self._db = db
         self._providers = providers
         self._clock = clock
         self._changes = changes or Changes()  # tells the tracker what changed
+        self._low_balance = low_balance or LowBalanceService(db, clock)
         # Tokens whose purchase is running now: one entry per purchase in flight, removed when
         # it returns, so it is bounded by the purchases running at once.
         self._buying: set[str] = set()
@@ -302,6 +305,7 @@ class OrderService:
         except Exception:  # a convenience list must never hide a bought number
             log.exception("could not remember the recent pick")
         self._changes.activation_changed(activation.id)
+        await self._low_balance.after_purchase(key, intent.balance_before, activation.cost)
         return BuyResult(activation)
 
     async def buy_several(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable
+from decimal import Decimal
 from enum import StrEnum
 
 from aiogram import Bot, F, Router
@@ -25,6 +26,7 @@ from bot.config import Settings
 from bot.errors import NotFound
 from bot.formatting import format_money, mask_key
 from bot.i18n import Translate
+from bot.low_balance import LowBalanceService, parse_threshold
 from bot.presets import is_internal_address, normalize_base_url, preset_by_id, preset_name, presets
 from bot.provider.errors import ProviderError
 from handlers.common import (
@@ -58,6 +60,8 @@ class KeyAction(StrEnum):
     DELETE = "del"  # asks to confirm
     DELETE_CONFIRMED = "delok"
     CONTINUE = "then"  # p: the buy link that waited for the first key (handlers.start)
+    LOW_BALANCE = "low"  # ask for the low-balance threshold
+    LOW_BALANCE_OFF = "lowoff"
 
 
 class KeyCb(CallbackData, prefix="k1"):  # type: ignore[explicit-any]  # BaseModel's Any
@@ -74,6 +78,10 @@ class AddKey(StatesGroup):
 
 class RenameKey(StatesGroup):
     label = State()
+
+
+class LowBalance(StatesGroup):
+    amount = State()  # waiting for the threshold of the key in the state's data
 
 
 # Texts that are commands are never taken as input (a key typed as "/start" is not a key).
@@ -114,8 +122,14 @@ def keys_keyboard(t: Translate, keys: list[KeyProfile]) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def key_card_text(t: Translate, key: KeyProfile, settings: Settings | None, lang: str) -> str:
-    return t(
+def key_card_text(
+    t: Translate,
+    key: KeyProfile,
+    settings: Settings | None,
+    lang: str,
+    threshold: Decimal | None = None,
+) -> str:
+    text = t(
         "key-card",
         label=html.escape(key.label),
         provider=html.escape(preset_name(key.base_url, settings)),
@@ -123,9 +137,15 @@ def key_card_text(t: Translate, key: KeyProfile, settings: Settings | None, lang
         balance=format_money(key.balance, key.currency, lang=lang),
         state=t("key-state-active") if key.active else t("key-state-inactive"),
     )
+    if threshold is not None:
+        amount = format_money(threshold, key.currency, lang=lang)
+        text += "\n" + t("key-low-balance-line", threshold=amount)
+    return text
 
 
-def key_card_keyboard(t: Translate, key: KeyProfile) -> InlineKeyboardMarkup:
+def key_card_keyboard(
+    t: Translate, key: KeyProfile, threshold: Decimal | None = None, lang: str = "en"
+) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if not key.active:
         rows.append(_button(t("btn-key-use"), KeyCb(action=KeyAction.USE, id=key.id)))
@@ -133,6 +153,14 @@ def key_card_keyboard(t: Translate, key: KeyProfile) -> InlineKeyboardMarkup:
         _button(t("btn-key-rename"), KeyCb(action=KeyAction.RENAME, id=key.id))
         + _button(t("btn-key-delete"), KeyCb(action=KeyAction.DELETE, id=key.id))
     )
+    ask = KeyCb(action=KeyAction.LOW_BALANCE, id=key.id)
+    if threshold is None:
+        rows.append(_button(t("btn-key-low-balance"), ask))
+    else:
+        amount = format_money(threshold, key.currency, lang=lang)
+        rows.append(_button(t("btn-key-low-balance-change", threshold=amount), ask))
+        off = KeyCb(action=KeyAction.LOW_BALANCE_OFF, id=key.id)
+        rows.append(_button(t("btn-key-low-balance-off"), off))
     rows.append(_button(t("btn-keys-back"), KeyCb(action=KeyAction.LIST)))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -183,9 +211,16 @@ async def show_keys(
 
 
 async def show_key_card(
-    target: Message | CallbackQuery, t: Translate, key: KeyProfile, settings: Settings, lang: str
+    target: Message | CallbackQuery,
+    t: Translate,
+    key: KeyProfile,
+    settings: Settings,
+    lang: str,
+    low_balance: LowBalanceService | None = None,
 ) -> None:
-    await show(target, key_card_text(t, key, settings, lang), key_card_keyboard(t, key))
+    threshold = await low_balance.threshold(key.user_id, key.id) if low_balance else None
+    text = key_card_text(t, key, settings, lang, threshold)
+    await show(target, text, key_card_keyboard(t, key, threshold, lang))
 
 
 async def on_keys(
@@ -220,12 +255,14 @@ async def on_open(
     user: User,
     settings: Settings,
     lang: str,
+    low_balance: LowBalanceService,
 ) -> None:
     await state.clear()
     key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
     if key is None:
         return
-    await show_key_card(callback, t, await accounts.with_known_balance(key), settings, lang)
+    key = await accounts.with_known_balance(key)
+    await show_key_card(callback, t, key, settings, lang, low_balance)
     await answer_quietly(callback)
 
 
@@ -398,6 +435,7 @@ async def on_label_text(
     user: User,
     settings: Settings,
     lang: str,
+    low_balance: LowBalanceService,
 ) -> None:
     label = clean_label(message.text or "")
     if not label:
@@ -411,10 +449,11 @@ async def on_label_text(
     except NotFound as exc:
         await message.answer(error_text(t, exc), reply_markup=only_cancel(t))
         return
+    threshold = await low_balance.threshold(user.id, key.id)
     await message.answer(
         f"{t('keys-label-saved', label=html.escape(key.label))}\n\n"
-        f"{key_card_text(t, key, settings, lang)}",
-        reply_markup=with_continue(t, key_card_keyboard(t, key), pending),
+        f"{key_card_text(t, key, settings, lang, threshold)}",
+        reply_markup=with_continue(t, key_card_keyboard(t, key, threshold, lang), pending),
     )
 
 
@@ -429,11 +468,12 @@ async def on_use(
     user: User,
     settings: Settings,
     lang: str,
+    low_balance: LowBalanceService,
 ) -> None:
     key = await _key_or_notice(callback, t, accounts.set_active(user.id, callback_data.id))
     if key is None:
         return
-    await show_key_card(callback, t, key, settings, lang)
+    await show_key_card(callback, t, key, settings, lang, low_balance)
     await answer_quietly(callback, t("keys-now-active", label=key.label))
 
 
@@ -491,6 +531,76 @@ async def on_delete_confirmed(
     await answer_quietly(callback, t("keys-deleted", label=key.label))
 
 
+# --- low-balance notice ----------------------------------------------------------------------
+
+
+async def on_low_balance(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+) -> None:
+    """Ask for the amount under which the key's owner wants a notice."""
+    key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
+    if key is None:
+        return
+    await state.set_state(LowBalance.amount)
+    await state.set_data({"key_id": key.id})
+    prompt = t("low-balance-ask", label=html.escape(key.label))
+    await remember_prompt(state, await show(callback, prompt, only_cancel(t)))
+    await answer_quietly(callback)
+
+
+async def on_low_balance_text(
+    message: Message,
+    state: FSMContext,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: Settings,
+    lang: str,
+    low_balance: LowBalanceService,
+) -> None:
+    threshold = parse_threshold(message.text or "")
+    if threshold is None:
+        await ask_again(message, state, t, t("low-balance-bad"))
+        return
+    key_id = int((await state.get_data()).get("key_id") or 0)
+    await state.clear()
+    try:
+        await low_balance.set_threshold(user.id, key_id, threshold)
+        key = await accounts.get_key(user.id, key_id)
+    except NotFound as exc:
+        await message.answer(error_text(t, exc), reply_markup=only_cancel(t))
+        return
+    amount = format_money(threshold, key.currency, lang=lang)
+    saved = t("low-balance-saved", label=html.escape(key.label), threshold=amount)
+    await message.answer(
+        f"{saved}\n\n{key_card_text(t, key, settings, lang, threshold)}",
+        reply_markup=key_card_keyboard(t, key, threshold, lang),
+    )
+
+
+async def on_low_balance_off(
+    callback: CallbackQuery,
+    callback_data: KeyCb,
+    t: Translate,
+    accounts: AccountService,
+    user: User,
+    settings: Settings,
+    lang: str,
+    low_balance: LowBalanceService,
+) -> None:
+    key = await _key_or_notice(callback, t, accounts.get_key(user.id, callback_data.id))
+    if key is None:
+        return
+    await low_balance.set_threshold(user.id, key.id, None)
+    await show_key_card(callback, t, key, settings, lang, low_balance)
+    await answer_quietly(callback, t("low-balance-off", label=key.label))
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     cb = router.callback_query
@@ -505,6 +615,8 @@ def create_router() -> Router:
     cb.register(on_rename, KeyCb.filter(F.action == KeyAction.RENAME))
     cb.register(on_delete, KeyCb.filter(F.action == KeyAction.DELETE))
     cb.register(on_delete_confirmed, KeyCb.filter(F.action == KeyAction.DELETE_CONFIRMED))
+    cb.register(on_low_balance, KeyCb.filter(F.action == KeyAction.LOW_BALANCE))
+    cb.register(on_low_balance_off, KeyCb.filter(F.action == KeyAction.LOW_BALANCE_OFF))
     router.message.register(on_custom_url, AddKey.url, NOT_COMMAND, flags=input_flags())
     # The one place an API key is welcome: this handler deletes its message itself.
     router.message.register(
@@ -512,4 +624,7 @@ def create_router() -> Router:
     )
     router.message.register(on_label_text, AddKey.label, NOT_COMMAND, flags=input_flags())
     router.message.register(on_label_text, RenameKey.label, NOT_COMMAND, flags=input_flags())
+    router.message.register(
+        on_low_balance_text, LowBalance.amount, NOT_COMMAND, flags=input_flags()
+    )
     return router

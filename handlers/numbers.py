@@ -40,6 +40,7 @@ from handlers.common import (
     show,
 )
 from handlers.history.callbacks import HistoryAction, HistoryCb
+from handlers.imports import entry_button as import_button
 from handlers.rent.callbacks import RentalAction, RentalCb
 from handlers.rent.views import paid_text
 from storage import Activation, Rental, User
@@ -172,6 +173,7 @@ async def live_screen(
     # The one history with its filters and exports (the older per-kind list below stays for
     # the rental card's "« Rental history" and for buttons already in chats).
     rows.append([_button(t("btn-numbers-history"), HistoryCb(action=HistoryAction.LIST))])
+    rows.append([import_button(t)])
     rows.append([menu_button(t)])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -383,6 +383,16 @@ class SandboxServer:
             )
         if "prohibited" in body:
             self.state.set_prohibited(country, service, bool(body["prohibited"]))
+        if "delivery" in body or "delivery_after" in body:
+            current = self.state.offer_view(country, service)["delivery"]
+            probability = body.get("delivery", current)
+            after = body.get("delivery_after")
+            self.state.set_delivery(
+                country,
+                service,
+                None if probability is None else float(probability),
+                None if after is None else float(after),
+            )
         return _ok(self.state.offer_view(country, service))
 
     async def _list_faults(self, request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import random
 import re
 import secrets
 import time
@@ -211,6 +212,11 @@ class Offer:
     # Empty: one anonymous supplier "1" selling `count` numbers at `cost`. Set: the numbers
     # are the tiers' (count = their sum, cost = the cheapest in stock).
     tiers: list[SupplierTier] = field(default_factory=list)
+    # Success behaviour: None = an SMS comes only when the control API delivers one (as ever);
+    # a probability in [0, 1] = each number bought from now on gets an SMS by itself
+    # `delivery_after` seconds after the purchase with that chance (0: never delivers).
+    delivery: float | None = None
+    delivery_after: float = 30.0
 
     def sync(self) -> None:
         """count and cost from the tiers, after they changed."""
@@ -318,6 +324,7 @@ class SandboxState:
         rent_list: bool = False,
         max_requests: int | None = None,
         hero_errors: bool = False,
+        delivery_seed: int = 0,
     ) -> None:
         self.clock: Callable[[], float] = clock if clock is not None else Clock()
         self.lifetime = float(lifetime)
@@ -335,6 +342,9 @@ class SandboxState:
         self.max_requests = max_requests  # keep at most about this many request records
         self.hero_errors = hero_errors  # WRONG_MAX_PRICE as hero-sms's 400 problem JSON
         self._seed_catalog = seed_catalog
+        # Which purchases an offer's delivery probability lets through: seeded, so a test or
+        # a benchmark run sees the same successes and failures every time.
+        self._delivery_seed = delivery_seed
         self.reset(keep_keys=False)
 
     # ------------------------------------------------------------------ setup and records
@@ -364,6 +374,7 @@ class SandboxState:
         self._next_activation = 400_000_001
         self._next_rental = 7_000_001
         self._next_phone = 1_000_001
+        self._delivery_rng = random.Random(self._delivery_seed)
         if self._seed_catalog:
             self._load_seed()
 
@@ -497,6 +508,21 @@ class SandboxState:
     def set_prohibited(self, country: str, service: str, prohibited: bool = True) -> None:
         self._offer(str(country), service).prohibited = prohibited
 
+    def set_delivery(
+        self, country: str, service: str, probability: float | None, after: float | None = None
+    ) -> None:
+        """How numbers of this offer bought from now on get their SMS: None = only through the
+        control API; else by themselves, `after` seconds after the purchase, with this chance
+        (0 = never, 1 = always)."""
+        offer = self._offer(str(country), service)
+        if probability is not None and not 0.0 <= float(probability) <= 1.0:
+            raise SandboxError("delivery must be between 0 and 1", status=400)
+        if after is not None and float(after) < 0:
+            raise SandboxError("delivery_after must not be negative", status=400)
+        offer.delivery = None if probability is None else float(probability)
+        if after is not None:
+            offer.delivery_after = float(after)
+
     def inject_fault(
         self, kind: str, *, action: str | None = None, count: int = 1, **params: Any
     ) -> Fault:
@@ -576,8 +602,18 @@ class SandboxState:
             _at, _seq, kind, object_id = heapq.heappop(self._deadlines)
             if kind == "activation":
                 self._expire_activation(self.activations[object_id])
+            elif kind == "sms":
+                self._auto_sms(self.activations[object_id])
             else:
                 self._expire_rental(self.rentals[object_id], kind, now)
+
+    def _auto_sms(self, activation: SandboxActivation) -> None:
+        """The SMS an offer's delivery behaviour promised, if the number still waits for one."""
+        if not activation.live or activation.sms:
+            return
+        code = str(100000 + int(activation.id) % 900000)
+        activation.sms.append(Sms(code=code, text=f"Your code: {code}", at=self.now()))
+        activation.retry_pending = False
 
     def _expire_activation(self, activation: SandboxActivation) -> None:
         if not activation.live:
@@ -758,6 +794,8 @@ class SandboxState:
         self.activations[activation.id] = activation
         self._live_by_key.setdefault(account.key, {})[activation.id] = activation
         self._schedule(activation.ends_at, "activation", activation.id)
+        if offer.delivery is not None and self._delivery_rng.random() < offer.delivery:
+            self._schedule(now + offer.delivery_after, "sms", activation.id)
         self.purchases.append(
             {
                 "id": activation.id,
@@ -1334,6 +1372,8 @@ class SandboxState:
                 }
                 for t in offer.tiers
             ],
+            "delivery": offer.delivery,
+            "delivery_after": offer.delivery_after,
         }
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""ChainRepo: auto-replace chains, their cap and their numbers (V9).
+"""ChainRepo: auto-replace chains, their cap and their numbers (V10).
 
 A chain buys one offer again while its numbers stay silent. Everything that bounds it is held
 here, so two processes, two chains racing on one key, or a restart mid-chain cannot spend past

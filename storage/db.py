@@ -22,6 +22,7 @@ from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
 from storage.picks import PickRepo
+from storage.rates import RatesRepo
 from storage.rentals import RentalRepo
 from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
@@ -106,6 +107,7 @@ class Database:
     userdata: UserDataRepo
     chains: ChainRepo
     watches: WatchRepo
+    rates: RatesRepo
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class Database:
         self.userdata = UserDataRepo(store)
         self.chains = ChainRepo(store)
         self.watches = WatchRepo(store)
+        self.rates = RatesRepo(store)
         self._background = (
             self
             if background is None

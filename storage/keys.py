@@ -217,3 +217,35 @@ class KeyRepo:
             "SELECT api_key_enc FROM api_keys WHERE length(api_key_enc) > 0 ORDER BY id LIMIT 1"
         )
         return None if value is None else bytes(value)
+
+    # ---- low-balance notice ----------------------------------------------------------------
+
+    async def low_balance(self, user_id: int, key_id: int) -> Decimal | None:
+        """The balance under which the owner wants a notice, or None (no notice)."""
+        value = await self._s.scalar(
+            "SELECT low_balance FROM api_keys WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (key_id, user_id),
+        )
+        return money_out(value)
+
+    async def set_low_balance(self, user_id: int, key_id: int, threshold: Decimal | None) -> bool:
+        """Set (or clear) the threshold; a new one may notify at once (the last notice is
+        forgotten). False when the key is not the user's."""
+        changed = await self._s.write(
+            "UPDATE api_keys SET low_balance = ?, low_balance_noticed_at = NULL"
+            " WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+            (money_in(threshold), key_id, user_id),
+        )
+        return changed == 1
+
+    async def claim_low_balance_notice(self, key_id: int, now: float, quiet_since: float) -> bool:
+        """System: take the right to send this key's low-balance notice now, unless one was
+        sent after `quiet_since`. One statement decides, so two paths (or two processes) reading
+        the same low balance send one notice, and a restart does not send it again."""
+        changed = await self._s.write(
+            "UPDATE api_keys SET low_balance_noticed_at = ?"
+            " WHERE id = ? AND deleted_at IS NULL AND low_balance IS NOT NULL"
+            " AND (low_balance_noticed_at IS NULL OR low_balance_noticed_at <= ?)",
+            (now, key_id, quiet_since),
+        )
+        return changed == 1

@@ -427,7 +427,16 @@ V11: tuple[str, ...] = (
     "CREATE INDEX ix_watches_user ON watches(user_id, state)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+# Version 12: success rates read one service's numbers of the last days, country by country
+# (all users, counts only); a key's low-balance threshold and when its notice was last sent
+# (so a restart does not repeat it).
+V12: tuple[str, ...] = (
+    "CREATE INDEX ix_activations_offer_time ON activations(service, created_at, country, status)",
+    "ALTER TABLE api_keys ADD COLUMN low_balance TEXT",
+    "ALTER TABLE api_keys ADD COLUMN low_balance_noticed_at REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 LATEST_VERSION = len(MIGRATIONS)
 
 

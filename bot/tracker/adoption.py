@@ -6,8 +6,8 @@ number that matches no intent (bought elsewhere with the same key) is never touc
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
+from bot.listed import TakeIn, provider_time, store_listed
 from bot.metrics import Metrics
 from bot.provider.models import ActiveActivation
 from bot.tracker.config import TrackerConfig
@@ -17,17 +17,6 @@ from storage.activations import ActivationRepo
 from storage.models import KeyProfile, PendingPurchase
 
 log = logging.getLogger(__name__)
-
-
-def provider_time(text: str | None) -> float | None:
-    """A zone-less provider timestamp read as if it were UTC (the caller applies the zone)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.strptime(text.strip()[:19], "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC).timestamp()
 
 
 class Adopter:
@@ -129,24 +118,19 @@ class Adopter:
             if intent.created_at - self._config.clock_slack <= bought_at <= now:
                 created = max(intent.created_at, bought_at)
         chat = intent.chat_id if intent.chat_id is not None else intent.user_id
-        activation = await self._repo.add(
+        how = TakeIn(
             user_id=intent.user_id,
-            key_id=key.id,
-            provider_id=item.activation_id,
-            service=item.service or intent.service,
-            country=item.country or intent.country,
-            phone=item.phone.lstrip("+"),
-            cost=item.cost if item.cost is not None else intent.expected_cost,
-            currency=key.currency,
-            created_at=created,
-            ends_at=created + self._config.adopt_lifetime,
-            cancel_allowed_at=created + self._config.adopt_cancel_lock,
-            can_get_another_sms=item.can_get_another_sms,
             chat_id=chat,
-            adopted=True,
-            next_poll_at=now,
+            created_at=created,
+            now=now,
+            lifetime=self._config.adopt_lifetime,
+            cancel_lock=self._config.adopt_cancel_lock,
+            service=intent.service,
+            country=intent.country,
+            cost=intent.expected_cost,
             intent_id=intent.id,
         )
+        activation = await store_listed(self._repo, key, item, how)
         if not activation.adopted:
             return  # the purchase itself stored it meanwhile: nothing to adopt
         if intent.message_id is not None and activation.message_id is None:

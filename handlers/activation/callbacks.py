@@ -25,6 +25,7 @@ class BuyAction(StrEnum):
     ASK_MAX = "mx"  # type a maximum price
     BUY = "go"
     FAVOURITE = "fav"  # star or un-star the confirm screen's (service, country)
+    SORT = "so"  # the countries page: cheapest first <-> best chance first (kept in the state)
 
 
 # aiogram's CallbackData.__init_subclass__ takes **kwargs: Any, which mypy reports here.

@@ -29,6 +29,7 @@ from bot.i18n import Translate
 from bot.orders import OrderService, Progress
 from bot.provider.errors import ProviderError
 from bot.provider.models import ANY_NUMBER, Country, PurchaseFilter, Service
+from bot.rates import Rates, RatesService, best_chance_first
 from bot.replace import ReplaceService
 from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import (
@@ -84,6 +85,7 @@ RECENTS_SHOWN = 10  # recent picks that lift a service to the front
 MAX_PRICE_LIMIT = Decimal("1000000")
 PAGES_CACHED = 512
 SOLD_OUT_SHOWN = 5  # out-of-stock countries a country search shows (to watch them)
+SORT_KEY, SORT_BEST = "sort", "best"  # the countries' order, in the buy flow's state data
 
 
 class PageCache:
@@ -133,6 +135,7 @@ class BuyContext:
     active_key: ActiveKeyLoader
     state: FSMContext
     auto_replace: ReplaceService
+    rates: RatesService
 
     async def key(self) -> KeyProfile | None:
         return await self.active_key()
@@ -308,13 +311,32 @@ async def show_countries(
     if needle:
         offers = [o for o in offers if _offer_matches(o, needle)]
         sold_out = await _sold_out_matches(ctx, key, offers, needle)
+    rates = await ctx.rates.for_service(service)
+    best = bool(rates) and (await ctx.state.get_data()).get(SORT_KEY) == SORT_BEST
+    if best:
+        offers = best_chance_first(offers, rates)
     await ctx.state.set_state(BuyStates.countries)
     await ctx.state.update_data(s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
-        (_countries_page_key(t, lang, key, service, service_name, offers, page, query), *sold_out),
+        (
+            _countries_page_key(
+                t, lang, key, service, service_name, offers, page, query, rates, best
+            ),
+            *sold_out,
+        ),
         lambda: render_countries_page(
-            t, lang, key, service, service_name, offers, page, query=query, sold_out=sold_out
+            t,
+            lang,
+            key,
+            service,
+            service_name,
+            offers,
+            page,
+            query=query,
+            sold_out=sold_out,
+            rates=rates,
+            best_first=best,
         ),
     )
     await show(event, text, markup)
@@ -350,12 +372,17 @@ def _countries_page_key(
     offers: list[CountryOffer],
     page: int,
     query: str,
+    rates: Rates,
+    best: bool,
 ) -> Hashable:
     """Everything render_countries_page reads: the page's offers as shown (label, price,
-    stock), their count, and the key's currency."""
+    stock, rate), their count, the key's currency, and the order with its button."""
     page, _pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     return (
         "countries",
+        bool(rates),
+        bool(best),
+        tuple(rates.get(o.country) for o in shown),
         t,
         lang,
         key.currency,
@@ -774,13 +801,24 @@ async def buy_context(
     active_key: ActiveKeyLoader,
     state: FSMContext,
     auto_replace: ReplaceService,
+    rates: RatesService,
 ) -> dict[str, BuyContext]:
     """A filter that always passes and hands the handler its `ctx` (aiogram merges a filter's
     dict into the handler's arguments): the buy screens' dependencies are named, with their
     types, once."""
     return {
         "ctx": BuyContext(
-            user, lang, t, catalog, orders, favourites, accounts, active_key, state, auto_replace
+            user,
+            lang,
+            t,
+            catalog,
+            orders,
+            favourites,
+            accounts,
+            active_key,
+            state,
+            auto_replace,
+            rates,
         )
     }
 
@@ -840,6 +878,23 @@ async def on_countries_page(
         if saved.get("s") == callback_data.s:
             search = str(saved.get("cq", ""))
     await show_countries(query, ctx, service=callback_data.s, page=callback_data.p, query=search)
+
+
+async def on_sort(
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    ctx: BuyContext,
+) -> None:
+    """Cheapest first <-> best chance first; the choice stays in the state for the pages (and
+    for the next service) and the list starts again at its first page, search kept."""
+    await answer_quietly(query)
+    saved = await ctx.state.get_data()
+    best = saved.get(SORT_KEY) != SORT_BEST
+    await ctx.state.update_data({SORT_KEY: SORT_BEST if best else ""})
+    search = (
+        str(saved.get("cq", "")) if callback_data.tk and saved.get("s") == callback_data.s else ""
+    )
+    await show_countries(query, ctx, service=callback_data.s, query=search)
 
 
 async def on_countries_search(
@@ -1049,6 +1104,7 @@ def create_router() -> Router:
     typed(on_services_search, BuyStates.services, *text, buy_context, flags=input_flags())
     tap(on_service_chosen, BuyCb.filter(F.action == BuyAction.SERVICE), buy_context)
     tap(on_countries_page, BuyCb.filter(F.action == BuyAction.COUNTRIES_PAGE), buy_context)
+    tap(on_sort, BuyCb.filter(F.action == BuyAction.SORT), buy_context)
     typed(on_countries_search, BuyStates.countries, *text, buy_context, flags=input_flags())
     tap(on_country_chosen, BuyCb.filter(F.action == BuyAction.CONFIRM), buy_context)
     tap(on_favourite, BuyCb.filter(F.action == BuyAction.FAVOURITE), buy_context)

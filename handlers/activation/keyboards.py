@@ -97,9 +97,11 @@ def countries_markup(
     pages: int,
     *,
     search: bool,
+    sort_label: str | None = None,
 ) -> InlineKeyboardMarkup:
     """`countries`: (country id, button label) on this page. Back from a search's result goes
-    to the service's whole country list; from that list, to the services."""
+    to the service's whole country list; from that list, to the services. `sort_label`: the
+    button that switches the order (cheapest / best chance), when there is a choice."""
     rows = rows_of([button(label, confirm_data(service, c)) for c, label in countries], 1)
     keep = "q" if search else ""
     pager = pager_row(
@@ -107,6 +109,8 @@ def countries_markup(
     )
     if pager:
         rows.append(pager)
+    if sort_label is not None:
+        rows += rows_of([button(sort_label, BuyCb(action=BuyAction.SORT, s=service, tk=keep))], 1)
     if search:
         back = back_button(t, BuyCb(action=BuyAction.COUNTRIES_PAGE, s=service).pack())
     else:

@@ -13,6 +13,7 @@ from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.orders import MAX_QUANTITY
 from bot.provider.models import ANY_NUMBER, PriceOffer, PurchaseFilter, Service
+from bot.rates import Rates, SuccessRate
 from handlers.activation.callbacks import REPLACE_DEFAULT, REPLACE_OFF, REPLACE_ON
 from handlers.activation.keyboards import (
     ConfirmOptions,
@@ -72,15 +73,20 @@ def render_services_page(
     return text, markup
 
 
-def country_button_label(t: Translate, lang: str, key: KeyProfile, offer: CountryOffer) -> str:
+def country_button_label(
+    t: Translate, lang: str, key: KeyProfile, offer: CountryOffer, rate: SuccessRate | None = None
+) -> str:
     flag, name = country_label(offer.name_by_lang, offer.country, lang)
-    return t(
+    label = t(
         "buy-country-button",
         flag=flag,
         country=name,
         price=money(offer.cost, key, lang),
         count=str(offer.count),
     )
+    if rate is not None:
+        label += t("rates-badge", percent=str(rate.percent))
+    return label
 
 
 def render_countries_page(
@@ -94,10 +100,14 @@ def render_countries_page(
     *,
     query: str = "",
     sold_out: list[tuple[str, str, str]] | None = None,
+    rates: Rates | None = None,
+    best_first: bool = False,
 ) -> View:
-    """One page of countries for a service: flag, name, price and stock, cheapest first.
-    `sold_out`: (id, flag, name) of countries a search named that are out of stock, listed after
-    (their confirm screen offers 🔔 Watch)."""
+    """One page of countries for a service: flag, name, price, stock and (with enough history)
+    the success rate; cheapest first, or best chance first (the caller orders `offers`). The
+    sort button shows once any country of the service has a rate. `sold_out`: (id, flag, name)
+    of countries a search named that are out of stock, listed after (their confirm screen
+    offers 🔔 Watch)."""
     page, pages, shown = page_of(offers, page, COUNTRIES_PER_PAGE)
     title = t("buy-countries-title", service=html.escape(service_name))
     if not offers:
@@ -113,12 +123,22 @@ def render_countries_page(
     if sold_out:  # a search's countries out of stock: nothing "not found" about them
         note = t("watch-countries-sold-out")
         body = note if not offers else f"{body}\n{note}"
-    labels = [(o.country, country_button_label(t, lang, key, o)) for o in shown]
+    rates = rates or {}
+    labels = [
+        (o.country, country_button_label(t, lang, key, o, rates.get(o.country))) for o in shown
+    ]
     labels += [
         (country, t("watch-country-sold-out", flag=flag, country=name))
         for country, flag, name in sold_out or []
     ]
-    markup = countries_markup(t, service, labels, page, pages, search=bool(query))
+    sort_label = None
+    if rates:
+        sort_label = t("rates-sort-cheapest") if best_first else t("rates-sort-best")
+        if best_first and offers:
+            body += "\n" + t("rates-sorted-best")
+    markup = countries_markup(
+        t, service, labels, page, pages, search=bool(query), sort_label=sort_label
+    )
     return f"{title}\n{body}", markup
 
 

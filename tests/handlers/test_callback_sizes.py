@@ -23,6 +23,7 @@ from bot.spending import MAX_BACK
 from handlers.activation import ActivationAction
 from handlers.activation.callbacks import REPLACE_OFF, OfferAction
 from handlers.history.callbacks import HistoryAction
+from handlers.imports import ImportAction
 from handlers.keys import KeyAction
 from handlers.mydata import MyDataAction
 from handlers.rent.callbacks import RentalAction, RentFlowAction
@@ -52,6 +53,7 @@ LARGEST: dict[str, list[dict[str, Any]]] = {
     "MenuCb": [{"action": "settings"}, {"action": "numbers"}],
     "KeyCb": [{"action": max(KeyAction, key=len), "id": BIG_ID, "p": max(_preset_ids, key=len)}],
     "BalanceCb": [{"action": "refresh"}],
+    "ImportCb": [{"action": max(ImportAction, key=len), "i": PAGE}],
     "SettingsCb": [{"action": "setmargin", "v": max(_setting_values, key=len)}],
     "NumbersCb": [{"action": "hist", "kind": "a", "page": PAGE}],
     # Auto-replace defaults: the longest action with the longest value the screen offers.

@@ -1,0 +1,12 @@
+btn-imports = 📥 Numbers on my provider account
+imports-title = <b>📥 Numbers on my provider account</b>
+imports-none = Nothing to take in: every live number on your active key is already here.
+imports-hint = Live numbers on your active key that were bought outside this bot. Tick the ones you want me to track (codes, auto-cancel), then adopt them. I touch none of the others.
+imports-line = { $phone } · { $service } · { $flag } { $country } · { $cost }
+imports-adopt = ✅ Adopt { $count } ticked
+imports-refresh = 🔄 Look again
+imports-back = « My numbers
+imports-stale = This list is out of date: tap “Look again”.
+imports-adopted = Adopted: { $count }
+imports-done = ✅ Adopted { $count }: I track them now, and their codes come here.
+imports-gone = { $count } of the ticked numbers are no longer live on your key (ended, or taken in already).

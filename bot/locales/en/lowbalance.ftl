@@ -1,0 +1,9 @@
+key-low-balance-line = 🔔 Low-balance notice under { $threshold }
+btn-key-low-balance = 🔔 Low-balance notice
+btn-key-low-balance-change = 🔔 Change the notice ({ $threshold })
+btn-key-low-balance-off = 🔕 No low-balance notice
+low-balance-ask = Send the amount under which I should tell you that <b>{ $label }</b> runs low, for example <code>50</code>.
+low-balance-bad = Send a positive amount, for example <code>50</code> or <code>12.5</code> (up to 1000000).
+low-balance-saved = 🔔 I will tell you when the balance of { $label } falls under { $threshold }.
+low-balance-off = 🔕 No low-balance notice for { $label }.
+low-balance-notice = ⚠️ <b>Low balance</b> on <b>{ $label }</b>: { $balance } (your notice is set under { $threshold }). Top up with your provider to keep buying.

@@ -1,0 +1,9 @@
+key-low-balance-line = 🔔 Предупреждать, если баланс ниже { $threshold }
+btn-key-low-balance = 🔔 Предупреждение о балансе
+btn-key-low-balance-change = 🔔 Изменить порог ({ $threshold })
+btn-key-low-balance-off = 🔕 Не предупреждать о балансе
+low-balance-ask = Отправьте сумму, ниже которой я предупрежу, что на <b>{ $label }</b> заканчиваются деньги, например <code>50</code>.
+low-balance-bad = Отправьте положительную сумму, например <code>50</code> или <code>12.5</code> (не больше 1000000).
+low-balance-saved = 🔔 Я предупрежу, когда баланс { $label } станет ниже { $threshold }.
+low-balance-off = 🔕 Предупреждений о балансе { $label } не будет.
+low-balance-notice = ⚠️ <b>Мало денег</b> на <b>{ $label }</b>: { $balance } (порог предупреждения { $threshold }). Пополните баланс у провайдера, чтобы покупать дальше.

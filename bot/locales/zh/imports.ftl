@@ -1,0 +1,12 @@
+btn-imports = 📥 我服务商账户中的号码
+imports-title = <b>📥 我服务商账户中的号码</b>
+imports-none = 没有可导入的号码：当前密钥的所有有效号码都已在这里。
+imports-hint = 当前密钥上不是通过本机器人购买的有效号码。勾选需要我跟踪的号码（验证码、自动取消），然后导入。其他号码我不会动。
+imports-line = { $phone } · { $service } · { $flag } { $country } · { $cost }
+imports-adopt = ✅ 导入已勾选的 { $count } 个
+imports-refresh = 🔄 重新查看
+imports-back = « 我的号码
+imports-stale = 此列表已过期：请点“重新查看”。
+imports-adopted = 已导入：{ $count }
+imports-done = ✅ 已导入 { $count } 个：我会跟踪它们，验证码会发到这里。
+imports-gone = 有 { $count } 个勾选的号码已不在密钥的有效号码中（已结束或已导入）。

@@ -1,0 +1,9 @@
+key-low-balance-line = 🔔 余额低于 { $threshold } 时提醒
+btn-key-low-balance = 🔔 余额不足提醒
+btn-key-low-balance-change = 🔔 修改提醒（{ $threshold }）
+btn-key-low-balance-off = 🔕 关闭余额提醒
+low-balance-ask = 请发送一个金额：<b>{ $label }</b> 的余额低于它时我会提醒你，例如 <code>50</code>。
+low-balance-bad = 请发送一个正数金额，例如 <code>50</code> 或 <code>12.5</code>（不超过 1000000）。
+low-balance-saved = 🔔 { $label } 的余额低于 { $threshold } 时我会提醒你。
+low-balance-off = 🔕 不再提醒 { $label } 的余额。
+low-balance-notice = ⚠️ <b>余额不足</b>：<b>{ $label }</b> 余额 { $balance }（提醒阈值 { $threshold }）。请在服务商处充值以继续购买。
