@@ -15,9 +15,11 @@ from storage.activations import ActivationRepo
 from storage.base import Store, sql_in
 from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
+from storage.feed import FeedRepo
 from storage.fsm import FsmRepo
 from storage.history import HistoryRepo
 from storage.keys import KeyRepo
+from storage.leases import LeaseRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
@@ -108,6 +110,8 @@ class Database:
     chains: ChainRepo
     watches: WatchRepo
     rates: RatesRepo
+    leases: LeaseRepo
+    feed: FeedRepo
 
     def __init__(
         self,
@@ -136,6 +140,8 @@ class Database:
         self.chains = ChainRepo(store)
         self.watches = WatchRepo(store)
         self.rates = RatesRepo(store)
+        self.leases = LeaseRepo(store)
+        self.feed = FeedRepo(store)
         self._background = (
             self
             if background is None
