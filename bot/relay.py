@@ -67,7 +67,12 @@ class DatabaseRelay:
         batch = list(self._buffer)
         self._buffer.clear()
         if batch:
-            await self._feed.append([(change.kind.value, change.id) for change in batch])
+            try:
+                await self._feed.append([(change.kind.value, change.id) for change in batch])
+            except BaseException:
+                # Written again later (stop() flushes): a change twice is only a second wake.
+                self._buffer.extendleft(reversed(batch))
+                raise
         if self._dropped:
             log.warning("change relay: %d changes dropped (buffer full)", self._dropped)
             self._dropped = 0
