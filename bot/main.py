@@ -191,10 +191,12 @@ async def run_tracker_worker(
     stack.push_async_callback(watch_poller.stop)
     await relay.start(services.changes.deliver)
     stack.push_async_callback(relay.stop)
+    # /healthz and /metrics always: a worker is watched like a replica (HEALTH_PORT, else the
+    # LISTEN_PORT a webhook replica would use).
     settings = services.settings
-    if settings.health_port is not None:
-        health = await start_health_server(services, settings.listen_host, settings.health_port)
-        stack.push_async_callback(health.cleanup)
+    port = settings.health_port if settings.health_port is not None else settings.listen_port
+    health = await start_health_server(services, settings.listen_host, port)
+    stack.push_async_callback(health.cleanup)
     freeze_startup_heap()
     log.info("tracker worker %s started with %d keys", leases.worker, len(leases.held))
     await asyncio.Event().wait()  # until the signal handler cancels the run
