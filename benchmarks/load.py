@@ -489,6 +489,7 @@ def tracker_process(settings: Any, spec: LoadSpec) -> Iterator[subprocess.Popen[
         "SANDBOX_URL": str(settings.sandbox_url),
         "PROVIDER_TIMEOUT": "15",
         "LOG_LEVEL": "WARNING",
+        "HEALTH_PORT": str(free_port()),  # a worker always serves /healthz: never a fixed port
         **{name.upper(): str(value) for name, value in spec.settings.items()},
     }
     proc = subprocess.Popen([sys.executable, "-m", "bot", "tracker"], env=env)
@@ -501,6 +502,14 @@ def tracker_process(settings: Any, spec: LoadSpec) -> Iterator[subprocess.Popen[
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def process_cpu_seconds(pid: int) -> float:
