@@ -216,3 +216,22 @@ def test_monitoring_mounts_its_configuration(compose_services: Services) -> None
         ]
         == mounts["./deploy/grafana/dashboards"]
     )
+
+
+def test_the_readme_quick_start_is_the_single_process_one() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "Or with Docker: `BOT_TOKEN=123456:your-token docker compose up -d`" in readme
+    assert "docs/deployment.md#beyond-one-machine" in readme
+
+
+def test_the_deployment_guide_covers_every_service_of_the_profiles(
+    compose_services: Services,
+) -> None:
+    guide = (REPO / "docs/deployment.md").read_text()
+    section = guide[guide.index("## Beyond one machine") :]
+    for name in SCALE | MONITORING:
+        assert f"`{name}`" in section, name
+    for command in ("python -m bot web", "python -m bot tracker", "python -m bot migrate-db"):
+        assert command in section
+    for setting in ("COMPOSE_PROFILES=scale", "BOT_REPLICAS=0", "PROXY_HOST", "WEBHOOK_SECRET"):
+        assert setting in section
