@@ -79,9 +79,17 @@ def test_dashboard_is_a_grafana_dashboard(dashboard: dict[str, Any]) -> None:
     datasource = read_yaml("deploy/grafana/provisioning/datasources/prometheus.yml")
     (source,) = datasource["datasources"]
     assert source["type"] == "prometheus"
+    cells: set[tuple[int, int]] = set()
     for panel in dashboard["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
+        mine = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not mine & cells, f"{panel['title']} overlaps another panel"
+        cells |= mine
         if panel["type"] == "row":
             continue
         assert panel["title"] and panel["targets"], panel["title"]
