@@ -287,7 +287,7 @@ def build_dispatcher(
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(dp, services.settings, metrics.update_latency.observe)
+    setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
     dp.include_router(build_router(services.settings))
     dp.startup.register(start_work)
     dp.shutdown.register(stop_work)
