@@ -44,9 +44,12 @@ class DatabaseRelay:
         self._buffer: deque[Change] = deque(maxlen=BUFFER_MAX)
         self._dropped = 0
         self._pending = asyncio.Event()
+        # One flush at a time, and stop() never cancels the writer in the middle of one.
+        self._flushing = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._last_id = 0
+        self._prune_at = clock() + PRUNE_EVERY
 
     # ------------------------------------------------------------------ sending side
 
@@ -63,7 +66,12 @@ class DatabaseRelay:
                 return
 
     async def flush(self) -> None:
-        """Write what is buffered now (the writer does this by itself; tests and stop)."""
+        """Write what is buffered now, and prune old rows when due (the writer does this by
+        itself; tests and stop call it)."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         batch = list(self._buffer)
         self._buffer.clear()
         if batch:
@@ -76,6 +84,7 @@ class DatabaseRelay:
         if self._dropped:
             log.warning("change relay: %d changes dropped (buffer full)", self._dropped)
             self._dropped = 0
+        await self._prune_if_due()  # the feed stays small even when no tracker reads it
 
     async def _write_loop(self) -> None:
         while True:
@@ -113,26 +122,38 @@ class DatabaseRelay:
             if len(entries) < READ_MAX:
                 return count
 
+    async def _prune_if_due(self) -> None:
+        """Rows older than `keep` go, every PRUNE_EVERY seconds (writers and readers both
+        prune: the feed stays small whichever processes run)."""
+        if self._clock() >= self._prune_at:
+            self._prune_at = self._clock() + PRUNE_EVERY
+            await self._feed.prune(self._clock() - self._keep)
+
     async def _read_loop(self, deliver: Callable[[Change], None]) -> None:
-        prune_at = self._clock() + PRUNE_EVERY
         while True:
             await asyncio.sleep(self._every)
             try:
                 await self.receive(deliver)
-                if self._clock() >= prune_at:
-                    prune_at = self._clock() + PRUNE_EVERY
-                    await self._feed.prune(self._clock() - self._keep)
+                await self._prune_if_due()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the next read tries again
                 log.exception("change relay: reading the feed failed")
 
     async def stop(self) -> None:
-        for task in (self._reader, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stop reading; write what is still buffered, then stop the writer."""
+        reader, writer = self._reader, self._writer
         self._reader = self._writer = None
-        with contextlib.suppress(Exception):
-            await self.flush()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        async with self._flushing:  # the writer is between flushes: cancelled there
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+            try:
+                await self._flush()
+            except Exception:  # stopping anyway: the tracker finds the rows by itself
+                log.exception("change relay: the last write of the feed failed")

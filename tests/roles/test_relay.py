@@ -83,3 +83,19 @@ def test_the_database_relay_is_a_change_relay(open_db: Any) -> None:
         return relay
 
     assert accepts(DatabaseRelay(object()))  # type: ignore[arg-type]
+
+
+async def test_the_feed_stays_small_when_no_tracker_reads_it(
+    open_db: Callable[[], Any], clock: Any
+) -> None:
+    from bot.relay import PRUNE_EVERY
+
+    db = await open_db()
+    relay = DatabaseRelay(db.feed, clock=clock, keep=60.0)
+    relay.publish(Change(Changed.ACTIVATION, 1))
+    await relay.flush()
+    clock.advance(max(PRUNE_EVERY, 60.0) + 1)
+    relay.publish(Change(Changed.ACTIVATION, 2))
+    await relay.flush()  # what the writer task does after each write
+    assert [entry.row_id for entry in await db.feed.after(0, 10)] == [2]
+    await relay.stop()
