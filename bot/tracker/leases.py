@@ -77,6 +77,8 @@ class KeyLeases:
         self._trusted_until = float("-inf")
         self.eldest = False
         self._task: asyncio.Task[None] | None = None
+        self._releasing: set[int] = set()  # given back, waiting for their jobs to end
+        self._giving_back: set[asyncio.Task[None]] = set()
         # Set by the composition: keys gained are polled at once; keys given back wait for
         # their running jobs to end first; the eldest starts and stops the one-worker work.
         self.on_gain: Callable[[list[int]], None] = lambda _keys: None
@@ -99,10 +101,10 @@ class KeyLeases:
         if len(self._held) > share:
             excess = sorted(self._held)[share:]
             self._held = self._held.difference(excess)  # not polled from now on
-            await self.before_release(excess)
-            await self._repo.release(self.worker, excess)
+            self._give_back(excess)
         before = self._held if now < self._trusted_until else frozenset()
-        held = frozenset(await self._repo.renew_and_claim(self.worker, now, self._ttl, share))
+        claimed = await self._repo.renew_and_claim(self.worker, now, self._ttl, share)
+        held = frozenset(claimed).difference(self._releasing)
         self._held = held
         self._trusted_until = now + self._ttl - self._renew_every
         gained = sorted(held - before)
@@ -113,6 +115,32 @@ class KeyLeases:
             self.eldest = eldest
             if self.on_eldest is not None:
                 await self.on_eldest(eldest)
+
+    def _give_back(self, key_ids: list[int]) -> None:
+        """Release these keys once their running jobs ended, in a task of its own: the
+        renewals go on meanwhile (a job may take up to the tracker's key timeout, longer
+        than a lease lives), and the keys stay leased, unpolled, until then."""
+        self._releasing.update(key_ids)
+
+        async def give_back() -> None:
+            try:
+                await self.before_release(key_ids)
+                await self._repo.release(self.worker, key_ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # they expire by themselves after the ttl
+                log.exception("tracker: giving back key leases failed")
+            finally:
+                self._releasing.difference_update(key_ids)
+
+        task = asyncio.create_task(give_back())
+        self._giving_back.add(task)
+        task.add_done_callback(self._giving_back.discard)
+
+    async def idle(self) -> None:
+        """Wait until the keys being given back are released (tests)."""
+        while self._giving_back:
+            await asyncio.gather(*self._giving_back, return_exceptions=True)
 
     async def start(self) -> None:
         """The first round now (the tracker starts with its keys), then one every
@@ -130,6 +158,9 @@ class KeyLeases:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._held = frozenset()
+        for giving_back in list(self._giving_back):
+            giving_back.cancel()
+        await asyncio.gather(*self._giving_back, return_exceptions=True)
         if self.eldest and self.on_eldest is not None:
             self.eldest = False
             await self.on_eldest(False)

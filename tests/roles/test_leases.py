@@ -39,7 +39,8 @@ async def test_a_lone_worker_holds_every_key_and_gives_back_a_share_to_a_newcome
     assert first.held == frozenset(keys) and first.eldest
     await second.renew()  # all held: the newcomer waits for its share
     assert second.held == frozenset() and not second.eldest
-    await first.renew()  # two workers now: it keeps half
+    await first.renew()  # two workers now: it keeps half, gives the rest back
+    await first.idle()
     await second.renew()
     assert len(first.held) == len(second.held) == 3
     assert first.held | second.held == frozenset(keys)
@@ -58,6 +59,7 @@ async def test_the_keys_of_a_worker_that_stopped_renewing_are_taken_within_the_t
     await first.renew()
     await second.renew()
     await first.renew()
+    await first.idle()
     await second.renew()
     lost = first.held  # w1 dies here: no release, no renewal
     gained: list[int] = []
@@ -119,7 +121,9 @@ async def test_a_key_given_back_waits_for_its_running_job(
     await first.renew()
     await KeyLeases(db2.leases, "w2", clock=clock).renew()
     await first.renew()
+    await first.idle()
     assert len(released) == 1 and len(released[0]) == 1
+    assert len(first.held) == 1 and released[0][0] not in first.held
 
 
 def test_the_all_in_one_process_polls_every_key() -> None:

@@ -36,6 +36,7 @@ async def split(*workers: Worker) -> None:
     for _ in range(2):
         for worker in workers:
             await worker.leases.renew()
+            await worker.leases.idle()  # what it gave back is released
 
 
 async def run_both(workers: list[Worker], clock: Any, seconds: float) -> None:
