@@ -141,7 +141,7 @@ class RedisChangeRelay:
                     self.dropped += 1
                     continue
                 self._outbox.appendleft(change)
-            self._sender_down = _outage(self._sender_down, error, "publish")
+            self._sender_down = _outage(self._sender_down, error, "publish", self._retry)
             return False
         self._sender_down = _recovered(self._sender_down, "publish")
         return True
@@ -171,7 +171,7 @@ class RedisChangeRelay:
                     if message is not None:
                         self._hand_over(message, deliver)
             except RedisError as error:
-                self._receiver_down = _outage(self._receiver_down, error, "receive")
+                self._receiver_down = _outage(self._receiver_down, error, "receive", self._retry)
                 tried.set()
             finally:
                 with contextlib.suppress(RedisError, OSError):
@@ -206,13 +206,13 @@ class RedisChangeRelay:
                     pass
 
 
-def _outage(down: bool, error: RedisError, side: str) -> bool:
+def _outage(down: bool, error: RedisError, side: str, retry: float) -> bool:
     if not down:
         log.warning(
             "change relay: Redis unavailable to %s (%s); retrying every %ss",
             side,
             type(error).__name__,
-            RETRY,
+            retry,
         )
     return True
 

@@ -9,7 +9,7 @@ input prompt that no longer asks loses its buttons).
 Around each message and tap handler (inner, on the root router, so the handler is known and its
 flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
 carries a key), then throttling of one user's floods (a handler flagged Throttle.PACE has its
-input paced, never dropped).
+input paced, never dropped; with REDIS_URL the buckets are shared by the replicas).
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ Telegram would stall that key's polling (a 429 holds for up to 30 s), so the not
 - bounded: at most `capacity` jobs wait. A full queue makes room for a more important job by
   dropping the newest less important one (card edits first, then notices); a delivery that
   finds no room is refused (`settle(False)`: it stays undelivered in the database, and the
-  tracker offers it again), so a code is never lost, only later.
+  tracker offers it again), so a code is never lost, only later;
+- with several processes (REDIS_URL), each message also takes its share of the budget they
+  share (`SharedBudget`, `handlers.redis_limits.RedisSendBudget`) before it goes.
 
 The pacing itself is `SendSchedule`, synchronous and driven by the clock it is given, so the
 limits are tested with a fake clock.
