@@ -134,7 +134,7 @@ class RedisChangeRelay:
                 for change in batch:
                     pipe.publish(self._channel, encode(change))
                 await pipe.execute()
-        except RedisError as error:
+        except (RedisError, OSError) as error:
             # Back at the front, oldest first; a full buffer keeps the newest.
             for change in reversed(batch):
                 if len(self._outbox) >= self._buffer:
@@ -170,8 +170,11 @@ class RedisChangeRelay:
                     )
                     if message is not None:
                         self._hand_over(message, deliver)
-            except RedisError as error:
+            except (RedisError, OSError) as error:
                 self._receiver_down = _outage(self._receiver_down, error, "receive", self._retry)
+                tried.set()
+            except Exception:  # whatever it was, the relay keeps receiving
+                log.exception("change relay: the receiver failed; subscribing again")
                 tried.set()
             finally:
                 with contextlib.suppress(RedisError, OSError):
@@ -206,7 +209,7 @@ class RedisChangeRelay:
                     pass
 
 
-def _outage(down: bool, error: RedisError, side: str, retry: float) -> bool:
+def _outage(down: bool, error: Exception, side: str, retry: float) -> bool:
     if not down:
         log.warning(
             "change relay: Redis unavailable to %s (%s); retrying every %ss",
