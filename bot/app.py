@@ -280,7 +280,7 @@ def build_dispatcher(
     else:
         dp = Dispatcher(storage=SharedRedisStorage(redis, prefix))
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(dp, services.settings)
+    setup_middlewares(dp, services.settings, metrics.update_latency.observe)
     throttle = RedisThrottle(redis, prefix) if redis is not None else None
     dp.include_router(build_router(services.settings, shared_throttle=throttle))
 
