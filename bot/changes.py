@@ -35,6 +35,17 @@ class Change:
 Listener = Callable[[Change], None]
 
 
+class ChangeRelay(Protocol):
+    """Carries Changes between processes: what one process's use cases changed reaches
+    the tracker in another."""
+
+    def publish(self, change: Change) -> None: ...  # non-blocking, never raises
+
+    async def start(self, deliver: Callable[[Change], None]) -> None: ...  # receive
+
+    async def stop(self) -> None: ...
+
+
 class Changes:
     """Fan-out of "this row changed" to whoever listens (the tracker, in one process)."""
 
@@ -81,12 +92,3 @@ class Changes:
     def _notify(self, change: Change) -> None:
         for listener in self._listeners:
             listener(change)
-
-
-class ChangeRelay(Protocol):
-    """Carries Changes between processes: what one process's use cases changed reaches
-    the tracker in another."""
-
-    def publish(self, change: Change) -> None: ...  # non-blocking, never raises
-    async def start(self, deliver: Callable[[Change], None]) -> None: ...  # receive
-    async def stop(self) -> None: ...

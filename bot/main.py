@@ -17,6 +17,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
+from redis.exceptions import RedisError
 
 from bot.app import (
     Services,
@@ -24,10 +25,13 @@ from bot.app import (
     build_bot,
     build_dispatcher,
     build_services,
+    redis_prefix,
     run_polling,
 )
+from bot.changes import ChangeRelay
 from bot.config import Settings, SettingsError, load_settings
 from bot.provider.redact import redact
+from bot.redis_relay import RedisChangeRelay
 from bot.relay import DatabaseRelay
 from bot.roles import Role, parse_role
 from bot.tracker.leases import KeyLeases
@@ -124,6 +128,9 @@ async def open_services(settings: Settings) -> Services:
             f"cannot open the database {settings.database_path} (DATABASE_PATH): "
             f"{' '.join(str(exc).split())}"
         ) from None
+    except RedisError as exc:
+        # The class only: the URL (and so its password) never reaches the message.
+        raise StartupError(f"cannot reach Redis (REDIS_URL): {type(exc).__name__}") from None
 
 
 async def run(settings: Settings, role: Role = Role.ALL) -> None:
@@ -147,7 +154,7 @@ async def run(settings: Settings, role: Role = Role.ALL) -> None:
             return
         if role is Role.WEB:
             # What the use cases change reaches the tracker workers through the database.
-            relay = DatabaseRelay(services.db.feed)
+            relay = change_relay(services, bot)
             services.changes.listen(relay.publish)
             stack.push_async_callback(relay.stop)
         dp = build_dispatcher(services, bot, web_only=role is Role.WEB)
@@ -163,6 +170,14 @@ async def run(settings: Settings, role: Role = Role.ALL) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         log.info("long polling started")
         await run_polling(bot, dp)
+
+
+def change_relay(services: Services, bot: Bot) -> ChangeRelay:
+    """How the web role's changes reach the tracker workers: Redis pub/sub when REDIS_URL is
+    set, else the database's change feed (no Redis needed)."""
+    if services.redis is not None:
+        return RedisChangeRelay(services.redis, f"{redis_prefix(bot)}:changes")
+    return DatabaseRelay(services.db.feed)
 
 
 async def run_tracker_worker(
@@ -181,7 +196,7 @@ async def run_tracker_worker(
         await (watch_poller.start() if is_eldest else watch_poller.stop())
 
     leases.on_eldest = eldest
-    relay = DatabaseRelay(services.db.feed)
+    relay = change_relay(services, bot)
     await background.queue.start()
     stack.push_async_callback(background.queue.stop)
     await leases.start()
