@@ -31,3 +31,13 @@ async def test_the_web_role_builds_no_tracker(services: Any, bot: Any) -> None:
     build_dispatcher(services, bot, web_only=True)
     assert services.tracker is None and services.watch_poller is None
     assert services.notifier is not None  # a returning user's cards are still resent
+
+
+def test_without_redis_the_roles_relay_changes_through_the_database(
+    services: Any, bot: Any
+) -> None:
+    from bot.main import change_relay
+    from bot.relay import DatabaseRelay
+
+    assert services.redis is None
+    assert isinstance(change_relay(services, bot), DatabaseRelay)
