@@ -90,6 +90,7 @@ async def test_key_profile_repr_masks_key(db: Database) -> None:
     assert API_KEY not in repr(stored)
 
 
+@pytest.mark.sqlite_only  # the file and its log on disk (PostgreSQL: test_postgres.py)
 async def test_database_file_never_holds_plain_key(db: Database, db_path: Path) -> None:
     for user_id in range(1, 6):
         await add_key(db, user_id)
