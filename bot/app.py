@@ -117,8 +117,11 @@ async def build_services(
     clock: Callable[[], float] = time.time,
     providers: ProviderFactory | None = None,
 ) -> Services:
-    secrets = load_secrets(settings.secret_key, settings.secret_key_file, settings.database_path)
-    db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
+    database = settings.database
+    # The secret file's default place: next to the SQLite file (or to DATABASE_PATH).
+    near = database.path or settings.database_path
+    secrets = load_secrets(settings.secret_key, settings.secret_key_file, near)
+    db = await Database.connect(database, KeyCipher(secrets), clock=clock)
     metrics = Metrics()
     providers = providers or ProviderFactory(
         timeout=settings.provider_timeout,

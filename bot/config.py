@@ -14,6 +14,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from storage.url import DatabaseUrl, parse_database_url, sqlite_url
+
 DEFAULT_PROVIDER_URL = "https://api.grizzlysms.com/stubs/handler_api.php"
 # What @BotFather hands out: the bot's numeric id, a colon, then the secret part.
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")
@@ -30,6 +32,9 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     provider_url: str = DEFAULT_PROVIDER_URL
     database_path: Path = Path("data/bot.db")
+    # sqlite:///data/bot.db (relative), sqlite:////abs/bot.db, or postgresql://user:pw@host/db.
+    # Unset: the SQLite file at DATABASE_PATH. It may hold a password: show `database` only.
+    database_url: str | None = None
     secret_key: str | None = None
     secret_key_file: Path | None = None
 
@@ -109,6 +114,25 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if not value.endswith(".php") else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            parse_database_url(value)  # its errors never repeat the URL (it may hold a password)
+        return value
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """Where the data lives: DATABASE_URL, else the SQLite file at DATABASE_PATH."""
+        return parse_database_url(self.database_url or sqlite_url(self.database_path))
+
+    @property
+    def database_setting(self) -> str:
+        """The setting that names the database, for messages."""
+        return "DATABASE_URL" if self.database_url else "DATABASE_PATH"
 
     @property
     def webhook_mode(self) -> bool:
