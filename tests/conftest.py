@@ -53,14 +53,20 @@ def sandbox_key(sandbox: Any) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, sandbox: Any) -> Any:
+def settings(tmp_path: Path, sandbox: Any, request: pytest.FixtureRequest) -> Any:
+    """The bot's settings for a test. TEST_APP_DATABASE=postgresql runs every test built on
+    them (the handler and use-case tests) with the data in PostgreSQL instead of SQLite."""
+    import os
+
     from cryptography.fernet import Fernet
 
     from bot.config import load_settings
 
+    on_postgres = os.environ.get("TEST_APP_DATABASE") == "postgresql"
     return load_settings(
         bot_token=TEST_TOKEN,
         database_path=tmp_path / "bot.db",
+        database_url=request.getfixturevalue("postgres_url") if on_postgres else None,
         secret_key=Fernet.generate_key().decode(),
         sandbox=True,
         sandbox_url=sandbox.url,
