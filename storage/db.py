@@ -175,7 +175,11 @@ class Database:
         (this process's writes, one at a time under Store's lock, as on SQLite) and two pools of
         read-only sessions (handlers, background)."""
         location = parse_database_url(dsn).redacted()
-        writer = PgConnection(await asyncpg.connect(dsn, timeout=PG_CONNECT_TIMEOUT))
+        # The writer: one session (this process's writes are one at a time anyway), from a
+        # pool so that a session lost with the server is replaced.
+        writer = PgConnection(
+            await asyncpg.create_pool(dsn, min_size=1, max_size=1, timeout=PG_CONNECT_TIMEOUT)
+        )
         opened: list[Connection] = [writer]
         try:
             await migrate(writer, clock=clock, backend=Backend.POSTGRES)

@@ -12,7 +12,8 @@ its write, exactly as under SQLite's write lock; plain reads take no lock (as un
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -109,22 +110,22 @@ async def _run(conn: asyncpg.Connection, sql: str, params: Params) -> PgCursor:
 
 
 class PgConnection:
-    """One asyncpg connection with aiosqlite's interface: the writer (every write of this
-    process goes through it, under Store's lock) or a reader."""
+    """aiosqlite's connection interface over asyncpg: the writer (every write of this process
+    goes through it, under Store's lock; `BEGIN IMMEDIATE` ... `COMMIT` hold one session).
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self._in_transaction = False
+    Over a pool (the bot's writer: one session) a session lost with the server is replaced at
+    the next statement instead of failing every write until a restart; over a connection
+    (the copy of storage.transfer) it is that connection."""
+
+    def __init__(self, source: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._source = source
+        self._held: asyncpg.Connection | None = None  # the session of an open transaction
         self._trace: Callable[[str], None] | None = None
 
     async def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
         """Called with every statement as it is run (as sqlite3's trace callback): what a code
         path costs in statements, for tests and benchmarks."""
         self._trace = callback
-
-    @property
-    def raw(self) -> asyncpg.Connection:
-        return self._conn
 
     def execute(self, sql: str, parameters: Params = ()) -> PgResult:
         return PgResult(self._execute(sql, parameters))
@@ -133,41 +134,75 @@ class PgConnection:
         cursor = await self._execute(sql, parameters)
         return await cursor.fetchall()
 
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._held is not None:
+            yield self._held
+        elif isinstance(self._source, asyncpg.Pool):
+            async with self._source.acquire() as conn:
+                yield conn
+        else:
+            yield self._source
+
+    async def _begin(self) -> None:
+        held = (
+            await self._source.acquire() if isinstance(self._source, asyncpg.Pool) else self._source
+        )
+        try:
+            await held.execute(_BEGIN_WRITE)
+        except BaseException:
+            await self._release(held)
+            raise
+        self._held = held
+
+    async def _end(self, command: str) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            await held.execute(command)
+        finally:
+            await self._release(held)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        if isinstance(self._source, asyncpg.Pool):
+            await self._source.release(conn)
+
     async def _execute(self, sql: str, params: Params) -> PgCursor:
         if self._trace is not None:
             self._trace(sql)
         command = " ".join(sql.split()).upper()
         if command in ("BEGIN", "BEGIN IMMEDIATE"):
-            await self._conn.execute(_BEGIN_WRITE)
-            self._in_transaction = True
+            await self._begin()
             return PgCursor([], -1, None)
         if command in ("COMMIT", "ROLLBACK"):
-            self._in_transaction = False
-            await self._conn.execute(command)
+            await self._end(command)
             return PgCursor([], -1, None)
         if command.startswith("PRAGMA"):
             rows = [_CHECKPOINT_DONE] if command.startswith("PRAGMA WAL_CHECKPOINT") else []
             return PgCursor(rows, -1, None)
-        if self._in_transaction or _READS.match(sql):
-            return await _run(self._conn, sql, params)
-        async with self._conn.transaction():
-            await self._conn.execute(_TAKE_WRITE_LOCK)
-            return await _run(self._conn, sql, params)
+        async with self._session() as conn:
+            if self._held is not None or _READS.match(sql):
+                return await _run(conn, sql, params)
+            async with conn.transaction():
+                await conn.execute(_TAKE_WRITE_LOCK)
+                return await _run(conn, sql, params)
 
     async def executemany(self, sql: str, parameters: Iterable[Params]) -> None:
-        """Bulk rows (tests, benchmarks, the copy to PostgreSQL): one statement, many rows."""
+        """Bulk rows (tests, benchmarks): one statement, many rows."""
         if self._trace is not None:
             self._trace(sql)
         rows = [list(row) for row in parameters]
-        if self._in_transaction:
-            await self._conn.executemany(to_postgres(sql), rows)
-            return
-        async with self._conn.transaction():
-            await self._conn.execute(_TAKE_WRITE_LOCK)
-            await self._conn.executemany(to_postgres(sql), rows)
+        async with self._session() as conn:
+            if self._held is not None:
+                await conn.executemany(to_postgres(sql), rows)
+                return
+            async with conn.transaction():
+                await conn.execute(_TAKE_WRITE_LOCK)
+                await conn.executemany(to_postgres(sql), rows)
 
     async def close(self) -> None:
-        await self._conn.close()
+        await self._source.close()
 
 
 class PgPoolReader:

@@ -183,3 +183,32 @@ def test_schema_types_as_postgresql_spells_them() -> None:
         " user_id BIGINT NOT NULL, at DOUBLE PRECISION, enc BYTEA)"
     )
     assert numbered_placeholders("'it''s ?' ?") == "'it''s ?' $1"
+
+
+async def test_sessions_lost_with_the_server_are_replaced(
+    postgres_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    """A server restart (here: every session of the bot killed) costs the statements in flight
+    at most; the next ones run on new sessions, no restart of the bot needed."""
+    db = await Database.connect(postgres_url, cipher, clock=clock)
+    try:
+        await db.users.get_or_create(1, "en")
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        for _attempt in range(2):  # the first statement may still meet the dead session
+            try:
+                await db.users.update(1, language="ru")
+                break
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                continue
+        user = await db.users.get(1)
+        assert user is not None and user.language == "ru"
+        assert (await db.background().users.get(1)) == user
+    finally:
+        await db.close()
