@@ -234,7 +234,7 @@ def build_dispatcher(
     # The dialogue state lives in the database: a restart keeps every screen awaiting input.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(dp, services.settings)
+    setup_middlewares(dp, services.settings, metrics.update_latency.observe)
     dp.include_router(build_router(services.settings))
 
     async def start_background() -> None:

@@ -21,3 +21,8 @@ class Stale(UseCaseError):
 
 class CodeReceived(UseCaseError):
     """The number already got a code: it is paid for and can no longer be cancelled."""
+
+
+class PurchaseChecking(UseCaseError):
+    """A purchase on this key is still being checked (its answer was lost): a number the
+    provider lists may be that purchase, which the tracker takes in by itself."""

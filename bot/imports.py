@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from bot.changes import Changes
-from bot.errors import NoActiveKey
+from bot.errors import NoActiveKey, PurchaseChecking
 from bot.listed import LISTED_LIFETIME, TakeIn, provider_time, store_listed
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ActiveActivation
@@ -46,9 +46,14 @@ class ImportService:
         self._changes = changes or Changes()
 
     async def _key(self, user_id: int) -> KeyProfile:
+        """The active key, when nothing bought on it is still being checked: a listed number
+        may be such a purchase, and only the tracker's adoption may take that in (it links the
+        number to its intent and its "checking" message). PurchaseChecking until then."""
         key = await self._db.keys.get_active(user_id)
         if key is None:
             raise NoActiveKey()
+        if await self._db.pending.open_on_key(key.id):
+            raise PurchaseChecking()
         return key
 
     async def _unknown(self, key: KeyProfile) -> list[ActiveActivation]:

@@ -34,6 +34,12 @@ disable_created_metrics()
 PREFIX = "smsbot_"
 # Seconds; provider answers take from tens of milliseconds to the 15 s timeout.
 DEFAULT_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+# Seconds an update takes through the dispatcher: milliseconds when all is well, seconds when
+# updates queue for the event loop or the database.
+UPDATE_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Seconds from the tracker finding a code to the chat taking it (the send queue's share of a
+# code's latency; a code found while its chat is paced by Telegram waits a second or more).
+CODE_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 # The label value every value outside a closed set is counted under.
 OTHER = "other"
 
@@ -81,6 +87,12 @@ class Metrics:
             ["code"],
             registry=registry,
         )
+        self.provider_action_errors = Counter(
+            PREFIX + "provider_action_errors",
+            "Provider requests that failed at the transport (as provider_errors), by action.",
+            ["action"],
+            registry=registry,
+        )
         self.provider_latency = Histogram(
             PREFIX + "provider_request_duration_seconds",
             "Provider request latency by action.",
@@ -118,6 +130,12 @@ class Metrics:
             "Activation codes the tracker delivered.",
             registry=registry,
         )
+        self.code_latency = Histogram(
+            PREFIX + "tracker_code_latency_seconds",
+            "Seconds from the tracker finding a code to the chat taking it.",
+            buckets=CODE_BUCKETS,
+            registry=registry,
+        )
         self.rental_sms_delivered = Counter(
             PREFIX + "tracker_rental_sms_delivered",
             "Rental SMS the tracker delivered.",
@@ -145,6 +163,15 @@ class Metrics:
             registry=registry,
         )
 
+        # Every update through the dispatcher, waiting for a free slot included (the outermost
+        # middleware times it): what a user waits for between a tap and the answer.
+        self.update_latency = Histogram(
+            PREFIX + "update_duration_seconds",
+            "Seconds an update took through the dispatcher's middlewares and handler.",
+            buckets=UPDATE_BUCKETS,
+            registry=registry,
+        )
+
         # Read at scrape time (bot/web.py).
         self.tracker_running = Gauge(
             PREFIX + "tracker_running",
@@ -169,6 +196,7 @@ class Metrics:
         self.provider_requests.labels(action=label).inc()
         if error_code:
             self.provider_errors.labels(code=error_label(error_code)).inc()
+            self.provider_action_errors.labels(action=label).inc()
 
     def timing_middleware(self) -> aiohttp.ClientMiddlewareType:
         """An aiohttp client middleware timing every request of the session it is given to

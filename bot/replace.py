@@ -25,6 +25,7 @@ from bot.changes import Changes
 from bot.errors import NoActiveKey, NotFound, Stale
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
+from bot.provider.models import ANY_NUMBER, PurchaseFilter
 from storage import Database
 from storage.chains import (
     CHAIN_ACTIVE,
@@ -135,11 +136,17 @@ class ReplaceService:
     # ------------------------------------------------------------------ a chain's life
 
     async def start(
-        self, user_id: int, activation: Activation, *, max_price: Decimal | None
+        self,
+        user_id: int,
+        activation: Activation,
+        *,
+        max_price: Decimal | None,
+        choice: PurchaseFilter = ANY_NUMBER,
     ) -> ReplaceChain | None:
         """Put a number just bought at the head of a chain, with the owner's defaults. Every
         later number is bought at most at the offer's max price (else at what this one cost),
-        so the cap holds whatever the provider's prices do. None when no bound is known."""
+        so the cap holds whatever the provider's prices do, and from the suppliers `choice`
+        allowed the first. None when no bound is known."""
         if activation.user_id != user_id:
             raise NotFound()
         bound = max_price if max_price is not None else activation.cost
@@ -160,6 +167,7 @@ class ReplaceService:
             cap=cap,
             spent=activation.cost if activation.cost is not None else bound,
             next_country=settings.next_country,
+            choice=choice.code(),
         )
         if chain is not None:
             self._chains_run = True
@@ -275,12 +283,14 @@ class ReplaceService:
 
     async def _guarded_step(self, chain: ReplaceChain, ended: Activation) -> ReplaceEvent | None:
         bound = chain.max_price
+        choice = PurchaseFilter.parse(chain.choice) or ANY_NUMBER
         token = await self._orders.offer_token(
             chain.user_id,
             service=chain.service,
             country=chain.country,
             max_price=bound,
             price=bound,
+            choice=choice,
         )
         reserved, reason = await self._db.chains.reserve(
             chain.id,
@@ -300,6 +310,7 @@ class ReplaceService:
                 max_price=bound,
                 chat_id=chain.chat_id if chain.chat_id is not None else chain.user_id,
                 key_id=chain.key_id,
+                choice=choice,
             )
         except ProviderError as error:  # a definite refusal: nothing was bought
             self._waiting.discard(chain.id)

@@ -11,7 +11,7 @@ import html
 from datetime import UTC, tzinfo
 
 from bot.config import Settings
-from bot.errors import NoActiveKey, NotFound, Stale
+from bot.errors import NoActiveKey, NotFound, PurchaseChecking, Stale
 from bot.formatting import format_money, format_provider_time, user_timezone
 from bot.i18n import Translate
 from bot.presets import MOSCOW, provider_zone
@@ -160,4 +160,6 @@ def error_text(
         return t("error-not-found")
     if isinstance(exc, Stale):
         return t("error-stale")
+    if isinstance(exc, PurchaseChecking):
+        return t("error-purchase-checking")
     return t("error-internal")

@@ -21,7 +21,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
-from bot.errors import NoActiveKey
+from bot.errors import NoActiveKey, PurchaseChecking
 from bot.formatting import format_money
 from bot.i18n import Translate
 from bot.imports import ImportService
@@ -179,7 +179,7 @@ async def on_list(
     try:
         key = await accounts.active_key(user.id)
         found = await imports.foreign_numbers(user.id)
-    except (NoActiveKey, ProviderError) as exc:
+    except (NoActiveKey, PurchaseChecking, ProviderError) as exc:
         text = error_text(t, exc, user=user)
         await show(query, text, InlineKeyboardMarkup(inline_keyboard=[_ways_back(t)]))
         return
@@ -227,7 +227,7 @@ async def on_adopt(
     chat_id = message.chat.id if message else user.id
     try:
         result = await imports.adopt(user.id, picked, chat_id)
-    except (NoActiveKey, ProviderError) as exc:
+    except (NoActiveKey, PurchaseChecking, ProviderError) as exc:
         # Nothing was stored: the ticks stay, one tap to try again.
         await answer_quietly(query, error_text(t, exc, user=user), alert=True)
         return

@@ -1,10 +1,11 @@
 """Middlewares, and the bot's command list in each language (published by `handlers.profile`).
 
-On every update (outer, outermost first): the key guard (a message carrying an API key never
-stays in the chat), the in-flight cap (at most UPDATES_IN_FLIGHT updates do work at once), the
-allowlist (refused users leave no row behind), then registration, which injects `user`,
-`lang`, `t` and the per-update `active_key` loader for every handler, then the prompt check (an
-input prompt that no longer asks loses its buttons).
+On every update (outer, outermost first): the timing (the handler latency metric), the key
+guard (a message carrying an API key never stays in the chat), the in-flight cap (at most
+UPDATES_IN_FLIGHT updates do work at once), the allowlist (refused users leave no row
+behind), then registration, which injects `user`, `lang`, `t` and the per-update `active_key`
+loader for every handler, then the prompt check (an input prompt that no longer asks loses
+its buttons).
 
 Around each message and tap handler (inner, on the root router, so the handler is known and its
 flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
@@ -202,6 +203,25 @@ class ThrottleMiddleware(BaseMiddleware):
                 await self._sleep(delay)
         else:
             await self._sleep(delay)
+
+
+class UpdateTimingMiddleware(BaseMiddleware):
+    """Times every update through everything after it (the wait for an in-flight slot
+    included), and hands the seconds to `observe`, failed updates too: the outermost
+    middleware, so the figure is what the user waited between a tap and its answer."""
+
+    def __init__(
+        self, observe: Callable[[float], None], clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._observe = observe
+        self._clock = clock
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        started = self._clock()
+        try:
+            return await handler(event, data)
+        finally:
+            self._observe(self._clock() - started)
 
 
 class InFlightMiddleware(BaseMiddleware):
@@ -475,10 +495,15 @@ async def _user_t(data: dict[str, Any], user: TelegramUser) -> Translate:
     return _fallback_t(data, user)
 
 
-def setup_middlewares(dp: Dispatcher, settings: Settings) -> None:
+def setup_middlewares(
+    dp: Dispatcher, settings: Settings, observe_update: Callable[[float], None] | None = None
+) -> None:
     """Attach the update middlewares once, on the dispatcher's update observer (every event
-    type). The per-handler ones sit on the root router (`handlers.build_router`)."""
+    type). The per-handler ones sit on the root router (`handlers.build_router`).
+    `observe_update` gets each update's seconds (the handler latency metric)."""
     admins = list(settings.admin_ids)
+    if observe_update is not None:
+        dp.update.outer_middleware(UpdateTimingMiddleware(observe_update))
     dp.update.outer_middleware(KeyGuardMiddleware())
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))

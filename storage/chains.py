@@ -70,6 +70,9 @@ class ReplaceChain:
     updated_at: float
     next_country: bool = False
     countries_tried: tuple[str, ...] = ()  # left after NO_NUMBERS (the current one is not here)
+    # The suppliers (or operator) its numbers may come from, as the first purchase chose them
+    # (a PurchaseFilter code; "" any). Dropped when the chain moves to another country.
+    choice: str = ""
 
     @property
     def running(self) -> bool:
@@ -104,7 +107,7 @@ StopRule = Callable[[ReplaceChain], str | None]
 _COLUMNS = (
     "id, user_id, key_id, service, country, max_price, chat_id, after_seconds, attempts_max,"
     " attempts_used, cap, spent, reserved, step_token, intent_id, activation_id, state, reason,"
-    " created_at, updated_at, next_country, countries_tried"
+    " created_at, updated_at, next_country, countries_tried, choice"
 )
 
 
@@ -132,6 +135,7 @@ def _chain(row: Any) -> ReplaceChain:
         updated_at=row[19],
         next_country=bool(row[20]),
         countries_tried=tuple(str(c) for c in json.loads(row[21] or "[]")),
+        choice=row[22],
     )
 
 
@@ -192,6 +196,7 @@ class ChainRepo:
         cap: Decimal,
         spent: Decimal,
         next_country: bool = False,
+        choice: str = "",
     ) -> ReplaceChain | None:
         """A chain on a number just bought (its first attempt, `spent` its price); None when
         the number is already in a chain."""
@@ -204,8 +209,8 @@ class ChainRepo:
             async with conn.execute(
                 "INSERT INTO replace_chains(user_id, key_id, service, country, max_price,"
                 " chat_id, after_seconds, attempts_max, attempts_used, cap, spent,"
-                " activation_id, state, created_at, updated_at, next_country)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+                " activation_id, state, created_at, updated_at, next_country, choice)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     key_id,
@@ -222,6 +227,7 @@ class ChainRepo:
                     now,
                     now,
                     int(next_country),
+                    choice,
                 ),
             ) as cur:
                 chain_id = int(cur.lastrowid or 0)
@@ -360,7 +366,8 @@ class ChainRepo:
     async def move_country(self, chain_id: int, country: str) -> bool:
         """NO_NUMBERS where it was: the step in flight bought nothing (its reservation is
         released, its attempt still counts) and the chain goes on in `country`, the one it
-        leaves remembered so it never comes back to it. The chain is active again."""
+        leaves remembered so it never comes back to it (its supplier choice, made for that
+        country, is dropped). The chain is active again."""
         now = self._s.clock()
         async with self._s.transaction() as conn:
             row = await tx_fetchone(
@@ -373,7 +380,7 @@ class ChainRepo:
             await tx_write(
                 conn,
                 "UPDATE replace_chains SET state = ?, country = ?, countries_tried = ?,"
-                " reserved = NULL, step_token = NULL, updated_at = ? WHERE id = ?",
+                " choice = '', reserved = NULL, step_token = NULL, updated_at = ? WHERE id = ?",
                 (CHAIN_ACTIVE, country, tried, now, chain_id),
             )
         return True

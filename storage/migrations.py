@@ -448,6 +448,7 @@ V10: tuple[Statement, ...] = (
         reason         TEXT,
         next_country   INTEGER NOT NULL DEFAULT 0,
         countries_tried TEXT NOT NULL DEFAULT '[]',
+        choice         TEXT NOT NULL DEFAULT '',
         created_at     REAL NOT NULL,
         updated_at     REAL NOT NULL
     )

@@ -210,6 +210,15 @@ class PendingRepo:
         )
         return [_pending(row) for row in rows]
 
+    async def open_on_key(self, key_id: int, kind: str = "activation") -> int:
+        """How many intents of `kind` on this key have no outcome yet."""
+        count = await self._s.scalar(
+            "SELECT COUNT(*) FROM pending_purchases WHERE key_id = ? AND kind = ?"
+            " AND outcome IS NULL",
+            (key_id, kind),
+        )
+        return int(count or 0)
+
     async def set_balance_before(self, intent_id: int, balance: Decimal) -> None:
         await self._s.write(
             "UPDATE pending_purchases SET balance_before = ? WHERE id = ?",

@@ -142,6 +142,20 @@ async def drive(chat: ChatDriver, sandbox: SandboxState) -> list[Screen]:
     await chat.send("/menu")
     await chat.tap("Watches")
     shot("Watches")
+    await chat.send("/settings")
+    await chat.tap("Auto-replace")
+    shot("Settings: auto-replace")
+    await chat.send("/buy")
+    await chat.tap("Telegram")  # the recent pick: its confirm screen at once
+    await chat.tap("Auto-replace: off")
+    shot("Buy: confirm, auto-replace on")
+    await chat.send("/numbers")
+    await chat.tap("Numbers on my provider account")
+    shot("Numbers on my provider account")
+    await chat.send("/keys")
+    await chat.tap("Sandbox")
+    await chat.tap("Low-balance notice")
+    shot("Low-balance notice: the amount")
     return screens
 
 

@@ -15,6 +15,8 @@ bot is still tracked and auto-cancelled.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from bot.activation_status import (
@@ -61,8 +63,10 @@ class ActivationWatcher:
         config: TrackerConfig,
         metrics: Metrics,
         replacing: Replacing | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._repo = repo
+        self._clock = clock
         self._replacing = replacing
         self._keys = keys
         self._directory = directory
@@ -294,6 +298,8 @@ class ActivationWatcher:
             if taken:
                 await self._repo.mark_code_delivered(activation.id, code.round)
                 self._metrics.codes_delivered.inc()
+                # received_at is when the tracker stored the code, on the tracker's clock.
+                self._metrics.code_latency.observe(max(self._clock() - code.received_at, 0.0))
                 delivered.add(code.round)
             else:
                 self._directory.forget_user(activation.user_id)  # blocked now? read it next time

@@ -91,6 +91,7 @@ class Tracker:
             self.config,
             self.metrics,
             self._replacing,
+            clock,
         )
         self._rentals = RentalWatcher(
             db.rentals, self._keys, directory, outbox, self.config, self.metrics, clock

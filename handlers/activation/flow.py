@@ -705,7 +705,9 @@ async def _buy(
     await answer_quietly(query, t("buy-bought"))
     if tap.replace == REPLACE_ON:  # bought with auto-replace: the chain starts on this number
         try:
-            await ctx.auto_replace.start(user.id, result.activation, max_price=tap.max_price)
+            await ctx.auto_replace.start(
+                user.id, result.activation, max_price=tap.max_price, choice=tap.choice
+            )
         except Exception:  # the number is bought and tracked: its card must be shown anyway
             log.exception("auto-replace chain not started")
     await show_new_card(query, result.activation, ctx, now())

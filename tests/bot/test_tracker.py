@@ -65,6 +65,9 @@ async def test_code_delivered_once_within_one_fast_interval(
     assert stored is not None and stored.status == "received"
     assert [c.delivered for c in stored.codes] == [True]
     assert sample(tracker, "smsbot_tracker_codes_delivered_total") == 1
+    # Found and taken by the chat in the same pass of the fake clock.
+    assert sample(tracker, "smsbot_tracker_code_latency_seconds_count") == 1
+    assert sample(tracker, "smsbot_tracker_code_latency_seconds_sum") == 0
 
 
 @pytest.mark.parametrize("batch", [True, False])

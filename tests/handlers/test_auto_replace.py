@@ -52,8 +52,8 @@ async def test_without_the_toggle_no_chain(keyed_chat: Any, services: Any) -> No
     assert await chains(services) == []
 
 
-async def test_the_toggle_stays_on_through_a_tier_pick(
-    keyed_chat: Any, services: Any, sandbox: Any
+async def test_the_toggle_stays_on_through_a_tier_pick_and_the_chain_keeps_the_supplier(
+    keyed_chat: Any, services: Any, sandbox: Any, clock: Any, tracker: Any
 ) -> None:
     sandbox.state.set_tiers("15", "tg", [("12", "28.80", 2), ("15", "35", 5)])
     chat = keyed_chat
@@ -64,8 +64,16 @@ async def test_the_toggle_stays_on_through_a_tier_pick(
     assert chat.find_button("Auto-replace: on")
     await chat.tap("Buy for")
     [chain] = await chains(services)
-    assert chain.max_price == Decimal("35")
-    assert sandbox.state.purchases[0]["provider_ids"] == "15"
+    assert chain.max_price == Decimal("35") and chain.choice == "p15"
+    # The silent number is replaced by one from the same supplier, never the cheaper #12.
+    await tracker.tick()
+    clock.advance(301)
+    await tracker.tick()
+    await tracker.tick()
+    first, second = sandbox.state.purchases
+    assert first["provider_ids"] == second["provider_ids"] == "15"
+    assert second["supplier"] == "15"
+    assert "attempt 2 of 3" in chat.last_text
 
 
 async def test_the_toggle_switched_off_again_buys_without_a_chain(

@@ -127,3 +127,31 @@ async def test_provider_without_the_listing(
     await open_imports(chat)
     assert chat.find_button("My numbers") and chat.find_button("Main menu")
     assert "Nothing to take in" not in chat.last_text
+
+
+async def test_a_purchase_being_checked_is_left_to_the_tracker(
+    keyed_chat: ChatDriver, sandbox: Any, services: Any, tracker: Any, clock: Any
+) -> None:
+    """A purchase whose answer was lost is listed by the provider but unknown to the bot: the
+    import must not take it in (only the tracker's adoption links it to its intent)."""
+    chat = keyed_chat
+    await chat.send("/buy")
+    await chat.tap("Telegram")
+    await chat.send("Poland")
+    await chat.tap("Poland")
+    sandbox.state.inject_fault("drop_after_charge", action="getNumberV2")
+    await chat.tap("Buy for")
+    [lost] = sandbox.state.purchases
+    await open_imports(chat)
+    assert "still being checked" in chat.last_text
+    assert phone_of(sandbox, lost["id"]) not in chat.last_text
+    assert chat.find_button("Main menu")
+
+    clock.advance(60)
+    await tracker.tick()  # the reconciler adopts the lost purchase for its intent
+    [adopted] = await services.db.activations.list_live(chat.user.id)
+    assert adopted.provider_id == lost["id"] and adopted.adopted
+    assert await services.db.pending.list_all() == []  # the intent resolved with it
+    await open_imports(chat)
+    assert "still being checked" not in chat.last_text
+    assert phone_of(sandbox, lost["id"]) not in chat.last_text  # the bot knows it now

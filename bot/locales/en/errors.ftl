@@ -40,3 +40,4 @@ error-internal = Something went wrong on our side. Please try again.
 error-internal-address = This provider's address is inside the server's own network, so the bot does not connect to it. Use the provider's public address.
 error-provider-busy-after = The provider is busy. Try again in { $seconds } s.
 error-wrong-address = Nothing answers at this provider address (not found): the address is wrong. Check the provider's API address.
+error-purchase-checking = A purchase on this key is still being checked. Its number will appear in the chat by itself; open this list again in a minute.

@@ -40,3 +40,4 @@ error-internal = 我们这边出了点问题。请重试。
 error-internal-address = 该服务商的地址位于服务器内部网络，机器人不会连接它。请使用服务商的公网地址。
 error-provider-busy-after = 服务商繁忙。请在 { $seconds } 秒后重试。
 error-wrong-address = 该服务商地址不存在（未找到）：地址有误。请检查服务商的 API 地址。
+error-purchase-checking = 此密钥上的一笔购买仍在核实中。它的号码会自动出现在聊天中；请一分钟后再打开此列表。
