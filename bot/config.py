@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     provider_url: str = DEFAULT_PROVIDER_URL
     database_path: Path = Path("data/bot.db")
     # sqlite:///data/bot.db (relative), sqlite:////abs/bot.db, or postgresql://user:pw@host/db.
-    # Unset: the SQLite file at DATABASE_PATH. It may hold a password: show `database` only.
-    database_url: str | None = None
+    # Unset: the SQLite file at DATABASE_PATH. It may hold a password: a SecretStr (masked in
+    # any repr of the settings); show `database` (its redacted() form) only.
+    database_url: SecretStr | None = None
     secret_key: str | None = None
     secret_key_file: Path | None = None
 
@@ -127,7 +128,8 @@ class Settings(BaseSettings):
     @property
     def database(self) -> DatabaseUrl:
         """Where the data lives: DATABASE_URL, else the SQLite file at DATABASE_PATH."""
-        return parse_database_url(self.database_url or sqlite_url(self.database_path))
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        return parse_database_url(url or sqlite_url(self.database_path))
 
     @property
     def database_setting(self) -> str:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,9 +23,10 @@ class DatabaseUrlError(ValueError):
 @dataclass(frozen=True)
 class DatabaseUrl:
     backend: Backend
-    # SQLite: the file. PostgreSQL: the DSN as asyncpg takes it (with its password).
+    # SQLite: the file. PostgreSQL: the DSN as asyncpg takes it (with its password: kept out
+    # of the repr, so that logging the object shows none).
     path: Path | None = None
-    dsn: str | None = None
+    dsn: str | None = field(default=None, repr=False)
 
     def redacted(self) -> str:
         """The URL without its password (safe for logs and messages)."""

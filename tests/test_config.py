@@ -131,6 +131,8 @@ def test_postgresql_url_is_kept_and_shown_without_its_password() -> None:
     shown = settings.database.redacted()
     assert "s3cret-pw" not in shown and "s3cret-pw" not in str(settings.database)
     assert shown == "postgresql://bot:***@db.example:5433/botdb"
+    for text in (repr(settings), str(settings), repr(settings.database)):
+        assert "s3cret-pw" not in text
 
 
 @pytest.mark.parametrize(
