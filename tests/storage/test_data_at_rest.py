@@ -97,9 +97,9 @@ async def test_a_deleted_key_is_kept_until_its_live_number_ends(
 
 
 async def test_erased_keys_do_not_hide_a_secret_mismatch(
-    db_path: Path, cipher: KeyCipher, clock: Any
+    db_url: str, cipher: KeyCipher, clock: Any
 ) -> None:
-    db = await Database.open(db_path, cipher, clock=clock)
+    db = await Database.connect(db_url, cipher, clock=clock)
     first = await add_key(db, 1, "old")
     await add_key(db, 1, "new")
     await db.keys.delete(1, first.id)
