@@ -24,7 +24,7 @@ from storage.keys import KeyRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
-from storage.pg import PgConnection, PgPoolReader
+from storage.pg import PgConnection, PgPoolReader, keep_session
 from storage.picks import PickRepo
 from storage.rates import RatesRepo
 from storage.rentals import RentalRepo
@@ -178,7 +178,9 @@ class Database:
         # The writer: one session (this process's writes are one at a time anyway), from a
         # pool so that a session lost with the server is replaced.
         writer = PgConnection(
-            await asyncpg.create_pool(dsn, min_size=1, max_size=1, timeout=PG_CONNECT_TIMEOUT)
+            await asyncpg.create_pool(
+                dsn, min_size=1, max_size=1, timeout=PG_CONNECT_TIMEOUT, reset=keep_session
+            )
         )
         opened: list[Connection] = [writer]
         try:
@@ -189,6 +191,7 @@ class Database:
                     min_size=1,
                     max_size=PG_READERS,
                     timeout=PG_CONNECT_TIMEOUT,
+                    reset=keep_session,
                     server_settings={"default_transaction_read_only": "on"},
                 )
                 opened.append(PgPoolReader(pool))

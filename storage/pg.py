@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -25,7 +25,7 @@ from storage.migrations import MIGRATIONS, PerBackend
 # One key for "the database's write lock" (an arbitrary constant: "sms-bot" in ASCII).
 WRITE_LOCK_KEY = 0x736D_732D_626F_74
 _BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
-_TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_T = TypeVar("_T")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _READS = re.compile(r"^\s*(SELECT|WITH|VALUES|EXPLAIN|SHOW)\b", re.IGNORECASE)
@@ -109,6 +109,30 @@ async def _run(conn: asyncpg.Connection, sql: str, params: Params) -> PgCursor:
     return PgCursor([], _rowcount(await conn.execute(text, *args)), None)
 
 
+async def _locked(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T]) -> _T:
+    """A lone write in a transaction of its own under the write lock: BEGIN and the lock in
+    one round trip, the statement, COMMIT (three in all)."""
+    try:
+        await conn.execute(_BEGIN_WRITE)
+    except BaseException:
+        work.close()
+        raise
+    try:
+        result = await work
+    except BaseException:
+        if not conn.is_closed():
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+    return result
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """A pool's reset on release: nothing. Sessions go back as they were taken (nothing is set
+    on them, and a transaction always ends before release); asyncpg's default reset would
+    cost a round trip per statement."""
+
+
 class PgConnection:
     """aiosqlite's connection interface over asyncpg: the writer (every write of this process
     goes through it, under Store's lock; `BEGIN IMMEDIATE` ... `COMMIT` hold one session).
@@ -184,9 +208,7 @@ class PgConnection:
         async with self._session() as conn:
             if self._held is not None or _READS.match(sql):
                 return await _run(conn, sql, params)
-            async with conn.transaction():
-                await conn.execute(_TAKE_WRITE_LOCK)
-                return await _run(conn, sql, params)
+            return await _locked(conn, _run(conn, sql, params))
 
     async def executemany(self, sql: str, parameters: Iterable[Params]) -> None:
         """Bulk rows (tests, benchmarks): one statement, many rows."""
@@ -197,9 +219,7 @@ class PgConnection:
             if self._held is not None:
                 await conn.executemany(to_postgres(sql), rows)
                 return
-            async with conn.transaction():
-                await conn.execute(_TAKE_WRITE_LOCK)
-                await conn.executemany(to_postgres(sql), rows)
+            await _locked(conn, conn.executemany(to_postgres(sql), rows))
 
     async def close(self) -> None:
         await self._source.close()
