@@ -11,6 +11,7 @@ its write, exactly as under SQLite's write lock; plain reads take no lock (as un
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
 from contextlib import asynccontextmanager
@@ -120,8 +121,11 @@ async def _locked(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T]) -> _T
     try:
         result = await work
     except BaseException:
-        if not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        # A failed ROLLBACK must not hide why the write failed; a session left in a
+        # transaction is rolled back by the pool on release anyway.
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            if not conn.is_closed():
+                await conn.execute("ROLLBACK")
         raise
     await conn.execute("COMMIT")
     return result
