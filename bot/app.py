@@ -23,6 +23,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
+from redis.asyncio import Redis
 
 from bot.accounts import AccountService
 from bot.catalog import CatalogService
@@ -50,6 +51,8 @@ from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.low_balance import LowBalanceSender
 from handlers.notifier import TelegramNotifier
+from handlers.redis_fsm import SharedRedisStorage
+from handlers.redis_limits import RedisSendBudget, RedisThrottle
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from handlers.watch_notifier import TelegramWatchNotifier
 from storage import Database, KeyCipher, load_secrets
@@ -62,7 +65,11 @@ log = logging.getLogger(__name__)
 # thousands of taps never piles up in memory (each waiting update holds ~25 KB).
 UPDATES_ALIVE = 500
 
-_NOT_FOR_HANDLERS = frozenset({"changes", "webhook_secret"})
+_NOT_FOR_HANDLERS = frozenset({"changes", "webhook_secret", "redis"})
+
+# Seconds a Redis request may take: past it, the throttle and the send budget fall back to the
+# process's own and an FSM read fails into the "try again" answer, instead of an update hanging.
+REDIS_TIMEOUT = 3.0
 
 
 @dataclass
@@ -95,6 +102,9 @@ class Services:
     watch_poller: WatchPoller | None = None  # rides the tracker's start-up and shutdown
     # WEBHOOK_SECRET, or one made up for this run by bot.web when it is not set.
     webhook_secret: str | None = None
+    # REDIS_URL's client, shared by the FSM storage, the throttle, the send budget and the
+    # change relay; None: everything stays in the process.
+    redis: Redis | None = None
 
     def workflow_data(self) -> dict[str, object]:
         """What handlers may ask for by name (aiogram injects it): every field, each with the
@@ -109,6 +119,8 @@ class Services:
     async def close(self) -> None:
         await self.providers.close()
         await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def build_services(
@@ -121,7 +133,14 @@ async def build_services(
     # The secret file's default place: next to the SQLite file (or to DATABASE_PATH).
     near = database.path or settings.database_path
     secrets = load_secrets(settings.secret_key, settings.secret_key_file, near)
-    db = await Database.connect(database, KeyCipher(secrets), clock=clock)
+    # Redis first: an unreachable one stops the start-up before the database is opened.
+    redis = await open_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        db = await Database.connect(database, KeyCipher(secrets), clock=clock)
+    except BaseException:
+        if redis is not None:
+            await redis.aclose()
+        raise
     metrics = Metrics()
     providers = providers or ProviderFactory(
         timeout=settings.provider_timeout,
@@ -161,7 +180,29 @@ async def build_services(
             min_samples=settings.rates_min_samples,
             window_days=settings.rates_window_days,
         ),
+        redis=redis,
     )
+
+
+async def open_redis(url: str) -> Redis:
+    """A client for REDIS_URL, checked with one PING (a RedisError when it cannot answer)."""
+    redis = Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        health_check_interval=30,
+    )
+    try:
+        await redis.ping()
+    except BaseException:
+        await redis.aclose()
+        raise
+    return redis
+
+
+def redis_prefix(bot: Bot) -> str:
+    """Where one bot's keys live in a Redis that several bots may share."""
+    return f"sms-bot:{bot.id}"
 
 
 def tracker_config(settings: Settings) -> TrackerConfig:
@@ -193,11 +234,15 @@ def build_dispatcher(
     """The dispatcher with every router, middleware and dependency; the send queue and the
     tracker ride its hooks (the queue starts first and stops last: the tracker hands it codes)."""
     metrics = services.metrics
+    redis = services.redis
+    prefix = redis_prefix(bot)
     queue = SendQueue(
         services.user_settings.mark_blocked,
         limits=send_limits,
         on_depth=metrics.send_queue_depth.set,
         on_drop=metrics.send_queue_dropped.inc,
+        # Telegram's budget is the bot's, whichever process sends: shared through Redis.
+        budget=RedisSendBudget(redis, prefix, send_limits) if redis is not None else None,
     )
     notifier = TelegramNotifier(
         bot,
@@ -231,11 +276,16 @@ def build_dispatcher(
     services.notifier = notifier
     services.watch_poller = watch_poller
     services.low_balance.listen(LowBalanceSender(bot, services.translator).send)
-    # The dialogue state lives in the database: a restart keeps every screen awaiting input.
-    dp = Dispatcher(storage=DatabaseStorage(services.db))
+    # The dialogue state lives in the database (a restart keeps every screen awaiting input),
+    # or in Redis when there is one: then every replica sees it.
+    if redis is None:
+        dp = Dispatcher(storage=DatabaseStorage(services.db))
+    else:
+        dp = Dispatcher(storage=SharedRedisStorage(redis, prefix))
     dp.workflow_data.update(services.workflow_data())
     setup_middlewares(dp, services.settings, metrics.update_latency.observe)
-    dp.include_router(build_router(services.settings))
+    throttle = RedisThrottle(redis, prefix) if redis is not None else None
+    dp.include_router(build_router(services.settings, shared_throttle=throttle))
 
     async def start_background() -> None:
         await queue.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class Changed(StrEnum):
@@ -30,6 +31,17 @@ class Change:
 
 
 Listener = Callable[[Change], None]
+
+
+class ChangeRelay(Protocol):
+    """Carries Changes between processes: what one process's use cases changed reaches
+    the tracker in another."""
+
+    def publish(self, change: Change) -> None: ...  # non-blocking, never raises
+
+    async def start(self, deliver: Callable[[Change], None]) -> None: ...  # receive
+
+    async def stop(self) -> None: ...
 
 
 class Changes:

@@ -19,6 +19,7 @@ from storage.url import DatabaseUrl, parse_database_url, sqlite_url
 DEFAULT_PROVIDER_URL = "https://api.grizzlysms.com/stubs/handler_api.php"
 # What @BotFather hands out: the bot's numeric id, a colon, then the secret part.
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py's from_url understands
 
 
 class SettingsError(Exception):
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     throttle_rate: float = Field(default=0.3, ge=0)
     log_level: str = "INFO"
+
+    # Redis (or Valkey) shared by the bot's processes: FSM state, the throttle, Telegram's send
+    # budget, change wakes. Empty: all of it stays in the process (one process needs no Redis).
+    redis_url: str | None = None
 
     # Webhook mode: long polling unless WEBHOOK_URL is set.
     webhook_url: str | None = None
@@ -135,6 +140,16 @@ class Settings(BaseSettings):
     def database_setting(self) -> str:
         """The setting that names the database, for messages."""
         return "DATABASE_URL" if self.database_url else "DATABASE_PATH"
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        # The message never repeats the value: the URL may carry a password.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.strip().startswith(REDIS_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value.strip()
 
     @property
     def webhook_mode(self) -> bool:

@@ -18,6 +18,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
+from redis.exceptions import RedisError
 
 from bot.app import Services, build_bot, build_dispatcher, build_services, run_polling
 from bot.config import Settings, SettingsError, load_settings
@@ -117,6 +118,9 @@ async def open_services(settings: Settings) -> Services:
             f"cannot open the database {where} ({settings.database_setting}): "
             f"{' '.join(str(exc).split()) or type(exc).__name__}"
         ) from None
+    except RedisError as exc:
+        # The class only: the URL (and so its password) never reaches the message.
+        raise StartupError(f"cannot reach Redis (REDIS_URL): {type(exc).__name__}") from None
 
 
 async def run(settings: Settings) -> None:

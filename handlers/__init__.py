@@ -30,6 +30,7 @@ from handlers import (
 )
 from handlers.middlewares import (
     KeyInputMiddleware,
+    SharedThrottle,
     ThrottleMiddleware,
     setup_middlewares,
 )
@@ -38,12 +39,13 @@ from handlers.profile import publish_profile
 __all__ = ["build_router", "publish_profile", "setup_middlewares"]
 
 
-def build_router(config: Settings) -> Router:
+def build_router(config: Settings, shared_throttle: SharedThrottle | None = None) -> Router:
     """The root router: the per-handler middlewares, then every feature's router. Order
-    matters: feature routers first, the catch-all fallback last."""
+    matters: feature routers first, the catch-all fallback last. `shared_throttle`: the
+    throttle's buckets in Redis, shared by the replicas (REDIS_URL)."""
     root = Router(name=__name__)
     key_input = KeyInputMiddleware()
-    throttle = ThrottleMiddleware(config.throttle_rate)
+    throttle = ThrottleMiddleware(config.throttle_rate, shared=shared_throttle)
     # Inner middlewares see the handler the update reached, so its flags decide. The key
     # input check comes first: a key message a handler does not take is never throttled.
     root.message.middleware(key_input)

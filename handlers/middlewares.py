@@ -10,7 +10,7 @@ its buttons).
 Around each message and tap handler (inner, on the root router, so the handler is known and its
 flags decide): the key input check (only a handler flagged TAKES_API_KEY gets a message that
 carries a key), then throttling of one user's floods (a handler flagged Throttle.PACE has its
-input paced, never dropped).
+input paced, never dropped; with REDIS_URL the buckets are shared by the replicas).
 """
 
 from __future__ import annotations
@@ -121,6 +121,16 @@ async def _answer(update: TelegramObject, text: str) -> None:
         log.warning("could not send a middleware notice: %s", type(exc).__name__)
 
 
+class SharedThrottle(Protocol):
+    """The throttle's per-user buckets held outside the process, one for every replica
+    (`handlers.redis_limits.RedisThrottle`). None: it cannot say now (Redis is down), and the
+    process's own bucket decides."""
+
+    async def allow(self, user_id: int, rate: float, burst: int) -> bool | None: ...
+
+    async def reserve(self, user_id: int, rate: float, burst: int) -> float | None: ...
+
+
 class ThrottleMiddleware(BaseMiddleware):
     """Lets each user through at a human pace and slows down only a flood (inner: the
     handler's flag decides what a flood costs).
@@ -135,7 +145,11 @@ class ThrottleMiddleware(BaseMiddleware):
     API key above all: its message must reach the handler that deletes it) never has its input
     dropped: it waits for the user's next token, without holding an in-flight slot, so a flood
     at the key prompt makes at most `burst` key checks at once and then one per `rate` seconds.
-    Uses the monotonic clock: throttling is about real time, not the provider's."""
+    Uses the monotonic clock: throttling is about real time, not the provider's.
+
+    With `shared` (REDIS_URL set), the buckets live in Redis under the same rule, so a flood
+    spread over several replicas meets one bucket; while Redis cannot answer, this process's
+    own bucket decides (a flood is still slowed, per replica)."""
 
     def __init__(
         self,
@@ -144,9 +158,11 @@ class ThrottleMiddleware(BaseMiddleware):
         max_users: int = 10000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         burst: int = THROTTLE_BURST,
+        shared: SharedThrottle | None = None,
     ) -> None:
         self.rate = rate
         self.burst = max(1, burst)
+        self._shared = shared
         self._clock = clock
         self._sleep = sleep
         # user id -> the moment their bucket is full again (in the past once it is)
@@ -186,15 +202,31 @@ class ThrottleMiddleware(BaseMiddleware):
         if self.rate <= 0 or user is None:
             return await handler(event, data)
         if get_flag(data, THROTTLE, default=Throttle.DROP) == Throttle.PACE:
-            delay = self._reserve(user.id)
+            delay = await self._reserve_anywhere(user.id)
             if delay > 0:
                 await self._wait(delay, data.get(IN_FLIGHT))
             return await handler(event, data)
-        if self._allowed(user.id):
+        if await self._allowed_anywhere(user.id):
             return await handler(event, data)
         if isinstance(event, CallbackQuery):  # the button stops spinning; a text goes unanswered
             await _answer(event, _t(data, user)("notice-throttled"))
         return None
+
+    async def _allowed_anywhere(self, user_id: int) -> bool:
+        """`_allowed`, by the shared bucket when there is one and it can say."""
+        if self._shared is not None:
+            allowed = await self._shared.allow(user_id, self.rate, self.burst)
+            if allowed is not None:
+                return allowed
+        return self._allowed(user_id)
+
+    async def _reserve_anywhere(self, user_id: int) -> float:
+        """`_reserve`, in the shared bucket when there is one and it can say."""
+        if self._shared is not None:
+            delay = await self._shared.reserve(user_id, self.rate, self.burst)
+            if delay is not None:
+                return delay
+        return self._reserve(user_id)
 
     async def _wait(self, delay: float, in_flight: object) -> None:
         """Wait for the user's slot; the update's in-flight slot is free for others meanwhile."""

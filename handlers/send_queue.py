@@ -16,7 +16,9 @@ Telegram would stall that key's polling (a 429 holds for up to 30 s), so the not
 - bounded: at most `capacity` jobs wait. A full queue makes room for a more important job by
   dropping the newest less important one (card edits first, then notices); a delivery that
   finds no room is refused (`settle(False)`: it stays undelivered in the database, and the
-  tracker offers it again), so a code is never lost, only later.
+  tracker offers it again), so a code is never lost, only later;
+- with several processes (REDIS_URL), each message also takes its share of the budget they
+  share (`SharedBudget`, `handlers.redis_limits.RedisSendBudget`) before it goes.
 
 The pacing itself is `SendSchedule`, synchronous and driven by the clock it is given, so the
 limits are tested with a fake clock.
@@ -32,6 +34,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Protocol
 
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
 
@@ -40,6 +43,15 @@ log = logging.getLogger(__name__)
 Call = Callable[[], Awaitable[bool]]  # one Telegram request; True when it did what it should
 Settle = Callable[[bool], Awaitable[None]]
 OnBlocked = Callable[[int], Awaitable[None]]  # the user (id) blocked the bot
+
+
+class SharedBudget(Protocol):
+    """Telegram's send budget shared by the bot's processes (`handlers.redis_limits`): take
+    the chat's next message's share of it, 0 when taken, else the seconds until it may be (then
+    nothing was taken). Never raises (0 when it cannot say: this process's pace decides)."""
+
+    async def take(self, chat_id: int) -> float: ...
+
 
 CAPACITY = 10_000  # jobs waiting at most (a job is a few hundred bytes plus its text)
 IN_FLIGHT = 8  # Telegram requests at once (the global pace is what limits the rate)
@@ -329,8 +341,12 @@ class SendQueue:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_depth: Callable[[int], None] | None = None,
         on_drop: Callable[[], None] | None = None,
+        budget: SharedBudget | None = None,
     ) -> None:
         self.schedule = SendSchedule(limits, capacity)
+        # With several processes (REDIS_URL), every message also waits its turn in the budget
+        # they share; the schedule above still orders and paces this process's own queue.
+        self._budget = budget
         self._on_blocked = on_blocked
         self._clock = clock
         self._sleep = sleep
@@ -434,6 +450,9 @@ class SendQueue:
     async def _send(self, job: Job) -> None:
         call = job.calls[job.done]
         try:
+            if self._budget is not None:
+                while (wait := await self._budget.take(job.chat_id)) > 0:
+                    await self._sleep(wait)
             taken = await call()
         except TelegramRetryAfter as error:
             self.schedule.retry_after(job, float(error.retry_after), self._clock())

@@ -1,0 +1,185 @@
+"""Limits shared by every process of one bot through Redis (or Valkey): the throttle of one
+user's floods and Telegram's send budget. Either is optional: without REDIS_URL each process
+keeps its own (`ThrottleMiddleware`'s bucket, `SendSchedule`'s pace), which is exact for one
+process; with several replicas, a user whose taps land on two of them, or codes sent by two
+workers, must take from one bucket.
+
+Both are the same rule the in-process throttle keeps: a token bucket stored as one number per
+bucket, the moment it is full again (`full_at`); taking a token pushes it one `step` further;
+more than `burst` steps ahead of now is empty. One Lua script keeps that rule for one or several
+buckets at once (a message takes from the bot's bucket and its chat's bucket together), atomic
+on the server, timed by the server's clock (the replicas' clocks never need to agree).
+
+A Redis that fails (down, restarting, too slow) never stops a handler or a message: the caller
+falls back to its process's own limiter and tells the log once per outage (`Outage`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from handlers.send_queue import SendLimits
+
+log = logging.getLogger(__name__)
+
+MICROS = 1_000_000
+
+# KEYS: the buckets. ARGV[1]: "take" (a token of every bucket now, or none: then nothing is
+# taken) or "reserve" (book the next token, however far ahead). ARGV[2i], ARGV[2i+1]: bucket i's
+# step (µs) and burst. Returns the µs to wait for the token booked (0: now), or, when "take"
+# found a bucket empty, minus the µs until every bucket has one.
+# Each bucket expires once full again: a bucket that is full is like one never used.
+_TAKE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local wait = 0
+local full = {}
+for i = 1, #KEYS do
+  local step = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local at = tonumber(redis.call('GET', KEYS[i]) or now)
+  if at < now then at = now end
+  full[i] = at
+  local needed = at + step - now - step * burst
+  if needed > wait then wait = needed end
+end
+if ARGV[1] == 'take' and wait > 0 then return -wait end
+local go = now + wait
+for i = 1, #KEYS do
+  local at = full[i]
+  if at < go then at = go end
+  at = at + tonumber(ARGV[2 * i])
+  local ttl = math.floor((at - now) / 1000) + 1
+  redis.call('SET', KEYS[i], string.format('%.0f', at), 'PX', ttl)
+end
+return wait
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket of the script: its key, seconds per token, tokens it holds when full."""
+
+    key: str
+    step: float
+    burst: int = 1
+
+
+class Outage:
+    """Logs a Redis outage once when it starts and once when it ends, not once per call."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.down = False
+
+    def failed(self, error: RedisError) -> None:
+        if not self.down:
+            self.down = True
+            log.warning(
+                "Redis unavailable (%s): the %s falls back to this process's own limit",
+                type(error).__name__,
+                self.what,
+            )
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            log.info("Redis is back: the %s is shared again", self.what)
+
+
+class RedisBuckets:
+    """The token-bucket script on one Redis: take a token from one or several buckets."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_TAKE)
+
+    async def _run(self, mode: str, buckets: Sequence[Bucket]) -> float:
+        args: list[str | int] = [mode]
+        for bucket in buckets:
+            args += [round(bucket.step * MICROS), max(1, bucket.burst)]
+        return int(await self._script(keys=[b.key for b in buckets], args=args)) / MICROS
+
+    async def take(self, buckets: Sequence[Bucket]) -> float:
+        """Take a token of every bucket now: 0 when taken; else nothing is taken and the answer
+        is the seconds until every bucket has one. (Several buckets are never booked ahead:
+        a chat's turn a second away must not hold the bot's bucket for every other chat.)"""
+        return max(0.0, -await self._run("take", buckets))
+
+    async def reserve(self, bucket: Bucket) -> float:
+        """Book the bucket's next token, however far ahead; the seconds until it."""
+        return await self._run("reserve", [bucket])
+
+
+class RedisThrottle:
+    """The throttle's buckets (one per user) in Redis: a user's flood spread over replicas
+    meets one bucket. Never raises: when Redis fails it answers None (cannot say), and
+    `ThrottleMiddleware` decides with its own bucket."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._buckets = RedisBuckets(redis)
+        self._prefix = prefix
+        self._outage = Outage("throttle")
+
+    def _bucket(self, user_id: int, rate: float, burst: int) -> Bucket:
+        return Bucket(f"{self._prefix}:throttle:{user_id}", rate, burst)
+
+    async def allow(self, user_id: int, rate: float, burst: int) -> bool | None:
+        try:
+            allowed = await self._buckets.take([self._bucket(user_id, rate, burst)]) == 0
+        except RedisError as error:
+            self._outage.failed(error)
+            return None
+        self._outage.ok()
+        return allowed
+
+    async def reserve(self, user_id: int, rate: float, burst: int) -> float | None:
+        try:
+            wait = await self._buckets.reserve(self._bucket(user_id, rate, burst))
+        except RedisError as error:
+            self._outage.failed(error)
+            return None
+        self._outage.ok()
+        return wait
+
+
+class RedisSendBudget:
+    """Telegram's send budget of one bot shared by its processes: every message takes a token
+    of the bot's bucket (`per_second`) and of its chat's (one a second, a group's one per three)
+    together, waiting until both have one. The process's own `SendSchedule` still orders and
+    paces its queue; this only keeps the processes together within Telegram's limits.
+
+    Never raises: when Redis fails, a message goes at its process's own pace (0 s to wait)."""
+
+    def __init__(self, redis: Redis, prefix: str, limits: SendLimits) -> None:
+        self._buckets = RedisBuckets(redis)
+        self._prefix = prefix
+        self._limits = limits
+        self._outage = Outage("Telegram send budget")
+
+    def _of(self, chat_id: int) -> list[Bucket]:
+        buckets: list[Bucket] = []
+        if self._limits.per_second > 0:
+            buckets.append(Bucket(f"{self._prefix}:send:all", 1.0 / self._limits.per_second))
+        interval = self._limits.interval(chat_id)
+        if interval > 0:
+            buckets.append(Bucket(f"{self._prefix}:send:chat:{chat_id}", interval))
+        return buckets
+
+    async def take(self, chat_id: int) -> float:
+        """Take this chat's next message's tokens: 0 when taken, else the seconds until both
+        buckets have one (nothing taken: the caller waits, then takes again)."""
+        buckets = self._of(chat_id)
+        if not buckets:
+            return 0.0
+        try:
+            wait = await self._buckets.take(buckets)
+        except RedisError as error:
+            self._outage.failed(error)
+            return 0.0
+        self._outage.ok()
+        return wait

@@ -1,0 +1,72 @@
+"""FSM state in Redis: a flow started on one replica continues on another, and a Redis that
+cannot answer gets the user a clear "try again" (nothing lost, nothing bought)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.asyncio import Redis
+
+from bot.app import build_dispatcher
+from handlers.send_queue import UNPACED
+from tests.handlers.test_buy import open_confirm
+from tests.harness import ChatDriver
+
+
+async def _keyed(services: Any, sandbox: Any, sandbox_key: str, user_id: int) -> None:
+    await services.accounts.add_key(
+        user_id, base_url=sandbox.url, api_key=sandbox_key, label="test"
+    )
+
+
+async def test_a_prompt_opened_on_one_replica_takes_the_answer_on_another(
+    services: Any, replica: Any, bot: Any, sandbox: Any, sandbox_key: str, redis: Redis
+) -> None:
+    second = await replica()
+    first_dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
+    second_dp = build_dispatcher(second, bot, with_tracker=False, send_limits=UNPACED)
+    assert isinstance(first_dp.storage, RedisStorage)
+    await _keyed(services, sandbox, sandbox_key, 111)
+    on_first = ChatDriver(first_dp, bot, user_id=111)
+    on_second = ChatDriver(second_dp, bot, user_id=111, first_update_id=10_000)
+
+    await open_confirm(on_first)
+    await on_first.tap("Set a maximum price")
+    # The state is in Redis, under the bot's id, not in either process.
+    assert await redis.keys(f"sms-bot:{bot.id}:fsm:*")
+    # The user's answer lands on the other replica: it knows what the screen asked.
+    await on_second.send("30")
+    assert "Maximum price: 30.00" in on_second.last_text
+    # And the flow goes on wherever the next tap lands.
+    await on_first.tap("Buy for")
+    assert len(sandbox.state.purchases) == 1
+    requests = [r for r in sandbox.state.requests if r["action"].startswith("getNumber")]
+    assert requests[-1]["params"].get("maxPrice") == "30"
+
+
+async def test_a_redis_that_cannot_answer_gets_a_try_again_and_buys_nothing(
+    services: Any, bot: Any, sandbox: Any, sandbox_key: str, unused_tcp_port: int
+) -> None:
+    dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
+    chat = ChatDriver(dp, bot, user_id=111)
+    await _keyed(services, sandbox, sandbox_key, 111)
+    await open_confirm(chat)
+    confirm = chat.last_bot_message()
+    # Redis goes away (nothing listens on that port): the FSM state cannot be read.
+    dead = Redis.from_url(f"redis://127.0.0.1:{unused_tcp_port}/0", socket_connect_timeout=1)
+    alive, services.redis = services.redis, dead
+    try:
+        down_dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
+        down = ChatDriver(down_dp, bot, user_id=111, first_update_id=10_000)
+        answer = await down.tap("Buy for", confirm)
+        assert answer is not None and "Please try again" in (answer.text or "")
+        await down.send("/start")
+        assert "Please try again" in down.last_text
+        assert sandbox.state.purchases == []
+    finally:
+        services.redis = alive
+        await dead.aclose()
+    # Redis is back (the first replica's client): the same confirm screen still buys, once.
+    await chat.tap("Buy for", confirm)
+    assert len(sandbox.state.purchases) == 1
