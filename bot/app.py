@@ -130,11 +130,14 @@ async def build_services(
     clock: Callable[[], float] = time.time,
     providers: ProviderFactory | None = None,
 ) -> Services:
-    secrets = load_secrets(settings.secret_key, settings.secret_key_file, settings.database_path)
+    database = settings.database
+    # The secret file's default place: next to the SQLite file (or to DATABASE_PATH).
+    near = database.path or settings.database_path
+    secrets = load_secrets(settings.secret_key, settings.secret_key_file, near)
     # Redis first: an unreachable one stops the start-up before the database is opened.
     redis = await open_redis(settings.redis_url) if settings.redis_url else None
     try:
-        db = await Database.open(settings.database_path, KeyCipher(secrets), clock=clock)
+        db = await Database.connect(database, KeyCipher(secrets), clock=clock)
     except BaseException:
         if redis is not None:
             await redis.aclose()

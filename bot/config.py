@@ -10,9 +10,11 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
+
+from storage.url import DatabaseUrl, parse_database_url, sqlite_url
 
 DEFAULT_PROVIDER_URL = "https://api.grizzlysms.com/stubs/handler_api.php"
 # What @BotFather hands out: the bot's numeric id, a colon, then the secret part.
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     provider_url: str = DEFAULT_PROVIDER_URL
     database_path: Path = Path("data/bot.db")
+    # sqlite:///data/bot.db (relative), sqlite:////abs/bot.db, or postgresql://user:pw@host/db.
+    # Unset: the SQLite file at DATABASE_PATH. It may hold a password: a SecretStr (masked in
+    # any repr of the settings); show `database` (its redacted() form) only.
+    database_url: SecretStr | None = None
     secret_key: str | None = None
     secret_key_file: Path | None = None
 
@@ -114,6 +120,26 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if not value.endswith(".php") else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            parse_database_url(value)  # its errors never repeat the URL (it may hold a password)
+        return value
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """Where the data lives: DATABASE_URL, else the SQLite file at DATABASE_PATH."""
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        return parse_database_url(url or sqlite_url(self.database_path))
+
+    @property
+    def database_setting(self) -> str:
+        """The setting that names the database, for messages."""
+        return "DATABASE_URL" if self.database_url else "DATABASE_PATH"
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 
+import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -123,10 +124,12 @@ async def open_services(settings: Settings) -> Services:
     """The database and the services; a file that cannot be opened is one line naming it."""
     try:
         return await build_services(settings)
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, asyncpg.PostgresError, OSError, TimeoutError) as exc:
+        # The location without its password; the cause as one line.
+        where = settings.database.path or settings.database.redacted()
         raise StartupError(
-            f"cannot open the database {settings.database_path} (DATABASE_PATH): "
-            f"{' '.join(str(exc).split())}"
+            f"cannot open the database {where} ({settings.database_setting}): "
+            f"{' '.join(str(exc).split()) or type(exc).__name__}"
         ) from None
     except RedisError as exc:
         # The class only: the URL (and so its password) never reaches the message.

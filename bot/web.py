@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
+import asyncpg
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.webhook.aiohttp_server import setup_application
@@ -27,6 +28,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from bot.app import UPDATES_ALIVE, Services
+from storage.url import DatabaseUrlError, parse_database_url, sqlite_url
 
 log = logging.getLogger(__name__)
 
@@ -246,13 +248,31 @@ def check_health(env: Mapping[str, str], timeout: float = 5.0) -> bool:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
-    path = env.get("DATABASE_PATH", "data/bot.db")
+    try:  # the database DATABASE_URL (else DATABASE_PATH) names, as the bot reads it
+        target = parse_database_url(
+            env.get("DATABASE_URL") or sqlite_url(env.get("DATABASE_PATH", "data/bot.db"))
+        )
+    except DatabaseUrlError:
+        return False
+    if target.dsn is not None:
+        return asyncio.run(_postgres_answers(target.dsn, connect_within=timeout))
     try:
         with contextlib.closing(
-            sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+            sqlite3.connect(f"file:{target.path}?mode=ro", uri=True, timeout=timeout)
         ) as conn:
             return conn.execute("SELECT COUNT(*) FROM schema_version").fetchone() is not None
     except sqlite3.Error:
+        return False
+
+
+async def _postgres_answers(dsn: str, *, connect_within: float) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=connect_within)
+        try:
+            return await conn.fetchval("SELECT COUNT(*) FROM schema_version") is not None
+        finally:
+            await conn.close()
+    except (asyncpg.PostgresError, OSError, TimeoutError):
         return False
 
 

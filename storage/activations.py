@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_write
+from storage.dialect import Backend
 from storage.models import (
     ACTIVATION_ENDED,
     ACTIVATION_LIVE,
@@ -28,6 +29,17 @@ _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
 # Literal IN lists (not bound parameters): the partial poll indexes repeat the same term.
 _LIVE = sql_in(ACTIVATION_LIVE)
 _ENDED = sql_in(ACTIVATION_ENDED)
+# (id, next poll) pairs as one JSON array, unpacked by each backend's own JSON functions.
+_NEXT_POLL_EACH = {
+    Backend.SQLITE: "UPDATE activations SET next_poll_at = v.at"
+    " FROM (SELECT json_extract(value, '$[0]') AS id,"
+    " json_extract(value, '$[1]') AS at FROM json_each(?)) AS v"
+    " WHERE activations.id = v.id",
+    Backend.POSTGRES: "UPDATE activations SET next_poll_at = v.at"
+    " FROM (SELECT (value->>0)::bigint AS id, (value->>1)::float8 AS at"
+    " FROM jsonb_array_elements(?::jsonb)) AS v"
+    " WHERE activations.id = v.id",
+}
 
 
 def _activation(row: Any, codes: list[ActivationCode]) -> Activation:
@@ -328,13 +340,7 @@ class ActivationRepo:
         if not next_polls:
             return
         pairs = json.dumps([[activation_id, at] for activation_id, at in next_polls.items()])
-        await self._s.write(
-            "UPDATE activations SET next_poll_at = v.at"
-            " FROM (SELECT json_extract(value, '$[0]') AS id,"
-            " json_extract(value, '$[1]') AS at FROM json_each(?)) AS v"
-            " WHERE activations.id = v.id",
-            (pairs,),
-        )
+        await self._s.write(_NEXT_POLL_EACH[self._s.backend], (pairs,))
 
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
         """System: live activations whose next poll is due, most overdue first."""

@@ -5,14 +5,51 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
+from storage.dialect import Backend
 
 Params = Sequence[Any]
+
+
+class Cursor(Protocol):
+    """What the repositories use of a cursor: aiosqlite's, or storage.pg's over asyncpg."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    async def fetchone(self) -> Any: ...
+
+    async def fetchall(self) -> Iterable[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+class CursorResult(Protocol):
+    """`conn.execute(...)`: awaited for its cursor, or entered (`async with`) to close it."""
+
+    def __await__(self) -> Generator[Any, None, Cursor]: ...
+
+    async def __aenter__(self) -> Cursor: ...
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+
+class Connection(Protocol):
+    """What the repositories use of a connection: an aiosqlite one (SQLite's SQL) or a
+    storage.pg one (the same SQL, translated; see storage.dialect)."""
+
+    def execute(self, sql: str, parameters: Params = ...) -> CursorResult: ...
+
+    async def execute_fetchall(self, sql: str, parameters: Params = ...) -> Iterable[Any]: ...
+
+    async def close(self) -> None: ...
 
 
 class Store:
@@ -29,18 +66,20 @@ class Store:
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         clock: Callable[[], float],
         *,
-        reader: aiosqlite.Connection | None = None,
+        reader: Connection | None = None,
         lock: asyncio.Lock | None = None,
+        backend: Backend = Backend.SQLITE,
     ) -> None:
         self.conn = conn
+        self.backend = backend
         self.reader = reader
         self.clock = clock
         self.lock = lock or asyncio.Lock()
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         # One round trip to the connection's thread (execute + fetch + close in one call):
         # a cursor would cost three, and every update reads the user and its key.
         if self.reader is not None:
@@ -48,7 +87,7 @@ class Store:
         async with self.lock:
             return list(await self.conn.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
@@ -62,7 +101,7 @@ class Store:
             return cur.rowcount
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
         async with self.lock:
             await self.conn.execute("BEGIN IMMEDIATE")
@@ -75,12 +114,12 @@ class Store:
 
 
 # Inside `Store.transaction()` the lock is already held: use these, not Store.fetch*/write.
-async def tx_fetchone(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> Any:
+async def tx_fetchone(conn: Connection, sql: str, params: Params = ()) -> Any:
     async with conn.execute(sql, params) as cur:
         return await cur.fetchone()
 
 
-async def tx_write(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+async def tx_write(conn: Connection, sql: str, params: Params = ()) -> int:
     async with conn.execute(sql, params) as cur:
         return cur.rowcount
 

@@ -1,4 +1,5 @@
-"""Database: the one place that opens, migrates and closes the SQLite file."""
+"""Database: the one place that opens, migrates and closes the database: a SQLite file (the
+default) or a PostgreSQL server (storage.pg), chosen by its URL (storage.url)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 
 from storage.activations import ActivationRepo
-from storage.base import Store, sql_in
+from storage.base import Connection, Store, sql_in
 from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
+from storage.dialect import Backend
 from storage.feed import FeedRepo
 from storage.fsm import FsmRepo
 from storage.history import HistoryRepo
@@ -23,11 +26,13 @@ from storage.leases import LeaseRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
+from storage.pg import PgConnection, PgPoolReader, keep_session
 from storage.picks import PickRepo
 from storage.rates import RatesRepo
 from storage.rentals import RentalRepo
 from storage.spending import SpendingRepo
 from storage.tokens import TokenRepo
+from storage.url import DatabaseUrl, parse_database_url
 from storage.userdata import UserDataRepo
 from storage.users import UserRepo
 from storage.watches import WatchRepo
@@ -46,6 +51,10 @@ SELECT
     (SELECT COUNT(*) FROM rentals)
 """
 WAL_ATTEMPTS = 50
+# PostgreSQL: read sessions per pool (one pool for the handlers, one for the background work),
+# and how long a start-up waits for the server.
+PG_READERS = 4
+PG_CONNECT_TIMEOUT = 10.0
 
 
 async def _enable_wal(conn: aiosqlite.Connection) -> None:
@@ -117,12 +126,16 @@ class Database:
         self,
         store: Store,
         cipher: KeyCipher,
-        path: Path,
+        path: Path | None,
         *,
-        connections: tuple[aiosqlite.Connection, ...],
+        connections: tuple[Connection, ...],
         background: Store | None = None,
+        location: str | None = None,
     ) -> None:
         self.path = path
+        # What messages may name: the file's name, or the server's URL without its password.
+        self.location = location or (path.name if path is not None else "the database")
+        self.backend = store.backend
         self._conn = store.conn
         self._store = store
         self._connections = connections
@@ -145,8 +158,65 @@ class Database:
         self._background = (
             self
             if background is None
-            else Database(background, cipher, path, connections=connections)
+            else Database(background, cipher, path, connections=connections, location=location)
         )
+
+    @classmethod
+    async def connect(
+        cls, url: str | DatabaseUrl, cipher: KeyCipher, *, clock: Callable[[], float] = time.time
+    ) -> Database:
+        """Open the database a DATABASE_URL names (see storage.url)."""
+        target = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
+        if target.backend is Backend.SQLITE:
+            assert target.path is not None
+            return await cls.open(target.path, cipher, clock=clock)
+        assert target.dsn is not None
+        return await cls.open_postgres(target.dsn, cipher, clock=clock)
+
+    @classmethod
+    async def open_postgres(
+        cls, dsn: str, cipher: KeyCipher, *, clock: Callable[[], float] = time.time
+    ) -> Database:
+        """Connect, migrate, and check the secret, on a PostgreSQL server: one writer session
+        (this process's writes, one at a time under Store's lock, as on SQLite) and two pools of
+        read-only sessions (handlers, background)."""
+        location = parse_database_url(dsn).redacted()
+        # The writer: one session (this process's writes are one at a time anyway), from a
+        # pool so that a session lost with the server is replaced.
+        writer = PgConnection(
+            await asyncpg.create_pool(
+                dsn, min_size=1, max_size=1, timeout=PG_CONNECT_TIMEOUT, reset=keep_session
+            )
+        )
+        opened: list[Connection] = [writer]
+        try:
+            await migrate(writer, clock=clock, backend=Backend.POSTGRES)
+            for _ in ("handlers", "background"):
+                pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=PG_READERS,
+                    timeout=PG_CONNECT_TIMEOUT,
+                    reset=keep_session,
+                    server_settings={"default_transaction_read_only": "on"},
+                )
+                opened.append(PgPoolReader(pool))
+            lock = asyncio.Lock()
+            backend = Backend.POSTGRES
+            db = cls(
+                Store(writer, clock, reader=opened[1], lock=lock, backend=backend),
+                cipher,
+                None,
+                connections=tuple(opened),
+                background=Store(writer, clock, reader=opened[2], lock=lock, backend=backend),
+                location=location,
+            )
+            await db._check_secret(cipher)
+        except BaseException:
+            for opened_conn in opened:
+                await opened_conn.close()
+            raise
+        return db
 
     @classmethod
     async def open(
@@ -203,7 +273,7 @@ class Database:
             cipher.decrypt(sample)
         except SecretMismatch:
             raise SecretMismatch(
-                f"API keys stored in {self.path.name} cannot be decrypted with the configured "
+                f"API keys stored in {self.location} cannot be decrypted with the configured "
                 "SECRET_KEY / secret file (was the secret changed? put the new one in front: "
                 "SECRET_KEY=new,old)"
             ) from None
@@ -223,11 +293,11 @@ class Database:
         return DatabaseCounts(*(int(value or 0) for value in row))
 
     @property
-    def connection(self) -> aiosqlite.Connection:
+    def connection(self) -> Connection:
         """The raw writer connection, for tests and benchmarks only."""
         return self._conn
 
     @property
-    def connections(self) -> tuple[aiosqlite.Connection, ...]:
+    def connections(self) -> tuple[Connection, ...]:
         """Every connection (the writer first), for tests that trace statements."""
         return self._connections

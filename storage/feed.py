@@ -26,10 +26,12 @@ class FeedRepo:
             return
         now = self._s.clock()
         async with self._s.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO change_feed(kind, row_id, at) VALUES (?, ?, ?)",
-                [(kind, row_id, now) for kind, row_id in entries],
-            )
+            for kind, row_id in entries:
+                await tx_write(
+                    conn,
+                    "INSERT INTO change_feed(kind, row_id, at) VALUES (?, ?, ?)",
+                    (kind, row_id, now),
+                )
 
     async def last_id(self) -> int:
         value = await self._s.scalar("SELECT COALESCE(MAX(id), 0) FROM change_feed")

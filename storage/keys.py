@@ -109,7 +109,8 @@ class KeyRepo:
             if owned is None:
                 return False
             await conn.execute(
-                "UPDATE api_keys SET active = (id = ?) WHERE user_id = ?", (key_id, user_id)
+                "UPDATE api_keys SET active = CASE WHEN id = ? THEN 1 ELSE 0 END WHERE user_id = ?",
+                (key_id, user_id),
             )
         return True
 

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from storage.base import Store, id_list, tx_fetchone, tx_write
 
 # The one claim statement: keys with no lease or an expired one, lowest ids first, up to a
-# limit, become this worker's. PostgreSQL: the SELECT takes `FOR UPDATE OF l SKIP LOCKED`
-# (and the leases row per key must exist, or an advisory lock guards the insert).
+# limit, become this worker's. The conflict branch checks the expiry again, so a lease another
+# worker claimed or renewed meanwhile is never taken (on PostgreSQL the row is re-read after
+# the other transaction commits). Faster there: the SELECT with `FOR UPDATE OF l SKIP LOCKED`.
 _CLAIM_SQL = """
 INSERT INTO key_leases(key_id, worker, expires_at)
 SELECT k.id, ?, ? FROM api_keys k LEFT JOIN key_leases l ON l.key_id = k.id
 WHERE l.key_id IS NULL OR l.expires_at <= ?
 ORDER BY k.id LIMIT ?
 ON CONFLICT(key_id) DO UPDATE SET worker = excluded.worker, expires_at = excluded.expires_at
+WHERE key_leases.expires_at <= ?
 """
 
 
@@ -83,7 +85,7 @@ class LeaseRepo:
             )
             missing = share - int(row[0])
             if missing > 0:
-                await tx_write(conn, _CLAIM_SQL, (worker, now + ttl, now, missing))
+                await tx_write(conn, _CLAIM_SQL, (worker, now + ttl, now, missing, now))
             async with conn.execute(
                 "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
             ) as cur:

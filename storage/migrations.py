@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import aiosqlite
+from storage.base import Connection
+from storage.dialect import Backend, ddl_to_postgres, to_postgres
 
 # Version 1: the core tables.
-V1: tuple[str, ...] = (
+V1: tuple[Statement, ...] = (
     """
     CREATE TABLE users (
         id                 INTEGER PRIMARY KEY,
@@ -138,7 +140,7 @@ V1: tuple[str, ...] = (
 )
 
 # Version 2: indexes for the tracker and paging, rental reminders, pending purchases.
-V2: tuple[str, ...] = (
+V2: tuple[Statement, ...] = (
     # The tracker's per-tick queries: live rows due for a poll, already in next_poll_at order.
     # Partial indexes hold only live rows (ended ones pile up forever) and need no sort step;
     # the queries must repeat the exact same status IN (...) term for the planner to use them.
@@ -202,42 +204,102 @@ def _forget_balance(key_id: str) -> str:
     return "UPDATE api_keys SET balance = NULL WHERE id = " + key_id + ";"
 
 
-V3: tuple[str, ...] = (
+@dataclass(frozen=True)
+class PerBackend:
+    """A schema statement whose SQLite and PostgreSQL forms differ in more than spelling."""
+
+    sqlite: str
+    postgres: tuple[str, ...]
+
+
+Statement = str | PerBackend
+
+
+def _trigger(name: str, event: str, when: str | None, body: str) -> PerBackend:
+    """A row trigger running `body` (statements ending in ";"). PostgreSQL runs a trigger's
+    statements from a function of their own, and spells `IS NOT` between values
+    `IS DISTINCT FROM`."""
+    sqlite_when = "" if when is None else f" WHEN {when}"
+    pg_when = (
+        "" if when is None else f" WHEN ({when.replace(' IS NOT OLD.', ' IS DISTINCT FROM OLD.')})"
+    )
+    return PerBackend(
+        sqlite=f"CREATE TRIGGER {name} {event}{sqlite_when} BEGIN {body} END",
+        postgres=(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$"
+            f" BEGIN {body} RETURN NULL; END $body$",
+            f"CREATE TRIGGER {name} {event} FOR EACH ROW{pg_when} EXECUTE FUNCTION {name}()",
+        ),
+    )
+
+
+def statements_for(step: Sequence[Statement], backend: Backend) -> list[str]:
+    """The statements of one migration step as `backend` runs them."""
+    statements: list[str] = []
+    for statement in step:
+        if isinstance(statement, PerBackend):
+            if backend is Backend.SQLITE:
+                statements.append(statement.sqlite)
+            else:
+                statements.extend(to_postgres(text) for text in statement.postgres)
+        elif backend is Backend.SQLITE:
+            statements.append(statement)
+        else:
+            statements.append(ddl_to_postgres(statement))
+    return statements
+
+
+V3: tuple[Statement, ...] = (
     # 4. "Blocked the bot" (`blocked`: Telegram refused a message; cleared when the user is
     # back) and "suspended" (the operator's decision) are two facts. Only a Forbidden answer
     # ever set `blocked`, so what it holds keeps its meaning.
     "ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0",
     # 36. Deleting a key erases its ciphertext (at once, or when its last live number ends).
     f"CREATE VIEW key_in_use(key_id) AS {_KEY_LIVE_NUMBERS}",
-    "CREATE TRIGGER erase_secret_on_delete AFTER UPDATE OF deleted_at ON api_keys"
-    " WHEN NEW.deleted_at IS NOT NULL BEGIN " + _erase_retired_secret("NEW.id") + " END",
-    "CREATE TRIGGER erase_secret_after_activation AFTER UPDATE OF status ON activations"
-    " WHEN NEW.status NOT IN ('waiting', 'retry', 'received') BEGIN "
-    + _erase_retired_secret("NEW.key_id")
-    + " END",
-    "CREATE TRIGGER erase_secret_after_rental AFTER UPDATE OF status ON rentals"
-    " WHEN NEW.status NOT IN ('active') BEGIN " + _erase_retired_secret("NEW.key_id") + " END",
-    "CREATE TRIGGER erase_secret_after_pending AFTER UPDATE OF resolved_at ON pending_purchases"
-    " WHEN NEW.resolved_at IS NOT NULL BEGIN " + _erase_retired_secret("NEW.key_id") + " END",
+    _trigger(
+        "erase_secret_on_delete",
+        "AFTER UPDATE OF deleted_at ON api_keys",
+        "NEW.deleted_at IS NOT NULL",
+        _erase_retired_secret("NEW.id"),
+    ),
+    _trigger(
+        "erase_secret_after_activation",
+        "AFTER UPDATE OF status ON activations",
+        "NEW.status NOT IN ('waiting', 'retry', 'received')",
+        _erase_retired_secret("NEW.key_id"),
+    ),
+    _trigger(
+        "erase_secret_after_rental",
+        "AFTER UPDATE OF status ON rentals",
+        "NEW.status NOT IN ('active')",
+        _erase_retired_secret("NEW.key_id"),
+    ),
+    _trigger(
+        "erase_secret_after_pending",
+        "AFTER UPDATE OF resolved_at ON pending_purchases",
+        "NEW.resolved_at IS NOT NULL",
+        _erase_retired_secret("NEW.key_id"),
+    ),
     "UPDATE api_keys SET api_key_enc = X'' WHERE deleted_at IS NOT NULL"
     " AND id NOT IN (SELECT key_id FROM key_in_use)",
     # 7. Whatever the bot spends or gets back makes the stored balance unknown: a purchase, a
     # rent, an extension, and every end of a number (a cancel or an expiry refunds).
-    "CREATE TRIGGER balance_after_purchase AFTER INSERT ON activations BEGIN "
-    + _forget_balance("NEW.key_id")
-    + " END",
-    "CREATE TRIGGER balance_after_activation_end AFTER UPDATE OF status ON activations"
-    " WHEN NEW.status IS NOT OLD.status"
-    " AND NEW.status NOT IN ('waiting', 'retry', 'received') BEGIN "
-    + _forget_balance("NEW.key_id")
-    + " END",
-    "CREATE TRIGGER balance_after_rent AFTER INSERT ON rentals BEGIN "
-    + _forget_balance("NEW.key_id")
-    + " END",
-    "CREATE TRIGGER balance_after_rental_change AFTER UPDATE OF status, ends_at ON rentals"
-    " WHEN NEW.status IS NOT OLD.status OR NEW.ends_at IS NOT OLD.ends_at BEGIN "
-    + _forget_balance("NEW.key_id")
-    + " END",
+    _trigger(
+        "balance_after_purchase", "AFTER INSERT ON activations", None, _forget_balance("NEW.key_id")
+    ),
+    _trigger(
+        "balance_after_activation_end",
+        "AFTER UPDATE OF status ON activations",
+        "NEW.status IS NOT OLD.status AND NEW.status NOT IN ('waiting', 'retry', 'received')",
+        _forget_balance("NEW.key_id"),
+    ),
+    _trigger("balance_after_rent", "AFTER INSERT ON rentals", None, _forget_balance("NEW.key_id")),
+    _trigger(
+        "balance_after_rental_change",
+        "AFTER UPDATE OF status, ends_at ON rentals",
+        "NEW.status IS NOT OLD.status OR NEW.ends_at IS NOT OLD.ends_at",
+        _forget_balance("NEW.key_id"),
+    ),
     # 35. aiogram's dialogue state (which screen awaits input, and its data), per chat and user.
     """
     CREATE TABLE fsm_states (
@@ -255,7 +317,7 @@ V3: tuple[str, ...] = (
 )
 
 # Version 4: purchase intents and offer-bound purchase tokens.
-V4: tuple[str, ...] = (
+V4: tuple[Statement, ...] = (
     # A token is issued with the confirm screen, bound to its user and to the offer it showed
     # (`offer`, see storage.tokens.offer_key), and claimable once until `expires_at`.
     """
@@ -293,7 +355,7 @@ V4: tuple[str, ...] = (
 
 # Version 5: rental periods (what each period cost): the first rent and every extension, so a
 # card can show what was paid in total and the history what each period cost.
-V5: tuple[str, ...] = (
+V5: tuple[Statement, ...] = (
     """
     CREATE TABLE rental_periods (
         id        INTEGER PRIMARY KEY AUTOINCREMENT,  -- larger id = later period
@@ -314,7 +376,7 @@ V5: tuple[str, ...] = (
 )
 
 # Version 6: spare, for whatever else the hardening needs.
-V6: tuple[str, ...] = (
+V6: tuple[Statement, ...] = (
     # A status change whose answer was lost ("cancel", "another"): the card says "checking"
     # until the tracker's next answer settles it.
     "ALTER TABLE activations ADD COLUMN pending_change TEXT",
@@ -332,28 +394,28 @@ V6: tuple[str, ...] = (
 # Version 7: the history (every number of a user, newest first, both kinds merged): each kind
 # is walked in (user, time) order and stopped after a page, instead of sorting all of a user's
 # rows on every tap.
-V7: tuple[str, ...] = (
+V7: tuple[Statement, ...] = (
     "CREATE INDEX ix_activations_user_time ON activations(user_id, created_at)",
     "CREATE INDEX ix_rentals_user_time ON rentals(user_id, created_at)",
 )
 
 # Version 8: spending at a glance reads what was paid in a period, for one user or the whole
 # bot (the operator's /stats chart): by purchase time, without scanning the whole history.
-V8: tuple[str, ...] = (
+V8: tuple[Statement, ...] = (
     "CREATE INDEX ix_activations_created ON activations(created_at)",
     "CREATE INDEX ix_rental_periods_paid ON rental_periods(paid_at)",
 )
 
 # Version 9: a favourite remembers which suppliers (or operator) its numbers may come from
 # (`PurchaseFilter.code()`: "" any, "p12" only, "x12" except, "omts" operator).
-V9: tuple[str, ...] = ("ALTER TABLE favourites ADD COLUMN choice TEXT NOT NULL DEFAULT ''",)
+V9: tuple[Statement, ...] = ("ALTER TABLE favourites ADD COLUMN choice TEXT NOT NULL DEFAULT ''",)
 
 # Version 10: auto-replace. A chain (one offer bought again while its numbers stay silent) and
 # its cap live here, so the cap holds across processes and restarts: `reserved` is the worst
 # case of the step in flight (written before the provider is called), `spent` what its
 # numbers were charged. Each number a chain bought is linked to it (the card's "attempt 2 of
 # 3"); each user's defaults for new purchases have a row of their own.
-V10: tuple[str, ...] = (
+V10: tuple[Statement, ...] = (
     """
     CREATE TABLE replace_defaults (
         user_id        INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
@@ -406,7 +468,7 @@ V10: tuple[str, ...] = (
 # Version 11: watches ("tell me when <service> in <country> is in stock, at most <price>"): one
 # row per watch, armed until it fires once, expires, or is removed; the poller reads the armed
 # ones by (state, expires_at). A watch goes with its user and its key (ON DELETE CASCADE).
-V11: tuple[str, ...] = (
+V11: tuple[Statement, ...] = (
     """
     CREATE TABLE watches (
         id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -431,7 +493,7 @@ V11: tuple[str, ...] = (
 # Version 12: success rates read one service's numbers of the last days, country by country
 # (all users, counts only); a key's low-balance threshold and when its notice was last sent
 # (so a restart does not repeat it).
-V12: tuple[str, ...] = (
+V12: tuple[Statement, ...] = (
     "CREATE INDEX ix_activations_offer_time ON activations(service, created_at, country, status)",
     "ALTER TABLE api_keys ADD COLUMN low_balance TEXT",
     "ALTER TABLE api_keys ADD COLUMN low_balance_noticed_at REAL",
@@ -440,7 +502,7 @@ V12: tuple[str, ...] = (
 # Several processes on one database: tracker workers split the API keys by leases (a key is
 # polled by the worker whose lease on it has not expired), announce themselves so each claims
 # its share, and the web role hands what its use cases changed to the trackers through a feed.
-V13: tuple[str, ...] = (
+V13: tuple[Statement, ...] = (
     """
     CREATE TABLE key_leases (
         key_id     INTEGER PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
@@ -466,37 +528,66 @@ V13: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
+MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7,
+    V8,
+    V9,
+    V10,
+    V11,
+    V12,
+    V13,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 
-async def _ensure_version_table(conn: aiosqlite.Connection) -> None:
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-    )
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
 
 
-async def current_version(conn: aiosqlite.Connection) -> int:
+async def _ensure_version_table(conn: Connection, backend: Backend) -> None:
+    if backend is Backend.SQLITE:
+        await conn.execute(_VERSION_TABLE)
+        return
+    # Two PostgreSQL sessions creating the same table at once: one fails. Under the write lock
+    # (see storage.pg) the second finds it made.
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(ddl_to_postgres(_VERSION_TABLE))
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
+async def current_version(conn: Connection) -> int:
     async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
 async def migrate(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     target: int = LATEST_VERSION,
-    steps: Sequence[Sequence[str]] = MIGRATIONS,
+    steps: Sequence[Sequence[Statement]] = MIGRATIONS,
     clock: Callable[[], float] = time.time,
+    backend: Backend = Backend.SQLITE,
 ) -> list[int]:
     """Apply the missing steps up to `target`, each in its own transaction; return those applied.
 
     The connection must be in autocommit mode (isolation_level=None). BEGIN IMMEDIATE takes the
-    write lock before the version is read, so two processes starting together apply each step
-    exactly once.
+    write lock before the version is read (on PostgreSQL too, see storage.pg), so two
+    processes starting together apply each step exactly once.
     """
-    await _ensure_version_table(conn)
+    await _ensure_version_table(conn, backend)
     applied: list[int] = []
     for version in range(1, target + 1):
         await conn.execute("BEGIN IMMEDIATE")
@@ -504,7 +595,7 @@ async def migrate(
             if await current_version(conn) >= version:
                 await conn.execute("COMMIT")
                 continue
-            for statement in steps[version - 1]:
+            for statement in statements_for(steps[version - 1], backend):
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",

@@ -13,9 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
-
-from storage.base import Store, money_in, money_out, tx_write
+from storage.base import Connection, Store, money_in, money_out, tx_write
 from storage.models import INTENT_OUTCOMES, PENDING_KINDS, PendingPurchase
 from storage.tokens import Claim, claim_in, shown_price_in
 from storage.users import ensure_user
@@ -61,7 +59,7 @@ def _snapshot_out(raw: str | None) -> tuple[str, ...] | None:
 
 
 async def resolve_in(
-    conn: aiosqlite.Connection, intent_id: int, outcome: str, provider_id: str | None, now: float
+    conn: Connection, intent_id: int, outcome: str, provider_id: str | None, now: float
 ) -> bool:
     """Resolve an open intent inside an open transaction; False when it was resolved already."""
     if outcome not in INTENT_OUTCOMES:

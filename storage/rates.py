@@ -15,10 +15,10 @@ _LIVE = sql_in(ACTIVATION_LIVE)
 # service's numbers of the window, and a primary-key probe of the codes for each.
 TALLIES_SQL = (
     "SELECT country, COUNT(*), SUM(got_code) FROM ("
-    " SELECT country, EXISTS (SELECT 1 FROM activation_codes c"
-    "  WHERE c.activation_id = activations.id) AS got_code, status"
+    " SELECT country, CASE WHEN EXISTS (SELECT 1 FROM activation_codes c"
+    "  WHERE c.activation_id = activations.id) THEN 1 ELSE 0 END AS got_code, status"
     " FROM activations WHERE service = ? AND created_at >= ?"
-    f") WHERE got_code OR status NOT IN {_LIVE} GROUP BY country"
+    f") AS numbers WHERE got_code = 1 OR status NOT IN {_LIVE} GROUP BY country"
 )
 
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-
-from aiosqlite import Row
+from typing import Any
 
 from storage.base import Store, money_out
 
@@ -171,7 +170,7 @@ class SpendingRepo:
         end: float,
         user_id: int | None,
         key_id: int | None,
-    ) -> list[Row]:
+    ) -> list[Any]:
         scope, owner = _scope(table, user_id, key_id)
         params = (start, SLOT_SECONDS, start, end, *owner, MAX_GROUPS + 1)
         return await self._s.fetchall(sql.format(scope=scope), params)

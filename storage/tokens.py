@@ -12,9 +12,7 @@ import secrets
 from decimal import Decimal
 from typing import Literal
 
-import aiosqlite
-
-from storage.base import Store, money_in, money_out, tx_fetchone, tx_write
+from storage.base import Connection, Store, money_in, money_out, tx_fetchone, tx_write
 
 TOKEN_TTL = 3600.0  # a confirm screen older than an hour shows prices that may have moved
 TOKEN_BYTES = 9  # 72 random bits: 12 URL-safe characters, short enough for callback data
@@ -53,9 +51,7 @@ def batch_token(lead: str, index: int) -> str:
     return lead if index <= 1 else f"{lead}.{index}"
 
 
-async def claim_in(
-    conn: aiosqlite.Connection, token: str, user_id: int, offer: str, now: float
-) -> Claim:
+async def claim_in(conn: Connection, token: str, user_id: int, offer: str, now: float) -> Claim:
     """Claim inside an open transaction: "ok" exactly once per issued token; "used" when it
     was claimed already; "stale" when it was never issued (to this user, for this offer) or
     has expired."""
@@ -75,7 +71,7 @@ async def claim_in(
     return "used" if row is not None and row[0] is not None else "stale"
 
 
-async def shown_price_in(conn: aiosqlite.Connection, token: str) -> Decimal | None:
+async def shown_price_in(conn: Connection, token: str) -> Decimal | None:
     """The price the token's confirm screen showed (inside an open transaction)."""
     row = await tx_fetchone(conn, "SELECT price FROM offer_tokens WHERE token = ?", (token,))
     return None if row is None else money_out(row[0])

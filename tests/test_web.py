@@ -379,6 +379,23 @@ async def test_container_health_check_uses_healthz_or_the_database(
     assert await asyncio.to_thread(check_health, {"DATABASE_PATH": db_path}, 2.0)
     missing = str(tmp_path / "nope.db")
     assert not await asyncio.to_thread(check_health, {"DATABASE_PATH": missing}, 2.0)
+    # DATABASE_URL wins over DATABASE_PATH, as in the bot.
+    url = f"sqlite:///{db_path}"
+    assert await asyncio.to_thread(check_health, {"DATABASE_URL": url, "DATABASE_PATH": missing})
+    assert not await asyncio.to_thread(check_health, {"DATABASE_URL": "mysql://x/y"}, 2.0)
+
+
+async def test_container_health_check_on_postgresql(postgres_url: str, tmp_path: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    from bot.web import check_health
+    from storage import Database, KeyCipher
+
+    # Not migrated yet: no schema, not healthy.
+    assert not await asyncio.to_thread(check_health, {"DATABASE_URL": postgres_url}, 2.0)
+    db = await Database.connect(postgres_url, KeyCipher([Fernet.generate_key().decode()]))
+    await db.close()
+    assert await asyncio.to_thread(check_health, {"DATABASE_URL": postgres_url}, 2.0)
 
 
 REPO = Path(__file__).resolve().parents[1]

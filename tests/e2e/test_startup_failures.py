@@ -120,3 +120,23 @@ async def test_an_unusable_database_path_is_one_line(tmp_path: Path) -> None:
         await telegram.stop()
     line = _one_line(code, stderr)
     assert "DATABASE_PATH" in line and str(tmp_path) in line
+
+
+async def test_an_unreachable_postgresql_is_one_line_without_its_password(
+    tmp_path: Path,
+) -> None:
+    telegram = FakeTelegram(TEST_TOKEN)
+    await telegram.start()
+    try:
+        code, _, stderr = await _run_bot(
+            tmp_path,
+            BOT_TOKEN=TEST_TOKEN,
+            TELEGRAM_API_URL=telegram.url,
+            DATABASE_URL=f"postgresql://bot:pw-never-shown@127.0.0.1:{_closed_port()}/bot",
+        )
+    finally:
+        await telegram.stop()
+    line = _one_line(code, stderr)
+    assert "DATABASE_URL" in line and "postgresql://bot:***@127.0.0.1" in line
+    assert "pw-never-shown" not in stderr
+    assert not (tmp_path / "data" / "bot.db").exists()  # no SQLite file made instead

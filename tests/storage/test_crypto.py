@@ -90,6 +90,7 @@ async def test_key_profile_repr_masks_key(db: Database) -> None:
     assert API_KEY not in repr(stored)
 
 
+@pytest.mark.sqlite_only  # the file and its log on disk (PostgreSQL: test_postgres.py)
 async def test_database_file_never_holds_plain_key(db: Database, db_path: Path) -> None:
     for user_id in range(1, 6):
         await add_key(db, user_id)
@@ -108,14 +109,14 @@ async def test_database_file_never_holds_plain_key(db: Database, db_path: Path) 
 
 
 async def test_old_secret_reads_after_new_secret_put_in_front(
-    db_path: Path, secret: str, clock: Any
+    db_url: str, secret: str, clock: Any
 ) -> None:
-    db = await Database.open(db_path, KeyCipher([secret]), clock=clock)
+    db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
     key = await add_key(db, 7)
     await db.close()
 
     rotated = KeyCipher([Fernet.generate_key().decode(), secret])
-    db = await Database.open(db_path, rotated, clock=clock)
+    db = await Database.connect(db_url, rotated, clock=clock)
     try:
         stored = await db.keys.get(7, key.id)
         assert stored is not None and stored.api_key == API_KEY
@@ -125,22 +126,24 @@ async def test_old_secret_reads_after_new_secret_put_in_front(
         await db.close()
 
 
-async def test_wrong_secret_raises_secret_mismatch(db_path: Path, secret: str, clock: Any) -> None:
-    db = await Database.open(db_path, KeyCipher([secret]), clock=clock)
+async def test_wrong_secret_raises_secret_mismatch(db_url: str, secret: str, clock: Any) -> None:
+    db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
     await add_key(db, 7)
     await db.close()
 
     with pytest.raises(SecretMismatch) as info:
-        await Database.open(db_path, KeyCipher([Fernet.generate_key().decode()]), clock=clock)
+        await Database.connect(db_url, KeyCipher([Fernet.generate_key().decode()]), clock=clock)
     message = str(info.value)
     assert "\n" not in message and "SECRET_KEY" in message
     assert API_KEY not in message and secret not in message
-    # The failed open released the file: the right secret still opens it.
-    db = await Database.open(db_path, KeyCipher([secret]), clock=clock)
+    # The failed open released the file (or sessions): the right secret still opens it.
+    db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
     await db.close()
 
 
-async def test_empty_database_opens_with_any_secret(db_path: Path, clock: Any) -> None:
+async def test_empty_database_opens_with_any_secret(db_url: str, clock: Any) -> None:
     for _ in range(2):
-        db = await Database.open(db_path, KeyCipher([Fernet.generate_key().decode()]), clock=clock)
+        db = await Database.connect(
+            db_url, KeyCipher([Fernet.generate_key().decode()]), clock=clock
+        )
         await db.close()

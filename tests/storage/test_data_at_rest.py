@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage import Database, KeyCipher
 from tests.storage.helpers import add_activation, add_key, add_rental
 
@@ -61,6 +63,7 @@ async def test_a_world_readable_database_is_made_private(
     assert _mode(db_path) == 0o600
 
 
+@pytest.mark.sqlite_only  # the file on disk (the erase itself: test_postgres.py)
 async def test_deleting_a_key_erases_its_ciphertext(db: Database, db_path: Path) -> None:
     key = await add_key(db, 1, "main", "secret-key-0123456789abcdef")
     ciphertext = await _ciphertext(db, key.id)
@@ -94,9 +97,9 @@ async def test_a_deleted_key_is_kept_until_its_live_number_ends(
 
 
 async def test_erased_keys_do_not_hide_a_secret_mismatch(
-    db_path: Path, cipher: KeyCipher, clock: Any
+    db_url: str, cipher: KeyCipher, clock: Any
 ) -> None:
-    db = await Database.open(db_path, cipher, clock=clock)
+    db = await Database.connect(db_url, cipher, clock=clock)
     first = await add_key(db, 1, "old")
     await add_key(db, 1, "new")
     await db.keys.delete(1, first.id)

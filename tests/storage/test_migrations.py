@@ -26,6 +26,7 @@ async def _versions(path: Path) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await cur.fetchall()]
 
 
+@pytest.mark.sqlite_only  # reads sqlite_master (PostgreSQL: test_postgres.py)
 async def test_from_empty_reaches_latest(db: Database, db_path: Path) -> None:
     assert LATEST_VERSION >= 2
     assert await db.schema_version() == LATEST_VERSION
@@ -49,6 +50,7 @@ async def test_from_empty_reaches_latest(db: Database, db_path: Path) -> None:
     assert [v for v, _ in await _versions(db_path)] == list(range(1, LATEST_VERSION + 1))
 
 
+@pytest.mark.sqlite_only  # SQLite PRAGMAs
 async def test_connection_settings(db: Database) -> None:
     conn = db.connection
     assert (await (await conn.execute("PRAGMA journal_mode")).fetchone())[0] == "wal"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import asyncpg
 import pytest
 
 from storage import Database
@@ -42,7 +43,7 @@ async def test_read_connections_write_nothing(db: Database) -> None:
     _writer, *readers = db.connections
     assert len(readers) == 2
     for reader in readers:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises((sqlite3.OperationalError, asyncpg.ReadOnlySQLTransactionError)):
             await reader.execute("INSERT INTO users(id, language, created_at) VALUES (9, 'en', 0)")
 
 

@@ -5,6 +5,8 @@ How long they take is a figure of `python -m benchmarks.storage`, never a test b
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.storage import fill
 from storage import Database
 from tests.storage.helpers import add_key
@@ -12,6 +14,7 @@ from tests.storage.helpers import add_key
 LIVE = 10_000
 
 
+@pytest.mark.sqlite_only  # SQLite query plans
 async def test_due_for_poll_uses_index(db: Database) -> None:
     cur = await db.connection.execute(
         "EXPLAIN QUERY PLAN SELECT id FROM activations"

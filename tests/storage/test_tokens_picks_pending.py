@@ -38,9 +38,9 @@ async def test_token_claimed_twice_concurrently_succeeds_once(db: Database) -> N
     assert results.count("ok") == 1
 
 
-async def test_token_claim_across_two_connections(db: Database, db_path: Any, cipher: Any) -> None:
+async def test_token_claim_across_two_connections(db: Database, db_url: str, cipher: Any) -> None:
     token = await db.tokens.issue(1, OFFER)
-    other = await Database.open(db_path, cipher)
+    other = await Database.connect(db_url, cipher)  # another process's worth of connections
     try:
         results = await asyncio.gather(
             *(d.tokens.claim(token, 1, OFFER) for d in (db, other, db, other))
