@@ -89,6 +89,9 @@ class LoadSpec:
     settings: dict[str, float] = field(default_factory=dict)  # POLL_SLOW etc. for --quick
     loop: str = "asyncio"  # the worker's event loop: "asyncio" or "uvloop" (when installed)
     census: bool = False  # print where the tasks wait, mid-window (stderr of the worker)
+    # The tracker in its own process (`python -m bot tracker` on the same SQLite file), the
+    # worker holding the web role (dispatcher + use cases, changes relayed through the feed).
+    split: bool = False
 
     @property
     def shape(self) -> str:
@@ -471,6 +474,62 @@ async def seed_database(
     return users, owned
 
 
+@contextlib.contextmanager
+def tracker_process(settings: Any, spec: LoadSpec) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m bot tracker` on the worker's database and neighbours (the split run)."""
+    import os
+
+    env = {
+        **os.environ,
+        "BOT_TOKEN": settings.bot_token,
+        "TELEGRAM_API_URL": settings.telegram_api_url,
+        "DATABASE_PATH": str(settings.database_path),
+        "SECRET_KEY": str(settings.secret_key),
+        "SANDBOX": "true",
+        "SANDBOX_URL": str(settings.sandbox_url),
+        "PROVIDER_TIMEOUT": "15",
+        "LOG_LEVEL": "WARNING",
+        "HEALTH_PORT": str(free_port()),  # a worker always serves /healthz: never a fixed port
+        **{name.upper(): str(value) for name, value in spec.settings.items()},
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "tracker"], env=env)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def sample_process_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
+    import psutil
+
+    process = psutil.Process(pid)
+    while not stop.is_set():
+        with contextlib.suppress(psutil.Error):
+            peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
 async def run_bot(spec: LoadSpec) -> dict[str, Any]:
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
@@ -480,6 +539,7 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
     from bot.app import build_bot, build_dispatcher, build_services
     from bot.config import load_settings
     from bot.main import freeze_startup_heap
+    from bot.relay import DatabaseRelay
     from sandbox.state import SandboxState
     from tests.harness import RecordingSession
 
@@ -493,6 +553,7 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
     with (
         neighbour(["benchmarks.sandbox_proc", "--port", "0"]) as sandbox,
         neighbour(telegram_cmd) as telegram,
+        contextlib.ExitStack() as stack,
     ):
         http = aiohttp.ClientSession()
         setup_started = time.time()
@@ -513,7 +574,13 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         users, owned = await seed_database(services, seeded, base_url, seeded_at, spec)
         setup_seconds = time.time() - setup_started
         bot = build_bot(settings)
-        dp = build_dispatcher(services, bot)
+        tracker_proc: subprocess.Popen[bytes] | None = None
+        tracker_rss = [0.0]
+        if spec.split:
+            relay = DatabaseRelay(services.db.feed)
+            services.changes.listen(relay.publish)
+            tracker_proc = stack.enter_context(tracker_process(settings, spec))
+        dp = build_dispatcher(services, bot, web_only=spec.split)
         handler_bot = Bot(
             TOKEN,
             session=RecordingSession(),
@@ -539,19 +606,29 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
             ),
             asyncio.create_task(sample_rss(samples, stop)),
         ]
+        if tracker_proc is not None:
+            drivers.append(
+                asyncio.create_task(sample_process_rss(tracker_proc.pid, tracker_rss, stop))
+            )
         if spec.census:
             drivers.append(asyncio.create_task(census_at(t0 + spec.duration / 2, stop)))
         try:
             await asyncio.sleep(max(0.0, t0 - time.time()))
             cpu0 = cpu_seconds()
+            tracker_cpu0 = process_cpu_seconds(tracker_proc.pid) if tracker_proc else 0.0
             before = await get(http, f"{sandbox}/bench/stats")
             await asyncio.sleep(max(0.0, t_end - time.time()))
             cpu = cpu_seconds() - cpu0
+            tracker_cpu = (
+                process_cpu_seconds(tracker_proc.pid) - tracker_cpu0 if tracker_proc else 0.0
+            )
             elapsed = time.time() - t0
             after = await get(http, f"{sandbox}/bench/stats")
             stop.set()
             results = await asyncio.gather(*drivers)
             bought = results[1]
+            if tracker_proc is not None and tracker_proc.poll() is not None:
+                raise RuntimeError(f"the tracker process exited ({tracker_proc.returncode})")
             # The last codes: the tracker keeps running, the load has stopped.
             await asyncio.sleep(spec.drain_seconds)
             final = await get(http, f"{sandbox}/bench/stats")
@@ -606,6 +683,10 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         "cpu_s": round(cpu, 1),
         "loop": spec.loop,
         "rss_peak_mb": round(max(samples.rss_mb, default=0.0), 1),
+        "split": spec.split,
+        # The split run: the tracker process's own (the figures above are the web role's).
+        "tracker_cpu_pct": round(100 * tracker_cpu / elapsed, 1) if spec.split else None,
+        "tracker_rss_peak_mb": round(tracker_rss[0], 1) if spec.split else None,
         "series": {
             "codes": [[round(at - t0, 3), lat, fast] for at, lat, fast in codes],
             "handlers": [[round(at - t0, 3), round(s * 1000, 2)] for at, s in samples.local],
@@ -765,9 +846,17 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"/ {_ms(r['handler_p99_ms'])} / {_ms(r['handler_max_ms'])} "
             f"| {r['provider_req_per_s']} | {naive.get('provider_req_per_s', '-')} "
             f"| {_s(naive.get('fast_p95_s'))} / {naive.get('missed', '-')} "
-            f"| {r['telegram_429']} | {r['cpu_pct']} | {r['rss_peak_mb']} |"
+            f"| {r['telegram_429']} | {_per_process(r, 'cpu_pct', 'tracker_cpu_pct')} "
+            f"| {_per_process(r, 'rss_peak_mb', 'tracker_rss_peak_mb')} |"
         )
     return "\n".join(lines)
+
+
+def _per_process(row: dict[str, Any], bot: str, tracker: str) -> str:
+    """One figure, or "web + tracker" for a split run."""
+    if row.get("split"):
+        return f"{row[bot]} web + {row[tracker]} tracker"
+    return str(row[bot])
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -861,6 +950,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--census", action="store_true", help="print where the tasks wait, mid-window"
     )
+    parser.add_argument(
+        "--split", action="store_true",
+        help="the tracker in its own process (python -m bot tracker), the bot as the web role",
+    )  # fmt: skip
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -885,6 +978,7 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             quick=args.quick,
             loop=args.loop,
             census=args.census,
+            split=args.split,
             # Slow-window numbers are polled every POLL_SLOW: short, so the quick run's
             # few seconds see every code.
             settings={"poll_slow": 2.0, "poll_fast": 1.0} if args.quick else {},

@@ -46,6 +46,7 @@ from bot.replace import ReplaceService
 from bot.settings import UserSettingsService
 from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
+from bot.tracker.leases import KeyShare
 from bot.watches import WatchConfig, WatchPoller, WatchService
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
@@ -224,15 +225,31 @@ def watch_config(settings: Settings) -> WatchConfig:
     )
 
 
-def build_dispatcher(
-    services: Services,
-    bot: Bot,
-    *,
-    with_tracker: bool = True,
-    send_limits: SendLimits = TELEGRAM_LIMITS,
-) -> Dispatcher:
-    """The dispatcher with every router, middleware and dependency; the send queue and the
-    tracker ride its hooks (the queue starts first and stops last: the tracker hands it codes)."""
+@dataclass
+class Background:
+    """The work beside the dispatcher: the Telegram send queue (the tracker hands it codes),
+    the tracker and the watch poller. The queue starts first and stops last."""
+
+    queue: SendQueue
+    tracker: Tracker
+    watch_poller: WatchPoller
+
+    async def start(self) -> None:
+        await self.queue.start()
+        await self.tracker.start()
+        await self.watch_poller.start()
+
+    async def stop(self) -> None:
+        await self.watch_poller.stop()
+        await self.tracker.stop()
+        await self.queue.stop()
+
+
+def build_sending(
+    services: Services, bot: Bot, *, send_limits: SendLimits = TELEGRAM_LIMITS
+) -> tuple[SendQueue, TelegramNotifier]:
+    """The Telegram send queue and the notifier (set on `services`: handlers resend cards
+    through it), in every role that talks to Telegram."""
     metrics = services.metrics
     redis = services.redis
     prefix = redis_prefix(bot)
@@ -254,6 +271,21 @@ def build_dispatcher(
         clock=services.clock,
         settings=services.settings,
     )
+    services.notifier = notifier
+    services.low_balance.listen(LowBalanceSender(bot, services.translator).send)
+    return queue, notifier
+
+
+def build_background(
+    services: Services,
+    bot: Bot,
+    *,
+    send_limits: SendLimits = TELEGRAM_LIMITS,
+    keys: KeyShare | None = None,
+) -> Background:
+    """The send queue, the notifier, the tracker (polling `keys`: every key when None) and the
+    watch poller, set on `services` for the handlers and /healthz."""
+    queue, notifier = build_sending(services, bot, send_limits=send_limits)
     tracker = Tracker(
         services.db.background(),  # its reads never queue with the handlers' reads
         services.providers,
@@ -261,8 +293,9 @@ def build_dispatcher(
         tracker_config(services.settings),
         clock=services.clock,
         changes=services.changes,
-        metrics=metrics,
+        metrics=services.metrics,
         replacer=services.auto_replace,
+        keys=keys,
     )
     watch_poller = WatchPoller(
         services.db.background(),
@@ -273,34 +306,46 @@ def build_dispatcher(
         clock=services.clock,
     )
     services.tracker = tracker
-    services.notifier = notifier
     services.watch_poller = watch_poller
-    services.low_balance.listen(LowBalanceSender(bot, services.translator).send)
+    return Background(queue, tracker, watch_poller)
+
+
+def build_dispatcher(
+    services: Services,
+    bot: Bot,
+    *,
+    with_tracker: bool = True,
+    web_only: bool = False,
+    send_limits: SendLimits = TELEGRAM_LIMITS,
+) -> Dispatcher:
+    """The dispatcher with every router, middleware and dependency; the background work rides
+    its hooks. `with_tracker=False` builds the tracker but leaves it stopped (tests tick it);
+    `web_only` builds none (the web role: tracker workers run elsewhere) and only the send
+    queue rides the hooks."""
+    if web_only:
+        queue, _notifier = build_sending(services, bot, send_limits=send_limits)
+        start_work, stop_work = queue.start, queue.stop
+    else:
+        background = build_background(services, bot, send_limits=send_limits)
+        start_work, stop_work = (
+            (background.start, background.stop)
+            if with_tracker
+            else (background.queue.start, background.queue.stop)
+        )
     # The dialogue state lives in the database (a restart keeps every screen awaiting input),
     # or in Redis when there is one: then every replica sees it.
+    redis = services.redis
+    prefix = redis_prefix(bot)
     if redis is None:
         dp = Dispatcher(storage=DatabaseStorage(services.db))
     else:
         dp = Dispatcher(storage=SharedRedisStorage(redis, prefix))
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(dp, services.settings, metrics.update_latency.observe)
+    setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
     throttle = RedisThrottle(redis, prefix) if redis is not None else None
     dp.include_router(build_router(services.settings, shared_throttle=throttle))
-
-    async def start_background() -> None:
-        await queue.start()
-        if with_tracker:
-            await tracker.start()
-            await watch_poller.start()
-
-    async def stop_background() -> None:
-        if with_tracker:
-            await watch_poller.stop()
-            await tracker.stop()
-        await queue.stop()
-
-    dp.startup.register(start_background)
-    dp.shutdown.register(stop_background)
+    dp.startup.register(start_work)
+    dp.shutdown.register(stop_work)
     return dp
 
 

@@ -19,6 +19,8 @@ class Changed(StrEnum):
 
     ACTIVATION = "activation"
     RENTAL = "rental"
+    # A rental the user is looking at: besides a wake, its polls hurry for a while.
+    RENTAL_OPENED = "rental_opened"
     PENDING = "pending"
 
 
@@ -73,11 +75,19 @@ class Changes:
         few minutes, so an SMS they wait for shows within seconds."""
         for listener in self._rental_watchers:
             listener(rental_id)
-        self._notify(Change(Changed.RENTAL, rental_id))
+        self._notify(Change(Changed.RENTAL_OPENED, rental_id))
 
     def purchase_unknown(self, pending_id: int) -> None:
         """A purchase's outcome is unknown: reconciliation should start."""
         self._notify(Change(Changed.PENDING, pending_id))
+
+    def deliver(self, change: Change) -> None:
+        """A change another process published (through a `ChangeRelay`): told to this
+        process's listeners as if a use case here had made it."""
+        if change.kind is Changed.RENTAL_OPENED:
+            self.rental_opened(change.id)
+        else:
+            self._notify(change)
 
     def _notify(self, change: Change) -> None:
         for listener in self._listeners:

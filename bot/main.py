@@ -20,9 +20,22 @@ from aiogram.exceptions import (
 )
 from redis.exceptions import RedisError
 
-from bot.app import Services, build_bot, build_dispatcher, build_services, run_polling
+from bot.app import (
+    Services,
+    build_background,
+    build_bot,
+    build_dispatcher,
+    build_services,
+    redis_prefix,
+    run_polling,
+)
+from bot.changes import ChangeRelay
 from bot.config import Settings, SettingsError, load_settings
 from bot.provider.redact import redact
+from bot.redis_relay import RedisChangeRelay
+from bot.relay import DatabaseRelay
+from bot.roles import Role, parse_role
+from bot.tracker.leases import KeyLeases
 from bot.web import run_webhook, start_health_server
 from handlers import publish_profile
 from sandbox.server import SandboxServer
@@ -123,18 +136,31 @@ async def open_services(settings: Settings) -> Services:
         raise StartupError(f"cannot reach Redis (REDIS_URL): {type(exc).__name__}") from None
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, role: Role = Role.ALL) -> None:
     # Everything built is closed on the way out, whatever failed after it (an open database
     # keeps a thread alive: the process would hang instead of exiting).
     async with contextlib.AsyncExitStack() as stack:
         if settings.sandbox and not settings.sandbox_url:
+            if role is not Role.ALL:
+                raise StartupError(
+                    f"the {role} role needs SANDBOX_URL: the sandbox inside the process is "
+                    "for the all-in-one bot only (every process must see one sandbox)"
+                )
             settings = await _start_inner_sandbox(settings, stack)
         bot = build_bot(settings)
         stack.push_async_callback(bot.session.close)
         await check_telegram(bot, settings)  # before the database: a wrong token creates nothing
         services = await open_services(settings)
         stack.push_async_callback(services.close)
-        dp = build_dispatcher(services, bot)
+        if role is Role.TRACKER:
+            await run_tracker_worker(services, bot, stack)
+            return
+        if role is Role.WEB:
+            # What the use cases change reaches the tracker workers through the database.
+            relay = change_relay(services, bot)
+            services.changes.listen(relay.publish)
+            stack.push_async_callback(relay.stop)
+        dp = build_dispatcher(services, bot, web_only=role is Role.WEB)
         # Commands and descriptions per language; a refusal is logged, never fatal.
         await publish_profile(bot, services.translator)
         freeze_startup_heap()
@@ -147,6 +173,51 @@ async def run(settings: Settings) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         log.info("long polling started")
         await run_polling(bot, dp)
+
+
+def change_relay(services: Services, bot: Bot) -> ChangeRelay:
+    """How the web role's changes reach the tracker workers: Redis pub/sub when REDIS_URL is
+    set, else the database's change feed (no Redis needed)."""
+    if services.redis is not None:
+        return RedisChangeRelay(services.redis, f"{redis_prefix(bot)}:changes")
+    return DatabaseRelay(services.db.feed)
+
+
+async def run_tracker_worker(
+    services: Services, bot: Bot, stack: contextlib.AsyncExitStack
+) -> None:
+    """`python -m bot tracker`: poll the keys this worker holds leases on, until cancelled.
+    Stops in reverse order: the tracker ends its jobs before the leases are given back."""
+    leases = KeyLeases(services.db.leases)
+    background = build_background(services, bot, keys=leases)
+    tracker, watch_poller = background.tracker, background.watch_poller
+    leases.on_gain = tracker.took_over
+    leases.before_release = tracker.let_go
+
+    async def eldest(is_eldest: bool) -> None:
+        # Watches may buy: exactly one worker polls them, the eldest.
+        await (watch_poller.start() if is_eldest else watch_poller.stop())
+
+    leases.on_eldest = eldest
+    relay = change_relay(services, bot)
+    await background.queue.start()
+    stack.push_async_callback(background.queue.stop)
+    await leases.start()
+    stack.push_async_callback(leases.stop)
+    await tracker.start()
+    stack.push_async_callback(tracker.stop)
+    stack.push_async_callback(watch_poller.stop)
+    await relay.start(services.changes.deliver)
+    stack.push_async_callback(relay.stop)
+    # /healthz and /metrics always: a worker is watched like a replica (HEALTH_PORT, else the
+    # LISTEN_PORT a webhook replica would use).
+    settings = services.settings
+    port = settings.health_port if settings.health_port is not None else settings.listen_port
+    health = await start_health_server(services, settings.listen_host, port)
+    stack.push_async_callback(health.cleanup)
+    freeze_startup_heap()
+    log.info("tracker worker %s started with %d keys", leases.worker, len(leases.held))
+    await asyncio.Event().wait()  # until the signal handler cancels the run
 
 
 async def _start_inner_sandbox(settings: Settings, stack: contextlib.AsyncExitStack) -> Settings:
@@ -166,7 +237,8 @@ async def _start_inner_sandbox(settings: Settings, stack: contextlib.AsyncExitSt
     return settings.model_copy(update={"sandbox_url": sandbox_server.url})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    role = parse_role(sys.argv[1:] if argv is None else argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -175,7 +247,7 @@ def main() -> None:
     setup_logging(settings.log_level)
 
     async def runner() -> None:
-        task = asyncio.create_task(run(settings))
+        task = asyncio.create_task(run(settings, role))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

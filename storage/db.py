@@ -18,9 +18,11 @@ from storage.base import Connection, Store, sql_in
 from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.dialect import Backend
+from storage.feed import FeedRepo
 from storage.fsm import FsmRepo
 from storage.history import HistoryRepo
 from storage.keys import KeyRepo
+from storage.leases import LeaseRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
@@ -117,6 +119,8 @@ class Database:
     chains: ChainRepo
     watches: WatchRepo
     rates: RatesRepo
+    leases: LeaseRepo
+    feed: FeedRepo
 
     def __init__(
         self,
@@ -149,6 +153,8 @@ class Database:
         self.chains = ChainRepo(store)
         self.watches = WatchRepo(store)
         self.rates = RatesRepo(store)
+        self.leases = LeaseRepo(store)
+        self.feed = FeedRepo(store)
         self._background = (
             self
             if background is None

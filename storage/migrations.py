@@ -499,7 +499,50 @@ V12: tuple[Statement, ...] = (
     "ALTER TABLE api_keys ADD COLUMN low_balance_noticed_at REAL",
 )
 
-MIGRATIONS: tuple[tuple[Statement, ...], ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
+# Several processes on one database: tracker workers split the API keys by leases (a key is
+# polled by the worker whose lease on it has not expired), announce themselves so each claims
+# its share, and the web role hands what its use cases changed to the trackers through a feed.
+V13: tuple[Statement, ...] = (
+    """
+    CREATE TABLE key_leases (
+        key_id     INTEGER PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+        worker     TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX ix_key_leases_worker ON key_leases(worker)",
+    """
+    CREATE TABLE tracker_workers (
+        worker     TEXT PRIMARY KEY,
+        since      REAL NOT NULL,
+        expires_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE change_feed (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind   TEXT NOT NULL,
+        row_id INTEGER NOT NULL,
+        at     REAL NOT NULL
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7,
+    V8,
+    V9,
+    V10,
+    V11,
+    V12,
+    V13,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

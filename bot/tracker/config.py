@@ -60,3 +60,6 @@ class TrackerConfig:
     poll_rental_fast: float = 3.0
     rental_fast_window: float = 180.0
     rental_fast_max: int = 10_000  # rentals remembered as "watched" at once (bounded)
+    # A number whose key another worker polls is looked at again this often (it comes due at
+    # once when this worker takes the key over).
+    elsewhere_recheck: float = 10.0

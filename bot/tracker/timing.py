@@ -150,6 +150,14 @@ class ActivationTiming:
             if activation.id in self._rows and activation.id not in self._at:
                 self._set_at(activation.id, until)
 
+    def due_by(self, key_id: int, at: float) -> None:
+        """The key's scheduled numbers come due by `at` (this worker just took the key over
+        from another: they were held back while the other polled them)."""
+        for activation_id in self._by_key.get(key_id, ()):
+            current = self._at.get(activation_id)
+            if current is not None and current > at:
+                self._set_at(activation_id, at)
+
     def live_of_key(self, key_id: int) -> list[Activation]:
         """Every live number of the key as last known (a listing answers for all of them)."""
         return [self._rows[i] for i in sorted(self._by_key.get(key_id, ()))]

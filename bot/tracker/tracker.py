@@ -35,6 +35,7 @@ from bot.tracker.activations import ActivationWatcher, listing_pays
 from bot.tracker.adoption import Adopter
 from bot.tracker.config import TrackerConfig
 from bot.tracker.directory import Directory
+from bot.tracker.leases import AllKeys, KeyShare
 from bot.tracker.notifier import Notifier
 from bot.tracker.outbox import Outbox
 from bot.tracker.reconciler import Reconciler
@@ -70,8 +71,11 @@ class Tracker:
         changes: Changes | None = None,
         metrics: Metrics | None = None,
         replacer: Replacer | None = None,
+        keys: KeyShare | None = None,
     ) -> None:
         self.db = db
+        # Which keys this process polls: all of them, or a tracker worker's leases.
+        self.share: KeyShare = keys or AllKeys()
         self.providers = providers
         self.notifier = notifier
         self.config = config or TrackerConfig()
@@ -144,6 +148,8 @@ class Tracker:
         for intent in await self.db.pending.list_all():
             intents[intent.key_id].append(intent)
         for key in keys:
+            if not self.share.holds(key.id):
+                continue  # another worker's: it reconciles them
             state = self._keys.state(key.id)
             if not state.busy:
                 live = self._timing.live_of_key(key.id)
@@ -181,6 +187,25 @@ class Tracker:
         elif change.kind is Changed.ACTIVATION:
             self._woken.add(change.id)
         self._wake.set()
+
+    def took_over(self, key_ids: list[int]) -> None:
+        """This worker now holds these keys: their numbers are polled at once (they were held
+        back while another worker polled them), rentals and intents at the next pass."""
+        now = self.clock()
+        for key_id in key_ids:
+            self._timing.due_by(key_id, now)
+        self._wake.set()
+
+    async def let_go(self, key_ids: list[int]) -> None:
+        """Before these keys are given to another worker: their running jobs end (the share
+        no longer holds them, so no new job starts)."""
+        jobs = [
+            state.task
+            for key_id in key_ids
+            if (state := self._keys.state(key_id)).busy and state.task is not None
+        ]
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
 
     @property
     def running(self) -> bool:
@@ -226,12 +251,19 @@ class Tracker:
         if now >= self._budget_at:
             self._size_budget(now)
         work: dict[int, _KeyWork] = defaultdict(_KeyWork)
+        holds = self.share.holds
+        elsewhere = now + self.config.elsewhere_recheck
         for key_id, due in self._timing.due(now).items():
-            work[key_id].activations = due
+            if holds(key_id):
+                work[key_id].activations = due
+            else:  # another worker polls this key
+                self._timing.hold(due, elsewhere)
         for rental in await self.db.rentals.due_for_poll(now):
-            work[rental.key_id].rentals.append(rental)
+            if holds(rental.key_id):
+                work[rental.key_id].rentals.append(rental)
         for pending in await self.db.pending.list_all():
-            work[pending.key_id].pending.append(pending)
+            if holds(pending.key_id):
+                work[pending.key_id].pending.append(pending)
         self._replacing.settle_soon()
         jobs: list[asyncio.Task[None]] = []
         for key_id, key_work in work.items():

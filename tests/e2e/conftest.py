@@ -59,9 +59,10 @@ async def provider() -> AsyncIterator[Any]:
 class BotProcess:
     """The real bot as a subprocess; start, stop (SIGTERM), crash (SIGKILL), restart."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.log_path = log_path
+        self.args = args  # the role: () for the all-in-one bot, ("web",), ("tracker",)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -72,7 +73,7 @@ class BotProcess:
         log.write(f"\n===== start {self.starts} =====\n".encode())
         log.flush()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"],
+            [sys.executable, "-m", "bot", *self.args],
             cwd=self.env["BOT_CWD"],
             env=self.env,
             stdout=log,

@@ -1,0 +1,113 @@
+"""LeaseRepo: which tracker worker polls which API key.
+
+A worker holds a key while its lease has not expired; it renews its leases every few seconds
+and claims free or expired ones up to its share, so a worker that died loses its keys to the
+others once its leases expire. Workers also announce themselves (`tracker_workers`), so each
+knows how many share the keys.
+
+Every claim runs in one transaction. SQLite's BEGIN IMMEDIATE serialises writers, so two
+workers never claim the same key; on PostgreSQL the candidate rows are picked with
+`FOR UPDATE SKIP LOCKED` instead (the one place is `_CLAIM_SQL`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.base import Store, id_list, tx_fetchone, tx_write
+
+# The one claim statement: keys with no lease or an expired one, lowest ids first, up to a
+# limit, become this worker's. The conflict branch checks the expiry again, so a lease another
+# worker claimed or renewed meanwhile is never taken (on PostgreSQL the row is re-read after
+# the other transaction commits). Faster there: the SELECT with `FOR UPDATE OF l SKIP LOCKED`.
+_CLAIM_SQL = """
+INSERT INTO key_leases(key_id, worker, expires_at)
+SELECT k.id, ?, ? FROM api_keys k LEFT JOIN key_leases l ON l.key_id = k.id
+WHERE l.key_id IS NULL OR l.expires_at <= ?
+ORDER BY k.id LIMIT ?
+ON CONFLICT(key_id) DO UPDATE SET worker = excluded.worker, expires_at = excluded.expires_at
+WHERE key_leases.expires_at <= ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """How many keys there are, how many workers are alive to share them, and which of them
+    is the oldest (the one that runs the work only one worker may do)."""
+
+    keys: int
+    workers: int
+    eldest: str
+
+
+class LeaseRepo:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    async def heartbeat(self, worker: str, now: float, ttl: float) -> Census:
+        """Say this worker is alive until `now + ttl`, forget workers that stopped saying so,
+        and count keys and live workers, in one transaction. A newcomer is never the eldest
+        while an older worker lives, so two workers are never both eldest (but for one that
+        hangs past its ttl)."""
+        async with self._s.transaction() as conn:
+            await tx_write(
+                conn,
+                "INSERT INTO tracker_workers(worker, since, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(worker) DO UPDATE SET expires_at = excluded.expires_at",
+                (worker, now, now + ttl),
+            )
+            await tx_write(conn, "DELETE FROM tracker_workers WHERE expires_at <= ?", (now,))
+            row = await tx_fetchone(
+                conn,
+                "SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM tracker_workers),"
+                " (SELECT worker FROM tracker_workers ORDER BY since, worker LIMIT 1)",
+            )
+        return Census(keys=int(row[0]), workers=max(1, int(row[1])), eldest=str(row[2]))
+
+    async def renew_and_claim(self, worker: str, now: float, ttl: float, share: int) -> list[int]:
+        """Extend this worker's unexpired leases to `now + ttl`, then claim free or expired
+        keys until it holds `share` of them; returns every key it holds, in one transaction.
+        A lease that expired before the renewal is not extended (another worker may hold it
+        now): claimed again only if it is still free."""
+        async with self._s.transaction() as conn:
+            await tx_write(
+                conn,
+                "UPDATE key_leases SET expires_at = ? WHERE worker = ? AND expires_at > ?",
+                (now + ttl, worker, now),
+            )
+            await tx_write(
+                conn,
+                "DELETE FROM key_leases WHERE worker = ? AND expires_at <= ?",
+                (worker, now),
+            )
+            row = await tx_fetchone(
+                conn, "SELECT COUNT(*) FROM key_leases WHERE worker = ?", (worker,)
+            )
+            missing = share - int(row[0])
+            if missing > 0:
+                await tx_write(conn, _CLAIM_SQL, (worker, now + ttl, now, missing, now))
+            async with conn.execute(
+                "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
+            ) as cur:
+                return [int(r[0]) for r in await cur.fetchall()]
+
+    async def release(self, worker: str, key_ids: list[int] | None = None) -> None:
+        """Give up these leases (all of this worker's when None): another worker may claim
+        them at once."""
+        if key_ids is None:
+            async with self._s.transaction() as conn:
+                await tx_write(conn, "DELETE FROM key_leases WHERE worker = ?", (worker,))
+                await tx_write(conn, "DELETE FROM tracker_workers WHERE worker = ?", (worker,))
+            return
+        await self._s.write(
+            "DELETE FROM key_leases WHERE worker = ?"
+            " AND key_id IN (SELECT value FROM json_each(?))",
+            (worker, id_list(key_ids)),
+        )
+
+    async def holders(self, now: float) -> dict[int, str]:
+        """key id -> the worker holding an unexpired lease on it (tests, diagnostics)."""
+        rows = await self._s.fetchall(
+            "SELECT key_id, worker FROM key_leases WHERE expires_at > ?", (now,)
+        )
+        return {int(r[0]): str(r[1]) for r in rows}

@@ -1,0 +1,43 @@
+"""Key leases and the change feed, on both backends: two workers on two connections split the
+keys, never claim a live lease, take over an expired one; the feed is read by id and pruned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import Database, KeyCipher
+from tests.storage.helpers import add_key
+
+TTL = 10.0
+
+
+async def test_two_workers_on_two_connections_split_the_keys_and_take_over_expired_leases(
+    db: Database, db_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    keys = [(await add_key(db, user_id)).id for user_id in (11, 12, 13, 14)]
+    other = await Database.connect(db_url, cipher, clock=clock)
+    try:
+        now = clock()
+        first = await db.leases.renew_and_claim("w1", now, TTL, share=2)
+        second = await other.leases.renew_and_claim("w2", now, TTL, share=4)
+        assert len(first) == 2 and sorted(first + second) == keys  # never a held one
+        census = await other.leases.heartbeat("w2", now, TTL)
+        assert census.keys == 4 and census.eldest == "w2"
+        clock.advance(TTL)  # w1 stopped renewing; w2 renews and takes w1's expired leases
+        taken = await other.leases.renew_and_claim("w2", clock(), TTL, share=4)
+        assert taken == keys
+        assert set((await db.leases.holders(clock())).values()) == {"w2"}
+        await other.leases.release("w2", [keys[0]])
+        assert await db.leases.renew_and_claim("w1", clock(), TTL, share=1) == [keys[0]]
+    finally:
+        await other.close()
+
+
+async def test_the_change_feed_is_read_by_id_and_pruned(db: Database, clock: Any) -> None:
+    start = await db.feed.last_id()
+    await db.feed.append([("activation", 5), ("rental_opened", 6)])
+    entries = await db.feed.after(start, 10)
+    assert [(e.kind, e.row_id) for e in entries] == [("activation", 5), ("rental_opened", 6)]
+    assert await db.feed.after(entries[-1].id, 10) == []
+    clock.advance(61)
+    assert await db.feed.prune(clock() - 60) == 2
