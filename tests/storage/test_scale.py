@@ -9,9 +9,18 @@ import pytest
 
 from benchmarks.storage import fill
 from storage import Database
+from storage.dialect import Backend
 from tests.storage.helpers import add_key
 
 LIVE = 10_000
+# On PostgreSQL the same statements at a fifth of the size: what is checked there is that they
+# give the right rows with thousands of parameters (its plans are not SQLite's), and filling
+# ten thousand rows through one serialized writer would only make the suite slower.
+LIVE_PG = 2_000
+
+
+def live_for(db: Database) -> int:
+    return LIVE if db.backend is Backend.SQLITE else LIVE_PG
 
 
 @pytest.mark.sqlite_only  # SQLite query plans
@@ -36,28 +45,30 @@ async def test_due_for_poll_uses_index(db: Database) -> None:
 
 
 async def test_due_for_poll_at_ten_thousand_live(db: Database) -> None:
+    live = live_for(db)
     key = await add_key(db, 1)
-    await fill(db, key.id, LIVE)
+    await fill(db, key.id, live)
     await db.connection.execute("ANALYZE")
-    assert await db.activations.count_live() == LIVE
+    assert await db.activations.count_live() == live
 
     # A pass: 10,000 live numbers, the tenth of them whose poll is due.
     due = await db.activations.due_for_poll(9.0)
-    assert len(due) == LIVE // 10 and all(a.live and a.next_poll_at <= 9.0 for a in due)
+    assert len(due) == live // 10 and all(a.live and a.next_poll_at <= 9.0 for a in due)
 
     # After a restart every number is due at once.
     due = await db.activations.due_for_poll(1000.0)
-    assert len(due) == LIVE and all(a.live for a in due)
-    assert sum(1 for a in due if a.codes) == LIVE // 3
+    assert len(due) == live and all(a.live for a in due)
+    assert sum(1 for a in due if a.codes) == live // 3
     assert [c.code for c in next(a for a in due if a.id == 3).codes] == ["00003"]
     assert due[0].next_poll_at <= due[-1].next_poll_at
 
 
 async def test_next_polls_of_ten_thousand_numbers_in_one_call(db: Database) -> None:
+    live = live_for(db)
     key = await add_key(db, 1)
-    await fill(db, key.id, LIVE)
+    await fill(db, key.id, live)
     # As the tracker writes them: every number of a key at the same moment (100 keys' worth).
-    decided = {i: 5000.0 + i % 100 for i in range(1, LIVE + 1)}
+    decided = {i: 5000.0 + i % 100 for i in range(1, live + 1)}
     await db.activations.set_next_poll_each(decided)
     assert await db.activations.due_for_poll(4999.0) == []
     due = await db.activations.due_for_poll(5000.5)
