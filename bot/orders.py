@@ -305,7 +305,10 @@ class OrderService:
         except Exception:  # a convenience list must never hide a bought number
             log.exception("could not remember the recent pick")
         self._changes.activation_changed(activation.id)
-        await self._low_balance.after_purchase(key, intent.balance_before, activation.cost)
+        try:
+            await self._low_balance.after_purchase(key, intent.balance_before, activation.cost)
+        except Exception:  # a notice must never hide a bought number either
+            log.exception("could not check the low-balance notice")
         return BuyResult(activation)
 
     async def buy_several(
