@@ -179,7 +179,7 @@ class PgConnection:
         try:
             await held.execute(_BEGIN_WRITE)
         except BaseException:
-            await self._release(held)
+            await self._release(held, broken=True)
             raise
         self._held = held
 
@@ -189,11 +189,18 @@ class PgConnection:
             return
         try:
             await held.execute(command)
-        finally:
-            await self._release(held)
+        except BaseException:
+            await self._release(held, broken=True)
+            raise
+        await self._release(held)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
+    async def _release(self, conn: asyncpg.Connection, *, broken: bool = False) -> None:
+        """Back to the pool. A session whose BEGIN or COMMIT failed (the server went away
+        mid-statement) may be left mid-operation: it is dropped, and the pool opens a new one
+        for the next statement."""
         if isinstance(self._source, asyncpg.Pool):
+            if broken:
+                conn.terminate()
             await self._source.release(conn)
 
     async def _execute(self, sql: str, params: Params) -> PgCursor:

@@ -205,7 +205,12 @@ async def test_sessions_lost_with_the_server_are_replaced(
             try:
                 await db.users.update(1, language="ru")
                 break
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            except (
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                OSError,
+            ):
                 continue
         user = await db.users.get(1)
         assert user is not None and user.language == "ru"
