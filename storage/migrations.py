@@ -201,7 +201,9 @@ def _erase_retired_secret(key_id: str) -> str:
 def _forget_balance(key_id: str) -> str:
     """Money moved under this key: its stored balance is no longer true (shown as unknown and
     asked again when next displayed)."""
-    return "UPDATE api_keys SET balance = NULL WHERE id = " + key_id + ";"
+    # Only when it is known: rewriting a NULL with NULL still writes the key's row (on
+    # PostgreSQL a new row version per purchase, under every purchase's concurrency).
+    return "UPDATE api_keys SET balance = NULL WHERE id = " + key_id + " AND balance IS NOT NULL;"
 
 
 @dataclass(frozen=True)
@@ -226,9 +228,28 @@ def _trigger(name: str, event: str, when: str | None, body: str) -> PerBackend:
     return PerBackend(
         sqlite=f"CREATE TRIGGER {name} {event}{sqlite_when} BEGIN {body} END",
         postgres=(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$"
-            f" BEGIN {body} RETURN NULL; END $body$",
+            _trigger_function("CREATE", name, body),
             f"CREATE TRIGGER {name} {event} FOR EACH ROW{pg_when} EXECUTE FUNCTION {name}()",
+        ),
+    )
+
+
+def _trigger_function(verb: str, name: str, body: str) -> str:
+    """PostgreSQL: the function a trigger runs (`verb`: CREATE, or CREATE OR REPLACE)."""
+    return (
+        f"{verb} FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$"
+        f" BEGIN {body} RETURN NULL; END $body$"
+    )
+
+
+def _retrigger(name: str, event: str, when: str | None, body: str) -> tuple[PerBackend, ...]:
+    """A trigger made by `_trigger` in an earlier step, now running `body`: SQLite drops and
+    creates it again; on PostgreSQL replacing its function is enough (the trigger stays)."""
+    made = _trigger(name, event, when, body)
+    return (
+        PerBackend(sqlite=f"DROP TRIGGER {name}", postgres=()),
+        PerBackend(
+            sqlite=made.sqlite, postgres=(_trigger_function("CREATE OR REPLACE", name, body),)
         ),
     )
 
@@ -247,6 +268,23 @@ def statements_for(step: Sequence[Statement], backend: Backend) -> list[str]:
         else:
             statements.append(ddl_to_postgres(statement))
     return statements
+
+
+# The triggers that forget a key's balance when money moved under it (name, event, when).
+_BALANCE_MOVES: tuple[tuple[str, str, str | None], ...] = (
+    ("balance_after_purchase", "AFTER INSERT ON activations", None),
+    (
+        "balance_after_activation_end",
+        "AFTER UPDATE OF status ON activations",
+        "NEW.status IS NOT OLD.status AND NEW.status NOT IN ('waiting', 'retry', 'received')",
+    ),
+    ("balance_after_rent", "AFTER INSERT ON rentals", None),
+    (
+        "balance_after_rental_change",
+        "AFTER UPDATE OF status, ends_at ON rentals",
+        "NEW.status IS NOT OLD.status OR NEW.ends_at IS NOT OLD.ends_at",
+    ),
+)
 
 
 V3: tuple[Statement, ...] = (
@@ -284,22 +322,7 @@ V3: tuple[Statement, ...] = (
     " AND id NOT IN (SELECT key_id FROM key_in_use)",
     # 7. Whatever the bot spends or gets back makes the stored balance unknown: a purchase, a
     # rent, an extension, and every end of a number (a cancel or an expiry refunds).
-    _trigger(
-        "balance_after_purchase", "AFTER INSERT ON activations", None, _forget_balance("NEW.key_id")
-    ),
-    _trigger(
-        "balance_after_activation_end",
-        "AFTER UPDATE OF status ON activations",
-        "NEW.status IS NOT OLD.status AND NEW.status NOT IN ('waiting', 'retry', 'received')",
-        _forget_balance("NEW.key_id"),
-    ),
-    _trigger("balance_after_rent", "AFTER INSERT ON rentals", None, _forget_balance("NEW.key_id")),
-    _trigger(
-        "balance_after_rental_change",
-        "AFTER UPDATE OF status, ends_at ON rentals",
-        "NEW.status IS NOT OLD.status OR NEW.ends_at IS NOT OLD.ends_at",
-        _forget_balance("NEW.key_id"),
-    ),
+    *(_trigger(*when, _forget_balance("NEW.key_id")) for when in _BALANCE_MOVES),
     # 35. aiogram's dialogue state (which screen awaits input, and its data), per chat and user.
     """
     CREATE TABLE fsm_states (
@@ -528,6 +551,14 @@ V13: tuple[Statement, ...] = (
     """,
 )
 
+# The balance triggers forget a balance only when one is known (`_forget_balance`): a purchase
+# on a key whose balance is already unknown no longer writes the key's row.
+V14: tuple[Statement, ...] = tuple(
+    statement
+    for when in _BALANCE_MOVES
+    for statement in _retrigger(*when, _forget_balance("NEW.key_id"))
+)
+
 MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     V1,
     V2,
@@ -542,6 +573,7 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     V11,
     V12,
     V13,
+    V14,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
