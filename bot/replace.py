@@ -9,6 +9,12 @@ buy past the cap. The purchase itself is `OrderService.buy` under a token issued
 that offer (the intent written before the provider is called, an unknown outcome reconciled):
 there is no second purchase path. A number with a code is never cancelled (the tracker's
 cancel rule) and ends the chain.
+
+Several tracker workers: a chain is stepped, resumed and settled only by the worker holding
+its key's lease (the tracker passes `holds`); a worker that takes a key over resumes that
+key's chains, settling a step the previous holder left in flight. A step that stopped before
+its intent is proved not bought by withdrawing its token (it can then never buy), and every
+write that settles a step names it by its token, so a late worker changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot.catalog import CatalogService
-from bot.changes import Changes
+from bot.changes import Change, Changed, Changes
 from bot.errors import NoActiveKey, NotFound, Stale
 from bot.orders import OrderService
 from bot.provider.errors import ProviderError
@@ -77,6 +83,11 @@ def refusal_reason(error: ProviderError) -> str:
     return error.code if error.code in REFUSALS else "refused"
 
 
+def every_key(_key_id: int) -> bool:
+    """One process does all the work: every chain is its own."""
+    return True
+
+
 class ReplaceService:
     def __init__(
         self,
@@ -100,6 +111,13 @@ class ReplaceService:
         # Whether any chain runs (None: not read yet). Until one does, the tracker's reads of
         # deadlines cost no query: most bots never start a chain.
         self._chains_run: bool | None = None
+        self._changes.listen(self._heard)
+
+    def _heard(self, change: Change) -> None:
+        """A number changed, maybe in another process (the web role starts chains a tracker
+        worker runs): "no chain runs" is asked again at the next read of deadlines."""
+        if change.kind is Changed.ACTIVATION and self._chains_run is False:
+            self._chains_run = None
 
     # ------------------------------------------------------------------ the user's defaults
 
@@ -206,12 +224,15 @@ class ReplaceService:
             return None
         return await self._step(step.chain, activation)
 
-    async def resume(self) -> list[ReplaceEvent]:
-        """At start: every chain goes on where it stopped. One on a live number waits for its
-        deadline (the tracker holds it); one whose number ended meanwhile steps now; one whose
-        purchase was in flight waits for its intent to be reconciled first (`settle`)."""
+    async def resume(self, holds: Callable[[int], bool] = every_key) -> list[ReplaceEvent]:
+        """At start, or when a worker takes keys over (`holds`: the keys whose chains are
+        this process's): each chain goes on where it stopped. One on a live number waits for
+        its deadline (the tracker holds it); one whose number ended meanwhile steps now; one
+        whose purchase was in flight waits for its intent to be reconciled first (`settle`)."""
         events: list[ReplaceEvent] = []
         for chain in await self._db.chains.running():
+            if not holds(chain.key_id):
+                continue  # another worker's: it resumes it
             if chain.state in (CHAIN_BUYING, CHAIN_CHECKING):
                 self._waiting.add(chain.id)
                 continue
@@ -231,14 +252,18 @@ class ReplaceService:
         """Some chain waits for a purchase intent to resolve (`settle` has work)."""
         return bool(self._waiting)
 
-    async def settle(self) -> list[ReplaceEvent]:
+    async def settle(self, holds: Callable[[int], bool] = every_key) -> list[ReplaceEvent]:
         """Chains whose step's outcome was unknown: once its intent resolved, the number it
         bought joins the chain, or (proved not bought) the chain steps again; given up, the
-        chain ends with the reservation counted as spent."""
+        chain ends with the reservation counted as spent. A chain whose key this process no
+        longer `holds` is left to the worker that does (it resumed it on taking the key)."""
         events: list[ReplaceEvent] = []
         for chain_id in sorted(self._waiting - self._in_flight):
             chain = await self._db.chains.get(chain_id)
             if chain is None or chain.state not in (CHAIN_BUYING, CHAIN_CHECKING):
+                self._waiting.discard(chain_id)
+                continue
+            if not holds(chain.key_id):
                 self._waiting.discard(chain_id)
                 continue
             event = await self._settle_one(chain)
@@ -247,18 +272,28 @@ class ReplaceService:
         return events
 
     async def _settle_one(self, chain: ReplaceChain) -> ReplaceEvent | None:
+        step = chain.step_token
         intent = None
         if chain.intent_id is not None:
             intent = await self._db.pending.get(chain.intent_id)
-        elif chain.step_token is not None:
-            intent = await self._db.pending.of_token(chain.user_id, chain.step_token)
+        elif step is not None:
+            intent = await self._db.pending.of_token(chain.user_id, step)
+            if intent is None:
+                # No intent yet: the step stopped before it, or (another worker that lost the
+                # key mid-step) is about to write it. Withdrawn, the token can never buy; the
+                # claim and the intent are one transaction, so an intent not there now never
+                # will be.
+                await self._db.tokens.withdraw([step], chain.user_id)
+                intent = await self._db.pending.of_token(chain.user_id, step)
         if intent is not None and intent.outcome is None:
             return None  # the reconciler is on it
         self._waiting.discard(chain.id)
         if intent is None or intent.outcome == "not_bought":
             # Nothing was bought (the step stopped before its intent, or it was proved):
             # the chain is back on the number it meant to replace, which ended.
-            if not await self._db.chains.not_bought(chain.id) or chain.activation_id is None:
+            if not await self._db.chains.not_bought(chain.id, step=step):
+                return None
+            if chain.activation_id is None:
                 return None
             previous = await self._db.activations.get_any(chain.activation_id)
             return None if previous is None else await self._step(chain, previous)
@@ -267,7 +302,8 @@ class ReplaceService:
             if bought is not None:
                 return await self._joined(chain, bought)
         # Given up, or bought but nowhere to be seen: nobody can tell; count it as spent.
-        await self._db.chains.end(chain.id, "unknown", keep_reserved=True)
+        if not await self._db.chains.end(chain.id, "unknown", keep_reserved=True, step=step):
+            return None
         return await self._told(chain.id)
 
     # ------------------------------------------------------------------ one step
@@ -318,23 +354,30 @@ class ReplaceService:
                 moved = await self._moved_on(reserved)
                 if moved is not None:  # the same step in the next country (K bounds it)
                     return await self._guarded_step(moved, ended)
-            await self._db.chains.end(chain.id, refusal_reason(error), release=True)
-            return await self._told(chain.id)
+            return await self._ended(chain.id, refusal_reason(error), token)
         except NoActiveKey as error:  # the key is gone: nothing was asked
             log.info("auto-replace step not made (%s)", type(error).__name__)
             self._waiting.discard(chain.id)
-            await self._db.chains.end(chain.id, "error", release=True)
-            return await self._told(chain.id)
+            return await self._ended(chain.id, "error", token)
         if result.activation is not None:
             self._waiting.discard(chain.id)
             return await self._joined(reserved, result.activation)
         if result.pending and result.intent is not None:
-            await self._db.chains.checking(chain.id, result.intent.id)
+            await self._db.chains.checking(chain.id, result.intent.id, step=token)
             return None  # settled once the reconciler resolves the intent
-        # The token was refused (it was issued just above): nothing was bought.
         self._waiting.discard(chain.id)
-        await self._db.chains.end(chain.id, "error", release=True)
-        return await self._told(chain.id)
+        if result.duplicate:
+            # Claimed already: the worker that took this chain's key over withdrew the token
+            # (this step never bought) and goes on with the chain itself.
+            return None
+        # The token was refused (it was issued just above): nothing was bought.
+        return await self._ended(chain.id, "error", token)
+
+    async def _ended(self, chain_id: int, reason: str, step: str) -> ReplaceEvent | None:
+        """The step proved it bought nothing and the chain ends (if still on that step)."""
+        if not await self._db.chains.end(chain_id, reason, release=True, step=step):
+            return None
+        return await self._told(chain_id)
 
     async def _moved_on(self, chain: ReplaceChain) -> ReplaceChain | None:
         """After NO_NUMBERS: the chain moved to the cheapest other country in stock at no more
@@ -350,7 +393,10 @@ class ReplaceService:
         left = {chain.country, *chain.countries_tried}
         for offer in offers:  # cheapest first
             if offer.country not in left and offer.cost <= chain.max_price:
-                if not await self._db.chains.move_country(chain.id, offer.country):
+                moving = await self._db.chains.move_country(
+                    chain.id, offer.country, step=chain.step_token
+                )
+                if not moving:
                     return None
                 return await self._db.chains.get(chain.id)
         return None
@@ -358,7 +404,7 @@ class ReplaceService:
     async def _joined(self, chain: ReplaceChain, bought: Activation) -> ReplaceEvent | None:
         cost = bought.cost if bought.cost is not None else chain.reserved or chain.max_price
         assert cost is not None  # a step always has its bound
-        if not await self._db.chains.bought(chain.id, bought.id, cost):
+        if not await self._db.chains.bought(chain.id, bought.id, cost, step=chain.step_token):
             return None
         self._changes.activation_changed(bought.id)  # the tracker reads its deadline
         fresh = await self._db.chains.get(chain.id)

@@ -5,7 +5,10 @@ here, so two processes, two chains racing on one key, or a restart mid-chain can
 it: a step is *reserved* in one transaction (an attempt counted, its worst-case price added to
 `reserved`, the token it buys under written) before the provider is called, and only a chain
 that is `active` and still on the number the step replaces can reserve. What the step then
-bought (or proved it did not) settles the reservation.
+bought (or proved it did not) settles the reservation. Every write that settles a step names
+the step by its token (`step`): it applies only while the chain is still on that step, so a
+worker that lost the chain's key mid-step (another settled the step and started the next)
+changes nothing when it comes back.
 
 States: active (its current number is tracked) | buying (a step's purchase is in flight) |
 checking (that purchase's answer was lost: its intent is reconciled) | ended (`reason` says
@@ -137,6 +140,17 @@ def _chain(row: Any) -> ReplaceChain:
         countries_tried=tuple(str(c) for c in json.loads(row[21] or "[]")),
         choice=row[22],
     )
+
+
+def _step_is(step: str | None) -> tuple[str, tuple[str, ...]]:
+    """A settling write's condition and its parameter: the chain is still on the step whose
+    token is `step` (None: whichever step)."""
+    return ("", ()) if step is None else (" AND step_token = ?", (step,))
+
+
+def _on_step(chain: ReplaceChain, step: str | None) -> bool:
+    """Is the chain still on the step whose token is `step` (None: whichever step)?"""
+    return step is None or chain.step_token == step
 
 
 class ChainRepo:
@@ -317,7 +331,9 @@ class ChainRepo:
             )
         return await self.get(chain_id), None
 
-    async def bought(self, chain_id: int, activation_id: int, cost: Decimal) -> bool:
+    async def bought(
+        self, chain_id: int, activation_id: int, cost: Decimal, *, step: str | None = None
+    ) -> bool:
         """The step bought this number at `cost`: the reservation becomes spent and the chain
         goes on with it, in one transaction. False when the chain was not waiting for it."""
         now = self._s.clock()
@@ -328,7 +344,7 @@ class ChainRepo:
             if row is None:
                 return False
             chain = _chain(row)
-            if chain.state not in (CHAIN_BUYING, CHAIN_CHECKING):
+            if chain.state not in (CHAIN_BUYING, CHAIN_CHECKING) or not _on_step(chain, step):
                 return False
             await tx_write(
                 conn,
@@ -345,25 +361,27 @@ class ChainRepo:
             )
         return True
 
-    async def checking(self, chain_id: int, intent_id: int) -> None:
+    async def checking(self, chain_id: int, intent_id: int, *, step: str | None = None) -> None:
         """The step's answer was lost: its reservation stands until its intent resolves."""
+        on_step, param = _step_is(step)
         await self._s.write(
             "UPDATE replace_chains SET state = ?, intent_id = ?, updated_at = ?"
-            " WHERE id = ? AND state = ?",
-            (CHAIN_CHECKING, intent_id, self._s.clock(), chain_id, CHAIN_BUYING),
+            f" WHERE id = ? AND state = ?{on_step}",
+            (CHAIN_CHECKING, intent_id, self._s.clock(), chain_id, CHAIN_BUYING, *param),
         )
 
-    async def not_bought(self, chain_id: int) -> bool:
+    async def not_bought(self, chain_id: int, *, step: str | None = None) -> bool:
         """The step proved it bought nothing: the reservation is released and the chain is
         active again on the number the step meant to replace (which ended)."""
+        on_step, param = _step_is(step)
         changed = await self._s.write(
             "UPDATE replace_chains SET state = ?, reserved = NULL, step_token = NULL,"
-            " intent_id = NULL, updated_at = ? WHERE id = ? AND state IN (?, ?)",
-            (CHAIN_ACTIVE, self._s.clock(), chain_id, CHAIN_BUYING, CHAIN_CHECKING),
+            f" intent_id = NULL, updated_at = ? WHERE id = ? AND state IN (?, ?){on_step}",
+            (CHAIN_ACTIVE, self._s.clock(), chain_id, CHAIN_BUYING, CHAIN_CHECKING, *param),
         )
         return changed == 1
 
-    async def move_country(self, chain_id: int, country: str) -> bool:
+    async def move_country(self, chain_id: int, country: str, *, step: str | None = None) -> bool:
         """NO_NUMBERS where it was: the step in flight bought nothing (its reservation is
         released, its attempt still counts) and the chain goes on in `country`, the one it
         leaves remembered so it never comes back to it (its supplier choice, made for that
@@ -373,9 +391,11 @@ class ChainRepo:
             row = await tx_fetchone(
                 conn, f"SELECT {_COLUMNS} FROM replace_chains WHERE id = ?", (chain_id,)
             )
-            if row is None or _chain(row).state != CHAIN_BUYING:
+            if row is None:
                 return False
             chain = _chain(row)
+            if chain.state != CHAIN_BUYING or not _on_step(chain, step):
+                return False
             tried = json.dumps([*chain.countries_tried, chain.country])
             await tx_write(
                 conn,
@@ -386,7 +406,13 @@ class ChainRepo:
         return True
 
     async def end(
-        self, chain_id: int, reason: str, *, release: bool = False, keep_reserved: bool = False
+        self,
+        chain_id: int,
+        reason: str,
+        *,
+        release: bool = False,
+        keep_reserved: bool = False,
+        step: str | None = None,
     ) -> bool:
         """End a running chain. `release`: the step in flight proved it bought nothing (its
         reservation dropped); `keep_reserved`: nobody can tell (it counts as spent)."""
@@ -395,9 +421,11 @@ class ChainRepo:
             row = await tx_fetchone(
                 conn, f"SELECT {_COLUMNS} FROM replace_chains WHERE id = ?", (chain_id,)
             )
-            if row is None or not _chain(row).running:
+            if row is None:
                 return False
             chain = _chain(row)
+            if not chain.running or not _on_step(chain, step):
+                return False
             spent = chain.spent
             if keep_reserved and chain.reserved is not None:
                 spent += chain.reserved

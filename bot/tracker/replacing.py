@@ -7,6 +7,9 @@ from `Replacer.silent_deadlines`, joins the cancel rule in `ActivationTiming`); 
 handed to `Replacer.number_ended` in a task of its own, so a purchase never holds a key's
 pass. At start the chains resume (`Replacer.resume`); a step whose purchase answer was lost
 waits for the reconciler (`Replacer.settle`, each pass while some chain waits).
+
+A tracker worker resumes and settles only the chains on keys its share holds, resumes those of
+the keys it takes over, and lets a key go once the steps running then have ended.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
+from bot.tracker.leases import AllKeys, KeyShare
 from bot.tracker.outbox import Outbox
 from storage.chains import ReplaceEvent
 from storage.models import Activation
@@ -29,17 +33,22 @@ STEPS_MAX = 256  # replacement tasks alive at once; beyond, an end waits for a f
 class Replacer(Protocol):
     async def silent_deadlines(self, activation_ids: list[int]) -> dict[int, float]: ...
     async def number_ended(self, activation: Activation) -> ReplaceEvent | None: ...
-    async def resume(self) -> list[ReplaceEvent]: ...
-    async def settle(self) -> list[ReplaceEvent]: ...
+    async def resume(self, holds: Callable[[int], bool]) -> list[ReplaceEvent]: ...
+    async def settle(self, holds: Callable[[int], bool]) -> list[ReplaceEvent]: ...
     @property
     def waiting(self) -> bool: ...
 
 
 class Replacing:
     def __init__(
-        self, replacer: Replacer | None, outbox: Outbox, clock: Callable[[], float]
+        self,
+        replacer: Replacer | None,
+        outbox: Outbox,
+        clock: Callable[[], float],
+        share: KeyShare | None = None,
     ) -> None:
         self.replacer = replacer
+        self._share: KeyShare = share or AllKeys()
         self._outbox = outbox
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
@@ -63,9 +72,17 @@ class Replacing:
         if replacer is not None:
             await self._spawn(lambda: replacer.number_ended(activation))
 
-    async def resume(self) -> None:
-        if self.replacer is not None:
-            await self._spawn(self.replacer.resume)
+    async def resume(self, key_ids: Collection[int] | None = None) -> None:
+        """The chains of the keys held (of `key_ids` among them: keys just taken over) go on
+        where they stopped."""
+        replacer, holds = self.replacer, self._share.holds
+        if replacer is None:
+            return
+        if key_ids is None:
+            await self._spawn(lambda: replacer.resume(holds))
+        else:
+            gained = frozenset(key_ids)
+            await self._spawn(lambda: replacer.resume(lambda key: key in gained and holds(key)))
 
     def settle_soon(self) -> None:
         """Once per pass: chains waiting for a purchase intent look at it again."""
@@ -73,7 +90,8 @@ class Replacing:
         if replacer is None or not replacer.waiting:
             return
         if self._settling is None or self._settling.done():
-            self._settling = asyncio.create_task(self._tell_all(replacer.settle))
+            holds = self._share.holds
+            self._settling = asyncio.create_task(self._tell_all(lambda: replacer.settle(holds)))
 
     async def _spawn(
         self,
@@ -116,6 +134,15 @@ class Replacing:
                 chain.key_id,
                 lambda to: self._outbox.notifier.replace_stopped(chain, to),
             )
+
+    async def running_now(self) -> None:
+        """Wait for the steps running now, not for those started meanwhile (before a key is
+        given to another worker: no step of this worker is then in flight on it)."""
+        pending = [*self._tasks]
+        if self._settling is not None:
+            pending.append(self._settling)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def idle(self) -> None:
         """Wait for the steps running now (tests; a pass never waits for them)."""

@@ -85,7 +85,7 @@ class Tracker:
         outbox = Outbox(notifier, directory)
         self._keys = KeyScheduler(db.keys, directory, outbox, self.config, clock, self.metrics)
         self._timing = ActivationTiming(db.activations, self.config)
-        self._replacing = Replacing(replacer, outbox, clock)
+        self._replacing = Replacing(replacer, outbox, clock, self.share)
         self._activations = ActivationWatcher(
             db.activations,
             self._keys,
@@ -125,6 +125,8 @@ class Tracker:
         # Numbers that came due while their key's job ran: due again when it ends.
         self._parked: dict[int, list[Activation]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._chains_resumed = False  # start() resumed the chains of the keys held then
+        self._taken_over: set[int] = set()  # keys gained since: their chains resume next pass
         if changes is not None:
             changes.listen(self.wake)
             changes.listen_rentals_opened(self._rentals.hurry)
@@ -156,7 +158,9 @@ class Tracker:
                 job = self._reconciler.reconcile_safely(key, intents.get(key.id, []), live)
                 state.task = asyncio.create_task(job)
         # Chains go on where they stopped; a step whose purchase answer was lost waits for the
-        # reconciliation just started (its intent) before anything more is bought.
+        # reconciliation just started (its intent) before anything more is bought. Keys taken
+        # over from here on resume their chains as they come (`took_over`).
+        self._chains_resumed = True
         await self._replacing.resume()
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
@@ -194,11 +198,15 @@ class Tracker:
         now = self.clock()
         for key_id in key_ids:
             self._timing.due_by(key_id, now)
+        if self._chains_resumed:  # before start(), start() resumes them with the others
+            # Their chains too, at the next pass: one whose step the previous holder left in
+            # flight is settled here (this worker reconciles its intent now).
+            self._taken_over.update(key_ids)
         self._wake.set()
 
     async def let_go(self, key_ids: list[int]) -> None:
-        """Before these keys are given to another worker: their running jobs end (the share
-        no longer holds them, so no new job starts)."""
+        """Before these keys are given to another worker: their running jobs and auto-replace
+        steps end (the share no longer holds them, so no new job or step starts)."""
         jobs = [
             state.task
             for key_id in key_ids
@@ -206,6 +214,7 @@ class Tracker:
         ]
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+        await self._replacing.running_now()  # no auto-replace step of ours in flight on them
 
     @property
     def running(self) -> bool:
@@ -264,6 +273,9 @@ class Tracker:
         for pending in await self.db.pending.list_all():
             if holds(pending.key_id):
                 work[pending.key_id].pending.append(pending)
+        if self._taken_over:
+            taken, self._taken_over = self._taken_over, set()
+            await self._replacing.resume(taken)
         self._replacing.settle_soon()
         jobs: list[asyncio.Task[None]] = []
         for key_id, key_work in work.items():
