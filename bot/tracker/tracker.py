@@ -125,8 +125,9 @@ class Tracker:
         # Numbers that came due while their key's job ran: due again when it ends.
         self._parked: dict[int, list[Activation]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._chains_resumed = False  # start() resumed the chains of the keys held then
-        self._taken_over: set[int] = set()  # keys gained since: their chains resume next pass
+        # Keys gained (since start(), which resumes the chains of every key held): their
+        # chains resume at the next pass.
+        self._taken_over: set[int] = set()
         if changes is not None:
             changes.listen(self.wake)
             changes.listen_rentals_opened(self._rentals.hurry)
@@ -160,7 +161,7 @@ class Tracker:
         # Chains go on where they stopped; a step whose purchase answer was lost waits for the
         # reconciliation just started (its intent) before anything more is bought. Keys taken
         # over from here on resume their chains as they come (`took_over`).
-        self._chains_resumed = True
+        self._taken_over.clear()
         await self._replacing.resume()
         self._task = asyncio.create_task(self._loop(), name="tracker")
 
@@ -198,10 +199,9 @@ class Tracker:
         now = self.clock()
         for key_id in key_ids:
             self._timing.due_by(key_id, now)
-        if self._chains_resumed:  # before start(), start() resumes them with the others
-            # Their chains too, at the next pass: one whose step the previous holder left in
-            # flight is settled here (this worker reconciles its intent now).
-            self._taken_over.update(key_ids)
+        # Their chains too, at the next pass: one whose step the previous holder left in
+        # flight is settled here (this worker reconciles its intent now).
+        self._taken_over.update(key_ids)
         self._wake.set()
 
     async def let_go(self, key_ids: list[int]) -> None:

@@ -13,8 +13,11 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.catalog import CatalogService
 from bot.changes import Changes
+from bot.orders import OrderService
 from bot.provider.factory import ProviderFactory
+from bot.replace import ReplaceService
 from bot.tracker import Tracker, TrackerConfig
 from bot.tracker.leases import KeyLeases
 from storage import Database, KeyCipher
@@ -33,6 +36,8 @@ class Worker:
     leases: KeyLeases
     tracker: Tracker
     changes: Changes
+    orders: OrderService
+    replace: ReplaceService  # the tracker's auto-replace (its chains, on the keys it holds)
     # API key -> provider requests this worker sent with it (counted at its HTTP client).
     requests: Counter[str] = field(default_factory=Counter)
 
@@ -88,6 +93,9 @@ async def make_worker(open_db: Callable[[], Any], clock: Any) -> AsyncIterator[C
         notes = RecordingNotifier()
         leases = KeyLeases(db.leases, name, clock=clock)
         changes = Changes()
+        orders = OrderService(db, providers, clock, changes=changes)
+        catalog = CatalogService(providers, clock=clock)
+        replace = ReplaceService(db, orders, clock, changes=changes, catalog=catalog)
         tracker = sending(
             Tracker(
                 db.background(),
@@ -97,11 +105,14 @@ async def make_worker(open_db: Callable[[], Any], clock: Any) -> AsyncIterator[C
                 clock=clock,
                 changes=changes,
                 keys=leases,
+                replacer=replace,
             )
         )
         leases.on_gain = tracker.took_over
         leases.before_release = tracker.let_go
-        worker = Worker(name, db, providers, notes, leases, tracker, changes, requests)
+        worker = Worker(
+            name, db, providers, notes, leases, tracker, changes, orders, replace, requests
+        )
         made.append(worker)
         return worker
 
