@@ -6,17 +6,21 @@ the worker holding its key."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.changes import Changes
 from bot.orders import OrderService
 from bot.replace import ReplaceService
 from bot.tracker.leases import LEASE_TTL, RENEW_EVERY
-from storage import Database
+from storage import Database, KeyCipher
 from storage.chains import CHAIN_ACTIVE, CHAIN_BUYING, CHAIN_CHECKING, ReplaceChain, ReplaceDefaults
 from storage.models import Activation, KeyProfile
+from storage.url import sqlite_url
 from tests.bot.conftest import FAST, buy
 from tests.roles.conftest import Worker
 from tests.roles.test_two_trackers import add_keys, run_both, split
@@ -39,6 +43,34 @@ async def buy_chained(
     chain = await replace.start(user, result.activation, max_price=None)
     assert chain is not None
     return result.activation, chain
+
+
+@pytest.fixture
+def store() -> str:
+    """Where the workers' database lives: the shared SQLite file, unless a test says
+    "postgresql" (the suite's server, a database of the test's own)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(store: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    if store == "sqlite":
+        return sqlite_url(db_path)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def open_db(db_url: str, clock: Any, secret: str) -> AsyncIterator[Callable[[], Any]]:
+    opened: list[Database] = []
+
+    async def open_one() -> Database:
+        db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
+        opened.append(db)
+        return db
+
+    yield open_one
+    for db in opened:
+        await db.close()
 
 
 def bought_with(sandbox: Any, key: KeyProfile) -> int:
@@ -107,6 +139,7 @@ async def test_each_worker_resumes_only_the_chains_on_its_keys(
     assert w1.notes.events == []
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 async def test_a_step_whose_answer_was_lost_is_settled_by_the_worker_taking_the_key_over(
     make_worker: Callable[..., Any], sandbox: Any, clock: Any
 ) -> None:
