@@ -32,7 +32,7 @@ same SMS plan, without Telegram: its requests/s and latency are the yardstick.
 Beyond one process (issue 14):
 
     python -m benchmarks.load --split                      # web role + one `python -m bot tracker`
-    python -m benchmarks.load --database postgresql --workers 1,2,4 --shape 10000x10000 --no-naive
+    python -m benchmarks.load --database postgresql --redis --workers 1,2,4 --shape 10000x10000
     python -m benchmarks.load --database-url postgresql://bench@db/postgres --workers 2
 
 `--split` runs the worker as the web role (dispatcher and use cases, no tracker; what they
@@ -49,6 +49,9 @@ invocation (Unix socket only, in a fresh temporary directory deleted afterwards)
 run a fresh database; `--database-url URL` (a role allowed to create databases) uses that
 server instead, creating a database per run and dropping it after. The embedded server's CPU
 (postmaster and backends) is reported too: on one machine it competes with the bot for cores.
+`--redis` (an embedded Valkey, or `--redis-url URL`; its database flushed per run) gives every
+process REDIS_URL as the scaled deployment does: the Telegram send budget shared by the
+workers, FSM state and throttling in Redis, changes relayed by pub/sub.
 
 Scaling efficiency at N workers = (provider requests per tracker CPU-second at N) / (the same
 at the smallest count, 1 when run). It says what a worker's CPU buys as workers are added: 1.0
@@ -100,6 +103,7 @@ FAST_WINDOW = 120.0
 # A guard against a worker that never starts (a broken run), no budget: the window waits until
 # every tracker worker holds keys, a few lease renewals after they start.
 WORKERS_READY = 120.0
+SEED_CHUNK = 32  # seeding writes in flight at once
 # The worker process learns the PostgreSQL server from its environment (the URL may hold a
 # password: never on a command line, never in the results).
 ADMIN_URL_ENV = "BENCH_LOAD_DATABASE_URL"
@@ -476,43 +480,61 @@ async def sample_rss(samples: Samples, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
+async def in_chunks(works: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Await the writes SEED_CHUNK at a time, results in order: a PostgreSQL write is a round
+    trip to the server, and a few in flight overlap them (SQLite queues them on its writer)."""
+    done: list[Any] = []
+    for first in range(0, len(works), SEED_CHUNK):
+        done.extend(await asyncio.gather(*works[first : first + SEED_CHUNK]))
+    return done
+
+
 async def seed_database(
     services: Any, seeded: Seeded, base_url: str, now: float, spec: LoadSpec
 ) -> tuple[list[int], dict[int, list[int]]]:
-    """Users, keys and live numbers as purchases would have left them; (user ids, user id ->
-    activation ids)."""
+    """Users, keys and live numbers as purchases would have left them, through the
+    repositories (one code path for SQLite and PostgreSQL); (user ids, user id -> activation
+    ids)."""
     rng = random.Random(spec.seed + 4)
     db = services.db
-    users: list[int] = []
-    owned: dict[int, list[int]] = {}
-    key_ids: dict[int, int] = {}
-    for index, entry in enumerate(seeded.keys):
-        user_id = 100_000 + index
-        await db.users.get_or_create(user_id, "en")
-        key = await db.keys.add(user_id, label=f"k{index}", base_url=base_url, api_key=entry["key"])
-        key_ids[index] = key.id
-        users.append(user_id)
+
+    async def user_and_key(index: int, api_key: str) -> int:
+        await db.users.get_or_create(100_000 + index, "en")
+        key = await db.keys.add(
+            100_000 + index, label=f"k{index}", base_url=base_url, api_key=api_key
+        )
+        return int(key.id)
+
+    key_ids = await in_chunks(
+        [user_and_key(index, entry["key"]) for index, entry in enumerate(seeded.keys)]
+    )
+    users = [100_000 + index for index in range(len(seeded.keys))]
+    numbers = []
     for index, _api_key, provider_id, phone, age in seeded.numbers():
         user_id = users[index]
         created = now - age
         fast = age < FAST_WINDOW
         interval = float(spec.settings.get("poll_fast", 2.5)) if fast else spec.poll_slow
-        activation = await db.activations.add(
-            user_id=user_id,
-            key_id=key_ids[index],
-            provider_id=provider_id,
-            service=SERVICE,
-            country=COUNTRY,
-            phone=phone,
-            cost=Decimal("18"),
-            currency="643",
-            created_at=created,
-            ends_at=created + LIFETIME,
-            cancel_allowed_at=created + 120,
-            chat_id=user_id,
-            next_poll_at=now + rng.uniform(0, interval),
+        numbers.append(
+            db.activations.add(
+                user_id=user_id,
+                key_id=key_ids[index],
+                provider_id=provider_id,
+                service=SERVICE,
+                country=COUNTRY,
+                phone=phone,
+                cost=Decimal("18"),
+                currency="643",
+                created_at=created,
+                ends_at=created + LIFETIME,
+                cancel_allowed_at=created + 120,
+                chat_id=user_id,
+                next_poll_at=now + rng.uniform(0, interval),
+            )
         )
-        owned.setdefault(user_id, []).append(activation.id)
+    owned: dict[int, list[int]] = {}
+    for activation in await in_chunks(numbers):
+        owned.setdefault(activation.user_id, []).append(activation.id)
     return users, owned
 
 
