@@ -89,6 +89,7 @@ import aiohttp
 
 from benchmarks.common import cpu_seconds, log_progress, percentile, say, write_results
 from benchmarks.load_model import LIFETIME, CodeDelays, code_for
+from bot.telegram_models import import_aiogram
 
 SHAPES = ("10000x1000", "10000x5000", "10000x10000")
 TOKEN = "123456789:LOAD-bench-token-abcdefghijklmnopq"
@@ -1432,6 +1433,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     if args.worker is not None:
         spec = LoadSpec(**json.loads(args.worker))
+        import_aiogram()  # the worker is the bot process: aiogram imported as `python -m bot` does
         # The bot's warnings on stderr, as `python -m bot` logs them (a failed run shows them).
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:

@@ -23,6 +23,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
+from aiogram.types import Update
 from redis.asyncio import Redis
 
 from bot.accounts import AccountService
@@ -367,6 +368,15 @@ _FREQUENT_CALLS: tuple[type[TelegramMethod[Any]], ...] = (
     DeleteMessage,
 )
 ANSWER_TYPES = tuple(Response.__class_getitem__(call.__returning__) for call in _FREQUENT_CALLS)
+
+
+def build_telegram_models() -> None:
+    """Build the models of every update and of the frequent answers now, at start-up, rather
+    than in the first handler that needs them (`bot.telegram_models` defers aiogram's models
+    to their first use; with aiogram's own eager import they are built already)."""
+    for model in (Update, *ANSWER_TYPES):
+        if isinstance(model, type):  # (not a recursive reference: these are whole classes)
+            model.model_rebuild()
 
 
 def build_bot(settings: Settings) -> Bot:

@@ -68,11 +68,11 @@ class Settings(BaseSettings):
     health_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Tracker cadence (seconds).
-    poll_fast: float = Field(default=2.5, gt=0)
+    poll_fast: float = Field(default=2.0, gt=0)
     poll_slow: float = Field(default=10.0, gt=0)
     poll_fast_window: float = Field(default=120.0, ge=0)
     poll_rental: float = Field(default=20.0, gt=0)
-    tracker_tick: float = Field(default=0.5, gt=0)
+    tracker_tick: float = Field(default=0.2, gt=0)
     provider_rps: float = Field(default=5.0, gt=0)
     provider_timeout: float = Field(default=15.0, gt=0)
 

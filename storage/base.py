@@ -4,10 +4,13 @@ repositories."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from storage.dialect import Backend
@@ -52,6 +55,70 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
+class WriterLock:
+    """The writer's lock: one coroutine at a time in this process, and, when a lock file is
+    given (a SQLite file that other processes write too, e.g. `python -m bot web` beside
+    `python -m bot tracker`), one process at a time through an advisory lock on that file.
+
+    Why not SQLite's own write lock alone: a writer that finds it taken does not queue, it
+    sleeps in SQLite's busy handler (1, 2, 5, ... up to 100 ms at a time) and tries again, so
+    two processes that write often wait for each other in sleeps much longer than the writes
+    take. A `flock` waiter is woken by the kernel the moment the holder lets go. The file lock
+    is taken after this process's own lock, so at most one coroutine per process waits on it.
+    """
+
+    def __init__(self, lock_file: Path | None = None) -> None:
+        self._local = asyncio.Lock()
+        self._fd: int | None = None
+        if lock_file is not None:
+            self._fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def locked(self) -> bool:
+        return self._local.locked()
+
+    async def __aenter__(self) -> None:
+        await self._local.acquire()
+        if self._fd is None:
+            return
+        try:
+            await _file_lock(self._fd)
+        except BaseException:
+            self._local.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+async def _file_lock(fd: int) -> None:
+    """Take the exclusive lock: at once when it is free (no thread), else wait for it in a
+    thread (flock blocks). Cancelled while waiting, the thread still gets the lock in the end:
+    it is given back then, never left held."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        waiting.add_done_callback(lambda done: _unlock_if_taken(fd, done))
+        raise
+
+
+def _unlock_if_taken(fd: int, done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class Store:
     """aiosqlite runs one connection on one thread, so statements never overlap; but a
     multi-statement transaction spans several awaits. The lock keeps other coroutines out of
@@ -70,14 +137,14 @@ class Store:
         clock: Callable[[], float],
         *,
         reader: Connection | None = None,
-        lock: asyncio.Lock | None = None,
+        lock: WriterLock | None = None,
         backend: Backend = Backend.SQLITE,
     ) -> None:
         self.conn = conn
         self.backend = backend
         self.reader = reader
         self.clock = clock
-        self.lock = lock or asyncio.Lock()
+        self.lock = lock or WriterLock()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         # One round trip to the connection's thread (execute + fetch + close in one call):

@@ -14,7 +14,7 @@ import aiosqlite
 import asyncpg
 
 from storage.activations import ActivationRepo
-from storage.base import Connection, Store, sql_in
+from storage.base import Connection, Store, WriterLock, sql_in
 from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.dialect import Backend
@@ -201,7 +201,7 @@ class Database:
                     server_settings={"default_transaction_read_only": "on"},
                 )
                 opened.append(PgPoolReader(pool))
-            lock = asyncio.Lock()
+            lock = WriterLock()  # one write at a time per process; the server's lock across them
             backend = Backend.POSTGRES
             db = cls(
                 Store(writer, clock, reader=opened[1], lock=lock, backend=backend),
@@ -232,6 +232,7 @@ class Database:
         # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
         conn = await aiosqlite.connect(path, isolation_level=None)
         opened = [conn]
+        opened_locks: list[WriterLock] = []
         try:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await _enable_wal(conn)
@@ -245,7 +246,10 @@ class Database:
             opened.append(handlers_reader)
             background_reader = await _open_reader(path)
             opened.append(background_reader)
-            lock = asyncio.Lock()  # one writer: one lock, whoever writes
+            # One writer: one lock, whoever writes, in this process and in any other process
+            # on the same file (a lock file beside it: SQLite's own lock waits in sleeps).
+            lock = WriterLock(path.with_name(path.name + "-writer"))
+            opened_locks.append(lock)
             db = cls(
                 Store(conn, clock, reader=handlers_reader, lock=lock),
                 cipher,
@@ -257,6 +261,8 @@ class Database:
         except BaseException:
             for opened_conn in opened:
                 await opened_conn.close()
+            for opened_lock in opened_locks:
+                opened_lock.close()
             raise
         return db
 
@@ -281,6 +287,7 @@ class Database:
     async def close(self) -> None:
         for conn in self._connections:
             await conn.close()
+        self._store.lock.close()
 
     async def schema_version(self) -> int:
         value = await self._store.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")

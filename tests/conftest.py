@@ -13,6 +13,12 @@ from typing import Any
 
 import pytest
 
+from bot.telegram_models import import_aiogram
+
+# As `python -m bot` does: aiogram's models built on first use (bot/telegram_models.py), so the
+# suite validates and serializes Telegram objects the way the running bot does.
+import_aiogram()
+
 TEST_TOKEN = "123456789:TEST-token-abcdefghijklmnopqrstuv"
 
 
