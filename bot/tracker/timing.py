@@ -288,12 +288,14 @@ class ActivationTiming:
             self._set_at(activation_id, at)
         self._next_polls[activation_id] = at
 
-    async def flush(self) -> None:
-        """Write every next poll decided since the last flush, in one transaction."""
+    async def flush(self) -> bool:
+        """Write every next poll decided since the last flush, in one transaction. False:
+        there was none to write."""
         if not self._next_polls:
-            return
+            return False
         decided, self._next_polls = self._next_polls, {}
         await self._repo.set_next_poll_each(decided)
         for activation_id, at in decided.items():
             if activation_id in self._rows:  # not ended while it was written
                 self._written[activation_id] = at
+        return True

@@ -120,6 +120,7 @@ class Tracker:
         self._resync = False
         self._budget_at = float("-inf")  # when the request budget is sized again
         self._directory_at = float("-inf")  # when the directory's entries are read again
+        self._flush_at = float("-inf")  # when the next polls decided are written again
         # The next polls written and what changed read, behind the key jobs (never ahead).
         self._bookkeeping: asyncio.Task[None] | None = None
         # Numbers that came due while their key's job ran: due again when it ends.
@@ -300,7 +301,7 @@ class Tracker:
 
     async def _keep_books(self) -> None:
         try:
-            await self._timing.flush()
+            await self._flush_next_polls(self.clock())
             await self._refresh_schedule(self.clock())
             await self._refresh_directory(self.clock())
         except asyncio.CancelledError:
@@ -313,6 +314,14 @@ class Tracker:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def _flush_next_polls(self, now: float) -> None:
+        """The next polls decided since the last write, written together at most every
+        `flush_every` rather than after every pass: they only matter after a restart (one lost
+        in a crash makes its number due early), and each write takes the database's write
+        lock, which the handlers' writes then wait for."""
+        if now >= self._flush_at and await self._timing.flush():
+            self._flush_at = now + self.config.flush_every
 
     async def _refresh_directory(self, now: float) -> None:
         """The users and keys the polls use, read again together before they expire (a
