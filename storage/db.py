@@ -182,10 +182,20 @@ class Database:
         read-only sessions (handlers, background)."""
         location = parse_database_url(dsn).redacted()
         # The writer: one session (this process's writes are one at a time anyway), from a
-        # pool so that a session lost with the server is replaced.
+        # pool so that a session lost with the server is replaced. Its commits do not wait
+        # for the log's flush to disk (synchronous_commit off): the durability SQLite gives
+        # with WAL and synchronous=NORMAL (a commit survives the bot's crash; the server's
+        # or the machine's may lose the last fraction of a second, never consistency). A
+        # flush per commit would be made under the write lock every process waits for: a
+        # lone write took 1.2 ms instead of 0.4 ms on the benchmark machine.
         writer = PgConnection(
             await asyncpg.create_pool(
-                dsn, min_size=1, max_size=1, timeout=PG_CONNECT_TIMEOUT, reset=keep_session
+                dsn,
+                min_size=1,
+                max_size=1,
+                timeout=PG_CONNECT_TIMEOUT,
+                reset=keep_session,
+                server_settings={"synchronous_commit": "off"},
             )
         )
         opened: list[Connection] = [writer]

@@ -112,6 +112,20 @@ async def test_a_write_of_another_process_waits_for_an_open_transaction(
         await other.close()
 
 
+async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
+    postgres_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    """The writer's commits do not wait for the log's flush (SQLite's WAL + synchronous=NORMAL
+    durability); the read sessions keep the server's own setting."""
+    db = await Database.connect(postgres_url, cipher, clock=clock)
+    try:
+        [(writer,)] = await db.connection.execute_fetchall("SHOW synchronous_commit")
+        [(reader,)] = await db._store.fetchall("SHOW synchronous_commit")
+    finally:
+        await db.close()
+    assert (writer, reader) == ("off", "on")
+
+
 async def test_the_column_never_holds_a_key_in_clear(
     postgres_url: str, cipher: KeyCipher, clock: Any
 ) -> None:
