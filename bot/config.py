@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     health_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Tracker cadence (seconds).
-    poll_fast: float = Field(default=2.0, gt=0)
+    poll_fast: float = Field(default=1.5, gt=0)
     poll_slow: float = Field(default=10.0, gt=0)
     poll_fast_window: float = Field(default=120.0, ge=0)
     poll_rental: float = Field(default=20.0, gt=0)

@@ -11,9 +11,11 @@ class TrackerConfig:
     # next pass: half a tick on average, which every code's latency pays.
     tick: float = 0.2
     # Interval while a code is awaited right after a purchase or a button. A code comes about
-    # 0.95 x this after the SMS at p95 (uniform arrival), plus a tick and the provider's
-    # latency: 2 s keeps that p95 within half the 5 s of a poller that asks per number.
-    poll_fast: float = 2.0
+    # 0.95 x this after the SMS at p95 (uniform arrival), plus a tick, the provider's latency
+    # and Telegram's: 1.5 s keeps that p95 within half of a per-number poller's (5 s interval,
+    # measured 4.7-5.0 s at p95), at one listing per fresh key every 1.5 s (0.67 requests/s,
+    # well under providers' per-key limits of 2-5/s).
+    poll_fast: float = 1.5
     poll_slow: float = 10.0  # interval otherwise
     fast_window: float = 120.0  # how long "right after" lasts
     poll_rental: float = 20.0
@@ -21,7 +23,7 @@ class TrackerConfig:
     # Provider requests in flight, all keys together: a budget sized from the live keys, their
     # intervals and the measured provider latency (`request_budget`), within these bounds.
     # The ceiling holds 5,000 keys in their fast window at 80 ms with room for the tail.
-    max_concurrency: int = 500
+    max_concurrency: int = 600
     min_concurrency: int = 8
     budget_headroom: float = 2.0  # in flight = keys / interval x latency x this
     latency_guess: float = 0.1  # provider latency assumed before any is measured, seconds
