@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -9,7 +10,7 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,32 @@ def say(text: str) -> None:
 
 def log_progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def database_named(url: str, name: str) -> str:
+    """The same PostgreSQL server's URL, naming another database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
+    """A database of its own on a PostgreSQL server (for a test or a benchmark run): created,
+    its URL yielded, dropped afterwards even with sessions still open on it."""
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield database_named(admin_url, name)
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -87,7 +87,14 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import cpu_seconds, log_progress, percentile, say, write_results
+from benchmarks.common import (
+    cpu_seconds,
+    log_progress,
+    percentile,
+    say,
+    scratch_database,
+    write_results,
+)
 from benchmarks.load_model import LIFETIME, CodeDelays, code_for
 from bot.telegram_models import import_aiogram
 
@@ -701,14 +708,6 @@ def embedded_valkey() -> Iterator[str]:
             server.stop()
 
 
-def database_named(url: str, name: str) -> str:
-    """The same server's URL, naming another database."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @contextlib.asynccontextmanager
 async def run_database(
     spec: LoadSpec, admin_url: str | None, tmp: Path
@@ -720,22 +719,9 @@ async def run_database(
         return
     if admin_url is None:
         raise RuntimeError(f"no server for --database {spec.database}")
-    import asyncpg
-
     name = f"bench_load_{os.getpid()}_{int(time.time())}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield {"database_url": database_named(admin_url, name)}
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(admin_url, name) as url:
+        yield {"database_url": url}
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,37 +169,17 @@ def postgres_admin_url() -> str:
     return _embedded_postgres()
 
 
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-_database_numbers = iter(range(1, 1_000_000))
+_database_numbers = iter(range(1, 1_000_000))  # the databases of this test process
 
 
 @pytest.fixture
 async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """The URL of a database of its own for one test, dropped after it."""
-    import os
-
-    import asyncpg
+    from benchmarks.common import scratch_database
 
     name = f"bot_test_{os.getpid()}_{next(_database_numbers)}"
-    admin = await asyncpg.connect(postgres_admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield _with_database(postgres_admin_url, name)
-    finally:
-        admin = await asyncpg.connect(postgres_admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(postgres_admin_url, name) as url:
+        yield url
 
 
 # ---- Redis (Valkey): one server per test session, its database flushed per test -------------
