@@ -47,6 +47,7 @@ from bot.replace import ReplaceService
 from bot.settings import UserSettingsService
 from bot.spending import SpendingService
 from bot.tracker import Tracker, TrackerConfig
+from bot.tracker.config import SHARED_CORE, Cadence
 from bot.tracker.leases import KeyShare
 from bot.watches import WatchConfig, WatchPoller, WatchService
 from handlers import build_router, setup_middlewares
@@ -207,10 +208,11 @@ def redis_prefix(bot: Bot) -> str:
     return f"sms-bot:{bot.id}"
 
 
-def tracker_config(settings: Settings) -> TrackerConfig:
+def tracker_config(settings: Settings, cadence: Cadence = SHARED_CORE) -> TrackerConfig:
+    """The tracker's settings: POLL_FAST and TRACKER_TICK when set, else the role's cadence."""
     return TrackerConfig(
-        tick=settings.tracker_tick,
-        poll_fast=settings.poll_fast,
+        tick=settings.tracker_tick or cadence.tick,
+        poll_fast=settings.poll_fast or cadence.poll_fast,
         poll_slow=settings.poll_slow,
         fast_window=settings.poll_fast_window,
         poll_rental=settings.poll_rental,
@@ -283,6 +285,7 @@ def build_background(
     *,
     send_limits: SendLimits = TELEGRAM_LIMITS,
     keys: KeyShare | None = None,
+    cadence: Cadence = SHARED_CORE,
 ) -> Background:
     """The send queue, the notifier, the tracker (polling `keys`: every key when None) and the
     watch poller, set on `services` for the handlers and /healthz."""
@@ -291,7 +294,7 @@ def build_background(
         services.db.background(),  # its reads never queue with the handlers' reads
         services.providers,
         notifier,
-        tracker_config(services.settings),
+        tracker_config(services.settings, cadence),
         clock=services.clock,
         changes=services.changes,
         metrics=services.metrics,

@@ -68,11 +68,13 @@ class Settings(BaseSettings):
     health_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Tracker cadence (seconds).
-    poll_fast: float = Field(default=1.5, gt=0)
+    # None: the role's own cadence (bot.tracker.config: SHARED_CORE for the all-in-one process,
+    # OWN_CORE for a tracker worker).
+    poll_fast: float | None = Field(default=None, gt=0)
     poll_slow: float = Field(default=10.0, gt=0)
     poll_fast_window: float = Field(default=120.0, ge=0)
     poll_rental: float = Field(default=20.0, gt=0)
-    tracker_tick: float = Field(default=0.2, gt=0)
+    tracker_tick: float | None = Field(default=None, gt=0)
     provider_rps: float = Field(default=5.0, gt=0)
     provider_timeout: float = Field(default=15.0, gt=0)
 
@@ -107,7 +109,7 @@ class Settings(BaseSettings):
             raise ValueError("expected the token from @BotFather, like 123456789:AAE...")
         return value.strip()
 
-    @field_validator("health_port", mode="before")
+    @field_validator("health_port", "poll_fast", "tracker_tick", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -36,6 +36,7 @@ from bot.provider.redact import redact
 from bot.redis_relay import RedisChangeRelay
 from bot.relay import DatabaseRelay
 from bot.roles import Role, parse_role
+from bot.tracker.config import OWN_CORE
 from bot.tracker.leases import KeyLeases
 from bot.web import run_webhook, start_health_server
 from handlers import publish_profile
@@ -192,7 +193,7 @@ async def run_tracker_worker(
     """`python -m bot tracker`: poll the keys this worker holds leases on, until cancelled.
     Stops in reverse order: the tracker ends its jobs before the leases are given back."""
     leases = KeyLeases(services.db.leases)
-    background = build_background(services, bot, keys=leases)
+    background = build_background(services, bot, keys=leases, cadence=OWN_CORE)
     tracker, watch_poller = background.tracker, background.watch_poller
     leases.on_gain = tracker.took_over
     leases.before_release = tracker.let_go

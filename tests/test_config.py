@@ -149,3 +149,24 @@ def test_malformed_database_url_is_one_line_without_the_password(url: str) -> No
         load_settings(bot_token=TOKEN, database_url=url)
     _one_line_naming(caught.value, "DATABASE_URL")
     assert "s3cret-pw" not in str(caught.value)
+
+
+def test_the_cadence_is_the_roles_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """POLL_FAST and TRACKER_TICK left empty (as Compose passes them): the all-in-one process
+    polls at the pace that leaves its core to the handlers, a tracker worker faster; set, they
+    win in every role."""
+    from bot.app import tracker_config
+    from bot.tracker.config import OWN_CORE, SHARED_CORE
+
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("POLL_FAST", "")
+    monkeypatch.setenv("TRACKER_TICK", "")
+    settings = load_settings()
+    one_process, worker = tracker_config(settings), tracker_config(settings, OWN_CORE)
+    assert (one_process.poll_fast, one_process.tick) == (SHARED_CORE.poll_fast, SHARED_CORE.tick)
+    assert (worker.poll_fast, worker.tick) == (OWN_CORE.poll_fast, OWN_CORE.tick)
+    assert worker.poll_fast < one_process.poll_fast and worker.tick < one_process.tick
+    monkeypatch.setenv("POLL_FAST", "3")
+    monkeypatch.setenv("TRACKER_TICK", "0.25")
+    chosen = tracker_config(load_settings(), OWN_CORE)
+    assert (chosen.poll_fast, chosen.tick) == (3.0, 0.25)

@@ -5,17 +5,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """How often a fresh number is polled (`poll_fast`) and the loop looks for due work
+    (`tick`): a code comes about 0.95 x poll_fast after its SMS at p95 (uniform arrival), plus
+    half a tick, the provider's latency and Telegram's. Faster costs CPU in proportion."""
+
+    poll_fast: float
+    tick: float
+
+
+# The all-in-one process (`python -m bot`) shares its core with the handlers: at 10,000
+# numbers on 1,000 keys the faster cadence below saturated it (96 % of a core, handler p95
+# 8.4 s, against 87 % and 0.15 s at this one; benchmarks.load, docs/performance.md).
+SHARED_CORE = Cadence(poll_fast=2.5, tick=0.5)
+# A tracker worker (`python -m bot tracker`) has its core to itself: codes in the fast window
+# at p95 within half a per-number poller's (2.2-2.3 s against its 4.7-4.8 s), at one listing
+# per fresh key every 1.5 s (0.67 requests/s, well under providers' per-key limits of 2-5/s).
+OWN_CORE = Cadence(poll_fast=1.5, tick=0.2)
+
+
 @dataclass(slots=True)
 class TrackerConfig:
-    # Seconds between passes of the loop (wake() shortens the wait). A due key waits for the
-    # next pass: half a tick on average, which every code's latency pays.
-    tick: float = 0.2
-    # Interval while a code is awaited right after a purchase or a button. A code comes about
-    # 0.95 x this after the SMS at p95 (uniform arrival), plus a tick, the provider's latency
-    # and Telegram's: 1.5 s keeps that p95 within half of a per-number poller's (5 s interval,
-    # measured 4.7-5.0 s at p95), at one listing per fresh key every 1.5 s (0.67 requests/s,
-    # well under providers' per-key limits of 2-5/s).
-    poll_fast: float = 1.5
+    tick: float = SHARED_CORE.tick  # seconds between passes (wake() shortens the wait)
+    # Interval while a code is awaited right after a purchase or a button (see Cadence).
+    poll_fast: float = SHARED_CORE.poll_fast
     poll_slow: float = 10.0  # interval otherwise
     fast_window: float = 120.0  # how long "right after" lasts
     poll_rental: float = 20.0
