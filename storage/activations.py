@@ -262,17 +262,13 @@ class ActivationRepo:
         params: tuple[Any, ...] = (activation_id,)
         if expected_round is not None:
             params += (expected_round,)
-        async with (
-            self._s.lock,
-            self._s.conn.execute(
-                f"UPDATE activations SET round = round + 1, status = 'retry'"
-                f" WHERE id = ? AND status IN {_LIVE}{only_if} RETURNING round",
-                params,
-            ) as cur,
-        ):
-            row = await cur.fetchone()
-        if row is not None:
-            return int(row[0])
+        written = await self._s.write_returning(
+            f"UPDATE activations SET round = round + 1, status = 'retry'"
+            f" WHERE id = ? AND status IN {_LIVE}{only_if} RETURNING round",
+            params,
+        )
+        if written.rows:
+            return int(written.rows[0][0])
         current = await self._s.scalar(
             "SELECT round FROM activations WHERE id = ?", (activation_id,)
         )

@@ -2,11 +2,20 @@
 (storage.base.Connection: aiosqlite's shape), so every repository runs unchanged on both.
 
 Statements are translated once each (storage.dialect.to_postgres). Rows come back as plain
-tuples, as aiosqlite's do. SQLite's one writer is kept as a rule: every write, in whatever
-process, runs under one transaction-scoped advisory lock (`BEGIN IMMEDIATE` takes it for a
-multi-statement transaction; a lone write takes it around itself). A read-modify-write
-transaction can therefore never be overtaken by another process's write between its read and
-its write, exactly as under SQLite's write lock; plain reads take no lock (as under WAL).
+tuples, as aiosqlite's do. SQLite's rule that a transaction sees no other write between its
+reads and its writes is kept by one transaction-scoped advisory lock, taken in two modes:
+
+- a multi-statement transaction (`BEGIN IMMEDIATE` ... `COMMIT`) holds it exclusively, in
+  whatever process: no other write of any process runs meanwhile, exactly as under SQLite's
+  write lock, so a read-modify-write transaction is never overtaken between its read and its
+  write;
+- a lone write statement holds it shared: lone writes run side by side (each is atomic by
+  itself, and rows it shares with another wait on the server's row locks), and none runs
+  while a transaction holds the lock.
+
+Plain reads take no lock (as under WAL). The writer is a pool of sessions: each transaction
+holds one for its length (the task's own, see `PgConnection`), and a lone write takes any
+free one, so a write stuck behind a row lock does not hold up this process's other writes.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import asyncpg
@@ -25,7 +35,8 @@ from storage.migrations import MIGRATIONS, PerBackend
 
 # One key for "the database's write lock" (an arbitrary constant: "sms-bot" in ASCII).
 WRITE_LOCK_KEY = 0x736D_732D_626F_74
-_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_BEGIN_TRANSACTION = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_BEGIN_LONE_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})"
 _T = TypeVar("_T")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -111,10 +122,10 @@ async def _run(conn: asyncpg.Connection, sql: str, params: Params) -> PgCursor:
 
 
 async def _locked(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T]) -> _T:
-    """A lone write in a transaction of its own under the write lock: BEGIN and the lock in
-    one round trip, the statement, COMMIT (three in all)."""
+    """A lone write in a transaction of its own under the write lock, shared: BEGIN and the
+    lock in one round trip, the statement, COMMIT (three in all)."""
     try:
-        await conn.execute(_BEGIN_WRITE)
+        await conn.execute(_BEGIN_LONE_WRITE)
     except BaseException:
         work.close()
         raise
@@ -139,16 +150,26 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 class PgConnection:
     """aiosqlite's connection interface over asyncpg: the writer (every write of this process
-    goes through it, under Store's lock; `BEGIN IMMEDIATE` ... `COMMIT` hold one session).
+    goes through it).
 
-    Over a pool (the bot's writer: one session) a session lost with the server is replaced at
-    the next statement instead of failing every write until a restart; over a connection
-    (the copy of storage.transfer) it is that connection."""
+    Over a pool (the bot's writer) several tasks write at once: `BEGIN IMMEDIATE` ... `COMMIT`
+    hold one session for the task that began them (a context variable: a transaction's
+    statements are awaited by the task that opened it), and a lone write takes any free
+    session. A session lost with the server is replaced at the next statement instead of
+    failing every write until a restart. Over a connection (the copy of storage.transfer)
+    there is that one session, and one task uses it."""
 
     def __init__(self, source: asyncpg.Connection | asyncpg.Pool) -> None:
         self._source = source
-        self._held: asyncpg.Connection | None = None  # the session of an open transaction
+        # The session of the current task's open transaction, if any.
+        self._transaction: ContextVar[asyncpg.Connection | None] = ContextVar(
+            f"pg_transaction_{id(self)}", default=None
+        )
         self._trace: Callable[[str], None] | None = None
+
+    @property
+    def _held(self) -> asyncpg.Connection | None:
+        return self._transaction.get()
 
     async def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
         """Called with every statement as it is run (as sqlite3's trace callback): what a code
@@ -177,16 +198,17 @@ class PgConnection:
             await self._source.acquire() if isinstance(self._source, asyncpg.Pool) else self._source
         )
         try:
-            await held.execute(_BEGIN_WRITE)
+            await held.execute(_BEGIN_TRANSACTION)
         except BaseException:
             await self._release(held, broken=True)
             raise
-        self._held = held
+        self._transaction.set(held)
 
     async def _end(self, command: str) -> None:
-        held, self._held = self._held, None
+        held = self._held
         if held is None:
             return
+        self._transaction.set(None)
         try:
             await held.execute(command)
         except BaseException:

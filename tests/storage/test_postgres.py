@@ -1,6 +1,7 @@
 """What holds on PostgreSQL beyond the shared contract tests: the one migration history gives
-the same tables, applied once even by two processes starting together; one writer at a time
-across processes (SQLite's rule, kept by an advisory lock); keys never stored in clear; and
+the same tables, applied once even by two processes starting together; a transaction alone
+across processes (SQLite's rule, kept by an advisory lock), lone writes side by side; keys
+never stored in clear; and
 SQLite's SQL as PostgreSQL runs it (storage.dialect)."""
 
 from __future__ import annotations
@@ -99,9 +100,7 @@ async def test_a_write_of_another_process_waits_for_an_open_transaction(
         async with one._store.transaction() as conn:
             await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
             blocked = asyncio.create_task(other.users.update(1, language="zh"))
-            async with asyncio.timeout(GUARD):
-                while await _lock_waiters(postgres_url) == 0:
-                    await asyncio.sleep(0.01)  # waiting for the other write to queue
+            await _wait_for_lock_waiters(postgres_url, 1)
             assert not blocked.done()
         async with asyncio.timeout(GUARD):
             await blocked
@@ -110,6 +109,79 @@ async def test_a_write_of_another_process_waits_for_an_open_transaction(
     finally:
         await one.close()
         await other.close()
+
+
+async def _set_language(db: Database, user_id: int, language: str) -> None:
+    """A lone write, as the repositories make them."""
+    await db._store.write("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
+
+
+async def _wait_for_lock_waiters(url: str, count: int) -> None:
+    async with asyncio.timeout(GUARD):
+        while await _lock_waiters(url) < count:
+            await asyncio.sleep(0.01)  # polling the server's lock table: no event to await
+
+
+async def test_a_write_stuck_on_a_row_does_not_hold_up_the_processs_other_writes(
+    postgres_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    """Lone writes take sessions of their own: one waiting for a row another session holds
+    leaves this process's writes to other rows free to land."""
+    db = await Database.connect(postgres_url, cipher, clock=clock)
+    holder = await asyncpg.connect(postgres_url)
+    try:
+        await db.users.get_or_create(1, "en")
+        await db.users.get_or_create(2, "en")
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT id FROM users WHERE id = 1 FOR UPDATE")
+        stuck = asyncio.create_task(_set_language(db, 1, "zh"))
+        async with asyncio.timeout(GUARD):
+            while not await holder.fetchval(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+            ):
+                await asyncio.sleep(0.01)  # the stuck write is waiting for the row
+            await _set_language(db, 2, "ru")  # lands while the first still waits
+        assert not stuck.done()
+        await holder.execute("COMMIT")
+        async with asyncio.timeout(GUARD):
+            await stuck
+        first, second = await db.users.get(1), await db.users.get(2)
+        assert first is not None and first.language == "zh"
+        assert second is not None and second.language == "ru"
+    finally:
+        await holder.close()
+        await db.close()
+
+
+async def test_lone_writes_share_the_lock_a_transaction_takes_alone(
+    postgres_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    """While another process's lone write holds the write lock (shared), this process's lone
+    write lands beside it, and a transaction waits for both to finish."""
+    db = await Database.connect(postgres_url, cipher, clock=clock)
+    other = await asyncpg.connect(postgres_url)
+    try:
+        await db.users.get_or_create(1, "en")
+        await other.execute("BEGIN")
+        await other.execute(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+        async with asyncio.timeout(GUARD):
+            await _set_language(db, 1, "zh")  # shared with the other's: no wait
+
+        async def read_modify_write() -> None:
+            async with db._store.transaction() as conn:
+                await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
+
+        waiting = asyncio.create_task(read_modify_write())
+        await _wait_for_lock_waiters(postgres_url, 1)
+        assert not waiting.done()
+        await other.execute("COMMIT")
+        async with asyncio.timeout(GUARD):
+            await waiting
+        user = await db.users.get(1)
+        assert user is not None and user.language == "ru"
+    finally:
+        await other.close()
+        await db.close()
 
 
 async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
