@@ -139,7 +139,7 @@ class LoadSpec:
     quick: bool = False
     settings: dict[str, float] = field(default_factory=dict)  # POLL_SLOW etc. for --quick
     loop: str = "asyncio"  # the worker's event loop: "asyncio" or "uvloop" (when installed)
-    census: bool = False  # print where the tasks wait, mid-window (stderr of the worker)
+    census: bool = False  # print where the tasks wait (stderr of the worker)
     # The tracker in processes of their own (`python -m bot tracker` on the same database),
     # the worker holding the web role (dispatcher + use cases, changes relayed through the feed).
     split: bool = False
@@ -451,12 +451,15 @@ def awaited_frames(coro: Any) -> list[Any]:
     return frames
 
 
-def task_census() -> list[tuple[int, str]]:
-    """Where the live tasks wait, innermost frame first: (tasks, place), most first. A
-    queue shows as many tasks waiting at one line (diagnostics: `--census`)."""
+def task_census(of: str | None = None) -> dict[str, int]:
+    """Where the live tasks wait, innermost frame first: {place: tasks}. A queue shows as many
+    tasks waiting at one line (diagnostics: `--census`). `of`: only tasks whose outermost
+    frame is this function (e.g. the handler updates' `_timed`)."""
     places: dict[str, int] = {}
     for task in asyncio.all_tasks():
         frames = awaited_frames(task.get_coro())
+        if of is not None and (not frames or frames[0].f_code.co_name != of):
+            continue
         ours = [f for f in frames if "/site-packages/" not in f.f_code.co_filename]
         # Where it waits (the innermost frames of ours) and what it is (the task's outermost).
         shown = (ours or frames)[-4:]
@@ -467,15 +470,33 @@ def task_census() -> list[tuple[int, str]]:
             for f in reversed(shown)
         )
         places[where] = places.get(where, 0) + 1
-    return sorted(((n, place) for place, n in places.items()), reverse=True)
+    return places
 
 
-async def census_at(at: float, stop: asyncio.Event) -> None:
-    """Print the task census to stderr at wall time `at` (mid-window)."""
+CENSUS_EVERY = 0.25  # seconds between two looks at the tasks
+
+
+async def census(t0: float, t_end: float, stop: asyncio.Event) -> None:
+    """Where the handler updates wait, summed over looks every CENSUS_EVERY s through the
+    window, and where every task waits at mid-window; printed to stderr at the end."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max(0.0, at - time.time()))
-    for n, place in task_census()[:25]:
-        print(f"census {n:5d} {place}", file=sys.stderr, flush=True)
+        await asyncio.wait_for(stop.wait(), max(0.0, t0 - time.time()))
+    handlers: dict[str, int] = {}
+    looks = 0
+    everything: dict[str, int] = {}
+    while not stop.is_set() and time.time() < t_end:
+        for place, n in task_census("_timed").items():
+            handlers[place] = handlers.get(place, 0) + n
+        looks += 1
+        if not everything and time.time() >= (t0 + t_end) / 2:
+            everything = task_census()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CENSUS_EVERY)
+    print(f"census {looks} looks at the handler updates in flight", file=sys.stderr)
+    for title, places in (("handler updates", handlers), ("every task, mid-window", everything)):
+        print(f"census --- {title}", file=sys.stderr)
+        for place, n in sorted(places.items(), key=lambda item: -item[1])[:25]:
+            print(f"census {n:6d} {place}", file=sys.stderr, flush=True)
 
 
 async def sample_rss(samples: Samples, stop: asyncio.Event) -> None:
@@ -859,7 +880,7 @@ async def _run_bot(
         for proc, peak in zip(trackers, tracker_rss, strict=True):
             drivers.append(asyncio.create_task(sample_process_rss(proc.pid, peak, stop)))
         if spec.census:
-            drivers.append(asyncio.create_task(census_at(t0 + spec.duration / 2, stop)))
+            drivers.append(asyncio.create_task(census(t0, t_end, stop)))
         try:
             await asyncio.sleep(max(0.0, t0 - time.time()))
             cpu0 = cpu_seconds()
@@ -1309,7 +1330,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     parser.add_argument("--plot", type=Path, default=None, help="PNG path (default: a temp dir)")
     parser.add_argument(
-        "--census", action="store_true", help="print where the tasks wait, mid-window"
+        "--census",
+        action="store_true",
+        help="print where the handler updates wait through the window, and every task mid-window",
     )
     parser.add_argument(
         "--split", action="store_true",
