@@ -131,7 +131,8 @@ class ActivationRepo:
     ) -> Activation:
         """Store a bought number; the same (key_id, provider_id) again returns the stored row.
         `intent_id`: the purchase intent it resolves, in the same transaction."""
-        async with self._s.transaction() as conn:
+        # Shared: inserts that ignore a row already there, and a guarded resolve.
+        async with self._s.transaction(shared=True) as conn:
             await ensure_user(conn, user_id, created_at)
             await conn.execute(
                 "INSERT OR IGNORE INTO activations(user_id, key_id, provider_id, service, country,"

@@ -127,10 +127,17 @@ class Store:
             return Written(cur.rowcount, cur.lastrowid, rows)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
+    async def transaction(self, *, shared: bool = False) -> AsyncIterator[Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error.
+
+        `shared`: every write of the transaction is guarded by its own WHERE or conflict
+        clause, and it decides nothing from a read another writer could change meanwhile (it
+        claims, inserts, resolves). On SQLite nothing changes (one writer); on PostgreSQL it
+        runs beside lone writes and other shared transactions, and only a read-modify-write
+        transaction (the default) waits for all of them (storage.pg)."""
+        begin = "BEGIN" if shared and self.backend is Backend.POSTGRES else "BEGIN IMMEDIATE"
         async with self._writes_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self.conn.execute(begin)
             try:
                 yield self.conn
             except BaseException:

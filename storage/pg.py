@@ -9,9 +9,10 @@ reads and its writes is kept by one transaction-scoped advisory lock, taken in t
   whatever process: no other write of any process runs meanwhile, exactly as under SQLite's
   write lock, so a read-modify-write transaction is never overtaken between its read and its
   write;
-- a lone write statement holds it shared: lone writes run side by side (each is atomic by
-  itself, and rows it shares with another wait on the server's row locks), and none runs
-  while a transaction holds the lock.
+- a lone write statement, and a transaction begun with a plain `BEGIN` (one whose every write
+  is guarded by its own WHERE or conflict clause: `Store.transaction(shared=True)`), hold it
+  shared: they run side by side (rows two of them touch wait on the server's row locks), and
+  none runs while an exclusive transaction holds the lock.
 
 Plain reads take no lock (as under WAL). The writer is a pool of sessions: each transaction
 holds one for its length (the task's own, see `PgConnection`), and a lone write takes any
@@ -35,8 +36,8 @@ from storage.migrations import MIGRATIONS, PerBackend
 
 # One key for "the database's write lock" (an arbitrary constant: "sms-bot" in ASCII).
 WRITE_LOCK_KEY = 0x736D_732D_626F_74
-_BEGIN_TRANSACTION = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
-_BEGIN_LONE_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})"
+_BEGIN_EXCLUSIVE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_BEGIN_SHARED = f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})"
 _T = TypeVar("_T")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -125,7 +126,7 @@ async def _locked(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T]) -> _T
     """A lone write in a transaction of its own under the write lock, shared: BEGIN and the
     lock in one round trip, the statement, COMMIT (three in all)."""
     try:
-        await conn.execute(_BEGIN_LONE_WRITE)
+        await conn.execute(_BEGIN_SHARED)
     except BaseException:
         work.close()
         raise
@@ -193,12 +194,12 @@ class PgConnection:
         else:
             yield self._source
 
-    async def _begin(self) -> None:
+    async def _begin(self, begin: str) -> None:
         held = (
             await self._source.acquire() if isinstance(self._source, asyncpg.Pool) else self._source
         )
         try:
-            await held.execute(_BEGIN_TRANSACTION)
+            await held.execute(begin)
         except BaseException:
             await self._release(held, broken=True)
             raise
@@ -230,7 +231,7 @@ class PgConnection:
             self._trace(sql)
         command = " ".join(sql.split()).upper()
         if command in ("BEGIN", "BEGIN IMMEDIATE"):
-            await self._begin()
+            await self._begin(_BEGIN_SHARED if command == "BEGIN" else _BEGIN_EXCLUSIVE)
             return PgCursor([], -1, None)
         if command in ("COMMIT", "ROLLBACK"):
             await self._end(command)

@@ -65,14 +65,16 @@ class PickRepo:
 
     async def add_recent(self, user_id: int, service: str, country: str) -> None:
         """Move (service, country) to the front and keep only the last RECENTS_KEPT."""
-        async with self._s.transaction() as conn:
+        # Shared: the same pick added at once by another purchase is the same front entry (the
+        # later insert finds it made and leaves it).
+        async with self._s.transaction(shared=True) as conn:
             await ensure_user(conn, user_id, self._s.clock())
             await conn.execute(
                 "DELETE FROM recents WHERE user_id = ? AND service = ? AND country = ?",
                 (user_id, service, country),
             )
             await conn.execute(
-                "INSERT INTO recents(user_id, service, country) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO recents(user_id, service, country) VALUES (?, ?, ?)",
                 (user_id, service, country),
             )
             await conn.execute(

@@ -166,6 +166,7 @@ async def test_lone_writes_share_the_lock_a_transaction_takes_alone(
         await other.execute(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
         async with asyncio.timeout(GUARD):
             await _set_language(db, 1, "zh")  # shared with the other's: no wait
+            await db.users.update(1, timezone="UTC")  # a shared transaction: no wait either
 
         async def read_modify_write() -> None:
             async with db._store.transaction() as conn:
@@ -179,6 +180,32 @@ async def test_lone_writes_share_the_lock_a_transaction_takes_alone(
             await waiting
         user = await db.users.get(1)
         assert user is not None and user.language == "ru"
+    finally:
+        await other.close()
+        await db.close()
+
+
+async def test_a_pick_another_purchase_adds_at_the_same_moment_is_no_error(
+    postgres_url: str, cipher: KeyCipher, clock: Any
+) -> None:
+    """Recents are kept by shared transactions: when another session's purchase is adding
+    the same pick (its row not yet committed), this one waits for it and keeps that row."""
+    db = await Database.connect(postgres_url, cipher, clock=clock)
+    other = await asyncpg.connect(postgres_url)
+    try:
+        await db.users.get_or_create(1, "en")
+        await other.execute("BEGIN")
+        await other.execute("INSERT INTO recents(user_id, service, country) VALUES (1, 'tg', '0')")
+        adding = asyncio.create_task(db.picks.add_recent(1, "tg", "0"))
+        async with asyncio.timeout(GUARD):
+            while not await db.connection.execute_fetchall(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+            ):
+                await asyncio.sleep(0.01)  # this insert waits for the other's row
+        await other.execute("COMMIT")
+        async with asyncio.timeout(GUARD):
+            await adding
+        assert await db.picks.recents(1) == [("tg", "0")]
     finally:
         await other.close()
         await db.close()
