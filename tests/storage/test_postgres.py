@@ -7,6 +7,7 @@ SQLite's SQL as PostgreSQL runs it (storage.dialect)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,93 +123,92 @@ async def _wait_for_lock_waiters(url: str, count: int) -> None:
             await asyncio.sleep(0.01)  # polling the server's lock table: no event to await
 
 
-async def test_a_write_stuck_on_a_row_does_not_hold_up_the_processs_other_writes(
+@pytest.fixture
+async def db_and_other(
     postgres_url: str, cipher: KeyCipher, clock: Any
-) -> None:
-    """Lone writes take sessions of their own: one waiting for a row another session holds
-    leaves this process's writes to other rows free to land."""
+) -> AsyncIterator[tuple[Database, asyncpg.Connection]]:
+    """This process's Database (user 1 and 2 known), and a session of another process."""
     db = await Database.connect(postgres_url, cipher, clock=clock)
-    holder = await asyncpg.connect(postgres_url)
+    other = await asyncpg.connect(postgres_url)
     try:
         await db.users.get_or_create(1, "en")
         await db.users.get_or_create(2, "en")
-        await holder.execute("BEGIN")
-        await holder.execute("SELECT id FROM users WHERE id = 1 FOR UPDATE")
-        stuck = asyncio.create_task(_set_language(db, 1, "zh"))
-        async with asyncio.timeout(GUARD):
-            while not await holder.fetchval(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
-            ):
-                await asyncio.sleep(0.01)  # the stuck write is waiting for the row
-            await _set_language(db, 2, "ru")  # lands while the first still waits
-        assert not stuck.done()
-        await holder.execute("COMMIT")
-        async with asyncio.timeout(GUARD):
-            await stuck
-        first, second = await db.users.get(1), await db.users.get(2)
-        assert first is not None and first.language == "zh"
-        assert second is not None and second.language == "ru"
+        yield db, other
     finally:
-        await holder.close()
+        await other.close()
         await db.close()
+
+
+async def _wait_for_a_row_lock_waiter(db: Database) -> None:
+    async with asyncio.timeout(GUARD):
+        while not await db.connection.execute_fetchall(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+        ):
+            await asyncio.sleep(0.01)  # polling the server's lock table: no event to await
+
+
+async def test_a_write_stuck_on_a_row_does_not_hold_up_the_processs_other_writes(
+    db_and_other: tuple[Database, asyncpg.Connection],
+) -> None:
+    """Lone writes take sessions of their own: one waiting for a row another session holds
+    leaves this process's writes to other rows free to land."""
+    db, holder = db_and_other
+    await holder.execute("BEGIN")
+    await holder.execute("SELECT id FROM users WHERE id = 1 FOR UPDATE")
+    stuck = asyncio.create_task(_set_language(db, 1, "zh"))
+    await _wait_for_a_row_lock_waiter(db)
+    async with asyncio.timeout(GUARD):
+        await _set_language(db, 2, "ru")  # lands while the first still waits
+    assert not stuck.done()
+    await holder.execute("COMMIT")
+    async with asyncio.timeout(GUARD):
+        await stuck
+    first, second = await db.users.get(1), await db.users.get(2)
+    assert first is not None and first.language == "zh"
+    assert second is not None and second.language == "ru"
 
 
 async def test_lone_writes_share_the_lock_a_transaction_takes_alone(
-    postgres_url: str, cipher: KeyCipher, clock: Any
+    db_and_other: tuple[Database, asyncpg.Connection], postgres_url: str
 ) -> None:
     """While another process's lone write holds the write lock (shared), this process's lone
-    write lands beside it, and a transaction waits for both to finish."""
-    db = await Database.connect(postgres_url, cipher, clock=clock)
-    other = await asyncpg.connect(postgres_url)
-    try:
-        await db.users.get_or_create(1, "en")
-        await other.execute("BEGIN")
-        await other.execute(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
-        async with asyncio.timeout(GUARD):
-            await _set_language(db, 1, "zh")  # shared with the other's: no wait
-            await db.users.update(1, timezone="UTC")  # a shared transaction: no wait either
+    write and shared transaction land beside it, and a read-modify-write transaction waits
+    for it to finish."""
+    db, other = db_and_other
+    await other.execute("BEGIN")
+    await other.execute(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+    async with asyncio.timeout(GUARD):
+        await _set_language(db, 1, "zh")  # shared with the other's: no wait
+        await db.users.update(1, timezone="UTC")  # a shared transaction: no wait either
 
-        async def read_modify_write() -> None:
-            async with db._store.transaction() as conn:
-                await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
+    async def read_modify_write() -> None:
+        async with db._store.transaction() as conn:
+            await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
 
-        waiting = asyncio.create_task(read_modify_write())
-        await _wait_for_lock_waiters(postgres_url, 1)
-        assert not waiting.done()
-        await other.execute("COMMIT")
-        async with asyncio.timeout(GUARD):
-            await waiting
-        user = await db.users.get(1)
-        assert user is not None and user.language == "ru"
-    finally:
-        await other.close()
-        await db.close()
+    waiting = asyncio.create_task(read_modify_write())
+    await _wait_for_lock_waiters(postgres_url, 1)
+    assert not waiting.done()
+    await other.execute("COMMIT")
+    async with asyncio.timeout(GUARD):
+        await waiting
+    user = await db.users.get(1)
+    assert user is not None and user.language == "ru"
 
 
 async def test_a_pick_another_purchase_adds_at_the_same_moment_is_no_error(
-    postgres_url: str, cipher: KeyCipher, clock: Any
+    db_and_other: tuple[Database, asyncpg.Connection],
 ) -> None:
     """Recents are kept by shared transactions: when another session's purchase is adding
     the same pick (its row not yet committed), this one waits for it and keeps that row."""
-    db = await Database.connect(postgres_url, cipher, clock=clock)
-    other = await asyncpg.connect(postgres_url)
-    try:
-        await db.users.get_or_create(1, "en")
-        await other.execute("BEGIN")
-        await other.execute("INSERT INTO recents(user_id, service, country) VALUES (1, 'tg', '0')")
-        adding = asyncio.create_task(db.picks.add_recent(1, "tg", "0"))
-        async with asyncio.timeout(GUARD):
-            while not await db.connection.execute_fetchall(
-                "SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
-            ):
-                await asyncio.sleep(0.01)  # this insert waits for the other's row
-        await other.execute("COMMIT")
-        async with asyncio.timeout(GUARD):
-            await adding
-        assert await db.picks.recents(1) == [("tg", "0")]
-    finally:
-        await other.close()
-        await db.close()
+    db, other = db_and_other
+    await other.execute("BEGIN")
+    await other.execute("INSERT INTO recents(user_id, service, country) VALUES (1, 'tg', '0')")
+    adding = asyncio.create_task(db.picks.add_recent(1, "tg", "0"))
+    await _wait_for_a_row_lock_waiter(db)  # this insert waits for the other's row
+    await other.execute("COMMIT")
+    async with asyncio.timeout(GUARD):
+        await adding
+    assert await db.picks.recents(1) == [("tg", "0")]
 
 
 async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
