@@ -54,7 +54,7 @@ from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.low_balance import LowBalanceSender
 from handlers.notifier import TelegramNotifier
-from handlers.redis_fsm import SharedRedisStorage
+from handlers.redis_fsm import OneReadPerUpdate, SharedRedisStorage
 from handlers.redis_limits import RedisSendBudget, RedisThrottle
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from handlers.watch_notifier import TelegramWatchNotifier
@@ -343,7 +343,11 @@ def build_dispatcher(
     if redis is None:
         dp = Dispatcher(storage=DatabaseStorage(services.db))
     else:
-        dp = Dispatcher(storage=SharedRedisStorage(redis, prefix))
+        # The update's FSM reads are opened before aiogram's FSM middleware makes the first
+        # (handlers.redis_fsm): aiogram's is attached after ours instead of by the constructor.
+        dp = Dispatcher(storage=SharedRedisStorage(redis, prefix), disable_fsm=True)
+        dp.update.outer_middleware(OneReadPerUpdate())
+        dp.update.outer_middleware(dp.fsm)
     dp.workflow_data.update(services.workflow_data())
     setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
     throttle = RedisThrottle(redis, prefix) if redis is not None else None

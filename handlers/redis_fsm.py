@@ -6,19 +6,72 @@ a flow left for a month is abandoned, and Redis holds no key for ever. The Redis
 to the composition root (`Services.close`), so closing the dispatcher's storage leaves it open
 for the rest that shares it.
 
+One read per update: aiogram reads the state before the handlers, the prompt middleware and
+the handlers read the data, often more than once. Inside an update (`OneReadPerUpdate`, which
+the dispatcher runs before aiogram's FSM middleware) the first read takes state and data in one
+MGET, later reads are answered from it, and writes go to Redis and to it. Each update reads
+afresh: what another replica wrote before it began is always seen.
+
 When Redis fails, reading the state raises before any handler runs: the dispatcher's error
 path (`handlers.fallback.on_error`) tells the user to try again, and nothing was bought or
 changed; money never passes through this state (purchase tokens live in the database)."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram import BaseMiddleware
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import TelegramObject
 from redis.asyncio import Redis
 
 FSM_TTL = timedelta(days=30)
+
+
+@dataclass(slots=True)
+class _Read:
+    """What Redis held for one storage key when this update first asked, and what the update
+    has written since."""
+
+    state: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# The reads of the update being handled (None outside an update: every call goes to Redis).
+_READS: ContextVar[dict[StorageKey, _Read] | None] = ContextVar("fsm_reads", default=None)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _state_name(state: StateType) -> str | None:
+    if state is None:
+        return None
+    return state.state if isinstance(state, State) else str(state)
+
+
+class OneReadPerUpdate(BaseMiddleware):
+    """Opens the update's read cache of the FSM storage (see the module's docstring)."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        token = _READS.set({})
+        try:
+            return await handler(event, data)
+        finally:
+            _READS.reset(token)
 
 
 class SharedRedisStorage(RedisStorage):
@@ -29,6 +82,41 @@ class SharedRedisStorage(RedisStorage):
             state_ttl=FSM_TTL,
             data_ttl=FSM_TTL,
         )
+
+    async def _read(self, reads: dict[StorageKey, _Read], key: StorageKey) -> _Read:
+        read = reads.get(key)
+        if read is None:
+            state, data = await self.redis.mget(
+                self.key_builder.build(key, "state"), self.key_builder.build(key, "data")
+            )
+            text = _text(data)
+            read = reads[key] = _Read(_text(state), {} if text is None else self.json_loads(text))
+        return read
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        reads = _READS.get()
+        if reads is None:
+            return await super().get_state(key)
+        return (await self._read(reads, key)).state
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        reads = _READS.get()
+        if reads is None:
+            return await super().get_data(key)
+        # A copy, as a fresh read would be: a caller may change what it got.
+        return copy.deepcopy((await self._read(reads, key)).data)
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await super().set_state(key, state)
+        read = (_READS.get() or {}).get(key)
+        if read is not None:
+            read.state = _state_name(state)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await super().set_data(key, data)
+        read = (_READS.get() or {}).get(key)
+        if read is not None:
+            read.data = copy.deepcopy(dict(data))
 
     async def close(self) -> None:
         return None  # the client is closed by its owner (Services.close)

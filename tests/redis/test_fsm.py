@@ -70,3 +70,33 @@ async def test_a_redis_that_cannot_answer_gets_a_try_again_and_buys_nothing(
     # Redis is back (the first replica's client): the same confirm screen still buys, once.
     await chat.tap("Buy for", confirm)
     assert len(sandbox.state.purchases) == 1
+
+
+async def test_an_update_reads_its_dialogue_state_from_redis_once(
+    services: Any, bot: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    """aiogram reads the state, the prompt middleware and the handler read the data: one MGET
+    per update answers them all, and what the update wrote is what its later reads see."""
+    dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
+    await _keyed(services, sandbox, sandbox_key, 111)
+    chat = ChatDriver(dp, bot, user_id=111)
+    await open_confirm(chat)
+    client: Redis = services.redis
+    reads: list[str] = []
+    execute = client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        if args[0] in ("GET", "MGET") and any(":fsm:" in str(arg) for arg in args[1:]):
+            reads.append(str(args[0]))
+        return await execute(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    try:
+        await chat.tap("Set a maximum price")  # a prompt: state and data written
+        await chat.send("30")  # the answer: the prompt's state and data read, then cleared
+    finally:
+        del client.execute_command
+    assert reads == ["MGET", "MGET"]
+    assert "Maximum price: 30.00" in chat.last_text
+    await chat.tap("Buy for")
+    assert len(sandbox.state.purchases) == 1
