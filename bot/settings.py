@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.errors import Stale
 from bot.formatting import utc_offset_label
 from bot.i18n import LANGUAGES
-from storage import Database, User
+from storage import Database, KeyProfile, User
 
 # Seconds before expiry at which a number without a code is cancelled.
 MARGINS: tuple[int, ...] = (30, 60, 120, 180, 300)
@@ -26,9 +26,20 @@ class UserSettingsService:
         self._db = db
 
     async def register(self, user_id: int, language: str) -> User:
-        """The user as stored, created on first contact with Telegram's language. A known user
-        costs one read and no write (every update comes through here)."""
-        return await self._db.users.get_or_create(user_id, language)
+        """The user as stored, created on first contact with Telegram's language."""
+        user, _key = await self.register_with_active_key(user_id, language)
+        return user
+
+    async def register_with_active_key(
+        self, user_id: int, language: str
+    ) -> tuple[User, KeyProfile | None]:
+        """The user as stored (created on first contact with Telegram's language) and their
+        active key. A known user costs one read and no write (every update comes through
+        here, and most need the key)."""
+        user, key = await self._db.keys.owner_and_active(user_id)
+        if user is None:
+            return await self._db.users.get_or_create(user_id, language), None
+        return user, key
 
     async def get(self, user_id: int) -> User | None:
         return await self._db.users.get(user_id)

@@ -245,6 +245,15 @@ class ActiveKeyLoader:
         self._key: KeyProfile | None = None
         self._loaded = False
 
+    @classmethod
+    def read(
+        cls, accounts: AccountService, user_id: int, key: KeyProfile | None
+    ) -> ActiveKeyLoader:
+        """A loader whose key was read already, with the user (the registration's one read)."""
+        loader = cls(accounts, user_id)
+        loader._key, loader._loaded = key, True
+        return loader
+
     async def __call__(self) -> KeyProfile | None:
         if not self._loaded:
             self._key = await self._accounts.find_active(self._user_id)

@@ -319,8 +319,8 @@ class AllowlistMiddleware(BaseMiddleware):
 class RegistrationMiddleware(BaseMiddleware):
     """Registers the user on first contact and injects `user`, `lang`, `t` and `active_key`.
 
-    The user is read once per update here (a known user costs one read, no write) and every
-    handler gets it; `active_key` reads the active key lazily, at most once per update."""
+    The user and their active key are read together once per update here (a known user costs
+    one read, no write) and every handler gets them (`active_key`: the update's loader)."""
 
     def __init__(self, admins: list[int]) -> None:
         self.admins = set(admins)
@@ -342,7 +342,9 @@ class RegistrationMiddleware(BaseMiddleware):
         accounts: AccountService = data["accounts"]
         translator: Translator = data["translator"]
         # The first language is Telegram's; the user may change it in Settings.
-        user = await user_settings.register(tg_user.id, pick_language(tg_user.language_code))
+        user, key = await user_settings.register_with_active_key(
+            tg_user.id, pick_language(tg_user.language_code)
+        )
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
         t = self._t(translator, lang)
@@ -356,7 +358,7 @@ class RegistrationMiddleware(BaseMiddleware):
         data["user"] = user
         data["lang"] = lang
         data["t"] = t
-        data["active_key"] = ActiveKeyLoader(accounts, user.id)
+        data["active_key"] = ActiveKeyLoader.read(accounts, user.id, key)
         if not user.blocked or membership:
             return await handler(event, data)
         # An update from a user marked "blocked the bot": they are back. Their update is

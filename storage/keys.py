@@ -8,11 +8,22 @@ from typing import Any
 
 from storage.base import Store, id_list, money_in, money_out, tx_fetchone
 from storage.crypto import KeyCipher
-from storage.models import KeyProfile
-from storage.users import ensure_user, read_row, read_rows
+from storage.models import KeyProfile, User
+from storage.users import USER_COLUMNS, ensure_user, read_row, read_rows, user_from_row
 
 _COLUMNS = (
     "id, user_id, label, base_url, api_key_enc, active, balance, currency, created_at, deleted_at"
+)
+# The user and their active key in one row (the user's columns first; the key's are NULL when
+# there is none): the one read every update makes.
+_OWNER_AND_ACTIVE = (
+    "SELECT "
+    + ", ".join(f"u.{name}" for name in USER_COLUMNS)
+    + ", "
+    + ", ".join(f"k.{name.strip()}" for name in _COLUMNS.split(","))
+    + " FROM users u LEFT JOIN api_keys k"
+    " ON k.user_id = u.id AND k.active = 1 AND k.deleted_at IS NULL"
+    " WHERE u.id = ? ORDER BY k.id DESC LIMIT 1"
 )
 
 
@@ -89,6 +100,15 @@ class KeyRepo:
             (key_id, user_id),
         )
         return None if row is None else self._key(row)
+
+    async def owner_and_active(self, user_id: int) -> tuple[User | None, KeyProfile | None]:
+        """The user and their active key in ONE read (`get_active`'s key): (None, None) for a
+        user not stored yet."""
+        row = await read_row(self._s, _OWNER_AND_ACTIVE, (user_id,))
+        if row is None:
+            return None, None
+        key = row[len(USER_COLUMNS) :]
+        return user_from_row(row), None if key[0] is None else self._key(key)
 
     async def get_active(self, user_id: int) -> KeyProfile | None:
         row = await read_row(

@@ -8,6 +8,13 @@ from storage.base import Params, Store, id_list
 from storage.models import User
 
 _COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at, suspended"
+# The columns a User is read from, for a query that joins users to another table.
+USER_COLUMNS: tuple[str, ...] = tuple(name.strip() for name in _COLUMNS.split(","))
+
+
+def user_from_row(row: Any) -> User:
+    """A User from the first len(USER_COLUMNS) values of `row`."""
+    return _user(row)
 
 
 def _user(row: Any) -> User:

@@ -126,7 +126,7 @@ async def test_an_awaited_key_is_never_throttled(services: Any, bot: Any, sandbo
     assert key_message.deleted
 
 
-async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_change(
+async def test_a_page_tap_reads_user_and_key_in_one_read_and_writes_only_a_screen_change(
     chat: ChatDriver, services: Any, sandbox: Any, sandbox_key: str, monkeypatch: Any
 ) -> None:
     from handlers.activation import BuyCb
@@ -144,10 +144,12 @@ async def test_a_page_tap_reads_user_and_key_once_and_writes_only_a_screen_chang
     # countries), so that a restart keeps it. It is never read again (the storage keeps it).
     assert len(writes) == 2 and all("INTO fsm_states" in w for w in writes)
     assert sql.matching("FROM fsm_states") == []
-    assert len(sql.matching("FROM users")) == 2  # one per update
-    assert len(sql.matching("FROM api_keys")) == 2
+    # One read per update for the user and the active key together.
+    together = sql.matching("FROM users")
+    assert len(together) == 2 and all("JOIN api_keys" in s for s in together)
+    assert sql.matching("FROM api_keys") == []
     assert len(sql.matching("FROM favourites")) == 1  # favourites and recents together
-    assert sql.count == 5 + len(writes)
+    assert sql.count == 3 + len(writes)
 
 
 async def test_registration_reuses_one_bound_translator_per_language() -> None:

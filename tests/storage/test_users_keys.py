@@ -147,3 +147,22 @@ async def test_page_path_reads_take_one_statement_each(db: Database) -> None:
     # Owner scoping holds on the one-hop reads too.
     assert await db.keys.get(10, key.id) is None
     assert await db.keys.get_active(10) is None
+
+
+async def test_the_user_and_the_active_key_come_in_one_read(db: Database) -> None:
+    """Every update asks for both: one statement, and the key is `get_active`'s."""
+    assert await db.keys.owner_and_active(7) == (None, None)
+    user = await db.users.get_or_create(7, language="en")
+    assert await db.keys.owner_and_active(7) == (user, None)
+    first = await add_key(db, 7, "first")
+    second = await add_key(db, 7, "second")
+    assert await db.keys.owner_and_active(7) == (user, second)
+    await db.keys.set_active(7, first.id)
+    sql = await SqlTrace.start(db)
+    owner, key = await db.keys.owner_and_active(7)
+    assert sql.count == 1
+    assert owner == user and key == await db.keys.get_active(7)
+    assert key is not None and key.id == first.id and key.api_key == first.api_key
+    await db.keys.delete(7, first.id)
+    await db.keys.delete(7, second.id)
+    assert await db.keys.owner_and_active(7) == (user, None)
