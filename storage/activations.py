@@ -131,8 +131,7 @@ class ActivationRepo:
     ) -> Activation:
         """Store a bought number; the same (key_id, provider_id) again returns the stored row.
         `intent_id`: the purchase intent it resolves, in the same transaction."""
-        # Shared: inserts that ignore a row already there, and a guarded resolve.
-        async with self._s.transaction(shared=True) as conn:
+        async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, created_at)
             await conn.execute(
                 "INSERT OR IGNORE INTO activations(user_id, key_id, provider_id, service, country,"
@@ -263,13 +262,17 @@ class ActivationRepo:
         params: tuple[Any, ...] = (activation_id,)
         if expected_round is not None:
             params += (expected_round,)
-        written = await self._s.write_returning(
-            f"UPDATE activations SET round = round + 1, status = 'retry'"
-            f" WHERE id = ? AND status IN {_LIVE}{only_if} RETURNING round",
-            params,
-        )
-        if written.rows:
-            return int(written.rows[0][0])
+        async with (
+            self._s.lock,
+            self._s.conn.execute(
+                f"UPDATE activations SET round = round + 1, status = 'retry'"
+                f" WHERE id = ? AND status IN {_LIVE}{only_if} RETURNING round",
+                params,
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is not None:
+            return int(row[0])
         current = await self._s.scalar(
             "SELECT round FROM activations WHERE id = ?", (activation_id,)
         )

@@ -4,11 +4,9 @@ repositories."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -54,24 +52,11 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What one write statement did: rows changed, the id it inserted, the rows it returned."""
-
-    rowcount: int
-    lastrowid: int | None
-    rows: list[Any]
-
-
 class Store:
     """aiosqlite runs one connection on one thread, so statements never overlap; but a
     multi-statement transaction spans several awaits. The lock keeps other coroutines out of
     an open transaction on the writer: their writes can't slip into it (read-modify-write
     sequences lose no update).
-
-    A writer that orders its writes itself (`concurrent`: storage.pg's, a session per
-    transaction and the server's write lock) takes no lock here: its transactions and lone
-    writes wait on the server, each for what it conflicts with, not in one queue per process.
 
     Plain reads go to a read connection of their own (`reader`) when there is one: under WAL it
     sees every committed transaction and never one half done (e.g. no active key between
@@ -87,16 +72,12 @@ class Store:
         reader: Connection | None = None,
         lock: asyncio.Lock | None = None,
         backend: Backend = Backend.SQLITE,
-        concurrent: bool = False,
     ) -> None:
         self.conn = conn
         self.backend = backend
         self.reader = reader
         self.clock = clock
         self.lock = lock or asyncio.Lock()
-        self._writes_lock: AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext() if concurrent else self.lock
-        )
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         # One round trip to the connection's thread (execute + fetch + close in one call):
@@ -116,28 +97,14 @@ class Store:
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """One autocommitted write statement; returns the number of rows it changed."""
-        async with self._writes_lock, self.conn.execute(sql, params) as cur:
+        async with self.lock, self.conn.execute(sql, params) as cur:
             return cur.rowcount
 
-    async def write_returning(self, sql: str, params: Params = ()) -> Written:
-        """One autocommitted write statement, with the id it inserted and the rows it returned
-        (`RETURNING`)."""
-        async with self._writes_lock, self.conn.execute(sql, params) as cur:
-            rows = list(await cur.fetchall())
-            return Written(cur.rowcount, cur.lastrowid, rows)
-
     @asynccontextmanager
-    async def transaction(self, *, shared: bool = False) -> AsyncIterator[Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error.
-
-        `shared`: every write of the transaction is guarded by its own WHERE or conflict
-        clause, and it decides nothing from a read another writer could change meanwhile (it
-        claims, inserts, resolves). On SQLite nothing changes (one writer); on PostgreSQL it
-        runs beside lone writes and other shared transactions, and only a read-modify-write
-        transaction (the default) waits for all of them (storage.pg)."""
-        begin = "BEGIN" if shared and self.backend is Backend.POSTGRES else "BEGIN IMMEDIATE"
-        async with self._writes_lock:
-            await self.conn.execute(begin)
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
+        async with self.lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
             except BaseException:

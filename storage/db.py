@@ -52,10 +52,8 @@ SELECT
 """
 WAL_ATTEMPTS = 50
 # PostgreSQL: read sessions per pool (one pool for the handlers, one for the background work),
-# writer sessions (transactions and lone writes in flight at once), and how long a start-up
-# waits for the server.
+# and how long a start-up waits for the server.
 PG_READERS = 4
-PG_WRITERS = 4
 PG_CONNECT_TIMEOUT = 10.0
 
 
@@ -179,12 +177,12 @@ class Database:
     async def open_postgres(
         cls, dsn: str, cipher: KeyCipher, *, clock: Callable[[], float] = time.time
     ) -> Database:
-        """Connect, migrate, and check the secret, on a PostgreSQL server: a pool of writer
-        sessions (this process's writes, ordered by the server's write lock: storage.pg) and
-        two pools of read-only sessions (handlers, background)."""
+        """Connect, migrate, and check the secret, on a PostgreSQL server: one writer session
+        (this process's writes, one at a time under Store's lock, as on SQLite) and two pools of
+        read-only sessions (handlers, background)."""
         location = parse_database_url(dsn).redacted()
-        # The writer: a few sessions, so that a handler's lone write need not queue behind
-        # the tracker's transaction or a write stuck on a row lock. Its commits do not wait
+        # The writer: one session (this process's writes are one at a time anyway), from a
+        # pool so that a session lost with the server is replaced. Its commits do not wait
         # for the log's flush to disk (synchronous_commit off): the durability SQLite gives
         # with WAL and synchronous=NORMAL (a commit survives the bot's crash; the server's
         # or the machine's may lose the last fraction of a second, never consistency). A
@@ -194,7 +192,7 @@ class Database:
             await asyncpg.create_pool(
                 dsn,
                 min_size=1,
-                max_size=PG_WRITERS,
+                max_size=1,
                 timeout=PG_CONNECT_TIMEOUT,
                 reset=keep_session,
                 server_settings={"synchronous_commit": "off"},
@@ -216,13 +214,11 @@ class Database:
             lock = asyncio.Lock()
             backend = Backend.POSTGRES
             db = cls(
-                Store(writer, clock, reader=opened[1], lock=lock, backend=backend, concurrent=True),
+                Store(writer, clock, reader=opened[1], lock=lock, backend=backend),
                 cipher,
                 None,
                 connections=tuple(opened),
-                background=Store(
-                    writer, clock, reader=opened[2], lock=lock, backend=backend, concurrent=True
-                ),
+                background=Store(writer, clock, reader=opened[2], lock=lock, backend=backend),
                 location=location,
             )
             await db._check_secret(cipher)

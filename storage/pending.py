@@ -99,8 +99,7 @@ class PendingRepo:
         if kind not in PENDING_KINDS:
             raise ValueError(f"unknown pending purchase kind {kind!r}")
         now = self._s.clock()
-        # Shared: the claim is one guarded UPDATE, the rest inserts (storage.base).
-        async with self._s.transaction(shared=True) as conn:
+        async with self._s.transaction() as conn:
             claim = await claim_in(conn, token, user_id, offer, now)
             if claim != "ok":
                 return claim, None
@@ -245,5 +244,5 @@ class PendingRepo:
         self, pending_id: int, outcome: str = "unknown", provider_id: str | None = None
     ) -> bool:
         """Close an open intent with its outcome; False when it was closed already."""
-        async with self._s.transaction(shared=True) as conn:
+        async with self._s.transaction() as conn:
             return await resolve_in(conn, pending_id, outcome, provider_id, self._s.clock())

@@ -2,21 +2,11 @@
 (storage.base.Connection: aiosqlite's shape), so every repository runs unchanged on both.
 
 Statements are translated once each (storage.dialect.to_postgres). Rows come back as plain
-tuples, as aiosqlite's do. SQLite's rule that a transaction sees no other write between its
-reads and its writes is kept by one transaction-scoped advisory lock, taken in two modes:
-
-- a multi-statement transaction (`BEGIN IMMEDIATE` ... `COMMIT`) holds it exclusively, in
-  whatever process: no other write of any process runs meanwhile, exactly as under SQLite's
-  write lock, so a read-modify-write transaction is never overtaken between its read and its
-  write;
-- a lone write statement, and a transaction begun with a plain `BEGIN` (one whose every write
-  is guarded by its own WHERE or conflict clause: `Store.transaction(shared=True)`), hold it
-  shared: they run side by side (rows two of them touch wait on the server's row locks), and
-  none runs while an exclusive transaction holds the lock.
-
-Plain reads take no lock (as under WAL). The writer is a pool of sessions: each transaction
-holds one for its length (the task's own, see `PgConnection`), and a lone write takes any
-free one, so a write stuck behind a row lock does not hold up this process's other writes.
+tuples, as aiosqlite's do. SQLite's one writer is kept as a rule: every write, in whatever
+process, runs under one transaction-scoped advisory lock (`BEGIN IMMEDIATE` takes it for a
+multi-statement transaction; a lone write takes it around itself). A read-modify-write
+transaction can therefore never be overtaken by another process's write between its read and
+its write, exactly as under SQLite's write lock; plain reads take no lock (as under WAL).
 """
 
 from __future__ import annotations
@@ -25,7 +15,6 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import asyncpg
@@ -36,8 +25,7 @@ from storage.migrations import MIGRATIONS, PerBackend
 
 # One key for "the database's write lock" (an arbitrary constant: "sms-bot" in ASCII).
 WRITE_LOCK_KEY = 0x736D_732D_626F_74
-_BEGIN_EXCLUSIVE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
-_BEGIN_SHARED = f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})"
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
 _T = TypeVar("_T")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -123,10 +111,10 @@ async def _run(conn: asyncpg.Connection, sql: str, params: Params) -> PgCursor:
 
 
 async def _locked(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T]) -> _T:
-    """A lone write in a transaction of its own under the write lock, shared: BEGIN and the
-    lock in one round trip, the statement, COMMIT (three in all)."""
+    """A lone write in a transaction of its own under the write lock: BEGIN and the lock in
+    one round trip, the statement, COMMIT (three in all)."""
     try:
-        await conn.execute(_BEGIN_SHARED)
+        await conn.execute(_BEGIN_WRITE)
     except BaseException:
         work.close()
         raise
@@ -151,26 +139,16 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 class PgConnection:
     """aiosqlite's connection interface over asyncpg: the writer (every write of this process
-    goes through it).
+    goes through it, under Store's lock; `BEGIN IMMEDIATE` ... `COMMIT` hold one session).
 
-    Over a pool (the bot's writer) several tasks write at once: `BEGIN IMMEDIATE` ... `COMMIT`
-    hold one session for the task that began them (a context variable: a transaction's
-    statements are awaited by the task that opened it), and a lone write takes any free
-    session. A session lost with the server is replaced at the next statement instead of
-    failing every write until a restart. Over a connection (the copy of storage.transfer)
-    there is that one session, and one task uses it."""
+    Over a pool (the bot's writer: one session) a session lost with the server is replaced at
+    the next statement instead of failing every write until a restart; over a connection
+    (the copy of storage.transfer) it is that connection."""
 
     def __init__(self, source: asyncpg.Connection | asyncpg.Pool) -> None:
         self._source = source
-        # The session of the current task's open transaction, if any.
-        self._transaction: ContextVar[asyncpg.Connection | None] = ContextVar(
-            f"pg_transaction_{id(self)}", default=None
-        )
+        self._held: asyncpg.Connection | None = None  # the session of an open transaction
         self._trace: Callable[[str], None] | None = None
-
-    @property
-    def _held(self) -> asyncpg.Connection | None:
-        return self._transaction.get()
 
     async def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
         """Called with every statement as it is run (as sqlite3's trace callback): what a code
@@ -194,22 +172,21 @@ class PgConnection:
         else:
             yield self._source
 
-    async def _begin(self, begin: str) -> None:
+    async def _begin(self) -> None:
         held = (
             await self._source.acquire() if isinstance(self._source, asyncpg.Pool) else self._source
         )
         try:
-            await held.execute(begin)
+            await held.execute(_BEGIN_WRITE)
         except BaseException:
             await self._release(held, broken=True)
             raise
-        self._transaction.set(held)
+        self._held = held
 
     async def _end(self, command: str) -> None:
-        held = self._held
+        held, self._held = self._held, None
         if held is None:
             return
-        self._transaction.set(None)
         try:
             await held.execute(command)
         except BaseException:
@@ -231,7 +208,7 @@ class PgConnection:
             self._trace(sql)
         command = " ".join(sql.split()).upper()
         if command in ("BEGIN", "BEGIN IMMEDIATE"):
-            await self._begin(_BEGIN_SHARED if command == "BEGIN" else _BEGIN_EXCLUSIVE)
+            await self._begin()
             return PgCursor([], -1, None)
         if command in ("COMMIT", "ROLLBACK"):
             await self._end(command)

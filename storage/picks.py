@@ -65,9 +65,9 @@ class PickRepo:
 
     async def add_recent(self, user_id: int, service: str, country: str) -> None:
         """Move (service, country) to the front and keep only the last RECENTS_KEPT."""
-        # Shared: the same pick added at once by another purchase is the same front entry (the
-        # later insert finds it made and leaves it).
-        async with self._s.transaction(shared=True) as conn:
+        # OR IGNORE: a pick another session is adding at this moment (its row not yet
+        # committed) is the same front entry, not a unique violation after the money is spent.
+        async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, self._s.clock())
             await conn.execute(
                 "DELETE FROM recents WHERE user_id = ? AND service = ? AND country = ?",

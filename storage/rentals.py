@@ -268,14 +268,17 @@ class RentalRepo:
         received_at: float,
     ) -> RentalSms | None:
         """Store one SMS; None when this dedup_key is already stored for the rental."""
-        written = await self._s.write_returning(
-            "INSERT OR IGNORE INTO rental_sms(rental_id, dedup_key, phone_from, text, date,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (rental_id, dedup_key, phone_from, text, date, received_at),
-        )
-        if written.rowcount != 1:
-            return None
-        sms_id = int(written.lastrowid or 0)
+        async with (
+            self._s.lock,
+            self._s.conn.execute(
+                "INSERT OR IGNORE INTO rental_sms(rental_id, dedup_key, phone_from, text, date,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (rental_id, dedup_key, phone_from, text, date, received_at),
+            ) as cur,
+        ):
+            if cur.rowcount != 1:
+                return None
+            sms_id = int(cur.lastrowid or 0)
         return RentalSms(sms_id, rental_id, dedup_key, phone_from, text, date, received_at, False)
 
     async def mark_sms_delivered(self, sms_id: int) -> None:

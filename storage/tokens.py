@@ -132,7 +132,7 @@ class TokenRepo:
             )
 
     async def claim(self, token: str, user_id: int, offer: str) -> Claim:
-        async with self._s.transaction(shared=True) as conn:  # one guarded UPDATE decides
+        async with self._s.transaction() as conn:
             return await claim_in(conn, token, user_id, offer, self._s.clock())
 
     async def prune(self, now: float) -> int:

@@ -92,7 +92,7 @@ class UserRepo:
             changes["auto_cancel_margin"] = int(auto_cancel_margin)
         if timezone is not ...:
             changes["timezone"] = str(timezone)
-        async with self._s.transaction(shared=True) as conn:  # sets what it was given
+        async with self._s.transaction() as conn:
             await conn.execute(
                 "INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)",
                 (user_id, self._s.clock()),

@@ -1,7 +1,6 @@
 """What holds on PostgreSQL beyond the shared contract tests: the one migration history gives
-the same tables, applied once even by two processes starting together; a transaction alone
-across processes (SQLite's rule, kept by an advisory lock), lone writes side by side; keys
-never stored in clear; and
+the same tables, applied once even by two processes starting together; one writer at a time
+across processes (SQLite's rule, kept by an advisory lock); keys never stored in clear; and
 SQLite's SQL as PostgreSQL runs it (storage.dialect)."""
 
 from __future__ import annotations
@@ -112,11 +111,6 @@ async def test_a_write_of_another_process_waits_for_an_open_transaction(
         await other.close()
 
 
-async def _set_language(db: Database, user_id: int, language: str) -> None:
-    """A lone write, as the repositories make them."""
-    await db._store.write("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
-
-
 async def _wait_for_lock_waiters(url: str, count: int) -> None:
     async with asyncio.timeout(GUARD):
         while await _lock_waiters(url) < count:
@@ -127,84 +121,35 @@ async def _wait_for_lock_waiters(url: str, count: int) -> None:
 async def db_and_other(
     postgres_url: str, cipher: KeyCipher, clock: Any
 ) -> AsyncIterator[tuple[Database, asyncpg.Connection]]:
-    """This process's Database (user 1 and 2 known), and a session of another process."""
+    """This process's Database (user 1 known), and a session of another process."""
     db = await Database.connect(postgres_url, cipher, clock=clock)
     other = await asyncpg.connect(postgres_url)
     try:
         await db.users.get_or_create(1, "en")
-        await db.users.get_or_create(2, "en")
         yield db, other
     finally:
         await other.close()
         await db.close()
 
 
-async def _wait_for_a_row_lock_waiter(db: Database) -> None:
+async def _wait_for_a_row_lock_waiter(session: asyncpg.Connection) -> None:
     async with asyncio.timeout(GUARD):
-        while not await db.connection.execute_fetchall(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+        while not await session.fetchval(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
         ):
             await asyncio.sleep(0.01)  # polling the server's lock table: no event to await
-
-
-async def test_a_write_stuck_on_a_row_does_not_hold_up_the_processs_other_writes(
-    db_and_other: tuple[Database, asyncpg.Connection],
-) -> None:
-    """Lone writes take sessions of their own: one waiting for a row another session holds
-    leaves this process's writes to other rows free to land."""
-    db, holder = db_and_other
-    await holder.execute("BEGIN")
-    await holder.execute("SELECT id FROM users WHERE id = 1 FOR UPDATE")
-    stuck = asyncio.create_task(_set_language(db, 1, "zh"))
-    await _wait_for_a_row_lock_waiter(db)
-    async with asyncio.timeout(GUARD):
-        await _set_language(db, 2, "ru")  # lands while the first still waits
-    assert not stuck.done()
-    await holder.execute("COMMIT")
-    async with asyncio.timeout(GUARD):
-        await stuck
-    first, second = await db.users.get(1), await db.users.get(2)
-    assert first is not None and first.language == "zh"
-    assert second is not None and second.language == "ru"
-
-
-async def test_lone_writes_share_the_lock_a_transaction_takes_alone(
-    db_and_other: tuple[Database, asyncpg.Connection], postgres_url: str
-) -> None:
-    """While another process's lone write holds the write lock (shared), this process's lone
-    write and shared transaction land beside it, and a read-modify-write transaction waits
-    for it to finish."""
-    db, other = db_and_other
-    await other.execute("BEGIN")
-    await other.execute(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
-    async with asyncio.timeout(GUARD):
-        await _set_language(db, 1, "zh")  # shared with the other's: no wait
-        await db.users.update(1, timezone="UTC")  # a shared transaction: no wait either
-
-    async def read_modify_write() -> None:
-        async with db._store.transaction() as conn:
-            await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
-
-    waiting = asyncio.create_task(read_modify_write())
-    await _wait_for_lock_waiters(postgres_url, 1)
-    assert not waiting.done()
-    await other.execute("COMMIT")
-    async with asyncio.timeout(GUARD):
-        await waiting
-    user = await db.users.get(1)
-    assert user is not None and user.language == "ru"
 
 
 async def test_a_pick_another_purchase_adds_at_the_same_moment_is_no_error(
     db_and_other: tuple[Database, asyncpg.Connection],
 ) -> None:
-    """Recents are kept by shared transactions: when another session's purchase is adding
-    the same pick (its row not yet committed), this one waits for it and keeps that row."""
+    """When another session's purchase is adding the same pick (its row not yet committed),
+    this one waits for it and keeps that row: no unique violation after the money is spent."""
     db, other = db_and_other
     await other.execute("BEGIN")
     await other.execute("INSERT INTO recents(user_id, service, country) VALUES (1, 'tg', '0')")
     adding = asyncio.create_task(db.picks.add_recent(1, "tg", "0"))
-    await _wait_for_a_row_lock_waiter(db)  # this insert waits for the other's row
+    await _wait_for_a_row_lock_waiter(other)  # this insert waits for the other's row
     await other.execute("COMMIT")
     async with asyncio.timeout(GUARD):
         await adding
