@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from storage import ACTIVATION_LIVE, Database
+from tests.harness import SqlTrace
 from tests.storage.helpers import add_activation, add_key
 
 
@@ -157,3 +158,19 @@ async def test_set_next_poll_each_writes_every_row_its_own_time(db: Database, ke
     stored = {a.id: a.next_poll_at for a in await db.activations.live_for_key(key.id)}
     assert [stored[a.id] for a in made] == [300.0, 300.0, 50.0, 700.0, 1.0]
     assert [a.id for a in await db.activations.due_for_poll(100.0)] == [made[4].id, made[2].id]
+
+
+async def test_many_next_polls_are_written_a_few_hundred_to_a_statement(
+    db: Database, key: Any, monkeypatch: Any
+) -> None:
+    """Each statement holds the write lock the handlers' writes wait for: a flush of thousands
+    of rows goes in statements of NEXT_POLLS_PER_WRITE (here 2), every row its own time."""
+    import storage.activations
+
+    monkeypatch.setattr(storage.activations, "NEXT_POLLS_PER_WRITE", 2)
+    made = [await add_activation(db, 1, key.id, str(i), next_poll_at=1.0) for i in range(5)]
+    sql = await SqlTrace.start(db)
+    await db.activations.set_next_poll_each({a.id: 100.0 * (n + 1) for n, a in enumerate(made)})
+    assert len(sql.matching("UPDATE activations SET next_poll_at")) == 3
+    stored = {a.id: a.next_poll_at for a in await db.activations.live_for_key(key.id)}
+    assert [stored[a.id] for a in made] == [100.0, 200.0, 300.0, 400.0, 500.0]
