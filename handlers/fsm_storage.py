@@ -33,7 +33,8 @@ def _row_key(key: StorageKey) -> FsmKey:
     )
 
 
-def _state_name(state: StateType) -> str | None:
+def state_name(state: StateType) -> str | None:
+    """The name a state is stored under (None: no state)."""
     if state is None:
         return None
     return state.state if isinstance(state, State) else str(state)
@@ -69,7 +70,7 @@ class DatabaseStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         row_key = _row_key(key)
         _, data = await self._record(row_key)
-        await self._store(row_key, _state_name(state), data)
+        await self._store(row_key, state_name(state), data)
 
     async def get_state(self, key: StorageKey) -> str | None:
         state, _ = await self._record(_row_key(key))

@@ -26,11 +26,12 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import TelegramObject
 from redis.asyncio import Redis
+
+from handlers.fsm_storage import state_name
 
 FSM_TTL = timedelta(days=30)
 
@@ -50,12 +51,6 @@ _READS: ContextVar[dict[StorageKey, _Read] | None] = ContextVar("fsm_reads", def
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _state_name(state: StateType) -> str | None:
-    if state is None:
-        return None
-    return state.state if isinstance(state, State) else str(state)
 
 
 class OneReadPerUpdate(BaseMiddleware):
@@ -110,7 +105,7 @@ class SharedRedisStorage(RedisStorage):
         await super().set_state(key, state)
         read = (_READS.get() or {}).get(key)
         if read is not None:
-            read.state = _state_name(state)
+            read.state = state_name(state)
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         await super().set_data(key, data)

@@ -7,17 +7,16 @@ from typing import Any
 from storage.base import Params, Store, id_list
 from storage.models import User
 
-_COLUMNS = "id, language, auto_cancel, auto_cancel_margin, timezone, blocked, created_at, suspended"
-# The columns a User is read from, for a query that joins users to another table.
-USER_COLUMNS: tuple[str, ...] = tuple(name.strip() for name in _COLUMNS.split(","))
+# The columns a User is read from (also by a query that joins users to another table).
+USER_COLUMNS = (
+    "id", "language", "auto_cancel", "auto_cancel_margin", "timezone", "blocked", "created_at",
+    "suspended",
+)  # fmt: skip
+_COLUMNS = ", ".join(USER_COLUMNS)
 
 
 def user_from_row(row: Any) -> User:
     """A User from the first len(USER_COLUMNS) values of `row`."""
-    return _user(row)
-
-
-def _user(row: Any) -> User:
     return User(
         id=row[0],
         language=row[1],
@@ -60,7 +59,7 @@ class UserRepo:
 
     async def get(self, user_id: int) -> User | None:
         row = await read_row(self._s, f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        return None if row is None else _user(row)
+        return None if row is None else user_from_row(row)
 
     async def get_many(self, user_ids: list[int]) -> list[User]:
         """System: these users in one query (the tracker's directory, at start)."""
@@ -71,7 +70,7 @@ class UserRepo:
             f"SELECT {_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))",
             (id_list(user_ids),),
         )
-        return [_user(row) for row in rows]
+        return [user_from_row(row) for row in rows]
 
     async def update(
         self,

@@ -21,6 +21,7 @@ from bot.replace import ReplaceService
 from bot.tracker import Tracker, TrackerConfig
 from bot.tracker.leases import KeyLeases
 from storage import Database, KeyCipher
+from storage.url import sqlite_url
 from tests.bot.conftest import FAST, LOOPBACK_ALLOWED, RecordingNotifier
 from tests.harness import sending
 
@@ -63,11 +64,17 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def open_db(db_path: Path, clock: Any, secret: str) -> AsyncIterator[Callable[[], Any]]:
+def db_url(db_path: Path) -> str:
+    """The workers' database: the shared SQLite file (a test module may name another)."""
+    return sqlite_url(db_path)
+
+
+@pytest.fixture
+async def open_db(db_url: str, clock: Any, secret: str) -> AsyncIterator[Callable[[], Any]]:
     opened: list[Database] = []
 
     async def open_one() -> Database:
-        db = await Database.open(db_path, KeyCipher([secret]), clock=clock)
+        db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
         opened.append(db)
         return db
 

@@ -6,7 +6,7 @@ the worker holding its key."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from bot.changes import Changes
 from bot.orders import OrderService
 from bot.replace import ReplaceService
 from bot.tracker.leases import LEASE_TTL, RENEW_EVERY
-from storage import Database, KeyCipher
+from storage import Database
 from storage.chains import CHAIN_ACTIVE, CHAIN_BUYING, CHAIN_CHECKING, ReplaceChain, ReplaceDefaults
 from storage.models import Activation, KeyProfile
 from storage.url import sqlite_url
@@ -57,20 +57,6 @@ def db_url(store: str, db_path: Path, request: pytest.FixtureRequest) -> str:
     if store == "sqlite":
         return sqlite_url(db_path)
     return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def open_db(db_url: str, clock: Any, secret: str) -> AsyncIterator[Callable[[], Any]]:
-    opened: list[Database] = []
-
-    async def open_one() -> Database:
-        db = await Database.connect(db_url, KeyCipher([secret]), clock=clock)
-        opened.append(db)
-        return db
-
-    yield open_one
-    for db in opened:
-        await db.close()
 
 
 def bought_with(sandbox: Any, key: KeyProfile) -> int:
