@@ -215,7 +215,7 @@ class ActivationRepo:
         return await self._one("WHERE id = ?", (activation_id,))
 
     async def set_card(self, activation_id: int, chat_id: int, message_id: int) -> None:
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE activations SET chat_id = ?, message_id = ? WHERE id = ?",
             (chat_id, message_id, activation_id),
         )
@@ -254,7 +254,9 @@ class ActivationRepo:
         )
 
     async def set_sms_sent(self, activation_id: int) -> None:
-        await self._s.write("UPDATE activations SET sms_sent = 1 WHERE id = ?", (activation_id,))
+        await self._s.side_write(
+            "UPDATE activations SET sms_sent = 1 WHERE id = ?", (activation_id,)
+        )
 
     async def start_retry(self, activation_id: int, *, expected_round: int | None = None) -> int:
         """round += 1 and status = retry in ONE statement (no lost update); returns the round.
@@ -318,7 +320,7 @@ class ActivationRepo:
         return True
 
     async def mark_code_delivered(self, activation_id: int, round: int) -> None:
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE activation_codes SET delivered = 1 WHERE activation_id = ? AND round = ?",
             (activation_id, round),
         )
@@ -332,7 +334,7 @@ class ActivationRepo:
         return [_code(row) for row in rows]
 
     async def set_next_poll(self, activation_id: int, at: float) -> None:
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE activations SET next_poll_at = ? WHERE id = ?", (at, activation_id)
         )
 

@@ -26,7 +26,7 @@ from storage.leases import LeaseRepo
 from storage.migrations import migrate
 from storage.models import ACTIVATION_LIVE, RENTAL_LIVE, DatabaseCounts
 from storage.pending import PendingRepo
-from storage.pg import PgConnection, PgPoolReader, keep_session
+from storage.pg import PgConnection, PgPool, keep_session
 from storage.picks import PickRepo
 from storage.rates import RatesRepo
 from storage.rentals import RentalRepo
@@ -54,6 +54,10 @@ WAL_ATTEMPTS = 50
 # PostgreSQL: read sessions per pool (one pool for the handlers, one for the background work),
 # and how long a start-up waits for the server.
 PG_READERS = 4
+# Sessions for side writes (Store.side_write), shared by the handlers and the background work:
+# one round trip each, so a few keep up with hundreds a second; more sessions cost the server
+# a backend each and made a busy machine slower (docs/performance.md).
+PG_SIDE_WRITERS = 3
 PG_CONNECT_TIMEOUT = 10.0
 
 
@@ -178,8 +182,8 @@ class Database:
         cls, dsn: str, cipher: KeyCipher, *, clock: Callable[[], float] = time.time
     ) -> Database:
         """Connect, migrate, and check the secret, on a PostgreSQL server: one writer session
-        (this process's writes, one at a time under Store's lock, as on SQLite) and two pools of
-        read-only sessions (handlers, background)."""
+        (this process's writes, one at a time under Store's lock, as on SQLite), two pools of
+        read-only sessions (handlers, background) and one of sessions for side writes."""
         location = parse_database_url(dsn).redacted()
         # The writer: one session (this process's writes are one at a time anyway), from a
         # pool so that a session lost with the server is replaced. Its commits do not wait
@@ -210,15 +214,28 @@ class Database:
                     reset=keep_session,
                     server_settings={"default_transaction_read_only": "on"},
                 )
-                opened.append(PgPoolReader(pool))
+                opened.append(PgPool(pool))
+            side = PgPool(
+                await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=PG_SIDE_WRITERS,
+                    timeout=PG_CONNECT_TIMEOUT,
+                    reset=keep_session,
+                    server_settings={"synchronous_commit": "off"},
+                )
+            )
+            opened.append(side)
             lock = asyncio.Lock()
             backend = Backend.POSTGRES
             db = cls(
-                Store(writer, clock, reader=opened[1], lock=lock, backend=backend),
+                Store(writer, clock, reader=opened[1], lock=lock, backend=backend, side=side),
                 cipher,
                 None,
                 connections=tuple(opened),
-                background=Store(writer, clock, reader=opened[2], lock=lock, backend=backend),
+                background=Store(
+                    writer, clock, reader=opened[2], lock=lock, backend=backend, side=side
+                ),
                 location=location,
             )
             await db._check_secret(cipher)

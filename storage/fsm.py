@@ -42,9 +42,9 @@ class FsmRepo:
         """Replace the record in one statement; a cleared one (no state, no data) leaves no
         row behind (the usual case once a screen is left)."""
         if state is None and not data:
-            await self._s.write(f"DELETE FROM fsm_states WHERE {_WHERE}", key)
+            await self._s.side_write(f"DELETE FROM fsm_states WHERE {_WHERE}", key)
             return
-        await self._s.write(
+        await self._s.side_write(
             "INSERT INTO fsm_states(bot_id, chat_id, user_id, thread_id, business, destiny,"
             " state, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (bot_id, chat_id, user_id, thread_id, business, destiny)"

@@ -174,7 +174,7 @@ class KeyRepo:
     async def update_balance(
         self, user_id: int, key_id: int, balance: Decimal, currency: str | None
     ) -> None:
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE api_keys SET balance = ?, currency = COALESCE(?, currency)"
             " WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
             (money_in(balance), currency, key_id, user_id),
@@ -182,7 +182,7 @@ class KeyRepo:
 
     async def set_currency(self, user_id: int, key_id: int, currency: str) -> None:
         """The currency the key's provider account is in, as a purchase answer named it."""
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE api_keys SET currency = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
             (currency, key_id, user_id),
         )
@@ -219,14 +219,14 @@ class KeyRepo:
     async def mark_revoked(self, key_id: int, at: float) -> bool:
         """System: note that the provider refuses the key; True only for the first note (the
         user is told once, whatever restarts happen until the key works again)."""
-        changed = await self._s.write(
+        changed = await self._s.side_write(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, key_id)
         )
         return changed == 1
 
     async def clear_revoked(self, key_id: int) -> bool:
         """System: the key works again; True when it had been marked."""
-        changed = await self._s.write(
+        changed = await self._s.side_write(
             "UPDATE api_keys SET revoked_at = NULL WHERE id = ? AND revoked_at IS NOT NULL",
             (key_id,),
         )

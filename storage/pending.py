@@ -220,7 +220,7 @@ class PendingRepo:
         return int(count or 0)
 
     async def set_balance_before(self, intent_id: int, balance: Decimal) -> None:
-        await self._s.write(
+        await self._s.side_write(
             "UPDATE pending_purchases SET balance_before = ? WHERE id = ?",
             (money_in(balance), intent_id),
         )

@@ -7,6 +7,11 @@ process, runs under one transaction-scoped advisory lock (`BEGIN IMMEDIATE` take
 multi-statement transaction; a lone write takes it around itself). A read-modify-write
 transaction can therefore never be overtaken by another process's write between its read and
 its write, exactly as under SQLite's write lock; plain reads take no lock (as under WAL).
+
+A side write (`Store.side_write`: a one-row write no transaction's decision reads, firing no
+trigger that reads other rows) needs none of that: it runs alone, autocommitted, on a pool of
+sessions of its own (`PgPool`), in one round trip instead of three and beside the write lock,
+ordered against the other writes of its row by the row's lock, as any PostgreSQL write is.
 """
 
 from __future__ import annotations
@@ -236,9 +241,10 @@ class PgConnection:
         await self._source.close()
 
 
-class PgPoolReader:
-    """Plain reads on a pool of read-only sessions: they see what is committed and wait for
-    no writer (as SQLite's WAL readers)."""
+class PgPool:
+    """Statements one at a time, each autocommitted on any free session of a pool: plain reads
+    on read-only sessions (they see what is committed and wait for no writer, as SQLite's WAL
+    readers), or side writes (`Store.side_write`: one round trip each, no write lock)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

@@ -282,7 +282,7 @@ class RentalRepo:
         return RentalSms(sms_id, rental_id, dedup_key, phone_from, text, date, received_at, False)
 
     async def mark_sms_delivered(self, sms_id: int) -> None:
-        await self._s.write("UPDATE rental_sms SET delivered = 1 WHERE id = ?", (sms_id,))
+        await self._s.side_write("UPDATE rental_sms SET delivered = 1 WHERE id = ?", (sms_id,))
 
     async def undelivered_sms(self, rental_id: int) -> list[RentalSms]:
         rows = await self._s.fetchall(
@@ -293,7 +293,9 @@ class RentalRepo:
         return [_sms(row) for row in rows]
 
     async def set_next_poll(self, rental_id: int, at: float) -> None:
-        await self._s.write("UPDATE rentals SET next_poll_at = ? WHERE id = ?", (at, rental_id))
+        await self._s.side_write(
+            "UPDATE rentals SET next_poll_at = ? WHERE id = ?", (at, rental_id)
+        )
 
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Rental]:
         """System: active rentals whose next poll is due, most overdue first."""

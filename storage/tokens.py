@@ -90,7 +90,7 @@ class TokenRepo:
         await self.prune(now)
         while True:
             token = secrets.token_urlsafe(TOKEN_BYTES)
-            changed = await self._s.write(
+            changed = await self._s.side_write(
                 "INSERT OR IGNORE INTO offer_tokens(token, user_id, offer, price, expires_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (token, user_id, offer, money_in(price), now + ttl),
@@ -142,4 +142,4 @@ class TokenRepo:
         and a row is deleted only once `expires_at < now`; a deleted token is unknown, and an
         unknown token is refused ("stale"). So pruning can turn a used token into a refused
         one, never into a claimable one."""
-        return await self._s.write("DELETE FROM offer_tokens WHERE expires_at < ?", (now,))
+        return await self._s.side_write("DELETE FROM offer_tokens WHERE expires_at < ?", (now,))

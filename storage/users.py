@@ -112,7 +112,7 @@ class UserRepo:
     async def clear_blocked(self, user_id: int) -> bool:
         """The user is back (any update from them): True only for the call that found them
         marked, so a return is acted on once however many updates arrive together."""
-        changed = await self._s.write(
+        changed = await self._s.side_write(
             "UPDATE users SET blocked = 0 WHERE id = ? AND blocked = 1", (user_id,)
         )
         return changed == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,38 @@ async def test_a_pick_another_purchase_adds_at_the_same_moment_is_no_error(
     assert await db.picks.recents(1) == [("tg", "0")]
 
 
+async def test_side_writes_run_beside_another_process_holding_the_write_lock(
+    db_and_other: tuple[Database, asyncpg.Connection], postgres_url: str
+) -> None:
+    """A card's message, a token, a balance, a code marked delivered, a dialogue state: writes
+    no transaction reads to decide, so they land while another process holds the write lock
+    (an ordinary write waits for it)."""
+    db, other = db_and_other
+    key = await add_key(db, 1)
+    number = await add_activation(db, 1, key.id)
+    assert await db.activations.store_code(number.id, 0, "12345", None, 1001.0)
+    await other.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    waiting = asyncio.create_task(db.users.update(1, language="zh"))
+    async with asyncio.timeout(GUARD):
+        await db.activations.set_card(number.id, 1, 77)
+        token = await db.tokens.issue(1, "tg:0")
+        await db.keys.update_balance(1, key.id, Decimal("9.50"), "RUB")
+        await db.activations.mark_code_delivered(number.id, 0)
+        await db.fsm.put((0, 1, 1, 0, "", "default"), "Flow:amount", {"n": 1})
+    await _wait_for_lock_waiters(postgres_url, 1)
+    assert not waiting.done()  # the ordinary write still waits for the lock
+    await other.execute("COMMIT")
+    async with asyncio.timeout(GUARD):
+        await waiting
+    stored = await db.activations.get_any(number.id)
+    assert stored is not None and stored.message_id == 77
+    assert await db.tokens.claim(token, 1, "tg:0") == "ok"
+    profile = await db.keys.get(1, key.id)
+    assert profile is not None and profile.balance == Decimal("9.50")
+    assert await db.activations.undelivered_codes(number.id) == []
+    assert await db.fsm.get((0, 1, 1, 0, "", "default")) == ("Flow:amount", {"n": 1})
+
+
 async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
     postgres_url: str, cipher: KeyCipher, clock: Any
 ) -> None:
@@ -165,9 +198,11 @@ async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
     try:
         [(writer,)] = await db.connection.execute_fetchall("SHOW synchronous_commit")
         [(reader,)] = await db._store.fetchall("SHOW synchronous_commit")
+        assert db._store.side is not None
+        [(side,)] = await db._store.side.execute_fetchall("SHOW synchronous_commit")
     finally:
         await db.close()
-    assert (writer, reader) == ("off", "on")
+    assert (writer, side, reader) == ("off", "off", "on")
 
 
 async def test_the_column_never_holds_a_key_in_clear(
