@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
@@ -92,5 +93,32 @@ class DatabaseStorage(BaseStorage):
         await self._store(row_key, state, merged)
         return copy.deepcopy(merged)
 
+    async def enter_screen(
+        self, key: StorageKey, state: StateType, update: Mapping[str, Any]
+    ) -> None:
+        """`set_state` and `update_data` in one write (none when nothing changed)."""
+        row_key = _row_key(key)
+        _, current = await self._record(row_key)
+        merged = {**copy.deepcopy(current), **copy.deepcopy(dict(update))}
+        await self._store(row_key, state_name(state), merged)
+
     async def close(self) -> None:
         return None  # the database is closed by its owner (Services.close)
+
+
+@runtime_checkable
+class ScreenStorage(Protocol):
+    async def enter_screen(
+        self, key: StorageKey, state: StateType, update: Mapping[str, Any]
+    ) -> None: ...
+
+
+async def enter_screen(context: FSMContext, state: StateType, **update: Any) -> None:
+    """A screen that awaits input, with what it carries: `set_state` then `update_data`, in
+    one write where the storage can (both of the bot's can; aiogram's others take two)."""
+    storage = context.storage
+    if isinstance(storage, ScreenStorage):
+        await storage.enter_screen(context.key, state, update)
+        return
+    await context.set_state(state)
+    await context.update_data(update)

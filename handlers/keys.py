@@ -44,6 +44,7 @@ from handlers.common import (
 )
 from handlers.deeplinks import PENDING_BUY, BuyLink, pending_buy
 from handlers.errors import error_text, is_bad_key, is_wrong_address
+from handlers.fsm_storage import enter_screen
 from storage import KeyProfile, User
 
 log = logging.getLogger(__name__)
@@ -346,8 +347,7 @@ async def ask_for_key(
     *,
     custom: bool = False,
 ) -> None:
-    await state.set_state(AddKey.key)
-    await state.update_data(base_url=base_url, provider=name, custom=custom)
+    await enter_screen(state, AddKey.key, base_url=base_url, provider=name, custom=custom)
     prompt = await show(target, t("keys-send-key", provider=html.escape(name)), only_cancel(t))
     await remember_prompt(state, prompt)
 
@@ -385,8 +385,7 @@ async def on_key_text(
         retry = await _key_refused(state, t, exc, custom=custom, user=user, settings=settings)
         await ask_again(message, state, t, retry + warning)
         return
-    await state.set_state(AddKey.label)
-    await state.update_data(key_id=key.id)
+    await enter_screen(state, AddKey.label, key_id=key.id)
     keep = _button(t("btn-keep-label", label=key.label), KeyCb(action=KeyAction.OPEN, id=key.id))
     done = with_continue(t, InlineKeyboardMarkup(inline_keyboard=[keep]), await pending_buy(state))
     added = t(

@@ -9,8 +9,10 @@ for the rest that shares it.
 One read per update: aiogram reads the state before the handlers, the prompt middleware and
 the handlers read the data, often more than once. Inside an update (`OneReadPerUpdate`, which
 the dispatcher runs before aiogram's FSM middleware) the first read takes state and data in one
-MGET, later reads are answered from it, and writes go to Redis and to it. Each update reads
-afresh: what another replica wrote before it began is always seen.
+MGET, later reads are answered from it, and writes go to Redis and to it; a write of what the
+update read already (a page turned within one screen) is not sent at all, and a screen's state
+and data entered together (`handlers.fsm_storage.enter_screen`) go in one round trip. Each
+update reads afresh: what another replica wrote before it began is always seen.
 
 When Redis fails, reading the state raises before any handler runs: the dispatcher's error
 path (`handlers.fallback.on_error`) tells the user to try again, and nothing was bought or
@@ -101,17 +103,50 @@ class SharedRedisStorage(RedisStorage):
         # A copy, as a fresh read would be: a caller may change what it got.
         return copy.deepcopy((await self._read(reads, key)).data)
 
+    def _known(self, key: StorageKey) -> _Read | None:
+        """What this update read or wrote of `key` (None outside an update, or not read yet)."""
+        return (_READS.get() or {}).get(key)
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        read = self._known(key)
+        name = state_name(state)
+        if read is not None and read.state == name:
+            return
         await super().set_state(key, state)
-        read = (_READS.get() or {}).get(key)
         if read is not None:
-            read.state = state_name(state)
+            read.state = name
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        read = self._known(key)
+        if read is not None and read.data == data:
+            return
         await super().set_data(key, data)
-        read = (_READS.get() or {}).get(key)
         if read is not None:
             read.data = copy.deepcopy(dict(data))
+
+    async def enter_screen(
+        self, key: StorageKey, state: StateType, update: Mapping[str, Any]
+    ) -> None:
+        """`set_state` and `update_data` in one round trip (a MULTI of what changed)."""
+        read = await self._read(_READS.get() or {}, key)
+        name = state_name(state)
+        data = {**read.data, **update}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if name != read.state:
+                state_key = self.key_builder.build(key, "state")
+                if name is None:
+                    pipe.delete(state_key)
+                else:
+                    pipe.set(state_key, name, ex=self.state_ttl)
+            if data != read.data:
+                data_key = self.key_builder.build(key, "data")
+                if data:
+                    pipe.set(data_key, self.json_dumps(data), ex=self.data_ttl)
+                else:
+                    pipe.delete(data_key)
+            if len(pipe):
+                await pipe.execute()
+        read.state, read.data = name, copy.deepcopy(data)
 
     async def close(self) -> None:
         return None  # the client is closed by its owner (Services.close)

@@ -26,6 +26,7 @@ from handlers.common import (
     remember_prompt,
     show,
 )
+from handlers.fsm_storage import enter_screen
 from handlers.names import Names, names_for
 from handlers.watch_callbacks import WatchAction, WatchCb, WatchStates
 from handlers.watch_views import (
@@ -177,8 +178,9 @@ async def on_ask_max(
     query: CallbackQuery, callback_data: WatchCb, t: Translate, state: FSMContext
 ) -> None:
     await answer_quietly(query)
-    await state.set_state(WatchStates.max_price)
-    await state.update_data(s=callback_data.s, c=callback_data.c, ab=callback_data.ab)
+    await enter_screen(
+        state, WatchStates.max_price, s=callback_data.s, c=callback_data.c, ab=callback_data.ab
+    )
     view = render_ask_max(t, callback_data.s, callback_data.c, callback_data.ab)
     await remember_prompt(state, await show(query, *view))
 

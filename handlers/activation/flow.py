@@ -73,6 +73,7 @@ from handlers.common import (
 )
 from handlers.deeplinks import bot_username, share_button, with_share_row
 from handlers.errors import error_text
+from handlers.fsm_storage import enter_screen
 from handlers.names import Names, country_label
 from handlers.outcome import PurchaseKind, checking_view
 from storage import Activation, KeyProfile, User
@@ -243,8 +244,8 @@ async def show_services(
     if not needle and page == 0:
         names = {s.code: s.name for s in services}
         quick = _quick_picks(favourites, recents, names, countries, lang)
-    await ctx.state.set_state(BuyStates.services)
-    await ctx.state.update_data(q=query, cq="")  # a country search belongs to its service
+    # A country search belongs to its service.
+    await enter_screen(ctx.state, BuyStates.services, q=query, cq="")
     text, markup = PAGES.get(
         _services_page_key(t, ordered, page, query, quick),
         lambda: render_services_page(t, ordered, page, query=query, quick=quick),
@@ -315,8 +316,7 @@ async def show_countries(
     best = bool(rates) and (await ctx.state.get_data()).get(SORT_KEY) == SORT_BEST
     if best:
         offers = best_chance_first(offers, rates)
-    await ctx.state.set_state(BuyStates.countries)
-    await ctx.state.update_data(s=service, cq=query)
+    await enter_screen(ctx.state, BuyStates.countries, s=service, cq=query)
     service_name = names.get(service, service)
     text, markup = PAGES.get(
         (

@@ -3,10 +3,12 @@ cannot answer gets the user a clear "try again" (nothing lost, nothing bought)."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 
 from bot.app import build_dispatcher
 from handlers.send_queue import UNPACED
@@ -100,3 +102,45 @@ async def test_an_update_reads_its_dialogue_state_from_redis_once(
     assert "Maximum price: 30.00" in chat.last_text
     await chat.tap("Buy for")
     assert len(sandbox.state.purchases) == 1
+
+
+async def test_a_page_turn_writes_nothing_and_a_new_screen_writes_once(
+    services: Any, bot: Any, sandbox: Any, sandbox_key: str
+) -> None:
+    """Turning a page keeps the screen's state and data: nothing is written. Choosing a
+    service enters the next screen: its state and data go in one round trip."""
+    dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
+    await _keyed(services, sandbox, sandbox_key, 112)
+    chat = ChatDriver(dp, bot, user_id=112)
+    await chat.send("/buy")
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list) else bytes(command)
+        if b":fsm:" in packed:
+            sent.append(packed)
+        await send(self, command, check_health)
+
+    Connection.send_packed_command = counted  # type: ignore[method-assign]
+    try:
+        await chat.tap("›")  # the next page of services
+        turned = list(sent)
+        sent.clear()
+        await chat.tap("Discord")  # the countries of a service
+        entered = list(sent)
+    finally:
+        Connection.send_packed_command = send  # type: ignore[method-assign]
+    assert [b"MGET" in trip for trip in turned] == [True]  # the read, no write
+    assert [b"MGET" in trip for trip in entered] == [True, False]  # the read, one write
+    assert b"MULTI" in entered[1] and entered[1].count(b":fsm:") == 2  # state and data
+    assert "Discord</b>: choose a country" in chat.last_text
+    [(state, data)] = [
+        (
+            await services.redis.get(key.replace(b":data", b":state")),
+            await services.redis.get(key),
+        )
+        for key in await services.redis.keys("*:fsm:*112*:data")
+    ]
+    assert state == b"BuyStates:countries"
+    assert json.loads(data) == {"q": "", "cq": "", "s": "ds"}
