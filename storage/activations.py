@@ -342,15 +342,17 @@ class ActivationRepo:
         """Many rows, each its own next poll, NEXT_POLLS_PER_WRITE to a statement: the pairs go
         in as one JSON array and are joined to the rows by id (UPDATE ... FROM, SQLite 3.33+).
 
-        Not all in one: each statement holds the write lock every writer shares, and the
-        tracker's flush of a second's next polls (1,000-3,000 rows at 10,000 numbers; about
-        20 µs a row on PostgreSQL, whose index on the column is rewritten with it) would keep
-        every handler's write waiting for its whole length; between two statements of 250,
-        the writes queued meanwhile go first."""
+        A side write (`Store.side_write`): no transaction reads a next poll to decide, no
+        trigger watches it, and only the tracker that owns a number's key writes many at once,
+        one statement after another, so no two of these wait for each other's rows. Not all
+        in one statement: each holds its rows (on SQLite the one write lock) for its length,
+        about 20 µs a row on PostgreSQL (the column's index is rewritten with it), and a
+        second's next polls at 10,000 numbers are 1,000-3,000 rows; between two statements of
+        250, a handler's write to one of those rows (or on SQLite any write) goes first."""
         items = list(next_polls.items())
         for start in range(0, len(items), NEXT_POLLS_PER_WRITE):
             pairs = json.dumps([[i, at] for i, at in items[start : start + NEXT_POLLS_PER_WRITE]])
-            await self._s.write(_NEXT_POLL_EACH[self._s.backend], (pairs,))
+            await self._s.side_write(_NEXT_POLL_EACH[self._s.backend], (pairs,))
 
     async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
         """System: live activations whose next poll is due, most overdue first."""

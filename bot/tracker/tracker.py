@@ -318,8 +318,8 @@ class Tracker:
     async def _flush_next_polls(self, now: float) -> None:
         """The next polls decided since the last write, written together at most every
         `flush_every` rather than after every pass: they only matter after a restart (one lost
-        in a crash makes its number due early), and each write takes the database's write
-        lock, which the handlers' writes then wait for."""
+        in a crash makes its number due early), and each write holds the rows it writes (on
+        SQLite the database's write lock), which a handler's write may then wait for."""
         if now >= self._flush_at and await self._timing.flush():
             self._flush_at = now + self.config.flush_every
 
