@@ -283,6 +283,23 @@ class Samples:
         self.shed = 0
         self.unfinished = 0  # still alive when the load stopped
         self.rss_mb: list[float] = []
+        self.gc_pauses: list[tuple[float, int, float]] = []  # (wall time, generation, seconds)
+        self._gc_started = 0.0
+
+    def watch_gc(self) -> None:
+        """Time the garbage collector's pauses of this process's loop from now on."""
+        gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._gc_started
+            self.gc_pauses.append((time.time(), info["generation"], took))
 
 
 class HandlerLoad:
@@ -869,6 +886,7 @@ async def _run_bot(
         stop = asyncio.Event()
         await dp.emit_startup(bot=bot)
         freeze_startup_heap()
+        samples.watch_gc()
         background_rate = max(0.0, spec.numbers / LIFETIME - spec.handler_purchases_per_s)
         drivers = [
             asyncio.create_task(handlers.run(stop)),
@@ -918,6 +936,7 @@ async def _run_bot(
             await dp.emit_shutdown(bot=bot)
             if spec.split:
                 await relay.stop()
+            samples.unwatch_gc()
             gc.unfreeze()
             await bot.session.close()
             await services.close()
@@ -1095,7 +1114,7 @@ def code_figures(codes: list[tuple[float, float | None, bool]]) -> dict[str, Any
     }
 
 
-def handler_figures(samples: Samples, t0: float, t_end: float) -> dict[str, float | None]:
+def handler_figures(samples: Samples, t0: float, t_end: float) -> dict[str, float | int | None]:
     local = [s for at, s in samples.local if t0 <= at <= t_end]
     provider = [s for at, s in samples.provider if t0 <= at <= t_end]
 
@@ -1108,6 +1127,17 @@ def handler_figures(samples: Samples, t0: float, t_end: float) -> dict[str, floa
         "handler_p99_ms": ms(percentile(local, 99)),
         "handler_max_ms": ms(max(local, default=None)),
         "handler_provider_p95_ms": ms(percentile(provider, 95)),
+        # The loop stops for every collection: the old generation's are the long ones.
+        "gc_collections": sum(1 for at, _, _ in samples.gc_pauses if t0 <= at <= t_end),
+        "gc_oldest_collections": sum(
+            1 for at, gen, _ in samples.gc_pauses if t0 <= at <= t_end and gen == 2
+        ),
+        "gc_pause_max_ms": ms(
+            max((took for at, _, took in samples.gc_pauses if t0 <= at <= t_end), default=None)
+        ),
+        "gc_pause_total_ms": ms(
+            sum(took for at, _, took in samples.gc_pauses if t0 <= at <= t_end)
+        ),
     }
 
 
