@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -340,22 +340,16 @@ def build_dispatcher(
     # or in Redis when there is one: then every replica sees it.
     redis = services.redis
     prefix = redis_prefix(bot)
-    # aiogram's FSM middleware is attached by setup_middlewares rather than by the
-    # constructor: after the update has its slot, while its user is read. With Redis, the
-    # update's FSM reads are opened before it makes the first (handlers.redis_fsm).
     if redis is None:
-        dp = Dispatcher(storage=DatabaseStorage(services.db), disable_fsm=True)
-        state_reads: list[BaseMiddleware] = [dp.fsm]
+        dp = Dispatcher(storage=DatabaseStorage(services.db))
     else:
+        # The update's FSM reads are opened before aiogram's FSM middleware makes the first
+        # (handlers.redis_fsm): aiogram's is attached after ours instead of by the constructor.
         dp = Dispatcher(storage=SharedRedisStorage(redis, prefix), disable_fsm=True)
-        state_reads = [OneReadPerUpdate(), dp.fsm]
+        dp.update.outer_middleware(OneReadPerUpdate())
+        dp.update.outer_middleware(dp.fsm)
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(
-        dp,
-        services.settings,
-        services.metrics.update_latency.observe,
-        state_reads=state_reads,
-    )
+    setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
     throttle = RedisThrottle(redis, prefix) if redis is not None else None
     dp.include_router(build_router(services.settings, shared_throttle=throttle))
     dp.startup.register(start_work)

@@ -8,8 +8,6 @@ keyboard would not have produced (`Stale` says so).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from bot.errors import Stale
 from bot.formatting import utc_offset_label
 from bot.i18n import LANGUAGES
@@ -32,21 +30,13 @@ class UserSettingsService:
         user, _key = await self.register_with_active_key(user_id, language)
         return user
 
-    async def read_with_active_key(self, user_id: int) -> tuple[User | None, KeyProfile | None]:
-        """The user as stored and their active key, in one read; (None, None) for a user not
-        stored yet."""
-        return await self._db.keys.owner_and_active(user_id)
-
     async def register_with_active_key(
-        self,
-        user_id: int,
-        language: str,
-        read: Awaitable[tuple[User | None, KeyProfile | None]] | None = None,
+        self, user_id: int, language: str
     ) -> tuple[User, KeyProfile | None]:
         """The user as stored (created on first contact with Telegram's language) and their
         active key. A known user costs one read and no write (every update comes through
-        here, and most need the key); `read`: that read, already under way."""
-        user, key = await (self.read_with_active_key(user_id) if read is None else read)
+        here, and most need the key)."""
+        user, key = await self._db.keys.owner_and_active(user_id)
         if user is None:
             return await self._db.users.get_or_create(user_id, language), None
         return user, key

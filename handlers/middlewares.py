@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -256,33 +256,6 @@ class UpdateTimingMiddleware(BaseMiddleware):
             self._observe(self._clock() - started)
 
 
-# The update's user-and-key read, started by EarlyUserRead and taken by RegistrationMiddleware.
-EARLY_USER = "early_user_read"
-
-
-class EarlyUserRead(BaseMiddleware):
-    """Starts reading the user and their active key as soon as the update has its slot, so
-    that the read runs while the dialogue state is read (the middlewares after this one)
-    rather than after it: on a busy machine each round trip waits for a core, and two
-    together wait once. RegistrationMiddleware takes the result; an update turned away
-    before it (not allowed) leaves the read cancelled or its answer dropped."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        tg_user = _telegram_user(data)
-        if tg_user is None or tg_user.is_bot:
-            return await handler(event, data)
-        user_settings: UserSettingsService = data["user_settings"]
-        read = asyncio.ensure_future(user_settings.read_with_active_key(tg_user.id))
-        data[EARLY_USER] = read
-        try:
-            return await handler(event, data)
-        finally:
-            if not read.done():
-                read.cancel()
-            elif not read.cancelled():
-                read.exception()  # retrieved: a failure nobody awaited is not logged as lost
-
-
 class InFlightMiddleware(BaseMiddleware):
     """At most `limit` updates are handled at once; the others wait their turn, in order.
 
@@ -370,7 +343,7 @@ class RegistrationMiddleware(BaseMiddleware):
         translator: Translator = data["translator"]
         # The first language is Telegram's; the user may change it in Settings.
         user, key = await user_settings.register_with_active_key(
-            tg_user.id, pick_language(tg_user.language_code), data.pop(EARLY_USER, None)
+            tg_user.id, pick_language(tg_user.language_code)
         )
         lang = user.language if user.language in translator.languages else None
         lang = lang or pick_language(tg_user.language_code)
@@ -557,25 +530,16 @@ async def _user_t(data: dict[str, Any], user: TelegramUser) -> Translate:
 
 
 def setup_middlewares(
-    dp: Dispatcher,
-    settings: Settings,
-    observe_update: Callable[[float], None] | None = None,
-    *,
-    state_reads: Sequence[BaseMiddleware] = (),
+    dp: Dispatcher, settings: Settings, observe_update: Callable[[float], None] | None = None
 ) -> None:
     """Attach the update middlewares once, on the dispatcher's update observer (every event
     type). The per-handler ones sit on the root router (`handlers.build_router`).
-    `observe_update` gets each update's seconds (the handler latency metric). `state_reads`:
-    the middlewares that read the dialogue state (aiogram's FSM middleware, and what comes
-    before it), run once the update has its slot, while its user is being read."""
+    `observe_update` gets each update's seconds (the handler latency metric)."""
     admins = list(settings.admin_ids)
     if observe_update is not None:
         dp.update.outer_middleware(UpdateTimingMiddleware(observe_update))
     dp.update.outer_middleware(KeyGuardMiddleware())
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
-    dp.update.outer_middleware(EarlyUserRead())
-    for middleware in state_reads:
-        dp.update.outer_middleware(middleware)
     dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))
     dp.update.outer_middleware(RegistrationMiddleware(admins))
     dp.update.outer_middleware(PromptMiddleware())

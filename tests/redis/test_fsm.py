@@ -3,7 +3,6 @@ cannot answer gets the user a clear "try again" (nothing lost, nothing bought)."
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -15,8 +14,6 @@ from bot.app import build_dispatcher
 from handlers.send_queue import UNPACED
 from tests.handlers.test_buy import open_confirm
 from tests.harness import ChatDriver
-
-GUARD = 10.0  # only stops a hang: no budget
 
 
 async def _keyed(services: Any, sandbox: Any, sandbox_key: str, user_id: int) -> None:
@@ -147,41 +144,3 @@ async def test_a_page_turn_writes_nothing_and_a_new_screen_writes_once(
     ]
     assert state == b"BuyStates:countries"
     assert json.loads(data) == {"q": "", "cq": "", "s": "ds"}
-
-
-async def test_the_user_is_read_while_the_dialogue_state_is(
-    services: Any, bot: Any, sandbox: Any, sandbox_key: str
-) -> None:
-    """An update's first two reads (its user and active key from the database, its dialogue
-    state from Redis) are under way together: here the state's read answers only once the
-    user's has started, which read one after the other would never see."""
-    dp = build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED)
-    await _keyed(services, sandbox, sandbox_key, 113)
-    chat = ChatDriver(dp, bot, user_id=113)
-    await chat.send("/buy")
-    loop = asyncio.get_running_loop()
-    user_read = asyncio.Event()
-
-    def traced(sql: str) -> None:  # on the database's thread
-        if "JOIN api_keys" in sql:
-            loop.call_soon_threadsafe(user_read.set)
-
-    client: Redis = services.redis
-    mget = client.mget
-
-    async def mget_once_the_user_is_read(*keys: Any, **options: Any) -> Any:
-        async with asyncio.timeout(GUARD):
-            await user_read.wait()
-        return await mget(*keys, **options)
-
-    for conn in services.db.connections:
-        await conn.set_trace_callback(traced)
-    client.mget = mget_once_the_user_is_read  # type: ignore[method-assign]
-    try:
-        await chat.tap("›")
-    finally:
-        del client.mget
-        for conn in services.db.connections:
-            await conn.set_trace_callback(None)
-    assert user_read.is_set()
-    assert "2/2" in [b.text for b in chat.last_bot_message().buttons()]
