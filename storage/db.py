@@ -78,6 +78,19 @@ async def _enable_wal(conn: aiosqlite.Connection) -> None:
         return
 
 
+async def _pg_pool(dsn: str, size: int, **settings: str) -> asyncpg.Pool:
+    """A pool of up to `size` sessions with these server settings, no reset round trip on
+    release (storage.pg.keep_session)."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        timeout=PG_CONNECT_TIMEOUT,
+        reset=keep_session,
+        server_settings=settings,
+    )
+
+
 def _make_private(path: Path) -> None:
     """The database holds phone numbers and codes: owner-only (0600) from the moment it exists.
 
@@ -192,39 +205,15 @@ class Database:
         # or the machine's may lose the last fraction of a second, never consistency). A
         # flush per commit would be made under the write lock every process waits for: a
         # lone write took 1.2 ms instead of 0.4 ms on the benchmark machine.
-        writer = PgConnection(
-            await asyncpg.create_pool(
-                dsn,
-                min_size=1,
-                max_size=1,
-                timeout=PG_CONNECT_TIMEOUT,
-                reset=keep_session,
-                server_settings={"synchronous_commit": "off"},
-            )
-        )
+        writer = PgConnection(await _pg_pool(dsn, 1, synchronous_commit="off"))
         opened: list[Connection] = [writer]
         try:
             await migrate(writer, clock=clock, backend=Backend.POSTGRES)
             for _ in ("handlers", "background"):
-                pool = await asyncpg.create_pool(
-                    dsn,
-                    min_size=1,
-                    max_size=PG_READERS,
-                    timeout=PG_CONNECT_TIMEOUT,
-                    reset=keep_session,
-                    server_settings={"default_transaction_read_only": "on"},
+                opened.append(
+                    PgPool(await _pg_pool(dsn, PG_READERS, default_transaction_read_only="on"))
                 )
-                opened.append(PgPool(pool))
-            side = PgPool(
-                await asyncpg.create_pool(
-                    dsn,
-                    min_size=1,
-                    max_size=PG_SIDE_WRITERS,
-                    timeout=PG_CONNECT_TIMEOUT,
-                    reset=keep_session,
-                    server_settings={"synchronous_commit": "off"},
-                )
-            )
+            side = PgPool(await _pg_pool(dsn, PG_SIDE_WRITERS, synchronous_commit="off"))
             opened.append(side)
             lock = asyncio.Lock()
             backend = Backend.POSTGRES
