@@ -1,7 +1,7 @@
 """FSM state in Redis (REDIS_URL): aiogram's own `RedisStorage`, so a user whose next update
 lands on another replica finds the screen that awaits their input, and what it gathered.
 
-Keys carry the bot's id (several bots may share one Redis) and expire after FSM_TTL untouched:
+Keys carry the bot's id (several bots may share one Redis) and expire after FSM_TTL unchanged:
 a flow left for a month is abandoned, and Redis holds no key for ever. The Redis client belongs
 to the composition root (`Services.close`), so closing the dispatcher's storage leaves it open
 for the rest that shares it.

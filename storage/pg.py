@@ -8,10 +8,11 @@ multi-statement transaction; a lone write takes it around itself). A read-modify
 transaction can therefore never be overtaken by another process's write between its read and
 its write, exactly as under SQLite's write lock; plain reads take no lock (as under WAL).
 
-A side write (`Store.side_write`: a one-row write no transaction's decision reads, firing no
-trigger that reads other rows) needs none of that: it runs alone, autocommitted, on a pool of
-sessions of its own (`PgPool`), in one round trip instead of three and beside the write lock,
-ordered against the other writes of its row by the row's lock, as any PostgreSQL write is.
+A side write (`Store.side_write`: a guarded write of columns no transaction reads to decide,
+firing no trigger that reads other rows) needs none of that: it runs alone, autocommitted, on
+a pool of sessions of its own (`PgPool`), in one round trip instead of three and beside the
+write lock, ordered against the other writes of its rows by their row locks, as any PostgreSQL
+write is.
 """
 
 from __future__ import annotations
