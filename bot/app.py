@@ -53,6 +53,7 @@ from bot.watches import WatchConfig, WatchPoller, WatchService
 from handlers import build_router, setup_middlewares
 from handlers.fsm_storage import DatabaseStorage
 from handlers.low_balance import LowBalanceSender
+from handlers.middlewares import THROTTLE_BURST
 from handlers.notifier import TelegramNotifier
 from handlers.redis_fsm import OneReadPerUpdate, SharedRedisStorage
 from handlers.redis_limits import RedisSendBudget, RedisThrottle
@@ -340,17 +341,21 @@ def build_dispatcher(
     # or in Redis when there is one: then every replica sees it.
     redis = services.redis
     prefix = redis_prefix(bot)
+    throttle: RedisThrottle | None = None
     if redis is None:
         dp = Dispatcher(storage=DatabaseStorage(services.db))
     else:
         # The update's FSM reads are opened before aiogram's FSM middleware makes the first
         # (handlers.redis_fsm): aiogram's is attached after ours instead of by the constructor.
-        dp = Dispatcher(storage=SharedRedisStorage(redis, prefix), disable_fsm=True)
+        # The first read takes the throttle's token in the same round trip.
+        throttle = RedisThrottle(
+            redis, prefix, rate=services.settings.throttle_rate, burst=THROTTLE_BURST
+        )
+        dp = Dispatcher(storage=SharedRedisStorage(redis, prefix, throttle), disable_fsm=True)
         dp.update.outer_middleware(OneReadPerUpdate())
         dp.update.outer_middleware(dp.fsm)
     dp.workflow_data.update(services.workflow_data())
     setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
-    throttle = RedisThrottle(redis, prefix) if redis is not None else None
     dp.include_router(build_router(services.settings, shared_throttle=throttle))
     dp.startup.register(start_work)
     dp.shutdown.register(stop_work)

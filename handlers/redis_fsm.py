@@ -11,8 +11,10 @@ the handlers read the data, often more than once. Inside an update (`OneReadPerU
 the dispatcher runs before aiogram's FSM middleware) the first read takes state and data in one
 MGET, later reads are answered from it, and writes go to Redis and to it; a write of what the
 update read already (a page turned within one screen) is not sent at all, and a screen's state
-and data entered together (`handlers.fsm_storage.enter_screen`) go in one round trip. Each
-update reads afresh: what another replica wrote before it began is always seen.
+and data entered together (`handlers.fsm_storage.enter_screen`) go in one round trip. The
+first read also takes the shared throttle's token for the update's user, in the same round
+trip (`handlers.redis_limits.RedisThrottle.take_ahead`). Each update reads afresh: what
+another replica wrote before it began is always seen.
 
 When Redis fails, reading the state raises before any handler runs: the dispatcher's error
 path (`handlers.fallback.on_error`) tells the user to try again, and nothing was bought or
@@ -20,6 +22,7 @@ changed; money never passes through this state (purchase tokens live in the data
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -30,10 +33,11 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
 
 from handlers.fsm_storage import state_name
+from handlers.redis_limits import RedisThrottle, throttle_ahead
 
 FSM_TTL = timedelta(days=30)
 
@@ -65,27 +69,49 @@ class OneReadPerUpdate(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         token = _READS.set({})
+        # A tap or a message meets the throttle: its token may come with the state's read.
+        meets_throttle = isinstance(event, Update) and (
+            event.message is not None or event.callback_query is not None
+        )
         try:
-            return await handler(event, data)
+            with throttle_ahead() if meets_throttle else contextlib.nullcontext():
+                return await handler(event, data)
         finally:
             _READS.reset(token)
 
 
 class SharedRedisStorage(RedisStorage):
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    """`throttle`: the shared throttle, whose token for the update's user is taken in the
+    same round trip as the first read (`RedisThrottle.take_ahead`)."""
+
+    def __init__(self, redis: Redis, prefix: str, throttle: RedisThrottle | None = None) -> None:
         super().__init__(
             redis,
             key_builder=DefaultKeyBuilder(prefix=f"{prefix}:fsm", with_destiny=True),
             state_ttl=FSM_TTL,
             data_ttl=FSM_TTL,
         )
+        self._throttle = throttle
+
+    async def _fetch(self, key: StorageKey) -> list[bytes | str | None]:
+        """State and data in one MGET, with the throttle's take in the same round trip."""
+        keys = (self.key_builder.build(key, "state"), self.key_builder.build(key, "data"))
+        throttle = self._throttle
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget(*keys)
+            along = throttle is not None and throttle.take_ahead(pipe, key.user_id)
+            answers = await pipe.execute(raise_on_error=False)
+        fetched = answers[0]
+        if isinstance(fetched, Exception):
+            raise fetched
+        if along and throttle is not None:
+            throttle.took_ahead(key.user_id, answers[1])
+        return list(fetched)
 
     async def _read(self, reads: dict[StorageKey, _Read], key: StorageKey) -> _Read:
         read = reads.get(key)
         if read is None:
-            state, data = await self.redis.mget(
-                self.key_builder.build(key, "state"), self.key_builder.build(key, "data")
-            )
+            state, data = await self._fetch(key)
             text = _text(data)
             read = reads[key] = _Read(_text(state), {} if text is None else self.json_loads(text))
         return read

@@ -17,10 +17,13 @@ falls back to its process's own limiter and tells the log once per outage (`Outa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from handlers.send_queue import SendLimits
@@ -98,11 +101,22 @@ class RedisBuckets:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_TAKE)
 
-    async def _run(self, mode: str, buckets: Sequence[Bucket]) -> float:
+    @staticmethod
+    def _args(mode: str, buckets: Sequence[Bucket]) -> list[str | int]:
         args: list[str | int] = [mode]
         for bucket in buckets:
             args += [round(bucket.step * MICROS), max(1, bucket.burst)]
+        return args
+
+    async def _run(self, mode: str, buckets: Sequence[Bucket]) -> float:
+        args = self._args(mode, buckets)
         return int(await self._script(keys=[b.key for b in buckets], args=args)) / MICROS
+
+    def take_in(self, pipe: Pipeline, bucket: Bucket) -> None:
+        """`take` of one bucket, queued on `pipe` (by the script's hash: a server that does not
+        know the script yet answers an error there, and the caller asks again the usual way).
+        Its answer, in the pipeline's results: 0 when taken, below 0 when not."""
+        pipe.evalsha(self._script.sha, 1, bucket.key, *self._args("take", [bucket]))
 
     async def take(self, buckets: Sequence[Bucket]) -> float:
         """Take a token of every bucket now: 0 when taken; else nothing is taken and the answer
@@ -115,20 +129,73 @@ class RedisBuckets:
         return await self._run("reserve", [bucket])
 
 
+# The throttle's tokens taken ahead in the update being handled, in the round trip that reads
+# its dialogue state (handlers.redis_fsm): user id -> taken (True), found none (False), or
+# no answer to use (None: not answered, or used already). Open only inside an update the
+# throttle may meet.
+_AHEAD: ContextVar[dict[int, bool | None] | None] = ContextVar("throttle_ahead", default=None)
+
+
+@contextmanager
+def throttle_ahead() -> Iterator[None]:
+    """Inside: the update's throttle token may be taken ahead (`RedisThrottle.take_ahead`)."""
+    token = _AHEAD.set({})
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
+
+
 class RedisThrottle:
     """The throttle's buckets (one per user) in Redis: a user's flood spread over replicas
     meets one bucket. Never raises: when Redis fails it answers None (cannot say), and
-    `ThrottleMiddleware` decides with its own bucket."""
+    `ThrottleMiddleware` decides with its own bucket.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    With `rate` (the throttle's, and its `burst`), an update's token can be taken ahead, in the
+    same round trip as its dialogue state's read (`take_ahead`): the throttle then finds its
+    answer there instead of asking Redis once more. The rule is the same: a token taken when
+    the bucket has one, nothing taken when it is empty (then a paced input books its token the
+    usual way)."""
+
+    def __init__(self, redis: Redis, prefix: str, *, rate: float = 0.0, burst: int = 1) -> None:
         self._buckets = RedisBuckets(redis)
         self._prefix = prefix
         self._outage = Outage("throttle")
+        self._ahead = (rate, burst)
 
     def _bucket(self, user_id: int, rate: float, burst: int) -> Bucket:
         return Bucket(f"{self._prefix}:throttle:{user_id}", rate, burst)
 
+    def take_ahead(self, pipe: Pipeline, user_id: int) -> bool:
+        """Queue the take of `user_id`'s token on `pipe`, once per update and only inside
+        `throttle_ahead()`; False when nothing was queued."""
+        ahead = _AHEAD.get()
+        rate, burst = self._ahead
+        if ahead is None or rate <= 0 or user_id in ahead:
+            return False
+        self._buckets.take_in(pipe, self._bucket(user_id, rate, burst))
+        ahead[user_id] = None  # asked: no second take in this update, whatever the answer
+        return True
+
+    def took_ahead(self, user_id: int, answer: object) -> None:
+        """The pipeline's answer to `take_ahead`'s command (an error: no answer, asked again)."""
+        ahead = _AHEAD.get()
+        if ahead is not None and isinstance(answer, int):
+            ahead[user_id] = answer >= 0
+
+    def _use_ahead(self, user_id: int, rate: float, burst: int) -> bool | None:
+        ahead = _AHEAD.get()
+        if ahead is None or (rate, burst) != self._ahead:
+            return None
+        taken = ahead.get(user_id)
+        if taken is not None:
+            ahead[user_id] = None  # one update, one token
+        return taken
+
     async def allow(self, user_id: int, rate: float, burst: int) -> bool | None:
+        taken = self._use_ahead(user_id, rate, burst)
+        if taken is not None:
+            return taken
         try:
             allowed = await self._buckets.take([self._bucket(user_id, rate, burst)]) == 0
         except RedisError as error:
@@ -138,6 +205,8 @@ class RedisThrottle:
         return allowed
 
     async def reserve(self, user_id: int, rate: float, burst: int) -> float | None:
+        if self._use_ahead(user_id, rate, burst):
+            return 0.0  # taken with the update's dialogue state
         try:
             wait = await self._buckets.reserve(self._bucket(user_id, rate, burst))
         except RedisError as error:

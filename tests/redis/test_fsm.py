@@ -3,7 +3,9 @@ cannot answer gets the user a clear "try again" (nothing lost, nothing bought)."
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from aiogram.fsm.storage.redis import RedisStorage
@@ -14,6 +16,26 @@ from bot.app import build_dispatcher
 from handlers.send_queue import UNPACED
 from tests.handlers.test_buy import open_confirm
 from tests.harness import ChatDriver
+
+
+@contextlib.contextmanager
+def redis_round_trips(marker: bytes) -> Iterator[list[bytes]]:
+    """Every round trip to Redis (all of a pipeline's commands are one) whose commands name
+    `marker`, as sent, while inside."""
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    async def recorded(self: Connection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list) else bytes(command)
+        if marker in packed:
+            sent.append(packed)
+        await send(self, command, check_health)
+
+    Connection.send_packed_command = recorded  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        Connection.send_packed_command = send  # type: ignore[method-assign]
 
 
 async def _keyed(services: Any, sandbox: Any, sandbox_key: str, user_id: int) -> None:
@@ -83,22 +105,11 @@ async def test_an_update_reads_its_dialogue_state_from_redis_once(
     await _keyed(services, sandbox, sandbox_key, 111)
     chat = ChatDriver(dp, bot, user_id=111)
     await open_confirm(chat)
-    client: Redis = services.redis
-    reads: list[str] = []
-    execute = client.execute_command
-
-    async def counted(*args: Any, **options: Any) -> Any:
-        if args[0] in ("GET", "MGET") and any(":fsm:" in str(arg) for arg in args[1:]):
-            reads.append(str(args[0]))
-        return await execute(*args, **options)
-
-    client.execute_command = counted  # type: ignore[method-assign]
-    try:
+    with redis_round_trips(b":fsm:") as trips:
         await chat.tap("Set a maximum price")  # a prompt: state and data written
         await chat.send("30")  # the answer: the prompt's state and data read, then cleared
-    finally:
-        del client.execute_command
-    assert reads == ["MGET", "MGET"]
+    reads = [trip for trip in trips if b"GET" in trip]
+    assert len(reads) == 2 and all(b"MGET" in trip for trip in reads)
     assert "Maximum price: 30.00" in chat.last_text
     await chat.tap("Buy for")
     assert len(sandbox.state.purchases) == 1
@@ -113,24 +124,12 @@ async def test_a_page_turn_writes_nothing_and_a_new_screen_writes_once(
     await _keyed(services, sandbox, sandbox_key, 112)
     chat = ChatDriver(dp, bot, user_id=112)
     await chat.send("/buy")
-    sent: list[bytes] = []
-    send = Connection.send_packed_command
-
-    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
-        packed = b"".join(command) if isinstance(command, list) else bytes(command)
-        if b":fsm:" in packed:
-            sent.append(packed)
-        await send(self, command, check_health)
-
-    Connection.send_packed_command = counted  # type: ignore[method-assign]
-    try:
+    with redis_round_trips(b":fsm:") as sent:
         await chat.tap("›")  # the next page of services
         turned = list(sent)
         sent.clear()
         await chat.tap("Discord")  # the countries of a service
         entered = list(sent)
-    finally:
-        Connection.send_packed_command = send  # type: ignore[method-assign]
     assert [b"MGET" in trip for trip in turned] == [True]  # the read, no write
     assert [b"MGET" in trip for trip in entered] == [True, False]  # the read, one write
     assert b"MULTI" in entered[1] and entered[1].count(b":fsm:") == 2  # state and data

@@ -10,9 +10,10 @@ from redis.asyncio import Redis
 
 from bot.app import build_dispatcher
 from handlers.middlewares import THROTTLE_BURST, ThrottleMiddleware
-from handlers.redis_limits import RedisThrottle
+from handlers.redis_limits import RedisThrottle, throttle_ahead
 from handlers.send_queue import UNPACED
 from tests.harness import ChatDriver, find_middleware
+from tests.redis.test_fsm import redis_round_trips
 
 HELP = "How this bot works"
 
@@ -74,3 +75,37 @@ async def test_a_redis_that_cannot_answer_leaves_the_throttle_to_the_process(
         assert answer is not None and "Too fast" in (answer.text or "")
     finally:
         await dead.aclose()
+
+
+async def test_a_tap_takes_its_token_in_the_round_trip_of_its_dialogue_state(
+    services: Any, bot: Any
+) -> None:
+    """The throttle's token comes with the dialogue state's read: one round trip, not two."""
+    services.settings = services.settings.model_copy(update={"throttle_rate": 30})
+    chat = ChatDriver(build_dispatcher(services, bot, with_tracker=False, send_limits=UNPACED), bot)
+    await chat.send("/start")  # the first: the server learns the script
+    with redis_round_trips(b":throttle:") as trips:
+        await chat.send("/help")
+    assert len(trips) == 1
+    assert b"MGET" in trips[0] and b":fsm:" in trips[0] and b"EVALSHA" in trips[0]
+    assert HELP in chat.last_text  # the token was there: handled
+
+
+async def test_a_token_taken_ahead_is_the_update_s_one_token(redis: Redis) -> None:
+    """Taken ahead once per update; the throttle's answer (allow, or a paced input's
+    reserve) uses it instead of taking another."""
+    throttle = RedisThrottle(redis, "sms-bot:test", rate=30.0, burst=3)
+    assert await throttle.allow(9, 30.0, 3) is True  # the server learns the script
+    with throttle_ahead():
+        async with redis.pipeline(transaction=False) as pipe:
+            assert throttle.take_ahead(pipe, 1)
+            assert not throttle.take_ahead(pipe, 1)  # once per update
+            [answer] = await pipe.execute(raise_on_error=False)
+        throttle.took_ahead(1, answer)
+        assert await throttle.reserve(1, 30.0, 3) == 0.0  # paced input: the token taken ahead
+        assert await throttle.allow(1, 30.0, 3) is True  # a second ask takes a second token
+    # Two tokens of three taken, as two updates take them: one more passes, then none.
+    assert [await throttle.allow(1, 30.0, 3) for _ in range(2)] == [True, False]
+    # Outside an update nothing is taken ahead.
+    async with redis.pipeline(transaction=False) as pipe:
+        assert not throttle.take_ahead(pipe, 2)
