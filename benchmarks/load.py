@@ -1117,6 +1117,7 @@ def code_figures(codes: list[tuple[float, float | None, bool]]) -> dict[str, Any
 def handler_figures(samples: Samples, t0: float, t_end: float) -> dict[str, float | int | None]:
     local = [s for at, s in samples.local if t0 <= at <= t_end]
     provider = [s for at, s in samples.provider if t0 <= at <= t_end]
+    pauses = [(gen, took) for at, gen, took in samples.gc_pauses if t0 <= at <= t_end]
 
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
@@ -1128,16 +1129,10 @@ def handler_figures(samples: Samples, t0: float, t_end: float) -> dict[str, floa
         "handler_max_ms": ms(max(local, default=None)),
         "handler_provider_p95_ms": ms(percentile(provider, 95)),
         # The loop stops for every collection: the old generation's are the long ones.
-        "gc_collections": sum(1 for at, _, _ in samples.gc_pauses if t0 <= at <= t_end),
-        "gc_oldest_collections": sum(
-            1 for at, gen, _ in samples.gc_pauses if t0 <= at <= t_end and gen == 2
-        ),
-        "gc_pause_max_ms": ms(
-            max((took for at, _, took in samples.gc_pauses if t0 <= at <= t_end), default=None)
-        ),
-        "gc_pause_total_ms": ms(
-            sum(took for at, _, took in samples.gc_pauses if t0 <= at <= t_end)
-        ),
+        "gc_collections": len(pauses),
+        "gc_oldest_collections": sum(1 for gen, _ in pauses if gen == 2),
+        "gc_pause_max_ms": ms(max((took for _, took in pauses), default=None)),
+        "gc_pause_total_ms": ms(sum(took for _, took in pauses)),
     }
 
 

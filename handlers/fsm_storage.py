@@ -86,10 +86,14 @@ class DatabaseStorage(BaseStorage):
         _, data = await self._record(_row_key(key))
         return copy.deepcopy(data)  # the caller may change it; the record stays as stored
 
+    async def _merged(self, row_key: FsmKey, update: Mapping[str, Any]) -> FsmRecord:
+        """The stored state, and the stored data with `update` merged in (copies)."""
+        state, current = await self._record(row_key)
+        return state, {**copy.deepcopy(current), **copy.deepcopy(dict(update))}
+
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
         row_key = _row_key(key)
-        state, current = await self._record(row_key)
-        merged = {**copy.deepcopy(current), **copy.deepcopy(dict(data))}
+        state, merged = await self._merged(row_key, data)
         await self._store(row_key, state, merged)
         return copy.deepcopy(merged)
 
@@ -98,8 +102,7 @@ class DatabaseStorage(BaseStorage):
     ) -> None:
         """`set_state` and `update_data` in one write (none when nothing changed)."""
         row_key = _row_key(key)
-        _, current = await self._record(row_key)
-        merged = {**copy.deepcopy(current), **copy.deepcopy(dict(update))}
+        _, merged = await self._merged(row_key, update)
         await self._store(row_key, state_name(state), merged)
 
     async def close(self) -> None:

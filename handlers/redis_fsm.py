@@ -35,6 +35,7 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from handlers.fsm_storage import state_name
 from handlers.redis_limits import RedisThrottle, throttle_ahead
@@ -96,16 +97,15 @@ class SharedRedisStorage(RedisStorage):
     async def _fetch(self, key: StorageKey) -> list[bytes | str | None]:
         """State and data in one MGET, with the throttle's take in the same round trip."""
         keys = (self.key_builder.build(key, "state"), self.key_builder.build(key, "data"))
-        throttle = self._throttle
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.mget(*keys)
-            along = throttle is not None and throttle.take_ahead(pipe, key.user_id)
+            taken = None if self._throttle is None else self._throttle.take_ahead(pipe, key.user_id)
             answers = await pipe.execute(raise_on_error=False)
         fetched = answers[0]
         if isinstance(fetched, Exception):
             raise fetched
-        if along and throttle is not None:
-            throttle.took_ahead(key.user_id, answers[1])
+        if taken is not None:
+            taken(answers[1])
         return list(fetched)
 
     async def _read(self, reads: dict[StorageKey, _Read], key: StorageKey) -> _Read:
@@ -159,20 +159,23 @@ class SharedRedisStorage(RedisStorage):
         data = {**read.data, **update}
         async with self.redis.pipeline(transaction=True) as pipe:
             if name != read.state:
-                state_key = self.key_builder.build(key, "state")
-                if name is None:
-                    pipe.delete(state_key)
-                else:
-                    pipe.set(state_key, name, ex=self.state_ttl)
+                self._put(pipe, self.key_builder.build(key, "state"), name, self.state_ttl)
             if data != read.data:
-                data_key = self.key_builder.build(key, "data")
-                if data:
-                    pipe.set(data_key, self.json_dumps(data), ex=self.data_ttl)
-                else:
-                    pipe.delete(data_key)
+                text = self.json_dumps(data) if data else None  # empty data: no key, as aiogram
+                self._put(pipe, self.key_builder.build(key, "data"), text, self.data_ttl)
             if len(pipe):
                 await pipe.execute()
         read.state, read.data = name, copy.deepcopy(data)
+
+    @staticmethod
+    def _put(
+        pipe: Pipeline, redis_key: str, value: str | None, ttl: int | timedelta | None
+    ) -> None:
+        """Queue `value` under `redis_key` (None: the key deleted)."""
+        if value is None:
+            pipe.delete(redis_key)
+        else:
+            pipe.set(redis_key, value, ex=ttl)
 
     async def close(self) -> None:
         return None  # the client is closed by its owner (Services.close)

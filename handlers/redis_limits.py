@@ -17,7 +17,7 @@ falls back to its process's own limiter and tells the log once per outage (`Outa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -166,22 +166,22 @@ class RedisThrottle:
     def _bucket(self, user_id: int, rate: float, burst: int) -> Bucket:
         return Bucket(f"{self._prefix}:throttle:{user_id}", rate, burst)
 
-    def take_ahead(self, pipe: Pipeline, user_id: int) -> bool:
+    def take_ahead(self, pipe: Pipeline, user_id: int) -> Callable[[object], None] | None:
         """Queue the take of `user_id`'s token on `pipe`, once per update and only inside
-        `throttle_ahead()`; False when nothing was queued."""
+        `throttle_ahead()`; what to call with the pipeline's answer to it (an error there is
+        no answer: the throttle asks again), or None when nothing was queued."""
         ahead = _AHEAD.get()
         rate, burst = self._ahead
         if ahead is None or rate <= 0 or user_id in ahead:
-            return False
+            return None
         self._buckets.take_in(pipe, self._bucket(user_id, rate, burst))
         ahead[user_id] = None  # asked: no second take in this update, whatever the answer
-        return True
 
-    def took_ahead(self, user_id: int, answer: object) -> None:
-        """The pipeline's answer to `take_ahead`'s command (an error: no answer, asked again)."""
-        ahead = _AHEAD.get()
-        if ahead is not None and isinstance(answer, int):
-            ahead[user_id] = answer >= 0
+        def answered(answer: object) -> None:
+            if isinstance(answer, int):
+                ahead[user_id] = answer >= 0
+
+        return answered
 
     def _use_ahead(self, user_id: int, rate: float, burst: int) -> bool | None:
         ahead = _AHEAD.get()

@@ -98,14 +98,15 @@ async def test_a_token_taken_ahead_is_the_update_s_one_token(redis: Redis) -> No
     assert await throttle.allow(9, 30.0, 3) is True  # the server learns the script
     with throttle_ahead():
         async with redis.pipeline(transaction=False) as pipe:
-            assert throttle.take_ahead(pipe, 1)
-            assert not throttle.take_ahead(pipe, 1)  # once per update
+            answered = throttle.take_ahead(pipe, 1)
+            assert answered is not None
+            assert throttle.take_ahead(pipe, 1) is None  # once per update
             [answer] = await pipe.execute(raise_on_error=False)
-        throttle.took_ahead(1, answer)
+        answered(answer)
         assert await throttle.reserve(1, 30.0, 3) == 0.0  # paced input: the token taken ahead
         assert await throttle.allow(1, 30.0, 3) is True  # a second ask takes a second token
     # Two tokens of three taken, as two updates take them: one more passes, then none.
     assert [await throttle.allow(1, 30.0, 3) for _ in range(2)] == [True, False]
     # Outside an update nothing is taken ahead.
     async with redis.pipeline(transaction=False) as pipe:
-        assert not throttle.take_ahead(pipe, 2)
+        assert throttle.take_ahead(pipe, 2) is None
