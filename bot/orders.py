@@ -37,7 +37,7 @@ from bot.provider.errors import ProviderError, UnknownOutcome
 from bot.provider.factory import ProviderFactory
 from bot.provider.models import ANY_NUMBER, ActivationStatus, PurchaseFilter
 from storage import Activation, Database, KeyProfile, PendingPurchase, User
-from storage.chains import ReplaceStep
+from storage.chains import CardMarks
 from storage.tokens import batch_token, offer_key
 
 log = logging.getLogger(__name__)
@@ -411,21 +411,20 @@ class OrderService:
         """The user's numbers still running, newest first."""
         return await self._db.activations.list_live(user_id)
 
-    async def starred(self, activation: Activation) -> bool:
-        """Whether the number's (service, country) is one of its owner's favourites (the
-        card's ⭐ says so)."""
-        return await self._db.picks.is_favourite(
-            activation.user_id, activation.service, activation.country
-        )
+    async def card_marks(self, activation: Activation) -> CardMarks:
+        """What the number's card shows beside its row, in one read: whether its (service,
+        country) is one of its owner's favourites (the ⭐) and the auto-replace chain it is a
+        step of ("attempt 2 of 3")."""
+        return await self._db.chains.card_marks(activation)
 
-    async def replace_step(self, activation: Activation) -> ReplaceStep | None:
-        """The auto-replace chain the number belongs to and which attempt it is (the card's
-        "attempt 2 of 3"); None when it is in no chain."""
-        return await self._db.chains.step_of(activation.id)
-
-    async def key_of(self, activation: Activation) -> KeyProfile | None:
+    async def key_of(
+        self, activation: Activation, *, known: KeyProfile | None = None
+    ) -> KeyProfile | None:
         """The key the number was bought with (its provider names the service and country);
-        None once the key is deleted."""
+        None once the key is deleted. `known`, a key this update read already (the user's
+        active one), stands in when it is that key: no second read."""
+        if known is not None and known.id == activation.key_id:
+            return known
         return await self._db.keys.get_any(activation.key_id)
 
     async def owner(self, user_id: int) -> User | None:

@@ -96,6 +96,15 @@ class ReplaceStep:
 
 
 @dataclass(frozen=True, slots=True)
+class CardMarks:
+    """What a number's card shows beside its own row: whether its pick is one of its owner's
+    favourites (the ⭐) and the chain it is a step of ("attempt 2 of 3")."""
+
+    starred: bool
+    step: ReplaceStep | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplaceEvent:
     """What a chain did that its owner hears of: `bought` a new number (its card is sent), or
     ended for a reason worth telling (no `bought`: the chain's `reason` says why)."""
@@ -267,6 +276,22 @@ class ChainRepo:
             (activation_id,),
         )
         return None if row is None else ReplaceStep(_chain(row[1:]), int(row[0]))
+
+    async def card_marks(self, activation: Activation) -> CardMarks:
+        """The card's favourite mark and chain step in one read (a card is drawn on most taps
+        and for every code: one round trip, not two)."""
+        row = await self._s.fetchone(
+            "SELECT EXISTS (SELECT 1 FROM favourites f"
+            " WHERE f.user_id = ? AND f.service = ? AND f.country = ?),"
+            f" l.attempt, {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))}"
+            " FROM (SELECT 1) AS one"
+            " LEFT JOIN replace_links l ON l.activation_id = ?"
+            " LEFT JOIN replace_chains c ON c.id = l.chain_id",
+            (activation.user_id, activation.service, activation.country or "", activation.id),
+        )
+        # (SELECT 1) makes exactly one row; the chain's columns are NULL when there is none.
+        step = None if row[2] is None else ReplaceStep(_chain(row[2:]), int(row[1]))
+        return CardMarks(bool(row[0]), step)
 
     async def silent_deadlines(self, activation_ids: list[int]) -> dict[int, float]:
         """System: for each of these numbers that a running chain is on, the moment it counts

@@ -27,7 +27,7 @@ from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
 from handlers.activation.flow import BuyContext, buy_context, show_confirm
 from handlers.activation.presenter import activation_card_data, render_activation_card
-from handlers.common import answer_quietly, show
+from handlers.common import ActiveKeyLoader, answer_quietly, show
 from handlers.errors import error_text
 from handlers.live_card import retire_card
 from storage import Activation, User
@@ -43,10 +43,13 @@ class CardTap:
     t: Translate
     catalog: CatalogService
     orders: OrderService
+    active_key: ActiveKeyLoader
     clock: Callable[[], float]
 
     async def view(self, activation: Activation) -> tuple[str, InlineKeyboardMarkup]:
-        to = Recipient(user=self.user, key=await self.orders.key_of(activation))
+        # Most numbers were bought with the key this update read with the user: no second read.
+        key = await self.orders.key_of(activation, known=await self.active_key())
+        to = Recipient(user=self.user, key=key)
         data = await activation_card_data(
             activation,
             to,
@@ -113,12 +116,13 @@ async def card_tap(
     t: Translate,
     catalog: CatalogService,
     orders: OrderService,
+    active_key: ActiveKeyLoader,
     clock: Callable[[], float],
 ) -> dict[str, CardTap]:
     """A filter that always passes and hands the handler its `tap` (aiogram merges a filter's
     dict into the handler's arguments): the card's dependencies are named, with their types,
     once."""
-    return {"tap": CardTap(query, user, lang, t, catalog, orders, clock)}
+    return {"tap": CardTap(query, user, lang, t, catalog, orders, active_key, clock)}
 
 
 async def on_open(query: CallbackQuery, callback_data: ActivationCb, tap: CardTap) -> None:

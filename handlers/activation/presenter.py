@@ -126,8 +126,7 @@ async def activation_card_data(
     names = await names_for(catalog, to.key, lang, activation.service, activation.country)
     currency = to.key.currency if to.key is not None else None
     tz = user_timezone(to.user.timezone if to.user is not None else None)
-    starred = await orders.starred(activation)
-    step = await orders.replace_step(activation)
+    marks = await orders.card_marks(activation)
     return card_data(
         activation,
         names,
@@ -135,8 +134,8 @@ async def activation_card_data(
         now=now,
         currency=currency,
         tz=tz,
-        starred=starred,
-        step=step,
+        starred=marks.starred,
+        step=marks.step,
     )
 
 

@@ -3,7 +3,7 @@ for answers the sandbox does not give on demand."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -588,6 +588,9 @@ async def test_reads_are_scoped_to_the_owner(
     assert [n.id for n in await orders.live(USER)] == [a.id] and await orders.live(999) == []
     key = await orders.key_of(a)
     assert key is not None and key.id == tkey.id
+    assert await orders.key_of(a, known=key) is key  # the update's key stands in: no read
+    stranger = replace(key, id=key.id + 1, label="another key")
+    assert await orders.key_of(a, known=stranger) == key  # not its key: read as stored
     owner = await orders.owner(USER)
     assert owner is not None and owner.language == "en"
     clock.advance(121)

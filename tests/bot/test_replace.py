@@ -121,7 +121,7 @@ async def test_a_silent_number_is_replaced_until_k_numbers(rig: Rig) -> None:
     assert old is not None and old.status == "cancelled"
     adopted = rig.notes.of("adopted")
     assert len(adopted) == 1  # the new number's card is sent
-    step = await rig.orders.replace_step(adopted[0])
+    step = (await rig.orders.card_marks(adopted[0])).step
     assert step is not None and (step.attempt, step.chain.attempts_max) == (2, 3)
 
     await rig.silence()

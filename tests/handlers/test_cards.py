@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from aiogram.methods import EditMessageText, SendMessage
 
+from bot.i18n import Translator
 from bot.tracker.notifier import Recipient
 from handlers.activation import ActivationCb
 from handlers.rent.callbacks import RentalCb
-from tests.harness import ChatMessage, delivered
+from tests.harness import ChatMessage, SqlTrace, delivered
 
 USER = 111
 
@@ -168,3 +169,30 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
         0.0, 1200.0, 120.0, False, None, USER, None, 0.0, None, False,
     )  # fmt: skip
     _fits(card_text(card_data(a, Names("tg", "Russia", ""), lang=lang, now=0.0), t))
+
+
+async def test_opening_a_card_reads_its_marks_at_once_and_the_tapper_s_key_not_again(
+    chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
+) -> None:
+    """A card is drawn on most taps: the user with their active key (the one read every
+    update makes), the number, then its ⭐ and chain step in one read; the key the number was
+    bought with is the active one already read."""
+    key = await _key(services, sandbox, sandbox_key, "en")
+    a = await services.db.activations.add(
+        user_id=USER, key_id=key.id, provider_id="900000002", service="tg", country="0",
+        phone="79001234568", cost=Decimal("18.50"), currency="RUB", created_at=clock(),
+        ends_at=clock() + 1200, cancel_allowed_at=clock() + 120, chat_id=USER,
+    )  # fmt: skip
+    await services.db.picks.add_favourite(USER, "tg", "0")
+    await chat.tap_data(ActivationCb(action="open", id=a.id).pack(), _screen(chat))  # warm names
+
+    sql = await SqlTrace.start(services.db)
+    await chat.tap_data(ActivationCb(action="open", id=a.id).pack(), _screen(chat))
+    card = chat.session.calls(SendMessage)[-1]
+    labels = [b.text for row in card.reply_markup.inline_keyboard for b in row]
+    assert Translator().bind("en")("act-btn-fav-on") in labels  # starred, as stored
+    assert sql.matching("FROM api_keys") == []  # only the users read joins it
+    marks = sql.matching("FROM favourites")
+    assert len(marks) == 1 and "replace_links" in marks[0]
+    reads = [s for s in sql.statements if s.split()[0].upper() == "SELECT"]
+    assert len(reads) == 3, reads  # user + key, the number, its marks

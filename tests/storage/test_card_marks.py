@@ -1,0 +1,39 @@
+"""A card's marks beside its number (the ⭐ of a favourite pick, the chain step it is) come in
+one read, on both backends, and say what the separate reads say."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from storage import Database
+from storage.chains import CardMarks
+from tests.storage.helpers import add_activation, add_key
+
+PRICE = Decimal("18")
+
+
+async def test_a_number_s_marks_are_its_owner_s_favourite_and_its_chain_step(db: Database) -> None:
+    key = await add_key(db, 1)
+    first = await add_activation(db, 1, key.id, "3001")
+    other_key = await add_key(db, 2)
+    theirs = await add_activation(db, 2, other_key.id, "3002")
+    assert await db.chains.card_marks(first) == CardMarks(starred=False, step=None)
+
+    # Another user's favourite, or the same service elsewhere, does not star this number.
+    await db.picks.add_favourite(2, first.service, first.country)
+    await db.picks.add_favourite(1, first.service, "99")
+    assert not (await db.chains.card_marks(first)).starred
+    assert (await db.chains.card_marks(theirs)).starred
+    await db.picks.add_favourite(1, first.service, first.country)
+    assert (await db.chains.card_marks(first)).starred
+
+    chain = await db.chains.start(
+        user_id=1, key_id=key.id, activation_id=first.id, service=first.service,
+        country=first.country, max_price=PRICE, chat_id=1, after=120, attempts_max=3,
+        cap=PRICE * 3, spent=PRICE,
+    )  # fmt: skip
+    assert chain is not None
+    marks = await db.chains.card_marks(first)
+    assert marks.step is not None and marks.step == await db.chains.step_of(first.id)
+    assert (marks.step.chain.id, marks.step.attempt, marks.starred) == (chain.id, 1, True)
+    assert (await db.chains.card_marks(theirs)).step is None
