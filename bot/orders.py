@@ -411,6 +411,13 @@ class OrderService:
         """The user's numbers still running, newest first."""
         return await self._db.activations.list_live(user_id)
 
+    async def get_for_card(
+        self, user_id: int, activation_id: int
+    ) -> tuple[Activation, CardMarks] | None:
+        """The user's own number and what its card shows beside it, in one read (a card about
+        to be drawn); None when it is not theirs."""
+        return await self._db.activations.get_with_marks(user_id, activation_id)
+
     async def card_marks(self, activation: Activation) -> CardMarks:
         """What the number's card shows beside its row, in one read: whether its (service,
         country) is one of its owner's favourites (the ⭐) and the auto-replace chain it is a

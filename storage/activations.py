@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_write
+from storage.chains import CardMarks, card_marks_from, card_marks_sql
 from storage.dialect import Backend
 from storage.models import (
     ACTIVATION_ENDED,
@@ -25,6 +26,8 @@ _COLUMNS = (
     " can_get_another_sms, chat_id, message_id, next_poll_at, ended_at, adopted, pending_change"
 )
 _HAS_CODES = len(_COLUMNS.split(","))  # index of the extra "has codes" column
+# The columns named by table: a read that joins another table with an id or a user_id.
+_QUALIFIED = ", ".join("activations." + name.strip() for name in _COLUMNS.split(","))
 _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
 # Literal IN lists (not bound parameters): the partial poll indexes repeat the same term.
 _LIVE = sql_in(ACTIVATION_LIVE)
@@ -84,12 +87,19 @@ class ActivationRepo:
     # ---- loading -------------------------------------------------------------------------
 
     async def _select(self, where: str, params: tuple[Any, ...] = ()) -> list[Activation]:
+        return [activation for activation, _row in await self._load(where, params)]
+
+    async def _load(
+        self, where: str, params: tuple[Any, ...], *, more: str = "", joins: str = ""
+    ) -> list[tuple[Activation, Any]]:
         """Rows plus their codes in two queries whatever the batch size: the first flags rows
         that have codes (an index probe inside SQLite), the second fetches codes for the
-        flagged rows only, so a tick full of numbers still waiting for a code costs one query."""
+        flagged rows only, so a tick full of numbers still waiting for a code costs one query.
+        `more`: columns read with each row (after the flag) over `joins`; each number comes
+        with its row."""
         rows = await self._s.fetchall(
-            f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM activation_codes c"
-            f" WHERE c.activation_id = activations.id) FROM activations {where}",
+            f"SELECT {_QUALIFIED}, EXISTS (SELECT 1 FROM activation_codes c"
+            f" WHERE c.activation_id = activations.id){more} FROM activations{joins} {where}",
             params,
         )
         with_codes = [row[0] for row in rows if row[_HAS_CODES]]
@@ -103,7 +113,10 @@ class ActivationRepo:
             )
             for code_row in code_rows:
                 by_activation[code_row[0]].append(_code(code_row))
-        return [_activation(row, by_activation[row[0]] if row[_HAS_CODES] else []) for row in rows]
+        return [
+            (_activation(row, by_activation[row[0]] if row[_HAS_CODES] else []), row)
+            for row in rows
+        ]
 
     async def _one(self, where: str, params: tuple[Any, ...]) -> Activation | None:
         found = await self._select(where, params)
@@ -166,6 +179,23 @@ class ActivationRepo:
 
     async def get(self, user_id: int, activation_id: int) -> Activation | None:
         return await self._one("WHERE id = ? AND user_id = ?", (activation_id, user_id))
+
+    async def get_with_marks(
+        self, user_id: int, activation_id: int
+    ) -> tuple[Activation, CardMarks] | None:
+        """The user's own number and what its card shows beside it (the ⭐, the chain step),
+        in one read (its codes in a second when it has some): a card about to be drawn."""
+        columns, joins = card_marks_sql("activations")
+        found = await self._load(
+            "WHERE activations.id = ? AND activations.user_id = ?",
+            (activation_id, user_id),
+            more=f", {columns}",
+            joins=joins,
+        )
+        if not found:
+            return None
+        activation, row = found[0]
+        return activation, card_marks_from(row[_HAS_CODES + 1 :])
 
     async def list_live(self, user_id: int) -> list[Activation]:
         return await self._select(

@@ -18,7 +18,7 @@ why: code, user, cap, attempts, a provider code such as NO_BALANCE, unknown, err
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -151,6 +151,30 @@ def _chain(row: Any) -> ReplaceChain:
     )
 
 
+def card_marks_sql(number: str) -> tuple[str, str]:
+    """What a card shows beside its number, as SQL over the number's row (`number`, an alias of
+    activations): the columns (its owner's favourite mark, then its chain step) and the joins
+    they need; `card_marks_from` reads them back from where they start in a row."""
+    chain = ", ".join("c." + name.strip() for name in _COLUMNS.split(","))
+    columns = (
+        f"EXISTS (SELECT 1 FROM favourites f WHERE f.user_id = {number}.user_id"
+        f" AND f.service = {number}.service AND f.country = {number}.country),"
+        f" l.attempt, {chain}"
+    )
+    joins = (
+        f" LEFT JOIN replace_links l ON l.activation_id = {number}.id"
+        " LEFT JOIN replace_chains c ON c.id = l.chain_id"
+    )
+    return columns, joins
+
+
+def card_marks_from(row: Sequence[Any]) -> CardMarks:
+    """The marks of `card_marks_sql`'s columns (a row sliced where they start); the chain's
+    columns are NULL when the number is in none."""
+    step = None if row[2] is None else ReplaceStep(_chain(row[2:]), int(row[1]))
+    return CardMarks(bool(row[0]), step)
+
+
 def _step_is(step: str | None) -> tuple[str, tuple[str, ...]]:
     """A settling write's condition and its parameter: the chain is still on the step whose
     token is `step` (None: whichever step)."""
@@ -280,18 +304,11 @@ class ChainRepo:
     async def card_marks(self, activation: Activation) -> CardMarks:
         """The card's favourite mark and chain step in one read (a card is drawn on most taps
         and for every code: one round trip, not two)."""
+        columns, joins = card_marks_sql("a")
         row = await self._s.fetchone(
-            "SELECT EXISTS (SELECT 1 FROM favourites f"
-            " WHERE f.user_id = ? AND f.service = ? AND f.country = ?),"
-            f" l.attempt, {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))}"
-            " FROM (SELECT 1) AS one"
-            " LEFT JOIN replace_links l ON l.activation_id = ?"
-            " LEFT JOIN replace_chains c ON c.id = l.chain_id",
-            (activation.user_id, activation.service, activation.country or "", activation.id),
+            f"SELECT {columns} FROM activations a{joins} WHERE a.id = ?", (activation.id,)
         )
-        # (SELECT 1) makes exactly one row; the chain's columns are NULL when there is none.
-        step = None if row[2] is None else ReplaceStep(_chain(row[2:]), int(row[1]))
-        return CardMarks(bool(row[0]), step)
+        return CardMarks(False, None) if row is None else card_marks_from(row)
 
     async def silent_deadlines(self, activation_ids: list[int]) -> dict[int, float]:
         """System: for each of these numbers that a running chain is on, the moment it counts

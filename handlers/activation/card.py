@@ -31,6 +31,7 @@ from handlers.common import ActiveKeyLoader, answer_quietly, show
 from handlers.errors import error_text
 from handlers.live_card import retire_card
 from storage import Activation, User
+from storage.chains import CardMarks
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,9 @@ class CardTap:
     active_key: ActiveKeyLoader
     clock: Callable[[], float]
 
-    async def view(self, activation: Activation) -> tuple[str, InlineKeyboardMarkup]:
+    async def view(
+        self, activation: Activation, marks: CardMarks | None = None
+    ) -> tuple[str, InlineKeyboardMarkup]:
         # Most numbers were bought with the key this update read with the user: no second read.
         key = await self.orders.key_of(activation, known=await self.active_key())
         to = Recipient(user=self.user, key=key)
@@ -57,6 +60,7 @@ class CardTap:
             catalog=self.catalog,
             orders=self.orders,
             now=self.clock(),
+            marks=marks,
         )
         return render_activation_card(data, self.t)
 
@@ -73,14 +77,14 @@ class CardTap:
             await self.orders.card_shown(activation.id, shown.chat.id, shown.message_id)
         return True
 
-    async def move(self, activation: Activation) -> bool:
+    async def move(self, activation: Activation, marks: CardMarks | None = None) -> bool:
         """Draw the number's card in a new message at the bottom of the chat, make it THE card
         (stored first), then turn the previous card into a stub without buttons: one message
         with live buttons per number. True when the chat shows it."""
         message = self.query.message
         if not isinstance(message, Message) or self.query.bot is None:
             return False
-        text, markup = await self.view(activation)
+        text, markup = await self.view(activation, marks)
         sent = await message.answer(text, reply_markup=markup)
         await self.orders.card_shown(activation.id, sent.chat.id, sent.message_id)
         if activation.message_id is not None:
@@ -126,12 +130,14 @@ async def card_tap(
 
 
 async def on_open(query: CallbackQuery, callback_data: ActivationCb, tap: CardTap) -> None:
-    """A number opened from a list (My numbers): its card moves below the list."""
-    activation = await _owned(query, callback_data, tap.orders, tap.user, tap.t)
-    if activation is None:
+    """A number opened from a list (My numbers): its card moves below the list. The number
+    and its card's marks come in one read."""
+    found = await tap.orders.get_for_card(tap.user.id, callback_data.id)
+    if found is None:  # not theirs (a crafted id finds nothing) or gone
+        await answer_quietly(query, tap.t("act-not-found"), alert=True)
         return
     await answer_quietly(query)
-    await tap.move(activation)
+    await tap.move(*found)
 
 
 async def on_favourite(

@@ -24,7 +24,7 @@ from bot.tracker.notifier import Recipient
 from handlers.activation.callbacks import ActivationAction, ActivationCb
 from handlers.common import MenuAction, MenuCb, menu_button
 from handlers.names import Names, names_for
-from storage.chains import CHAIN_ACTIVE, CHAIN_ENDED, ReplaceStep
+from storage.chains import CHAIN_ACTIVE, CHAIN_ENDED, CardMarks, ReplaceStep
 from storage.models import Activation
 
 CODE_LIMIT = 300  # escaped characters of one code on the card (a card holds every round)
@@ -120,13 +120,16 @@ async def activation_card_data(
     catalog: CatalogService | None,
     orders: OrderService,
     now: float,
+    marks: CardMarks | None = None,
 ) -> ActivationCardData:
     """Gather what the card of `activation` shows for its owner `to` (names by their key,
-    times in their zone, whether its pick is a favourite)."""
+    times in their zone, whether its pick is a favourite). `marks`: read already with the
+    number (`OrderService.get_for_card`), else read here."""
     names = await names_for(catalog, to.key, lang, activation.service, activation.country)
     currency = to.key.currency if to.key is not None else None
     tz = user_timezone(to.user.timezone if to.user is not None else None)
-    marks = await orders.card_marks(activation)
+    if marks is None:
+        marks = await orders.card_marks(activation)
     return card_data(
         activation,
         names,

@@ -171,12 +171,12 @@ def test_cards_and_sms_list_fit_a_message_whatever_the_sms(lang: str) -> None:
     _fits(card_text(card_data(a, Names("tg", "Russia", ""), lang=lang, now=0.0), t))
 
 
-async def test_opening_a_card_reads_its_marks_at_once_and_the_tapper_s_key_not_again(
+async def test_opening_a_card_reads_the_number_with_its_marks_and_the_tapper_s_key_not_again(
     chat: Any, services: Any, sandbox: Any, sandbox_key: str, clock: Any
 ) -> None:
     """A card is drawn on most taps: the user with their active key (the one read every
-    update makes), the number, then its ⭐ and chain step in one read; the key the number was
-    bought with is the active one already read."""
+    update makes), then the number with its ⭐ and chain step in one read; the key the number
+    was bought with is the active one already read."""
     key = await _key(services, sandbox, sandbox_key, "en")
     a = await services.db.activations.add(
         user_id=USER, key_id=key.id, provider_id="900000002", service="tg", country="0",
@@ -192,7 +192,14 @@ async def test_opening_a_card_reads_its_marks_at_once_and_the_tapper_s_key_not_a
     labels = [b.text for row in card.reply_markup.inline_keyboard for b in row]
     assert Translator().bind("en")("act-btn-fav-on") in labels  # starred, as stored
     assert sql.matching("FROM api_keys") == []  # only the users read joins it
-    marks = sql.matching("FROM favourites")
-    assert len(marks) == 1 and "replace_links" in marks[0]
     reads = [s for s in sql.statements if s.split()[0].upper() == "SELECT"]
-    assert len(reads) == 3, reads  # user + key, the number, its marks
+    assert len(reads) == 2, reads  # user + key; the number + its marks
+    assert "FROM activations" in reads[1] and "favourites" in reads[1]
+    assert "replace_links" in reads[1]
+
+    # Someone else's number, named by a crafted tap: nothing drawn, the user told.
+    sent = len(chat.session.calls(SendMessage))
+    answer = await chat.tap_data(ActivationCb(action="open", id=a.id + 1000).pack(), _screen(chat))
+    assert len(chat.session.calls(SendMessage)) == sent
+    assert answer is not None and answer.show_alert
+    assert answer.text == Translator().bind("en")("act-not-found")

@@ -4,6 +4,7 @@ one read, on both backends, and say what the separate reads say."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from storage import Database
 from storage.chains import CardMarks
@@ -37,3 +38,31 @@ async def test_a_number_s_marks_are_its_owner_s_favourite_and_its_chain_step(db:
     assert marks.step is not None and marks.step == await db.chains.step_of(first.id)
     assert (marks.step.chain.id, marks.step.attempt, marks.starred) == (chain.id, 1, True)
     assert (await db.chains.card_marks(theirs)).step is None
+
+
+async def test_a_number_comes_with_its_marks_in_one_read_and_only_to_its_owner(
+    db: Database, clock: Any
+) -> None:
+    key = await add_key(db, 1)
+    plain = await add_activation(db, 1, key.id, "3101")
+    coded = await add_activation(db, 1, key.id, "3102")
+    await db.activations.add_code(coded.id, 0, "123456", "Your code 123456", clock())
+    await db.picks.add_favourite(1, coded.service, coded.country)
+    chain = await db.chains.start(
+        user_id=1, key_id=key.id, activation_id=coded.id, service=coded.service,
+        country=coded.country, max_price=PRICE, chat_id=1, after=120, attempts_max=3,
+        cap=PRICE * 3, spent=PRICE,
+    )  # fmt: skip
+    assert chain is not None
+
+    for number in (plain, coded):
+        found = await db.activations.get_with_marks(1, number.id)
+        assert found is not None
+        activation, marks = found
+        assert activation == await db.activations.get(1, number.id)  # codes included
+        assert marks == await db.chains.card_marks(number)
+    found = await db.activations.get_with_marks(1, coded.id)
+    assert found is not None and [c.code for c in found[0].codes] == ["123456"]
+    assert found[1].starred and found[1].step is not None and found[1].step.chain.id == chain.id
+    assert await db.activations.get_with_marks(2, coded.id) is None  # not theirs
+    assert await db.activations.get_with_marks(1, 10**9) is None
