@@ -7,10 +7,22 @@ from decimal import Decimal
 from typing import Any
 
 from storage import Database
-from storage.chains import CardMarks
+from storage.chains import CardMarks, ReplaceChain
+from storage.models import Activation
 from tests.storage.helpers import add_activation, add_key
 
 PRICE = Decimal("18")
+
+
+async def _chain_on(db: Database, number: Activation) -> ReplaceChain:
+    """An auto-replace chain of three attempts whose first number is `number`."""
+    chain = await db.chains.start(
+        user_id=number.user_id, key_id=number.key_id, activation_id=number.id,
+        service=number.service, country=number.country, max_price=PRICE, chat_id=1,
+        after=120, attempts_max=3, cap=PRICE * 3, spent=PRICE,
+    )  # fmt: skip
+    assert chain is not None
+    return chain
 
 
 async def test_a_number_s_marks_are_its_owner_s_favourite_and_its_chain_step(db: Database) -> None:
@@ -28,12 +40,7 @@ async def test_a_number_s_marks_are_its_owner_s_favourite_and_its_chain_step(db:
     await db.picks.add_favourite(1, first.service, first.country)
     assert (await db.chains.card_marks(first)).starred
 
-    chain = await db.chains.start(
-        user_id=1, key_id=key.id, activation_id=first.id, service=first.service,
-        country=first.country, max_price=PRICE, chat_id=1, after=120, attempts_max=3,
-        cap=PRICE * 3, spent=PRICE,
-    )  # fmt: skip
-    assert chain is not None
+    chain = await _chain_on(db, first)
     marks = await db.chains.card_marks(first)
     assert marks.step is not None and marks.step == await db.chains.step_of(first.id)
     assert (marks.step.chain.id, marks.step.attempt, marks.starred) == (chain.id, 1, True)
@@ -48,12 +55,7 @@ async def test_a_number_comes_with_its_marks_in_one_read_and_only_to_its_owner(
     coded = await add_activation(db, 1, key.id, "3102")
     await db.activations.add_code(coded.id, 0, "123456", "Your code 123456", clock())
     await db.picks.add_favourite(1, coded.service, coded.country)
-    chain = await db.chains.start(
-        user_id=1, key_id=key.id, activation_id=coded.id, service=coded.service,
-        country=coded.country, max_price=PRICE, chat_id=1, after=120, attempts_max=3,
-        cap=PRICE * 3, spent=PRICE,
-    )  # fmt: skip
-    assert chain is not None
+    chain = await _chain_on(db, coded)
 
     for number in (plain, coded):
         found = await db.activations.get_with_marks(1, number.id)
