@@ -74,7 +74,8 @@ class RedactingFilter(logging.Filter):
 # At 10,000 numbers on 5,000 keys the tracker worker made about 2,900 young, 265 middle and 24
 # full collections a run (7.6-8.3 s of pauses in ~100 s, the full ones up to 270 ms each);
 # collecting the young every 50,000 net allocations: 9-10 collections, 0.66 s, and 9 % less
-# CPU per provider request (docs/performance.md, "The garbage collector's thresholds").
+# CPU per provider request (docs/performance.md, "A card in fewer reads, and the garbage
+# collector's thresholds").
 GC_THRESHOLDS = (50_000, 20, 10)
 
 
