@@ -106,8 +106,13 @@ async def _owned(
     """The user's own number named by the tap; a crafted id naming another's finds nothing."""
     activation = await orders.get(user.id, callback_data.id)
     if activation is None:
-        await answer_quietly(query, t("act-not-found"), alert=True)
+        await _not_found(query, t)
     return activation
+
+
+async def _not_found(query: CallbackQuery, t: Translate) -> None:
+    """The tapped number is not the user's (a crafted id) or is gone: said in an alert."""
+    await answer_quietly(query, t("act-not-found"), alert=True)
 
 
 # ------------------------------------------------------------------ open, favourite, again
@@ -133,8 +138,8 @@ async def on_open(query: CallbackQuery, callback_data: ActivationCb, tap: CardTa
     """A number opened from a list (My numbers): its card moves below the list. The number
     and its card's marks come in one read."""
     found = await tap.orders.get_for_card(tap.user.id, callback_data.id)
-    if found is None:  # not theirs (a crafted id finds nothing) or gone
-        await answer_quietly(query, tap.t("act-not-found"), alert=True)
+    if found is None:
+        await _not_found(query, tap.t)
         return
     await answer_quietly(query)
     await tap.move(*found)
