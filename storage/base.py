@@ -4,6 +4,7 @@ repositories."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -122,13 +123,26 @@ class Store:
     async def transaction(self) -> AsyncIterator[Connection]:
         """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
         async with self.lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self.conn
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        try:
+            await self.conn.execute("BEGIN IMMEDIATE")
+        except asyncio.CancelledError:
+            # aiosqlite runs a statement it was handed even when its caller is cancelled (a
+            # key job's timeout, a stop): end the transaction that BEGIN may yet open (the
+            # ROLLBACK runs after it), or the writer stays inside it, every later write left
+            # uncommitted and every other process waiting for the file's lock. An error here
+            # means nothing was begun.
+            with contextlib.suppress(Exception):
+                await self.conn.execute("ROLLBACK")
+            raise
 
 
 # Inside `Store.transaction()` the lock is already held: use these, not Store.fetch*/write.

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from storage import Database
+from storage.base import tx_write
 from tests.storage.helpers import add_activation, add_key
 
 
@@ -85,3 +88,27 @@ async def test_readers_never_see_a_half_done_transaction(db: Database) -> None:
     seen = [active for reads in results[30:] for active in reads]
     assert len(seen) == 100
     assert all(active is not None for active in seen)
+
+
+async def test_a_writer_cancelled_at_its_begin_leaves_no_transaction_open(db: Database) -> None:
+    """A task cancelled while its transaction begins (a key job's timeout, a stop): the
+    connection runs the BEGIN it was handed all the same, and must not be left inside it:
+    every later write would wait in that transaction, never committed, and another process's
+    writes would wait for its lock."""
+    store = db.users._s
+    await db.users.get_or_create(1, "en")
+
+    async def rename() -> None:
+        async with store.transaction() as conn:
+            await tx_write(conn, "UPDATE users SET language = 'ru' WHERE id = 1")
+
+    task = asyncio.create_task(rename())
+    await asyncio.sleep(0)  # it holds the lock and waits for its BEGIN
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    await db.users.get_or_create(2, "en")  # a later write, and a later transaction
+    await asyncio.gather(add_key(db, 2))
+    assert await db.users.get(2) is not None  # committed: the read connection sees it
+    assert len(await db.keys.list(2)) == 1
