@@ -15,7 +15,7 @@ from typing import Any
 
 from storage.base import Connection, Store, money_in, money_out, tx_write
 from storage.models import INTENT_OUTCOMES, PENDING_KINDS, PendingPurchase
-from storage.tokens import Claim, claim_in, shown_price_in
+from storage.tokens import Claim, claim_priced_in
 from storage.users import ensure_user
 
 _COLUMNS = (
@@ -100,11 +100,11 @@ class PendingRepo:
             raise ValueError(f"unknown pending purchase kind {kind!r}")
         now = self._s.clock()
         async with self._s.transaction() as conn:
-            claim = await claim_in(conn, token, user_id, offer, now)
+            claim, shown_price = await claim_priced_in(conn, token, user_id, offer, now)
             if claim != "ok":
                 return claim, None
             if expected_cost is None:
-                expected_cost = await shown_price_in(conn, token)
+                expected_cost = shown_price
             await ensure_user(conn, user_id, now)
             async with conn.execute(
                 "INSERT INTO pending_purchases(user_id, key_id, service, country, chat_id, kind,"

@@ -12,10 +12,13 @@ import secrets
 from decimal import Decimal
 from typing import Literal
 
-from storage.base import Connection, Store, money_in, money_out, tx_fetchone, tx_write
+from storage.base import Connection, Store, money_in, money_out, tx_fetchone
 
 TOKEN_TTL = 3600.0  # a confirm screen older than an hour shows prices that may have moved
 TOKEN_BYTES = 9  # 72 random bits: 12 URL-safe characters, short enough for callback data
+# Issuing prunes the expired tokens at most this often (seconds): a confirm screen is drawn
+# on most taps of the buy flow, and the table only needs to stay small, not exact.
+PRUNE_EVERY = 60.0
 
 Claim = Literal["ok", "used", "stale"]
 
@@ -55,39 +58,45 @@ async def claim_in(conn: Connection, token: str, user_id: int, offer: str, now: 
     """Claim inside an open transaction: "ok" exactly once per issued token; "used" when it
     was claimed already; "stale" when it was never issued (to this user, for this offer) or
     has expired."""
-    changed = await tx_write(
+    claim, _price = await claim_priced_in(conn, token, user_id, offer, now)
+    return claim
+
+
+async def claim_priced_in(
+    conn: Connection, token: str, user_id: int, offer: str, now: float
+) -> tuple[Claim, Decimal | None]:
+    """`claim_in`, and with "ok" the price the token's confirm screen showed, read by the
+    claim itself (a purchase's intent keeps it)."""
+    row = await tx_fetchone(
         conn,
         "UPDATE offer_tokens SET claimed_at = ? WHERE token = ? AND user_id = ? AND offer = ?"
-        " AND claimed_at IS NULL AND expires_at > ?",
+        " AND claimed_at IS NULL AND expires_at > ? RETURNING price",
         (now, token, user_id, offer, now),
     )
-    if changed == 1:
-        return "ok"
+    if row is not None:
+        return "ok", money_out(row[0])
     row = await tx_fetchone(
         conn,
         "SELECT claimed_at FROM offer_tokens WHERE token = ? AND user_id = ? AND offer = ?",
         (token, user_id, offer),
     )
-    return "used" if row is not None and row[0] is not None else "stale"
-
-
-async def shown_price_in(conn: Connection, token: str) -> Decimal | None:
-    """The price the token's confirm screen showed (inside an open transaction)."""
-    row = await tx_fetchone(conn, "SELECT price FROM offer_tokens WHERE token = ?", (token,))
-    return None if row is None else money_out(row[0])
+    return ("used" if row is not None and row[0] is not None else "stale"), None
 
 
 class TokenRepo:
     def __init__(self, store: Store) -> None:
         self._s = store
+        self._prune_at = float("-inf")  # when issuing prunes the expired tokens again
 
     async def issue(
         self, user_id: int, offer: str, *, price: Decimal | None = None, ttl: float = TOKEN_TTL
     ) -> str:
         """A fresh token for this user and offer (`price`: what the screen showed). Expired
-        ones are pruned on the way."""
+        ones are pruned on the way, once every PRUNE_EVERY seconds."""
         now = self._s.clock()
-        await self.prune(now)
+        if now >= self._prune_at:
+            await self.prune(now)
+            self._prune_at = now + PRUNE_EVERY
         while True:
             token = secrets.token_urlsafe(TOKEN_BYTES)
             changed = await self._s.side_write(

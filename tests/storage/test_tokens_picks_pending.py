@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from storage import Database
-from storage.tokens import TOKEN_TTL, offer_key
+from storage.tokens import PRUNE_EVERY, TOKEN_TTL, offer_key
+from tests.harness import SqlTrace
 from tests.storage.helpers import add_key
 
 OFFER = offer_key("activation", service="tg", country="0", max_price=None)
@@ -121,6 +122,30 @@ async def test_recents_keep_last_ten_most_recent_first(db: Database) -> None:
     assert ("s2", "0") in everything  # re-using s5 moved it, it did not take an extra slot
     await db.picks.add_recent(1, "s12", "0")
     assert ("s2", "0") not in await db.picks.recents(1, limit=100)
+
+
+async def test_the_pick_at_the_front_already_is_not_written_again(db: Database) -> None:
+    for service in ("tg", "wa"):
+        await db.picks.add_recent(1, service, "0")
+    sql = await SqlTrace.start(db)
+    await db.picks.add_recent(1, "wa", "0")  # the same number bought again
+    assert [s for s in sql.statements if not s.startswith("SELECT")] == []
+    await db.picks.add_recent(1, "tg", "0")  # second: moves to the front
+    assert await db.picks.recents(1) == [("tg", "0"), ("wa", "0")]
+
+
+async def test_issuing_prunes_the_expired_tokens_once_a_minute_at_most(
+    db: Database, clock: Any
+) -> None:
+    expired = await db.tokens.issue(1, OFFER, ttl=1.0)
+    clock.advance(2.0)
+    sql = await SqlTrace.start(db)
+    await db.tokens.issue(1, OFFER)  # within a minute of the last pruning: none
+    assert sql.matching("DELETE FROM offer_tokens") == []
+    clock.advance(PRUNE_EVERY)
+    await db.tokens.issue(1, OFFER)
+    assert len(sql.matching("DELETE FROM offer_tokens")) == 1
+    assert await db.tokens.claim(expired, 1, OFFER) == "stale"  # pruned: refused as before
 
 
 async def test_pending_add_list_resolve(db: Database, clock: Any) -> None:
