@@ -64,7 +64,11 @@ class PickRepo:
         return [(row[0], row[1] or None) for row in rows]
 
     async def add_recent(self, user_id: int, service: str, country: str) -> None:
-        """Move (service, country) to the front and keep only the last RECENTS_KEPT."""
+        """Move (service, country) to the front and keep only the last RECENTS_KEPT. A pick
+        at the front already (the same number bought again, the usual case) costs one read
+        and no write."""
+        if await self.recents(user_id, limit=1) == [(service, country)]:
+            return
         # OR IGNORE: a pick another session is adding at this moment (its row not yet
         # committed) is the same front entry, not a unique violation after the money is spent.
         async with self._s.transaction() as conn:
