@@ -7,7 +7,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_write
+from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_fetchone, tx_write
 from storage.chains import CardMarks, card_marks_from, card_marks_sql
 from storage.dialect import Backend
 from storage.models import (
@@ -148,11 +148,13 @@ class ActivationRepo:
         `intent_id`: the purchase intent it resolves, in the same transaction."""
         async with self._s.transaction() as conn:
             await ensure_user(conn, user_id, created_at)
-            await conn.execute(
+            inserted = await tx_fetchone(
+                conn,
                 "INSERT OR IGNORE INTO activations(user_id, key_id, provider_id, service, country,"
                 " phone, cost, currency, status, created_at, ends_at, cancel_allowed_at,"
                 " can_get_another_sms, chat_id, next_poll_at, adopted)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)"
+                f" RETURNING {_COLUMNS}",
                 (
                     user_id,
                     key_id,
@@ -173,7 +175,9 @@ class ActivationRepo:
             )
             if intent_id is not None:
                 await resolve_in(conn, intent_id, "bought", str(provider_id), created_at)
-        stored = await self.get_by_provider_id(key_id, str(provider_id))
+        if inserted is not None:
+            return _activation(inserted, [])  # just stored: no code yet, nothing to read back
+        stored = await self.get_by_provider_id(key_id, str(provider_id))  # stored before
         assert stored is not None
         return stored
 

@@ -50,6 +50,19 @@ async def test_add_and_idempotent_readd(db: Database, key: Any) -> None:
     assert await db.activations.get_by_provider_id(key.id, "123") is None  # leading zeros kept
 
 
+async def test_a_stored_number_comes_back_from_its_insert_as_a_read_finds_it(
+    db: Database, key: Any
+) -> None:
+    sql = await SqlTrace.start(db)
+    a = await db.activations.add(
+        user_id=1, key_id=key.id, provider_id="77", service="wa", country="6",
+        phone="6281", cost=Decimal("9.5"), currency="643", created_at=50.0, ends_at=1250.0,
+        cancel_allowed_at=170.0, can_get_another_sms=False, chat_id=5, next_poll_at=55.0,
+    )  # fmt: skip
+    assert [s for s in sql.statements if s.startswith("SELECT")] == []  # not read back
+    assert a == await db.activations.get_by_provider_id(key.id, "77")
+
+
 async def test_status_transitions_no_resurrection(db: Database, key: Any, clock: Any) -> None:
     a = await add_activation(db, 1, key.id)
     assert await db.activations.set_status(a.id, "received") is True
