@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bot.activation_status import (
@@ -57,6 +57,8 @@ class BuyResult:
     # With `duplicate`: the purchase the token started is still running in this process (a
     # tap while it runs hears "still buying", one after it "already done").
     in_progress: bool = False
+    # The key it was bought with, as stored now (a purchase may have named its currency).
+    key: KeyProfile | None = None
 
 
 Progress = Callable[[], Awaitable[None]]  # told once the purchase is claimed, before the call
@@ -189,6 +191,7 @@ class OrderService:
         choice: PurchaseFilter = ANY_NUMBER,
         quantity: int = 1,
         key_id: int | None = None,
+        known: KeyProfile | None = None,
     ) -> BuyResult:
         """Buy one number under a token issued for exactly this offer (`quantity`: of the
         batch the token belongs to, see `buy_several`). ProviderError (a
@@ -196,11 +199,10 @@ class OrderService:
         open intent the tracker reconciles (and whose result edits `message_id`). `progress`
         is awaited once the token is claimed, before the provider is called (the chat says
         "buying…"); only the tap that bought calls it, never a duplicate. `key_id`: buy with
-        that key of the user's (an auto-replace chain stays on its key), else the active one."""
-        if key_id is None:
-            key = await self._db.keys.get_active(user_id)
-        else:
-            key = await self._db.keys.get(user_id, key_id)
+        that key of the user's (an auto-replace chain stays on its key), else the active one;
+        `known`: the user's active key as this update read it (not read again when it is that
+        key)."""
+        key = await self._key_to_buy_with(user_id, key_id, known)
         if key is None:
             raise NoActiveKey()
         # The token is claimed and the intent written in one transaction BEFORE the provider
@@ -239,6 +241,17 @@ class OrderService:
             )
         finally:
             self._buying.discard(token)
+
+    async def _key_to_buy_with(
+        self, user_id: int, key_id: int | None, known: KeyProfile | None
+    ) -> KeyProfile | None:
+        if known is not None and known.user_id == user_id and not known.deleted:
+            chosen = known.id == key_id if key_id is not None else known.active
+            if chosen:
+                return known
+        if key_id is None:
+            return await self._db.keys.get_active(user_id)
+        return await self._db.keys.get(user_id, key_id)
 
     async def _buy_claimed(
         self,
@@ -300,6 +313,7 @@ class OrderService:
             # getBalance names no currency; a purchase does: the key's prices and balance are
             # shown in it from now on.
             await self._db.keys.set_currency(user_id, key.id, purchase.currency)
+            key = replace(key, currency=purchase.currency)
         try:
             await self._db.picks.add_recent(user_id, service, country)
         except Exception:  # a convenience list must never hide a bought number
@@ -309,7 +323,7 @@ class OrderService:
             await self._low_balance.after_purchase(key, intent.balance_before, activation.cost)
         except Exception:  # a notice must never hide a bought number either
             log.exception("could not check the low-balance notice")
-        return BuyResult(activation)
+        return BuyResult(activation, key=key)
 
     async def buy_several(
         self,
@@ -325,6 +339,7 @@ class OrderService:
         choice: PurchaseFilter = ANY_NUMBER,
         progress: Progress | None = None,
         on_bought: Bought | None = None,
+        known: KeyProfile | None = None,
     ) -> BatchResult:
         """Buy up to `quantity` numbers of one offer, confirmed by one tap (`token` is the lead
         of a batch from `offer_token(quantity=...)`).
@@ -334,7 +349,9 @@ class OrderService:
         It stops at the first refusal (it would only repeat: NO_NUMBERS, NO_BALANCE, BANNED,
         ...), at the first unknown outcome (its intent waits for reconciliation; nothing is
         retried), or when a number cost more than the cap; the unused tokens are withdrawn.
-        `on_bought` is awaited with each number once it is stored."""
+        `on_bought` is awaited with each number once it is stored. `known`: as for `buy`, for
+        the first number (each later one reads the active key: one removed meanwhile stops
+        the batch)."""
         if not 1 <= quantity <= MAX_QUANTITY:
             raise ValueError(f"quantity {quantity} outside 1..{MAX_QUANTITY}")
         bought: list[Activation] = []
@@ -359,6 +376,7 @@ class OrderService:
                         progress=progress if first else None,
                         choice=choice,
                         quantity=quantity,
+                        known=known if first else None,
                     )
                 except ProviderError as refused:
                     error = refused

@@ -572,11 +572,13 @@ async def show_new_card(
     now: float,
     *,
     fresh: bool = False,
+    key: KeyProfile | None = None,
 ) -> None:
     """Draw the bought number's card in the confirm message (which said "buying…"), or in a
     new one when that cannot be edited (or is `fresh`: the second number of a batch on), and
-    remember where it is."""
-    to = Recipient(user=ctx.user, key=await ctx.orders.key_of(activation))
+    remember where it is. `key`: the key it was bought with, as the purchase left it."""
+    known = key or await ctx.key()
+    to = Recipient(user=ctx.user, key=await ctx.orders.key_of(activation, known=known))
     data = await activation_card_data(
         activation, to, lang=ctx.lang, catalog=ctx.catalog, orders=ctx.orders, now=now
     )
@@ -679,6 +681,7 @@ async def _buy(
             message_id=message.message_id if message else None,
             progress=buying_notice(message, ctx),
             choice=tap.choice,
+            known=await ctx.key(),
         )
     except NoActiveKey:
         await answer_quietly(query)
@@ -710,7 +713,7 @@ async def _buy(
             )
         except Exception:  # the number is bought and tracked: its card must be shown anyway
             log.exception("auto-replace chain not started")
-    await show_new_card(query, result.activation, ctx, now())
+    await show_new_card(query, result.activation, ctx, now(), key=result.key)
 
 
 async def _buy_several(
@@ -747,6 +750,7 @@ async def _buy_several(
             choice=tap.choice,
             progress=buying_notice(message, ctx, "tiers-buying-several"),
             on_bought=card,
+            known=await ctx.key(),
         )
     except NoActiveKey:
         await answer_quietly(query)

@@ -22,6 +22,7 @@ from bot.provider.errors import (
 from bot.provider.models import ActivationStatus, Purchase
 from storage import Database, KeyProfile
 from storage.tokens import offer_key
+from tests.harness import SqlTrace
 
 USER = 111
 
@@ -596,3 +597,34 @@ async def test_reads_are_scoped_to_the_owner(
     clock.advance(121)
     await orders.cancel(USER, a.id)
     assert await orders.live(USER) == []
+
+
+async def test_the_key_this_update_read_buys_without_a_second_read(
+    orders: OrderService, tdb: Database, tkey: KeyProfile, sandbox: Any
+) -> None:
+    """The handler passes the active key its update read: it buys with it, no read again; a
+    key that is not the one to buy with (another user's, not active, removed) is read."""
+    sql = await SqlTrace.start(tdb)
+    result = await orders.buy(
+        USER, token=await issue(orders), service="tg", country="0", max_price=None,
+        chat_id=USER, known=tkey,
+    )  # fmt: skip
+    assert result.activation is not None and result.activation.key_id == tkey.id
+    assert sql.matching("FROM api_keys") == []  # neither the active key nor the key by id
+    assert result.key is not None and result.key.id == tkey.id
+
+    other = await tdb.keys.add(
+        USER, label="second", base_url=sandbox.url, api_key=sandbox.state.create_key(),
+        currency="RUB",
+    )  # fmt: skip
+    not_to_buy_with = (
+        replace(tkey, active=False),  # read before `other` became the active one: stale
+        replace(tkey, user_id=USER + 1),
+        replace(tkey, deleted_at=1.0),
+    )
+    for known in not_to_buy_with:
+        result = await orders.buy(
+            USER, token=await issue(orders), service="tg", country="0", max_price=None,
+            chat_id=USER, known=known,
+        )  # fmt: skip
+        assert result.activation is not None and result.activation.key_id == other.id

@@ -11,6 +11,7 @@ import pytest
 from handlers.activation import BuyCb
 from handlers.activation.callbacks import OfferCb
 from handlers.activation.flow import PageCache
+from tests.harness import SqlTrace
 
 
 @pytest.fixture
@@ -458,3 +459,23 @@ async def test_a_ban_end_shows_in_the_users_zone(
     expected = services.translator.bind("en")("error-banned", until="2030-01-02 08:04 UTC+05:00")
     assert answer is not None and answer.text == expected[:200]
     assert sandbox.state.purchases == []
+
+
+async def test_a_purchase_reads_neither_the_key_nor_the_price_nor_the_number_again(
+    keyed: Any, services: Any
+) -> None:
+    """The Buy tap: the key the update read (with its user) buys and draws the card, the
+    token's claim brings the price the screen showed, the stored number comes back from its
+    insert; the same pick bought again leaves the recents as they are."""
+    chat = keyed
+    await open_confirm(chat)
+    await chat.tap("Buy")
+    await chat.send("/buy")
+    await chat.tap("Poland")  # the recent pick, one tap from the services screen
+    sql = await SqlTrace.start(services.db)
+    await chat.tap("Buy")
+    assert "Telegram" in chat.last_text and "Poland" in chat.last_text  # the new number's card
+    assert sql.matching("SELECT id, user_id, label, base_url") == []  # no key read alone
+    assert sql.matching("SELECT price FROM offer_tokens") == []
+    assert [s for s in sql.matching("provider_id = ") if s.startswith("SELECT")] == []
+    assert [s for s in sql.statements if "recents" in s and not s.startswith("SELECT")] == []
