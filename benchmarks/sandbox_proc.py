@@ -10,7 +10,7 @@ control API as `python -m sandbox`) and adds, under `/bench/`:
   an SMS to each activation at that wall time and remembers when it really did;
 - `GET /bench/stats?since=&until=`: protocol requests counted since start (the sandbox's
   `requests` record is capped, this counter is not), by action, the busiest key-second in the
-  range, and the SMS delivery times.
+  range, the SMS delivery times, and when each code first left in an answer (`seen_at`).
 
 For the real-world load benchmark (`benchmarks.load`):
 
@@ -60,11 +60,20 @@ class CountingState(SandboxState):
         self.per_key_second: Counter[tuple[str, int]] = Counter()
         self.counting = True  # off while /bench/populate buys the numbers
         self.on_purchase: Callable[[str], None] | None = None
+        # Codes delivered and not yet in any answer (code -> activation id), and when each
+        # first left in one: a code's latency splits into the poll that found it and what
+        # the bot did after (its store, its send queue, Telegram).
+        self.unseen: dict[str, str] = {}
+        self.seen_at: dict[str, float] = {}
 
     def handle(self, params: dict[str, str]) -> Reply:
         reply = super().handle(params)
         if reply.purchase and self.on_purchase is not None and self.purchases:
             self.on_purchase(str(self.purchases[-1]["id"]))
+        if self.unseen:
+            found = [code for code in self.unseen if code in reply.body]
+            for code in found:
+                self.seen_at[self.unseen.pop(code)] = time.time()
         return reply
 
     def note_request(self, params: dict[str, str], *, fault: str | None = None) -> None:
@@ -218,6 +227,7 @@ class BenchSandbox(SandboxServer):
             self.sms_errors += 1
             return
         self.sms_at[activation_id] = now = time.time()
+        self.state.unseen[code] = activation_id
         activation = self.state.activations[activation_id]
         self.sms_age[activation_id] = now - activation.created_at
         self.sms_key[activation_id] = activation.key
@@ -236,6 +246,7 @@ class BenchSandbox(SandboxServer):
                 "by_action": dict(self.state.by_action),
                 "per_key_max_per_second": busiest,
                 "sms_at": self.sms_at,
+                "seen_at": self.state.seen_at,
                 "sms_age": self.sms_age,
                 "sms_key": self.sms_key,
                 "sms_errors": self.sms_errors,

@@ -89,7 +89,7 @@ def test_load_quick(tmp_path: Path) -> None:
     for field in (
         "fast_p50_s", "fast_p95_s", "fast_p99_s", "slow_p50_s", "slow_p95_s", "slow_p99_s",
         "handler_p95_ms", "handler_p99_ms", "handler_max_ms", "provider_req_per_s",
-        "cpu_pct", "rss_peak_mb", "telegram_429",
+        "cpu_pct", "rss_peak_mb", "telegram_429", "fast_found_p95_s", "fast_sent_p95_s",
     ):  # fmt: skip
         assert field in row, field
     # Codes were sent and every one reached the fake Bot API; the handlers were fed.

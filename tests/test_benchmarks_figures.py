@@ -1,0 +1,31 @@
+"""The load benchmark's own arithmetic: which codes count, and a code's latency in stages."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+
+from benchmarks.load import FAST_WINDOW, code_stages, parse_workers
+
+
+def test_a_fast_code_s_latency_splits_into_finding_it_and_sending_it() -> None:
+    stats = {
+        "sms_at": {"1": 100.0, "2": 101.0, "3": 102.0, "4": 103.0, "5": 104.0, "6": 5.0},
+        "sms_age": {"1": 10.0, "2": 10.0, "3": 10.0, "4": FAST_WINDOW + 1, "5": 10.0, "6": 1.0},
+        "sms_key": {"1": "k", "2": "k", "3": "k", "4": "k", "5": "tapper", "6": "k"},
+        # 1 found after 1.5 s; 2 found after 0.5 s and never sent; 3 never found.
+        "seen_at": {"1": 101.5, "2": 101.5, "4": 200.0, "5": 104.1, "6": 5.1},
+    }
+    accepted = {"1": 101.75}
+    stages = code_stages(stats, 50.0, 150.0, accepted.get, {"tapper"})
+    # 4 is in the slow window, 5 a tapping user's, 6 before the window: none of them count.
+    assert stages["fast_found_p50_s"] == 1.5 and math.isinf(stages["fast_found_p95_s"] or 0)
+    assert stages["fast_sent_p50_s"] == 0.25 and math.isinf(stages["fast_sent_p95_s"] or 0)
+
+
+def test_zero_workers_is_the_web_role_alone_and_a_negative_count_is_refused() -> None:
+    assert parse_workers("0") == [0] and parse_workers("0,1") == [0, 1]
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_workers("-1")
