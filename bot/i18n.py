@@ -7,6 +7,7 @@ reformats a price or a code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,22 +28,26 @@ def pick_language(telegram_code: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
+@functools.cache
+def _catalog(locales_dir: Path, lang: str) -> tuple[FluentBundle, frozenset[str]]:
+    """One language's messages and their ids, parsed once per process: parsing the catalogs
+    is pure Python and takes a good part of a second, and nothing changes them once loaded."""
+    bundle = FluentBundle([lang], use_isolating=False)
+    keys: set[str] = set()
+    for path in sorted((locales_dir / lang).glob("*.ftl")):
+        resource = FluentResource(path.read_text(encoding="utf-8"))
+        bundle.add_resource(resource)
+        keys.update(entry.id.name for entry in resource.body if hasattr(entry, "id") and entry.id)
+    return bundle, frozenset(keys)
+
+
 class Translator:
     def __init__(self, locales_dir: Path = LOCALES_DIR, languages: tuple[str, ...] = LANGUAGES):
         self.languages = languages
         self._bundles: dict[str, FluentBundle] = {}
-        self._keys: dict[str, set[str]] = {}
+        self._keys: dict[str, frozenset[str]] = {}
         for lang in languages:
-            bundle = FluentBundle([lang], use_isolating=False)
-            keys: set[str] = set()
-            for path in sorted((locales_dir / lang).glob("*.ftl")):
-                resource = FluentResource(path.read_text(encoding="utf-8"))
-                bundle.add_resource(resource)
-                keys.update(
-                    entry.id.name for entry in resource.body if hasattr(entry, "id") and entry.id
-                )
-            self._bundles[lang] = bundle
-            self._keys[lang] = keys
+            self._bundles[lang], self._keys[lang] = _catalog(locales_dir, lang)
 
     def keys(self, lang: str) -> set[str]:
         return set(self._keys.get(lang, set()))
