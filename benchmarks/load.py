@@ -948,7 +948,7 @@ async def _run_bot(
     codes = code_latencies(
         final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
     )
-    stages = code_stages(
+    stages = stage_rows(
         final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
     )
     requests = after["total"] - before["total"]
@@ -963,7 +963,7 @@ async def _run_bot(
         "window_s": round(elapsed, 1),
         "setup_s": round(setup_seconds, 1),
         **code_figures(codes),
-        **stages,
+        **code_stages(stages),
         "provider_requests": requests,
         "provider_req_per_s": round(requests / elapsed, 1),
         "provider_faults": final["faults"],
@@ -1014,6 +1014,7 @@ async def _run_bot(
         ),
         "series": {
             "codes": [[round(at - t0, 3), lat, fast] for at, lat, fast in codes],
+            "fast_stages": [[round(at - t0, 3), found, sent] for at, found, sent in stages],
             "handlers": [[round(at - t0, 3), round(s * 1000, 2)] for at, s in samples.local],
         },
     }
@@ -1103,27 +1104,37 @@ def window_sms(
     ]
 
 
-def code_stages(
+def stage_rows(
     stats: dict[str, Any],
     t0: float,
     t_end: float,
     accepted_at: Callable[[str], float | None],
     tapping: set[str],
-) -> dict[str, float | None]:
-    """A fast-window code's latency in two stages: from the SMS to the first provider answer
-    that carried it (`found`: the polling), and from there to the Bot API accepting it
-    (`sent`: the bot's store and send queue, Telegram's pace). A code never found counts as
-    infinitely late in the first, one found and never sent in the second."""
-    found: list[float | None] = []
-    sent: list[float | None] = []
+) -> list[tuple[float, float | None, float | None]]:
+    """Each fast-window code's latency in two stages: (SMS time, from the SMS to the first
+    provider answer that carried it, from there to the Bot API accepting it). `found`: the
+    polling; `sent`: the bot's store and send queue, Telegram's pace. None: never found, or
+    found and never sent (None in both: never found)."""
+    rows: list[tuple[float, float | None, float | None]] = []
     for provider_id, at, fast in window_sms(stats, t0, t_end, tapping):
         if not fast:
             continue
         seen = stats.get("seen_at", {}).get(provider_id)
-        found.append(None if seen is None else max(0.0, seen - at))
-        if seen is not None:
-            accepted = accepted_at(provider_id)
-            sent.append(None if accepted is None else max(0.0, accepted - seen))
+        if seen is None:
+            rows.append((at, None, None))
+            continue
+        accepted = accepted_at(provider_id)
+        rows.append(
+            (at, max(0.0, seen - at), None if accepted is None else max(0.0, accepted - seen))
+        )
+    return sorted(rows)
+
+
+def code_stages(rows: list[tuple[float, float | None, float | None]]) -> dict[str, float | None]:
+    """p50/p95/p99 of each stage: a code never found is infinitely late in the first, one
+    found and never sent in the second."""
+    found = [found for _, found, _ in rows]
+    sent = [sent for _, found, sent in rows if found is not None]
     return {**_pcts(found, "fast_found"), **_pcts(sent, "fast_sent")}
 
 
