@@ -151,11 +151,15 @@ class Tracker:
         intents: dict[int, list[PendingPurchase]] = defaultdict(list)
         for intent in await self.db.pending.list_all():
             intents[intent.key_id].append(intent)
-        for key in keys:
-            if not self.share.holds(key.id):
-                continue  # another worker's: it reconciles them
+        # The keys with a fresh number (or an open intent) first, and ahead in the budget:
+        # each listing is its key's first poll, and a restart must not hold a fresh code
+        # behind the listings of every other key.
+        held = [key for key in keys if self.share.holds(key.id)]  # the others: other workers'
+        urgency = {key.id: self._urgent(key.id, bool(intents.get(key.id)), now) for key in held}
+        for key in sorted(held, key=lambda key: not urgency[key.id]):
             state = self._keys.state(key.id)
             if not state.busy:
+                state.urgent = urgency[key.id]
                 live = self._timing.live_of_key(key.id)
                 job = self._reconciler.reconcile_safely(key, intents.get(key.id, []), live)
                 state.task = asyncio.create_task(job)
@@ -233,6 +237,11 @@ class Tracker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.config.tick)
             self._wake.clear()
 
+    def _urgent(self, key_id: int, pending: bool, now: float) -> bool:
+        """Whether the key's requests go first when the budget is full: it has a number in
+        its fast window, or a purchase whose outcome is not known yet."""
+        return pending or self._timing.key_is_fresh(key_id, now)
+
     async def tick(self) -> None:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
@@ -287,7 +296,7 @@ class Tracker:
             if not self._keys.may_start(state, now):
                 self._timing.hold(key_work.activations, self._keys.free_at(state, now))
                 continue
-            state.urgent = bool(key_work.pending) or self._timing.key_is_fresh(key_id, now)
+            state.urgent = self._urgent(key_id, bool(key_work.pending), now)
             state.task = asyncio.create_task(self._run_key(state, key_work, now))
             jobs.append(state.task)
         if wait:  # tick(): it writes and reads around the pass itself

@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
 from bot.changes import Changes
 from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker, TrackerConfig
@@ -15,8 +17,8 @@ from bot.tracker.activations import listing_pays
 from bot.tracker.scheduler import RequestBudget, request_budget, service_latency
 from storage import Database
 from storage.models import Activation, KeyProfile
-from tests.bot.conftest import FAST, USER, RecordingNotifier, actions, buy
-from tests.harness import SqlTrace
+from tests.bot.conftest import FAST, LOOPBACK_ALLOWED, USER, RecordingNotifier, actions, buy
+from tests.harness import SqlTrace, sending
 
 MakeTracker = Callable[..., Tracker]
 
@@ -398,3 +400,45 @@ async def test_a_changed_owner_is_seen_within_the_cache_ttl(
     assert "setStatus" not in actions(sandbox, start)
     row = await tdb.activations.get_any(a.id)
     assert row is not None and row.live
+
+
+async def test_at_start_a_key_with_a_fresh_number_is_reconciled_first(
+    tdb: Database, tkey: KeyProfile, sandbox: Any, clock: Any, notes: RecordingNotifier
+) -> None:
+    """A restart lists every key once (each key's first poll). With the budget full, the keys
+    whose numbers are in their fast window go first: their codes do not wait for the listings
+    of every other key."""
+    listed: list[str] = []
+
+    async def record(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if request.url.query.get("action") == "getActiveActivations":
+            listed.append(request.url.query.get("api_key", ""))
+        return await handler(request)
+
+    providers = ProviderFactory(
+        timeout=5, read_retries=0, retry_delay=0.0, address_policy=LOOPBACK_ALLOWED,
+        middlewares=[record],
+    )  # fmt: skip
+    try:
+        keys = [tkey, *await _more_keys(tdb, sandbox, 5)]
+        for key in keys:
+            await buy(tdb, providers, key, clock)
+        clock.advance(FAST.fast_window + 1)  # every number past its fast window...
+        fresh_key = keys[-1]  # ...but one bought now, on the key listed last until now
+        fresh = await buy(tdb, providers, fresh_key, clock)
+        sandbox.state.deliver_sms(fresh.provider_id, "code 424242")
+        tracker = sending(
+            Tracker(
+                tdb, providers, notes, _config(min_concurrency=1, max_concurrency=1), clock=clock
+            )
+        )
+        await tracker.start()
+        await tracker.idle()
+        await tracker.stop()
+    finally:
+        await providers.close()
+    assert sorted(listed) == sorted(key.api_key for key in keys)  # each key once
+    assert listed.index(fresh_key.api_key) == 0
+    assert notes.codes() == ["424242"]
