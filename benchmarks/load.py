@@ -1559,7 +1559,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": {k: v for k, v in asdict(specs[0]).items() if k not in ("numbers", "keys")},
         "table": table,
         "scaling": scaling,
-        "results": [{k: v for k, v in row.items() if k != "series"} for row in rows],
+        # The plot's series stay out (thousands of points), but for each fast-window code's
+        # stages: where a late code spent its time (a few hundred rows).
+        "results": [
+            {
+                **{k: v for k, v in row.items() if k != "series"},
+                "fast_stages": row["series"]["fast_stages"],
+            }
+            for row in rows
+        ],
         "plot": str(plot_path),
     }
     path = write_results("load", data, args.output)

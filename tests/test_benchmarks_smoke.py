@@ -94,6 +94,9 @@ def test_load_quick(tmp_path: Path) -> None:
         assert field in row, field
     # Codes were sent and every one reached the fake Bot API; the handlers were fed.
     assert row["codes"] > 0 and row["missed"] == 0
+    # Each fast-window code found and sent: its two stages, none missing.
+    assert len(row["fast_stages"]) == row["codes_fast"]
+    assert all(found is not None and sent is not None for _, found, sent in row["fast_stages"])
     assert row["handler_updates"] > 0 and row["handler_failed"] == 0
     assert row["naive"]["mode"] == "naive" and row["naive"]["provider_req_per_s"] > 0
     assert data["table"].startswith("| shape") and png.stat().st_size > 0
