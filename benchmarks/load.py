@@ -945,12 +945,9 @@ async def _run_bot(
             await http.close()
 
     accepted: dict[str, float] = telegram_stats["code_at"]
-    codes = code_latencies(
-        final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
-    )
-    stages = stage_rows(
-        final, t0, t_end, lambda pid: accepted.get(code_for(pid)), tapping_keys(seeded)
-    )
+    sms = window_sms(final, t0, t_end, tapping_keys(seeded))
+    codes = code_latencies(sms, lambda pid: accepted.get(code_for(pid)))
+    stages = stage_rows(sms, final.get("seen_at", {}), lambda pid: accepted.get(code_for(pid)))
     requests = after["total"] - before["total"]
     trackers_cpu = sum(tracker_cpu)
     return {
@@ -1064,7 +1061,7 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
             await poller.stop()
             await providers.close()
             await http.close()
-    codes = code_latencies(final, t0, t_end, notifier.code_at.get, tapping_keys(seeded))
+    codes = code_latencies(window_sms(final, t0, t_end, tapping_keys(seeded)), notifier.code_at.get)
     return {
         "shape": spec.shape,
         "mode": "naive",
@@ -1074,22 +1071,6 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- figures
-
-
-def code_latencies(
-    stats: dict[str, Any],
-    t0: float,
-    t_end: float,
-    seen_at: Callable[[str], float | None],
-    tapping: set[str],
-) -> list[tuple[float, float | None, bool]]:
-    """(SMS time, latency or None = missed, fast window?) of every SMS inside the window, but
-    those to the tapping users' keys."""
-    rows = []
-    for provider_id, at, fast in window_sms(stats, t0, t_end, tapping):
-        seen = seen_at(provider_id)
-        rows.append((at, None if seen is None else max(0.0, seen - at), fast))
-    return sorted(rows)
 
 
 def window_sms(
@@ -1104,22 +1085,31 @@ def window_sms(
     ]
 
 
+def code_latencies(
+    sms: list[tuple[str, float, bool]], accepted_at: Callable[[str], float | None]
+) -> list[tuple[float, float | None, bool]]:
+    """(SMS time, latency or None = missed, fast window?) of each SMS of `window_sms`."""
+    rows = []
+    for provider_id, at, fast in sms:
+        accepted = accepted_at(provider_id)
+        rows.append((at, None if accepted is None else max(0.0, accepted - at), fast))
+    return sorted(rows)
+
+
 def stage_rows(
-    stats: dict[str, Any],
-    t0: float,
-    t_end: float,
+    sms: list[tuple[str, float, bool]],
+    found_at: dict[str, float],
     accepted_at: Callable[[str], float | None],
-    tapping: set[str],
 ) -> list[tuple[float, float | None, float | None]]:
     """Each fast-window code's latency in two stages: (SMS time, from the SMS to the first
     provider answer that carried it, from there to the Bot API accepting it). `found`: the
     polling; `sent`: the bot's store and send queue, Telegram's pace. None: never found, or
     found and never sent (None in both: never found)."""
     rows: list[tuple[float, float | None, float | None]] = []
-    for provider_id, at, fast in window_sms(stats, t0, t_end, tapping):
+    for provider_id, at, fast in sms:
         if not fast:
             continue
-        seen = stats.get("seen_at", {}).get(provider_id)
+        seen = found_at.get(provider_id)
         if seen is None:
             rows.append((at, None, None))
             continue

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks.load import FAST_WINDOW, code_stages, parse_workers, stage_rows
+from benchmarks.load import FAST_WINDOW, code_stages, parse_workers, stage_rows, window_sms
 
 
 def test_a_fast_code_s_latency_splits_into_finding_it_and_sending_it() -> None:
@@ -19,7 +19,7 @@ def test_a_fast_code_s_latency_splits_into_finding_it_and_sending_it() -> None:
         "seen_at": {"1": 101.5, "2": 101.5, "4": 200.0, "5": 104.1, "6": 5.1},
     }
     accepted = {"1": 101.75}
-    rows = stage_rows(stats, 50.0, 150.0, accepted.get, {"tapper"})
+    rows = stage_rows(window_sms(stats, 50.0, 150.0, {"tapper"}), stats["seen_at"], accepted.get)
     # 4 is in the slow window, 5 a tapping user's, 6 before the window: none of them count.
     assert rows == [(100.0, 1.5, 0.25), (101.0, 0.5, None), (102.0, None, None)]
     stages = code_stages(rows)
