@@ -9,8 +9,10 @@ as a user would: send text, tap a button by its label, read what the chat shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -374,6 +376,35 @@ async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
     async with asyncio.timeout(guard):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def hang_guard(guard: float = 60.0) -> AsyncIterator[None]:
+    """Turn a hang into a failure that says what was still running: the stack of every task
+    of the loop, taken before the wait is cancelled (cancelling it cancels what it gathers).
+    `guard` only stops a hang: it is no budget (a slow machine just takes longer)."""
+    waiting = asyncio.current_task()
+    assert waiting is not None
+    stacks: list[str] = []
+
+    def expire() -> None:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            out.write(f"--- {task!r}\n")
+            task.print_stack(file=out)
+        stacks.append(out.getvalue())
+        waiting.cancel()
+
+    timer = asyncio.get_running_loop().call_later(guard, expire)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not stacks:
+            raise
+        waiting.uncancel()
+        raise AssertionError(f"still running after {guard:g} s:\n{stacks[0]}") from None
+    finally:
+        timer.cancel()
 
 
 class SqlTrace:

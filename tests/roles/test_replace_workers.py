@@ -22,6 +22,7 @@ from storage.chains import CHAIN_ACTIVE, CHAIN_BUYING, CHAIN_CHECKING, ReplaceCh
 from storage.models import Activation, KeyProfile
 from storage.url import sqlite_url
 from tests.bot.conftest import FAST, buy
+from tests.harness import hang_guard
 from tests.roles.conftest import Worker
 from tests.roles.test_two_trackers import add_keys, run_both, split
 
@@ -114,9 +115,12 @@ async def test_each_worker_resumes_only_the_chains_on_its_keys(
     await w1.db.activations.set_status(first.id, "cancelled")
 
     await asyncio.gather(w1.tracker.start(), w2.tracker.start())  # both start together
-    for worker in (w1, w2):
-        await worker.tracker.idle()
-        await worker.tracker.stop()
+    # Seldom (under load, a few times in hundreds of runs) this wait has never ended, the
+    # loop idle; the cause is not found yet: a failure naming what still runs, not a hang.
+    async with hang_guard():
+        for worker in (w1, w2):
+            await worker.tracker.idle()
+            await worker.tracker.stop()
 
     assert bought_with(sandbox, key) == 2
     fresh = await chain_of(w1.db, chain)
