@@ -946,8 +946,12 @@ async def _run_bot(
 
     accepted: dict[str, float] = telegram_stats["code_at"]
     sms = window_sms(final, t0, t_end, tapping_keys(seeded))
-    codes = code_latencies(sms, lambda pid: accepted.get(code_for(pid)))
-    stages = stage_rows(sms, final.get("seen_at", {}), lambda pid: accepted.get(code_for(pid)))
+
+    def accepted_at(provider_id: str) -> float | None:
+        return accepted.get(code_for(provider_id))
+
+    codes = code_latencies(sms, accepted_at)
+    stages = stage_rows(sms, final.get("seen_at", {}), accepted_at)
     requests = after["total"] - before["total"]
     trackers_cpu = sum(tracker_cpu)
     return {
