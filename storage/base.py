@@ -109,8 +109,10 @@ class Store:
     async def side_write(self, sql: str, params: Params = ()) -> int:
         """A write that may run beside transactions: one statement, guarded in its own WHERE
         (most change one row by its id), writing columns no transaction reads to decide what
-        it writes, and firing no trigger that reads other rows (the card a number is shown
-        in, a token issued, a balance read from the provider, a code marked delivered). Such
+        it writes (or read only by the statement that writes them, under the row's lock: a
+        lease's expiry), and firing no trigger that reads other rows (the card a number is
+        shown in, a token issued, a balance read from the provider, a code marked delivered,
+        a lease renewed). Such
         a write lands as if it ran just before or just after any transaction beside it, so it
         needs no place in the writers' queue: on PostgreSQL it is one round trip on a session
         of its own instead of three behind every other write. Returns the rows it changed."""

@@ -5,9 +5,11 @@ and claims free or expired ones up to its share, so a worker that died loses its
 others once its leases expire. Workers also announce themselves (`tracker_workers`), so each
 knows how many share the keys.
 
-Every claim runs in one transaction. SQLite's BEGIN IMMEDIATE serialises writers, so two
-workers never claim the same key; on PostgreSQL the candidate rows are picked with
-`FOR UPDATE SKIP LOCKED` instead (the one place is `_CLAIM_SQL`).
+Every claim runs in one transaction in the writers' queue (SQLite's BEGIN IMMEDIATE, the
+write lock on PostgreSQL), so two workers never claim the same key, and its statement re-checks
+each lease's expiry under the row's lock (the one place is `_CLAIM_SQL`). Renewals and
+heartbeats are side writes (`Store.side_write`): guarded by the worker's own name, they need no
+place in the writers' queue.
 """
 
 from __future__ import annotations
@@ -46,40 +48,47 @@ class LeaseRepo:
 
     async def heartbeat(self, worker: str, now: float, ttl: float) -> Census:
         """Say this worker is alive until `now + ttl`, forget workers that stopped saying so,
-        and count keys and live workers, in one transaction. A newcomer is never the eldest
-        while an older worker lives, so two workers are never both eldest (but for one that
-        hangs past its ttl)."""
-        async with self._s.transaction() as conn:
-            await tx_write(
-                conn,
-                "INSERT INTO tracker_workers(worker, since, expires_at) VALUES (?, ?, ?)"
-                " ON CONFLICT(worker) DO UPDATE SET expires_at = excluded.expires_at",
-                (worker, now, now + ttl),
-            )
-            await tx_write(conn, "DELETE FROM tracker_workers WHERE expires_at <= ?", (now,))
-            row = await tx_fetchone(
-                conn,
-                "SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM tracker_workers),"
-                " (SELECT worker FROM tracker_workers ORDER BY since, worker LIMIT 1)",
-            )
+        and count keys and live workers. A newcomer is never the eldest while an older worker
+        lives, so two workers are never both eldest (but for one that hangs past its ttl).
+
+        Two side writes and a read, outside the writers' queue: a worker's row is written by
+        that worker alone, and the census is one statement, so no transaction could make it
+        more consistent (another worker's heartbeat may land just before or just after it)."""
+        await self._s.side_write(
+            "INSERT INTO tracker_workers(worker, since, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(worker) DO UPDATE SET expires_at = excluded.expires_at",
+            (worker, now, now + ttl),
+        )
+        await self._s.side_write("DELETE FROM tracker_workers WHERE expires_at <= ?", (now,))
+        row = await self._s.fetchone(
+            "SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM tracker_workers),"
+            " (SELECT worker FROM tracker_workers ORDER BY since, worker LIMIT 1)"
+        )
         return Census(keys=int(row[0]), workers=max(1, int(row[1])), eldest=str(row[2]))
 
     async def renew_and_claim(self, worker: str, now: float, ttl: float, share: int) -> list[int]:
         """Extend this worker's unexpired leases to `now + ttl`, then claim free or expired
-        keys until it holds `share` of them; returns every key it holds, in one transaction.
-        A lease that expired before the renewal is not extended (another worker may hold it
-        now): claimed again only if it is still free."""
+        keys until it holds `share` of them; returns every key it holds. A lease that expired
+        before the renewal is not extended (another worker may hold it now): claimed again
+        only if it is still free.
+
+        The renewal is a side write (`Store.side_write`): a lease's row is changed only by its
+        holder's renewal and release (both guarded by the holder's name) and by a claim, whose
+        statement re-checks the expiry under the row's lock (`_CLAIM_SQL`), so it lands as if
+        just before or just after any claim. At 5,000 keys it rewrites 5,000 rows every few
+        seconds: in the writers' queue it held every process's writes up for tens to hundreds
+        of milliseconds. Only a claim, when a read sees a key to take, is a transaction."""
+        await self._s.side_write(
+            "UPDATE key_leases SET expires_at = ? WHERE worker = ? AND expires_at > ?",
+            (now + ttl, worker, now),
+        )
+        await self._s.side_write(
+            "DELETE FROM key_leases WHERE worker = ? AND expires_at <= ?", (worker, now)
+        )
+        held = await self._held(worker)
+        if len(held) >= share or not await self._any_free(now):
+            return held
         async with self._s.transaction() as conn:
-            await tx_write(
-                conn,
-                "UPDATE key_leases SET expires_at = ? WHERE worker = ? AND expires_at > ?",
-                (now + ttl, worker, now),
-            )
-            await tx_write(
-                conn,
-                "DELETE FROM key_leases WHERE worker = ? AND expires_at <= ?",
-                (worker, now),
-            )
             row = await tx_fetchone(
                 conn, "SELECT COUNT(*) FROM key_leases WHERE worker = ?", (worker,)
             )
@@ -90,6 +99,21 @@ class LeaseRepo:
                 "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
             ) as cur:
                 return [int(r[0]) for r in await cur.fetchall()]
+
+    async def _held(self, worker: str) -> list[int]:
+        rows = await self._s.fetchall(
+            "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
+        )
+        return [int(r[0]) for r in rows]
+
+    async def _any_free(self, now: float) -> bool:
+        """Whether some key has no lease or an expired one (what `_CLAIM_SQL` would take)."""
+        row = await self._s.fetchone(
+            "SELECT 1 FROM api_keys k LEFT JOIN key_leases l ON l.key_id = k.id"
+            " WHERE l.key_id IS NULL OR l.expires_at <= ? LIMIT 1",
+            (now,),
+        )
+        return row is not None
 
     async def release(self, worker: str, key_ids: list[int] | None = None) -> None:
         """Give up these leases (all of this worker's when None): another worker may claim

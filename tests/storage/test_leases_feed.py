@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import Database, KeyCipher
+from tests.harness import SqlTrace
 from tests.storage.helpers import add_key
 
 TTL = 10.0
@@ -41,3 +42,23 @@ async def test_the_change_feed_is_read_by_id_and_pruned(db: Database, clock: Any
     assert await db.feed.after(entries[-1].id, 10) == []
     clock.advance(61)
     assert await db.feed.prune(clock() - 60) == 2
+
+
+async def test_a_renewal_with_nothing_to_claim_takes_no_place_in_the_writers_queue(
+    db: Database, clock: Any
+) -> None:
+    keys = [(await add_key(db, user_id)).id for user_id in (21, 22, 23)]
+    assert await db.leases.renew_and_claim("w1", clock(), TTL, share=3) == keys
+    trace = await SqlTrace.start(db)
+    clock.advance(TTL / 2)
+
+    assert await db.leases.renew_and_claim("w1", clock(), TTL, share=3) == keys
+    # A share beyond the keys there are (workers' shares round up): nothing free, no claim.
+    assert await db.leases.renew_and_claim("w1", clock(), TTL, share=5) == keys
+    census = await db.leases.heartbeat("w1", clock(), TTL)
+
+    assert census.keys == 3 and census.workers == 1 and census.eldest == "w1"
+    assert trace.matching("BEGIN") == []  # side writes and reads only
+    # Renewed: still held after the first lease would have expired.
+    clock.advance(TTL * 0.75)
+    assert await db.leases.holders(clock()) == dict.fromkeys(keys, "w1")
