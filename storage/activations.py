@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_fetchone, tx_write
+from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_fetchone
 from storage.chains import CardMarks, card_marks_from, card_marks_sql
 from storage.dialect import Backend
 from storage.models import (
@@ -46,6 +48,85 @@ _NEXT_POLL_EACH = {
     " WHERE activations.id = v.id",
 }
 
+# Codes stored together (`ActivationRepo.store_code`): at most this many in one transaction.
+CODES_PER_WRITE = 100
+# One transaction stores many codes: (id, round) pairs for the guarded UPDATE, then the rows it
+# changed, each with its code, for the INSERT; one JSON array each, unpacked per backend.
+_RECEIVED_EACH = {
+    Backend.SQLITE: "UPDATE activations SET status = 'received', cancel_requested = 0"
+    " FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS round"
+    " FROM json_each(?)) AS v",
+    Backend.POSTGRES: "UPDATE activations SET status = 'received', cancel_requested = 0"
+    " FROM (SELECT (value->>0)::bigint AS id, (value->>1)::bigint AS round"
+    " FROM jsonb_array_elements(?::jsonb)) AS v",
+}
+_RECEIVED_GUARD = (
+    f" WHERE activations.id = v.id AND activations.round = v.round"
+    f" AND activations.status IN {_LIVE}"
+    f" AND NOT EXISTS (SELECT 1 FROM activation_codes c"
+    f" WHERE c.activation_id = activations.id AND c.round = v.round)"
+    f" RETURNING activations.id"
+)
+_CODES_EACH = {
+    Backend.SQLITE: "INSERT INTO activation_codes(activation_id, round, code, text, received_at)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
+    " FROM json_each(?)",
+    Backend.POSTGRES: "INSERT INTO activation_codes(activation_id, round, code, text, received_at)"
+    " SELECT (value->>0)::bigint, (value->>1)::bigint, value->>2, value->>3,"
+    " (value->>4)::float8 FROM jsonb_array_elements(?::jsonb)",
+}
+
+
+@dataclass(slots=True, eq=False)
+class _CodeToStore:
+    """One `store_code` call waiting for its transaction; `stored` is set once one ran."""
+
+    activation_id: int
+    round: int
+    code: str
+    text: str | None
+    received_at: float
+    stored: bool | None = None
+
+
+class _CodeQueue:
+    """Group commit for codes. Every code waits its turn here; the caller whose turn comes
+    stores every code waiting by then (up to CODES_PER_WRITE, one per number) in ONE
+    transaction, and the callers it served find their answer when their turn comes. A
+    restart's first listings find hundreds of codes at once: stored one transaction each, the
+    last waited seconds in the writers' queue behind the others. When a transaction fails (or
+    its caller is cancelled) the codes it carried for other callers go back to the front of
+    the queue, so each is stored by a later turn or fails for its own caller: none is lost
+    and no caller is left waiting for one."""
+
+    def __init__(self) -> None:
+        self.turn = asyncio.Lock()
+        self.waiting: list[_CodeToStore] = []
+
+    def take(self, first: _CodeToStore) -> list[_CodeToStore]:
+        """`first` and the codes waiting behind it, one per number, in the order they came."""
+        batch = [first]
+        numbers = {first.activation_id}
+        rest: list[_CodeToStore] = []
+        for entry in self.waiting:
+            if entry is first:
+                continue
+            if len(batch) < CODES_PER_WRITE and entry.activation_id not in numbers:
+                numbers.add(entry.activation_id)
+                batch.append(entry)
+            else:
+                rest.append(entry)
+        self.waiting = rest
+        return batch
+
+    def put_back(self, batch: list[_CodeToStore], owner: _CodeToStore) -> None:
+        self.waiting[:0] = [entry for entry in batch if entry is not owner]
+
+    def drop(self, entry: _CodeToStore) -> None:
+        if entry in self.waiting:
+            self.waiting.remove(entry)
+
 
 def _activation(row: Any, codes: list[ActivationCode]) -> Activation:
     return Activation(
@@ -83,6 +164,7 @@ def _code(row: Any) -> ActivationCode:
 class ActivationRepo:
     def __init__(self, store: Store) -> None:
         self._s = store
+        self._codes = _CodeQueue()
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -332,26 +414,41 @@ class ActivationRepo:
     async def store_code(
         self, activation_id: int, round: int, code: str, text: str | None, received_at: float
     ) -> bool:
-        """A code for a live number, in ONE transaction: the round's code, status "received",
-        and no cancel scheduled any more (a number with a code is never cancelled). False when
-        the round has a code already or the number ended: nothing is changed then."""
-        async with self._s.transaction() as conn:
-            changed = await tx_write(
-                conn,
-                f"UPDATE activations SET status = 'received', cancel_requested = 0"
-                f" WHERE id = ? AND round = ? AND status IN {_LIVE}"
-                f" AND NOT EXISTS (SELECT 1 FROM activation_codes c"
-                f" WHERE c.activation_id = activations.id AND c.round = ?)",
-                (activation_id, round, round),
-            )
-            if changed != 1:
-                return False
-            await conn.execute(
-                "INSERT INTO activation_codes(activation_id, round, code, text, received_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (activation_id, round, code, text, received_at),
-            )
-        return True
+        """A code for a live number: the round's code, status "received", and no cancel
+        scheduled any more (a number with a code is never cancelled), in ONE transaction, which
+        codes stored at the same time share (`_CodeQueue`). False when the round has a code
+        already or the number ended: nothing is changed then."""
+        entry = _CodeToStore(activation_id, round, code, text, received_at)
+        self._codes.waiting.append(entry)
+        try:
+            async with self._codes.turn:
+                if entry.stored is None:
+                    await self._store_codes(entry)
+        finally:
+            self._codes.drop(entry)  # cancelled before its turn: never stored
+        return bool(entry.stored)
+
+    async def _store_codes(self, owner: _CodeToStore) -> None:
+        batch = self._codes.take(owner)
+        try:
+            async with self._s.transaction() as conn:
+                async with conn.execute(
+                    _RECEIVED_EACH[self._s.backend] + _RECEIVED_GUARD,
+                    (json.dumps([[e.activation_id, e.round] for e in batch]),),
+                ) as cur:
+                    changed = {int(row[0]) for row in await cur.fetchall()}
+                rows = [
+                    [e.activation_id, e.round, e.code, e.text, e.received_at]
+                    for e in batch
+                    if e.activation_id in changed
+                ]
+                if rows:
+                    await conn.execute(_CODES_EACH[self._s.backend], (json.dumps(rows),))
+        except BaseException:
+            self._codes.put_back(batch, owner)
+            raise
+        for entry in batch:
+            entry.stored = entry.activation_id in changed
 
     async def mark_code_delivered(self, activation_id: int, round: int) -> None:
         await self._s.side_write(
