@@ -431,7 +431,7 @@ class ActivationRepo:
     async def _store_codes(self, owner: _CodeToStore) -> None:
         batch = self._codes.take(owner)
         try:
-            async with self._s.transaction() as conn:
+            async with self._s.transaction(urgent=True) as conn:
                 async with conn.execute(
                     _RECEIVED_EACH[self._s.backend] + _RECEIVED_GUARD,
                     (json.dumps([[e.activation_id, e.round] for e in batch]),),

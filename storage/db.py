@@ -14,7 +14,7 @@ import aiosqlite
 import asyncpg
 
 from storage.activations import ActivationRepo
-from storage.base import Connection, Store, sql_in
+from storage.base import Connection, Store, WriteLock, sql_in
 from storage.chains import ChainRepo
 from storage.crypto import KeyCipher, SecretMismatch
 from storage.dialect import Backend
@@ -215,7 +215,7 @@ class Database:
                 )
             side = PgPool(await _pg_pool(dsn, PG_SIDE_WRITERS, synchronous_commit="off"))
             opened.append(side)
-            lock = asyncio.Lock()
+            lock = WriteLock()
             backend = Backend.POSTGRES
             db = cls(
                 Store(writer, clock, reader=opened[1], lock=lock, backend=backend, side=side),
@@ -261,7 +261,7 @@ class Database:
             opened.append(handlers_reader)
             background_reader = await _open_reader(path)
             opened.append(background_reader)
-            lock = asyncio.Lock()  # one writer: one lock, whoever writes
+            lock = WriteLock()  # one writer: one lock, whoever writes
             db = cls(
                 Store(conn, clock, reader=handlers_reader, lock=lock),
                 cipher,

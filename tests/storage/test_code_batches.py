@@ -87,8 +87,8 @@ async def test_a_failed_transaction_loses_no_other_caller_s_code(
     failures = iter([True])
 
     @asynccontextmanager
-    async def failing_once() -> AsyncIterator[Any]:
-        async with real() as conn:
+    async def failing_once(*, urgent: bool = False) -> AsyncIterator[Any]:
+        async with real(urgent=urgent) as conn:
             if next(failures, False):
                 raise ConnectionError("the database went away")
             yield conn
