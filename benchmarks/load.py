@@ -81,7 +81,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -113,6 +113,8 @@ FAST_WINDOW = 120.0
 # A guard against a worker that never starts (a broken run), no budget: the window waits until
 # every tracker worker holds keys, a few lease renewals after they start.
 WORKERS_READY = 120.0
+# How often the drain after the window looks whether every code is in.
+DRAIN_LOOK_EVERY = 0.5
 SEED_CHUNK = 32  # seeding writes in flight at once
 # The worker process learns the PostgreSQL server from its environment (the URL may hold a
 # password: never on a command line, never in the results).
@@ -128,7 +130,9 @@ class LoadSpec:
     mode: str = "bot"  # "bot" (the real thing) or "naive" (the baseline poller)
     duration: float = 60.0  # the measured window
     warmup: float = 10.0
-    drain: float | None = None  # after the window, for the last codes (POLL_SLOW + 10 s)
+    # After the window, for the last codes (POLL_SLOW + 10 s): at most that long, over as
+    # soon as every code of the window is in (`drain`).
+    drain: float | None = None
     latency_median: float = 0.08
     latency_p99: float = 0.4
     fault_rate: float = 0.01
@@ -928,7 +932,17 @@ async def _run_bot(
                 if proc.poll() is not None:
                     raise RuntimeError(f"a tracker process exited ({proc.returncode})")
             # The last codes: the trackers keep running, the load has stopped.
-            await asyncio.sleep(spec.drain_seconds)
+            tapping = tapping_keys(seeded)
+
+            async def every_code_in() -> bool:
+                stats = await get(http, f"{sandbox}/bench/stats")
+                sent = (await get(http, f"{telegram}/bot{TOKEN}/benchStats"))["result"]
+                return all(
+                    code_for(number) in sent["code_at"]
+                    for number, _at, _fast in window_sms(stats, t0, t_end, tapping)
+                )
+
+            await drain(spec, every_code_in)
             final = await get(http, f"{sandbox}/bench/stats")
             telegram_stats = (await get(http, f"{telegram}/bot{TOKEN}/benchStats"))["result"]
         finally:
@@ -1021,6 +1035,18 @@ async def _run_bot(
     }
 
 
+async def drain(spec: LoadSpec, every_code_in: Callable[[], Awaitable[bool]]) -> None:
+    """After the window: wait for its last codes until every one is in, at most
+    `spec.drain_seconds` (a code still out then is missed). What the figures count does not
+    change with how soon this ends; a run just stops waiting for nothing."""
+    deadline = time.monotonic() + spec.drain_seconds
+    while not await every_code_in():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(DRAIN_LOOK_EVERY, left))
+
+
 # ---------------------------------------------------------------------- the naive baseline
 
 
@@ -1059,7 +1085,15 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, t_end - time.time()))
             elapsed = time.time() - t0
             after = await get(http, f"{sandbox}/bench/stats")
-            await asyncio.sleep(spec.drain_seconds)
+
+            async def every_code_in() -> bool:
+                stats = await get(http, f"{sandbox}/bench/stats")
+                return all(
+                    number in notifier.code_at
+                    for number, _at, _fast in window_sms(stats, t0, t_end, tapping_keys(seeded))
+                )
+
+            await drain(spec, every_code_in)
             final = await get(http, f"{sandbox}/bench/stats")
         finally:
             await poller.stop()

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from benchmarks import load
 from benchmarks.load import FAST_WINDOW, code_stages, parse_workers, stage_rows, window_sms
 
 
@@ -31,3 +32,25 @@ def test_zero_workers_is_the_web_role_alone_and_a_negative_count_is_refused() ->
     assert parse_workers("0") == [0] and parse_workers("0,1") == [0, 1]
     with pytest.raises(argparse.ArgumentTypeError):
         parse_workers("-1")
+
+
+async def test_the_drain_ends_once_every_code_is_in_and_never_after_its_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(load, "DRAIN_LOOK_EVERY", 0.0)
+    looks: list[int] = []
+
+    async def in_at_the_third_look() -> bool:
+        looks.append(1)
+        return len(looks) == 3
+
+    await load.drain(load.LoadSpec(10, 1, drain=3600.0), in_at_the_third_look)
+    assert len(looks) == 3  # not a look more, and no hour waited
+
+    async def never() -> bool:
+        looks.append(1)
+        return False
+
+    looks.clear()
+    await load.drain(load.LoadSpec(10, 1, drain=0.0), never)
+    assert len(looks) == 1  # its time was up: the codes still out are missed

@@ -48,7 +48,7 @@ def test_tracker_quick(tmp_path: Path) -> None:
     from benchmarks import tracker
 
     out = tmp_path / "tracker.json"
-    tracker.main(["--quick", "--scenarios", "20x2", "--window", "5", "--output", str(out)])
+    tracker.main(["--quick", "--scenarios", "20x2", "--window", "3", "--output", str(out)])
     data = _load(out)
     modes = {row["mode"]: row for row in data["results"]}
     assert set(modes) == {"batched", "per_id", "naive"}
