@@ -58,6 +58,9 @@ async def test_provider_errors_on_refresh(
         state.geo_block(sandbox_key)
     elif breakage == "revoke":
         state.accounts.pop(sandbox_key)
+    elif breakage == "rate_limit":
+        # A wait longer than the client ever sits out (MAX_RETRY_WAIT): said at once.
+        state.inject_fault(breakage, action="getBalance", count=10, retry_after=60)
     else:
         state.inject_fault(breakage, action="getBalance", count=10)
     answer = await chat.tap("Refresh")

@@ -190,12 +190,25 @@ async def test_a_database_holding_other_rows_is_refused_and_left_alone(
          "copies a sqlite:///"),
     ],
 )  # fmt: skip
-def test_the_command_refuses_bad_arguments_in_one_line(args: list[str], message: str) -> None:
+def test_the_command_refuses_bad_arguments_in_one_line(
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123456789:TEST-token-abcdefghijklmnopqrstuv")
+    assert migrate_db.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and PASSWORD not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_python_m_bot_migrate_db_exits_with_the_command_s_status_and_line() -> None:
     env = {**os.environ, "BOT_TOKEN": "123456789:TEST-token-abcdefghijklmnopqrstuv"}
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate-db", *args],
+        [sys.executable, "-m", "bot", "migrate-db", "--to", f"mysql://u:{PASSWORD}@h/db"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert message in done.stderr and PASSWORD not in done.stderr
+    assert "postgresql://" in done.stderr and PASSWORD not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
