@@ -93,9 +93,9 @@ class _CodeToStore:
 class _CodeQueue:
     """Group commit for codes. Every code waits its turn here; the caller whose turn comes
     stores every code waiting by then (up to CODES_PER_WRITE, one per number) in ONE
-    transaction, and the callers it served find their answer when their turn comes. A
-    restart's first listings find hundreds of codes at once: stored one transaction each, the
-    last waited seconds in the writers' queue behind the others. When a transaction fails (or
+    transaction, and the callers it served find their answer when their turn comes. Codes
+    found at once (a restart's first listings, a burst of SMS) take one place in the writers'
+    queue instead of one each, behind every write waiting there. When a transaction fails (or
     its caller is cancelled) the codes it carried for other callers go back to the front of
     the queue, so each is stored by a later turn or fails for its own caller: none is lost
     and no caller is left waiting for one."""

@@ -59,7 +59,7 @@ class WriteLock:
     urgent holder (a code for a user waiting) goes ahead of every ordinary one waiting.
 
     After a restart the tracker ends hundreds of expired numbers at once, one write each; in
-    a FIFO a code found meanwhile waited behind all of them (10-20 s measured at 5,000 keys).
+    a FIFO a code found meanwhile waited behind all of them (10-28 s measured at 5,000 keys).
     `async with lock` takes it as an ordinary holder; `async with lock.urgent()` as an urgent
     one. The lock is handed straight to the next waiter on release (no newcomer slips in)."""
 
@@ -171,10 +171,10 @@ class Store:
         it writes (or read only by the statement that writes them, under the row's lock: a
         lease's expiry), and firing no trigger that reads other rows (the card a number is
         shown in, a token issued, a balance read from the provider, a code marked delivered,
-        a lease renewed). Such
-        a write lands as if it ran just before or just after any transaction beside it, so it
-        needs no place in the writers' queue: on PostgreSQL it is one round trip on a session
-        of its own instead of three behind every other write. Returns the rows it changed."""
+        a lease renewed). Such a write lands as if it ran just before or just after any
+        transaction beside it, so it needs no place in the writers' queue: on PostgreSQL it is
+        one round trip on a session of its own instead of three behind every other write.
+        Returns the rows it changed."""
         if self.side is None:
             return await self.write(sql, params)
         async with self.side.execute(sql, params) as cur:
