@@ -55,7 +55,6 @@ async def test_a_waiter_cancelled_before_or_as_its_turn_comes_passes_the_lock_on
     assert isinstance(results[0], asyncio.CancelledError)
     assert isinstance(results[1], asyncio.CancelledError)
     assert order == ["last"] and not lock.locked()
-    await asyncio.wait_for(lock.acquire(), 1)  # free: taken at once (the bound stops a hang)
 
 
 async def test_a_code_found_behind_a_crowd_of_ending_numbers_is_stored_first(
