@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from storage.base import Store, id_list, money_in, opt_bool, sql_in, tx_fetchone
+from storage.base import GroupCommit, Store, id_list, money_in, opt_bool, sql_in, tx_fetchone
 from storage.chains import CardMarks, card_marks_from, card_marks_sql
 from storage.dialect import Backend
 from storage.models import (
@@ -48,8 +47,9 @@ _NEXT_POLL_EACH = {
     " WHERE activations.id = v.id",
 }
 
-# Codes stored together (`ActivationRepo.store_code`): at most this many in one transaction.
+# Codes stored together, numbers ended together (`GroupCommit`): at most this many a statement.
 CODES_PER_WRITE = 100
+ENDS_PER_WRITE = 100
 # One transaction stores many codes: (id, round) pairs for the guarded UPDATE, then the rows it
 # changed, each with its code, for the INSERT; one JSON array each, unpacked per backend.
 _RECEIVED_EACH = {
@@ -77,55 +77,35 @@ _CODES_EACH = {
     " (value->>4)::float8 FROM jsonb_array_elements(?::jsonb)",
 }
 
+# Many numbers ended in one statement: (id, status, ended_at) triples as one JSON array. As in
+# `set_status`, an end also drops a scheduled cancel and a change being checked.
+_ENDED_EACH = {
+    Backend.SQLITE: "UPDATE activations SET status = v.status, ended_at = v.ended_at,"
+    " cancel_requested = 0, pending_change = NULL"
+    " FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS status,"
+    " json_extract(value, '$[2]') AS ended_at FROM json_each(?)) AS v",
+    Backend.POSTGRES: "UPDATE activations SET status = v.status, ended_at = v.ended_at,"
+    " cancel_requested = 0, pending_change = NULL"
+    " FROM (SELECT (value->>0)::bigint AS id, value->>1 AS status,"
+    " (value->>2)::float8 AS ended_at FROM jsonb_array_elements(?::jsonb)) AS v",
+}
+_ENDED_GUARD = (
+    f" WHERE activations.id = v.id AND activations.status IN {_LIVE} RETURNING activations.id"
+)
 
-@dataclass(slots=True, eq=False)
+
+@dataclass(frozen=True, slots=True)
 class _CodeToStore:
-    """One `store_code` call waiting for its transaction; `stored` is set once one ran."""
-
-    activation_id: int
     round: int
     code: str
     text: str | None
     received_at: float
-    stored: bool | None = None
 
 
-class _CodeQueue:
-    """Group commit for codes. Every code waits its turn here; the caller whose turn comes
-    stores every code waiting by then (up to CODES_PER_WRITE, one per number) in ONE
-    transaction, and the callers it served find their answer when their turn comes. Codes
-    found at once (a restart's first listings, a burst of SMS) take one place in the writers'
-    queue instead of one each, behind every write waiting there. When a transaction fails (or
-    its caller is cancelled) the codes it carried for other callers go back to the front of
-    the queue, so each is stored by a later turn or fails for its own caller: none is lost
-    and no caller is left waiting for one."""
-
-    def __init__(self) -> None:
-        self.turn = asyncio.Lock()
-        self.waiting: list[_CodeToStore] = []
-
-    def take(self, first: _CodeToStore) -> list[_CodeToStore]:
-        """`first` and the codes waiting behind it, one per number, in the order they came."""
-        batch = [first]
-        numbers = {first.activation_id}
-        rest: list[_CodeToStore] = []
-        for entry in self.waiting:
-            if entry is first:
-                continue
-            if len(batch) < CODES_PER_WRITE and entry.activation_id not in numbers:
-                numbers.add(entry.activation_id)
-                batch.append(entry)
-            else:
-                rest.append(entry)
-        self.waiting = rest
-        return batch
-
-    def put_back(self, batch: list[_CodeToStore], owner: _CodeToStore) -> None:
-        self.waiting[:0] = [entry for entry in batch if entry is not owner]
-
-    def drop(self, entry: _CodeToStore) -> None:
-        if entry in self.waiting:
-            self.waiting.remove(entry)
+@dataclass(frozen=True, slots=True)
+class _End:
+    status: str
+    ended_at: float
 
 
 def _activation(row: Any, codes: list[ActivationCode]) -> Activation:
@@ -164,7 +144,8 @@ def _code(row: Any) -> ActivationCode:
 class ActivationRepo:
     def __init__(self, store: Store) -> None:
         self._s = store
-        self._codes = _CodeQueue()
+        self._codes = GroupCommit(self._store_codes, CODES_PER_WRITE)
+        self._ends = GroupCommit(self._end_each, ENDS_PER_WRITE)
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -344,16 +325,26 @@ class ActivationRepo:
         and a change being checked (nothing is pending on an ended number)."""
         if status not in ACTIVATION_STATUSES:
             raise ValueError(f"unknown activation status {status!r}")
-        ending = status in ACTIVATION_ENDED
-        if ending and ended_at is None:
-            ended_at = self._s.clock()
-        flags = ", cancel_requested = 0, pending_change = NULL" if ending else ""
+        if status in ACTIVATION_ENDED:
+            # Ends that come together share one statement (a restart ends hundreds at once).
+            at = self._s.clock() if ended_at is None else ended_at
+            return await self._ends(activation_id, _End(status, at))
         changed = await self._s.write(
-            f"UPDATE activations SET status = ?, ended_at = ?{flags}"
+            f"UPDATE activations SET status = ?, ended_at = NULL"
             f" WHERE id = ? AND status IN {_LIVE}",
-            (status, ended_at if ending else None, activation_id),
+            (status, activation_id),
         )
         return changed == 1
+
+    async def _end_each(self, ends: list[tuple[int, _End]]) -> set[int]:
+        triples = [[number, end.status, end.ended_at] for number, end in ends]
+        async with (
+            self._s.transaction() as conn,
+            conn.execute(
+                _ENDED_EACH[self._s.backend] + _ENDED_GUARD, (json.dumps(triples),)
+            ) as cur,
+        ):
+            return {int(row[0]) for row in await cur.fetchall()}
 
     async def set_pending_change(self, activation_id: int, change: str | None) -> None:
         """Mark a status change whose outcome is unknown (None: settled). Marking one also
@@ -416,39 +407,26 @@ class ActivationRepo:
     ) -> bool:
         """A code for a live number: the round's code, status "received", and no cancel
         scheduled any more (a number with a code is never cancelled), in ONE transaction, which
-        codes stored at the same time share (`_CodeQueue`). False when the round has a code
-        already or the number ended: nothing is changed then."""
-        entry = _CodeToStore(activation_id, round, code, text, received_at)
-        self._codes.waiting.append(entry)
-        try:
-            async with self._codes.turn:
-                if entry.stored is None:
-                    await self._store_codes(entry)
-        finally:
-            self._codes.drop(entry)  # cancelled before its turn: never stored
-        return bool(entry.stored)
+        codes stored at the same time share (`GroupCommit`), ahead of the ordinary writes
+        waiting (`WriteLock`). False when the round has a code already or the number ended:
+        nothing is changed then."""
+        return await self._codes(activation_id, _CodeToStore(round, code, text, received_at))
 
-    async def _store_codes(self, owner: _CodeToStore) -> None:
-        batch = self._codes.take(owner)
-        try:
-            async with self._s.transaction(urgent=True) as conn:
-                async with conn.execute(
-                    _RECEIVED_EACH[self._s.backend] + _RECEIVED_GUARD,
-                    (json.dumps([[e.activation_id, e.round] for e in batch]),),
-                ) as cur:
-                    changed = {int(row[0]) for row in await cur.fetchall()}
-                rows = [
-                    [e.activation_id, e.round, e.code, e.text, e.received_at]
-                    for e in batch
-                    if e.activation_id in changed
-                ]
-                if rows:
-                    await conn.execute(_CODES_EACH[self._s.backend], (json.dumps(rows),))
-        except BaseException:
-            self._codes.put_back(batch, owner)
-            raise
-        for entry in batch:
-            entry.stored = entry.activation_id in changed
+    async def _store_codes(self, codes: list[tuple[int, _CodeToStore]]) -> set[int]:
+        async with self._s.transaction(urgent=True) as conn:
+            async with conn.execute(
+                _RECEIVED_EACH[self._s.backend] + _RECEIVED_GUARD,
+                (json.dumps([[number, code.round] for number, code in codes]),),
+            ) as cur:
+                changed = {int(row[0]) for row in await cur.fetchall()}
+            rows = [
+                [number, code.round, code.code, code.text, code.received_at]
+                for number, code in codes
+                if number in changed
+            ]
+            if rows:
+                await conn.execute(_CODES_EACH[self._s.backend], (json.dumps(rows),))
+        return changed
 
     async def mark_code_delivered(self, activation_id: int, round: int) -> None:
         await self._s.side_write(

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from storage.dialect import Backend
 
@@ -110,6 +111,74 @@ class WriteLock:
             yield
         finally:
             self.release()
+
+
+_Item = TypeVar("_Item")
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting(Generic[_Item]):
+    row_id: int
+    item: _Item
+    done: bool | None = None  # set once a turn wrote it: whether its row changed
+
+
+class GroupCommit(Generic[_Item]):
+    """Writes of one kind, each to one row, grouped (a group commit). Every write waits its
+    turn; the caller whose turn comes writes every one waiting by then (up to `limit`, one per
+    row) with ONE call of `write`, which returns the ids of the rows it changed, and the
+    callers it served find their answer when their turn comes. Writes that come at once (a
+    restart's first listings find codes and ends by the hundred) take one place in the
+    writers' queue instead of one each. When a turn fails (or its caller is cancelled) the
+    writes it carried for other callers go back to the front of the line, so each is written
+    by a later turn or fails for its own caller: none is lost, no caller waits for nothing."""
+
+    def __init__(
+        self, write: Callable[[list[tuple[int, _Item]]], Awaitable[set[int]]], limit: int
+    ) -> None:
+        self._write = write
+        self._limit = limit
+        self.turn = asyncio.Lock()
+        self.waiting: list[_Waiting[_Item]] = []
+
+    async def __call__(self, row_id: int, item: _Item) -> bool:
+        """Write `item` to row `row_id` in some turn; whether the row changed."""
+        entry = _Waiting(row_id, item)
+        self.waiting.append(entry)
+        try:
+            async with self.turn:
+                if entry.done is None:
+                    await self._write_turn(entry)
+        finally:
+            if entry in self.waiting:  # cancelled before its turn: never written
+                self.waiting.remove(entry)
+        return bool(entry.done)
+
+    async def _write_turn(self, owner: _Waiting[_Item]) -> None:
+        batch = self._take(owner)
+        try:
+            changed = await self._write([(entry.row_id, entry.item) for entry in batch])
+        except BaseException:
+            self.waiting[:0] = [entry for entry in batch if entry is not owner]
+            raise
+        for entry in batch:
+            entry.done = entry.row_id in changed
+
+    def _take(self, owner: _Waiting[_Item]) -> list[_Waiting[_Item]]:
+        """`owner` and the writes waiting behind it, one per row, in the order they came."""
+        batch = [owner]
+        rows = {owner.row_id}
+        rest: list[_Waiting[_Item]] = []
+        for entry in self.waiting:
+            if entry is owner:
+                continue
+            if len(batch) < self._limit and entry.row_id not in rows:
+                rows.add(entry.row_id)
+                batch.append(entry)
+            else:
+                rest.append(entry)
+        self.waiting = rest
+        return batch
 
 
 class Store:

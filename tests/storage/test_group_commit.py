@@ -1,6 +1,7 @@
-"""Codes stored at the same time share one transaction (group commit), on both backends: each
-caller still gets its own answer (a round with a code, an ended number, a stale round: False,
-nothing changed), and a transaction that fails loses no other caller's code."""
+"""Codes stored and numbers ended at the same time share one transaction each (group commit),
+on both backends: each caller still gets its own answer (a round with a code, an ended number,
+a stale round: False, nothing changed), and a transaction that fails loses no other caller's
+write."""
 
 from __future__ import annotations
 
@@ -135,3 +136,51 @@ async def test_a_caller_cancelled_before_its_turn_stores_nothing_and_stalls_nobo
     rows = await db.activations.get_many([n.id for n in numbers])
     assert [a.status for a in rows] == ["received", "waiting", "received"]
     assert db.activations._codes.waiting == []
+
+
+async def test_numbers_ended_together_share_one_statement_each_with_its_own_answer(
+    db: Database,
+) -> None:
+    numbers = await _numbers(db, 5)
+    gone = numbers[4]
+    await db.activations.set_status(gone.id, "finished", ended_at=1100.0)
+    await db.activations.set_pending_change(numbers[1].id, "cancel")
+    trace = await SqlTrace.start(db)
+
+    answers = await asyncio.gather(
+        db.activations.set_status(numbers[0].id, "expired", ended_at=1300.0),
+        db.activations.set_status(numbers[1].id, "cancelled", ended_at=1301.0),
+        db.activations.set_status(numbers[2].id, "finished", ended_at=1302.5),
+        db.activations.set_status(numbers[3].id, "cancelled", ended_at=1303.0),
+        db.activations.set_status(numbers[3].id, "expired", ended_at=1304.0),  # ended already
+        db.activations.set_status(gone.id, "expired", ended_at=1305.0),  # no resurrection
+    )
+
+    assert answers == [True, True, True, True, False, False]
+    rows = await db.activations.get_many([n.id for n in numbers])
+    assert [(a.status, a.ended_at, a.pending_change, a.cancel_requested) for a in rows] == [
+        ("expired", 1300.0, None, False),
+        ("cancelled", 1301.0, None, False),
+        ("finished", 1302.5, None, False),
+        ("cancelled", 1303.0, None, False),
+        ("finished", 1100.0, None, False),
+    ]
+    # The first caller's turn ends its own number; the next every end that waited meanwhile
+    # (one per number: the second end of numbers[3] waits for the turn after).
+    assert len(trace.matching("BEGIN")) == 3
+
+
+async def test_a_removed_key_s_secret_is_erased_when_its_last_numbers_end_together(
+    db: Database,
+) -> None:
+    key = await add_key(db, 11)
+    numbers = [await add_activation(db, 11, key.id, provider_id=str(6000 + i)) for i in range(3)]
+    assert await db.keys.delete(11, key.id)
+    secret = "SELECT length(api_key_enc) FROM api_keys WHERE id = ?"
+    assert await db.activations._s.scalar(secret, (key.id,)) > 0  # its numbers still need it
+
+    await asyncio.gather(
+        *(db.activations.set_status(n.id, "expired", ended_at=1300.0) for n in numbers)
+    )
+
+    assert await db.activations._s.scalar(secret, (key.id,)) == 0
