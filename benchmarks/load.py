@@ -959,7 +959,7 @@ async def _run_bot(
             await http.close()
 
     accepted: dict[str, float] = telegram_stats["code_at"]
-    sms = window_sms(final, t0, t_end, tapping_keys(seeded))
+    sms = window_sms(final, t0, t_end, tapping)
 
     def accepted_at(provider_id: str) -> float | None:
         return accepted.get(code_for(provider_id))
@@ -1085,12 +1085,13 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, t_end - time.time()))
             elapsed = time.time() - t0
             after = await get(http, f"{sandbox}/bench/stats")
+            tapping = tapping_keys(seeded)
 
             async def every_code_in() -> bool:
                 stats = await get(http, f"{sandbox}/bench/stats")
                 return all(
                     number in notifier.code_at
-                    for number, _at, _fast in window_sms(stats, t0, t_end, tapping_keys(seeded))
+                    for number, _at, _fast in window_sms(stats, t0, t_end, tapping)
                 )
 
             await drain(spec, every_code_in)
@@ -1099,7 +1100,7 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
             await poller.stop()
             await providers.close()
             await http.close()
-    codes = code_latencies(window_sms(final, t0, t_end, tapping_keys(seeded)), notifier.code_at.get)
+    codes = code_latencies(window_sms(final, t0, t_end, tapping), notifier.code_at.get)
     return {
         "shape": spec.shape,
         "mode": "naive",

@@ -31,6 +31,9 @@ ON CONFLICT(key_id) DO UPDATE SET worker = excluded.worker, expires_at = exclude
 WHERE key_leases.expires_at <= ?
 """
 
+# The keys a worker holds, in id order (read outside a claim, and again inside one).
+_HELD_SQL = "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id"
+
 
 @dataclass(frozen=True, slots=True)
 class Census:
@@ -95,16 +98,11 @@ class LeaseRepo:
             missing = share - int(row[0])
             if missing > 0:
                 await tx_write(conn, _CLAIM_SQL, (worker, now + ttl, now, missing, now))
-            async with conn.execute(
-                "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
-            ) as cur:
+            async with conn.execute(_HELD_SQL, (worker,)) as cur:
                 return [int(r[0]) for r in await cur.fetchall()]
 
     async def _held(self, worker: str) -> list[int]:
-        rows = await self._s.fetchall(
-            "SELECT key_id FROM key_leases WHERE worker = ? ORDER BY key_id", (worker,)
-        )
-        return [int(r[0]) for r in rows]
+        return [int(r[0]) for r in await self._s.fetchall(_HELD_SQL, (worker,))]
 
     async def _any_free(self, now: float) -> bool:
         """Whether some key has no lease or an expired one (what `_CLAIM_SQL` would take)."""
