@@ -1,14 +1,15 @@
-"""Storage figures: the tracker's per-pass reads and writes at many live numbers.
+"""Storage figures: the tracker's reads at many live numbers.
 
     python -m benchmarks.storage            # 10,000 live numbers (and 10,000 ended)
     python -m benchmarks.storage --quick    # 500, for the smoke test
 
 Prints the best of `--repeat` runs of:
-- due_for_poll with a tenth of the live numbers due (a normal pass);
-- due_for_poll with every live number due (the first pass after a restart);
-- set_next_poll_each writing a next poll for every live number in one call.
-These were test budgets once (50 ms, 250 ms, 500 ms); budgets fail on a busy machine, so they
-are figures here and the tests assert only what the calls return.
+- live: every live number with its codes (the schedule's load when the tracker starts);
+- live_after: the numbers stored since the last pass (ten new ones; every pass asks);
+- get_many: the rows a poll shows a change for (ten of them, read again in one query).
+The tracker's schedule and next polls live in memory: a pass reads only these, and a poll
+that changes nothing reads and writes nothing. Budgets fail on a busy machine, so these are
+figures, and the tests assert only what the calls return.
 """
 
 from __future__ import annotations
@@ -66,15 +67,11 @@ async def run(live: int, repeat: int) -> list[dict[str, Any]]:
             key = await db.keys.add(1, label="bench", base_url="https://p.test", api_key="k" * 32)
             await fill(db, key.id, live)
             await db.connection.execute("ANALYZE")
-            decided = {i: 5000.0 + i % 100 for i in range(1, live + 1)}
+            changed = list(range(1, live, live // 10))[:10]
             steps = [
-                ("due_for_poll, a tenth due", lambda: db.activations.due_for_poll(9.0), 50.0),
-                ("due_for_poll, all due", lambda: db.activations.due_for_poll(1000.0), 250.0),
-                (
-                    "set_next_poll_each, all live",
-                    lambda: db.activations.set_next_poll_each(decided),
-                    500.0,
-                ),
+                ("live, every live number", db.activations.live, 250.0),
+                ("live_after, ten new", lambda: db.activations.live_after(live - 10), 5.0),
+                ("get_many, ten changed", lambda: db.activations.get_many(changed), 5.0),
             ]
             rows = []
             for name, work, target in steps:

@@ -33,20 +33,6 @@ _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
 # Literal IN lists (not bound parameters): the partial poll indexes repeat the same term.
 _LIVE = sql_in(ACTIVATION_LIVE)
 _ENDED = sql_in(ACTIVATION_ENDED)
-# (id, next poll) pairs as one JSON array, unpacked by each backend's own JSON functions.
-# Rows a statement of `set_next_poll_each` writes (see there).
-NEXT_POLLS_PER_WRITE = 250
-_NEXT_POLL_EACH = {
-    Backend.SQLITE: "UPDATE activations SET next_poll_at = v.at"
-    " FROM (SELECT json_extract(value, '$[0]') AS id,"
-    " json_extract(value, '$[1]') AS at FROM json_each(?)) AS v"
-    " WHERE activations.id = v.id",
-    Backend.POSTGRES: "UPDATE activations SET next_poll_at = v.at"
-    " FROM (SELECT (value->>0)::bigint AS id, (value->>1)::float8 AS at"
-    " FROM jsonb_array_elements(?::jsonb)) AS v"
-    " WHERE activations.id = v.id",
-}
-
 # Codes stored together, numbers ended together (`GroupCommit`): at most this many a statement.
 CODES_PER_WRITE = 100
 ENDS_PER_WRITE = 100
@@ -347,17 +333,16 @@ class ActivationRepo:
             return {int(row[0]) for row in await cur.fetchall()}
 
     async def set_pending_change(self, activation_id: int, change: str | None) -> None:
-        """Mark a status change whose outcome is unknown (None: settled). Marking one also
-        makes the number due at once, so the tracker's next pass checks it."""
+        """Mark a status change whose outcome is unknown (None: settled). The tracker polls a
+        number at once when it reads a change newly marked (`bot.tracker.timing.checking`)."""
         if change is None:
             await self._s.write(
                 "UPDATE activations SET pending_change = NULL WHERE id = ?", (activation_id,)
             )
             return
         await self._s.write(
-            f"UPDATE activations SET pending_change = ?, next_poll_at = MIN(next_poll_at, ?)"
-            f" WHERE id = ? AND status IN {_LIVE}",
-            (change, self._s.clock(), activation_id),
+            f"UPDATE activations SET pending_change = ? WHERE id = ? AND status IN {_LIVE}",
+            (change, activation_id),
         )
 
     async def set_sms_sent(self, activation_id: int) -> None:
@@ -441,34 +426,6 @@ class ActivationRepo:
             (activation_id,),
         )
         return [_code(row) for row in rows]
-
-    async def set_next_poll(self, activation_id: int, at: float) -> None:
-        await self._s.side_write(
-            "UPDATE activations SET next_poll_at = ? WHERE id = ?", (at, activation_id)
-        )
-
-    async def set_next_poll_each(self, next_polls: dict[int, float]) -> None:
-        """Many rows, each its own next poll, NEXT_POLLS_PER_WRITE to a statement: the pairs go
-        in as one JSON array and are joined to the rows by id (UPDATE ... FROM, SQLite 3.33+).
-
-        A side write (`Store.side_write`): no transaction reads a next poll to decide, no
-        trigger watches it, and only the tracker that owns a number's key writes many at once,
-        one statement after another, so no two of these wait for each other's rows. Not all
-        in one statement: each holds its rows (on SQLite the one write lock) for its length,
-        about 20 µs a row on PostgreSQL (the column's index is rewritten with it), and a
-        second's next polls at 10,000 numbers are 1,000-3,000 rows; between two statements of
-        250, a handler's write to one of those rows (or on SQLite any write) goes first."""
-        items = list(next_polls.items())
-        for start in range(0, len(items), NEXT_POLLS_PER_WRITE):
-            pairs = json.dumps([[i, at] for i, at in items[start : start + NEXT_POLLS_PER_WRITE]])
-            await self._s.side_write(_NEXT_POLL_EACH[self._s.backend], (pairs,))
-
-    async def due_for_poll(self, now: float, limit: int = 10000) -> list[Activation]:
-        """System: live activations whose next poll is due, most overdue first."""
-        return await self._select(
-            f"WHERE status IN {_LIVE} AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
-            (now, limit),
-        )
 
     async def live(self) -> list[Activation]:
         """System: every live activation (the tracker loads its schedule once, at start)."""

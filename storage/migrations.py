@@ -559,6 +559,16 @@ V14: tuple[Statement, ...] = tuple(
     for statement in _retrigger(*when, _forget_balance("NEW.key_id"))
 )
 
+# The tracker keeps its schedule and next polls in memory (`bot.tracker.timing`): no query
+# orders live numbers by their next poll any more, and the index only made the planner read
+# it whole as a list of live rows. It reads live numbers by id: all of them at start, the
+# ones stored since at every pass (`live`, `live_after`, with the same status IN term).
+V15: tuple[Statement, ...] = (
+    "DROP INDEX IF EXISTS ix_activations_poll",
+    "CREATE INDEX ix_activations_live ON activations(id)"
+    " WHERE status IN ('waiting', 'retry', 'received')",
+)
+
 MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     V1,
     V2,
@@ -574,6 +584,7 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     V12,
     V13,
     V14,
+    V15,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

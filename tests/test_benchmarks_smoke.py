@@ -70,9 +70,9 @@ def test_storage_quick(tmp_path: Path) -> None:
     storage.main(["--quick", "--output", str(out)])
     steps = {row["step"]: row for row in _load(out)["steps"]}
     assert set(steps) == {
-        "due_for_poll, a tenth due",
-        "due_for_poll, all due",
-        "set_next_poll_each, all live",
+        "live, every live number",
+        "live_after, ten new",
+        "get_many, ten changed",
     }
     for row in steps.values():
         assert row["live"] == 500 and row["best_ms"] >= 0

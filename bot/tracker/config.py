@@ -42,7 +42,6 @@ class TrackerConfig:
     budget_headroom: float = 2.0  # in flight = keys / interval x latency x this
     latency_guess: float = 0.1  # provider latency assumed before any is measured, seconds
     budget_every: float = 5.0  # the budget is sized again this often, seconds
-    flush_every: float = 1.0  # next polls decided are written together this often, seconds
     cancel_margin_default: int = 60  # seconds before expiry, when the user has no setting
     reminders: tuple[int, ...] = (3600, 600)  # seconds before a rental ends
     batch: bool = True  # use getActiveActivations where the provider has it

@@ -1,10 +1,12 @@
 """The schedule of live activations: each number's row as last read, its next poll, and when
 to cancel it. The activation watcher's work list.
 
-It lives in memory: the database stays the truth after a restart (loaded once at start, every
-next poll written back in one transaction per pass), and is read again only for what changed:
-numbers stored since (`live_after`), rows a use case named (`Changes`), and the rows a poll
-shows a change for. No pass reloads a horizon of rows.
+It lives in memory, and so do the next polls: the database holds each number's state (the
+truth after a restart), not when this tracker means to look again. A restart needs none of
+those times: it lists every key it holds at once (`Tracker.start`), and that listing is each
+number's first poll. Rows are read again only for what changed: numbers stored since
+(`live_after`), rows a use case named (`Changes`), and the rows a poll shows a change for. No
+pass reloads a horizon of rows, and a poll that changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -15,14 +17,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 
 from bot.tracker.config import TrackerConfig
-from storage.activations import ActivationRepo
 from storage.models import Activation, User
 
 # What a handler may change of a live number (and wake the tracker for).
 Looks = tuple[str, int, bool, bool, str | None]
-
-# Two poll times closer than this are the same moment (they went through a REAL column).
-_SAME = 1e-6
 
 
 def looks(activation: Activation) -> Looks:
@@ -33,6 +31,12 @@ def looks(activation: Activation) -> Looks:
         activation.cancel_requested,
         activation.pending_change,
     )
+
+
+def checking(known: Activation, row: Activation) -> bool:
+    """A handler marked a change whose outcome the provider must confirm (a cancel, another
+    code, a finish: `pending_change`) since the row was last read: the next poll settles it."""
+    return row.pending_change is not None and row.pending_change != known.pending_change
 
 
 def awaiting_code(activation: Activation) -> bool:
@@ -48,8 +52,7 @@ def with_delivered(activation: Activation, rounds: set[int]) -> Activation:
 
 
 class ActivationTiming:
-    def __init__(self, repo: ActivationRepo, config: TrackerConfig) -> None:
-        self._repo = repo
+    def __init__(self, config: TrackerConfig) -> None:
         self._config = config
         self.loaded = False  # the whole schedule was read from the database once
         self.max_id = 0  # the highest activation id read: newer rows are new numbers
@@ -59,7 +62,6 @@ class ActivationTiming:
         # (next poll, id), smallest first; an entry whose time is no longer _at[id] is stale
         # and dropped when it comes up (cheaper than removing it on every reschedule).
         self._heap: list[tuple[float, int]] = []
-        self._written: dict[int, float] = {}  # ... -> next_poll_at as stored in the database
         # ... -> when a use case's change was last read in: a poll that began before then
         # must not put its older copy of the row back (see `schedule`).
         self._read_at: dict[int, float] = {}
@@ -67,18 +69,15 @@ class ActivationTiming:
         self._cancel_not_before: dict[int, float] = {}  # after EARLY_CANCEL_DENIED
         # ... -> when an auto-replace chain gives up on it (no code by then: cancel, replace)
         self._silent_at: dict[int, float] = {}
-        # next_poll_at values decided but not yet written: flushed in ONE transaction per pass
-        # (losing them in a crash only makes those numbers due early).
-        self._next_polls: dict[int, float] = {}
 
     # ------------------------------------------------------------------ reading rows in
 
     def load(self, rows: Iterable[Activation], now: float, *, named: Collection[int] = ()) -> None:
-        """Take rows read from the database. A new number is due at its stored next poll. A
+        """Take rows read from the database. A new number is due at its stored first poll. A
         known one is due now when a handler changed it while it awaits a code ("SMS sent",
-        "Another code", a cancel asked) or pulled its next poll earlier; else it keeps the
-        time this tracker decided. `named`: ids asked for; one that came back ended or not at
-        all is dropped."""
+        "Another code", a cancel asked) or marked a change to check (`checking`); else it
+        keeps the time this tracker decided. `named`: ids asked for; one that came back ended
+        or not at all is dropped."""
         seen: set[int] = set()
         for row in rows:
             seen.add(row.id)
@@ -104,14 +103,12 @@ class ActivationTiming:
         self._rows[row.id] = row
         self._by_key[row.key_id].add(row.id)
         if known is None:
-            self._written[row.id] = row.next_poll_at
             self._set_at(row.id, row.next_poll_at)
             return
         self._read_at[row.id] = now
-        poked = row.next_poll_at < self._written.get(row.id, float("inf")) - _SAME
-        if poked:  # a purchase, "SMS sent", a cancel being checked: poll fast for a while
+        poked = checking(known, row)
+        if poked:  # the answer to a cancel or another code is looked for: fast for a while
             self.poll_fast_from(row.id, now)
-            self._written[row.id] = row.next_poll_at
         if poked or (awaiting_code(row) and looks(known) != looks(row)):
             self._set_at(row.id, min(self._at.get(row.id, now), now))
 
@@ -173,7 +170,7 @@ class ActivationTiming:
 
     def is_fresh(self, activation: Activation, now: float) -> bool:
         """In its fast window: a code is awaited right after the purchase, after "SMS sent",
-        after "Another code" (status retry) or after a handler pulled the poll earlier."""
+        after "Another code" (status retry) or after a handler marked a change to check."""
         return awaiting_code(activation) and (
             now < activation.created_at + self._config.fast_window
             or now < self._fast_until.get(activation.id, float("-inf"))
@@ -211,9 +208,7 @@ class ActivationTiming:
                 if not ids:
                     del self._by_key[row.key_id]
         self._at.pop(activation_id, None)
-        self._written.pop(activation_id, None)
         self._read_at.pop(activation_id, None)
-        self._next_polls.pop(activation_id, None)
         self._fast_until.pop(activation_id, None)
         self._cancel_not_before.pop(activation_id, None)
         self._silent_at.pop(activation_id, None)
@@ -246,8 +241,8 @@ class ActivationTiming:
         return max(wanted, activation.cancel_allowed_at, not_before)
 
     def schedule(self, activation: Activation, now: float, user: User | None) -> float:
-        """Decide (and remember, to be written by flush) the number's next poll; the row is
-        what the schedule knows of the number from now on."""
+        """Decide the number's next poll; the row is what the schedule knows of the number
+        from now on."""
         fast = self.is_fresh(activation, now)
         if any(not c.delivered for c in activation.codes):
             # A code Telegram did not take yet: try again soon (not for a blocked user).
@@ -286,16 +281,3 @@ class ActivationTiming:
     def _decide(self, activation_id: int, at: float) -> None:
         if self._at.get(activation_id) != at:
             self._set_at(activation_id, at)
-        self._next_polls[activation_id] = at
-
-    async def flush(self) -> bool:
-        """Write every next poll decided since the last flush, in one transaction. False:
-        there was none to write."""
-        if not self._next_polls:
-            return False
-        decided, self._next_polls = self._next_polls, {}
-        await self._repo.set_next_poll_each(decided)
-        for activation_id, at in decided.items():
-            if activation_id in self._rows:  # not ended while it was written
-                self._written[activation_id] = at
-        return True

@@ -1,12 +1,12 @@
 """The tracker facade: the loop, and one pass that gives each key its job.
 
-Its work list for one-time numbers is a schedule in memory (`timing`): loaded from the
-database once at start, kept up to date from what the tracker itself writes and from the rows
-use cases name through `Changes` (`wake`), and written back (every next poll, in one
-transaction per pass), so a restart resumes every number. Rentals and open purchase intents
-are read due from the database. One pass (`tick`) groups what is due by API key and runs one
-job per key, concurrently: a key whose provider is slow, rate-limited or broken backs off
-alone and never delays the others. Within a key: one getActiveActivations covering all its
+Its work list for one-time numbers is a schedule in memory (`timing`): loaded from the database
+once at start, kept up to date from what the tracker itself writes and from the rows use cases
+name through `Changes` (`wake`). The next polls stay in memory: a restart lists every key at
+once (`start`), each number's first poll, so it resumes every number. Rentals and open purchase
+intents are read due from the database. One pass (`tick`) groups what is due by API key and
+runs one job per key, concurrently: a key whose provider is slow, rate-limited or broken backs
+off alone and never delays the others. Within a key: one getActiveActivations covering all its
 live activations when it has several (getStatus for a key with one number: the same cost, and
 an end needs no second request), getStatus per id when the provider has no listing or it says
 nothing of an id; getRentStatus per rental. Every request goes through one budget sized from
@@ -84,7 +84,7 @@ class Tracker:
         directory = Directory(db, clock, self.config.cache_ttl)
         outbox = Outbox(notifier, directory)
         self._keys = KeyScheduler(db.keys, directory, outbox, self.config, clock, self.metrics)
-        self._timing = ActivationTiming(db.activations, self.config)
+        self._timing = ActivationTiming(self.config)
         self._replacing = Replacing(replacer, outbox, clock, self.share)
         self._activations = ActivationWatcher(
             db.activations,
@@ -120,8 +120,7 @@ class Tracker:
         self._resync = False
         self._budget_at = float("-inf")  # when the request budget is sized again
         self._directory_at = float("-inf")  # when the directory's entries are read again
-        self._flush_at = float("-inf")  # when the next polls decided are written again
-        # The next polls written and what changed read, behind the key jobs (never ahead).
+        # What changed read, behind the key jobs (never ahead).
         self._bookkeeping: asyncio.Task[None] | None = None
         # Numbers that came due while their key's job ran: due again when it ends.
         self._parked: dict[int, list[Activation]] = {}
@@ -184,13 +183,11 @@ class Tracker:
                 await job
         await self._replacing.stop()
         await self._settle_bookkeeping()
-        with contextlib.suppress(Exception):
-            await self._timing.flush()
 
     def wake(self, change: Change | None = None) -> None:
         """Poll soon: `change` names the row a use case changed (a purchase, a button); the
         next pass reads that row and polls it at once if it awaits a code and a handler
-        changed it ("SMS sent", "Another code", a cancel asked) or pulled its poll earlier.
+        changed it ("SMS sent", "Another code", a cancel asked) or marked a change to check.
         Without a change, the next pass reads every live number again and does the same."""
         if change is None or len(self._woken) >= self.config.wake_ids_max:
             self._resync = True
@@ -246,12 +243,10 @@ class Tracker:
         """One whole pass, awaited to the end (tests call it directly)."""
         await self.idle()
         await self._settle_bookkeeping()
-        await self._timing.flush()
         await self._refresh_schedule(self.clock())
         await self._refresh_directory(self.clock())
         await self._pass(wait=True)
         await self._replacing.idle()  # what the pass's ends made auto-replace buy
-        await self._timing.flush()
 
     async def idle(self) -> None:
         """Wait for the key jobs still running from the loop (and auto-replace steps)."""
@@ -299,38 +294,29 @@ class Tracker:
             state.urgent = self._urgent(key_id, bool(key_work.pending), now)
             state.task = asyncio.create_task(self._run_key(state, key_work, now))
             jobs.append(state.task)
-        if wait:  # tick(): it writes and reads around the pass itself
+        if wait:  # tick(): it reads around the pass itself
             await asyncio.gather(*jobs, return_exceptions=True)
             return
-        # The due keys run already: what the next pass needs from the database is read (and
-        # the next polls written) behind them, never ahead of them, and the loop goes on
-        # meanwhile (a pass then works from the schedule it has).
+        # The due keys run already: what the next pass needs from the database is read behind
+        # them, never ahead of them, and the loop goes on meanwhile (a pass then works from
+        # the schedule it has).
         if self._bookkeeping is None or self._bookkeeping.done():
             self._bookkeeping = asyncio.create_task(self._keep_books())
 
     async def _keep_books(self) -> None:
         try:
-            await self._flush_next_polls(self.clock())
             await self._refresh_schedule(self.clock())
             await self._refresh_directory(self.clock())
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; the loop must not die of it
-            log.exception("tracker: writing next polls or reading changes failed")
+            log.exception("tracker: reading changes failed")
 
     async def _settle_bookkeeping(self) -> None:
         task, self._bookkeeping = self._bookkeeping, None
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    async def _flush_next_polls(self, now: float) -> None:
-        """The next polls decided since the last write, written together at most every
-        `flush_every` rather than after every pass: they only matter after a restart (one lost
-        in a crash makes its number due early), and each write holds the rows it writes (on
-        SQLite the database's write lock), which a handler's write may then wait for."""
-        if now >= self._flush_at and await self._timing.flush():
-            self._flush_at = now + self.config.flush_every
 
     async def _refresh_directory(self, now: float) -> None:
         """The users and keys the polls use, read again together before they expire (a

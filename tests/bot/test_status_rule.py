@@ -204,8 +204,11 @@ class _Factory:
         return self.client_
 
 
-async def _store_state(db: Database, key_id: int, provider_id: str, like: Activation) -> int:
-    """A stored number in the state `like` describes (ids and times of its own)."""
+async def _store_state(
+    db: Database, key_id: int, provider_id: str, like: Activation, *, first_poll: float
+) -> int:
+    """A stored number in the state `like` describes (ids and times of its own), due for the
+    tracker's first poll at `first_poll`."""
     a = await db.activations.add(
         user_id=USER,
         key_id=key_id,
@@ -220,7 +223,7 @@ async def _store_state(db: Database, key_id: int, provider_id: str, like: Activa
         cancel_allowed_at=like.cancel_allowed_at,
         can_get_another_sms=True,
         chat_id=USER,
-        next_poll_at=NOW + 10_000,  # polled only when the test says
+        next_poll_at=first_poll,
     )
     for code in like.codes:
         await db.activations.add_code(a.id, code.round, code.code, None, code.received_at)
@@ -262,13 +265,13 @@ async def _poll_and_refresh(
     await db.users.get_or_create(USER, "en")
     await db.users.update(USER, auto_cancel=False)
     key = await db.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
-    by_tracker = await _store_state(db, key.id, "700", like)
-    by_refresh = await _store_state(db, key.id, "701", like)
+    by_tracker = await _store_state(db, key.id, "700", like, first_poll=NOW)
+    # Polled only when the test says: its card's Refresh asks for it.
+    by_refresh = await _store_state(db, key.id, "701", like, first_poll=NOW + 10_000)
     factory = _Factory(client)
     orders = OrderService(db, factory, clock=clock)  # type: ignore[arg-type]
     config = replace(FAST, batch=client.listing is not None)
     tracker = Tracker(db, factory, RecordingNotifier(), config, clock=clock)
-    await db.activations.set_next_poll(by_tracker, NOW)
     await tracker.tick()
     await orders.refresh(USER, by_refresh)
     assert ("get_status", "701") in client.calls

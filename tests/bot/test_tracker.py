@@ -758,8 +758,6 @@ async def test_numbers_of_a_key_settle_on_one_listing_per_interval(
     listings = actions(sandbox, start)
     assert set(listings) == {"getActiveActivations"}
     assert len(listings) <= window / FAST.poll_fast + 1  # one per interval, not one per number
-    polls = {a.next_poll_at for a in await tdb.activations.live_for_key(tkey.id)}
-    assert len(polls) == 1 and polls.pop() > clock()  # written to the database: a restart resumes
 
 
 async def test_unchanged_numbers_cost_no_database_call_each(
@@ -783,9 +781,9 @@ async def test_unchanged_numbers_cost_no_database_call_each(
     users.calls.clear()
     clock.advance(FAST.poll_fast)
     await tracker.tick()
-    # No row read (the schedule holds them): one look for numbers stored since, one
-    # transaction for all next polls; nothing per number.
-    assert counting.calls == {"live_after": 1, "set_next_poll_each": 1}
+    # No row read or written (the schedule and its next polls are in memory): one look for
+    # numbers stored since; nothing per number.
+    assert counting.calls == {"live_after": 1}
     assert users.calls == {}  # the owner's settings are cached across passes
     # A change takes the full path: the code is stored and delivered once.
     sandbox.state.deliver_sms(bought[3].provider_id, "code 313131")
@@ -794,44 +792,6 @@ async def test_unchanged_numbers_cost_no_database_call_each(
     assert notes.codes() == ["313131"]
     assert counting.calls["store_code"] == 1 and counting.calls["get_many"] == 1
     assert counting.calls.get("get_any", 0) == 0
-
-
-async def test_the_loop_writes_next_polls_together_once_per_flush_interval(
-    make_tracker: MakeTracker,
-    tdb: Database,
-    tproviders: ProviderFactory,
-    tkey: KeyProfile,
-    sandbox: Any,
-    sandbox_key: str,
-    clock: Any,
-) -> None:
-    """Passes come every tick; the next polls they decide are written together at most once
-    per `flush_every` (each write takes the database's write lock the handlers wait for)."""
-    sandbox.state.set_stock("0", "tg", 100)
-    sandbox.state.set_balance(sandbox_key, "100000")
-    bought = [await buy(tdb, tproviders, tkey, clock) for _ in range(3)]
-    counting = _Counting(tdb.activations)
-    config = TrackerConfig(**{**_fields(FAST), "flush_every": 4 * FAST.poll_fast})
-    tracker = make_tracker(db=_Db(tdb, activations=counting), config=config)
-
-    async def loop_pass() -> None:  # what one turn of the loop does
-        await tracker._pass(wait=False)
-        await tracker.idle()
-        await tracker._settle_bookkeeping()
-
-    started = clock()
-    await loop_pass()  # the numbers polled: next polls decided, not written yet
-    assert "set_next_poll_each" not in counting.calls
-    for _ in range(3):  # polled at every pass; the first write opens the interval
-        clock.advance(FAST.poll_fast)
-        await loop_pass()
-    assert counting.calls["set_next_poll_each"] == 1
-    clock.advance(2 * FAST.poll_fast)  # the interval is over: what was decided is written
-    await loop_pass()
-    assert counting.calls["set_next_poll_each"] == 2
-    stored = await tdb.activations.get_many([a.id for a in bought])
-    # What the later passes decided is what the database holds now (a restart resumes it).
-    assert all(a.next_poll_at >= started + 4 * FAST.poll_fast for a in stored)
 
 
 class _Db:

@@ -102,20 +102,18 @@ async def test_retry_and_codes(db: Database, key: Any) -> None:
     assert (await db.activations.get_any(a.id)).status == "finished"  # type: ignore[union-attr]
 
 
-async def test_card_sms_sent_cancel_request_next_poll(db: Database, key: Any) -> None:
+async def test_card_sms_sent_cancel_request(db: Database, key: Any) -> None:
     a = await add_activation(db, 1, key.id)
     await db.activations.set_card(a.id, 500, 42)
     await db.activations.set_sms_sent(a.id)
     assert await db.activations.request_cancel(1, a.id) is True
-    await db.activations.set_next_poll(a.id, 777.0)
     got = await db.activations.get(1, a.id)
     assert got is not None
-    assert (got.chat_id, got.message_id, got.sms_sent, got.cancel_requested, got.next_poll_at) == (
+    assert (got.chat_id, got.message_id, got.sms_sent, got.cancel_requested) == (
         500,
         42,
         True,
         True,
-        777.0,
     )
     assert await db.activations.request_cancel(1, a.id, requested=False) is True
     assert (await db.activations.get(1, a.id)).cancel_requested is False  # type: ignore[union-attr]
@@ -123,21 +121,22 @@ async def test_card_sms_sent_cancel_request_next_poll(db: Database, key: Any) ->
     assert await db.activations.request_cancel(1, a.id) is False
 
 
-async def test_due_for_poll_live_only_ordered(db: Database, key: Any) -> None:
-    late = await add_activation(db, 1, key.id, "1", next_poll_at=50.0)
-    early = await add_activation(db, 1, key.id, "2", next_poll_at=10.0)
-    future = await add_activation(db, 1, key.id, "3", next_poll_at=500.0)
-    ended = await add_activation(db, 1, key.id, "4", next_poll_at=5.0)
+async def test_live_and_live_after_give_live_numbers_only_with_codes(
+    db: Database, key: Any
+) -> None:
+    """The tracker's reads of its schedule: every live number at start (`live`), the ones
+    stored since at each pass (`live_after`); ended ones never."""
+    first = await add_activation(db, 1, key.id, "1")
+    ended = await add_activation(db, 1, key.id, "2")
     await db.activations.set_status(ended.id, "cancelled")
-    await db.activations.add_code(late.id, 0, "123", None, 1.0)
-    due = await db.activations.due_for_poll(100.0)
-    assert [a.id for a in due] == [early.id, late.id]
-    assert [c.code for c in due[1].codes] == ["123"] and due[0].codes == []
-    assert [a.id for a in await db.activations.due_for_poll(100.0, limit=1)] == [early.id]
-    assert future.id in [a.id for a in await db.activations.due_for_poll(1000.0)]
-    await db.activations.set_next_poll_each({early.id: 900.0, late.id: 900.0})
-    assert [a.id for a in await db.activations.due_for_poll(100.0)] == []
-    assert await db.activations.count_live() == 3
+    later = await add_activation(db, 1, key.id, "3")
+    await db.activations.add_code(first.id, 0, "123", None, 1.0)
+    live = await db.activations.live()
+    assert [a.id for a in live] == [first.id, later.id]
+    assert [c.code for c in live[0].codes] == ["123"] and live[1].codes == []
+    assert [a.id for a in await db.activations.live_after(first.id)] == [later.id]
+    assert await db.activations.live_after(later.id) == []
+    assert await db.activations.count_live() == 2
 
 
 async def test_list_live_and_ended_paging(db: Database, key: Any) -> None:
@@ -160,30 +159,3 @@ async def test_live_for_key_scoped_to_key(db: Database, key: Any) -> None:
     assert a.id != b.id
     assert [x.id for x in await db.activations.live_for_key(key.id)] == [a.id]
     assert [x.id for x in await db.activations.live_for_key(other.id)] == [b.id]
-
-
-async def test_set_next_poll_each_writes_every_row_its_own_time(db: Database, key: Any) -> None:
-    made = [await add_activation(db, 1, key.id, str(i), next_poll_at=1.0) for i in range(5)]
-    await db.activations.set_next_poll_each(
-        {made[0].id: 300.0, made[1].id: 300.0, made[2].id: 50.0, made[3].id: 700.0}
-    )
-    await db.activations.set_next_poll_each({})  # nothing to write: no statement, no error
-    stored = {a.id: a.next_poll_at for a in await db.activations.live_for_key(key.id)}
-    assert [stored[a.id] for a in made] == [300.0, 300.0, 50.0, 700.0, 1.0]
-    assert [a.id for a in await db.activations.due_for_poll(100.0)] == [made[4].id, made[2].id]
-
-
-async def test_many_next_polls_are_written_a_few_hundred_to_a_statement(
-    db: Database, key: Any, monkeypatch: Any
-) -> None:
-    """Each statement holds the write lock the handlers' writes wait for: a flush of thousands
-    of rows goes in statements of NEXT_POLLS_PER_WRITE (here 2), every row its own time."""
-    import storage.activations
-
-    monkeypatch.setattr(storage.activations, "NEXT_POLLS_PER_WRITE", 2)
-    made = [await add_activation(db, 1, key.id, str(i), next_poll_at=1.0) for i in range(5)]
-    sql = await SqlTrace.start(db)
-    await db.activations.set_next_poll_each({a.id: 100.0 * (n + 1) for n, a in enumerate(made)})
-    assert len(sql.matching("UPDATE activations SET next_poll_at")) == 3
-    stored = {a.id: a.next_poll_at for a in await db.activations.live_for_key(key.id)}
-    assert [stored[a.id] for a in made] == [100.0, 200.0, 300.0, 400.0, 500.0]
