@@ -44,10 +44,17 @@ _RECEIVED_EACH = {
     " FROM json_each(?)) AS v",
     Backend.POSTGRES: "UPDATE activations SET status = 'received', cancel_requested = 0"
     " FROM (SELECT (value->>0)::bigint AS id, (value->>1)::bigint AS round"
-    " FROM jsonb_array_elements(?::jsonb)) AS v",
+    " FROM jsonb_array_elements(?1::jsonb)) AS v",
+}
+# PostgreSQL's planner guesses the JSON array at 100 rows and would join it to a scan of every
+# row (see storage.dialect); the same ids as an array it probes by the primary key.
+_BY_ID_EACH = {
+    Backend.SQLITE: "",
+    Backend.POSTGRES: " AND activations.id = ANY(ARRAY("
+    "SELECT (value->>0)::bigint FROM jsonb_array_elements(?1::jsonb)))",
 }
 _RECEIVED_GUARD = (
-    f" WHERE activations.id = v.id AND activations.round = v.round"
+    f" AND activations.round = v.round"
     f" AND activations.status IN {_LIVE}"
     f" AND NOT EXISTS (SELECT 1 FROM activation_codes c"
     f" WHERE c.activation_id = activations.id AND c.round = v.round)"
@@ -73,11 +80,14 @@ _ENDED_EACH = {
     Backend.POSTGRES: "UPDATE activations SET status = v.status, ended_at = v.ended_at,"
     " cancel_requested = 0, pending_change = NULL"
     " FROM (SELECT (value->>0)::bigint AS id, value->>1 AS status,"
-    " (value->>2)::float8 AS ended_at FROM jsonb_array_elements(?::jsonb)) AS v",
+    " (value->>2)::float8 AS ended_at FROM jsonb_array_elements(?1::jsonb)) AS v",
 }
-_ENDED_GUARD = (
-    f" WHERE activations.id = v.id AND activations.status IN {_LIVE} RETURNING activations.id"
-)
+_ENDED_GUARD = f" AND activations.status IN {_LIVE} RETURNING activations.id"
+
+
+def _each_by_id(each: dict[Backend, str], guard: str, backend: Backend) -> str:
+    """A grouped UPDATE ... FROM a JSON array: joined by id, the backend's id filter, guard."""
+    return f"{each[backend]} WHERE activations.id = v.id{_BY_ID_EACH[backend]}{guard}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +337,7 @@ class ActivationRepo:
         async with (
             self._s.transaction() as conn,
             conn.execute(
-                _ENDED_EACH[self._s.backend] + _ENDED_GUARD, (json.dumps(triples),)
+                _each_by_id(_ENDED_EACH, _ENDED_GUARD, self._s.backend), (json.dumps(triples),)
             ) as cur,
         ):
             return {int(row[0]) for row in await cur.fetchall()}
@@ -400,7 +410,7 @@ class ActivationRepo:
     async def _store_codes(self, codes: list[tuple[int, _CodeToStore]]) -> set[int]:
         async with self._s.transaction(urgent=True) as conn:
             async with conn.execute(
-                _RECEIVED_EACH[self._s.backend] + _RECEIVED_GUARD,
+                _each_by_id(_RECEIVED_EACH, _RECEIVED_GUARD, self._s.backend),
                 (json.dumps([[number, code.round] for number, code in codes]),),
             ) as cur:
                 changed = {int(row[0]) for row in await cur.fetchall()}

@@ -14,11 +14,13 @@ from typing import Any
 import asyncpg
 import pytest
 
+from benchmarks.storage import fill
 from storage import Database, KeyCipher
 from storage.base import tx_write
 from storage.dialect import ddl_to_postgres, numbered_placeholders, to_postgres
 from storage.migrations import LATEST_VERSION, migrate
 from storage.pg import WRITE_LOCK_KEY
+from tests.harness import SqlTrace
 from tests.storage.helpers import API_KEY, add_activation, add_key
 
 GUARD = 30.0  # only stops a hang: no budget
@@ -189,6 +191,41 @@ async def test_side_writes_run_beside_another_process_holding_the_write_lock(
     assert await db.fsm.get((0, 1, 1, 0, "", "default")) == ("Flow:amount", {"n": 1})
 
 
+async def test_numbers_named_by_id_are_probed_by_the_index_not_scanned(
+    db_and_other: tuple[Database, asyncpg.Connection],
+) -> None:
+    """The tracker's reads of the numbers a poll shows a change for, and its grouped ends and
+    codes, name their rows in a JSON array. The planner guesses such a list at 100 rows and,
+    at ten thousand live numbers with fresh statistics, joined it to a scan of every row (4-9
+    ms for one id, an UPDATE holding the write lock meanwhile); as an array it probes the
+    index."""
+    db, other = db_and_other
+    key = await add_key(db, 1)
+    await fill(db, key.id, 5_000)  # 5,000 live numbers and as many ended
+    await other.execute("ANALYZE")
+    sql = await SqlTrace.start(db)
+    await db.activations.get_many([3, 5])
+    await db.activations.set_status(7, "cancelled")  # an end: the grouped UPDATE
+    assert await db.activations.store_code(10, 0, "12345", None, 1.0)
+    named = {  # each statement naming rows by a JSON array, with an array it may get
+        "SELECT": "[3, 5]",  # the rows and their codes
+        "UPDATE activations SET status = v.status": '[[7, "cancelled", 1.0]]',
+        "UPDATE activations SET status = 'received'": "[[10, 0]]",
+    }
+    by_ids = [
+        (statement, ids)
+        for statement in sql.statements
+        for start, ids in named.items()
+        if statement.startswith(start) and ("json_each" in statement or "jsonb" in statement)
+    ]
+    assert len(by_ids) == 4  # the rows, their codes, the end, the code's status
+    for statement, ids in by_ids:
+        plan = await other.fetch("EXPLAIN " + to_postgres(statement), ids)
+        text = "\n".join(row[0] for row in plan)
+        assert "Seq Scan on activations" not in text, text
+        assert "Seq Scan on activation_codes" not in text or "SubPlan" in text, text
+
+
 async def test_the_writer_commits_as_sqlite_does_without_a_flush_per_commit(
     postgres_url: str, cipher: KeyCipher, clock: Any
 ) -> None:
@@ -254,7 +291,8 @@ async def test_a_wrong_secret_is_refused_without_showing_the_password(
         ),
         (
             "SELECT id FROM t WHERE id IN (SELECT value FROM json_each(?))",
-            "SELECT id FROM t WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+            "SELECT id FROM t WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
+            "::bigint))",
         ),
         ("UPDATE t SET n = MIN(n, ?)", "UPDATE t SET n = LEAST(n, $1)"),
         ("SELECT MIN(n) FROM t", "SELECT MIN(n) FROM t"),
