@@ -132,7 +132,9 @@ class RequestBudget:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # granted just as it was cancelled: hand the slot on
             else:
-                queue.remove(waiter)
+                # A release between the cancel and this step passed over it already.
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
             raise
 
     def release(self) -> None:

@@ -259,6 +259,23 @@ async def test_a_waiter_cancelled_gives_its_turn_away() -> None:
     assert budget.in_flight == 1 and budget.waiting == 0
 
 
+async def test_a_waiter_cancelled_after_its_turn_was_passed_over_stays_cancelled() -> None:
+    """Every key job cancelled at once (a stop, a key's time limit): a release between one
+    waiter's cancel and its own clean-up passes over the cancelled waiter. That job must still
+    end cancelled (a time limit is then a TimeoutError, a stop a stop), not fail as a job."""
+    budget = RequestBudget(1)
+    await budget.acquire(urgent=False)
+    gone = asyncio.create_task(budget.acquire(urgent=False))
+    stays = asyncio.create_task(budget.acquire(urgent=False))
+    await asyncio.sleep(0)
+    gone.cancel()  # its waiter is cancelled now, its clean-up runs at its next step
+    budget.release()  # ... after this release passed over it and granted the next waiter
+    [outcome] = await asyncio.gather(gone, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+    await stays
+    assert budget.in_flight == 1 and budget.waiting == 0
+
+
 async def test_fresh_numbers_are_never_starved_by_a_short_budget(
     make_tracker: MakeTracker,
     tdb: Database,
