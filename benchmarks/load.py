@@ -547,6 +547,8 @@ async def seed_database(
     """Users, keys and live numbers as purchases would have left them, through the
     repositories (one code path for SQLite and PostgreSQL); (user ids, user id -> activation
     ids)."""
+    from storage.dialect import Backend
+
     rng = random.Random(spec.seed + 4)
     db = services.db
 
@@ -587,8 +589,6 @@ async def seed_database(
     owned: dict[int, list[int]] = {}
     for activation in await in_chunks(numbers):
         owned.setdefault(activation.user_id, []).append(activation.id)
-    from storage.dialect import Backend
-
     if db.backend is Backend.POSTGRES:
         # A live server's autovacuum keeps the planner's statistics; a database just filled
         # would have none for its first minute (empty tables, every id lookup planned as a

@@ -30,7 +30,7 @@ _HAS_CODES = len(_COLUMNS.split(","))  # index of the extra "has codes" column
 # The columns named by table: a read that joins another table with an id or a user_id.
 _QUALIFIED = ", ".join("activations." + name.strip() for name in _COLUMNS.split(","))
 _CODE_COLUMNS = "activation_id, round, code, text, received_at, delivered"
-# Literal IN lists (not bound parameters): the partial poll indexes repeat the same term.
+# Literal IN lists (not bound parameters): the partial indexes of live rows repeat the term.
 _LIVE = sql_in(ACTIVATION_LIVE)
 _ENDED = sql_in(ACTIVATION_ENDED)
 # Codes stored together, numbers ended together (`GroupCommit`): at most this many a statement.

@@ -20,7 +20,8 @@ class Backend(StrEnum):
 # `x = ANY(ARRAY(list))`: the planner guesses a set-returning function at 100 rows and, on a
 # table of some ten thousand, joins it to a scan of the whole table (4-9 ms for one id, under
 # the write lock for an UPDATE); an array it guesses at ten elements, probed by the index.
-_JSON_ID_IN = re.compile(r"\bIN \(SELECT value FROM json_each\(\?\)\)")
+# (`NOT IN` keeps the plain list below: `NOT = ANY(...)` would be no SQL.)
+_JSON_ID_IN = re.compile(r"(?<!NOT )\bIN \(SELECT value FROM json_each\(\?\)\)")
 _JSON_IDS = re.compile(r"SELECT value FROM json_each\(\?\)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
 # Scalar MIN/MAX of two values (SQLite) is LEAST/GREATEST; the one-argument aggregates stay.

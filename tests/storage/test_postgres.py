@@ -294,6 +294,11 @@ async def test_a_wrong_secret_is_refused_without_showing_the_password(
             "SELECT id FROM t WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)"
             "::bigint))",
         ),
+        (
+            "SELECT id FROM t WHERE id NOT IN (SELECT value FROM json_each(?))",
+            "SELECT id FROM t WHERE id NOT IN"
+            " (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+        ),
         ("UPDATE t SET n = MIN(n, ?)", "UPDATE t SET n = LEAST(n, $1)"),
         ("SELECT MIN(n) FROM t", "SELECT MIN(n) FROM t"),
         ("SELECT CAST((a - ?) / ? AS INTEGER)", "SELECT CAST(trunc((a - $1) / $2) AS BIGINT)"),
