@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     poll_fast_window: float = Field(default=120.0, ge=0)
     poll_rental: float = Field(default=20.0, gt=0)
     tracker_tick: float | None = Field(default=None, gt=0)
+    # How far a tracker worker (`python -m bot tracker`) lowers its own CPU priority (a nice
+    # increment, 0 to 19): on a machine it shares with the web role, a tap waits for no pass.
+    # 0 keeps the priority it was started with.
+    tracker_nice: int = Field(default=10, ge=0, le=19)
     provider_rps: float = Field(default=5.0, gt=0)
     provider_timeout: float = Field(default=15.0, gt=0)
 

@@ -35,7 +35,7 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.provider.redact import redact
 from bot.redis_relay import RedisChangeRelay
 from bot.relay import DatabaseRelay
-from bot.roles import Role, parse_role
+from bot.roles import Role, lower_cpu_priority, parse_role
 from bot.tracker.config import OWN_CORE
 from bot.tracker.leases import KeyLeases
 from bot.web import run_webhook, start_health_server
@@ -203,7 +203,15 @@ async def run_tracker_worker(
     services: Services, bot: Bot, stack: contextlib.AsyncExitStack
 ) -> None:
     """`python -m bot tracker`: poll the keys this worker holds leases on, until cancelled.
-    Stops in reverse order: the tracker ends its jobs before the leases are given back."""
+    Stops in reverse order: the tracker ends its jobs before the leases are given back.
+
+    The worker first lowers its CPU priority (TRACKER_NICE): beside the web role on one
+    machine, a tap is a user waiting on the next few milliseconds, a pass can start a few
+    milliseconds late (docs/performance.md, "Taps ahead of passes")."""
+    settings = services.settings
+    niceness = lower_cpu_priority(settings.tracker_nice)
+    if niceness is not None:
+        log.info("tracker worker runs at niceness %d (TRACKER_NICE)", niceness)
     leases = KeyLeases(services.db.leases)
     background = build_background(services, bot, keys=leases, cadence=OWN_CORE)
     tracker, watch_poller = background.tracker, background.watch_poller
@@ -227,7 +235,6 @@ async def run_tracker_worker(
     stack.push_async_callback(relay.stop)
     # /healthz and /metrics always: a worker is watched like a replica (HEALTH_PORT, else the
     # LISTEN_PORT a webhook replica would use).
-    settings = services.settings
     port = settings.health_port if settings.health_port is not None else settings.listen_port
     health = await start_health_server(services, settings.listen_host, port)
     stack.push_async_callback(health.cleanup)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -51,3 +52,15 @@ def parser() -> argparse.ArgumentParser:
 def parse_role(argv: Sequence[str]) -> Role:
     """The role named on the command line; an unknown one exits with the usage (status 2)."""
     return Role(parser().parse_args(list(argv)).role)
+
+
+def lower_cpu_priority(increment: int) -> int | None:
+    """Lower this process's CPU priority by `increment` (a nice increment); the niceness it
+    runs at now, or None when it stays as it was: an increment of 0, or a system without
+    `os.nice` (Windows) or refusing it. Never raises: a priority is a preference, not a need."""
+    if increment <= 0 or not hasattr(os, "nice"):
+        return None
+    try:
+        return os.nice(increment)
+    except OSError:
+        return None

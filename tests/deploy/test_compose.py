@@ -92,6 +92,12 @@ def test_scale_runs_web_replicas_and_tracker_workers_on_postgres_and_redis(
         for server in ("postgres", "redis"):
             assert spec["depends_on"][server] == {"condition": "service_healthy"}, name
         assert spec["restart"] == "unless-stopped"
+    # Taps before passes on shared cores: between containers the CPU weight decides (the
+    # default 1024 for the web replicas), TRACKER_NICE only inside a container.
+    for name in TRACKERS:
+        assert compose_services[name]["cpu_shares"] < 1024, name
+    for name in WEB:
+        assert compose_services[name].get("cpu_shares", 1024) == 1024, name
     for name in WEB:
         env = environment(compose_services[name])
         assert env["WEBHOOK_URL"] == "https://localhost"  # https://$PROXY_HOST

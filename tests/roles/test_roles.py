@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -41,3 +43,18 @@ def test_without_redis_the_roles_relay_changes_through_the_database(
 
     assert services.redis is None
     assert isinstance(change_relay(services, bot), DatabaseRelay)
+
+
+def test_a_process_lowers_its_cpu_priority_by_the_increment_and_not_for_zero() -> None:
+    # In a child process: a niceness once raised cannot be lowered again without privileges.
+    probe = (
+        "import os; from bot.roles import lower_cpu_priority as lower;"
+        "before = os.getpriority(os.PRIO_PROCESS, 0); kept = lower(0);"
+        "same = os.getpriority(os.PRIO_PROCESS, 0); now = lower(3);"
+        "print(before, kept, same, now, os.getpriority(os.PRIO_PROCESS, 0))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, kept, same, now, after = out.stdout.split()
+    expected = str(min(19, int(before) + 3))
+    assert (kept, same) == ("None", before)
+    assert now == after == expected
