@@ -152,6 +152,12 @@ class LoadSpec:
     workers: int = 1  # tracker processes of a split run, sharing the keys through leases
     database: str = "sqlite"  # "sqlite" (a file per run) or "postgresql" (a database per run)
     redis: bool = False  # REDIS_URL set for every process (its database flushed per run)
+    # The stand-ins of the outside world (the sandbox provider, the fake Bot API) give way to
+    # the bot's processes by this nice increment: in production they are other machines and
+    # take none of the bot's CPU. 0: they compete with the bot for the cores as equals.
+    outside_nice: int = 10
+    # TRACKER_NICE of the tracker workers; None: the bot's own default.
+    tracker_nice: int | None = None
 
     @property
     def shape(self) -> str:
@@ -174,9 +180,11 @@ class LoadSpec:
 
 
 @contextlib.contextmanager
-def neighbour(command: list[str]) -> Iterator[str]:
-    """A helper process that prints "READY <url>"; stopped (SIGTERM, then kill) on the way out."""
-    proc = subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.PIPE, text=True)
+def neighbour(command: list[str], nice: int = 0) -> Iterator[str]:
+    """A helper process that prints "READY <url>", at CPU priority `nice` (its `--nice`);
+    stopped (SIGTERM, then kill) on the way out."""
+    argv = [sys.executable, "-m", *command, "--nice", str(nice)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -616,6 +624,7 @@ def tracker_env(settings: Any, spec: LoadSpec) -> dict[str, str]:
         "PROVIDER_TIMEOUT": "15",
         "LOG_LEVEL": "WARNING",
         **{name.upper(): str(value) for name, value in spec.settings.items()},
+        **({} if spec.tracker_nice is None else {"TRACKER_NICE": str(spec.tracker_nice)}),
     }
 
 
@@ -849,8 +858,8 @@ async def _run_bot(
     ]  # fmt: skip
     samples = Samples()
     with (
-        neighbour(["benchmarks.sandbox_proc", "--port", "0"]) as sandbox,
-        neighbour(telegram_cmd) as telegram,
+        neighbour(["benchmarks.sandbox_proc", "--port", "0"], spec.outside_nice) as sandbox,
+        neighbour(telegram_cmd, spec.outside_nice) as telegram,
         contextlib.ExitStack() as stack,
     ):
         http = aiohttp.ClientSession()
@@ -1063,7 +1072,7 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
     from bot.provider.guard import AddressPolicy
     from bot.tracker import TrackerConfig
 
-    with neighbour(["benchmarks.sandbox_proc", "--port", "0"]) as sandbox:
+    with neighbour(["benchmarks.sandbox_proc", "--port", "0"], spec.outside_nice) as sandbox:
         http = aiohttp.ClientSession()
         providers = ProviderFactory(timeout=15.0, address_policy=AddressPolicy(allow_loopback=True))
         notifier = RecordingNotifier()
@@ -1474,6 +1483,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Redis server of your own instead (its database is flushed per run); "
         "implies --redis",
     )  # fmt: skip
+    parser.add_argument(
+        "--outside-nice", type=int, default=10, choices=range(20), metavar="0-19",
+        help="CPU priority the sandbox and the fake Bot API give way by (default 10: in "
+        "production they are other machines; 0: they compete with the bot as equals)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracker-nice", type=int, default=None, choices=range(20), metavar="0-19",
+        help="TRACKER_NICE of the tracker workers (default: the bot's own, 10)",
+    )  # fmt: skip
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -1523,6 +1541,8 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             # A tiny shape sends a code and its card into one chat at once: Telegram allows
             # such short bursts, and the smoke run must not wait out retry_after pauses.
             telegram_per_chat=3 if args.quick else 1,
+            outside_nice=args.outside_nice,
+            tracker_nice=args.tracker_nice,
         )
         specs.append(spec)
     return specs

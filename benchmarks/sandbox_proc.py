@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from benchmarks.load_model import CodeDelays, ProviderProfile, code_for
+from bot.roles import lower_cpu_priority
 from sandbox.__main__ import run_until_signalled
 from sandbox.server import SandboxServer
 from sandbox.state import Clock, Fault, Reply, SandboxState
@@ -268,7 +269,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sandbox_proc")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--nice", type=int, default=0, help="lower the CPU priority by this")
     args = parser.parse_args(argv)
+    lower_cpu_priority(args.nice)
     asyncio.run(serve(args.host, args.port))
 
 

@@ -23,6 +23,7 @@ from collections import deque
 from typing import Any
 
 from benchmarks.common import say
+from bot.roles import lower_cpu_priority
 from tests.e2e.fake_telegram import FakeTelegram, RateLimits
 
 CODE = re.compile(r"(?<!\d)\d{7}(?!\d)")
@@ -86,7 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-bot", type=int, default=30)
     parser.add_argument("--per-chat", type=int, default=1)
     parser.add_argument("--per-group", type=int, default=20)
-    asyncio.run(serve(parser.parse_args(argv)))
+    parser.add_argument("--nice", type=int, default=0, help="lower the CPU priority by this")
+    args = parser.parse_args(argv)
+    lower_cpu_priority(args.nice)
+    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

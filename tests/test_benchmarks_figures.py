@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,32 @@ def test_zero_workers_is_the_web_role_alone_and_a_negative_count_is_refused() ->
     assert parse_workers("0") == [0] and parse_workers("0,1") == [0, 1]
     with pytest.raises(argparse.ArgumentTypeError):
         parse_workers("-1")
+
+
+def _children_running(module: str) -> list[int]:
+    """This process's children whose command line names `module` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and module.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_outside_world_s_stand_ins_give_way_to_the_bot() -> None:
+    """The sandbox and the fake Bot API stand for other machines: by default they run at a
+    lower CPU priority than the bot's processes (`--outside-nice`)."""
+    args = load.build_parser().parse_args(["--quick"])
+    assert [spec.outside_nice for spec in load.specs_from(args)] == [10]
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    with load.neighbour(["benchmarks.telegram_proc", "--token", load.TOKEN], 4) as url:
+        assert url.startswith("http://127.0.0.1:")
+        children = _children_running("benchmarks.telegram_proc")
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in children] == [min(19, ours + 4)]
 
 
 async def test_the_drain_ends_once_every_code_is_in_and_never_after_its_time(
