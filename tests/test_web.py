@@ -323,6 +323,31 @@ def test_registry_histogram_and_counters() -> None:
     assert kinds[duration] == "histogram"
 
 
+def test_a_provider_request_finds_its_actions_series_without_the_librarys_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`labels()` validates and locks on every call: each action's series are looked up once,
+    and every request after that counts in the same series."""
+    metrics = Metrics(buckets=(0.1, 1.0))
+    lookups: list[str] = []
+    for instrument in (metrics.provider_latency, metrics.provider_requests):
+        looked_up = instrument.labels
+
+        def counting(*args: str, _looked_up: Any = looked_up, **labels: str) -> Any:
+            lookups.append(labels["action"])
+            return _looked_up(*args, **labels)
+
+        monkeypatch.setattr(instrument, "labels", counting)
+    for seconds in (0.05, 0.5, 0.05):
+        metrics.observe_provider_call("getActiveActivations", seconds)
+    metrics.observe_provider_call("getStatus", 0.05)
+    assert lookups == ["getActiveActivations"] * 2 + ["getStatus"] * 2
+    _, samples = parse_page(generate_page(metrics))
+    count = "smsbot_provider_request_duration_seconds_count"
+    assert sample(samples, count, action="getActiveActivations") == 3
+    assert sample(samples, "smsbot_provider_requests_total", action="getStatus") == 1
+
+
 def test_each_metrics_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.tracker_ticks.inc()
