@@ -13,6 +13,11 @@ database), with two neighbours in processes of their own so their CPU is not the
 - Telegram: the fake Bot API over HTTP (`benchmarks.telegram_proc`), 30 ms per call, about 30
   messages/s per bot and 1/s per chat, 429 with retry_after beyond.
 
+Both stand for other machines: they run at a lower CPU priority than the bot's processes
+(`--outside-nice`, 10), so on a small machine they take the cores the bot leaves, as the real
+provider and Telegram take none of them; `--outside-nice 0` makes them the bot's equals (the
+figures of the rounds before it). Their answers are then late when the bot is busy, never early.
+
 The load (`benchmarks.load_model`): NUMBERS live numbers on KEYS keys (one user per key), bought
 at times spread over their 20-minute life; their SMS arrive as in life (most within 2 minutes
 of the purchase, some later, some never); numbers keep being bought at the steady-state rate
