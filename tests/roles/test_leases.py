@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,37 @@ async def test_a_key_given_back_waits_for_its_running_job(
     await first.idle()
     assert len(released) == 1 and len(released[0]) == 1
     assert len(first.held) == 1 and released[0][0] not in first.held
+
+
+async def test_a_key_released_while_the_renewal_reads_is_not_held_again(
+    open_db: Callable[[], Any], sandbox: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The give-back runs in a task: when it ends while the renewal's read is on its way, the
+    read still lists the key, and the worker must not take it for its own again."""
+    db1, db2 = await open_db(), await open_db()
+    keys = await add_keys(db1, sandbox, count=2)
+    first = KeyLeases(db1.leases, "w1", clock=clock)
+    await first.renew()
+    await KeyLeases(db2.leases, "w2", clock=clock).renew()
+    read_done = asyncio.Event()
+
+    async def release_after_the_read(keys: list[int]) -> None:
+        await read_done.wait()
+
+    renew_and_claim = db1.leases.renew_and_claim
+
+    async def read_then_let_the_release_end(*args: Any) -> list[int]:
+        claimed: list[int] = await renew_and_claim(*args)  # both keys still w1's here
+        read_done.set()
+        await first.idle()  # the key given back is released meanwhile
+        return claimed
+
+    first.before_release = release_after_the_read
+    monkeypatch.setattr(db1.leases, "renew_and_claim", read_then_let_the_release_end)
+    await first.renew()
+    assert len(first.held) == 1
+    released = set(keys) - set(await db1.leases.holders(clock()))
+    assert len(released) == 1 and not first.held & released
 
 
 def test_the_all_in_one_process_polls_every_key() -> None:
