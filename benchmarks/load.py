@@ -412,8 +412,15 @@ class HandlerLoad:
         self.session.requests.clear()
         self.session.callback_answers.clear()
 
-    async def _feed(self, driver: Any, screen: Any, data: str) -> None:
-        await self.dp.feed_update(self.bot, driver.make_callback_update(data, screen))
+    def _feed(self, driver: Any, screen: Any, data: str) -> Coroutine[Any, Any, Any]:
+        """One tap as the webhook takes it: Telegram's JSON, validated once and bound to the
+        bot (`feed_raw_update`, what `feed_webhook_update` does). The JSON is made here, before
+        the timing starts: it is Telegram's work. (An update built unbound made aiogram
+        rebuild it through a dump and a validation inside `feed_update`: a tenth of the
+        process's CPU no deployment spends.)"""
+        update = driver.make_callback_update(data, screen)
+        raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self.dp.feed_raw_update(self.bot, raw)
 
     async def _buy(self, driver: Any, _screen: Any) -> None:
         """The confirm screen, then its Buy button: two updates, timed together, on a message
