@@ -212,6 +212,8 @@ async def run_tracker_worker(
     niceness = lower_cpu_priority(settings.tracker_nice)
     if niceness is not None:
         log.info("tracker worker runs at niceness %d (TRACKER_NICE)", niceness)
+    elif settings.tracker_nice:
+        log.warning("tracker worker keeps its CPU priority: this system refused TRACKER_NICE")
     leases = KeyLeases(services.db.leases)
     background = build_background(services, bot, keys=leases, cadence=OWN_CORE)
     tracker, watch_poller = background.tracker, background.watch_poller
