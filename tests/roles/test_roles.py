@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.app import build_dispatcher
-from bot.roles import Role, parse_role
+from bot.roles import Role, lower_cpu_priority, parse_role
 
 
 def test_no_argument_is_the_all_in_one_bot() -> None:
@@ -58,3 +58,13 @@ def test_a_process_lowers_its_cpu_priority_by_the_increment_and_not_for_zero() -
     expected = str(min(19, int(before) + 3))
     assert (kept, same) == ("None", before)
     assert now == after == expected
+
+
+def test_a_refused_priority_leaves_the_process_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.roles
+
+    def refuse(_increment: int) -> int:
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(bot.roles.os, "nice", refuse)
+    assert lower_cpu_priority(5) is None
