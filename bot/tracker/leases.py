@@ -105,9 +105,10 @@ class KeyLeases:
         before = self._held if now < self._trusted_until else frozenset()
         # A key being given back may be released while the renewal reads (its give-back runs
         # in a task of its own): the read still lists it, the set of keys releasing no longer.
+        # Only this method adds to that set, so the keys releasing as the read starts are all.
         releasing = frozenset(self._releasing)
         claimed = await self._repo.renew_and_claim(self.worker, now, self._ttl, share)
-        held = frozenset(claimed).difference(releasing, self._releasing)
+        held = frozenset(claimed).difference(releasing)
         self._held = held
         self._trusted_until = now + self._ttl - self._renew_every
         gained = sorted(held - before)
