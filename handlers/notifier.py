@@ -12,7 +12,8 @@ refused it (offered again on a later pass); a code already queued is not queued 
 errors: a 429 holds the chat (or, for the whole bot, every chat) and the message goes again; a
 user who blocked the bot is reported by the queue (the tracker keeps tracking and cancelling
 their numbers); "message is not modified" is no error; a card that cannot be edited any more is
-sent again and remembered through the use case.
+sent again on the chat's next turn (`NextTurn`: one message per turn, never two at once) and
+remembered through the use case.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from handlers.names import names_for
 from handlers.outcome import outcome_data, phone_text, render_outcome
 from handlers.rent.presenter import render_rental_card, rental_card_data
 from handlers.rent.views import code_line
-from handlers.send_queue import Call, Job, Priority, SendQueue
+from handlers.send_queue import Call, Job, NextTurn, Priority, SendQueue
 from storage.chains import ReplaceChain
 from storage.models import (
     Activation,
@@ -339,13 +340,23 @@ class TelegramNotifier:
         async def remember(chat: int, message_id: int) -> None:
             await self.orders.card_shown(a.id, chat, message_id)
             a.chat_id, a.message_id = chat, message_id
-            if anew:  # one live card per number: the one left above turns into a stub
-                _lang, t = self.language(to)
-                await retire_card(self.bot, chat, old, message_id, t)
+            if anew and old is not None and old != message_id:
+                await self._retire(a.user_id, chat, old, message_id, to)
 
         await self._show_card(
             a.user_id, _chat(a), ("a", a.id), a.message_id, text, markup, remember, anew=anew
         )
+
+    async def _retire(self, user_id: int, chat: int, old: int, new: int, to: Recipient) -> None:
+        """One live card per number: the one left above turns into a stub, on the chat's next
+        turn (the new card's message took this one). Best effort, as `retire_card` is."""
+        _lang, t = self.language(to)
+
+        async def call() -> bool:
+            await retire_card(self.bot, chat, old, new, t)
+            return True
+
+        await self.queue.put(Job(user_id, chat, ("retire", chat, old), Priority.CARD, [call]))
 
     async def _rental_view(self, r: Rental, to: Recipient) -> tuple[str, InlineKeyboardMarkup]:
         lang, t = self.language(to)
@@ -397,18 +408,23 @@ class TelegramNotifier:
         """Queue the card: edited in place, or, when there is none (or it is gone, or `anew`),
         sent as a new message that `remember` records. One job per (chat, message): a newer
         state of the same card replaces the one waiting."""
-        replaced = message_id
         shown = None if anew else self._cards.current(card, message_id)
+        replaced = message_id if shown is None else shown
+        editing = shown is not None
 
         async def call() -> bool:
-            if shown is not None:
+            nonlocal editing
+            if editing and shown is not None:
                 outcome = await self._edit(chat, shown, text, markup)
                 if outcome is not Edit.GONE:
                     return outcome is Edit.OK
+                # The edit took the chat's turn: the new card goes on its next one.
+                editing = False
+                raise NextTurn
             sent = await self.bot.send_message(
                 chat, text, reply_markup=markup, disable_notification=True
             )
-            self._cards.replaced(card, replaced if shown is None else shown, sent.message_id)
+            self._cards.replaced(card, replaced, sent.message_id)
             await remember(chat, sent.message_id)
             return True
 

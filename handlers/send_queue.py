@@ -11,6 +11,8 @@ Telegram would stall that key's polling (a 429 holds for up to 30 s), so the not
   so only the newest state of a card is sent;
 - a 429 for one chat holds that chat; 429s for several chats at once mean the bot as a whole is
   limited, and hold every chat;
+- a call that used its chat's turn without finishing (a card's edit that found the message
+  gone) raises `NextTurn`: it goes again on the chat's next turn, never a second message at once;
 - a delivery is settled once: `settle(True)` after Telegram took every part (the tracker marks
   it delivered then), `settle(False)` when it was refused (offered again on a later pass);
 - bounded: at most `capacity` jobs wait. A full queue makes room for a more important job by
@@ -84,6 +86,14 @@ class SendLimits:
 
 TELEGRAM_LIMITS = SendLimits()
 UNPACED = SendLimits(per_second=0.0, chat_interval=0.0, group_interval=0.0)
+
+
+class NextTurn(Exception):
+    """Raised by a call whose request used its chat's turn without doing the job (a card's edit
+    that found the message gone): the job goes again at the head of its chat's line on the
+    chat's next turn. The call must have changed what it does next (send instead of edit):
+    two messages to one chat at once would be refused, and the refused one's retry would
+    repeat the first."""
 
 
 class Put(StrEnum):
@@ -268,6 +278,17 @@ class SendSchedule:
             del self._jobs[job.key]
         self._enter(chat, job.chat_id, now)
         return over
+
+    def again(self, job: Job, now: float) -> None:
+        """The call for `job` used its chat's turn and must go again (`NextTurn`): at the head
+        of the chat's line, on the chat's next turn (its pace was set when it was taken)."""
+        job.in_flight = False
+        chat = self._chats.setdefault(job.chat_id, _Chat())
+        chat.busy = False
+        if job.newer is not None:
+            job.calls, job.done, job.newer = job.newer, 0, None
+        self._back(job, chat)
+        self._enter(chat, job.chat_id, now)
 
     def retry_after(self, job: Job, seconds: float, now: float) -> None:
         """Telegram said 429 for `job`: the same request goes again after `seconds`; the chat
@@ -458,6 +479,9 @@ class SendQueue:
                 while (wait := await self._budget.take(job.chat_id)) > 0:
                     await self._sleep(wait)
             taken = await call()
+        except NextTurn:
+            self.schedule.again(job, self._clock())
+            return
         except TelegramRetryAfter as error:
             self.schedule.retry_after(job, float(error.retry_after), self._clock())
             return

@@ -53,9 +53,15 @@ def blocked() -> list[int]:
 
 
 @pytest.fixture
-def queue(sleeps: list[float], blocked: list[int]) -> SendQueue:
+def queue_now() -> list[float]:
+    """The send queue's clock: moved on by its naps only."""
+    return [1000.0]
+
+
+@pytest.fixture
+def queue(sleeps: list[float], blocked: list[int], queue_now: list[float]) -> SendQueue:
     """Telegram's pace on a clock of its own, which the queue's naps move on."""
-    now = [1000.0]
+    now = queue_now
 
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
@@ -230,6 +236,98 @@ async def test_not_modified_is_ignored_and_lost_card_is_replaced(
     second = await ndb.activations.get_any(a.id)
     assert second is not None and second.message_id not in (None, gone)
     assert len(bot.session.calls(SendMessage)) == 2
+
+
+class OneASecondPerChat:
+    """Telegram's one message a second into one chat, on the queue's clock: a request within a
+    second of the chat's last accepted one is refused with a 429 (every request counts, an edit
+    of a deleted message too, as the fake Bot API counts it). Gives up refusing after `cap`
+    requests, so a send loop ends and shows in the counts."""
+
+    def __init__(self, bot: Any, now: list[float], cap: int = 20) -> None:
+        self.now, self.cap = now, cap
+        self.accepted: list[tuple[str, float]] = []
+        self.refused = 0
+        self._last: dict[int, float] = {}
+        self._session = bot.session
+        self._inner = bot.session.make_request
+        bot.session.make_request = self.make_request
+
+    async def make_request(self, bot: Any, method: Any, timeout: int | None = None) -> Any:
+        chat = int(getattr(method, "chat_id", 0) or 0)
+        at = self.now[0]
+        if len(self.accepted) + self.refused < self.cap and at - self._last.get(chat, -9e9) < 1:
+            self.refused += 1
+            self._session.requests.append(method)
+            raise TelegramRetryAfter(method, "Too Many Requests: retry after 1", 1)
+        self._last[chat] = at
+        self.accepted.append((type(method).__name__, at))
+        return await self._inner(bot, method, timeout)
+
+
+async def test_a_deleted_card_is_sent_anew_on_the_chat_s_next_turn(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, queue_now: list[float]
+) -> None:
+    """The edit that finds the card gone took the chat's turn: the new card waits for the
+    next one. (Sent at once, it was refused, and its retry edited again: a loop that never
+    showed the card and kept the chat, and with several such chats the whole bot, held.)"""
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    first = await ndb.activations.get_any(a.id)
+    assert first is not None and first.message_id is not None
+    gone = first.message_id
+    bot.session.messages[(USER, gone)].deleted = True
+    queue_now[0] += 10  # the chat's pace allows a message again
+    telegram = OneASecondPerChat(bot, queue_now)
+    await notifier.activation_changed(first, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    assert telegram.refused == 0
+    assert [name for name, _at in telegram.accepted] == ["EditMessageText", "SendMessage"]
+    (_edit, edited_at), (_send, sent_at) = telegram.accepted
+    assert sent_at - edited_at >= 1
+    second = await ndb.activations.get_any(a.id)
+    assert second is not None and second.message_id not in (None, gone)
+    assert bot.session.messages[(USER, second.message_id)].markup is not None
+
+
+async def test_a_refused_new_card_is_sent_again_without_editing_again(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> None:
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    first = await ndb.activations.get_any(a.id)
+    assert first is not None and first.message_id is not None
+    gone = first.message_id
+    bot.session.messages[(USER, gone)].deleted = True
+    bot.session.fail_next(SendMessage, _retry_after(1))
+    await notifier.activation_changed(first, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    assert len(bot.session.calls(EditMessageText)) == 1  # the gone card was tried once
+    assert len(bot.session.calls(SendMessage)) == 3  # the first card, refused, sent
+    second = await ndb.activations.get_any(a.id)
+    assert second is not None and second.message_id not in (None, gone)
+
+
+async def test_a_resent_card_retires_the_old_one_on_the_chat_s_next_turn(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, queue_now: list[float]
+) -> None:
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    old = a.message_id
+    assert old is not None
+    queue_now[0] += 10
+    telegram = OneASecondPerChat(bot, queue_now)
+    await notifier.resend_cards(USER)  # the user unblocked the bot
+    await notifier.queue.drain()
+    assert telegram.refused == 0
+    assert [name for name, _at in telegram.accepted] == ["SendMessage", "EditMessageText"]
+    assert telegram.accepted[1][1] - telegram.accepted[0][1] >= 1
+    assert bot.session.messages[(USER, old)].text == Translator().get("en", "card-moved")
+    stored = await ndb.activations.get_any(a.id)
+    assert stored is not None and stored.message_id not in (None, old)
 
 
 async def test_other_bad_request_on_edit_does_not_resend(
