@@ -297,14 +297,16 @@ class TelegramNotifier:
         )
         text = render_outcome(data, t)
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
-        message_id = pending.message_id
+        editing = pending.message_id is not None
 
         async def call() -> bool:
-            if (
-                message_id is not None
-                and await self._edit(chat_id, message_id, text, None) is Edit.OK
-            ):
-                return True
+            nonlocal editing
+            if editing and pending.message_id is not None:
+                if await self._edit(chat_id, pending.message_id, text, None) is Edit.OK:
+                    return True
+                # The edit took the chat's turn: the message goes on its next one.
+                editing = False
+                raise NextTurn
             await self.bot.send_message(chat_id, text)
             return True
 

@@ -447,6 +447,25 @@ async def test_pending_unresolved_goes_to_its_chat(
     assert int(sent.chat_id) == 4242 and "balance" in sent.text
 
 
+async def test_an_outcome_whose_checking_message_is_gone_is_sent_on_the_next_turn(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, queue_now: list[float]
+) -> None:
+    """The "checking" message was deleted: the edit that found it gone took the chat's
+    turn, and the outcome goes as a new message on the next one (sent at once it was
+    refused, and its retry edited again, for as long as the bot ran)."""
+    key = await ndb.keys.add(USER, label="k", base_url="http://127.0.0.1:1/x", api_key="k" * 32)
+    pending = await ndb.pending.add(
+        user_id=USER, key_id=key.id, service="tg", country="0", chat_id=USER, message_id=999
+    )
+    telegram = OneASecondPerChat(bot, queue_now)
+    await notifier.pending_unresolved(pending, await to(ndb, key.id))
+    await notifier.queue.drain()
+    assert telegram.refused == 0
+    assert [name for name, _at in telegram.accepted] == ["EditMessageText", "SendMessage"]
+    assert telegram.accepted[1][1] - telegram.accepted[0][1] >= 1
+    assert "balance" in bot.session.calls(SendMessage)[-1].text
+
+
 # ------------------------------------------------------------------ long texts (item 30)
 
 LONG = "&<" * 2500  # 5,000 characters, 22,500 once escaped
