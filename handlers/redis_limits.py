@@ -216,11 +216,22 @@ class RedisThrottle:
         return wait
 
 
+# Tokens the bot's shared bucket holds when full. Each process's `SendSchedule` already keeps
+# `per_second`; at one token, a take a little late (a Redis round trip, a busy core) lost the
+# slot it came for, the shared bucket ran slower than the processes' own pace, and the
+# messages waiting on it (codes among them, whoever asked again first won) fell behind by
+# seconds: at 25 messages a second, a code's p95 wait there was 0.8 s with one process
+# sending. Two tokens keep a late slot; in any second at most `per_second` + 2 go (28 + 2:
+# Telegram's 30).
+BOT_BURST = 2
+
+
 class RedisSendBudget:
     """Telegram's send budget of one bot shared by its processes: every message takes a token
-    of the bot's bucket (`per_second`) and of its chat's (one a second, a group's one per three)
-    together, waiting until both have one. The process's own `SendSchedule` still orders and
-    paces its queue; this only keeps the processes together within Telegram's limits.
+    of the bot's bucket (`per_second`, `BOT_BURST`) and of its chat's (one a second, a group's
+    one per three) together, waiting until both have one. The process's own `SendSchedule`
+    still orders and paces its queue; this only keeps the processes together within
+    Telegram's limits.
 
     Never raises: when Redis fails, a message goes at its process's own pace (0 s to wait)."""
 
@@ -233,7 +244,9 @@ class RedisSendBudget:
     def _of(self, chat_id: int) -> list[Bucket]:
         buckets: list[Bucket] = []
         if self._limits.per_second > 0:
-            buckets.append(Bucket(f"{self._prefix}:send:all", 1.0 / self._limits.per_second))
+            buckets.append(
+                Bucket(f"{self._prefix}:send:all", 1.0 / self._limits.per_second, BOT_BURST)
+            )
         interval = self._limits.interval(chat_id)
         if interval > 0:
             buckets.append(Bucket(f"{self._prefix}:send:chat:{chat_id}", interval))
