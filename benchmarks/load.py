@@ -283,6 +283,17 @@ def tapping_count(keys: int) -> int:
     return min(HANDLER_USERS, max(1, keys // 4))
 
 
+def tap_of(n: int, purchase_every: int, users: int) -> tuple[int, bool]:
+    """Who makes the `n`th tap (an index into the tapping users) and whether it is a purchase.
+    Taps go round the users; so do the purchases, each by the next user in turn (round-robin
+    on `n` alone gave every purchase to the same one or two users: a number every two
+    seconds from one chat, no one's load, its codes paced by that chat's one a second)."""
+    purchases_before = (n + 1) // purchase_every
+    if n % purchase_every == purchase_every - 1:
+        return (purchases_before - 1) % users, True
+    return (n - purchases_before) % users, False
+
+
 def tapping_keys(seeded: Seeded) -> set[str]:
     """The API keys of the users who tap (the first ones seeded)."""
     return {entry["key"] for entry in seeded.keys[: tapping_count(len(seeded.keys))]}
@@ -360,8 +371,9 @@ class HandlerLoad:
         for n in range(10**9):
             if stop.is_set():
                 break
-            driver, screen, ids = self.drivers[n % len(self.drivers)]
-            if n % purchase_every == purchase_every - 1:
+            user, buys = tap_of(n, purchase_every, len(self.drivers))
+            driver, screen, ids = self.drivers[user]
+            if buys:
                 work, provider = self._buy(driver, screen), True
             else:
                 data, provider = self._tap(self.rng.random(), ids, BuyCb, ActivationCb)

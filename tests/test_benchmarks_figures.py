@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from benchmarks import load
-from benchmarks.load import FAST_WINDOW, code_stages, parse_workers, stage_rows, window_sms
+from benchmarks.load import (
+    FAST_WINDOW,
+    code_stages,
+    parse_workers,
+    stage_rows,
+    tap_of,
+    window_sms,
+)
 
 
 def test_a_fast_code_s_latency_splits_into_finding_it_and_sending_it() -> None:
@@ -82,3 +90,14 @@ async def test_the_drain_ends_once_every_code_is_in_and_never_after_its_time(
     looks.clear()
     await load.drain(load.LoadSpec(10, 1, drain=0.0), never)
     assert len(looks) == 1  # its time was up: the codes still out are missed
+
+
+def test_the_purchases_go_round_the_tapping_users() -> None:
+    """One purchase a second among 200 users at 100 taps a second: each purchase by the next
+    user, none by the same user twice in a round, and the other taps round every user."""
+    taps = [tap_of(n, 100, 200) for n in range(100 * 200)]
+    buyers = [user for user, buys in taps if buys]
+    assert len(buyers) == 200 and sorted(buyers) == list(range(200))
+    taps_each = Counter(user for user, buys in taps if not buys)
+    assert set(taps_each) == set(range(200))
+    assert max(taps_each.values()) - min(taps_each.values()) <= 1
