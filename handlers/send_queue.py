@@ -293,19 +293,13 @@ class SendSchedule:
     def retry_after(self, job: Job, seconds: float, now: float) -> None:
         """Telegram said 429 for `job`: the same request goes again after `seconds`; the chat
         waits, and every chat waits when several were refused at once."""
-        job.in_flight = False
         chat = self._chats.setdefault(job.chat_id, _Chat())
-        chat.busy = False
         chat.ready_at = max(chat.ready_at, now + seconds)
         self._recent_429.append((now, job.chat_id))
         chats = {c for at, c in self._recent_429 if at > now - RETRY_WINDOW}
         if len(chats) >= GLOBAL_SIGNAL:
             self._all_held_until = max(self._all_held_until, now + seconds)
-        if job.newer is not None:
-            job.calls, job.done, job.newer = job.newer, 0, None
-        if not job.dropped:
-            self._back(job, chat)
-        self._enter(chat, job.chat_id, now)
+        self.again(job, now)
 
     def _back(self, job: Job, chat: _Chat) -> None:
         """At the head of its chat's line, keeping its turn."""

@@ -107,6 +107,26 @@ def test_a_429_for_one_chat_holds_that_chat_only() -> None:
     assert send_all(schedule, 5.0) == ["one"]  # the same message again, after the wait
 
 
+def test_a_call_that_used_its_turn_goes_again_first_on_the_chat_s_next_turn() -> None:
+    """`NextTurn` (a card's edit that found the message gone): the same job, ahead of the
+    chat's next one, one chat interval later; no 429, so no other chat is held."""
+    schedule = SendSchedule(LIMITS)
+    schedule.put(job(1, "card", Priority.CARD), 0.0)
+    schedule.put(job(2, "other"), 0.0)
+    taken, _ = schedule.take(0.0)
+    assert taken is not None and taken.key == "other"  # a notice before a card edit
+    schedule.finished(taken, True, 0.0)
+    taken, _ = schedule.take(0.1)
+    assert taken is not None and taken.key == "card"
+    schedule.put(job(1, "later", Priority.CARD), 0.2)
+    schedule.again(taken, 0.2)
+    schedule.put(job(3, "third"), 0.2)
+    assert send_all(schedule, 0.2) == ["third"]
+    assert send_all(schedule, 1.0) == []  # chat 1's pace counts from the edit
+    assert send_all(schedule, 1.1) == ["card"]
+    assert send_all(schedule, 2.1) == ["later"]
+
+
 def test_429s_for_several_chats_hold_every_chat() -> None:
     schedule = SendSchedule(UNPACED)
     for chat in range(5):
