@@ -265,22 +265,29 @@ class OneASecondPerChat:
         return await self._inner(bot, method, timeout)
 
 
+async def _card_deleted_by_the_user(
+    notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
+) -> tuple[Activation, int]:
+    """A number whose card was shown, then deleted in the chat: the row, and the gone id."""
+    a = await _activation(ndb, clock)
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
+    await notifier.queue.drain()
+    shown = await ndb.activations.get_any(a.id)
+    assert shown is not None and shown.message_id is not None
+    bot.session.messages[(USER, shown.message_id)].deleted = True
+    return shown, shown.message_id
+
+
 async def test_a_deleted_card_is_sent_anew_on_the_chat_s_next_turn(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any, queue_now: list[float]
 ) -> None:
     """The edit that finds the card gone took the chat's turn: the new card waits for the
     next one. (Sent at once, it was refused, and its retry edited again: a loop that never
     showed the card and kept the chat, and with several such chats the whole bot, held.)"""
-    a = await _activation(ndb, clock)
-    await notifier.activation_changed(a, await to(ndb, a.key_id))
-    await notifier.queue.drain()
-    first = await ndb.activations.get_any(a.id)
-    assert first is not None and first.message_id is not None
-    gone = first.message_id
-    bot.session.messages[(USER, gone)].deleted = True
+    a, gone = await _card_deleted_by_the_user(notifier, ndb, bot, clock)
     queue_now[0] += 10  # the chat's pace allows a message again
     telegram = OneASecondPerChat(bot, queue_now)
-    await notifier.activation_changed(first, await to(ndb, a.key_id))
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
     await notifier.queue.drain()
     assert telegram.refused == 0
     assert [name for name, _at in telegram.accepted] == ["EditMessageText", "SendMessage"]
@@ -294,15 +301,9 @@ async def test_a_deleted_card_is_sent_anew_on_the_chat_s_next_turn(
 async def test_a_refused_new_card_is_sent_again_without_editing_again(
     notifier: TelegramNotifier, ndb: Database, bot: Any, clock: Any
 ) -> None:
-    a = await _activation(ndb, clock)
-    await notifier.activation_changed(a, await to(ndb, a.key_id))
-    await notifier.queue.drain()
-    first = await ndb.activations.get_any(a.id)
-    assert first is not None and first.message_id is not None
-    gone = first.message_id
-    bot.session.messages[(USER, gone)].deleted = True
+    a, gone = await _card_deleted_by_the_user(notifier, ndb, bot, clock)
     bot.session.fail_next(SendMessage, _retry_after(1))
-    await notifier.activation_changed(first, await to(ndb, a.key_id))
+    await notifier.activation_changed(a, await to(ndb, a.key_id))
     await notifier.queue.drain()
     assert len(bot.session.calls(EditMessageText)) == 1  # the gone card was tried once
     assert len(bot.session.calls(SendMessage)) == 3  # the first card, refused, sent
