@@ -56,7 +56,7 @@ from handlers.low_balance import LowBalanceSender
 from handlers.middlewares import THROTTLE_BURST
 from handlers.notifier import TelegramNotifier
 from handlers.redis_fsm import OneReadPerUpdate, SharedRedisStorage
-from handlers.redis_limits import RedisSendBudget, RedisThrottle
+from handlers.redis_limits import RedisPromptClaims, RedisSendBudget, RedisThrottle
 from handlers.send_queue import TELEGRAM_LIMITS, SendLimits, SendQueue
 from handlers.watch_notifier import TelegramWatchNotifier
 from storage import Database, KeyCipher, load_secrets
@@ -355,7 +355,12 @@ def build_dispatcher(
         dp.update.outer_middleware(OneReadPerUpdate())
         dp.update.outer_middleware(dp.fsm)
     dp.workflow_data.update(services.workflow_data())
-    setup_middlewares(dp, services.settings, services.metrics.update_latency.observe)
+    setup_middlewares(
+        dp,
+        services.settings,
+        services.metrics.update_latency.observe,
+        RedisPromptClaims(redis, prefix) if redis is not None else None,
+    )
     dp.include_router(build_router(services.settings, shared_throttle=throttle))
     dp.startup.register(start_work)
     dp.shutdown.register(stop_work)

@@ -386,6 +386,13 @@ async def welcome_back(
         log.warning("could not resend the cards of a returning user: %s", type(exc).__name__)
 
 
+class SharedClaims(Protocol):
+    """Claims shared by the bot's processes: True for the first to claim (chat, message) only.
+    Never raises (True when it cannot say: this process's own claim decides)."""
+
+    async def claim(self, chat_id: int, message_id: int) -> bool: ...
+
+
 class PromptMiddleware(BaseMiddleware):
     """An input prompt ("Send your API key…") keeps its buttons only while it is the message
     asking: once the flow moves on (another message asks, see `remember_prompt`) or is left
@@ -398,12 +405,21 @@ class PromptMiddleware(BaseMiddleware):
     Two updates of one chat may run at once (a key sent, then /menu): both saw the same prompt
     before and both see it gone after. The prompt is claimed before it is retired, with no await
     between the check and the claim, so it is retired once (a second edit would be refused by
-    Telegram as "not modified")."""
+    Telegram as "not modified"). With several replicas the two updates may run in two
+    processes: then `shared` (Redis, `handlers.redis_limits.RedisPromptClaims`) is asked too,
+    after this process's own claim."""
 
     _REMEMBERED = 4096  # prompts retired lately, per process (bounded)
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedClaims | None = None) -> None:
         self._retired: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._shared = shared
+
+    async def _claimed(self, chat_id: int, message_id: int) -> bool:
+        """This process's claim first (no await before it), then the replicas'."""
+        if not self._claim(chat_id, message_id):
+            return False
+        return self._shared is None or await self._shared.claim(chat_id, message_id)
 
     def _claim(self, chat_id: int, message_id: int) -> bool:
         key = (chat_id, message_id)
@@ -426,7 +442,7 @@ class PromptMiddleware(BaseMiddleware):
         finally:
             if (await state.get_data()).get(PROMPT) != before and before != _tapped_id(event):
                 chat = data.get("event_chat")
-                if chat is not None and self._claim(chat.id, before):
+                if chat is not None and await self._claimed(chat.id, before):
                     await _retire_prompt(data, before)
 
 
@@ -530,11 +546,15 @@ async def _user_t(data: dict[str, Any], user: TelegramUser) -> Translate:
 
 
 def setup_middlewares(
-    dp: Dispatcher, settings: Settings, observe_update: Callable[[float], None] | None = None
+    dp: Dispatcher,
+    settings: Settings,
+    observe_update: Callable[[float], None] | None = None,
+    shared_claims: SharedClaims | None = None,
 ) -> None:
     """Attach the update middlewares once, on the dispatcher's update observer (every event
     type). The per-handler ones sit on the root router (`handlers.build_router`).
-    `observe_update` gets each update's seconds (the handler latency metric)."""
+    `observe_update` gets each update's seconds (the handler latency metric); `shared_claims`
+    lets one replica of several retire an old prompt."""
     admins = list(settings.admin_ids)
     if observe_update is not None:
         dp.update.outer_middleware(UpdateTimingMiddleware(observe_update))
@@ -542,7 +562,7 @@ def setup_middlewares(
     dp.update.outer_middleware(InFlightMiddleware(UPDATES_IN_FLIGHT))
     dp.update.outer_middleware(AllowlistMiddleware(list(settings.allowed_users), admins))
     dp.update.outer_middleware(RegistrationMiddleware(admins))
-    dp.update.outer_middleware(PromptMiddleware())
+    dp.update.outer_middleware(PromptMiddleware(shared_claims))
 
 
 def bot_commands(translator: Translator, lang: str) -> list[BotCommand]:

@@ -1,8 +1,8 @@
 """Limits shared by every process of one bot through Redis (or Valkey): the throttle of one
-user's floods and Telegram's send budget. Either is optional: without REDIS_URL each process
-keeps its own (`ThrottleMiddleware`'s bucket, `SendSchedule`'s pace), which is exact for one
-process; with several replicas, a user whose taps land on two of them, or codes sent by two
-workers, must take from one bucket.
+user's floods and Telegram's send budget (and one claim: which replica retires an old prompt).
+Either is optional: without REDIS_URL each process keeps its own (`ThrottleMiddleware`'s
+bucket, `SendSchedule`'s pace), which is exact for one process; with several replicas, a user
+whose taps land on two of them, or codes sent by two workers, must take from one bucket.
 
 Both are the same rule the in-process throttle keeps: a token bucket stored as one number per
 bucket, the moment it is full again (`full_at`); taking a token pushes it one `step` further;
@@ -265,3 +265,27 @@ class RedisSendBudget:
             return 0.0
         self._outage.ok()
         return wait
+
+
+class RedisPromptClaims:
+    """An old prompt retired by one replica only (`PromptMiddleware`): the first to claim
+    (chat, message) sets a key that only it can set (SET NX), kept a day. Never raises: when
+    Redis fails, the process's own claim decides (a second replica's edit is then refused by
+    Telegram as "not modified", which the prompt's retirement already takes in its stride)."""
+
+    TTL = 86_400
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._outage = Outage("prompt claims")
+
+    async def claim(self, chat_id: int, message_id: int) -> bool:
+        key = f"{self._prefix}:prompt-retired:{chat_id}:{message_id}"
+        try:
+            first = await self._redis.set(key, 1, nx=True, ex=self.TTL)
+        except RedisError as error:
+            self._outage.failed(error)
+            return True
+        self._outage.ok()
+        return bool(first)
