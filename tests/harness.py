@@ -456,3 +456,38 @@ def telegram_notifier(
         queue=SendQueue(UserSettingsService(db).mark_blocked, limits=UNPACED),
         clock=clock,
     )
+
+
+async def leave_one_prompt_at_once(
+    middlewares: list[Any], chat_id: int = 77
+) -> tuple[RecordingSession, ChatMessage]:
+    """An input prompt with a Cancel button, then one update through each of `middlewares`
+    (`PromptMiddleware`s: one process's, or one per replica), all running at once, each having
+    seen the prompt before any moved on. Returns the session (what was called) and the prompt
+    as the chat shows it after."""
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.base import StorageKey
+    from aiogram.fsm.storage.memory import MemoryStorage
+    from aiogram.types import Chat, InlineKeyboardButton, InlineKeyboardMarkup, TelegramObject
+
+    from handlers.common import PROMPT
+
+    session = RecordingSession()
+    bot = Bot("42:TEST", session=session)
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Cancel", callback_data="m1:main")]]
+    )
+    prompt = await bot.send_message(chat_id=chat_id, text="Send your key", reply_markup=markup)
+    state = FSMContext(MemoryStorage(), StorageKey(bot_id=42, chat_id=chat_id, user_id=chat_id))
+    await state.update_data({PROMPT: prompt.message_id})
+    all_started = asyncio.Barrier(len(middlewares))
+
+    async def leave_the_prompt(event: TelegramObject, data: dict[str, object]) -> None:
+        await all_started.wait()  # each saw the prompt before the others moved on
+        await state.clear()
+
+    data = {"state": state, "bot": bot, "event_chat": Chat(id=chat_id, type="private")}
+    await asyncio.gather(
+        *(middleware(leave_the_prompt, TelegramObject(), dict(data)) for middleware in middlewares)
+    )
+    return session, session.messages[(chat_id, prompt.message_id)]
