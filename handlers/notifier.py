@@ -297,19 +297,12 @@ class TelegramNotifier:
         )
         text = render_outcome(data, t)
         chat_id = pending.chat_id if pending.chat_id is not None else pending.user_id
-        editing = pending.message_id is not None
 
-        async def call() -> bool:
-            nonlocal editing
-            if editing and pending.message_id is not None:
-                if await self._edit(chat_id, pending.message_id, text, None) is Edit.OK:
-                    return True
-                # The edit took the chat's turn: the message goes on its next one.
-                editing = False
-                raise NextTurn
+        async def send() -> bool:
             await self.bot.send_message(chat_id, text)
             return True
 
+        call = self._edit_or_send(chat_id, pending.message_id, text, None, send, {Edit.OK})
         key = ("outcome", pending.id)
         await self.queue.put(Job(pending.user_id, chat_id, key, Priority.NOTICE, [call]))
 
@@ -412,17 +405,8 @@ class TelegramNotifier:
         state of the same card replaces the one waiting."""
         shown = None if anew else self._cards.current(card, message_id)
         replaced = message_id if shown is None else shown
-        editing = shown is not None
 
-        async def call() -> bool:
-            nonlocal editing
-            if editing and shown is not None:
-                outcome = await self._edit(chat, shown, text, markup)
-                if outcome is not Edit.GONE:
-                    return outcome is Edit.OK
-                # The edit took the chat's turn: the new card goes on its next one.
-                editing = False
-                raise NextTurn
+        async def send() -> bool:
             sent = await self.bot.send_message(
                 chat, text, reply_markup=markup, disable_notification=True
             )
@@ -430,10 +414,38 @@ class TelegramNotifier:
             await remember(chat, sent.message_id)
             return True
 
+        call = self._edit_or_send(chat, shown, text, markup, send, {Edit.OK, Edit.FAILED})
         key = ("card", chat, shown) if shown is not None else ("new card", chat, card)
         await self.queue.put(Job(user_id, chat, key, Priority.CARD, [call]))
 
     # ------------------------------------------------------------------ Telegram calls
+
+    def _edit_or_send(
+        self,
+        chat_id: int,
+        message_id: int | None,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        send: Call,
+        final: set[Edit],
+    ) -> Call:
+        """Edit `message_id` in place (when there is one); an edit whose outcome is not in
+        `final` took the chat's turn for nothing, so `send` goes on the chat's next one
+        (`NextTurn`: a second message at once would be refused, and its retry would edit
+        again). An edit that ends in `final` is the call's answer (taken when OK)."""
+        editing = message_id is not None
+
+        async def call() -> bool:
+            nonlocal editing
+            if editing and message_id is not None:
+                outcome = await self._edit(chat_id, message_id, text, markup)
+                if outcome in final:
+                    return outcome is Edit.OK
+                editing = False
+                raise NextTurn
+            return await send()
+
+        return call
 
     def _message(
         self,
