@@ -223,16 +223,29 @@ class Tracker:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            began = loop.time()
             try:
                 await self._pass(wait=False)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the loop must survive anything one pass does
                 log.exception("tracker pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.config.tick)
-            self._wake.clear()
+            await self._next_pass(began)
+
+    async def _next_pass(self, began: float) -> None:
+        """Wait for the next pass: `tick` after the last one began, sooner when woken, but
+        never sooner than `wake_gap` after it: a stream of wakes (purchases, taps, each a
+        second or so apart per user, many users) costs a pass per gap, not a pass each."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(began + self.config.tick):
+                await self._wake.wait()
+                rest = began + self.config.wake_gap - loop.time()
+                if rest > 0:
+                    await asyncio.sleep(rest)
+        self._wake.clear()
 
     def _urgent(self, key_id: int, pending: bool, now: float) -> bool:
         """Whether the key's requests go first when the budget is full: it has a number in
