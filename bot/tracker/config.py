@@ -22,7 +22,7 @@ SHARED_CORE = Cadence(poll_fast=2.5, tick=0.5)
 # A tracker worker (`python -m bot tracker`) has its core to itself: codes in the fast window
 # at p95 within half a per-number poller's (2.2-2.3 s against its 4.7-4.8 s), at one listing
 # per fresh key every 1.5 s (0.67 requests/s, well under providers' per-key limits of 2-5/s).
-OWN_CORE = Cadence(poll_fast=1.5, tick=0.2)
+OWN_CORE = Cadence(poll_fast=1.75, tick=0.2)
 
 
 @dataclass(slots=True)
