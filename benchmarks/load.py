@@ -20,7 +20,9 @@ figures of the rounds before it). Their answers are then late when the bot is bu
 
 The load (`benchmarks.load_model`): NUMBERS live numbers on KEYS keys (one user per key), bought
 at times spread over their 20-minute life; their SMS arrive as in life (most within 2 minutes
-of the purchase, some later, some never); numbers keep being bought at the steady-state rate
+of the purchase, some later, some never), and a number whose SMS came before the run holds its
+code, delivered, as in the steady state (about 80 % of them; `--all-waiting` seeds every number
+still waiting, as the rounds before did); numbers keep being bought at the steady-state rate
 (NUMBERS / 1200 per second: one a second through the handlers, the rest through the same use
 case, `OrderService.buy`), and each new one gets its SMS the same way. Meanwhile about 100
 handler updates a second (page taps, card taps, a purchase) are fed to the same dispatcher.
@@ -163,6 +165,10 @@ class LoadSpec:
     outside_nice: int = 10
     # TRACKER_NICE of the tracker workers; None: the bot's own default.
     tracker_nice: int | None = None
+    # Every seeded number still awaiting its SMS, as the rounds before issue 13's last one
+    # seeded them (`--all-waiting`). Without it a seeded number whose SMS came before the
+    # run holds its code, delivered, as it would in the steady state.
+    all_waiting: bool = False
 
     @property
     def shape(self) -> str:
@@ -235,25 +241,45 @@ class Seeded:
                 yield index, entry["key"], provider_id, phone, next(ages)
 
 
+def seeded_delays(seeded: Seeded, spec: LoadSpec) -> list[float | None]:
+    """When each seeded number's SMS comes, in seconds after its purchase (None: never), in
+    the order of `Seeded.numbers`: drawn from `CodeDelays` with the run's seed."""
+    rng = random.Random(spec.seed + 1)
+    delays = CodeDelays()
+    return [delays.draw(rng) for _ in seeded.ages]
+
+
 def sms_plan(
     seeded: Seeded, spec: LoadSpec, seeded_at: float, t0: float, t_end: float
 ) -> list[list[Any]]:
     """[provider id, wall time] of each seeded number's SMS that falls inside the run. With
     --quick every number gets one inside the short window (else almost none would)."""
-    rng = random.Random(spec.seed + 1)
-    delays = CodeDelays()
+    if spec.quick:
+        rng = random.Random(spec.seed + 1)
+        return [[number[2], rng.uniform(t0, t_end)] for number in seeded.numbers()]
     plan: list[list[Any]] = []
-    for _index, _key, provider_id, _phone, age in seeded.numbers():
-        if spec.quick:
-            plan.append([provider_id, rng.uniform(t0, t_end)])
-            continue
-        delay = delays.draw(rng)
+    for number, delay in zip(seeded.numbers(), seeded_delays(seeded, spec), strict=True):
         if delay is None:
             continue
+        provider_id, age = number[2], number[4]
         at = seeded_at - age + delay
         if seeded_at < at <= t_end:
             plan.append([provider_id, at])
     return plan
+
+
+def held_codes(seeded: Seeded, spec: LoadSpec) -> dict[str, float]:
+    """The seeded numbers whose SMS came before they were seeded (sooner after the purchase
+    than their age), each with that delay: in the steady state they hold their code, delivered.
+    Most numbers do (90 % get an SMS, most within two minutes, and a number lives 20). None
+    with --quick (every SMS inside the window) or --all-waiting."""
+    if spec.quick or spec.all_waiting:
+        return {}
+    return {
+        number[2]: delay
+        for number, delay in zip(seeded.numbers(), seeded_delays(seeded, spec), strict=True)
+        if delay is not None and delay <= number[4]
+    }
 
 
 async def populate(http: aiohttp.ClientSession, sandbox: str, spec: LoadSpec) -> Seeded:
@@ -574,11 +600,16 @@ async def in_chunks(works: list[Coroutine[Any, Any, Any]]) -> list[Any]:
 
 
 async def seed_database(
-    services: Any, seeded: Seeded, base_url: str, now: float, spec: LoadSpec
+    services: Any,
+    seeded: Seeded,
+    base_url: str,
+    now: float,
+    spec: LoadSpec,
+    held: dict[str, float],
 ) -> tuple[list[int], dict[int, list[int]]]:
-    """Users, keys and live numbers as purchases would have left them, through the
-    repositories (one code path for SQLite and PostgreSQL); (user ids, user id -> activation
-    ids)."""
+    """Users, keys and live numbers as purchases and the tracker would have left them, through
+    the repositories (one code path for SQLite and PostgreSQL): a number in `held` (provider
+    id -> its SMS's delay) holds its code, delivered. (user ids, user id -> activation ids)"""
     from storage.dialect import Backend
 
     rng = random.Random(spec.seed + 4)
@@ -595,29 +626,39 @@ async def seed_database(
         [user_and_key(index, entry["key"]) for index, entry in enumerate(seeded.keys)]
     )
     users = [100_000 + index for index in range(len(seeded.keys))]
+
+    async def number(index: int, provider_id: str, phone: str, age: float, first: float) -> Any:
+        created = now - age
+        activation = await db.activations.add(
+            user_id=users[index],
+            key_id=key_ids[index],
+            provider_id=provider_id,
+            service=SERVICE,
+            country=COUNTRY,
+            phone=phone,
+            cost=Decimal("18"),
+            currency="643",
+            created_at=created,
+            ends_at=created + LIFETIME,
+            cancel_allowed_at=created + 120,
+            chat_id=users[index],
+            next_poll_at=first,
+        )
+        delay = held.get(provider_id)
+        if delay is not None:
+            code = code_for(provider_id)
+            await db.activations.store_code(
+                activation.id, activation.round, code, f"Your code {code}", created + delay
+            )
+            await db.activations.mark_code_delivered(activation.id, activation.round)
+        return activation
+
     numbers = []
     for index, _api_key, provider_id, phone, age in seeded.numbers():
-        user_id = users[index]
-        created = now - age
-        fast = age < FAST_WINDOW
+        fast = age < FAST_WINDOW and provider_id not in held
         interval = float(spec.settings.get("poll_fast", 2.5)) if fast else spec.poll_slow
-        numbers.append(
-            db.activations.add(
-                user_id=user_id,
-                key_id=key_ids[index],
-                provider_id=provider_id,
-                service=SERVICE,
-                country=COUNTRY,
-                phone=phone,
-                cost=Decimal("18"),
-                currency="643",
-                created_at=created,
-                ends_at=created + LIFETIME,
-                cancel_allowed_at=created + 120,
-                chat_id=user_id,
-                next_poll_at=now + rng.uniform(0, interval),
-            )
-        )
+        first = now + rng.uniform(0, interval)
+        numbers.append(number(index, provider_id, phone, age, first))
     owned: dict[int, list[int]] = {}
     for activation in await in_chunks(numbers):
         owned.setdefault(activation.user_id, []).append(activation.id)
@@ -910,7 +951,11 @@ async def _run_bot(
             # Started on the migrated database, before the seeding: they boot meanwhile.
             trackers = stack.enter_context(tracker_processes(settings, spec))
         seeded_at = time.time()
-        users, owned = await seed_database(services, seeded, base_url, seeded_at, spec)
+        held = held_codes(seeded, spec)
+        users, owned = await seed_database(services, seeded, base_url, seeded_at, spec, held)
+        # Their SMS at the provider too, once stored: a poll in between finds "waiting", which
+        # changes nothing, never a code to deliver.
+        await post(http, f"{sandbox}/bench/sms_plan", {"plan": [[i, 0.0] for i in held]})
         setup_seconds = time.time() - setup_started
         workers_ready_s = await every_worker_holds_keys(services.db, trackers) if trackers else 0.0
         tracker_rss = [[0.0] for _ in trackers]
@@ -1015,6 +1060,7 @@ async def _run_bot(
         "redis": spec.redis,
         "numbers": spec.per_key * spec.keys,
         "keys": spec.keys,
+        "seeded_with_code": len(held),
         "window_s": round(elapsed, 1),
         "setup_s": round(setup_seconds, 1),
         **code_figures(codes),
@@ -1117,8 +1163,10 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
                 {"plan": sms_plan(seeded, spec, seeded_at, t0, t_end)},
             )
             by_key: dict[str, list[str]] = {}
+            held = held_codes(seeded, spec)  # their codes came: it polls them no more
             for _index, api_key, provider_id, _phone, _age in seeded.numbers():
-                by_key.setdefault(api_key, []).append(provider_id)
+                if provider_id not in held:
+                    by_key.setdefault(api_key, []).append(provider_id)
             poller.start(f"{sandbox}/stubs/handler_api.php", by_key)
             await asyncio.sleep(max(0.0, t0 - time.time()))
             before = await get(http, f"{sandbox}/bench/stats")
@@ -1476,6 +1524,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     parser.add_argument("--plot", type=Path, default=None, help="PNG path (default: a temp dir)")
     parser.add_argument(
+        "--all-waiting",
+        action="store_true",
+        help="every seeded number still awaits its SMS (the rounds before; the default seeds "
+        "the steady state: a number whose SMS came before the run holds its code)",
+    )
+    parser.add_argument(
         "--census",
         action="store_true",
         help="print where the handler updates wait through the window, and every task mid-window",
@@ -1567,6 +1621,7 @@ def specs_from(args: argparse.Namespace) -> list[LoadSpec]:
             telegram_per_chat=3 if args.quick else 1,
             outside_nice=args.outside_nice,
             tracker_nice=args.tracker_nice,
+            all_waiting=args.all_waiting,
         )
         specs.append(spec)
     return specs

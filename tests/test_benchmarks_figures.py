@@ -1,4 +1,5 @@
-"""The load benchmark's own arithmetic: which codes count, and a code's latency in stages."""
+"""The load benchmark's own arithmetic: which codes count, a code's latency in stages, and the
+state the seeded numbers start in."""
 
 from __future__ import annotations
 
@@ -7,18 +8,26 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks import load
 from benchmarks.load import (
     FAST_WINDOW,
+    LoadSpec,
+    Seeded,
     code_stages,
+    held_codes,
     parse_workers,
+    seed_database,
+    seeded_delays,
+    sms_plan,
     stage_rows,
     tap_of,
     window_sms,
 )
+from benchmarks.load_model import LIFETIME, code_for
 
 
 def test_a_fast_code_s_latency_splits_into_finding_it_and_sending_it() -> None:
@@ -101,3 +110,56 @@ def test_the_purchases_go_round_the_tapping_users() -> None:
     taps_each = Counter(user for user, buys in taps if not buys)
     assert set(taps_each) == set(range(200))
     assert max(taps_each.values()) - min(taps_each.values()) <= 1
+
+
+def _seeded(numbers: int, keys: int) -> Seeded:
+    """`numbers` numbers on `keys` keys, of ages spread evenly over a number's life."""
+    per_key = numbers // keys
+    entries = [
+        {
+            "key": f"key{k}",
+            "activations": [[str(k * per_key + i + 1), "7900"] for i in range(per_key)],
+        }
+        for k in range(keys)
+    ]
+    return Seeded(entries, [LIFETIME * (n + 0.5) / numbers for n in range(numbers)])
+
+
+def test_a_number_whose_sms_came_before_the_run_starts_with_its_code() -> None:
+    """The steady state: a seeded number whose SMS came sooner after its purchase than its age
+    holds its code; the others wait for theirs, in the run or later, and only those are in
+    the SMS plan."""
+    seeded, spec = _seeded(2000, 1000), LoadSpec(2000, 1000)
+    held = held_codes(seeded, spec)
+    delays = dict(zip((n[2] for n in seeded.numbers()), seeded_delays(seeded, spec), strict=True))
+    ages = {n[2]: n[4] for n in seeded.numbers()}
+    assert held and all(delays[i] == held[i] <= ages[i] for i in held)
+    waiting = [i for i in ages if i not in held]
+    assert all(delays[i] is None or delays[i] > ages[i] for i in waiting)
+    # Most live numbers hold their code: 90 % get an SMS, most of them within two minutes.
+    assert 0.7 < len(held) / len(ages) < 0.9
+    plan = sms_plan(seeded, spec, seeded_at=1000.0, t0=1010.0, t_end=1070.0)
+    assert plan and not {number for number, _at in plan} & set(held)
+
+
+def test_the_rounds_before_and_the_quick_run_seed_every_number_waiting() -> None:
+    seeded = _seeded(200, 100)
+    assert held_codes(seeded, LoadSpec(200, 100, all_waiting=True)) == {}
+    assert held_codes(seeded, LoadSpec(200, 100, quick=True)) == {}
+    args = load.build_parser().parse_args(["--all-waiting", "--shape", "200x100"])
+    assert [spec.all_waiting for spec in load.specs_from(args)] == [True]
+
+
+async def test_a_held_number_is_stored_with_its_code_delivered(services: Any) -> None:
+    seeded, spec = _seeded(40, 20), LoadSpec(40, 20)
+    held = held_codes(seeded, spec)
+    _users, owned = await seed_database(services, seeded, "http://p/", 10_000.0, spec, held)
+    rows = [await services.db.activations.get_any(i) for ids in owned.values() for i in ids]
+    by_provider = {row.provider_id: row for row in rows if row is not None}
+    assert len(by_provider) == 40
+    for provider_id, row in by_provider.items():
+        if provider_id in held:
+            assert [(c.code, c.delivered) for c in row.codes] == [(code_for(provider_id), True)]
+            assert row.status == "received" and row.live
+        else:
+            assert row.codes == [] and row.status == "waiting"
