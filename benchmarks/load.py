@@ -183,6 +183,12 @@ class LoadSpec:
         return float(self.settings.get("poll_slow", 10.0))
 
     @property
+    def poll_settled(self) -> float:
+        from bot.tracker.config import TrackerConfig
+
+        return float(self.settings.get("poll_settled", TrackerConfig.poll_settled))
+
+    @property
     def drain_seconds(self) -> float:
         return self.drain if self.drain is not None else self.poll_slow + 10.0
 
@@ -655,8 +661,13 @@ async def seed_database(
 
     numbers = []
     for index, _api_key, provider_id, phone, age in seeded.numbers():
-        fast = age < FAST_WINDOW and provider_id not in held
-        interval = float(spec.settings.get("poll_fast", 2.5)) if fast else spec.poll_slow
+        # Its next poll as the tracker would have set it (held: its code came, delivered).
+        if provider_id in held:
+            interval = spec.poll_settled
+        elif age < FAST_WINDOW:
+            interval = float(spec.settings.get("poll_fast", 2.5))
+        else:
+            interval = spec.poll_slow
         first = now + rng.uniform(0, interval)
         numbers.append(number(index, provider_id, phone, age, first))
     owned: dict[int, list[int]] = {}

@@ -215,6 +215,7 @@ def tracker_config(settings: Settings, cadence: Cadence = SHARED_CORE) -> Tracke
         tick=settings.tracker_tick or cadence.tick,
         poll_fast=settings.poll_fast or cadence.poll_fast,
         poll_slow=settings.poll_slow,
+        poll_settled=settings.poll_settled,
         fast_window=settings.poll_fast_window,
         poll_rental=settings.poll_rental,
         rps_per_key=settings.provider_rps,

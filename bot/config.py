@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # OWN_CORE for a tracker worker).
     poll_fast: float | None = Field(default=None, gt=0)
     poll_slow: float = Field(default=10.0, gt=0)
+    # A number whose code came and was delivered: looked at this often (and at its end).
+    poll_settled: float = Field(default=300.0, gt=0)
     poll_fast_window: float = Field(default=120.0, ge=0)
     poll_rental: float = Field(default=20.0, gt=0)
     tracker_tick: float | None = Field(default=None, gt=0)

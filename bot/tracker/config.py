@@ -35,6 +35,10 @@ class TrackerConfig:
     # Interval while a code is awaited right after a purchase or a button (see Cadence).
     poll_fast: float = SHARED_CORE.poll_fast
     poll_slow: float = 10.0  # interval otherwise
+    # A number that awaits nothing (`timing.awaits_nothing`: its code came and was delivered):
+    # only an end can come, and it is polled at its end anyway; meanwhile this often, in case
+    # it was finished or cancelled elsewhere. A naive poller asks no more once the code came.
+    poll_settled: float = 300.0
     fast_window: float = 120.0  # how long "right after" lasts
     poll_rental: float = 20.0
     rps_per_key: float = 5.0

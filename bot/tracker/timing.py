@@ -43,6 +43,18 @@ def awaiting_code(activation: Activation) -> bool:
     return activation.live and not any(c.round == activation.round for c in activation.codes)
 
 
+def awaits_nothing(activation: Activation) -> bool:
+    """Its code came and was delivered, and no change a handler made is being checked: the
+    provider has nothing more to tell of it but its end (another code starts with a button,
+    which wakes the tracker and makes it await a code again)."""
+    return (
+        activation.live
+        and activation.pending_change is None
+        and not awaiting_code(activation)
+        and all(code.delivered for code in activation.codes)
+    )
+
+
 def with_delivered(activation: Activation, rounds: set[int]) -> Activation:
     """The activation with the codes of these rounds marked delivered."""
     if not rounds:
@@ -247,7 +259,7 @@ class ActivationTiming:
         if any(not c.delivered for c in activation.codes):
             # A code Telegram did not take yet: try again soon (not for a blocked user).
             fast = fast or user is None or not user.blocked
-        at = now + (self._config.poll_fast if fast else self._config.poll_slow)
+        at = now + self._interval(activation, fast)
         cancel_at = self.cancel_time(activation, user)
         if cancel_at is not None:
             at = min(at, max(cancel_at, now))
@@ -267,6 +279,13 @@ class ActivationTiming:
             self._by_key[activation.key_id].add(activation.id)
             self._decide(activation.id, at)
         return at
+
+    def _interval(self, activation: Activation, fast: bool) -> float:
+        if fast:
+            return self._config.poll_fast
+        if awaits_nothing(activation):
+            return self._config.poll_settled
+        return self._config.poll_slow
 
     def schedule_together(self, activation_ids: list[int], at: float, now: float) -> None:
         """Every number one listing covered polls again at the same moment (the earliest any
