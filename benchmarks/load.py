@@ -186,7 +186,7 @@ class LoadSpec:
     def poll_settled(self) -> float:
         from bot.tracker.config import TrackerConfig
 
-        return float(self.settings.get("poll_settled", TrackerConfig.poll_settled))
+        return float(self.settings.get("poll_settled", TrackerConfig().poll_settled))
 
     @property
     def drain_seconds(self) -> float:
