@@ -104,7 +104,7 @@ from benchmarks.common import (
     scratch_database,
     write_results,
 )
-from benchmarks.load_model import LIFETIME, CodeDelays, code_for
+from benchmarks.load_model import LIFETIME, CodeDelays, code_for, sms_text
 from bot.telegram_models import import_aiogram
 
 SHAPES = ("10000x1000", "10000x5000", "10000x10000")
@@ -654,7 +654,7 @@ async def seed_database(
         if delay is not None:
             code = code_for(provider_id)
             await db.activations.store_code(
-                activation.id, activation.round, code, f"Your code {code}", created + delay
+                activation.id, activation.round, code, sms_text(code), created + delay
             )
             await db.activations.mark_code_delivered(activation.id, activation.round)
         return activation
@@ -966,7 +966,7 @@ async def _run_bot(
         users, owned = await seed_database(services, seeded, base_url, seeded_at, spec, held)
         # Their SMS at the provider too, once stored: a poll in between finds "waiting", which
         # changes nothing, never a code to deliver.
-        await post(http, f"{sandbox}/bench/sms_plan", {"plan": [[i, 0.0] for i in held]})
+        await post(http, f"{sandbox}/bench/held", {"ids": list(held)})
         setup_seconds = time.time() - setup_started
         workers_ready_s = await every_worker_holds_keys(services.db, trackers) if trackers else 0.0
         tracker_rss = [[0.0] for _ in trackers]

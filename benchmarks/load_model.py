@@ -26,6 +26,11 @@ def code_for(activation_id: str) -> str:
     return str(1_000_000 + int(activation_id) % 9_000_000)
 
 
+def sms_text(code: str) -> str:
+    """The text of the SMS carrying `code`."""
+    return f"Your code {code}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderProfile:
     median: float = 0.08

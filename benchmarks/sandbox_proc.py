@@ -8,6 +8,8 @@ control API as `python -m sandbox`) and adds, under `/bench/`:
 - `POST /bench/latency {"seconds": 0.08}`: every protocol request from now on answers late;
 - `POST /bench/sms_plan {"plan": [[activation_id, epoch], ...]}`: the sandbox itself delivers
   an SMS to each activation at that wall time and remembers when it really did;
+- `POST /bench/held {"ids": [activation_id, ...]}`: these numbers got their SMS before the
+  run (the steady state): delivered now, and left out of the SMS times (nothing to time);
 - `GET /bench/stats?since=&until=`: protocol requests counted since start (the sandbox's
   `requests` record is capped, this counter is not), by action, the busiest key-second in the
   range, the SMS delivery times, and when each code first left in an answer (`seen_at`).
@@ -41,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from benchmarks.load_model import CodeDelays, ProviderProfile, code_for
+from benchmarks.load_model import CodeDelays, ProviderProfile, code_for, sms_text
 from bot.roles import lower_cpu_priority
 from sandbox.__main__ import run_until_signalled
 from sandbox.server import SandboxServer
@@ -107,6 +109,7 @@ class BenchSandbox(SandboxServer):
         app.router.add_post("/bench/populate", self._populate)
         app.router.add_post("/bench/latency", self._latency)
         app.router.add_post("/bench/sms_plan", self._sms_plan)
+        app.router.add_post("/bench/held", self._held)
         app.router.add_get("/bench/stats", self._stats)
         app.router.add_post("/bench/profile", self._set_profile)
         app.router.add_post("/bench/auto_sms", self._auto_sms)
@@ -220,10 +223,17 @@ class BenchSandbox(SandboxServer):
             )
         return web.json_response({"planned": len(body["plan"])})
 
+    async def _held(self, request: web.Request) -> web.Response:
+        ids = [str(activation_id) for activation_id in (await request.json())["ids"]]
+        for activation_id in ids:
+            code = code_for(activation_id)
+            self.state.deliver_sms(activation_id, sms_text(code), code)
+        return web.json_response({"held": len(ids)})
+
     def _deliver(self, activation_id: str) -> None:
         code = code_for(activation_id)
         try:
-            self.state.deliver_sms(activation_id, f"Your code {code}", code)
+            self.state.deliver_sms(activation_id, sms_text(code), code)
         except Exception:  # an ended activation: counted, the benchmark reports it
             self.sms_errors += 1
             return

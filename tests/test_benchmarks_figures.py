@@ -163,3 +163,35 @@ async def test_a_held_number_is_stored_with_its_code_delivered(services: Any) ->
             assert row.status == "received" and row.live
         else:
             assert row.codes == [] and row.status == "waiting"
+
+
+async def test_the_sandbox_holds_a_seeded_code_without_timing_it() -> None:
+    """`/bench/held`: the number answers with its code, and it is in no SMS time (nothing to
+    time) nor among the codes whose first answer is watched (each answer would look for it)."""
+    import aiohttp
+
+    from benchmarks.sandbox_proc import BenchSandbox, CountingState
+    from sandbox.state import Clock
+
+    server = BenchSandbox(CountingState(Clock(), lifetime=1200), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            bench = f"{server.base}/bench"
+            async with http.post(f"{bench}/populate", json={"keys": 1, "per_key": 2}) as reply:
+                [entry] = (await reply.json())["keys"]
+            held, waiting = (number[0] for number in entry["activations"])
+            async with http.post(f"{bench}/held", json={"ids": [held]}) as reply:
+                assert (await reply.json()) == {"held": 1}
+            api = f"{server.base}/stubs/handler_api.php"
+            statuses = []
+            for number in (held, waiting):
+                query = {"api_key": entry["key"], "action": "getStatus", "id": number}
+                async with http.get(api, params=query) as reply:
+                    statuses.append(await reply.text())
+            async with http.get(f"{bench}/stats") as reply:
+                stats = await reply.json()
+    finally:
+        await server.stop()
+    assert statuses == [f"STATUS_OK:{code_for(held)}", "STATUS_WAIT_CODE"]
+    assert stats["sms_at"] == {} and stats["seen_at"] == {}
