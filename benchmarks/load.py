@@ -33,8 +33,12 @@ Code latency runs from the SMS at the provider to the sendMessage carrying the c
 by the Bot API, split by the number's age at the SMS (fast window: younger than 120 s). A code
 not delivered by the end of the run counts as infinitely late: it is never dropped from a
 percentile. The naive baseline (`benchmarks.tracker.NaivePoller`, one getStatus per number
-every 5 s, at most as many requests in flight as the tracker) polls the same numbers with the
-same SMS plan, without Telegram: its requests/s and latency are the yardstick.
+every 5 s until its code, at most as many requests in flight as the tracker) polls the same
+numbers with the same SMS plan, and the same steady stream of new numbers (bought straight
+through a provider client, each polled from its purchase), without Telegram: its requests/s
+and latency are the yardstick. Requests are compared in all and as status reads alone
+(`polling_req_per_s`: getStatus and getActiveActivations; the purchases are the same numbers
+bought in two ways, the bot's with its balance and price reads).
 
 Beyond one process (issue 14):
 
@@ -1078,6 +1082,7 @@ async def _run_bot(
         **code_stages(stages),
         "provider_requests": requests,
         "provider_req_per_s": round(requests / elapsed, 1),
+        "polling_req_per_s": polling_rate(before, after, elapsed),
         "provider_faults": final["faults"],
         "by_action": diff_counts(before["by_action"], after["by_action"]),
         "handler_updates": len(samples.local) + len(samples.provider),
@@ -1178,12 +1183,22 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
             for _index, api_key, provider_id, _phone, _age in seeded.numbers():
                 if provider_id not in held:
                     by_key.setdefault(api_key, []).append(provider_id)
-            poller.start(f"{sandbox}/stubs/handler_api.php", by_key)
+            base_url = f"{sandbox}/stubs/handler_api.php"
+            poller.start(base_url, by_key)
+            # The same steady stream of new numbers as the bot's run, each polled from its
+            # purchase, with its SMS drawn the same way.
+            await post(http, f"{sandbox}/bench/auto_sms", {"seed": spec.seed})
+            stop = asyncio.Event()
+            buying = asyncio.create_task(
+                naive_purchases(providers, base_url, seeded, poller, spec, stop)
+            )
             await asyncio.sleep(max(0.0, t0 - time.time()))
             before = await get(http, f"{sandbox}/bench/stats")
             await asyncio.sleep(max(0.0, t_end - time.time()))
             elapsed = time.time() - t0
             after = await get(http, f"{sandbox}/bench/stats")
+            stop.set()
+            await buying
             tapping = tapping_keys(seeded)
 
             async def every_code_in() -> bool:
@@ -1204,8 +1219,50 @@ async def run_naive(spec: LoadSpec) -> dict[str, Any]:
         "shape": spec.shape,
         "mode": "naive",
         "provider_req_per_s": round((after["total"] - before["total"]) / elapsed, 1),
+        "polling_req_per_s": polling_rate(before, after, elapsed),
         **code_figures(codes),
     }
+
+
+POLLING = ("getStatus", "getActiveActivations")  # the status reads, not purchases or cancels
+
+
+def polling_rate(before: dict[str, Any], after: dict[str, Any], elapsed: float) -> float:
+    """Status reads a second in the window (the part of the requests the tracker and the naive
+    poller are compared on: both see the same purchases, made differently)."""
+    by_action = diff_counts(before["by_action"], after["by_action"])
+    return round(sum(by_action.get(action, 0) for action in POLLING) / elapsed, 1)
+
+
+async def naive_purchases(
+    providers: Any,
+    base_url: str,
+    seeded: Seeded,
+    poller: Any,
+    spec: LoadSpec,
+    stop: asyncio.Event,
+) -> None:
+    """The steady-state purchases of the bot's run (NUMBERS / 1200 a second, on keys picked
+    at random), straight through a provider client, each handed to the naive poller."""
+    rng = random.Random(spec.seed + 3)
+    rate = spec.numbers / LIFETIME
+    keys = [entry["key"] for entry in seeded.keys]
+
+    async def buy(api_key: str) -> None:
+        client = providers.client(base_url, api_key)
+        with contextlib.suppress(Exception):
+            purchase = await client.buy_activation(SERVICE, COUNTRY)
+            poller.poll_new(client, purchase.activation_id)
+
+    alive: set[asyncio.Task[None]] = set()
+    while not stop.is_set():
+        if len(alive) < 100:
+            task = asyncio.create_task(buy(rng.choice(keys)))
+            alive.add(task)
+            task.add_done_callback(alive.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
+    await asyncio.gather(*alive, return_exceptions=True)
 
 
 # ---------------------------------------------------------------------- figures
@@ -1335,8 +1392,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """One line per run, ready to paste into docs/performance.md (s = seconds)."""
     head = (
         "| shape (numbers×keys) | codes (fast/slow) | missed | fast p50 / p95 / p99 s "
-        "| slow p50 / p95 / p99 s | handler updates/s, p95 / p99 / max ms | provider req/s "
-        "| naive req/s | naive fast p95 s / missed | Telegram 429s | CPU % of a core | RSS MB |"
+        "| slow p50 / p95 / p99 s | handler updates/s, p95 / p99 / max ms "
+        "| provider req/s (status reads) | naive req/s (status reads) | naive fast p95 s / missed "
+        "| Telegram 429s | CPU % of a core | RSS MB |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -1348,7 +1406,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {_s(r['slow_p50_s'])} / {_s(r['slow_p95_s'])} / {_s(r['slow_p99_s'])} "
             f"| {r['handler_updates_per_s']}, {_ms(r['handler_p95_ms'])} "
             f"/ {_ms(r['handler_p99_ms'])} / {_ms(r['handler_max_ms'])} "
-            f"| {r['provider_req_per_s']} | {naive.get('provider_req_per_s', '-')} "
+            f"| {r['provider_req_per_s']} ({r.get('polling_req_per_s', '-')}) "
+            f"| {naive.get('provider_req_per_s', '-')} ({naive.get('polling_req_per_s', '-')}) "
             f"| {_s(naive.get('fast_p95_s'))} / {naive.get('missed', '-')} "
             f"| {r['telegram_429']} | {_per_process(r, 'cpu_pct', 'tracker_cpu_pct')} "
             f"| {_per_process(r, 'rss_peak_mb', 'tracker_rss_peak_mb')} |"

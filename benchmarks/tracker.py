@@ -137,6 +137,10 @@ class NaivePoller:
                 offset = self.rng.uniform(0, NAIVE_INTERVAL)
                 self.tasks.append(asyncio.create_task(self._poll(client, provider_id, offset)))
 
+    def poll_new(self, client: Any, provider_id: str) -> None:
+        """A number just bought: polled from now on, at once and then every 5 s."""
+        self.tasks.append(asyncio.create_task(self._poll(client, provider_id, 0.0)))
+
     async def _poll(self, client: Any, provider_id: str, offset: float) -> None:
         from bot.provider.errors import ProviderError
 

@@ -196,3 +196,37 @@ async def test_the_sandbox_holds_a_seeded_code_without_timing_it() -> None:
         await server.stop()
     assert statuses == [f"STATUS_OK:{code_for(held)}", "STATUS_WAIT_CODE"]
     assert stats["sms_at"] == {} and stats["seen_at"] == {}
+
+
+async def test_the_naive_poller_gets_the_run_s_new_numbers_too() -> None:
+    """The baseline faces the same load as the bot: numbers keep being bought at the
+    steady-state rate, each polled from its purchase."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from benchmarks.load import naive_purchases
+    from tests.harness import until
+
+    bought: list[str] = []
+    polled: list[tuple[str, str]] = []
+
+    class Client:
+        def __init__(self, api_key: str) -> None:
+            self.api_key = api_key
+
+        async def buy_activation(self, service: str, country: str) -> SimpleNamespace:
+            bought.append(self.api_key)
+            return SimpleNamespace(activation_id=str(len(bought)))
+
+    providers = SimpleNamespace(client=lambda _url, api_key: Client(api_key))
+    poller = SimpleNamespace(poll_new=lambda client, n: polled.append((client.api_key, n)))
+    seeded = _seeded(4, 2)
+    # 120 numbers a second: NUMBERS / 1,200 s, a number's life.
+    spec = LoadSpec(int(120 * LIFETIME), 2)
+    stop = asyncio.Event()
+    buying = asyncio.create_task(naive_purchases(providers, "http://p", seeded, poller, spec, stop))
+    await until(lambda: len(polled) >= 10)
+    stop.set()
+    await buying
+    assert polled == [(key, str(n)) for n, key in enumerate(bought, start=1)]
+    assert set(bought) <= {"key0", "key1"}

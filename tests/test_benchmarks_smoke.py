@@ -99,6 +99,7 @@ def test_load_quick(tmp_path: Path) -> None:
     assert all(found is not None and sent is not None for _, found, sent in row["fast_stages"])
     assert row["handler_updates"] > 0 and row["handler_failed"] == 0
     assert row["naive"]["mode"] == "naive" and row["naive"]["provider_req_per_s"] > 0
+    assert row["polling_req_per_s"] > 0 and row["naive"]["polling_req_per_s"] > 0
     assert data["table"].startswith("| shape") and png.stat().st_size > 0
 
 
