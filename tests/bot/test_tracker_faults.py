@@ -4,6 +4,7 @@ keeps failing, a key the provider no longer accepts, and error storms that end."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,9 @@ from tests.bot.conftest import (
 
 MakeTracker = Callable[..., Tracker]
 STEP = 1.0  # fake seconds between passes
+# A number that holds its code asked every poll_slow, as one awaiting its code: for the tests
+# about what a key's faults do to its polling.
+KEY_PACED = replace(FAST, poll_settled=FAST.poll_slow)
 
 
 async def run_for(tracker: Tracker, clock: Any, seconds: float) -> None:
@@ -65,7 +69,8 @@ async def test_garbled_listing_falls_back_to_each_numbers_status(
 ) -> None:
     """The listing answers noise for minutes: codes keep arriving through getStatus, and the
     listing is still tried now and then (not at every pass)."""
-    tracker = make_tracker()
+    # The key is the matter here: a number holding its code is asked every poll_slow too.
+    tracker = make_tracker(config=KEY_PACED)
     first = await buy(tdb, tproviders, tkey, clock)
     second = await buy(tdb, tproviders, tkey, clock)
     sandbox.state.inject_fault("garbled", action="getActiveActivations", count=10**6)
@@ -230,7 +235,8 @@ async def test_rate_limit_is_honoured_but_not_beyond_the_cap(
 ) -> None:
     """A Retry-After is the provider's own word: the key waits that long (a huge one is
     capped), and nothing is asked meanwhile."""
-    tracker = make_tracker()
+    # The key is the matter here: a number holding its code is asked every poll_slow too.
+    tracker = make_tracker(config=KEY_PACED)
     a = await buy(tdb, tproviders, tkey, clock)
     sandbox.state.inject_fault("rate_limit", count=1, retry_after=30)
     await tracker.tick()
@@ -270,7 +276,8 @@ async def test_revoked_key_is_left_alone_the_user_told_once_and_it_resumes(
     clock: Any,
     notes: RecordingNotifier,
 ) -> None:
-    tracker = make_tracker()
+    # The key is the matter here: a number holding its code is asked every poll_slow too.
+    tracker = make_tracker(config=KEY_PACED)
     a = await buy(tdb, tproviders, tkey, clock)
     await tracker.tick()
     account = revoke(sandbox, sandbox_key)
@@ -283,7 +290,7 @@ async def test_revoked_key_is_left_alone_the_user_told_once_and_it_resumes(
     assert asked[-1] == "getBalance"
     # A restart neither hammers the key nor tells the user again.
     await tracker.stop()
-    again = make_tracker()
+    again = make_tracker(config=KEY_PACED)
     start = len(sandbox.state.requests)
     await run_for(again, clock, 120)
     assert len(actions(sandbox, start)) <= 2
