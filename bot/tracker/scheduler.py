@@ -210,10 +210,21 @@ class KeyScheduler:
         return service_latency(self._latencies, self._config.latency_guess)
 
     def size_budget(self, fresh_keys: int, slow_keys: int) -> int:
-        """Size the budget for the keys live now and the latency measured lately."""
+        """Size the budget for the keys live now and the latency measured lately, but never
+        below what the keys are seen to need: the estimate counts one request per key per
+        interval at a quick answer's latency, and a key may need more (a getStatus for each
+        number its listing dropped, a cancel), the provider's answers a longer tail. A budget
+        full with requests waiting grows by half; one that the estimate finds too large gives
+        back an eighth per sizing (a burst does not leave it short at once)."""
+        budget = self.budget
         limit = request_budget(fresh_keys, slow_keys, self.latency, self._config)
-        self.budget.resize(limit)
-        return limit
+        if budget.waiting and budget.in_flight >= budget.limit:
+            limit = max(limit, budget.limit + math.ceil(budget.limit / 2))
+        elif limit < budget.limit:
+            limit = max(limit, budget.limit - math.ceil(budget.limit / 8))
+        limit = min(limit, self._config.max_concurrency)
+        budget.resize(limit)
+        return budget.limit
 
     def state(self, key_id: int) -> KeyState:
         state = self._states.get(key_id)
