@@ -516,18 +516,30 @@ async def background_purchases(
             counts["failed"] += 1
 
     if rate > 0:
-        while not stop.is_set():
-            if len(alive) < 100:
-                task = asyncio.create_task(buy(rng.choice(users)))
-                alive.add(task)
-                task.add_done_callback(alive.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
+        await purchase_stream(rate, rng, stop, alive, lambda: buy(rng.choice(users)))
     counts["unfinished"] = len(alive)
     for task in alive:
         task.cancel()
     await asyncio.gather(*alive, return_exceptions=True)
     return counts
+
+
+async def purchase_stream(
+    rate: float,
+    rng: random.Random,
+    stop: asyncio.Event,
+    alive: set[asyncio.Task[None]],
+    purchase: Callable[[], Coroutine[Any, Any, None]],
+) -> None:
+    """Start a purchase at `rate` a second on average (a Poisson stream) until `stop`, at most
+    100 at once; the ones still running stay in `alive` for the caller."""
+    while not stop.is_set():
+        if len(alive) < 100:
+            task = asyncio.create_task(purchase())
+            alive.add(task)
+            task.add_done_callback(alive.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
 
 
 def awaited_frames(coro: Any) -> list[Any]:
@@ -1255,13 +1267,7 @@ async def naive_purchases(
             poller.poll_new(client, purchase.activation_id)
 
     alive: set[asyncio.Task[None]] = set()
-    while not stop.is_set():
-        if len(alive) < 100:
-            task = asyncio.create_task(buy(rng.choice(keys)))
-            alive.add(task)
-            task.add_done_callback(alive.discard)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
+    await purchase_stream(rate, rng, stop, alive, lambda: buy(rng.choice(keys)))
     await asyncio.gather(*alive, return_exceptions=True)
 
 

@@ -77,25 +77,3 @@ async def test_a_key_with_a_number_still_awaiting_its_code_is_listed_every_poll_
     await _ticks(tracker, clock, 3 * FAST.poll_slow)
     # One listing covers both numbers: the key goes at the pace of the one awaiting its code.
     assert actions(sandbox, start) == ["getActiveActivations"] * 3
-
-
-async def test_an_undelivered_code_keeps_its_number_asked_soon(
-    make_tracker: MakeTracker,
-    tdb: Database,
-    tproviders: ProviderFactory,
-    tkey: KeyProfile,
-    sandbox: Any,
-    clock: Any,
-    notes: RecordingNotifier,
-) -> None:
-    tracker = make_tracker()
-    number = await buy(tdb, tproviders, tkey, clock)
-    sandbox.state.deliver_sms(number.provider_id, "code 616161")
-    notes.deliver = False  # Telegram refused it: the code is stored, not delivered
-    await tracker.tick()
-    start = len(sandbox.state.requests)
-    notes.deliver = True
-    clock.advance(FAST.poll_fast)
-    await tracker.tick()
-    assert actions(sandbox, start) == ["getStatus"]
-    assert notes.codes() == ["616161", "616161"]
