@@ -235,12 +235,12 @@ class Tracker:
             await self._next_pass(began)
 
     async def _next_pass(self, began: float) -> None:
-        """Wait for the next pass: `tick` after the last one began, sooner when woken, but
-        never sooner than `wake_gap` after it: a stream of wakes (purchases, taps, each a
-        second or so apart per user, many users) costs a pass per gap, not a pass each."""
+        """Wait for the next pass: `tick` after the last one, sooner when woken, but never
+        sooner than `wake_gap` after the last one began: a stream of wakes (purchases, taps,
+        each a second or so apart per user, many users) costs a pass per gap, not one each."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(began + self.config.tick):
+            async with asyncio.timeout(self.config.tick):
                 await self._wake.wait()
                 rest = began + self.config.wake_gap - loop.time()
                 if rest > 0:
