@@ -47,7 +47,7 @@ from benchmarks.load_model import CodeDelays, ProviderProfile, code_for, sms_tex
 from bot.roles import lower_cpu_priority
 from sandbox.__main__ import run_until_signalled
 from sandbox.server import SandboxServer
-from sandbox.state import Clock, Fault, Reply, SandboxState
+from sandbox.state import Clock, Fault, Reply, SandboxError, SandboxState
 
 SERVICE = "tg"
 COUNTRY = "0"
@@ -229,7 +229,7 @@ class BenchSandbox(SandboxServer):
             code = code_for(str(activation_id))
             try:
                 self.state.deliver_sms(str(activation_id), sms_text(code), code)
-            except Exception:  # ended while the run was set up (the oldest numbers)
+            except SandboxError:  # ended while the run was set up (the oldest numbers)
                 continue
             held += 1
         return web.json_response({"held": held})
