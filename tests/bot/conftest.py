@@ -140,6 +140,10 @@ def notes() -> RecordingNotifier:
     return RecordingNotifier()
 
 
+# What the `make_tracker` fixture gives: a Tracker on the test database and clock.
+MakeTracker = Callable[..., Tracker]
+
+
 @pytest.fixture
 def make_tracker(
     tdb: Database, tproviders: ProviderFactory, notes: RecordingNotifier, clock: Any

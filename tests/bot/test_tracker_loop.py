@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from dataclasses import replace
 
 from bot.tracker import Tracker
-from tests.bot.conftest import FAST
+from tests.bot.conftest import FAST, MakeTracker
 from tests.harness import until
-
-MakeTracker = Callable[..., Tracker]
 
 GAP = 0.3
 

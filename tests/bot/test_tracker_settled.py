@@ -4,7 +4,6 @@ tell of it until then, and a naive poller stops asking once the code came."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -12,9 +11,7 @@ from bot.provider.factory import ProviderFactory
 from bot.tracker import Tracker
 from storage import Database
 from storage.models import KeyProfile
-from tests.bot.conftest import FAST, RecordingNotifier, actions, buy
-
-MakeTracker = Callable[..., Tracker]
+from tests.bot.conftest import FAST, MakeTracker, RecordingNotifier, actions, buy
 
 
 async def _ticks(tracker: Tracker, clock: Any, seconds: float) -> None:
